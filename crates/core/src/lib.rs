@@ -1,0 +1,19 @@
+//! Domain types and pure policy for Sluice: addresses, envelopes, message
+//! status, delivery verdicts, the retry schedule and the auth-failure limiter.
+//!
+//! Nothing here does I/O or reads a clock: time arrives as unix milliseconds
+//! and randomness as a sample in `[0, 1)`.
+
+pub mod address;
+pub mod limiter;
+pub mod message;
+pub mod retry;
+pub mod text;
+
+pub use address::{AddressError, domain_of, validate_mailbox};
+pub use limiter::FailureLimiter;
+pub use message::{
+    AccountId, AccountPolicy, DeliveryReport, Envelope, MessageId, MessageStatus,
+    RecipientResult, Source, Verdict,
+};
+pub use retry::{RetryDecision, RetryPolicy};

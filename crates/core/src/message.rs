@@ -1,0 +1,236 @@
+//! Envelopes, message status and the verdicts deliveries end in.
+
+use serde::{Deserialize, Serialize};
+
+pub type AccountId = i64;
+pub type MessageId = i64;
+
+/// How a message reached Sluice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Smtp,
+    Api,
+    Webhook,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Smtp => "smtp",
+            Source::Api => "api",
+            Source::Webhook => "webhook",
+        }
+    }
+}
+
+/// What an authenticated sender may do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountPolicy {
+    pub account_id: AccountId,
+    /// Lower-case domains the account may use in MAIL FROM.
+    pub allowed_domains: Vec<String>,
+}
+
+impl AccountPolicy {
+    /// Whether `from` (a mailbox, or empty for the null reverse-path) may be used.
+    /// The null reverse-path is refused: an application relay has no reason to send bounces.
+    pub fn allows_sender(&self, from: &str) -> bool {
+        match crate::address::domain_of(from) {
+            Some(domain) => self
+                .allowed_domains
+                .iter()
+                .any(|allowed| allowed.eq_ignore_ascii_case(&domain)),
+            None => false,
+        }
+    }
+}
+
+/// The SMTP envelope of one message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub mail_from: String,
+    pub rcpt_to: Vec<String>,
+    /// The client declared SMTPUTF8 or 8BITMIME: pass that on upstream.
+    pub smtputf8: bool,
+    pub eight_bit: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageStatus {
+    /// Committed, waiting for its first attempt.
+    Queued,
+    /// Claimed by a worker under a lease.
+    Sending,
+    /// A transient failure; waiting for its next attempt.
+    Deferred,
+    Delivered,
+    Failed,
+    /// Kept by the capture provider, not sent.
+    Captured,
+}
+
+impl MessageStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageStatus::Queued => "queued",
+            MessageStatus::Sending => "sending",
+            MessageStatus::Deferred => "deferred",
+            MessageStatus::Delivered => "delivered",
+            MessageStatus::Failed => "failed",
+            MessageStatus::Captured => "captured",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "queued" => MessageStatus::Queued,
+            "sending" => MessageStatus::Sending,
+            "deferred" => MessageStatus::Deferred,
+            "delivered" => MessageStatus::Delivered,
+            "failed" => MessageStatus::Failed,
+            "captured" => MessageStatus::Captured,
+            _ => return None,
+        })
+    }
+}
+
+/// How one delivery attempt (or one recipient of it) ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Delivered,
+    /// Try again later: 4xx, timeouts, connection errors.
+    Transient,
+    /// Do not try again: 5xx.
+    Permanent,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecipientResult {
+    pub rcpt: String,
+    pub verdict: Verdict,
+    pub code: Option<u16>,
+    /// Sanitised excerpt of the upstream's answer.
+    pub response: String,
+}
+
+/// Everything a deliverer reports about one attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryReport {
+    pub provider: String,
+    /// One entry per recipient that was attempted.
+    pub recipients: Vec<RecipientResult>,
+    /// The provider kept the message instead of sending it.
+    pub captured: bool,
+}
+
+impl DeliveryReport {
+    /// The same result for every recipient (a connection error, a DATA reply).
+    pub fn uniform(
+        provider: &str,
+        rcpts: &[String],
+        verdict: Verdict,
+        code: Option<u16>,
+        response: &str,
+    ) -> Self {
+        DeliveryReport {
+            provider: provider.to_string(),
+            recipients: rcpts
+                .iter()
+                .map(|rcpt| RecipientResult {
+                    rcpt: rcpt.clone(),
+                    verdict,
+                    code,
+                    response: response.to_string(),
+                })
+                .collect(),
+            captured: false,
+        }
+    }
+
+    /// The verdict of the attempt as a whole: delivered when every recipient was,
+    /// transient when any recipient may still succeed, else permanent.
+    pub fn overall(&self) -> Verdict {
+        if self.recipients.iter().all(|r| r.verdict == Verdict::Delivered) {
+            Verdict::Delivered
+        } else if self.recipients.iter().any(|r| r.verdict == Verdict::Transient) {
+            Verdict::Transient
+        } else if self.recipients.iter().any(|r| r.verdict == Verdict::Delivered) {
+            // Some delivered, the rest refused for good: nothing left to retry.
+            Verdict::Delivered
+        } else {
+            Verdict::Permanent
+        }
+    }
+
+    /// Recipients that should be tried again.
+    pub fn transient_recipients(&self) -> Vec<String> {
+        self.recipients
+            .iter()
+            .filter(|r| r.verdict == Verdict::Transient)
+            .map(|r| r.rcpt.clone())
+            .collect()
+    }
+
+    /// The first non-delivered result, for summaries.
+    pub fn first_failure(&self) -> Option<&RecipientResult> {
+        self.recipients
+            .iter()
+            .find(|r| r.verdict != Verdict::Delivered)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(verdicts: &[Verdict]) -> DeliveryReport {
+        DeliveryReport {
+            provider: "smtp".into(),
+            recipients: verdicts
+                .iter()
+                .enumerate()
+                .map(|(i, v)| RecipientResult {
+                    rcpt: format!("r{i}@x.test"),
+                    verdict: *v,
+                    code: None,
+                    response: String::new(),
+                })
+                .collect(),
+            captured: false,
+        }
+    }
+
+    #[test]
+    fn overall_verdict_table() {
+        use Verdict::*;
+        let table: &[(&[Verdict], Verdict)] = &[
+            (&[Delivered, Delivered], Delivered),
+            (&[Delivered, Transient], Transient),
+            (&[Delivered, Permanent], Delivered),
+            (&[Permanent, Transient], Transient),
+            (&[Permanent, Permanent], Permanent),
+        ];
+        for (input, want) in table {
+            assert_eq!(report(input).overall(), *want, "{input:?}");
+        }
+        assert_eq!(
+            report(&[Delivered, Transient, Permanent]).transient_recipients(),
+            vec!["r1@x.test".to_string()]
+        );
+    }
+
+    #[test]
+    fn sender_policy() {
+        let policy = AccountPolicy {
+            account_id: 1,
+            allowed_domains: vec!["example.com".into()],
+        };
+        assert!(policy.allows_sender("a@Example.com"));
+        assert!(!policy.allows_sender("a@evil.com"));
+        assert!(!policy.allows_sender("a@sub.example.com"));
+        assert!(!policy.allows_sender(""));
+    }
+}
