@@ -1,1 +1,341 @@
-//! sluice-config
+//! Sluice configuration: one TOML file, every key overridable by `SLUICE_SECTION__KEY`
+//! environment variables, validated into [`Config`].
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use sluice_core::{ProviderConfig, RetryPolicy};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("config: {0}")]
+    Parse(#[from] Box<figment::Error>),
+    #[error("config: {0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the SQLite database, the generated certificate and other state live.
+    pub data_dir: PathBuf,
+    pub database: DatabaseConfig,
+    pub smtp: SmtpConfig,
+    pub tls: TlsConfig,
+    pub store: StoreConfig,
+    pub delivery: DeliveryConfig,
+    pub http: HttpConfig,
+    pub logging: LoggingConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://path` or empty for `<data_dir>/sluice.db`.
+    pub url: String,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ListenerTls {
+    Starttls,
+    Implicit,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ListenerAuth {
+    Required,
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerConfig {
+    pub addr: SocketAddr,
+    pub tls: ListenerTls,
+    pub auth: ListenerAuth,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// The name in the greeting and EHLO reply.
+    pub hostname: String,
+    pub listeners: Vec<ListenerConfig>,
+    /// Clients allowed on `auth = "none"` listeners.
+    pub trusted_networks: Vec<IpNet>,
+    /// Email of the account that trusted clients send as.
+    pub trusted_account: String,
+    pub max_connections: usize,
+    pub max_message_size: usize,
+    pub max_recipients: usize,
+    pub max_auth_failures: u32,
+    pub auth_failure_window_secs: u64,
+    pub idle_timeout_secs: u64,
+    pub tls_handshake_timeout_secs: u64,
+    /// How long sessions may run on after shutdown begins.
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain; empty: a self-signed one is generated into `data_dir` once.
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Most messages one group commit holds.
+    pub group_commit_max_batch: usize,
+    /// Longest a message waits for others to share its commit, in microseconds.
+    pub group_commit_max_wait_micros: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryMode {
+    /// 250 once committed; workers deliver later.
+    Async,
+    /// The upstream's verdict is the client's.
+    Sync,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeliveryConfig {
+    pub mode: DeliveryMode,
+    pub default_provider: ProviderConfig,
+    pub retry: RetryPolicy,
+    /// Deliveries in flight at once per node.
+    pub concurrency: usize,
+    /// Most messages one claim takes.
+    pub batch_size: u32,
+    /// How long a claim holds a message before another worker may take it.
+    pub lease_secs: u64,
+    /// How often an idle worker looks for due messages.
+    pub poll_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Health, readiness and metrics (and the API in later versions). Empty disables it.
+    pub listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoggingConfig {
+    /// A tracing filter: `info`, `sluice_smtp=debug,info`.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("/var/lib/sluice"),
+            database: DatabaseConfig::default(),
+            smtp: SmtpConfig::default(),
+            tls: TlsConfig::default(),
+            store: StoreConfig::default(),
+            delivery: DeliveryConfig::default(),
+            http: HttpConfig::default(),
+            logging: LoggingConfig::default(),
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: String::new(),
+            max_connections: 8,
+        }
+    }
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            hostname: "localhost".into(),
+            listeners: vec![
+                ListenerConfig {
+                    addr: "0.0.0.0:587".parse().unwrap(),
+                    tls: ListenerTls::Starttls,
+                    auth: ListenerAuth::Required,
+                },
+                ListenerConfig {
+                    addr: "0.0.0.0:465".parse().unwrap(),
+                    tls: ListenerTls::Implicit,
+                    auth: ListenerAuth::Required,
+                },
+            ],
+            trusted_networks: Vec::new(),
+            trusted_account: String::new(),
+            max_connections: 1000,
+            max_message_size: 25 * 1024 * 1024,
+            max_recipients: 100,
+            max_auth_failures: 3,
+            auth_failure_window_secs: 900,
+            idle_timeout_secs: 300,
+            tls_handshake_timeout_secs: 10,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            group_commit_max_batch: 256,
+            group_commit_max_wait_micros: 1000,
+        }
+    }
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            mode: DeliveryMode::Async,
+            default_provider: ProviderConfig::Log,
+            retry: RetryPolicy::default(),
+            concurrency: 64,
+            batch_size: 128,
+            lease_secs: 300,
+            poll_interval_ms: 250,
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: Some("127.0.0.1:2580".parse().unwrap()),
+        }
+    }
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        LoggingConfig {
+            level: "info".into(),
+            format: "text".into(),
+        }
+    }
+}
+
+/// The defaults `serve --dev` starts from: everything on loopback, unprivileged ports,
+/// state under `./data`, mail captured instead of sent.
+pub fn dev_defaults() -> Config {
+    let mut config = Config {
+        data_dir: PathBuf::from("./data"),
+        ..Config::default()
+    };
+    config.smtp.listeners = vec![
+        ListenerConfig {
+            addr: "127.0.0.1:2587".parse().unwrap(),
+            tls: ListenerTls::Starttls,
+            auth: ListenerAuth::Required,
+        },
+        ListenerConfig {
+            addr: "127.0.0.1:2465".parse().unwrap(),
+            tls: ListenerTls::Implicit,
+            auth: ListenerAuth::Required,
+        },
+        ListenerConfig {
+            addr: "127.0.0.1:2525".parse().unwrap(),
+            tls: ListenerTls::None,
+            auth: ListenerAuth::None,
+        },
+    ];
+    config.smtp.trusted_networks = vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
+    config.smtp.trusted_account = DEV_ACCOUNT_EMAIL.into();
+    config.delivery.default_provider = ProviderConfig::Capture;
+    config
+}
+
+pub const DEV_ACCOUNT_EMAIL: &str = "dev@example.com";
+pub const DEV_ACCOUNT_PASSWORD: &str = "dev";
+pub const DEV_ACCOUNT_DOMAIN: &str = "example.com";
+
+/// Reads `base`, then the file (if any), then `SLUICE_*` variables, and validates the result.
+pub fn load(base: Config, file: Option<&Path>) -> Result<Config, ConfigError> {
+    let mut figment = Figment::from(Serialized::defaults(base));
+    if let Some(path) = file {
+        if !path.exists() {
+            return Err(ConfigError::Invalid(format!(
+                "config file {} does not exist",
+                path.display()
+            )));
+        }
+        figment = figment.merge(Toml::file(path));
+    }
+    let config: Config = figment
+        .merge(Env::prefixed("SLUICE_").split("__"))
+        .extract()
+        .map_err(Box::new)?;
+    config.validate()?;
+    Ok(config)
+}
+
+impl Config {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |msg: &str| Err(ConfigError::Invalid(msg.to_string()));
+        let smtp = &self.smtp;
+        if smtp.listeners.iter().any(|l| l.auth == ListenerAuth::None) {
+            if smtp.trusted_networks.is_empty() {
+                return invalid("a listener with auth = \"none\" needs smtp.trusted_networks");
+            }
+            if smtp.trusted_account.is_empty() {
+                return invalid("a listener with auth = \"none\" needs smtp.trusted_account");
+            }
+        }
+        if smtp.max_connections == 0 || smtp.max_recipients == 0 || smtp.max_message_size == 0 {
+            return invalid("smtp limits must be greater than zero");
+        }
+        if self.tls.cert_file.is_some() != self.tls.key_file.is_some() {
+            return invalid("tls.cert_file and tls.key_file go together");
+        }
+        if self.store.group_commit_max_batch == 0 {
+            return invalid("store.group_commit_max_batch must be at least 1");
+        }
+        if self.delivery.concurrency == 0 || self.delivery.batch_size == 0 {
+            return invalid("delivery.concurrency and delivery.batch_size must be at least 1");
+        }
+        let retry = &self.delivery.retry;
+        if retry.initial_delay_secs < 0.0 || retry.multiplier < 1.0 || retry.max_attempts == 0 {
+            return invalid(
+                "delivery.retry needs initial_delay_secs >= 0, multiplier >= 1, max_attempts >= 1",
+            );
+        }
+        if !matches!(self.logging.format.as_str(), "text" | "json") {
+            return invalid("logging.format is \"text\" or \"json\"");
+        }
+        Ok(())
+    }
+
+    /// The database URL, defaulting to SQLite in the data directory.
+    pub fn database_url(&self) -> String {
+        if self.database.url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("sluice.db").display())
+        } else {
+            self.database.url.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -7,6 +7,7 @@
 pub mod address;
 pub mod limiter;
 pub mod message;
+pub mod provider;
 pub mod retry;
 pub mod text;
 
@@ -16,4 +17,5 @@ pub use message::{
     AccountId, AccountPolicy, DeliveryReport, Envelope, MessageId, MessageStatus,
     RecipientResult, Source, Verdict,
 };
+pub use provider::{ProviderConfig, SmtpProviderConfig, SmtpSecurity};
 pub use retry::{RetryDecision, RetryPolicy};

@@ -1,0 +1,53 @@
+use super::*;
+use std::io::Write;
+
+#[test]
+fn example_file_matches_the_defaults() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sluice.example.toml");
+    let config = load(Config::default(), Some(&path)).expect("sluice.example.toml loads");
+    let defaults = Config::default();
+    assert_eq!(
+        toml::to_string(&config).unwrap(),
+        toml::to_string(&defaults).unwrap(),
+        "sluice.example.toml must list the defaults"
+    );
+}
+
+#[test]
+fn file_then_env_override() {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(
+        file,
+        "data_dir = \"/tmp/x\"\n[smtp]\nmax_connections = 5\n[delivery.default_provider]\ntype = \"smtp\"\nhost = \"mx.test\"\nsecurity = \"tls\""
+    )
+    .unwrap();
+    figment::Jail::expect_with(|jail| {
+        jail.set_env("SLUICE_SMTP__MAX_RECIPIENTS", "7");
+        let config = load(Config::default(), Some(file.path())).unwrap();
+        assert_eq!(config.smtp.max_connections, 5);
+        assert_eq!(config.smtp.max_recipients, 7);
+        match &config.delivery.default_provider {
+            ProviderConfig::Smtp(smtp) => assert_eq!(smtp.port(), 465),
+            other => panic!("{other:?}"),
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn unknown_keys_and_unsafe_plain_listener_are_refused() {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(file, "[smtp]\nmax_conections = 5").unwrap();
+    assert!(load(Config::default(), Some(file.path())).is_err());
+
+    let mut config = Config::default();
+    config.smtp.listeners.push(ListenerConfig {
+        addr: "127.0.0.1:2525".parse().unwrap(),
+        tls: ListenerTls::None,
+        auth: ListenerAuth::None,
+    });
+    assert!(config.validate().is_err(), "auth=none without trusted networks");
+    config.smtp.trusted_networks = vec!["10.0.0.0/8".parse().unwrap()];
+    config.smtp.trusted_account = "a@b.c".into();
+    assert!(config.validate().is_ok());
+}
