@@ -1,1 +1,116 @@
-//! sluice-store
+//! Durable state: the `Store` trait, its SQLite backend and the group committer.
+//!
+//! Only this crate speaks SQL, and every query is parameterised.
+
+mod group_commit;
+mod sqlite;
+mod types;
+
+use async_trait::async_trait;
+use thiserror::Error;
+
+pub use group_commit::{GroupCommitConfig, GroupCommitter};
+pub use sqlite::SqliteStore;
+pub use types::*;
+
+use sluice_core::{AccountId, MessageId};
+
+#[derive(Debug, Clone, Error)]
+pub enum StoreError {
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("already exists: {0}")]
+    Conflict(String),
+    #[error("not found")]
+    NotFound,
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        match &err {
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StoreError::Conflict(db.message().to_string())
+            }
+            sqlx::Error::RowNotFound => StoreError::NotFound,
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                StoreError::Unavailable(err.to_string())
+            }
+            _ => StoreError::Database(err.to_string()),
+        }
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(err: serde_json::Error) -> Self {
+        StoreError::Corrupt(err.to_string())
+    }
+}
+
+/// Everything Sluice keeps. One implementation per database backend.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Cheap round trip for readiness checks.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    async fn create_account(&self, account: NewAccount, now_ms: i64)
+    -> Result<Account, StoreError>;
+    async fn account_by_email(&self, email: &str) -> Result<Option<Account>, StoreError>;
+    async fn add_api_key(
+        &self,
+        account_id: AccountId,
+        prefix: &str,
+        key_hash: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Commits all messages (and a `queued` event for each) in one transaction.
+    /// Returns their ids in order. Nothing is visible before the commit.
+    async fn enqueue_messages(
+        &self,
+        messages: &[NewMessage],
+        now_ms: i64,
+    ) -> Result<Vec<MessageId>, StoreError>;
+
+    /// Leases up to `limit` messages that are due (or whose lease expired) to `owner`.
+    async fn claim_due_messages(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<ClaimedMessage>, StoreError>;
+
+    /// Records an attempt and applies its outcome, if `owner` still holds the lease.
+    /// Returns false (and changes nothing) when the lease was lost.
+    async fn record_attempt(&self, attempt: &AttemptRecord) -> Result<bool, StoreError>;
+
+    /// Returns every leased message to the queue. Only safe when no other node
+    /// shares the database (SQLite, at start-up).
+    async fn release_all_leases(&self, now_ms: i64) -> Result<u64, StoreError>;
+
+    async fn message(&self, id: MessageId) -> Result<Option<MessageRecord>, StoreError>;
+    async fn attempts(&self, id: MessageId) -> Result<Vec<AttemptRow>, StoreError>;
+    async fn events(&self, id: MessageId) -> Result<Vec<EventRow>, StoreError>;
+    async fn count_by_status(&self) -> Result<Vec<(String, i64)>, StoreError>;
+}
+
+/// Opens the store a URL names and runs its migrations.
+pub async fn open(
+    url: &str,
+    max_connections: u32,
+) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(std::sync::Arc::new(
+            SqliteStore::open(url, max_connections).await?,
+        ))
+    } else {
+        Err(StoreError::Database(format!(
+            "unsupported database url scheme (sqlite:// only in this version): {}",
+            url.split(':').next().unwrap_or_default()
+        )))
+    }
+}
