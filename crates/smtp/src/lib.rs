@@ -1,11 +1,15 @@
-//! SMTP ingress: a sans-IO session core ([`session`]) and the tokio listener that drives it.
+//! SMTP ingress: a sans-IO session core ([`session`]) and the tokio server that drives it.
 
+mod conn;
 pub mod data;
 pub mod reply;
 pub mod sasl;
+pub mod server;
 pub mod session;
+pub mod tls;
 
 pub use reply::Reply;
+pub use server::{Authenticator, MessageSink, SmtpServer};
 pub use session::{AuthOutcome, Event, Session, SessionConfig};
 
 #[cfg(test)]

@@ -129,6 +129,16 @@ impl Session {
         self.policy.is_some()
     }
 
+    /// The account this session sends as (authenticated or trusted).
+    pub fn account_id(&self) -> Option<sluice_core::AccountId> {
+        self.policy.as_ref().map(|p| p.account_id)
+    }
+
+    /// The name the client gave in EHLO/HELO.
+    pub fn helo(&self) -> Option<&str> {
+        self.helo.as_deref()
+    }
+
     pub fn tls_active(&self) -> bool {
         self.tls_active
     }

@@ -1,0 +1,386 @@
+//! The tokio side: accept loop with a connection semaphore, one task per session driving
+//! the sans-IO [`Session`], TLS upgrades, timeouts and shutdown.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use sluice_config::{ListenerAuth, ListenerConfig, ListenerTls, SmtpConfig};
+use sluice_core::text::sanitize_reply_text;
+use sluice_core::{AccountId, AccountPolicy, Envelope, FailureLimiter};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tokio_rustls::TlsAcceptor;
+use tracing::{Instrument, debug, info, warn};
+
+use crate::conn::Conn;
+use crate::session::{AuthOutcome, Event, Session, SessionConfig};
+use crate::{Reply, sasl::Credentials};
+
+/// Checks SMTP credentials. Implemented over the store by the binary.
+#[async_trait]
+pub trait Authenticator: Send + Sync + 'static {
+    /// `Ok(None)` for wrong credentials; `Err` when the check could not be made.
+    async fn authenticate(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<Option<AccountPolicy>, String>;
+    /// The account trusted-network clients send as.
+    async fn trusted_policy(&self) -> Result<Option<AccountPolicy>, String>;
+}
+
+/// Takes accepted messages. Its reply is the client's: 250 only once the message is stored.
+#[async_trait]
+pub trait MessageSink: Send + Sync + 'static {
+    async fn accept(&self, account_id: AccountId, envelope: Envelope, body: Vec<u8>) -> Reply;
+}
+
+/// What all listeners of one node share.
+pub struct SmtpServer {
+    config: SmtpConfig,
+    tls: TlsAcceptor,
+    auth: Arc<dyn Authenticator>,
+    sink: Arc<dyn MessageSink>,
+    limiter: Mutex<FailureLimiter>,
+    connections: Arc<Semaphore>,
+    shutdown: watch::Receiver<bool>,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+impl SmtpServer {
+    pub fn new(
+        config: SmtpConfig,
+        tls: Arc<rustls::ServerConfig>,
+        auth: Arc<dyn Authenticator>,
+        sink: Arc<dyn MessageSink>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Arc<Self> {
+        Arc::new(SmtpServer {
+            limiter: Mutex::new(FailureLimiter::new(
+                config.max_auth_failures,
+                config.auth_failure_window_secs as i64 * 1000,
+            )),
+            connections: Arc::new(Semaphore::new(config.max_connections)),
+            config,
+            tls: TlsAcceptor::from(tls),
+            auth,
+            sink,
+            shutdown,
+        })
+    }
+
+    /// Sessions open now.
+    pub fn open_connections(&self) -> usize {
+        self.config.max_connections - self.connections.available_permits()
+    }
+
+    /// Waits until every session has ended, or `grace` has passed. Returns the number left.
+    pub async fn wait_for_sessions(&self, grace: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + grace;
+        while self.open_connections() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.open_connections()
+    }
+
+    /// Accepts connections on `listener` until shutdown.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener, kind: ListenerConfig) {
+        let mut shutdown = self.shutdown.clone();
+        info!(addr = %kind.addr, tls = ?kind.tls, auth = ?kind.auth, "smtp listener started");
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(pair) => pair,
+                    Err(error) => {
+                        warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                _ = shutdown.wait_for(|stop| *stop) => break,
+            };
+            let _ = stream.set_nodelay(true);
+            metrics::counter!("sluice_smtp_connections_total").increment(1);
+            let server = self.clone();
+            let session_id = new_session_id();
+            let span = tracing::info_span!("smtp", session = %session_id, peer = %peer);
+            tokio::spawn(
+                async move {
+                    let refusal = server.refusal_at_connect(peer.ip(), &kind);
+                    match refusal {
+                        Some((reason, reply)) => {
+                            metrics::counter!("sluice_smtp_connections_refused_total", "reason" => reason)
+                                .increment(1);
+                            info!(reason, "connection refused");
+                            server.refuse(stream, &kind, reply).await;
+                        }
+                        None => match server.connections.clone().try_acquire_owned() {
+                            Ok(permit) => {
+                                server.session(stream, peer, &kind, &session_id).await;
+                                drop(permit);
+                            }
+                            Err(_) => {
+                                metrics::counter!("sluice_smtp_connections_refused_total", "reason" => "max_connections")
+                                    .increment(1);
+                                info!("connection refused: too many connections");
+                                let reply = Reply::new(421, "4.7.0", "Too many connections, try again later");
+                                server.refuse(stream, &kind, reply).await;
+                            }
+                        },
+                    }
+                }
+                .instrument(span),
+            );
+        }
+        info!(addr = %kind.addr, "smtp listener stopped");
+    }
+
+    fn refusal_at_connect(&self, ip: IpAddr, kind: &ListenerConfig) -> Option<(&'static str, Reply)> {
+        if kind.auth == ListenerAuth::None
+            && !self.config.trusted_networks.iter().any(|net| net.contains(&ip))
+        {
+            return Some((
+                "untrusted",
+                Reply::new(554, "5.7.1", "Relaying from your address is not permitted"),
+            ));
+        }
+        None
+    }
+
+    async fn refuse(&self, stream: TcpStream, kind: &ListenerConfig, reply: Reply) {
+        let handshake = Duration::from_secs(self.config.tls_handshake_timeout_secs);
+        let conn = if kind.tls == ListenerTls::Implicit {
+            match tokio::time::timeout(handshake, self.tls.accept(stream)).await {
+                Ok(Ok(tls)) => Conn::Tls(Box::new(tls)),
+                _ => return,
+            }
+        } else {
+            Conn::Plain(stream)
+        };
+        let mut conn = conn;
+        let _ = tokio::time::timeout(handshake, async {
+            let _ = conn.write_all(&reply.to_bytes()).await;
+            let _ = conn.shutdown().await;
+        })
+        .await;
+    }
+
+    async fn session(&self, stream: TcpStream, peer: SocketAddr, kind: &ListenerConfig, id: &str) {
+        let handshake = Duration::from_secs(self.config.tls_handshake_timeout_secs);
+        let mut conn = if kind.tls == ListenerTls::Implicit {
+            match tokio::time::timeout(handshake, self.tls.accept(stream)).await {
+                Ok(Ok(tls)) => Conn::Tls(Box::new(tls)),
+                Ok(Err(error)) => return debug!(%error, "tls handshake failed"),
+                Err(_) => return debug!("tls handshake timed out"),
+            }
+        } else {
+            Conn::Plain(stream)
+        };
+        let trusted = if kind.auth == ListenerAuth::None {
+            match self.auth.trusted_policy().await {
+                Ok(Some(policy)) => Some(policy),
+                Ok(None) => {
+                    warn!("smtp.trusted_account does not name an active account");
+                    let reply = Reply::new(421, "4.3.0", "Service not available, try again later");
+                    let _ = conn.write_all(&reply.to_bytes()).await;
+                    return;
+                }
+                Err(error) => {
+                    warn!(%error, "trusted account lookup failed");
+                    let reply = Reply::new(421, "4.3.0", "Service not available, try again later");
+                    let _ = conn.write_all(&reply.to_bytes()).await;
+                    return;
+                }
+            }
+        } else {
+            None
+        };
+        let config = SessionConfig {
+            hostname: self.config.hostname.clone(),
+            max_message_size: self.config.max_message_size,
+            max_recipients: self.config.max_recipients,
+            max_line: 4096,
+            starttls: kind.tls == ListenerTls::Starttls,
+            tls_active: kind.tls == ListenerTls::Implicit,
+            auth_required: kind.auth == ListenerAuth::Required,
+        };
+        let mut session = Session::new(config, trusted);
+        let mut driver = SessionDriver {
+            server: self,
+            peer,
+            id,
+            account: None,
+        };
+        info!(tls = session.tls_active(), "session started");
+        let outcome = driver.run(&mut session, &mut conn).await;
+        let _ = conn.shutdown().await;
+        info!(outcome, authenticated = session.authenticated(), "session ended");
+    }
+}
+
+struct SessionDriver<'a> {
+    server: &'a SmtpServer,
+    peer: SocketAddr,
+    id: &'a str,
+    /// Set once AUTH succeeds.
+    account: Option<AccountId>,
+}
+
+impl SessionDriver<'_> {
+    async fn run(&mut self, session: &mut Session, conn: &mut Conn) -> &'static str {
+        let idle = Duration::from_secs(self.server.config.idle_timeout_secs);
+        let mut out = session.greeting().to_bytes();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut shutdown = self.server.shutdown.clone();
+        loop {
+            while let Some(event) = session.next_event() {
+                match event {
+                    Event::Reply(reply) => reply.write_to(&mut out),
+                    Event::Close => {
+                        let _ = conn.write_all(&out).await;
+                        return "closed";
+                    }
+                    Event::StartTls => {
+                        if conn.write_all(&std::mem::take(&mut out)).await.is_err() {
+                            return "write failed";
+                        }
+                        if let Err(why) = self.upgrade(conn).await {
+                            return why;
+                        }
+                        session.tls_started();
+                    }
+                    Event::Authenticate(credentials) => {
+                        let outcome = self.authenticate(&credentials).await;
+                        if let AuthOutcome::Accepted(policy) = &outcome {
+                            self.account = Some(policy.account_id);
+                        }
+                        session.auth_result(outcome);
+                    }
+                    Event::Message { envelope, body } => {
+                        let reply = self.accept(session, envelope, body).await;
+                        session.message_result(reply);
+                    }
+                }
+            }
+            if !out.is_empty() && conn.write_all(&std::mem::take(&mut out)).await.is_err() {
+                return "write failed";
+            }
+            if *shutdown.borrow() && !session.in_transaction() {
+                session.close_with(Reply::new(421, "4.3.2", "Service shutting down, try again later"));
+                continue;
+            }
+            let read = tokio::select! {
+                read = tokio::time::timeout(idle, conn.read(&mut buf)) => read,
+                _ = shutdown.wait_for(|stop| *stop), if !*shutdown.borrow() => continue,
+            };
+            match read {
+                Ok(Ok(0)) => return "client closed",
+                Ok(Ok(n)) => session.feed(&buf[..n]),
+                Ok(Err(_)) => return "read failed",
+                Err(_) => {
+                    session.close_with(Reply::new(421, "4.4.2", "Idle timeout, closing connection"));
+                }
+            }
+        }
+    }
+
+    async fn upgrade(&self, conn: &mut Conn) -> Result<(), &'static str> {
+        let Conn::Plain(_) = conn else {
+            return Err("starttls on tls");
+        };
+        let Conn::Plain(stream) = std::mem::replace(conn, Conn::Closed) else {
+            return Err("starttls on tls");
+        };
+        let handshake = Duration::from_secs(self.server.config.tls_handshake_timeout_secs);
+        match tokio::time::timeout(handshake, self.server.tls.accept(stream)).await {
+            Ok(Ok(tls)) => {
+                *conn = Conn::Tls(Box::new(tls));
+                debug!("starttls done");
+                Ok(())
+            }
+            Ok(Err(_)) => Err("tls handshake failed"),
+            Err(_) => Err("tls handshake timed out"),
+        }
+    }
+
+    async fn authenticate(&self, credentials: &Credentials) -> AuthOutcome {
+        let ip = self.peer.ip();
+        if self.server.limiter.lock().unwrap().is_blocked(ip, now_ms()) {
+            metrics::counter!("sluice_smtp_auth_total", "outcome" => "blocked").increment(1);
+            warn!("auth refused: too many failures from this address");
+            return AuthOutcome::Blocked;
+        }
+        match self
+            .server
+            .auth
+            .authenticate(&credentials.username, &credentials.password)
+            .await
+        {
+            Ok(Some(policy)) => {
+                self.server.limiter.lock().unwrap().record_success(ip);
+                metrics::counter!("sluice_smtp_auth_total", "outcome" => "success").increment(1);
+                info!(user = %credentials.username, account = policy.account_id, "auth succeeded");
+                AuthOutcome::Accepted(policy)
+            }
+            Ok(None) => {
+                let blocked = self.server.limiter.lock().unwrap().record_failure(ip, now_ms());
+                metrics::counter!("sluice_smtp_auth_total", "outcome" => "failure").increment(1);
+                warn!(user = %credentials.username, blocked, "auth failed");
+                if blocked {
+                    AuthOutcome::Blocked
+                } else {
+                    AuthOutcome::Rejected
+                }
+            }
+            Err(error) => {
+                warn!(%error, "auth check unavailable");
+                AuthOutcome::Rejected
+            }
+        }
+    }
+
+    async fn accept(&self, session: &Session, envelope: Envelope, body: Vec<u8>) -> Reply {
+        let Some(account_id) = session.account_id() else {
+            return Reply::new(451, "4.3.0", "No account for this session");
+        };
+        let mut message = self.received_header(session).into_bytes();
+        message.extend_from_slice(&body);
+        drop(body);
+        let recipients = envelope.rcpt_to.len();
+        let size = message.len();
+        let reply = self.server.sink.accept(account_id, envelope, message).await;
+        info!(account = account_id, recipients, size, code = reply.code, "message");
+        reply
+    }
+
+    /// The RFC 5321 trace header this hop adds.
+    fn received_header(&self, session: &Session) -> String {
+        let with = match (session.tls_active(), self.account.is_some()) {
+            (true, true) => "ESMTPSA",
+            (true, false) => "ESMTPS",
+            _ => "ESMTP",
+        };
+        let date = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc2822)
+            .unwrap_or_default();
+        format!(
+            "Received: from {} ({})\r\n\tby {} (Sluice) with {with} id {};\r\n\t{date}\r\n",
+            sanitize_reply_text(session.helo().unwrap_or("unknown"), 100),
+            self.peer.ip(),
+            self.server.config.hostname,
+            self.id,
+        )
+    }
+}
+
+fn new_session_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..12].to_string()
+}
