@@ -1,1 +1,42 @@
-//! sluice-deliver
+//! Delivery: the [`Deliverer`] trait and its implementations. Every outcome is mapped to
+//! Delivered / Transient / Permanent per recipient. Only this crate talks to the outside
+//! world on the way out.
+
+mod capture;
+mod log;
+mod smtp;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sluice_core::{AccountId, DeliveryReport, Envelope, MessageId, ProviderConfig};
+
+pub use capture::CaptureDeliverer;
+pub use log::LogDeliverer;
+pub use smtp::SmtpDeliverer;
+
+/// One message on its way out. `envelope.rcpt_to` holds only the recipients to try now.
+#[derive(Debug, Clone, Copy)]
+pub struct Outbound<'a> {
+    pub id: MessageId,
+    pub account_id: AccountId,
+    pub envelope: &'a Envelope,
+    pub body: &'a [u8],
+}
+
+#[async_trait]
+pub trait Deliverer: Send + Sync + 'static {
+    /// The provider kind, for attempts and metrics: `smtp`, `log`, `capture`.
+    fn kind(&self) -> &'static str;
+    /// Never fails: every error becomes a transient or permanent result per recipient.
+    async fn deliver(&self, message: Outbound<'_>) -> DeliveryReport;
+}
+
+/// Builds the deliverer a provider config describes. `hello_name` is the default EHLO name.
+pub fn from_config(config: &ProviderConfig, hello_name: &str) -> Arc<dyn Deliverer> {
+    match config {
+        ProviderConfig::Log => Arc::new(LogDeliverer),
+        ProviderConfig::Capture => Arc::new(CaptureDeliverer),
+        ProviderConfig::Smtp(smtp) => Arc::new(SmtpDeliverer::new(smtp.clone(), hello_name)),
+    }
+}

@@ -1,0 +1,179 @@
+//! The `smtp` provider: an upstream SMTP server, driven command by command so each
+//! recipient gets its own result.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
+use lettre::transport::smtp::extension::{ClientId, Extension};
+use lettre::transport::smtp::Error as SmtpError;
+use sluice_core::text::sanitize_reply_text;
+use sluice_core::{DeliveryReport, RecipientResult, SmtpProviderConfig, SmtpSecurity, Verdict};
+
+use crate::{Deliverer, Outbound};
+
+const EXCERPT: usize = 300;
+
+pub struct SmtpDeliverer {
+    config: SmtpProviderConfig,
+    hello: ClientId,
+}
+
+impl SmtpDeliverer {
+    pub fn new(config: SmtpProviderConfig, default_hello: &str) -> Self {
+        let hello = ClientId::Domain(
+            config
+                .hello_name
+                .clone()
+                .unwrap_or_else(|| default_hello.to_string()),
+        );
+        SmtpDeliverer { config, hello }
+    }
+
+    fn tls_parameters(&self) -> Result<TlsParameters, SmtpError> {
+        TlsParameters::builder(self.config.host.clone())
+            .dangerous_accept_invalid_certs(self.config.skip_tls_verify)
+            .dangerous_accept_invalid_hostnames(self.config.skip_tls_verify)
+            .build_rustls()
+    }
+
+    async fn connect(&self) -> Result<AsyncSmtpConnection, SmtpError> {
+        let timeout = Some(Duration::from_secs(self.config.timeout_secs));
+        let implicit = match self.config.security {
+            SmtpSecurity::Tls => Some(self.tls_parameters()?),
+            _ => None,
+        };
+        let addr = (self.config.host.as_str(), self.config.port());
+        let mut conn =
+            AsyncSmtpConnection::connect_tokio1(addr, timeout, &self.hello, implicit, None).await?;
+        if self.config.security == SmtpSecurity::Starttls {
+            conn.starttls(self.tls_parameters()?, &self.hello).await?;
+        }
+        if let (Some(user), Some(password)) = (&self.config.username, &self.config.password) {
+            let credentials = Credentials::new(user.clone(), password.clone());
+            conn.auth(&[Mechanism::Plain, Mechanism::Login], &credentials)
+                .await?;
+        }
+        Ok(conn)
+    }
+
+    async fn transaction(
+        &self,
+        conn: &mut AsyncSmtpConnection,
+        message: Outbound<'_>,
+    ) -> Result<Vec<RecipientResult>, SmtpError> {
+        let envelope = message.envelope;
+        let mut params = String::new();
+        let info = conn.server_info();
+        if envelope.smtputf8 && info.supports_feature(Extension::SmtpUtfEight) {
+            params.push_str(" SMTPUTF8");
+        }
+        if envelope.eight_bit && info.supports_feature(Extension::EightBitMime) {
+            params.push_str(" BODY=8BITMIME");
+        }
+        conn.command(format!("MAIL FROM:<{}>{params}\r\n", envelope.mail_from))
+            .await?;
+        let mut results = Vec::with_capacity(envelope.rcpt_to.len());
+        let mut accepted = Vec::new();
+        for rcpt in &envelope.rcpt_to {
+            match conn.command(format!("RCPT TO:<{rcpt}>\r\n")).await {
+                Ok(_) => accepted.push(rcpt.clone()),
+                Err(error) if error.status().is_some() => {
+                    results.push(result_from_error(rcpt, &error));
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        if accepted.is_empty() {
+            let _ = conn.command("RSET\r\n").await;
+            return Ok(results);
+        }
+        conn.command("DATA\r\n").await?;
+        match conn.message(message.body).await {
+            Ok(response) => {
+                let text = response.message().collect::<Vec<_>>().join(" ");
+                let code = u16::from(response.code());
+                for rcpt in accepted {
+                    results.push(RecipientResult {
+                        rcpt,
+                        verdict: Verdict::Delivered,
+                        code: Some(code),
+                        response: sanitize_reply_text(&text, EXCERPT),
+                    });
+                }
+            }
+            Err(error) if error.status().is_some() => {
+                results.extend(accepted.iter().map(|rcpt| result_from_error(rcpt, &error)));
+            }
+            Err(error) => return Err(error),
+        }
+        Ok(results)
+    }
+}
+
+/// 5xx is permanent; 4xx, timeouts, connection and TLS errors are transient.
+fn result_from_error(rcpt: &str, error: &SmtpError) -> RecipientResult {
+    let verdict = if error.is_permanent() {
+        Verdict::Permanent
+    } else {
+        Verdict::Transient
+    };
+    RecipientResult {
+        rcpt: rcpt.to_string(),
+        verdict,
+        code: error.status().map(u16::from),
+        response: sanitize_reply_text(&error.to_string(), EXCERPT),
+    }
+}
+
+#[async_trait]
+impl Deliverer for SmtpDeliverer {
+    fn kind(&self) -> &'static str {
+        "smtp"
+    }
+
+    async fn deliver(&self, message: Outbound<'_>) -> DeliveryReport {
+        let rcpts = &message.envelope.rcpt_to;
+        // The whole attempt is bounded, not just each read.
+        let limit = Duration::from_secs(self.config.timeout_secs.saturating_mul(4).max(1));
+        let attempt = async {
+            // Failures while connecting (TCP, TLS, AUTH) are deferred even when 5xx, like
+            // Postfix's soft bounce: the fix is usually on our side and the mail should wait.
+            let mut conn = self.connect().await.map_err(|e| (e, true))?;
+            let results = self.transaction(&mut conn, message).await;
+            let _ = conn.quit().await;
+            results.map_err(|e| (e, false))
+        };
+        let results = match tokio::time::timeout(limit, attempt).await {
+            Ok(Ok(results)) => results,
+            Ok(Err((error, connecting))) => {
+                let mut result = result_from_error("", &error);
+                if connecting {
+                    result.verdict = Verdict::Transient;
+                }
+                return DeliveryReport::uniform(
+                    "smtp",
+                    rcpts,
+                    result.verdict,
+                    result.code,
+                    &result.response,
+                );
+            }
+            Err(_) => {
+                return DeliveryReport::uniform(
+                    "smtp",
+                    rcpts,
+                    Verdict::Transient,
+                    None,
+                    "timed out talking to the upstream",
+                );
+            }
+        };
+        DeliveryReport {
+            provider: "smtp".into(),
+            recipients: results,
+            captured: false,
+        }
+    }
+}
