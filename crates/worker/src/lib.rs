@@ -1,1 +1,17 @@
-//! sluice-worker
+//! The queue runner: claim due messages under a lease, deliver, record the attempt and
+//! reschedule; and the accept path that commits new messages (or, in sync mode, delivers
+//! them while the client waits).
+
+mod accept;
+pub mod plan;
+mod runner;
+
+pub use accept::{AcceptOutcome, Acceptor, DeliveryMode};
+pub use runner::{Worker, WorkerConfig};
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}

@@ -1,0 +1,176 @@
+//! The accept path shared by every ingress: commit first, then answer.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use sluice_core::{AccountId, Envelope, MessageId, MessageStatus, RetryPolicy, Source, Verdict};
+use sluice_deliver::{Deliverer, Outbound};
+use sluice_store::{AttemptRecord, GroupCommitter, NewMessage, Store};
+use tokio::sync::Notify;
+use tracing::warn;
+
+use crate::now_ms;
+use crate::plan::plan_after_sync_attempt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryMode {
+    Async,
+    Sync,
+}
+
+/// What the client should be told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AcceptOutcome {
+    /// Committed; the workers will deliver it.
+    Queued(MessageId),
+    /// Sync mode: the upstream took it.
+    Delivered(MessageId),
+    /// Sync mode: the upstream answered transiently (or not at all).
+    Transient {
+        id: MessageId,
+        code: Option<u16>,
+        text: String,
+    },
+    /// Sync mode: the upstream refused it.
+    Permanent {
+        id: MessageId,
+        code: Option<u16>,
+        text: String,
+    },
+    /// Not stored: the database could not take it. Nothing was promised.
+    Unavailable,
+}
+
+pub struct Acceptor {
+    committer: GroupCommitter,
+    store: Arc<dyn Store>,
+    deliverer: Arc<dyn Deliverer>,
+    mode: DeliveryMode,
+    retry: RetryPolicy,
+    wake: Arc<Notify>,
+    /// Lease owner for messages delivered in the session (sync mode).
+    owner: String,
+    /// How long a sync delivery may hold its message before workers may take it.
+    sync_lease: Duration,
+}
+
+impl Acceptor {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        committer: GroupCommitter,
+        store: Arc<dyn Store>,
+        deliverer: Arc<dyn Deliverer>,
+        mode: DeliveryMode,
+        retry: RetryPolicy,
+        wake: Arc<Notify>,
+        owner: String,
+        sync_lease: Duration,
+    ) -> Self {
+        Acceptor {
+            committer,
+            store,
+            deliverer,
+            mode,
+            retry,
+            wake,
+            owner,
+            sync_lease,
+        }
+    }
+
+    pub async fn accept(
+        &self,
+        account_id: AccountId,
+        source: Source,
+        envelope: Envelope,
+        body: Vec<u8>,
+    ) -> AcceptOutcome {
+        let lease = match self.mode {
+            DeliveryMode::Async => None,
+            DeliveryMode::Sync => Some((
+                self.owner.clone(),
+                now_ms() + self.sync_lease.as_millis() as i64,
+            )),
+        };
+        let message = NewMessage {
+            account_id,
+            source,
+            envelope,
+            body,
+            lease,
+        };
+        let sync_copy = (self.mode == DeliveryMode::Sync)
+            .then(|| (message.envelope.clone(), message.body.clone()));
+        let id = match self.committer.commit(message).await {
+            Ok(id) => id,
+            Err(error) => {
+                warn!(%error, "message not stored");
+                metrics::counter!("sluice_accept_failures_total").increment(1);
+                return AcceptOutcome::Unavailable;
+            }
+        };
+        metrics::counter!("sluice_messages_accepted_total", "source" => source.as_str())
+            .increment(1);
+        match sync_copy {
+            None => {
+                self.wake.notify_one();
+                AcceptOutcome::Queued(id)
+            }
+            Some((envelope, body)) => self.deliver_now(id, account_id, &envelope, &body).await,
+        }
+    }
+
+    async fn deliver_now(
+        &self,
+        id: MessageId,
+        account_id: AccountId,
+        envelope: &Envelope,
+        body: &[u8],
+    ) -> AcceptOutcome {
+        let started_at = now_ms();
+        let report = self
+            .deliverer
+            .deliver(Outbound {
+                id,
+                account_id,
+                envelope,
+                body,
+            })
+            .await;
+        let finished_at = now_ms();
+        let jitter: f64 = rand::rng().random();
+        let plan = plan_after_sync_attempt(&report, started_at, finished_at, &self.retry, jitter);
+        let first_failure = report.first_failure().cloned();
+        let overall = report.overall();
+        let status = plan.status;
+        let record = AttemptRecord {
+            message_id: id,
+            lease_owner: self.owner.clone(),
+            report,
+            started_at,
+            finished_at,
+            new_status: plan.status,
+            pending_rcpt: plan.pending,
+            next_attempt_at: plan.next_attempt_at,
+            last_error: plan.last_error,
+            events: plan.events,
+        };
+        if let Err(error) = self.store.record_attempt(&record).await {
+            warn!(%error, message_id = id, "recording the sync attempt failed");
+        }
+        if status == MessageStatus::Deferred {
+            self.wake.notify_one();
+        }
+        let (code, text) = first_failure
+            .map(|r| (r.code, r.response))
+            .unwrap_or((None, String::new()));
+        match (status, overall) {
+            (MessageStatus::Delivered | MessageStatus::Captured | MessageStatus::Deferred, _) => {
+                AcceptOutcome::Delivered(id)
+            }
+            (_, Verdict::Permanent) => AcceptOutcome::Permanent { id, code, text },
+            _ => AcceptOutcome::Transient { id, code, text },
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! The worker loop: claim due messages in batches under a lease, deliver them with bounded
+//! concurrency, record each attempt. On shutdown it stops claiming and lets in-flight
+//! attempts finish.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use sluice_core::RetryPolicy;
+use sluice_deliver::{Deliverer, Outbound};
+use sluice_store::{AttemptRecord, ClaimedMessage, Store};
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio::task::JoinSet;
+use tracing::{Instrument, info, warn};
+
+use crate::now_ms;
+use crate::plan::plan_after_attempt;
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub concurrency: usize,
+    pub batch_size: u32,
+    pub lease: Duration,
+    pub poll_interval: Duration,
+    pub retry: RetryPolicy,
+}
+
+pub struct Worker {
+    store: Arc<dyn Store>,
+    deliverer: Arc<dyn Deliverer>,
+    config: WorkerConfig,
+    /// Lease owner name: unique per process.
+    owner: String,
+    /// Poked when new mail is committed, so an idle worker need not wait for its poll.
+    wake: Arc<Notify>,
+}
+
+impl Worker {
+    pub fn new(
+        store: Arc<dyn Store>,
+        deliverer: Arc<dyn Deliverer>,
+        config: WorkerConfig,
+        owner: String,
+        wake: Arc<Notify>,
+    ) -> Arc<Self> {
+        Arc::new(Worker {
+            store,
+            deliverer,
+            config,
+            owner,
+            wake,
+        })
+    }
+
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let slots = Arc::new(Semaphore::new(self.config.concurrency));
+        let mut in_flight = JoinSet::new();
+        info!(owner = %self.owner, concurrency = self.config.concurrency, "worker started");
+        while !*shutdown.borrow() {
+            while in_flight.try_join_next().is_some() {}
+            let free = slots.available_permits().min(self.config.batch_size as usize);
+            if free == 0 {
+                tokio::select! {
+                    _ = in_flight.join_next() => {}
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            }
+            let lease_ms = self.config.lease.as_millis() as i64;
+            let claimed = match self
+                .store
+                .claim_due_messages(&self.owner, now_ms(), lease_ms, free as u32)
+                .await
+            {
+                Ok(claimed) => claimed,
+                Err(error) => {
+                    warn!(%error, "claiming messages failed");
+                    tokio::select! {
+                        _ = tokio::time::sleep(self.config.poll_interval.max(Duration::from_millis(500))) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                    continue;
+                }
+            };
+            if claimed.is_empty() {
+                tokio::select! {
+                    _ = tokio::time::sleep(self.config.poll_interval) => {}
+                    _ = self.wake.notified() => {}
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            }
+            for message in claimed {
+                let permit = slots.clone().acquire_owned().await.expect("semaphore open");
+                let worker = self.clone();
+                let span = tracing::info_span!("delivery", message_id = message.id);
+                in_flight.spawn(
+                    async move {
+                        worker.deliver_one(message).await;
+                        drop(permit);
+                    }
+                    .instrument(span),
+                );
+            }
+        }
+        let left = in_flight.len();
+        if left > 0 {
+            info!(left, "worker stopping: finishing in-flight attempts");
+        }
+        while in_flight.join_next().await.is_some() {}
+        info!("worker stopped");
+    }
+
+    async fn deliver_one(&self, message: ClaimedMessage) {
+        let started_at = now_ms();
+        let report = self
+            .deliverer
+            .deliver(Outbound {
+                id: message.id,
+                account_id: message.account_id,
+                envelope: &message.envelope,
+                body: &message.body,
+            })
+            .await;
+        let finished_at = now_ms();
+        let jitter: f64 = rand::rng().random();
+        let plan = plan_after_attempt(
+            &report,
+            message.attempts,
+            message.created_at,
+            finished_at,
+            &self.config.retry,
+            jitter,
+        );
+        metrics::counter!("sluice_messages_total", "status" => plan.status.as_str(), "provider" => self.deliverer.kind())
+            .increment(1);
+        info!(
+            provider = self.deliverer.kind(),
+            status = plan.status.as_str(),
+            attempt = message.attempts + 1,
+            error = plan.last_error.as_deref().unwrap_or(""),
+            "attempt finished"
+        );
+        let record = AttemptRecord {
+            message_id: message.id,
+            lease_owner: self.owner.clone(),
+            report,
+            started_at,
+            finished_at,
+            new_status: plan.status,
+            pending_rcpt: plan.pending,
+            next_attempt_at: plan.next_attempt_at,
+            last_error: plan.last_error,
+            events: plan.events,
+        };
+        match self.store.record_attempt(&record).await {
+            Ok(true) => {}
+            Ok(false) => warn!("lease lost before the attempt was recorded"),
+            Err(error) => warn!(%error, "recording the attempt failed; the lease will expire and the message be retried"),
+        }
+    }
+}
