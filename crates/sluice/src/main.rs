@@ -1,1 +1,182 @@
-fn main() {}
+//! `sluice`: the binary. CLI, wiring, signals. The only crate that uses `anyhow`.
+
+mod account;
+mod auth;
+mod logging;
+mod send;
+mod serve;
+mod sink;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use sluice_config::Config;
+
+#[derive(Parser)]
+#[command(name = "sluice", version, about = "Multi-tenant mail relay gateway")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct ConfigArgs {
+    /// The TOML config file (every key also settable as SLUICE_SECTION__KEY).
+    #[arg(long, short, env = "SLUICE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Development defaults: ./data, loopback listeners on 2587/2465/2525, capture provider,
+    /// account dev@example.com / dev.
+    #[arg(long)]
+    dev: bool,
+}
+
+impl ConfigArgs {
+    fn load(&self) -> anyhow::Result<Config> {
+        let base = if self.dev {
+            sluice_config::dev_defaults()
+        } else {
+            Config::default()
+        };
+        sluice_config::load(base, self.config.as_deref()).context("loading configuration")
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run Sluice: SMTP listeners, workers and the HTTP endpoint.
+    Serve(ConfigArgs),
+    /// Create or upgrade the database schema, then exit.
+    Migrate(ConfigArgs),
+    /// Manage tenant accounts.
+    Account {
+        #[command(subcommand)]
+        command: AccountCommand,
+    },
+    /// Send test mail over SMTP: a test client and load generator.
+    Send(send::SendArgs),
+    /// Configuration tools.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Create an account; prints its id and a new API key (shown once).
+    Create {
+        #[command(flatten)]
+        config: ConfigArgs,
+        #[arg(long)]
+        name: String,
+        /// Login for SMTP AUTH.
+        #[arg(long)]
+        email: String,
+        #[arg(long, env = "SLUICE_ACCOUNT_PASSWORD")]
+        password: String,
+        /// A domain the account may send from; repeat for more.
+        #[arg(long = "domain", required = true)]
+        domains: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate the configuration and print it with secrets masked.
+    Check(ConfigArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve::run(args.load()?).await,
+            Command::Migrate(args) => {
+                let config = args.load()?;
+                logging::init(&config.logging)?;
+                serve::open_store(&config).await?;
+                println!("database is up to date: {}", redact_url(&config.database_url()));
+                Ok(())
+            }
+            Command::Account {
+                command:
+                    AccountCommand::Create {
+                        config,
+                        name,
+                        email,
+                        password,
+                        domains,
+                    },
+            } => {
+                let config = config.load()?;
+                let store = serve::open_store(&config).await?;
+                let created =
+                    account::create(store.as_ref(), &name, &email, &password, &domains).await?;
+                println!("account id: {}", created.id);
+                println!("api key:    {}", created.api_key);
+                println!("(the API key is shown once; store it now)");
+                Ok(())
+            }
+            Command::Send(args) => send::run(args).await,
+            Command::Config {
+                command: ConfigCommand::Check(args),
+            } => {
+                let config = args.load()?;
+                println!("{}", masked_toml(&config)?);
+                Ok(())
+            }
+        }
+    })
+}
+
+/// The effective config as TOML, with every secret replaced.
+fn masked_toml(config: &Config) -> anyhow::Result<String> {
+    let mut value = toml::Value::try_from(config)?;
+    fn mask(value: &mut toml::Value) {
+        match value {
+            toml::Value::Table(table) => {
+                for (key, item) in table.iter_mut() {
+                    if ["password", "api_key", "secret", "client_secret"].contains(&key.as_str()) {
+                        *item = toml::Value::String("********".into());
+                    } else {
+                        mask(item);
+                    }
+                }
+            }
+            toml::Value::Array(items) => items.iter_mut().for_each(mask),
+            _ => {}
+        }
+    }
+    mask(&mut value);
+    if let Some(db) = value.get_mut("database").and_then(|d| d.get_mut("url")) {
+        if let Some(url) = db.as_str() {
+            *db = toml::Value::String(redact_url(url));
+        }
+    }
+    Ok(toml::to_string_pretty(&value)?)
+}
+
+/// Hides a password in `scheme://user:password@host/...`.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:********{}",
+                    &url[..scheme_end + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}

@@ -105,7 +105,7 @@ impl SmtpServer {
                         continue;
                     }
                 },
-                _ = shutdown.wait_for(|stop| *stop) => break,
+                _ = stopped(&mut shutdown) => break,
             };
             let _ = stream.set_nodelay(true);
             metrics::counter!("sluice_smtp_connections_total").increment(1);
@@ -222,7 +222,7 @@ impl SmtpServer {
         info!(tls = session.tls_active(), "session started");
         let outcome = driver.run(&mut session, &mut conn).await;
         let _ = conn.shutdown().await;
-        info!(outcome, authenticated = session.authenticated(), "session ended");
+        info!(outcome, account = session.account_id(), "session ended");
     }
 }
 
@@ -273,13 +273,14 @@ impl SessionDriver<'_> {
             if !out.is_empty() && conn.write_all(&std::mem::take(&mut out)).await.is_err() {
                 return "write failed";
             }
-            if *shutdown.borrow() && !session.in_transaction() {
+            let stopping = *shutdown.borrow();
+            if stopping && !session.in_transaction() {
                 session.close_with(Reply::new(421, "4.3.2", "Service shutting down, try again later"));
                 continue;
             }
             let read = tokio::select! {
                 read = tokio::time::timeout(idle, conn.read(&mut buf)) => read,
-                _ = shutdown.wait_for(|stop| *stop), if !*shutdown.borrow() => continue,
+                _ = stopped(&mut shutdown), if !stopping => continue,
             };
             match read {
                 Ok(Ok(0)) => return "client closed",
@@ -379,6 +380,11 @@ impl SessionDriver<'_> {
             self.id,
         )
     }
+}
+
+/// Resolves once shutdown has begun.
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
 fn new_session_id() -> String {

@@ -1,0 +1,71 @@
+//! SMTP AUTH against the accounts in the store (argon2id).
+
+use std::sync::Arc;
+
+use argon2::Argon2;
+use argon2::password_hash::PasswordVerifier;
+use argon2::password_hash::phc::PasswordHash;
+use async_trait::async_trait;
+use sluice_core::AccountPolicy;
+use sluice_smtp::Authenticator;
+use sluice_store::Store;
+
+pub struct StoreAuthenticator {
+    store: Arc<dyn Store>,
+    trusted_account: String,
+    /// Verified against when the user does not exist, so both cases take as long.
+    dummy_hash: String,
+}
+
+impl StoreAuthenticator {
+    pub fn new(store: Arc<dyn Store>, trusted_account: String) -> anyhow::Result<Self> {
+        Ok(StoreAuthenticator {
+            store,
+            trusted_account,
+            dummy_hash: crate::account::hash_password("no such user")?,
+        })
+    }
+}
+
+fn verify(hash: &str, password: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+#[async_trait]
+impl Authenticator for StoreAuthenticator {
+    async fn authenticate(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<Option<AccountPolicy>, String> {
+        let account = self
+            .store
+            .account_by_email(username)
+            .await
+            .map_err(|e| e.to_string())?;
+        let (hash, account) = match account {
+            Some(account) if account.is_active() => (account.password_hash.clone(), Some(account)),
+            _ => (self.dummy_hash.clone(), None),
+        };
+        let password = password.to_string();
+        let ok = tokio::task::spawn_blocking(move || verify(&hash, &password))
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(account.filter(|_| ok).map(|account| account.policy()))
+    }
+
+    async fn trusted_policy(&self) -> Result<Option<AccountPolicy>, String> {
+        let account = self
+            .store
+            .account_by_email(&self.trusted_account)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(account.filter(|a| a.is_active()).map(|a| a.policy()))
+    }
+}

@@ -1,0 +1,181 @@
+//! `sluice serve`: wires store, committer, worker, SMTP listeners and HTTP, then waits for
+//! SIGTERM/SIGINT and shuts down in order: stop accepting, let sessions finish (up to the
+//! grace period), let workers finish in-flight attempts, drain the committer.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use sluice_config::{Config, DeliveryMode as ConfigMode};
+use sluice_store::{GroupCommitConfig, GroupCommitter, Store};
+use sluice_worker::{Acceptor, DeliveryMode, Worker, WorkerConfig};
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+use tracing::{info, warn};
+
+use crate::auth::StoreAuthenticator;
+use crate::sink::SmtpSink;
+
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data_dir {}", config.data_dir.display()))?;
+    sluice_store::open(&config.database_url(), config.database.max_connections)
+        .await
+        .context("opening the database")
+}
+
+async fn ensure_dev_account(store: &dyn Store) -> anyhow::Result<()> {
+    use sluice_config::{DEV_ACCOUNT_DOMAIN, DEV_ACCOUNT_EMAIL, DEV_ACCOUNT_PASSWORD};
+    if store.account_by_email(DEV_ACCOUNT_EMAIL).await?.is_none() {
+        let created = crate::account::create(
+            store,
+            "Development",
+            DEV_ACCOUNT_EMAIL,
+            DEV_ACCOUNT_PASSWORD,
+            &[DEV_ACCOUNT_DOMAIN.to_string()],
+        )
+        .await?;
+        info!(account = created.id, "created dev account {DEV_ACCOUNT_EMAIL} (password: dev)");
+    }
+    Ok(())
+}
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    crate::logging::init(&config.logging)?;
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .context("installing the metrics recorder")?;
+    let store = open_store(&config).await?;
+    if config.smtp.trusted_account == sluice_config::DEV_ACCOUNT_EMAIL {
+        ensure_dev_account(store.as_ref()).await?;
+    }
+    // SQLite has one node: whatever a previous run of this node leased is not being worked on.
+    let released = store.release_all_leases(crate::account::now_ms()).await?;
+    if released > 0 {
+        info!(released, "returned messages leased by a previous run to the queue");
+    }
+
+    let (cert, key) = match (&config.tls.cert_file, &config.tls.key_file) {
+        (Some(cert), Some(key)) => (cert.clone(), key.clone()),
+        _ => sluice_smtp::tls::ensure_self_signed(&config.data_dir, &config.smtp.hostname)?,
+    };
+    let tls = sluice_smtp::tls::server_config(&cert, &key)?;
+
+    let (shutdown_tx, shutdown) = watch::channel(false);
+    let node = format!("node-{}", uuid::Uuid::new_v4().simple());
+    let deliverer =
+        sluice_deliver::from_config(&config.delivery.default_provider, &config.smtp.hostname);
+    let (committer, committer_task) = GroupCommitter::start(
+        store.clone(),
+        GroupCommitConfig {
+            max_batch: config.store.group_commit_max_batch,
+            max_wait: Duration::from_micros(config.store.group_commit_max_wait_micros),
+        },
+    );
+    let wake = Arc::new(Notify::new());
+    let mode = match config.delivery.mode {
+        ConfigMode::Async => DeliveryMode::Async,
+        ConfigMode::Sync => DeliveryMode::Sync,
+    };
+    let acceptor = Arc::new(Acceptor::new(
+        committer,
+        store.clone(),
+        deliverer.clone(),
+        mode,
+        config.delivery.retry.clone(),
+        wake.clone(),
+        format!("{node}-sync"),
+        Duration::from_secs(config.delivery.lease_secs),
+    ));
+
+    let auth = Arc::new(StoreAuthenticator::new(
+        store.clone(),
+        config.smtp.trusted_account.clone(),
+    )?);
+    let smtp = sluice_smtp::SmtpServer::new(
+        config.smtp.clone(),
+        tls,
+        auth,
+        Arc::new(SmtpSink {
+            acceptor: acceptor.clone(),
+        }),
+        shutdown.clone(),
+    );
+    let mut listeners = Vec::new();
+    for listener in &config.smtp.listeners {
+        let socket = TcpListener::bind(listener.addr)
+            .await
+            .with_context(|| format!("binding SMTP listener {}", listener.addr))?;
+        listeners.push(tokio::spawn(smtp.clone().serve(socket, *listener)));
+    }
+    let http = match config.http.listen {
+        Some(addr) => {
+            let socket = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding HTTP listener {addr}"))?;
+            info!(%addr, "http listener started");
+            let router = sluice_http::router(sluice_http::HttpState {
+                store: store.clone(),
+                metrics: Some(metrics),
+            });
+            Some(tokio::spawn(sluice_http::serve(socket, router, shutdown.clone())))
+        }
+        None => None,
+    };
+    let worker = Worker::new(
+        store.clone(),
+        deliverer,
+        WorkerConfig {
+            concurrency: config.delivery.concurrency,
+            batch_size: config.delivery.batch_size,
+            lease: Duration::from_secs(config.delivery.lease_secs),
+            poll_interval: Duration::from_millis(config.delivery.poll_interval_ms),
+            retry: config.delivery.retry.clone(),
+        },
+        node.clone(),
+        wake,
+    );
+    let worker_task = tokio::spawn(worker.run(shutdown.clone()));
+    info!(
+        node = %node,
+        database = %crate::redact_url(&config.database_url()),
+        provider = config.delivery.default_provider.kind(),
+        mode = ?config.delivery.mode,
+        "sluice ready"
+    );
+
+    wait_for_signal().await;
+    info!("shutting down: no new connections");
+    let _ = shutdown_tx.send(true);
+    for listener in listeners {
+        let _ = listener.await;
+    }
+    let grace = Duration::from_secs(config.smtp.shutdown_grace_secs);
+    let left = smtp.wait_for_sessions(grace).await;
+    if left > 0 {
+        warn!(left, "grace period over; cutting remaining sessions");
+    }
+    let _ = worker_task.await;
+    if let Some(http) = http {
+        let _ = http.await;
+    }
+    drop(smtp);
+    drop(acceptor);
+    if tokio::time::timeout(Duration::from_secs(5), committer_task)
+        .await
+        .is_err()
+    {
+        warn!("committer still busy at exit; sessions holding it were cut");
+    }
+    info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

@@ -1,0 +1,88 @@
+//! Turns the accept outcome into the SMTP reply the client gets.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sluice_core::text::sanitize_reply_text;
+use sluice_core::{AccountId, Envelope, Source};
+use sluice_smtp::{MessageSink, Reply};
+use sluice_worker::{AcceptOutcome, Acceptor};
+
+pub struct SmtpSink {
+    pub acceptor: Arc<Acceptor>,
+}
+
+#[async_trait]
+impl MessageSink for SmtpSink {
+    async fn accept(&self, account_id: AccountId, envelope: Envelope, body: Vec<u8>) -> Reply {
+        let outcome = self
+            .acceptor
+            .accept(account_id, Source::Smtp, envelope, body)
+            .await;
+        reply_for(&outcome)
+    }
+}
+
+/// The enhanced status code in an upstream's text (`5.1.1`), if it has one of this class.
+fn enhanced_code(text: &str, class: char) -> Option<String> {
+    text.split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .find(|token| {
+            let parts: Vec<&str> = token.split('.').collect();
+            parts.len() == 3
+                && parts[0].len() == 1
+                && token.starts_with(class)
+                && parts[1..].iter().all(|p| (1..=3).contains(&p.len()))
+        })
+        .map(str::to_string)
+}
+
+pub fn reply_for(outcome: &AcceptOutcome) -> Reply {
+    match outcome {
+        AcceptOutcome::Queued(id) => Reply::new(250, "2.0.0", format!("Ok: queued as {id}")),
+        AcceptOutcome::Delivered(id) => Reply::new(250, "2.0.0", format!("Ok: delivered as {id}")),
+        AcceptOutcome::Transient { code, text, .. } => {
+            if code.is_none() {
+                return Reply::new(451, "4.4.1", "Upstream unavailable, try again later");
+            }
+            let status = enhanced_code(text, '4').unwrap_or_else(|| "4.4.0".into());
+            Reply::new(451, &status, format!("Upstream deferred: {}", sanitize_reply_text(text, 200)))
+        }
+        AcceptOutcome::Permanent { text, .. } => {
+            let status = enhanced_code(text, '5').unwrap_or_else(|| "5.0.0".into());
+            Reply::new(550, &status, format!("Upstream refused: {}", sanitize_reply_text(text, 200)))
+        }
+        AcceptOutcome::Unavailable => Reply::new(
+            451,
+            "4.3.0",
+            "Temporary failure storing the message, try again later",
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_for_outcomes() {
+        let table = [
+            (AcceptOutcome::Queued(7), "250 2.0.0 Ok: queued as 7\r\n"),
+            (AcceptOutcome::Unavailable, "451 4.3.0 Temporary failure storing the message, try again later\r\n"),
+            (
+                AcceptOutcome::Permanent { id: 1, code: Some(550), text: "permanent error (550): 5.1.1 no such\r\nuser".into() },
+                "550 5.1.1 Upstream refused: permanent error (550): 5.1.1 no such user\r\n",
+            ),
+            (
+                AcceptOutcome::Transient { id: 1, code: Some(451), text: "transient error (451): try later".into() },
+                "451 4.4.0 Upstream deferred: transient error (451): try later\r\n",
+            ),
+            (
+                AcceptOutcome::Transient { id: 1, code: None, text: "Connection refused (os error 111) 10.0.0.1".into() },
+                "451 4.4.1 Upstream unavailable, try again later\r\n",
+            ),
+        ];
+        for (outcome, wire) in table {
+            assert_eq!(String::from_utf8(reply_for(&outcome).to_bytes()).unwrap(), wire);
+        }
+    }
+}
