@@ -90,7 +90,10 @@ impl SmtpDeliverer {
             return Ok(results);
         }
         conn.command("DATA\r\n").await?;
-        match conn.message(message.body).await {
+        // lettre ends DATA with CRLF.CRLF itself; a body that already ends in CRLF would
+        // otherwise arrive with one line too many.
+        let body = message.body.strip_suffix(b"\r\n").unwrap_or(message.body);
+        match conn.message(body).await {
             Ok(response) => {
                 let text = response.message().collect::<Vec<_>>().join(" ");
                 let code = u16::from(response.code());

@@ -96,7 +96,7 @@ fn main() -> anyhow::Result<()> {
         .context("starting the runtime")?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Serve(args) => serve::run(args.load()?).await,
+            Command::Serve(args) => serve::run(args.load()?, args.dev).await,
             Command::Migrate(args) => {
                 let config = args.load()?;
                 logging::init(&config.logging)?;

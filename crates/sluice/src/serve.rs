@@ -40,13 +40,13 @@ async fn ensure_dev_account(store: &dyn Store) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn run(config: Config) -> anyhow::Result<()> {
+pub async fn run(config: Config, dev: bool) -> anyhow::Result<()> {
     crate::logging::init(&config.logging)?;
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .context("installing the metrics recorder")?;
     let store = open_store(&config).await?;
-    if config.smtp.trusted_account == sluice_config::DEV_ACCOUNT_EMAIL {
+    if dev {
         ensure_dev_account(store.as_ref()).await?;
     }
     // SQLite has one node: whatever a previous run of this node leased is not being worked on.

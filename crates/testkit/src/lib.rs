@@ -1,1 +1,392 @@
-//! sluice-testkit
+//! Test support: run the real `sluice` binary with a generated config, a real upstream SMTP
+//! server (aiosmtpd) that records what it receives, and Python's smtplib as the client.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+pub fn wait_until<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return Some(value);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn py_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("py")
+}
+
+/// Runs a Python script given as text; its stdout is returned.
+pub fn python(script: &str, args: &[String]) -> Output {
+    Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python3 runs")
+}
+
+/// One message as the upstream stored it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub raw: Vec<u8>,
+    pub envelope: serde_json::Value,
+}
+
+impl Received {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.raw).into_owned()
+    }
+
+    pub fn rcpt_tos(&self) -> Vec<String> {
+        self.envelope["rcpt_tos"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// aiosmtpd on loopback, run by `py/upstream.py`.
+pub struct Upstream {
+    child: Child,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+}
+
+impl Upstream {
+    /// `args` are upstream.py options: `--fail-first 2`, `--reject-rcpt bad`, `--reject-data`.
+    pub fn start(args: &[&str]) -> Upstream {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut child = Command::new("python3")
+            .arg(py_dir().join("upstream.py"))
+            .args(["--port", &port.to_string(), "--out"])
+            .arg(dir.path())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3 with aiosmtpd (pip install -r tests/requirements.txt)");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.starts_with("READY"), "upstream did not start: {line:?}");
+        Upstream { child, port, dir }
+    }
+
+    pub fn messages(&self) -> Vec<Received> {
+        let mut names: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+            .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+            .collect();
+        names.sort();
+        names
+            .into_iter()
+            .map(|eml| Received {
+                raw: std::fs::read(&eml).unwrap(),
+                envelope: serde_json::from_slice(&std::fs::read(eml.with_extension("json")).unwrap())
+                    .unwrap(),
+            })
+            .collect()
+    }
+
+    /// Waits until at least `n` messages arrived.
+    pub fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Received> {
+        wait_until(timeout, || {
+            let messages = self.messages();
+            (messages.len() >= n).then_some(messages)
+        })
+        .unwrap_or_else(|| panic!("upstream got {} of {n} messages", self.messages().len()))
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Ports of a test Sluice.
+#[derive(Debug, Clone, Copy)]
+pub struct Ports {
+    pub submission: u16,
+    pub implicit: u16,
+    pub plain: u16,
+    pub http: u16,
+}
+
+/// How to configure a test Sluice.
+pub struct SluiceBuilder {
+    bin: PathBuf,
+    smtp: Vec<String>,
+    delivery: Vec<String>,
+    provider: String,
+    env: Vec<(String, String)>,
+}
+
+impl SluiceBuilder {
+    /// A line under `[smtp]`, e.g. `max_connections = 2`.
+    pub fn smtp(mut self, line: &str) -> Self {
+        self.smtp.push(line.into());
+        self
+    }
+
+    /// A line under `[delivery]`, e.g. `mode = "sync"`.
+    pub fn delivery(mut self, line: &str) -> Self {
+        self.delivery.push(line.into());
+        self
+    }
+
+    /// Relay to this upstream over plain SMTP.
+    pub fn upstream(mut self, port: u16) -> Self {
+        self.provider = format!(
+            "type = \"smtp\"\nhost = \"127.0.0.1\"\nport = {port}\nsecurity = \"none\"\ntimeout_secs = 5"
+        );
+        self
+    }
+
+    /// The `[delivery.default_provider]` table body.
+    pub fn provider(mut self, toml: &str) -> Self {
+        self.provider = toml.into();
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Writes the config, creates the account `user@example.com` / `secret` (domain
+    /// example.com) with the CLI, and starts `sluice serve`.
+    pub fn start(self) -> Sluice {
+        let dir = tempfile::tempdir().unwrap();
+        let ports = Ports {
+            submission: free_port(),
+            implicit: free_port(),
+            plain: free_port(),
+            http: free_port(),
+        };
+        let config = format!(
+            r#"data_dir = "{data}"
+
+[smtp]
+hostname = "sluice.test"
+trusted_account = "user@example.com"
+{smtp}
+
+[[smtp.listeners]]
+addr = "127.0.0.1:{submission}"
+tls = "starttls"
+auth = "required"
+
+[[smtp.listeners]]
+addr = "127.0.0.1:{implicit}"
+tls = "implicit"
+auth = "required"
+
+[[smtp.listeners]]
+addr = "127.0.0.1:{plain}"
+tls = "none"
+auth = "none"
+
+[delivery]
+poll_interval_ms = 100
+{delivery}
+
+[delivery.default_provider]
+{provider}
+
+[delivery.retry]
+initial_delay_secs = 0.3
+multiplier = 1.5
+max_delay_secs = 2.0
+max_attempts = 5
+jitter = 0.1
+
+[http]
+listen = "127.0.0.1:{http}"
+"#,
+            data = dir.path().join("data").display(),
+            smtp = if self.smtp.iter().any(|l| l.starts_with("trusted_networks")) {
+                self.smtp.join("\n")
+            } else {
+                format!("trusted_networks = [\"127.0.0.0/8\"]\n{}", self.smtp.join("\n"))
+            },
+            delivery = self.delivery.join("\n"),
+            provider = self.provider,
+            submission = ports.submission,
+            implicit = ports.implicit,
+            plain = ports.plain,
+            http = ports.http,
+        );
+        let config_path = dir.path().join("sluice.toml");
+        std::fs::write(&config_path, config).unwrap();
+        let mut sluice = Sluice {
+            bin: self.bin,
+            dir,
+            config_path,
+            ports,
+            env: self.env,
+            child: None,
+            starts: 0,
+        };
+        let created = sluice.cli(&[
+            "account", "create", "--name", "Test", "--email", "user@example.com", "--password",
+            "secret", "--domain", "example.com",
+        ]);
+        assert!(created.status.success(), "account create: {created:?}");
+        sluice.spawn();
+        sluice
+    }
+}
+
+/// A running `sluice serve` in its own directory.
+pub struct Sluice {
+    bin: PathBuf,
+    pub dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+    pub ports: Ports,
+    env: Vec<(String, String)>,
+    child: Option<Child>,
+    starts: u32,
+}
+
+impl Sluice {
+    pub fn builder(bin: &str) -> SluiceBuilder {
+        SluiceBuilder {
+            bin: PathBuf::from(bin),
+            smtp: Vec::new(),
+            delivery: Vec::new(),
+            provider: "type = \"log\"".into(),
+            env: Vec::new(),
+        }
+    }
+
+    /// Runs a `sluice` subcommand with this instance's config.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        let mut command = Command::new(&self.bin);
+        command.args(args);
+        if args.first() != Some(&"send") {
+            command.arg("--config").arg(&self.config_path);
+        }
+        command.envs(self.env.iter().cloned()).output().expect("sluice runs")
+    }
+
+    pub fn log_path(&self, start: u32) -> PathBuf {
+        self.dir.path().join(format!("serve-{start}.log"))
+    }
+
+    /// Everything every run of `sluice serve` logged.
+    pub fn logs(&self) -> String {
+        (1..=self.starts)
+            .map(|n| std::fs::read_to_string(self.log_path(n)).unwrap_or_default())
+            .collect()
+    }
+
+    pub fn spawn(&mut self) {
+        self.starts += 1;
+        let log = std::fs::File::create(self.log_path(self.starts)).unwrap();
+        let child = Command::new(&self.bin)
+            .arg("serve")
+            .arg("--config")
+            .arg(&self.config_path)
+            .envs(self.env.iter().cloned())
+            .env("RUST_LOG", "info")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("sluice serve starts");
+        self.child = Some(child);
+        let port = self.ports.submission;
+        let up = wait_until(Duration::from_secs(30), || {
+            TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+        assert!(up.is_some(), "sluice did not start:\n{}", self.logs());
+    }
+
+    /// SIGKILL: no chance to clean up.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM and wait for the exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        child.wait().unwrap()
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.dir.path().join("data").join("sluice.db")
+    }
+
+    /// Runs `sluice send` against this instance's submission port with the test account.
+    pub fn send_command(&self, extra: &[&str]) -> Command {
+        let mut command = Command::new(&self.bin);
+        command.args([
+            "send",
+            "--port",
+            &self.ports.submission.to_string(),
+            "--tls",
+            "starttls",
+            "--insecure",
+            "--user",
+            "user@example.com",
+            "--password",
+            "secret",
+            "--from",
+            "app@example.com",
+        ]);
+        command.args(extra);
+        command
+    }
+
+    /// Writes `line` into a raw TCP session; helper for protocol tests.
+    pub fn raw_session(&self, port: u16, input: &[u8]) -> String {
+        use std::io::Read;
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream.write_all(input).unwrap();
+        let mut out = Vec::new();
+        let _ = stream.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+impl Drop for Sluice {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}

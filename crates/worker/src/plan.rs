@@ -32,7 +32,13 @@ pub fn plan_after_attempt(
 ) -> AttemptPlan {
     let provider = &report.provider;
     let mut events = Vec::new();
-    for failed in report.recipients.iter().filter(|r| r.verdict == Verdict::Permanent) {
+    // Per-recipient failures are worth an event of their own only when others fared better.
+    let mixed = report.overall() != Verdict::Permanent;
+    for failed in report
+        .recipients
+        .iter()
+        .filter(|r| mixed && r.verdict == Verdict::Permanent)
+    {
         events.push((
             "recipient_failed".to_string(),
             format!("{}: {}", failed.rcpt, describe_one(failed)),

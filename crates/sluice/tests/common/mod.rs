@@ -1,0 +1,141 @@
+//! Shared by the end-to-end tests: the real binary, the Python client, the database.
+
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use sluice_store::{AttemptRow, EventRow, MessageRecord, Store};
+pub use sluice_testkit::{Sluice, Upstream, wait_until};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_sluice");
+
+/// A message with headers, 8-bit UTF-8 text, a line starting with a dot and CRLF endings.
+pub fn sample_message(subject: &str) -> Vec<u8> {
+    format!(
+        "From: App <app@example.com>\r\nTo: <rcpt@dest.test>\r\nSubject: {subject}\r\n\
+         Message-ID: <{subject}@example.com>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n\
+         Grüße aus Sluice.\r\n.a line that starts with a dot\r\n..two dots\r\n\r\nlast line\r\n"
+    )
+    .into_bytes()
+}
+
+pub struct ClientResult {
+    pub ok: bool,
+    pub code: i64,
+    pub message: String,
+    pub json: serde_json::Value,
+}
+
+impl ClientResult {
+    /// The id in "Ok: queued as N" / "Ok: delivered as N".
+    pub fn message_id(&self) -> i64 {
+        self.message
+            .rsplit(' ')
+            .next()
+            .and_then(|id| id.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no id in {:?}", self.message))
+    }
+}
+
+/// Python's smtplib sends `message`; `mode` is starttls, implicit or plain.
+pub fn smtplib_send(
+    port: u16,
+    mode: &str,
+    auth: Option<(&str, &str)>,
+    from: &str,
+    to: &[&str],
+    message: &[u8],
+) -> ClientResult {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("m.eml");
+    std::fs::write(&file, message).unwrap();
+    let mut command = std::process::Command::new("python3");
+    command
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../testkit/py/client.py"))
+        .args(["--port", &port.to_string(), "--mode", mode, "--from", from, "--file"])
+        .arg(&file);
+    if let Some((user, password)) = auth {
+        command.args(["--user", user, "--password", password]);
+    }
+    for rcpt in to {
+        command.args(["--to", rcpt]);
+    }
+    let output = command.output().expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let json: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|_| {
+        panic!(
+            "client output {stdout:?} {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    ClientResult {
+        ok: json["ok"].as_bool().unwrap_or(false),
+        code: json["code"].as_i64().unwrap_or(0),
+        message: json["message"].as_str().unwrap_or_default().to_string(),
+        json,
+    }
+}
+
+pub const USER: Option<(&str, &str)> = Some(("user@example.com", "secret"));
+
+/// Reads the test instance's database (SQLite in WAL mode allows a second reader).
+pub struct Db {
+    runtime: tokio::runtime::Runtime,
+    store: std::sync::Arc<dyn Store>,
+}
+
+impl Db {
+    pub fn open(sluice: &Sluice) -> Db {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let url = format!("sqlite://{}", sluice.database_path().display());
+        let store = runtime.block_on(sluice_store::open(&url, 2)).unwrap();
+        Db { runtime, store }
+    }
+
+    pub fn message(&self, id: i64) -> MessageRecord {
+        self.runtime
+            .block_on(self.store.message(id))
+            .unwrap()
+            .unwrap_or_else(|| panic!("message {id} not stored"))
+    }
+
+    pub fn attempts(&self, id: i64) -> Vec<AttemptRow> {
+        self.runtime.block_on(self.store.attempts(id)).unwrap()
+    }
+
+    pub fn events(&self, id: i64) -> Vec<String> {
+        self.runtime
+            .block_on(self.store.events(id))
+            .unwrap()
+            .into_iter()
+            .map(|e: EventRow| e.kind)
+            .collect()
+    }
+
+    /// Waits until message `id` has `status`.
+    pub fn wait_status(&self, id: i64, status: &str, secs: u64) -> MessageRecord {
+        wait_until(std::time::Duration::from_secs(secs), || {
+            let m = self.message(id);
+            (m.status == status).then_some(m)
+        })
+        .unwrap_or_else(|| panic!("message {id} never {status}: {:?}", self.message(id)))
+    }
+}
+
+/// The upstream copy without the Received header Sluice adds (it is first; folded lines
+/// start with a tab).
+pub fn strip_received(raw: &[u8]) -> &[u8] {
+    assert!(raw.starts_with(b"Received: from "), "no Received header first");
+    let mut pos = 0;
+    loop {
+        let end = raw[pos..].windows(2).position(|w| w == b"\r\n").unwrap() + pos + 2;
+        pos = end;
+        if raw.get(pos) != Some(&b'\t') {
+            return &raw[pos..];
+        }
+    }
+}

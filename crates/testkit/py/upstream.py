@@ -1,0 +1,84 @@
+"""A real third-party SMTP server (aiosmtpd) as Sluice's upstream in tests.
+
+Stores every accepted message as <out>/<n>.eml (the bytes as received, dot-unstuffed)
+and <out>/<n>.json (the envelope). Prints "READY <port>" once listening.
+"""
+import argparse
+import json
+import os
+import ssl
+import sys
+import time
+
+from aiosmtpd.controller import Controller
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--port", type=int, required=True)
+parser.add_argument("--out", required=True)
+parser.add_argument("--fail-first", type=int, default=0, help="answer 451 to the first N DATA")
+parser.add_argument("--reject-rcpt", default="", help="550 for recipients containing this")
+parser.add_argument("--reject-data", action="store_true", help="554 at the end of every DATA")
+parser.add_argument("--tls-cert", default="")
+parser.add_argument("--tls-key", default="")
+args = parser.parse_args()
+os.makedirs(args.out, exist_ok=True)
+
+
+class Handler:
+    def __init__(self):
+        self.transactions = 0
+        self.stored = 0
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if args.reject_rcpt and args.reject_rcpt in address:
+            return "550 5.1.1 <%s>: Recipient address rejected: no such user" % address
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.transactions += 1
+        if self.transactions <= args.fail_first:
+            return "451 4.3.0 Temporary local problem, try again"
+        if args.reject_data:
+            return "554 5.6.0 Message content rejected by policy"
+        self.stored += 1
+        name = "%06d-%d" % (self.stored, time.time_ns())
+        tmp = os.path.join(args.out, "." + name)
+        with open(tmp + ".eml", "wb") as f:
+            f.write(envelope.original_content)
+        with open(tmp + ".json", "w") as f:
+            json.dump(
+                {
+                    "mail_from": envelope.mail_from,
+                    "rcpt_tos": envelope.rcpt_tos,
+                    "mail_options": envelope.mail_options,
+                    "tls": session.ssl is not None,
+                },
+                f,
+            )
+        os.rename(tmp + ".json", os.path.join(args.out, name + ".json"))
+        os.rename(tmp + ".eml", os.path.join(args.out, name + ".eml"))
+        return "250 2.0.0 Ok: stored as %s" % name
+
+
+tls_context = None
+if args.tls_cert:
+    tls_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls_context.load_cert_chain(args.tls_cert, args.tls_key)
+
+controller = Controller(
+    Handler(),
+    hostname="127.0.0.1",
+    port=args.port,
+    decode_data=False,
+    enable_SMTPUTF8=True,
+    tls_context=tls_context,
+    data_size_limit=64 * 1024 * 1024,
+)
+controller.start()
+print("READY %d" % args.port, flush=True)
+try:
+    # Runs until the test closes our stdin (or dies).
+    sys.stdin.read()
+finally:
+    controller.stop()
