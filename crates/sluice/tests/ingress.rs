@@ -1,0 +1,143 @@
+//! Who may send, and the limits, over real sockets.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::*;
+
+/// Python drives a session step by step and prints each reply code.
+fn smtplib_steps(port: u16, mode: &str, steps: &str) -> String {
+    let script = format!(
+        r#"
+import smtplib, ssl, sys
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+port = int(sys.argv[1])
+try:
+    c = smtplib.SMTP_SSL("127.0.0.1", port, timeout=10, context=ctx) if "{mode}" == "implicit" else smtplib.SMTP("127.0.0.1", port, timeout=10)
+    print("connect", c.ehlo("client.test")[0])
+    if "{mode}" == "starttls":
+        print("starttls", c.starttls(context=ctx)[0]); c.ehlo("client.test")
+{steps}
+except smtplib.SMTPConnectError as e:
+    print("connect", e.smtp_code, e.smtp_error.decode())
+except smtplib.SMTPServerDisconnected as e:
+    print("disconnected")
+"#
+    );
+    let output = sluice_testkit::python(&script, &[port.to_string()]);
+    String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr)
+}
+
+#[test]
+fn no_open_relay() {
+    let sluice = Sluice::builder(BIN)
+        .smtp("trusted_networks = [\"10.0.0.0/8\"]")
+        .start();
+    let steps = r#"
+    print("mail", c.docmd("MAIL FROM:<app@example.com>")[0])
+    print("rcpt", c.docmd("RCPT TO:<victim@elsewhere.test>")[0])
+    print("data", c.docmd("DATA")[0])
+"#;
+    // Submission port, TLS up but no AUTH.
+    let out = smtplib_steps(sluice.ports.submission, "starttls", steps);
+    assert!(out.contains("mail 530\nrcpt 503\ndata 503"), "{out}");
+    // Submission port, plaintext: not even AUTH is offered.
+    let out = smtplib_steps(sluice.ports.submission, "plain", steps);
+    assert!(out.contains("mail 530"), "{out}");
+    // Implicit TLS without AUTH.
+    let out = smtplib_steps(sluice.ports.implicit, "implicit", steps);
+    assert!(out.contains("mail 530\nrcpt 503\ndata 503"), "{out}");
+    // The plain port from an address outside trusted_networks: 554 at connect.
+    let mut stream = TcpStream::connect(("127.0.0.1", sluice.ports.plain)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut greeting = String::new();
+    stream.read_to_string(&mut greeting).unwrap();
+    assert!(greeting.starts_with("554 5.7.1"), "{greeting}");
+}
+
+#[test]
+fn trusted_network_sends_without_auth_but_only_its_domains() {
+    let upstream = Upstream::start(&[]);
+    let sluice = Sluice::builder(BIN).upstream(upstream.port).start();
+    let result = smtplib_send(sluice.ports.plain, "plain", None, "app@example.com", &["r@dest.test"], &sample_message("trusted"));
+    assert!(result.ok, "{:?}", result.json);
+    let refused = smtplib_send(sluice.ports.plain, "plain", None, "app@evil.test", &["r@dest.test"], &sample_message("x"));
+    assert_eq!(refused.code, 553, "{:?}", refused.json);
+    let received = upstream.wait_for(1, Duration::from_secs(20));
+    assert!(received[0].text().contains("with ESMTP id"));
+}
+
+#[test]
+fn auth_failures_are_limited_per_address_across_connections() {
+    let sluice = Sluice::builder(BIN).start();
+    let steps = r#"
+    import base64
+    for pw in ["wrong1", "wrong2", "wrong3"]:
+        token = base64.b64encode(b"\0user@example.com\0" + pw.encode()).decode()
+        print("login", c.docmd("AUTH PLAIN " + token)[0])
+"#;
+    let out = smtplib_steps(sluice.ports.submission, "starttls", steps);
+    assert!(out.contains("login 535\nlogin 535\nlogin 421"), "{out}");
+    // A new connection with the right password is still refused: the address is blocked.
+    let steps = r#"
+    import base64
+    token = base64.b64encode(b"\0user@example.com\0secret").decode()
+    print("login", c.docmd("AUTH PLAIN " + token)[0])
+"#;
+    let out = smtplib_steps(sluice.ports.implicit, "implicit", steps);
+    assert!(out.contains("login 421"), "{out}");
+    let logs = sluice.logs();
+    assert!(!logs.contains("wrong1") && !logs.contains("secret"), "passwords in the log");
+}
+
+#[test]
+fn max_connections_gets_421_at_connect() {
+    let sluice = Sluice::builder(BIN).smtp("max_connections = 2").start();
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let stream = TcpStream::connect(("127.0.0.1", sluice.ports.submission)).unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        assert!(line.starts_with("220 "), "{line}");
+        held.push(stream);
+    }
+    let mut third = TcpStream::connect(("127.0.0.1", sluice.ports.submission)).unwrap();
+    third.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut reply = String::new();
+    third.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("421 4.7.0"), "{reply}");
+    // Free one: a new client gets in.
+    let mut first = held.remove(0);
+    first.write_all(b"QUIT\r\n").unwrap();
+    let mut rest = String::new();
+    let _ = first.read_to_string(&mut rest);
+    let ok = wait_until(Duration::from_secs(5), || {
+        let stream = TcpStream::connect(("127.0.0.1", sluice.ports.submission)).ok()?;
+        let mut line = String::new();
+        BufReader::new(stream).read_line(&mut line).ok()?;
+        line.starts_with("220 ").then_some(())
+    });
+    assert!(ok.is_some());
+}
+
+#[test]
+fn smuggling_over_a_real_socket_never_yields_a_second_message() {
+    let upstream = Upstream::start(&[]);
+    let sluice = Sluice::builder(BIN).upstream(upstream.port).start();
+    let out = sluice.raw_session(
+        sluice.ports.plain,
+        b"EHLO x\r\nMAIL FROM:<app@example.com>\r\nRCPT TO:<r@dest.test>\r\nDATA\r\n\
+          Subject: one\r\n\r\nfirst\n.\nMAIL FROM:<app@example.com>\r\nRCPT TO:<victim@dest.test>\r\n\
+          DATA\r\nSubject: smuggled\r\n\r\nsmuggled\r\n.\r\n",
+    );
+    assert!(out.contains("550 5.5.2"), "{out}");
+    let finals: Vec<&str> = out.lines().filter(|l| l.starts_with("250 ")).collect();
+    assert_eq!(finals, vec!["250 CHUNKING", "250 2.1.0 Sender OK", "250 2.1.5 Recipient OK"], "{out}");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(upstream.messages().is_empty());
+}
