@@ -5,6 +5,7 @@
 mod capture;
 mod log;
 mod smtp;
+pub mod transport;
 
 use std::sync::Arc;
 

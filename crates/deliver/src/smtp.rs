@@ -5,55 +5,58 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
-use lettre::transport::smtp::extension::{ClientId, Extension};
+use lettre::transport::smtp::client::AsyncSmtpConnection;
+use lettre::transport::smtp::extension::Extension;
 use lettre::transport::smtp::Error as SmtpError;
 use sluice_core::text::sanitize_reply_text;
 use sluice_core::{DeliveryReport, RecipientResult, SmtpProviderConfig, SmtpSecurity, Verdict};
 
+use crate::transport::{self, ClientSecurity, ClientTarget, ConnectError};
 use crate::{Deliverer, Outbound};
 
 const EXCERPT: usize = 300;
 
 pub struct SmtpDeliverer {
     config: SmtpProviderConfig,
-    hello: ClientId,
+    hello: String,
+}
+
+enum AttemptError {
+    Io(String),
+    Smtp(SmtpError),
 }
 
 impl SmtpDeliverer {
     pub fn new(config: SmtpProviderConfig, default_hello: &str) -> Self {
-        let hello = ClientId::Domain(
-            config
-                .hello_name
-                .clone()
-                .unwrap_or_else(|| default_hello.to_string()),
-        );
+        let hello = config
+            .hello_name
+            .clone()
+            .unwrap_or_else(|| default_hello.to_string());
         SmtpDeliverer { config, hello }
     }
 
-    fn tls_parameters(&self) -> Result<TlsParameters, SmtpError> {
-        TlsParameters::builder(self.config.host.clone())
-            .dangerous_accept_invalid_certs(self.config.skip_tls_verify)
-            .dangerous_accept_invalid_hostnames(self.config.skip_tls_verify)
-            .build_rustls()
-    }
-
-    async fn connect(&self) -> Result<AsyncSmtpConnection, SmtpError> {
-        let timeout = Some(Duration::from_secs(self.config.timeout_secs));
-        let implicit = match self.config.security {
-            SmtpSecurity::Tls => Some(self.tls_parameters()?),
-            _ => None,
+    async fn connect(&self) -> Result<AsyncSmtpConnection, AttemptError> {
+        let target = ClientTarget {
+            host: self.config.host.clone(),
+            port: self.config.port(),
+            security: match self.config.security {
+                SmtpSecurity::None => ClientSecurity::None,
+                SmtpSecurity::Starttls => ClientSecurity::Starttls,
+                SmtpSecurity::Tls => ClientSecurity::Implicit,
+            },
+            skip_tls_verify: self.config.skip_tls_verify,
+            timeout: Duration::from_secs(self.config.timeout_secs),
+            hello: self.hello.clone(),
         };
-        let addr = (self.config.host.as_str(), self.config.port());
-        let mut conn =
-            AsyncSmtpConnection::connect_tokio1(addr, timeout, &self.hello, implicit, None).await?;
-        if self.config.security == SmtpSecurity::Starttls {
-            conn.starttls(self.tls_parameters()?, &self.hello).await?;
-        }
+        let mut conn = transport::connect(&target).await.map_err(|e| match e {
+            ConnectError::Io(e) => AttemptError::Io(e.to_string()),
+            ConnectError::Smtp(e) => AttemptError::Smtp(e),
+        })?;
         if let (Some(user), Some(password)) = (&self.config.username, &self.config.password) {
             let credentials = Credentials::new(user.clone(), password.clone());
             conn.auth(&[Mechanism::Plain, Mechanism::Login], &credentials)
-                .await?;
+                .await
+                .map_err(AttemptError::Smtp)?;
         }
         Ok(conn)
     }
@@ -146,11 +149,20 @@ impl Deliverer for SmtpDeliverer {
             let mut conn = self.connect().await.map_err(|e| (e, true))?;
             let results = self.transaction(&mut conn, message).await;
             let _ = conn.quit().await;
-            results.map_err(|e| (e, false))
+            results.map_err(|e| (AttemptError::Smtp(e), false))
         };
         let results = match tokio::time::timeout(limit, attempt).await {
             Ok(Ok(results)) => results,
-            Ok(Err((error, connecting))) => {
+            Ok(Err((AttemptError::Io(text), _))) => {
+                return DeliveryReport::uniform(
+                    "smtp",
+                    rcpts,
+                    Verdict::Transient,
+                    None,
+                    &sanitize_reply_text(&text, EXCERPT),
+                );
+            }
+            Ok(Err((AttemptError::Smtp(error), connecting))) => {
                 let mut result = result_from_error("", &error);
                 if connecting {
                     result.verdict = Verdict::Transient;

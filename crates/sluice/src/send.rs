@@ -12,8 +12,8 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
-use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::client::AsyncSmtpConnection;
+use sluice_deliver::transport::{ClientSecurity, ClientTarget, connect};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum TlsMode {
@@ -196,36 +196,23 @@ impl SessionCtx {
         }
     }
 
-    fn tls_parameters(&self) -> Result<TlsParameters, String> {
-        TlsParameters::builder(self.args.host.clone())
-            .dangerous_accept_invalid_certs(self.args.insecure)
-            .dangerous_accept_invalid_hostnames(self.args.insecure)
-            .build_rustls()
-            .map_err(|e| e.to_string())
-    }
-
     async fn connect(&self) -> Result<AsyncSmtpConnection, String> {
         let args = &self.args;
-        let hello = ClientId::Domain("sluice-send.local".into());
-        let timeout = Some(Duration::from_secs(args.timeout));
-        let implicit = match args.tls {
-            TlsMode::Implicit => Some(self.tls_parameters()?),
-            _ => None,
+        let target = ClientTarget {
+            host: args.host.clone(),
+            port: args.port,
+            security: match args.tls {
+                TlsMode::Starttls => ClientSecurity::Starttls,
+                TlsMode::Implicit => ClientSecurity::Implicit,
+                TlsMode::None => ClientSecurity::None,
+            },
+            skip_tls_verify: args.insecure,
+            timeout: Duration::from_secs(args.timeout),
+            hello: "sluice-send.local".into(),
         };
-        let mut conn = AsyncSmtpConnection::connect_tokio1(
-            (args.host.as_str(), args.port),
-            timeout,
-            &hello,
-            implicit,
-            None,
-        )
-        .await
-        .map_err(|e| format!("connect: {e}"))?;
-        if let TlsMode::Starttls = args.tls {
-            conn.starttls(self.tls_parameters()?, &hello)
-                .await
-                .map_err(|e| format!("starttls: {e}"))?;
-        }
+        let mut conn = connect(&target)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
         if let (Some(user), Some(password)) = (&args.user, &args.password) {
             conn.auth(
                 &[Mechanism::Plain, Mechanism::Login],

@@ -16,8 +16,12 @@ use crate::{
     NewMessage, Store, StoreError,
 };
 
+/// SQLite allows one writer at a time, and a writer that finds the lock taken sleeps in
+/// SQLite's busy handler (1, 2, 5 … 100 ms). So every write goes through a pool of one
+/// connection, where waiting is a fair async queue instead; reads use their own pool.
 pub struct SqliteStore {
-    pool: SqlitePool,
+    write: SqlitePool,
+    read: SqlitePool,
 }
 
 impl SqliteStore {
@@ -29,20 +33,21 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(max_connections.max(2))
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations/sqlite")
-            .run(&pool)
+            .run(&write)
             .await
             .map_err(|e| StoreError::Database(e.to_string()))?;
-        Ok(SqliteStore { pool })
-    }
-
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+        let read = SqlitePoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(SqliteStore { write, read })
     }
 }
 
@@ -87,7 +92,7 @@ async fn insert_event(
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query("SELECT 1").execute(&self.read).await?;
         Ok(())
     }
 
@@ -110,7 +115,7 @@ impl Store for SqliteStore {
         .bind(&account.password_hash)
         .bind(json(&domains))
         .bind(now_ms)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.write)
         .await?;
         account_from_row(&row)
     }
@@ -118,7 +123,7 @@ impl Store for SqliteStore {
     async fn account_by_email(&self, email: &str) -> Result<Option<Account>, StoreError> {
         let row = sqlx::query("SELECT * FROM accounts WHERE email = $1")
             .bind(email.to_ascii_lowercase())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.read)
             .await?;
         row.as_ref().map(account_from_row).transpose()
     }
@@ -137,7 +142,7 @@ impl Store for SqliteStore {
         .bind(prefix)
         .bind(key_hash)
         .bind(now_ms)
-        .execute(&self.pool)
+        .execute(&self.write)
         .await?;
         Ok(())
     }
@@ -147,7 +152,7 @@ impl Store for SqliteStore {
         messages: &[NewMessage],
         now_ms: i64,
     ) -> Result<Vec<MessageId>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write.begin().await?;
         let mut ids = Vec::with_capacity(messages.len());
         for message in messages {
             let (status, owner, lease_until) = match &message.lease {
@@ -201,7 +206,7 @@ impl Store for SqliteStore {
         .bind(now_ms + lease_ms)
         .bind(now_ms)
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.write)
         .await?;
         rows.iter()
             .map(|row| {
@@ -223,7 +228,7 @@ impl Store for SqliteStore {
     }
 
     async fn record_attempt(&self, attempt: &AttemptRecord) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write.begin().await?;
         let updated = sqlx::query(
             "UPDATE messages SET status = $1, pending_rcpt = $2, attempts = attempts + 1, \
              next_attempt_at = $3, last_error = $4, lease_owner = NULL, lease_until = NULL, updated_at = $5 \
@@ -277,7 +282,7 @@ impl Store for SqliteStore {
              next_attempt_at = $1 WHERE status = 'sending'",
         )
         .bind(now_ms)
-        .execute(&self.pool)
+        .execute(&self.write)
         .await?;
         Ok(done.rows_affected())
     }
@@ -285,7 +290,7 @@ impl Store for SqliteStore {
     async fn message(&self, id: MessageId) -> Result<Option<MessageRecord>, StoreError> {
         let row = sqlx::query("SELECT * FROM messages WHERE id = $1")
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.read)
             .await?;
         let Some(row) = row else { return Ok(None) };
         Ok(Some(MessageRecord {
@@ -311,7 +316,7 @@ impl Store for SqliteStore {
              FROM delivery_attempts WHERE message_id = $1 ORDER BY id",
         )
         .bind(id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.read)
         .await?;
         rows.iter()
             .map(|row| {
@@ -332,7 +337,7 @@ impl Store for SqliteStore {
             "SELECT kind, detail, created_at FROM events WHERE message_id = $1 ORDER BY id",
         )
         .bind(id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.read)
         .await?;
         rows.iter()
             .map(|row| {
@@ -347,7 +352,7 @@ impl Store for SqliteStore {
 
     async fn count_by_status(&self) -> Result<Vec<(String, i64)>, StoreError> {
         let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM messages GROUP BY status")
-            .fetch_all(&self.pool)
+            .fetch_all(&self.read)
             .await?;
         rows.iter()
             .map(|row| Ok((row.try_get("status")?, row.try_get("n")?)))

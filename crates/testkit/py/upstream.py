@@ -18,6 +18,7 @@ parser.add_argument("--out", required=True)
 parser.add_argument("--fail-first", type=int, default=0, help="answer 451 to the first N DATA")
 parser.add_argument("--reject-rcpt", default="", help="550 for recipients containing this")
 parser.add_argument("--reject-data", action="store_true", help="554 at the end of every DATA")
+parser.add_argument("--discard", action="store_true", help="count messages, store nothing")
 parser.add_argument("--tls-cert", default="")
 parser.add_argument("--tls-key", default="")
 args = parser.parse_args()
@@ -42,6 +43,8 @@ class Handler:
         if args.reject_data:
             return "554 5.6.0 Message content rejected by policy"
         self.stored += 1
+        if args.discard:
+            return "250 2.0.0 Ok: discarded"
         name = "%06d-%d" % (self.stored, time.time_ns())
         tmp = os.path.join(args.out, "." + name)
         with open(tmp + ".eml", "wb") as f:

@@ -342,6 +342,12 @@ impl Sluice {
         child.wait().unwrap()
     }
 
+    /// Waits for a process already sent SIGTERM to exit.
+    pub fn terminate_wait(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        child.wait().unwrap()
+    }
+
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(|c| c.id())
     }

@@ -1,0 +1,216 @@
+//! Opening SMTP client connections for lettre with `TCP_NODELAY` set.
+//!
+//! lettre writes the message body and the final `.` in two writes; with Nagle's algorithm
+//! on, the second waits for the peer's delayed ACK (40 ms on Linux) on every message. So we
+//! open the socket ourselves (and, for implicit TLS, do the handshake ourselves) and hand
+//! lettre the stream.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use lettre::transport::smtp::Error as SmtpError;
+use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+/// How the connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientSecurity {
+    None,
+    Starttls,
+    Implicit,
+}
+
+/// Where and how to connect.
+#[derive(Debug, Clone)]
+pub struct ClientTarget {
+    pub host: String,
+    pub port: u16,
+    pub security: ClientSecurity,
+    /// Accept any certificate (self-signed test servers).
+    pub skip_tls_verify: bool,
+    pub timeout: Duration,
+    pub hello: String,
+}
+
+/// Why a connection could not be set up.
+#[derive(Debug)]
+pub enum ConnectError {
+    /// TCP or TLS below SMTP.
+    Io(io::Error),
+    /// An SMTP answer (greeting, EHLO, STARTTLS) or lettre's own checks.
+    Smtp(SmtpError),
+}
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConnectError::Io(e) => write!(f, "connection error: {e}"),
+            ConnectError::Smtp(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl From<SmtpError> for ConnectError {
+    fn from(e: SmtpError) -> Self {
+        ConnectError::Smtp(e)
+    }
+}
+
+impl From<io::Error> for ConnectError {
+    fn from(e: io::Error) -> Self {
+        ConnectError::Io(e)
+    }
+}
+
+/// Connects, upgrades or wraps TLS as asked, and reads the greeting and EHLO.
+pub async fn connect(target: &ClientTarget) -> Result<AsyncSmtpConnection, ConnectError> {
+    let hello = ClientId::Domain(target.hello.clone());
+    let tcp = tokio::time::timeout(
+        target.timeout,
+        TcpStream::connect((target.host.as_str(), target.port)),
+    )
+    .await
+    .map_err(|_| io_error(io::ErrorKind::TimedOut, "connect timed out"))??;
+    tcp.set_nodelay(true)?;
+    let stream: Box<dyn AsyncTokioStream> = match target.security {
+        ClientSecurity::Implicit => {
+            let config = client_config(target.skip_tls_verify);
+            let name = ServerName::try_from(target.host.clone())
+                .map_err(|e| io_error(io::ErrorKind::InvalidInput, &e.to_string()))?;
+            let tls = tokio::time::timeout(
+                target.timeout,
+                tokio_rustls::TlsConnector::from(config).connect(name, tcp),
+            )
+            .await
+            .map_err(|_| io_error(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
+            Box::new(TlsTransport(tls))
+        }
+        _ => Box::new(tcp),
+    };
+    let mut conn = AsyncSmtpConnection::connect_with_transport(stream, &hello).await?;
+    if target.security == ClientSecurity::Starttls {
+        let parameters = TlsParameters::builder(target.host.clone())
+            .dangerous_accept_invalid_certs(target.skip_tls_verify)
+            .dangerous_accept_invalid_hostnames(target.skip_tls_verify)
+            .build_rustls()?;
+        conn.starttls(parameters, &hello).await?;
+    }
+    Ok(conn)
+}
+
+fn io_error(kind: io::ErrorKind, text: &str) -> io::Error {
+    io::Error::new(kind, text.to_string())
+}
+
+fn client_config(skip_verify: bool) -> Arc<ClientConfig> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .expect("aws-lc-rs supports the default TLS versions");
+    let config = if skip_verify {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
+            .with_no_client_auth()
+    } else {
+        let mut roots = RootCertStore::empty();
+        roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+        builder.with_root_certificates(roots).with_no_client_auth()
+    };
+    Arc::new(config)
+}
+
+/// For `skip_tls_verify` / `--insecure`: signatures are still checked, the chain is not.
+#[derive(Debug)]
+struct AcceptAnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[derive(Debug)]
+struct TlsTransport(tokio_rustls::client::TlsStream<TcpStream>);
+
+impl AsyncTokioStream for TlsTransport {
+    fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.0.get_ref().0.peer_addr()
+    }
+}
+
+impl AsyncRead for TlsTransport {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for TlsTransport {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
