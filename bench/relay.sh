@@ -17,7 +17,7 @@ SIZE=${3:-1024}
 cargo build --release -p sluice >/dev/null
 BIN=$PWD/target/release/sluice
 WORK=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${BENCH_KEEP:-}" ] && echo "kept $WORK" || rm -rf "$WORK"' EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 SINK_PORT=$(free_port); SMTP_PORT=$(free_port); HTTP_PORT=$(free_port)
@@ -30,6 +30,9 @@ else
   sleep 1000000 | python3 crates/testkit/py/upstream.py --port $SINK_PORT --out "$WORK/sink" --discard >/dev/null &
   SINK_NAME="aiosmtpd (discarding)"
 fi
+
+wait_port() { for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
+wait_port $SINK_PORT
 
 cat > "$WORK/sluice.toml" <<TOML
 data_dir = "$WORK/data"
@@ -53,7 +56,7 @@ TOML
 "$BIN" account create --config "$WORK/sluice.toml" --name bench --email bench@example.com \
   --password bench --domain example.com >/dev/null
 "$BIN" serve --config "$WORK/sluice.toml" &
-for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$SMTP_PORT) 2>/dev/null && break; sleep 0.1; done
+wait_port $SMTP_PORT
 
 delivered() {
   curl -s "http://127.0.0.1:$HTTP_PORT/metrics" \
@@ -65,7 +68,7 @@ START=$(date +%s.%N)
 "$BIN" send --port $SMTP_PORT --tls none --from bench@example.com --to sink@dest.test \
   --count "$COUNT" --concurrency "$CONCURRENCY" --size "$SIZE"
 for _ in $(seq 1200); do
-  [ "$(delivered)" -ge "$COUNT" ] && break
+  D=$(delivered); [ -n "${BENCH_DEBUG:-}" ] && echo "delivered $D"; [ "$D" -ge "$COUNT" ] && break
   sleep 0.1
 done
 END=$(date +%s.%N)

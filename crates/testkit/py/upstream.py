@@ -72,6 +72,7 @@ if args.tls_cert:
 controller = Controller(
     Handler(),
     hostname="127.0.0.1",
+    server_hostname="upstream.test",
     port=args.port,
     decode_data=False,
     enable_SMTPUTF8=True,
