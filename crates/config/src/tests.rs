@@ -14,6 +14,7 @@ fn example_file_matches_the_defaults() {
 }
 
 #[test]
+#[allow(clippy::result_large_err)] // figment::Jail's signature, not ours
 fn file_then_env_override() {
     let mut file = tempfile::NamedTempFile::new().unwrap();
     writeln!(
@@ -46,7 +47,10 @@ fn unknown_keys_and_unsafe_plain_listener_are_refused() {
         tls: ListenerTls::None,
         auth: ListenerAuth::None,
     });
-    assert!(config.validate().is_err(), "auth=none without trusted networks");
+    assert!(
+        config.validate().is_err(),
+        "auth=none without trusted networks"
+    );
     config.smtp.trusted_networks = vec!["10.0.0.0/8".parse().unwrap()];
     config.smtp.trusted_account = "a@b.c".into();
     assert!(config.validate().is_ok());

@@ -32,7 +32,8 @@ pub fn validate_mailbox(addr: &str) -> Result<(), AddressError> {
 
 /// The domain of `local@domain`, lower-cased; `None` for the null path or a malformed address.
 pub fn domain_of(addr: &str) -> Option<String> {
-    addr.rfind('@').map(|at| addr[at + 1..].to_ascii_lowercase())
+    addr.rfind('@')
+        .map(|at| addr[at + 1..].to_ascii_lowercase())
 }
 
 fn is_atext(c: char) -> bool {
@@ -80,7 +81,11 @@ fn validate_domain(domain: &str) -> Result<(), AddressError> {
             Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
             None => literal.parse::<std::net::Ipv4Addr>().is_ok(),
         };
-        return if ok { Ok(()) } else { Err(AddressError::BadDomain) };
+        return if ok {
+            Ok(())
+        } else {
+            Err(AddressError::BadDomain)
+        };
     }
     for label in domain.split('.') {
         let valid = !label.is_empty()
@@ -130,7 +135,10 @@ mod tests {
             assert_eq!(validate_mailbox(addr), Err(err), "{addr}");
         }
         let long_local = format!("{}@example.com", "a".repeat(65));
-        assert_eq!(validate_mailbox(&long_local), Err(AddressError::BadLocalPart));
+        assert_eq!(
+            validate_mailbox(&long_local),
+            Err(AddressError::BadLocalPart)
+        );
     }
 
     #[test]

@@ -14,8 +14,8 @@ pub mod text;
 pub use address::{AddressError, domain_of, validate_mailbox};
 pub use limiter::FailureLimiter;
 pub use message::{
-    AccountId, AccountPolicy, DeliveryReport, Envelope, MessageId, MessageStatus,
-    RecipientResult, Source, Verdict,
+    AccountId, AccountPolicy, DeliveryReport, Envelope, MessageId, MessageStatus, RecipientResult,
+    Source, Verdict,
 };
 pub use provider::{ProviderConfig, SmtpProviderConfig, SmtpSecurity};
 pub use retry::{RetryDecision, RetryPolicy};

@@ -29,7 +29,8 @@ impl FailureLimiter {
     pub fn record_failure(&mut self, ip: IpAddr, now_ms: i64) -> bool {
         if self.entries.len() > 100_000 {
             let window = self.window_ms;
-            self.entries.retain(|_, (_, start)| now_ms - *start < window);
+            self.entries
+                .retain(|_, (_, start)| now_ms - *start < window);
         }
         let entry = self.entries.entry(ip).or_insert((0, now_ms));
         if now_ms - entry.1 >= self.window_ms {

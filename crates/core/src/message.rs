@@ -153,11 +153,23 @@ impl DeliveryReport {
     /// The verdict of the attempt as a whole: delivered when every recipient was,
     /// transient when any recipient may still succeed, else permanent.
     pub fn overall(&self) -> Verdict {
-        if self.recipients.iter().all(|r| r.verdict == Verdict::Delivered) {
+        if self
+            .recipients
+            .iter()
+            .all(|r| r.verdict == Verdict::Delivered)
+        {
             Verdict::Delivered
-        } else if self.recipients.iter().any(|r| r.verdict == Verdict::Transient) {
+        } else if self
+            .recipients
+            .iter()
+            .any(|r| r.verdict == Verdict::Transient)
+        {
             Verdict::Transient
-        } else if self.recipients.iter().any(|r| r.verdict == Verdict::Delivered) {
+        } else if self
+            .recipients
+            .iter()
+            .any(|r| r.verdict == Verdict::Delivered)
+        {
             // Some delivered, the rest refused for good: nothing left to retry.
             Verdict::Delivered
         } else {

@@ -86,7 +86,13 @@ mod tests {
     #[test]
     fn backoff_table_without_jitter() {
         // A sample of 0.5 means no spread.
-        let table = [(1, 10_000), (2, 20_000), (3, 40_000), (4, 60_000), (5, 60_000)];
+        let table = [
+            (1, 10_000),
+            (2, 20_000),
+            (3, 40_000),
+            (4, 60_000),
+            (5, 60_000),
+        ];
         for (attempt, delay) in table {
             assert_eq!(
                 policy().next_attempt(attempt, 0, 100_000, 0.5),
@@ -98,14 +104,23 @@ mod tests {
 
     #[test]
     fn jitter_bounds() {
-        assert_eq!(policy().next_attempt(1, 0, 0, 0.0), RetryDecision::RetryAt(5_000));
-        assert_eq!(policy().next_attempt(1, 0, 0, 0.999_999), RetryDecision::RetryAt(15_000));
+        assert_eq!(
+            policy().next_attempt(1, 0, 0, 0.0),
+            RetryDecision::RetryAt(5_000)
+        );
+        assert_eq!(
+            policy().next_attempt(1, 0, 0, 0.999_999),
+            RetryDecision::RetryAt(15_000)
+        );
     }
 
     #[test]
     fn gives_up_on_attempts_and_age() {
         assert_eq!(policy().next_attempt(6, 0, 0, 0.5), RetryDecision::GiveUp);
         // Next try would land after queued_at + max_age.
-        assert_eq!(policy().next_attempt(1, 0, 995_000, 0.5), RetryDecision::GiveUp);
+        assert_eq!(
+            policy().next_attempt(1, 0, 995_000, 0.5),
+            RetryDecision::GiveUp
+        );
     }
 }

@@ -29,7 +29,10 @@ mod tests {
 
     #[test]
     fn strips_controls_and_cuts() {
-        assert_eq!(sanitize_reply_text("550 no\r\n such\tuser", 100), "550 no such user");
+        assert_eq!(
+            sanitize_reply_text("550 no\r\n such\tuser", 100),
+            "550 no such user"
+        );
         assert_eq!(sanitize_reply_text("abcdef", 3), "abc");
         assert_eq!(sanitize_reply_text("  lead", 10), "lead");
     }

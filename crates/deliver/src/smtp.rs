@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use lettre::transport::smtp::Error as SmtpError;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::AsyncSmtpConnection;
 use lettre::transport::smtp::extension::Extension;
-use lettre::transport::smtp::Error as SmtpError;
 use sluice_core::text::sanitize_reply_text;
 use sluice_core::{DeliveryReport, RecipientResult, SmtpProviderConfig, SmtpSecurity, Verdict};
 

@@ -88,7 +88,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("h.db").display());
         let store = sluice_store::open(&url, 2).await.unwrap();
-        let app = router(HttpState { store, metrics: None });
+        let app = router(HttpState {
+            store,
+            metrics: None,
+        });
         for path in ["/healthz", "/readyz"] {
             let response = app
                 .clone()

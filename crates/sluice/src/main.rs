@@ -101,7 +101,10 @@ fn main() -> anyhow::Result<()> {
                 let config = args.load()?;
                 logging::init(&config.logging)?;
                 serve::open_store(&config).await?;
-                println!("database is up to date: {}", redact_url(&config.database_url()));
+                println!(
+                    "database is up to date: {}",
+                    redact_url(&config.database_url())
+                );
                 Ok(())
             }
             Command::Account {
@@ -154,10 +157,10 @@ fn masked_toml(config: &Config) -> anyhow::Result<String> {
         }
     }
     mask(&mut value);
-    if let Some(db) = value.get_mut("database").and_then(|d| d.get_mut("url")) {
-        if let Some(url) = db.as_str() {
-            *db = toml::Value::String(redact_url(url));
-        }
+    if let Some(db) = value.get_mut("database").and_then(|d| d.get_mut("url"))
+        && let Some(url) = db.as_str()
+    {
+        *db = toml::Value::String(redact_url(url));
     }
     Ok(toml::to_string_pretty(&value)?)
 }

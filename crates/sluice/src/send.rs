@@ -131,7 +131,11 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
     println!("failed:    {failed}");
     println!("elapsed:   {elapsed:.2} s");
     println!("rate:      {:.1} msgs/s", ok as f64 / elapsed.max(1e-9));
-    println!("latency:   p50 {:.2} ms, p99 {:.2} ms", pct(0.50), pct(0.99));
+    println!(
+        "latency:   p50 {:.2} ms, p99 {:.2} ms",
+        pct(0.50),
+        pct(0.99)
+    );
     let mut shown = tally.errors.clone();
     shown.sort();
     shown.dedup();
@@ -238,7 +242,12 @@ impl SessionCtx {
              Message-ID: <{run}.{seq}@sluice-send.local>\r\nX-Sluice-Send: {run} {seq}\r\n\
              MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}",
             from = args.from,
-            to = args.to.iter().map(|t| format!("<{t}>")).collect::<Vec<_>>().join(", "),
+            to = args
+                .to
+                .iter()
+                .map(|t| format!("<{t}>"))
+                .collect::<Vec<_>>()
+                .join(", "),
             subject = args.subject,
             run = self.run_id,
         )

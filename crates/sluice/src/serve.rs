@@ -35,7 +35,10 @@ async fn ensure_dev_account(store: &dyn Store) -> anyhow::Result<()> {
             &[DEV_ACCOUNT_DOMAIN.to_string()],
         )
         .await?;
-        info!(account = created.id, "created dev account {DEV_ACCOUNT_EMAIL} (password: dev)");
+        info!(
+            account = created.id,
+            "created dev account {DEV_ACCOUNT_EMAIL} (password: dev)"
+        );
     }
     Ok(())
 }
@@ -52,7 +55,10 @@ pub async fn run(config: Config, dev: bool) -> anyhow::Result<()> {
     // SQLite has one node: whatever a previous run of this node leased is not being worked on.
     let released = store.release_all_leases(crate::account::now_ms()).await?;
     if released > 0 {
-        info!(released, "returned messages leased by a previous run to the queue");
+        info!(
+            released,
+            "returned messages leased by a previous run to the queue"
+        );
     }
 
     let (cert, key) = match (&config.tls.cert_file, &config.tls.key_file) {
@@ -118,7 +124,11 @@ pub async fn run(config: Config, dev: bool) -> anyhow::Result<()> {
                 store: store.clone(),
                 metrics: Some(metrics),
             });
-            Some(tokio::spawn(sluice_http::serve(socket, router, shutdown.clone())))
+            Some(tokio::spawn(sluice_http::serve(
+                socket,
+                router,
+                shutdown.clone(),
+            )))
         }
         None => None,
     };

@@ -45,11 +45,19 @@ pub fn reply_for(outcome: &AcceptOutcome) -> Reply {
                 return Reply::new(451, "4.4.1", "Upstream unavailable, try again later");
             }
             let status = enhanced_code(text, '4').unwrap_or_else(|| "4.4.0".into());
-            Reply::new(451, &status, format!("Upstream deferred: {}", sanitize_reply_text(text, 200)))
+            Reply::new(
+                451,
+                &status,
+                format!("Upstream deferred: {}", sanitize_reply_text(text, 200)),
+            )
         }
         AcceptOutcome::Permanent { text, .. } => {
             let status = enhanced_code(text, '5').unwrap_or_else(|| "5.0.0".into());
-            Reply::new(550, &status, format!("Upstream refused: {}", sanitize_reply_text(text, 200)))
+            Reply::new(
+                550,
+                &status,
+                format!("Upstream refused: {}", sanitize_reply_text(text, 200)),
+            )
         }
         AcceptOutcome::Unavailable => Reply::new(
             451,
@@ -67,22 +75,40 @@ mod tests {
     fn replies_for_outcomes() {
         let table = [
             (AcceptOutcome::Queued(7), "250 2.0.0 Ok: queued as 7\r\n"),
-            (AcceptOutcome::Unavailable, "451 4.3.0 Temporary failure storing the message, try again later\r\n"),
             (
-                AcceptOutcome::Permanent { id: 1, code: Some(550), text: "permanent error (550): 5.1.1 no such\r\nuser".into() },
+                AcceptOutcome::Unavailable,
+                "451 4.3.0 Temporary failure storing the message, try again later\r\n",
+            ),
+            (
+                AcceptOutcome::Permanent {
+                    id: 1,
+                    code: Some(550),
+                    text: "permanent error (550): 5.1.1 no such\r\nuser".into(),
+                },
                 "550 5.1.1 Upstream refused: permanent error (550): 5.1.1 no such user\r\n",
             ),
             (
-                AcceptOutcome::Transient { id: 1, code: Some(451), text: "transient error (451): try later".into() },
+                AcceptOutcome::Transient {
+                    id: 1,
+                    code: Some(451),
+                    text: "transient error (451): try later".into(),
+                },
                 "451 4.4.0 Upstream deferred: transient error (451): try later\r\n",
             ),
             (
-                AcceptOutcome::Transient { id: 1, code: None, text: "Connection refused (os error 111) 10.0.0.1".into() },
+                AcceptOutcome::Transient {
+                    id: 1,
+                    code: None,
+                    text: "Connection refused (os error 111) 10.0.0.1".into(),
+                },
                 "451 4.4.1 Upstream unavailable, try again later\r\n",
             ),
         ];
         for (outcome, wire) in table {
-            assert_eq!(String::from_utf8(reply_for(&outcome).to_bytes()).unwrap(), wire);
+            assert_eq!(
+                String::from_utf8(reply_for(&outcome).to_bytes()).unwrap(),
+                wire
+            );
         }
     }
 }

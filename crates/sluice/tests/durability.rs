@@ -27,8 +27,16 @@ fn every_acknowledged_message_survives_kill_9() {
     let log = sluice.dir.path().join("accepted.log");
     let sender = sluice
         .send_command(&[
-            "--to", "load@dest.test", "--count", "1500", "--rate", "250", "--concurrency", "12",
-            "--timeout", "5",
+            "--to",
+            "load@dest.test",
+            "--count",
+            "1500",
+            "--rate",
+            "250",
+            "--concurrency",
+            "12",
+            "--timeout",
+            "5",
             "--accepted-log",
         ])
         .arg(&log)
@@ -49,7 +57,10 @@ fn every_acknowledged_message_survives_kill_9() {
         .lines()
         .filter_map(|l| l.split(' ').next()?.parse().ok())
         .collect();
-    assert!(accepted.len() > 100, "too few accepted to mean anything: {summary}");
+    assert!(
+        accepted.len() > 100,
+        "too few accepted to mean anything: {summary}"
+    );
     let delivered = wait_until(Duration::from_secs(90), || {
         let got: BTreeSet<u64> = upstream
             .messages()
@@ -58,9 +69,18 @@ fn every_acknowledged_message_survives_kill_9() {
             .collect();
         accepted.is_subset(&got).then_some(got)
     });
-    let got: BTreeSet<u64> = upstream.messages().iter().filter_map(|m| send_seq(&m.text())).collect();
+    let got: BTreeSet<u64> = upstream
+        .messages()
+        .iter()
+        .filter_map(|m| send_seq(&m.text()))
+        .collect();
     let lost: Vec<_> = accepted.difference(&got).collect();
-    assert!(delivered.is_some(), "{} acknowledged messages lost: {:?}", lost.len(), &lost[..lost.len().min(20)]);
+    assert!(
+        delivered.is_some(),
+        "{} acknowledged messages lost: {:?}",
+        lost.len(),
+        &lost[..lost.len().min(20)]
+    );
     let mut copies: HashMap<u64, usize> = HashMap::new();
     for m in upstream.messages() {
         if let Some(seq) = send_seq(&m.text()) {
@@ -84,9 +104,21 @@ fn sigterm_lets_a_session_in_data_finish_and_loses_nothing() {
     std::fs::write(&file, sample_message("shutdown")).unwrap();
     let mut client = std::process::Command::new("python3")
         .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testkit/py/client.py"))
-        .args(["--port", &sluice.ports.submission.to_string(), "--mode", "starttls"])
+        .args([
+            "--port",
+            &sluice.ports.submission.to_string(),
+            "--mode",
+            "starttls",
+        ])
         .args(["--user", "user@example.com", "--password", "secret"])
-        .args(["--from", "app@example.com", "--to", "r@dest.test", "--pause", "--file"])
+        .args([
+            "--from",
+            "app@example.com",
+            "--to",
+            "r@dest.test",
+            "--pause",
+            "--file",
+        ])
         .arg(&file)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -102,7 +134,10 @@ fn sigterm_lets_a_session_in_data_finish_and_loses_nothing() {
     let mut greeting = String::new();
     idle_reader.read_line(&mut greeting).unwrap();
     let pid = sluice.pid().unwrap();
-    std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
     let mut goodbye = String::new();
     idle_reader.read_line(&mut goodbye).unwrap();
     assert!(goodbye.starts_with("421 4.3.2"), "{goodbye}");
@@ -115,10 +150,14 @@ fn sigterm_lets_a_session_in_data_finish_and_loses_nothing() {
     writeln!(client.stdin.as_mut().unwrap()).unwrap();
     let result = lines.next().unwrap().unwrap();
     assert!(result.contains("\"code\": 250"), "{result}");
+    assert!(client.wait().unwrap().success());
     let status = sluice.terminate_wait();
     assert!(status.success(), "{status:?}\n{}", sluice.logs());
     // Restarted, it delivers what it acknowledged (if it had not already).
     sluice.spawn();
     let received = upstream.wait_for(1, Duration::from_secs(20));
-    assert_eq!(strip_received(&received[0].raw), sample_message("shutdown").as_slice());
+    assert_eq!(
+        strip_received(&received[0].raw),
+        sample_message("shutdown").as_slice()
+    );
 }

@@ -28,8 +28,7 @@ except smtplib.SMTPServerDisconnected as e:
 "#
     );
     let output = sluice_testkit::python(&script, &[port.to_string()]);
-    String::from_utf8_lossy(&output.stdout).into_owned()
-        + &String::from_utf8_lossy(&output.stderr)
+    String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr)
 }
 
 #[test]
@@ -53,7 +52,9 @@ fn no_open_relay() {
     assert!(out.contains("mail 530\nrcpt 503\ndata 503"), "{out}");
     // The plain port from an address outside trusted_networks: 554 at connect.
     let mut stream = TcpStream::connect(("127.0.0.1", sluice.ports.plain)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     let mut greeting = String::new();
     stream.read_to_string(&mut greeting).unwrap();
     assert!(greeting.starts_with("554 5.7.1"), "{greeting}");
@@ -63,9 +64,23 @@ fn no_open_relay() {
 fn trusted_network_sends_without_auth_but_only_its_domains() {
     let upstream = Upstream::start(&[]);
     let sluice = Sluice::builder(BIN).upstream(upstream.port).start();
-    let result = smtplib_send(sluice.ports.plain, "plain", None, "app@example.com", &["r@dest.test"], &sample_message("trusted"));
+    let result = smtplib_send(
+        sluice.ports.plain,
+        "plain",
+        None,
+        "app@example.com",
+        &["r@dest.test"],
+        &sample_message("trusted"),
+    );
     assert!(result.ok, "{:?}", result.json);
-    let refused = smtplib_send(sluice.ports.plain, "plain", None, "app@evil.test", &["r@dest.test"], &sample_message("x"));
+    let refused = smtplib_send(
+        sluice.ports.plain,
+        "plain",
+        None,
+        "app@evil.test",
+        &["r@dest.test"],
+        &sample_message("x"),
+    );
     assert_eq!(refused.code, 553, "{:?}", refused.json);
     let received = upstream.wait_for(1, Duration::from_secs(20));
     assert!(received[0].text().contains("with ESMTP id"));
@@ -91,7 +106,10 @@ fn auth_failures_are_limited_per_address_across_connections() {
     let out = smtplib_steps(sluice.ports.implicit, "implicit", steps);
     assert!(out.contains("login 421"), "{out}");
     let logs = sluice.logs();
-    assert!(!logs.contains("wrong1") && !logs.contains("secret"), "passwords in the log");
+    assert!(
+        !logs.contains("wrong1") && !logs.contains("secret"),
+        "passwords in the log"
+    );
 }
 
 #[test]
@@ -107,7 +125,9 @@ fn max_connections_gets_421_at_connect() {
         held.push(stream);
     }
     let mut third = TcpStream::connect(("127.0.0.1", sluice.ports.submission)).unwrap();
-    third.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    third
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     let mut reply = String::new();
     third.read_to_string(&mut reply).unwrap();
     assert!(reply.starts_with("421 4.7.0"), "{reply}");
@@ -137,7 +157,15 @@ fn smuggling_over_a_real_socket_never_yields_a_second_message() {
     );
     assert!(out.contains("550 5.5.2"), "{out}");
     let finals: Vec<&str> = out.lines().filter(|l| l.starts_with("250 ")).collect();
-    assert_eq!(finals, vec!["250 CHUNKING", "250 2.1.0 Sender OK", "250 2.1.5 Recipient OK"], "{out}");
+    assert_eq!(
+        finals,
+        vec![
+            "250 CHUNKING",
+            "250 2.1.0 Sender OK",
+            "250 2.1.5 Recipient OK"
+        ],
+        "{out}"
+    );
     std::thread::sleep(Duration::from_millis(500));
     assert!(upstream.messages().is_empty());
 }

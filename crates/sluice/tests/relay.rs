@@ -12,9 +12,19 @@ fn relays_byte_exact_over_starttls_and_implicit_tls() {
     let sluice = Sluice::builder(BIN).upstream(upstream.port).start();
     let db = Db::open(&sluice);
     let mut ids = Vec::new();
-    for (mode, port) in [("starttls", sluice.ports.submission), ("implicit", sluice.ports.implicit)] {
+    for (mode, port) in [
+        ("starttls", sluice.ports.submission),
+        ("implicit", sluice.ports.implicit),
+    ] {
         let message = sample_message(mode);
-        let result = smtplib_send(port, mode, USER, "app@example.com", &["rcpt@dest.test", "second@dest.test"], &message);
+        let result = smtplib_send(
+            port,
+            mode,
+            USER,
+            "app@example.com",
+            &["rcpt@dest.test", "second@dest.test"],
+            &message,
+        );
         assert!(result.ok, "{mode}: {:?}", result.json);
         assert!(result.message.contains("queued as"), "{}", result.message);
         ids.push(result.message_id());
@@ -25,7 +35,11 @@ fn relays_byte_exact_over_starttls_and_implicit_tls() {
             .iter()
             .find(|m| m.text().contains(&format!("Subject: {mode}\r\n")))
             .unwrap_or_else(|| panic!("{mode} message not received"));
-        assert_eq!(strip_received(&copy.raw), sample_message(mode).as_slice(), "{mode} byte-exact");
+        assert_eq!(
+            strip_received(&copy.raw),
+            sample_message(mode).as_slice(),
+            "{mode} byte-exact"
+        );
         assert!(copy.text().contains("with ESMTPSA id"), "{}", copy.text());
         assert_eq!(copy.envelope["mail_from"], "app@example.com");
         assert_eq!(copy.rcpt_tos(), vec!["rcpt@dest.test", "second@dest.test"]);
@@ -34,7 +48,10 @@ fn relays_byte_exact_over_starttls_and_implicit_tls() {
         let message = db.wait_status(id, "delivered", 10);
         assert_eq!(message.attempts, 1);
         let attempts = db.attempts(id);
-        assert_eq!((attempts[0].verdict.as_str(), attempts[0].code), ("delivered", Some(250)));
+        assert_eq!(
+            (attempts[0].verdict.as_str(), attempts[0].code),
+            ("delivered", Some(250))
+        );
         assert_eq!(db.events(id), vec!["queued", "delivered"]);
     }
 }
@@ -50,25 +67,61 @@ fn sync_mode_gives_the_client_the_upstreams_verdict() {
     let port = sluice.ports.submission;
 
     // The upstream's first DATA answer is 451: the client hears 451, Sluice keeps a record.
-    let first = smtplib_send(port, "starttls", USER, "app@example.com", &["a@dest.test"], &sample_message("first"));
+    let first = smtplib_send(
+        port,
+        "starttls",
+        USER,
+        "app@example.com",
+        &["a@dest.test"],
+        &sample_message("first"),
+    );
     assert_eq!(first.code, 451, "{:?}", first.json);
-    assert!(first.message.starts_with("4.3.0 Upstream deferred"), "{}", first.message);
+    assert!(
+        first.message.starts_with("4.3.0 Upstream deferred"),
+        "{}",
+        first.message
+    );
     assert!(upstream.messages().is_empty());
 
-    let second = smtplib_send(port, "starttls", USER, "app@example.com", &["a@dest.test"], &sample_message("second"));
+    let second = smtplib_send(
+        port,
+        "starttls",
+        USER,
+        "app@example.com",
+        &["a@dest.test"],
+        &sample_message("second"),
+    );
     assert!(second.ok, "{:?}", second.json);
-    assert!(second.message.contains("delivered as"), "{}", second.message);
+    assert!(
+        second.message.contains("delivered as"),
+        "{}",
+        second.message
+    );
     assert_eq!(upstream.messages().len(), 1, "delivered before the 250");
     let id = second.message_id();
     assert_eq!(db.message(id).status, "delivered");
     assert_eq!(db.attempts(id).len(), 1);
 
-    let refused = smtplib_send(port, "starttls", USER, "app@example.com", &["nobody@dest.test"], &sample_message("third"));
+    let refused = smtplib_send(
+        port,
+        "starttls",
+        USER,
+        "app@example.com",
+        &["nobody@dest.test"],
+        &sample_message("third"),
+    );
     assert_eq!(refused.code, 550, "{:?}", refused.json);
-    assert!(refused.message.starts_with("5.1.1 Upstream refused"), "{}", refused.message);
+    assert!(
+        refused.message.starts_with("5.1.1 Upstream refused"),
+        "{}",
+        refused.message
+    );
     assert!(!refused.message.contains('\r'));
     // The failed sync messages are recorded with their attempt too.
-    let failed: Vec<_> = (1..=3).map(|id| db.message(id)).filter(|m| m.status == "failed").collect();
+    let failed: Vec<_> = (1..=3)
+        .map(|id| db.message(id))
+        .filter(|m| m.status == "failed")
+        .collect();
     assert_eq!(failed.len(), 2, "{failed:?}");
     for message in failed {
         assert_eq!(db.attempts(message.id).len(), 1);
@@ -80,14 +133,28 @@ fn upstream_4xx_is_retried_until_delivered() {
     let upstream = Upstream::start(&["--fail-first", "2"]);
     let sluice = Sluice::builder(BIN).upstream(upstream.port).start();
     let db = Db::open(&sluice);
-    let result = smtplib_send(sluice.ports.submission, "starttls", USER, "app@example.com", &["r@dest.test"], &sample_message("retry"));
+    let result = smtplib_send(
+        sluice.ports.submission,
+        "starttls",
+        USER,
+        "app@example.com",
+        &["r@dest.test"],
+        &sample_message("retry"),
+    );
     assert!(result.ok, "{:?}", result.json);
     let id = result.message_id();
     let received = upstream.wait_for(1, Duration::from_secs(30));
-    assert_eq!(strip_received(&received[0].raw), sample_message("retry").as_slice());
+    assert_eq!(
+        strip_received(&received[0].raw),
+        sample_message("retry").as_slice()
+    );
     let message = db.wait_status(id, "delivered", 10);
     assert_eq!(message.attempts, 3);
-    let verdicts: Vec<_> = db.attempts(id).into_iter().map(|a| (a.verdict, a.code)).collect();
+    let verdicts: Vec<_> = db
+        .attempts(id)
+        .into_iter()
+        .map(|a| (a.verdict, a.code))
+        .collect();
     assert_eq!(
         verdicts,
         vec![
@@ -96,7 +163,10 @@ fn upstream_4xx_is_retried_until_delivered() {
             ("delivered".to_string(), Some(250)),
         ]
     );
-    assert_eq!(db.events(id), vec!["queued", "deferred", "deferred", "delivered"]);
+    assert_eq!(
+        db.events(id),
+        vec!["queued", "deferred", "deferred", "delivered"]
+    );
 }
 
 #[test]
@@ -104,17 +174,38 @@ fn upstream_5xx_fails_the_message_and_records_the_attempt() {
     let upstream = Upstream::start(&["--reject-data"]);
     let sluice = Sluice::builder(BIN).upstream(upstream.port).start();
     let db = Db::open(&sluice);
-    let result = smtplib_send(sluice.ports.submission, "starttls", USER, "app@example.com", &["r@dest.test"], &sample_message("reject"));
+    let result = smtplib_send(
+        sluice.ports.submission,
+        "starttls",
+        USER,
+        "app@example.com",
+        &["r@dest.test"],
+        &sample_message("reject"),
+    );
     assert!(result.ok);
     let id = result.message_id();
     let message = db.wait_status(id, "failed", 15);
     assert_eq!(message.attempts, 1);
-    assert!(message.last_error.as_deref().unwrap_or_default().starts_with("554"), "{message:?}");
+    assert!(
+        message
+            .last_error
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("554"),
+        "{message:?}"
+    );
     let attempts = db.attempts(id);
-    assert_eq!((attempts[0].verdict.as_str(), attempts[0].code), ("permanent", Some(554)));
+    assert_eq!(
+        (attempts[0].verdict.as_str(), attempts[0].code),
+        ("permanent", Some(554))
+    );
     assert_eq!(db.events(id), vec!["queued", "failed"]);
     std::thread::sleep(Duration::from_millis(800));
-    assert_eq!(db.attempts(id).len(), 1, "a permanent failure is not retried");
+    assert_eq!(
+        db.attempts(id).len(),
+        1,
+        "a permanent failure is not retried"
+    );
 }
 
 #[test]
@@ -136,5 +227,8 @@ fn per_recipient_results_when_the_upstream_refuses_some() {
     assert_eq!(received[0].rcpt_tos(), vec!["somebody@dest.test"]);
     let message = db.wait_status(id, "delivered", 10);
     assert!(message.last_error.unwrap_or_default().starts_with("550"));
-    assert_eq!(db.events(id), vec!["queued", "recipient_failed", "delivered"]);
+    assert_eq!(
+        db.events(id),
+        vec!["queued", "recipient_failed", "delivered"]
+    );
 }

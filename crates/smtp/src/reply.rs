@@ -56,7 +56,10 @@ mod tests {
 
     #[test]
     fn wire_form() {
-        assert_eq!(Reply::new(250, "2.0.0", "OK").to_bytes(), b"250 2.0.0 OK\r\n");
+        assert_eq!(
+            Reply::new(250, "2.0.0", "OK").to_bytes(),
+            b"250 2.0.0 OK\r\n"
+        );
         assert_eq!(
             Reply::multiline(250, vec!["a".into(), "b".into()]).to_bytes(),
             b"250-a\r\n250 b\r\n"

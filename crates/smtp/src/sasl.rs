@@ -74,9 +74,15 @@ mod tests {
     fn plain_table() {
         let enc = |s: &[u8]| encode_base64(s);
         let ok = decode_plain(&enc(b"\0dev@example.com\0dev")).unwrap();
-        assert_eq!((ok.username.as_str(), ok.password.as_str()), ("dev@example.com", "dev"));
+        assert_eq!(
+            (ok.username.as_str(), ok.password.as_str()),
+            ("dev@example.com", "dev")
+        );
         assert!(decode_plain(&enc(b"a@b\0a@b\0pw")).is_ok());
-        assert_eq!(decode_plain(&enc(b"other\0a@b\0pw")), Err(SaslError::Malformed));
+        assert_eq!(
+            decode_plain(&enc(b"other\0a@b\0pw")),
+            Err(SaslError::Malformed)
+        );
         assert_eq!(decode_plain(&enc(b"a@b\0pw")), Err(SaslError::Malformed));
         assert_eq!(decode_plain(&enc(b"\0\0pw")), Err(SaslError::Malformed));
         assert_eq!(decode_plain("!!!"), Err(SaslError::Encoding));

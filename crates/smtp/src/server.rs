@@ -143,9 +143,17 @@ impl SmtpServer {
         info!(addr = %kind.addr, "smtp listener stopped");
     }
 
-    fn refusal_at_connect(&self, ip: IpAddr, kind: &ListenerConfig) -> Option<(&'static str, Reply)> {
+    fn refusal_at_connect(
+        &self,
+        ip: IpAddr,
+        kind: &ListenerConfig,
+    ) -> Option<(&'static str, Reply)> {
         if kind.auth == ListenerAuth::None
-            && !self.config.trusted_networks.iter().any(|net| net.contains(&ip))
+            && !self
+                .config
+                .trusted_networks
+                .iter()
+                .any(|net| net.contains(&ip))
         {
             return Some((
                 "untrusted",
@@ -275,7 +283,11 @@ impl SessionDriver<'_> {
             }
             let stopping = *shutdown.borrow();
             if stopping && !session.in_transaction() {
-                session.close_with(Reply::new(421, "4.3.2", "Service shutting down, try again later"));
+                session.close_with(Reply::new(
+                    421,
+                    "4.3.2",
+                    "Service shutting down, try again later",
+                ));
                 continue;
             }
             let read = tokio::select! {
@@ -287,7 +299,11 @@ impl SessionDriver<'_> {
                 Ok(Ok(n)) => session.feed(&buf[..n]),
                 Ok(Err(_)) => return "read failed",
                 Err(_) => {
-                    session.close_with(Reply::new(421, "4.4.2", "Idle timeout, closing connection"));
+                    session.close_with(Reply::new(
+                        421,
+                        "4.4.2",
+                        "Idle timeout, closing connection",
+                    ));
                 }
             }
         }
@@ -332,7 +348,12 @@ impl SessionDriver<'_> {
                 AuthOutcome::Accepted(policy)
             }
             Ok(None) => {
-                let blocked = self.server.limiter.lock().unwrap().record_failure(ip, now_ms());
+                let blocked = self
+                    .server
+                    .limiter
+                    .lock()
+                    .unwrap()
+                    .record_failure(ip, now_ms());
                 metrics::counter!("sluice_smtp_auth_total", "outcome" => "failure").increment(1);
                 warn!(user = %credentials.username, blocked, "auth failed");
                 if blocked {
@@ -358,7 +379,13 @@ impl SessionDriver<'_> {
         let recipients = envelope.rcpt_to.len();
         let size = message.len();
         let reply = self.server.sink.accept(account_id, envelope, message).await;
-        info!(account = account_id, recipients, size, code = reply.code, "message");
+        info!(
+            account = account_id,
+            recipients,
+            size,
+            code = reply.code,
+            "message"
+        );
         reply
     }
 

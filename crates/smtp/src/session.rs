@@ -8,8 +8,8 @@
 use std::borrow::Cow;
 
 use sluice_core::{AccountPolicy, Envelope, validate_mailbox};
-use smtp_proto::{AUTH_LOGIN, AUTH_PLAIN, Error as ProtoError, MAIL_BODY_8BITMIME, MAIL_SMTPUTF8};
 use smtp_proto::Request;
+use smtp_proto::{AUTH_LOGIN, AUTH_PLAIN, Error as ProtoError, MAIL_BODY_8BITMIME, MAIL_SMTPUTF8};
 
 use crate::data::{BareNewlineCheck, ContentError, DataReceiver, Ingested};
 use crate::reply::Reply;
@@ -63,13 +63,20 @@ enum State {
     /// Sent the LOGIN username challenge.
     AuthLoginUser,
     /// Sent the LOGIN password challenge.
-    AuthLoginPassword { username: String },
+    AuthLoginPassword {
+        username: String,
+    },
     /// Reading a command line that was too long, up to its end.
     DiscardLine,
     Data(DataReceiver),
-    Bdat { remaining: usize, last: bool },
+    Bdat {
+        remaining: usize,
+        last: bool,
+    },
     /// A BDAT chunk that is refused but must still be read off the wire.
-    BdatDiscard { remaining: usize },
+    BdatDiscard {
+        remaining: usize,
+    },
     /// An event went out that the caller must answer first.
     Waiting,
     Closed,
@@ -188,7 +195,11 @@ impl Session {
                 self.reply(Reply::new(235, "2.7.0", "Authentication successful"));
             }
             AuthOutcome::Rejected => {
-                self.reply(Reply::new(535, "5.7.8", "Authentication credentials invalid"));
+                self.reply(Reply::new(
+                    535,
+                    "5.7.8",
+                    "Authentication credentials invalid",
+                ));
             }
             AuthOutcome::Blocked => {
                 self.close_with(Reply::new(
@@ -227,7 +238,11 @@ impl Session {
             ContentError::Nul => "NUL byte received",
         };
         self.transaction = None;
-        self.close_with(Reply::new(550, "5.5.2", format!("Error: {what}; closing connection")));
+        self.close_with(Reply::new(
+            550,
+            "5.5.2",
+            format!("Error: {what}; closing connection"),
+        ));
     }
 
     /// Does one unit of work. Returns false when nothing more can be done now.
@@ -255,7 +270,11 @@ impl Session {
                         if receiver.oversized() {
                             self.transaction = None;
                             self.state = State::Command;
-                            self.reply(Reply::new(552, "5.3.4", "Message size exceeds fixed limit"));
+                            self.reply(Reply::new(
+                                552,
+                                "5.3.4",
+                                "Message size exceeds fixed limit",
+                            ));
                         } else {
                             self.emit_message();
                         }
@@ -373,12 +392,16 @@ impl Session {
                 self.reply(Reply::new(221, "2.0.0", "Bye"));
                 self.close();
             }
-            Request::Vrfy { .. } => {
-                self.reply(Reply::new(252, "2.5.0", "Cannot VRFY user, but will accept message"))
-            }
-            Request::Help { .. } => {
-                self.reply(Reply::new(214, "2.0.0", "See RFC 5321 and https://sluice.dev"))
-            }
+            Request::Vrfy { .. } => self.reply(Reply::new(
+                252,
+                "2.5.0",
+                "Cannot VRFY user, but will accept message",
+            )),
+            Request::Help { .. } => self.reply(Reply::new(
+                214,
+                "2.0.0",
+                "See RFC 5321 and https://sluice.dev",
+            )),
             Request::Expn { .. }
             | Request::Etrn { .. }
             | Request::Atrn { .. }
@@ -439,7 +462,11 @@ impl Session {
             return self.reply(Reply::new(503, "5.5.1", "Send EHLO first"));
         }
         if self.transaction.is_some() {
-            return self.reply(Reply::new(503, "5.5.1", "AUTH not allowed during a transaction"));
+            return self.reply(Reply::new(
+                503,
+                "5.5.1",
+                "AUTH not allowed during a transaction",
+            ));
         }
         if !self.tls_active {
             return self.reply(Reply::new(538, "5.7.11", "Encryption required for AUTH"));
@@ -455,7 +482,11 @@ impl Session {
                 self.state = State::AuthLoginUser;
             }
             AUTH_LOGIN => self.sasl_login_user(initial),
-            _ => self.reply(Reply::new(504, "5.5.4", "Mechanism not supported; use PLAIN or LOGIN")),
+            _ => self.reply(Reply::new(
+                504,
+                "5.5.4",
+                "Mechanism not supported; use PLAIN or LOGIN",
+            )),
         }
     }
 
@@ -518,7 +549,11 @@ impl Session {
             return self.reply(Reply::new(503, "5.5.1", "Send EHLO first"));
         }
         if self.config.starttls && !self.tls_active && self.config.auth_required {
-            return self.reply(Reply::new(530, "5.7.0", "Must issue a STARTTLS command first"));
+            return self.reply(Reply::new(
+                530,
+                "5.7.0",
+                "Must issue a STARTTLS command first",
+            ));
         }
         let Some(policy) = &self.policy else {
             return self.reply(Reply::new(530, "5.7.0", "Authentication required"));
@@ -574,14 +609,20 @@ impl Session {
     }
 
     fn has_recipients(&self) -> bool {
-        self.transaction.as_ref().is_some_and(|tx| !tx.rcpt_to.is_empty())
+        self.transaction
+            .as_ref()
+            .is_some_and(|tx| !tx.rcpt_to.is_empty())
     }
 
     fn data(&mut self) {
         if !self.has_recipients() {
             return self.reply(Reply::new(503, "5.5.1", "Need RCPT before DATA"));
         }
-        if self.transaction.as_ref().is_some_and(|tx| !tx.body.is_empty()) {
+        if self
+            .transaction
+            .as_ref()
+            .is_some_and(|tx| !tx.body.is_empty())
+        {
             return self.reply(Reply::new(503, "5.5.1", "DATA after BDAT"));
         }
         self.reply(Reply::plain(354, "End data with <CR><LF>.<CR><LF>"));
@@ -637,7 +678,10 @@ impl Session {
     }
 
     fn emit_message(&mut self) {
-        let tx = self.transaction.as_mut().expect("message has a transaction");
+        let tx = self
+            .transaction
+            .as_mut()
+            .expect("message has a transaction");
         let envelope = Envelope {
             mail_from: tx.mail_from.clone(),
             rcpt_to: tx.rcpt_to.clone(),

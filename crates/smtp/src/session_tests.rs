@@ -2,9 +2,9 @@
 
 use sluice_core::{AccountPolicy, Envelope};
 
+use crate::Reply;
 use crate::sasl::encode_base64;
 use crate::session::{AuthOutcome, Event, Session, SessionConfig};
-use crate::Reply;
 
 const PASSWORD: &str = "s3cret";
 
@@ -80,8 +80,11 @@ impl Client {
                 Event::Message { envelope, body } => {
                     self.stored.push((envelope, body));
                     let id = self.stored.len();
-                    self.session
-                        .message_result(Reply::new(250, "2.0.0", format!("Ok: queued as {id}")));
+                    self.session.message_result(Reply::new(
+                        250,
+                        "2.0.0",
+                        format!("Ok: queued as {id}"),
+                    ));
                 }
                 Event::Close => self.closed = true,
             }
@@ -93,7 +96,10 @@ impl Client {
     fn cmd(&mut self, line: &str, code: &str) -> String {
         let out = self.send(format!("{line}\r\n").as_bytes());
         let last = out.lines().last().unwrap_or_default();
-        assert!(last.starts_with(code), "{line:?}: expected {code}, got {out:?}");
+        assert!(
+            last.starts_with(code),
+            "{line:?}: expected {code}, got {out:?}"
+        );
         out
     }
 
@@ -103,17 +109,33 @@ impl Client {
     }
 
     fn codes(out: &str) -> Vec<&str> {
-        out.lines().filter(|l| l.as_bytes().get(3) == Some(&b' ')).map(|l| &l[..3]).collect()
+        out.lines()
+            .filter(|l| l.as_bytes().get(3) == Some(&b' '))
+            .map(|l| &l[..3])
+            .collect()
     }
 }
 
 #[test]
 fn greeting_and_ehlo_capabilities_before_and_after_tls() {
     let mut c = Client::new(config());
-    assert_eq!(c.session.greeting().to_bytes(), b"220 relay.test ESMTP Sluice\r\n");
+    assert_eq!(
+        c.session.greeting().to_bytes(),
+        b"220 relay.test ESMTP Sluice\r\n"
+    );
     let out = c.cmd("EHLO client.test", "250");
-    for cap in ["PIPELINING", "SIZE 1000", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES", "STARTTLS"] {
-        assert!(out.contains(&format!("250-{cap}\r\n")) || out.contains(&format!("250 {cap}\r\n")), "{cap} in {out}");
+    for cap in [
+        "PIPELINING",
+        "SIZE 1000",
+        "8BITMIME",
+        "SMTPUTF8",
+        "ENHANCEDSTATUSCODES",
+        "STARTTLS",
+    ] {
+        assert!(
+            out.contains(&format!("250-{cap}\r\n")) || out.contains(&format!("250 {cap}\r\n")),
+            "{cap} in {out}"
+        );
     }
     assert!(!out.contains("AUTH"), "no AUTH before TLS: {out}");
     c.cmd("STARTTLS", "220 2.0.0");
@@ -135,9 +157,16 @@ fn auth_before_tls_and_mail_before_auth_are_refused() {
 
 #[test]
 fn implicit_tls_session_needs_auth_for_mail() {
-    let mut c = Client::new(SessionConfig { starttls: false, tls_active: true, ..config() });
+    let mut c = Client::new(SessionConfig {
+        starttls: false,
+        tls_active: true,
+        ..config()
+    });
     let out = c.cmd("EHLO client.test", "250");
-    assert!(out.contains("AUTH PLAIN LOGIN") && !out.contains("STARTTLS"), "{out}");
+    assert!(
+        out.contains("AUTH PLAIN LOGIN") && !out.contains("STARTTLS"),
+        "{out}"
+    );
     c.cmd("MAIL FROM:<a@example.com>", "530 5.7.0");
     c.cmd("STARTTLS", "503");
 }
@@ -187,7 +216,10 @@ fn sender_policy_recipients_and_limits() {
     c.cmd("RCPT TO:<r4@x.test>", "452 4.5.3");
     c.cmd("DATA", "354");
     c.cmd("Subject: hi\r\n\r\nbody\r\n.", "250 2.0.0");
-    assert_eq!(c.stored[0].0.rcpt_to, vec!["r1@x.test", "r2@x.test", "r3@x.test"]);
+    assert_eq!(
+        c.stored[0].0.rcpt_to,
+        vec!["r1@x.test", "r2@x.test", "r3@x.test"]
+    );
     assert_eq!(c.stored[0].1, b"Subject: hi\r\n\r\nbody\r\n");
     c.cmd("NOOP", "250");
     c.cmd("VRFY x", "252");
@@ -229,7 +261,12 @@ fn dot_stuffing_and_pipelining() {
         b"MAIL FROM:<a@example.com>\r\nRCPT TO:<r@x.test>\r\nDATA\r\n..leading dot\r\n.\r\n\
           MAIL FROM:<a@example.com>\r\nRCPT TO:<s@x.test>\r\nDATA\r\nsecond\r\n.\r\nQUIT\r\n",
     );
-    assert_eq!(Client::codes(&out), vec!["250", "250", "354", "250", "250", "250", "354", "250", "221"]);
+    assert_eq!(
+        Client::codes(&out),
+        vec![
+            "250", "250", "354", "250", "250", "250", "354", "250", "221"
+        ]
+    );
     assert_eq!(c.stored[0].1, b".leading dot\r\n");
     assert_eq!(c.stored[1].1, b"second\r\n");
     assert!(c.closed);
@@ -273,7 +310,11 @@ fn smuggling_sequences_are_refused() {
         input.extend_from_slice(b"\r\n.\r\n");
         let out = c.send(&input);
         let codes = Client::codes(&out);
-        assert_eq!(codes.iter().filter(|c| **c == "250").count(), 2, "{seq:?}: {out}");
+        assert_eq!(
+            codes.iter().filter(|c| **c == "250").count(),
+            2,
+            "{seq:?}: {out}"
+        );
         assert_eq!(codes.last(), Some(&"550"), "{seq:?}: {out}");
         assert!(out.contains("550 5.5.2"), "{seq:?}: {out}");
         assert!(c.closed, "{seq:?}");
@@ -312,7 +353,11 @@ fn plaintext_pipelined_after_starttls_is_discarded() {
 #[test]
 fn trusted_session_sends_without_auth() {
     let mut c = Client::with_trusted(
-        SessionConfig { starttls: false, auth_required: false, ..config() },
+        SessionConfig {
+            starttls: false,
+            auth_required: false,
+            ..config()
+        },
         Some(policy()),
     );
     let out = c.cmd("EHLO x", "250");

@@ -156,7 +156,9 @@ impl Store for SqliteStore {
         let mut ids = Vec::with_capacity(messages.len());
         for message in messages {
             let (status, owner, lease_until) = match &message.lease {
-                Some((owner, until)) => (MessageStatus::Sending, Some(owner.as_str()), Some(*until)),
+                Some((owner, until)) => {
+                    (MessageStatus::Sending, Some(owner.as_str()), Some(*until))
+                }
                 None => (MessageStatus::Queued, None, None),
             };
             let rcpt = json(&message.envelope.rcpt_to);
@@ -269,8 +271,15 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await?;
         for (kind, detail) in &attempt.events {
-            insert_event(&mut tx, attempt.message_id, None, kind, detail, attempt.finished_at)
-                .await?;
+            insert_event(
+                &mut tx,
+                attempt.message_id,
+                None,
+                kind,
+                detail,
+                attempt.finished_at,
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(true)

@@ -45,7 +45,11 @@ fn message(account_id: i64, n: usize) -> NewMessage {
 #[tokio::test]
 async fn accounts_are_found_case_insensitively_and_unique() {
     let (_dir, store, id) = store().await;
-    let account = store.account_by_email("t@EXAMPLE.com").await.unwrap().unwrap();
+    let account = store
+        .account_by_email("t@EXAMPLE.com")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(account.id, id);
     assert_eq!(account.allowed_domains, vec!["example.com"]);
     let again = store
@@ -75,7 +79,9 @@ async fn group_commit_shares_transactions_and_keeps_every_message() {
     let mut joins = Vec::new();
     for n in 0..100 {
         let committer = committer.clone();
-        joins.push(tokio::spawn(async move { committer.commit(message(account, n)).await }));
+        joins.push(tokio::spawn(async move {
+            committer.commit(message(account, n)).await
+        }));
     }
     let mut ids = Vec::new();
     for join in joins {
@@ -88,7 +94,11 @@ async fn group_commit_shares_transactions_and_keeps_every_message() {
     assert_eq!(ids.len(), 100);
     let stored = store.message(ids[7]).await.unwrap().unwrap();
     assert_eq!(stored.status, "queued");
-    assert!(String::from_utf8(stored.body).unwrap().starts_with("Subject: "));
+    assert!(
+        String::from_utf8(stored.body)
+            .unwrap()
+            .starts_with("Subject: ")
+    );
     assert_eq!(store.events(ids[7]).await.unwrap()[0].kind, "queued");
 }
 
@@ -100,20 +110,41 @@ async fn claim_leases_and_expired_leases_return() {
         .await
         .unwrap();
     // Not due before it was queued.
-    assert!(store.claim_due_messages("w1", 999, 100, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .claim_due_messages("w1", 999, 100, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let claimed = store.claim_due_messages("w1", 1000, 100, 1).await.unwrap();
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].id, ids[0]);
     assert_eq!(claimed[0].envelope.rcpt_to, vec!["r1@x.test", "s@x.test"]);
     let second = store.claim_due_messages("w2", 1001, 100, 10).await.unwrap();
-    assert_eq!(second.iter().map(|m| m.id).collect::<Vec<_>>(), vec![ids[1]]);
+    assert_eq!(
+        second.iter().map(|m| m.id).collect::<Vec<_>>(),
+        vec![ids[1]]
+    );
     // w1's lease runs to 1100; at 1101 another worker takes the message over.
-    assert!(store.claim_due_messages("w3", 1100, 100, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .claim_due_messages("w3", 1100, 100, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let taken = store.claim_due_messages("w3", 1101, 100, 10).await.unwrap();
     assert_eq!(taken.iter().map(|m| m.id).collect::<Vec<_>>(), vec![ids[0]]);
 
     // w1 lost its lease: its result is not applied.
-    let report = DeliveryReport::uniform("smtp", &claimed[0].envelope.rcpt_to, Verdict::Delivered, Some(250), "ok");
+    let report = DeliveryReport::uniform(
+        "smtp",
+        &claimed[0].envelope.rcpt_to,
+        Verdict::Delivered,
+        Some(250),
+        "ok",
+    );
     let mut record = AttemptRecord {
         message_id: ids[0],
         lease_owner: "w1".into(),
@@ -127,22 +158,40 @@ async fn claim_leases_and_expired_leases_return() {
         events: vec![("delivered".into(), String::new())],
     };
     assert!(!store.record_attempt(&record).await.unwrap());
-    assert_eq!(store.message(ids[0]).await.unwrap().unwrap().status, "sending");
+    assert_eq!(
+        store.message(ids[0]).await.unwrap().unwrap().status,
+        "sending"
+    );
     record.lease_owner = "w3".into();
     assert!(store.record_attempt(&record).await.unwrap());
     let done = store.message(ids[0]).await.unwrap().unwrap();
     assert_eq!((done.status.as_str(), done.attempts), ("delivered", 1));
     assert_eq!(store.attempts(ids[0]).await.unwrap()[0].code, Some(250));
-    let kinds: Vec<_> = store.events(ids[0]).await.unwrap().into_iter().map(|e| e.kind).collect();
+    let kinds: Vec<_> = store
+        .events(ids[0])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
     assert_eq!(kinds, vec!["queued", "delivered"]);
 }
 
 #[tokio::test]
 async fn deferred_messages_wait_for_their_time_and_keep_only_pending_recipients() {
     let (_dir, store, account) = store().await;
-    let id = store.enqueue_messages(&[message(account, 1)], 0).await.unwrap()[0];
+    let id = store
+        .enqueue_messages(&[message(account, 1)], 0)
+        .await
+        .unwrap()[0];
     let claimed = store.claim_due_messages("w", 0, 1000, 10).await.unwrap();
-    let mut report = DeliveryReport::uniform("smtp", &claimed[0].envelope.rcpt_to, Verdict::Delivered, Some(250), "ok");
+    let mut report = DeliveryReport::uniform(
+        "smtp",
+        &claimed[0].envelope.rcpt_to,
+        Verdict::Delivered,
+        Some(250),
+        "ok",
+    );
     report.recipients[1].verdict = Verdict::Transient;
     store
         .record_attempt(&AttemptRecord {
@@ -159,11 +208,24 @@ async fn deferred_messages_wait_for_their_time_and_keep_only_pending_recipients(
         })
         .await
         .unwrap();
-    assert!(store.claim_due_messages("w", 499, 1000, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .claim_due_messages("w", 499, 1000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let again = store.claim_due_messages("w", 500, 1000, 10).await.unwrap();
     assert_eq!(again[0].envelope.rcpt_to, vec!["s@x.test"]);
     assert_eq!(again[0].attempts, 1);
     // A restart of a single-node store hands the leased message back at once.
     assert_eq!(store.release_all_leases(600).await.unwrap(), 1);
-    assert_eq!(store.claim_due_messages("w2", 600, 1000, 10).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .claim_due_messages("w2", 600, 1000, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }

@@ -57,7 +57,11 @@ impl Received {
     pub fn rcpt_tos(&self) -> Vec<String> {
         self.envelope["rcpt_tos"]
             .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -88,7 +92,10 @@ impl Upstream {
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
-        assert!(line.starts_with("READY"), "upstream did not start: {line:?}");
+        assert!(
+            line.starts_with("READY"),
+            "upstream did not start: {line:?}"
+        );
         Upstream { child, port, dir }
     }
 
@@ -104,8 +111,10 @@ impl Upstream {
             .into_iter()
             .map(|eml| Received {
                 raw: std::fs::read(&eml).unwrap(),
-                envelope: serde_json::from_slice(&std::fs::read(eml.with_extension("json")).unwrap())
-                    .unwrap(),
+                envelope: serde_json::from_slice(
+                    &std::fs::read(eml.with_extension("json")).unwrap(),
+                )
+                .unwrap(),
             })
             .collect()
     }
@@ -231,7 +240,10 @@ listen = "127.0.0.1:{http}"
             smtp = if self.smtp.iter().any(|l| l.starts_with("trusted_networks")) {
                 self.smtp.join("\n")
             } else {
-                format!("trusted_networks = [\"127.0.0.0/8\"]\n{}", self.smtp.join("\n"))
+                format!(
+                    "trusted_networks = [\"127.0.0.0/8\"]\n{}",
+                    self.smtp.join("\n")
+                )
             },
             delivery = self.delivery.join("\n"),
             provider = self.provider,
@@ -252,8 +264,16 @@ listen = "127.0.0.1:{http}"
             starts: 0,
         };
         let created = sluice.cli(&[
-            "account", "create", "--name", "Test", "--email", "user@example.com", "--password",
-            "secret", "--domain", "example.com",
+            "account",
+            "create",
+            "--name",
+            "Test",
+            "--email",
+            "user@example.com",
+            "--password",
+            "secret",
+            "--domain",
+            "example.com",
         ]);
         assert!(created.status.success(), "account create: {created:?}");
         sluice.spawn();
@@ -290,7 +310,10 @@ impl Sluice {
         if args.first() != Some(&"send") {
             command.arg("--config").arg(&self.config_path);
         }
-        command.envs(self.env.iter().cloned()).output().expect("sluice runs")
+        command
+            .envs(self.env.iter().cloned())
+            .output()
+            .expect("sluice runs")
     }
 
     pub fn log_path(&self, start: u32) -> PathBuf {

@@ -44,23 +44,32 @@ pub fn plan_after_attempt(
             format!("{}: {}", failed.rcpt, describe_one(failed)),
         ));
     }
-    let done = |status: MessageStatus, events: Vec<(String, String)>, error: Option<String>| {
-        AttemptPlan {
+    let done =
+        |status: MessageStatus, events: Vec<(String, String)>, error: Option<String>| AttemptPlan {
             status,
             pending: Vec::new(),
             next_attempt_at: now,
             last_error: error,
             events,
-        }
-    };
+        };
     if report.captured {
         events.push(("captured".into(), format!("provider={provider}")));
         return done(MessageStatus::Captured, events, None);
     }
     match report.overall() {
         Verdict::Delivered => {
-            events.push(("delivered".into(), format!("provider={provider} {}", describe(report, Verdict::Delivered)).trim_end().to_string()));
-            let error = report.first_failure().map(|_| describe(report, Verdict::Permanent));
+            events.push((
+                "delivered".into(),
+                format!(
+                    "provider={provider} {}",
+                    describe(report, Verdict::Delivered)
+                )
+                .trim_end()
+                .to_string(),
+            ));
+            let error = report
+                .first_failure()
+                .map(|_| describe(report, Verdict::Permanent));
             done(MessageStatus::Delivered, events, error)
         }
         Verdict::Permanent => {
@@ -70,7 +79,11 @@ pub fn plan_after_attempt(
         }
         Verdict::Transient => {
             let error = describe(report, Verdict::Transient);
-            if report.recipients.iter().any(|r| r.verdict == Verdict::Delivered) {
+            if report
+                .recipients
+                .iter()
+                .any(|r| r.verdict == Verdict::Delivered)
+            {
                 events.push(("partially_delivered".into(), format!("provider={provider}")));
             }
             match policy.next_attempt(attempts_before + 1, created_at, now, jitter_sample) {
@@ -121,7 +134,10 @@ pub fn plan_after_sync_attempt(
             pending: Vec::new(),
             next_attempt_at: now,
             last_error: Some(error.clone()),
-            events: vec![("failed".into(), format!("sync mode, returned to client: {error}"))],
+            events: vec![(
+                "failed".into(),
+                format!("sync mode, returned to client: {error}"),
+            )],
         };
     }
     plan_after_attempt(report, 0, created_at, now, policy, jitter_sample)
@@ -168,9 +184,19 @@ mod tests {
     fn async_plans() {
         use Verdict::*;
         let p = plan_after_attempt(&report(&[(Delivered, 250)]), 0, 0, 5, &policy(), 0.5);
-        assert_eq!((p.status, kinds(&p)), (MessageStatus::Delivered, vec!["delivered"]));
+        assert_eq!(
+            (p.status, kinds(&p)),
+            (MessageStatus::Delivered, vec!["delivered"])
+        );
 
-        let p = plan_after_attempt(&report(&[(Transient, 451), (Delivered, 250)]), 0, 0, 5, &policy(), 0.5);
+        let p = plan_after_attempt(
+            &report(&[(Transient, 451), (Delivered, 250)]),
+            0,
+            0,
+            5,
+            &policy(),
+            0.5,
+        );
         assert_eq!(p.status, MessageStatus::Deferred);
         assert_eq!(p.pending, vec!["r0@x.test"]);
         assert_eq!(p.next_attempt_at, 10_005);
@@ -178,11 +204,27 @@ mod tests {
         assert_eq!(p.last_error.as_deref(), Some("451 text"));
 
         let p = plan_after_attempt(&report(&[(Transient, 451)]), 2, 0, 5, &policy(), 0.5);
-        assert_eq!((p.status, kinds(&p)), (MessageStatus::Failed, vec!["failed"]));
+        assert_eq!(
+            (p.status, kinds(&p)),
+            (MessageStatus::Failed, vec!["failed"])
+        );
         assert!(p.last_error.unwrap().starts_with("retry limit reached"));
 
-        let p = plan_after_attempt(&report(&[(Permanent, 550), (Delivered, 250)]), 0, 0, 5, &policy(), 0.5);
-        assert_eq!((p.status, kinds(&p)), (MessageStatus::Delivered, vec!["recipient_failed", "delivered"]));
+        let p = plan_after_attempt(
+            &report(&[(Permanent, 550), (Delivered, 250)]),
+            0,
+            0,
+            5,
+            &policy(),
+            0.5,
+        );
+        assert_eq!(
+            (p.status, kinds(&p)),
+            (
+                MessageStatus::Delivered,
+                vec!["recipient_failed", "delivered"]
+            )
+        );
 
         let p = plan_after_attempt(&report(&[(Permanent, 550)]), 0, 0, 5, &policy(), 0.5);
         assert_eq!(p.status, MessageStatus::Failed);
@@ -191,7 +233,10 @@ mod tests {
         let mut captured = report(&[(Delivered, 250)]);
         captured.captured = true;
         let p = plan_after_attempt(&captured, 0, 0, 5, &policy(), 0.5);
-        assert_eq!((p.status, kinds(&p)), (MessageStatus::Captured, vec!["captured"]));
+        assert_eq!(
+            (p.status, kinds(&p)),
+            (MessageStatus::Captured, vec!["captured"])
+        );
     }
 
     #[test]
@@ -200,7 +245,13 @@ mod tests {
         let p = plan_after_sync_attempt(&report(&[(Transient, 451)]), 0, 5, &policy(), 0.5);
         assert_eq!(p.status, MessageStatus::Failed);
         // Partly delivered: the client hears 250, Sluice retries the rest.
-        let p = plan_after_sync_attempt(&report(&[(Transient, 451), (Delivered, 250)]), 0, 5, &policy(), 0.5);
+        let p = plan_after_sync_attempt(
+            &report(&[(Transient, 451), (Delivered, 250)]),
+            0,
+            5,
+            &policy(),
+            0.5,
+        );
         assert_eq!(p.status, MessageStatus::Deferred);
     }
 }

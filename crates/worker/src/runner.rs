@@ -58,7 +58,9 @@ impl Worker {
         info!(owner = %self.owner, concurrency = self.config.concurrency, "worker started");
         while !*shutdown.borrow() {
             while in_flight.try_join_next().is_some() {}
-            let free = slots.available_permits().min(self.config.batch_size as usize);
+            let free = slots
+                .available_permits()
+                .min(self.config.batch_size as usize);
             if free == 0 {
                 tokio::select! {
                     _ = in_flight.join_next() => {}
@@ -156,7 +158,9 @@ impl Worker {
         match self.store.record_attempt(&record).await {
             Ok(true) => {}
             Ok(false) => warn!("lease lost before the attempt was recorded"),
-            Err(error) => warn!(%error, "recording the attempt failed; the lease will expire and the message be retried"),
+            Err(error) => {
+                warn!(%error, "recording the attempt failed; the lease will expire and the message be retried")
+            }
         }
     }
 }

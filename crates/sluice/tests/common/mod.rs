@@ -53,7 +53,15 @@ pub fn smtplib_send(
     let mut command = std::process::Command::new("python3");
     command
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../testkit/py/client.py"))
-        .args(["--port", &port.to_string(), "--mode", mode, "--from", from, "--file"])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--mode",
+            mode,
+            "--from",
+            from,
+            "--file",
+        ])
         .arg(&file);
     if let Some((user, password)) = auth {
         command.args(["--user", user, "--password", password]);
@@ -129,7 +137,10 @@ impl Db {
 /// The upstream copy without the Received header Sluice adds (it is first; folded lines
 /// start with a tab).
 pub fn strip_received(raw: &[u8]) -> &[u8] {
-    assert!(raw.starts_with(b"Received: from "), "no Received header first");
+    assert!(
+        raw.starts_with(b"Received: from "),
+        "no Received header first"
+    );
     let mut pos = 0;
     loop {
         let end = raw[pos..].windows(2).position(|w| w == b"\r\n").unwrap() + pos + 2;
