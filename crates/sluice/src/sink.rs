@@ -98,6 +98,14 @@ mod tests {
             (
                 AcceptOutcome::Transient {
                     id: 1,
+                    code: Some(451),
+                    text: "transient error (451): 4.3.0 busy".into(),
+                },
+                "451 4.4.0 Upstream deferred: transient error (451): 4.3.0 busy\r\n",
+            ),
+            (
+                AcceptOutcome::Transient {
+                    id: 1,
                     code: None,
                     text: "Connection refused (os error 111) 10.0.0.1".into(),
                 },

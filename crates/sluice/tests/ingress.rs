@@ -169,3 +169,31 @@ fn smuggling_over_a_real_socket_never_yields_a_second_message() {
     std::thread::sleep(Duration::from_millis(500));
     assert!(upstream.messages().is_empty());
 }
+
+#[test]
+fn idle_and_tls_handshake_timeouts_disconnect() {
+    let sluice = Sluice::builder(BIN)
+        .smtp("idle_timeout_secs = 1")
+        .smtp("tls_handshake_timeout_secs = 1")
+        .start();
+    // Idle after the greeting: 421 4.4.2 and the connection closes.
+    let started = std::time::Instant::now();
+    let out = sluice.raw_session(sluice.ports.submission, b"EHLO x\r\n");
+    assert!(out.contains("421 4.4.2"), "{out}");
+    assert!(started.elapsed() < Duration::from_secs(8));
+    // Implicit TLS port, no ClientHello: closed without a word.
+    let started = std::time::Instant::now();
+    let out = sluice.raw_session(sluice.ports.implicit, b"");
+    assert_eq!(out, "");
+    assert!(started.elapsed() < Duration::from_secs(8));
+    // Every SMTP log line carries its session id.
+    let logs = sluice.logs();
+    let smtp_lines: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("sluice_smtp::server") && !l.contains("listener"))
+        .collect();
+    assert!(!smtp_lines.is_empty());
+    for line in smtp_lines {
+        assert!(line.contains("session="), "{line}");
+    }
+}

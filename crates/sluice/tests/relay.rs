@@ -54,6 +54,12 @@ fn relays_byte_exact_over_starttls_and_implicit_tls() {
         );
         assert_eq!(db.events(id), vec!["queued", "delivered"]);
     }
+    let logs = sluice.logs();
+    assert!(
+        !logs.contains("Grüße") && !logs.contains("a line that starts"),
+        "body in the log"
+    );
+    assert!(!logs.contains("secret"), "password in the log");
 }
 
 #[test]

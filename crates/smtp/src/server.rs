@@ -364,7 +364,7 @@ impl SessionDriver<'_> {
             }
             Err(error) => {
                 warn!(%error, "auth check unavailable");
-                AuthOutcome::Rejected
+                AuthOutcome::Unavailable
             }
         }
     }

@@ -53,6 +53,8 @@ pub enum AuthOutcome {
     Rejected,
     /// Too many failures from this client: 421 and close.
     Blocked,
+    /// The credentials could not be checked (database down): 454, try again later.
+    Unavailable,
 }
 
 #[derive(Debug)]
@@ -200,6 +202,9 @@ impl Session {
                     "5.7.8",
                     "Authentication credentials invalid",
                 ));
+            }
+            AuthOutcome::Unavailable => {
+                self.reply(Reply::new(454, "4.7.0", "Temporary authentication failure"));
             }
             AuthOutcome::Blocked => {
                 self.close_with(Reply::new(

@@ -194,6 +194,9 @@ fn auth_plain_login_failures_and_blocking() {
     c.cmd("EHLO x", "250");
     c.cmd("STARTTLS", "220");
     c.cmd("EHLO x", "250");
+    c.auth_outcome_override = Some(AuthOutcome::Unavailable);
+    c.auth_plain(PASSWORD, "454 4.7.0");
+    assert!(!c.closed);
     c.auth_outcome_override = Some(AuthOutcome::Blocked);
     c.auth_plain("wrong", "421 4.7.0");
     assert!(c.closed);
