@@ -36,9 +36,13 @@ pub struct Config {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseConfig {
-    /// `sqlite://path` or empty for `<data_dir>/sluice.db`.
+    /// `sqlite://path`, `postgres://user@host/db`, or empty for `<data_dir>/sluice.db`.
     pub url: String,
     pub max_connections: u32,
+    /// PostgreSQL: how long to wait for a connection before answering "try again later".
+    pub connect_timeout_secs: u64,
+    /// PostgreSQL: `statement_timeout` for every statement.
+    pub statement_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,6 +167,8 @@ impl Default for DatabaseConfig {
         DatabaseConfig {
             url: String::new(),
             max_connections: 8,
+            connect_timeout_secs: 5,
+            statement_timeout_secs: 30,
         }
     }
 }

@@ -87,7 +87,7 @@ mod tests {
     async fn health_and_readiness() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("h.db").display());
-        let store = sluice_store::open(&url, 2).await.unwrap();
+        let store = sluice_store::open(&url, &Default::default()).await.unwrap();
         let app = router(HttpState {
             store,
             metrics: None,

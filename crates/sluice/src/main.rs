@@ -42,10 +42,30 @@ impl ConfigArgs {
     }
 }
 
+/// What a node does; `serve` runs every role unless told otherwise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    /// The SMTP listeners (ingress).
+    Smtp,
+    /// Health, readiness and metrics.
+    Http,
+    /// Claims and delivers queued mail.
+    Worker,
+}
+
+#[derive(Args, Clone)]
+struct ServeArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Roles of this node, comma-separated: any of smtp, http, worker.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "smtp,http,worker")]
+    roles: Vec<Role>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run Sluice: SMTP listeners, workers and the HTTP endpoint.
-    Serve(ConfigArgs),
+    Serve(ServeArgs),
     /// Create or upgrade the database schema, then exit.
     Migrate(ConfigArgs),
     /// Manage tenant accounts.
@@ -96,7 +116,9 @@ fn main() -> anyhow::Result<()> {
         .context("starting the runtime")?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Serve(args) => serve::run(args.load()?, args.dev).await,
+            Command::Serve(args) => {
+                serve::run(args.config.load()?, args.config.dev, &args.roles).await
+            }
             Command::Migrate(args) => {
                 let config = args.load()?;
                 logging::init(&config.logging)?;

@@ -14,12 +14,18 @@ use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
 
 use crate::auth::StoreAuthenticator;
+use crate::Role;
 use crate::sink::SmtpSink;
 
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data_dir {}", config.data_dir.display()))?;
-    sluice_store::open(&config.database_url(), config.database.max_connections)
+    let options = sluice_store::OpenOptions {
+        max_connections: config.database.max_connections,
+        connect_timeout: Duration::from_secs(config.database.connect_timeout_secs),
+        statement_timeout: Duration::from_secs(config.database.statement_timeout_secs),
+    };
+    sluice_store::open(&config.database_url(), &options)
         .await
         .context("opening the database")
 }
@@ -43,7 +49,7 @@ async fn ensure_dev_account(store: &dyn Store) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn run(config: Config, dev: bool) -> anyhow::Result<()> {
+pub async fn run(config: Config, dev: bool, roles: &[Role]) -> anyhow::Result<()> {
     crate::logging::init(&config.logging)?;
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
@@ -108,13 +114,18 @@ pub async fn run(config: Config, dev: bool) -> anyhow::Result<()> {
         shutdown.clone(),
     );
     let mut listeners = Vec::new();
-    for listener in &config.smtp.listeners {
+    let smtp_listeners = if roles.contains(&Role::Smtp) {
+        config.smtp.listeners.as_slice()
+    } else {
+        &[]
+    };
+    for listener in smtp_listeners {
         let socket = TcpListener::bind(listener.addr)
             .await
             .with_context(|| format!("binding SMTP listener {}", listener.addr))?;
         listeners.push(tokio::spawn(smtp.clone().serve(socket, *listener)));
     }
-    let http = match config.http.listen {
+    let http = match config.http.listen.filter(|_| roles.contains(&Role::Http)) {
         Some(addr) => {
             let socket = TcpListener::bind(addr)
                 .await
@@ -145,12 +156,15 @@ pub async fn run(config: Config, dev: bool) -> anyhow::Result<()> {
         node.clone(),
         wake,
     );
-    let worker_task = tokio::spawn(worker.run(shutdown.clone()));
+    let worker_task = roles
+        .contains(&Role::Worker)
+        .then(|| tokio::spawn(worker.run(shutdown.clone())));
     info!(
         node = %node,
         database = %crate::redact_url(&config.database_url()),
         provider = config.delivery.default_provider.kind(),
         mode = ?config.delivery.mode,
+        roles = ?roles,
         "sluice ready"
     );
 
@@ -165,7 +179,9 @@ pub async fn run(config: Config, dev: bool) -> anyhow::Result<()> {
     if left > 0 {
         warn!(left, "grace period over; cutting remaining sessions");
     }
-    let _ = worker_task.await;
+    if let Some(worker_task) = worker_task {
+        let _ = worker_task.await;
+    }
     if let Some(http) = http {
         let _ = http.await;
     }

@@ -44,10 +44,10 @@ pub fn reply_for(outcome: &AcceptOutcome) -> Reply {
             if code.is_none() {
                 return Reply::new(451, "4.4.1", "Upstream unavailable, try again later");
             }
-            let status = enhanced_code(text, '4').unwrap_or_else(|| "4.4.0".into());
+            // Always 4.4.x: to the client this is a delivery problem past Sluice.
             Reply::new(
                 451,
-                &status,
+                "4.4.0",
                 format!("Upstream deferred: {}", sanitize_reply_text(text, 200)),
             )
         }

@@ -83,7 +83,7 @@ fn sync_mode_gives_the_client_the_upstreams_verdict() {
     );
     assert_eq!(first.code, 451, "{:?}", first.json);
     assert!(
-        first.message.starts_with("4.3.0 Upstream deferred"),
+        first.message.starts_with("4.4.0 Upstream deferred"),
         "{}",
         first.message
     );

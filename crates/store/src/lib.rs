@@ -3,6 +3,8 @@
 //! Only this crate speaks SQL, and every query is parameterised.
 
 mod group_commit;
+mod postgres;
+mod sql;
 mod sqlite;
 mod types;
 
@@ -10,6 +12,7 @@ use async_trait::async_trait;
 use thiserror::Error;
 
 pub use group_commit::{GroupCommitConfig, GroupCommitter};
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use types::*;
 
@@ -98,18 +101,39 @@ pub trait Store: Send + Sync + 'static {
     async fn count_by_status(&self) -> Result<Vec<(String, i64)>, StoreError>;
 }
 
-/// Opens the store a URL names and runs its migrations.
+/// How to open a store.
+#[derive(Debug, Clone, Copy)]
+pub struct OpenOptions {
+    /// Pool size (for SQLite: readers; writes always go through one connection).
+    pub max_connections: u32,
+    /// How long to wait for a connection before giving up (PostgreSQL).
+    pub connect_timeout: std::time::Duration,
+    /// Longest any statement may run (PostgreSQL `statement_timeout`).
+    pub statement_timeout: std::time::Duration,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            max_connections: 8,
+            connect_timeout: std::time::Duration::from_secs(5),
+            statement_timeout: std::time::Duration::from_secs(30),
+        }
+    }
+}
+
+/// Opens the store a URL names (`sqlite://...` or `postgres://...`) and runs its migrations.
 pub async fn open(
     url: &str,
-    max_connections: u32,
+    options: &OpenOptions,
 ) -> Result<std::sync::Arc<dyn Store>, StoreError> {
     if url.starts_with("sqlite:") {
-        Ok(std::sync::Arc::new(
-            SqliteStore::open(url, max_connections).await?,
-        ))
+        Ok(std::sync::Arc::new(SqliteStore::open(url, options).await?))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(std::sync::Arc::new(PgStore::open(url, options).await?))
     } else {
         Err(StoreError::Database(format!(
-            "unsupported database url scheme (sqlite:// only in this version): {}",
+            "unsupported database url scheme: {}",
             url.split(':').next().unwrap_or_default()
         )))
     }

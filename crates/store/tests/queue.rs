@@ -1,17 +1,43 @@
-//! The durable queue on SQLite: enqueue, group commit, claim, lease expiry, attempts.
+//! Store conformance: the same cases on SQLite and on PostgreSQL (a fresh database per
+//! test from `SLUICE_TEST_DATABASE_URL`): accounts, enqueue, group commit, claim, lease
+//! expiry, retry, attempts, events.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use sluice_core::{DeliveryReport, Envelope, MessageStatus, Source, Verdict};
 use sluice_store::{
-    AttemptRecord, GroupCommitConfig, GroupCommitter, NewAccount, NewMessage, SqliteStore, Store,
+    AttemptRecord, GroupCommitConfig, GroupCommitter, NewAccount, NewMessage, OpenOptions, Store,
 };
+use sluice_testkit::postgres::TempDatabase;
 
-async fn store() -> (tempfile::TempDir, Arc<dyn Store>, i64) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("t.db").display());
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&url, 4).await.unwrap());
+/// Keeps the backend's storage alive for the test.
+enum Holder {
+    Dir(#[allow(dead_code)] tempfile::TempDir),
+    Pg(#[allow(dead_code)] TempDatabase),
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// `None` when PostgreSQL tests are skipped (no SLUICE_TEST_DATABASE_URL outside CI).
+async fn store(backend: Backend) -> Option<(Holder, Arc<dyn Store>, i64)> {
+    let options = OpenOptions::default();
+    let (holder, store): (Holder, Arc<dyn Store>) = match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}", dir.path().join("t.db").display());
+            (Holder::Dir(dir), sluice_store::open(&url, &options).await.unwrap())
+        }
+        Backend::Postgres => {
+            let db = tokio::task::spawn_blocking(TempDatabase::create).await.unwrap()?;
+            let store = sluice_store::open(&db.url, &options).await.unwrap();
+            (Holder::Pg(db), store)
+        }
+    };
     let account = store
         .create_account(
             NewAccount {
@@ -24,8 +50,38 @@ async fn store() -> (tempfile::TempDir, Arc<dyn Store>, i64) {
         )
         .await
         .unwrap();
-    (dir, store, account.id)
+    Some((holder, store, account.id))
 }
+
+/// Runs each case once per backend, as `sqlite::case` and `postgres::case`.
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(super::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(super::Backend::Postgres).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    accounts_are_found_case_insensitively_and_unique,
+    group_commit_shares_transactions_and_keeps_every_message,
+    claim_leases_and_expired_leases_return,
+    deferred_messages_wait_for_their_time_and_keep_only_pending_recipients,
+    concurrent_claimers_never_share_a_message,
+);
 
 fn message(account_id: i64, n: usize) -> NewMessage {
     NewMessage {
@@ -42,9 +98,10 @@ fn message(account_id: i64, n: usize) -> NewMessage {
     }
 }
 
-#[tokio::test]
-async fn accounts_are_found_case_insensitively_and_unique() {
-    let (_dir, store, id) = store().await;
+async fn accounts_are_found_case_insensitively_and_unique(backend: Backend) {
+    let Some((_holder, store, id)) = store(backend).await else {
+        return;
+    };
     let account = store
         .account_by_email("t@EXAMPLE.com")
         .await
@@ -66,9 +123,10 @@ async fn accounts_are_found_case_insensitively_and_unique() {
     assert!(matches!(again, Err(sluice_store::StoreError::Conflict(_))));
 }
 
-#[tokio::test]
-async fn group_commit_shares_transactions_and_keeps_every_message() {
-    let (_dir, store, account) = store().await;
+async fn group_commit_shares_transactions_and_keeps_every_message(backend: Backend) {
+    let Some((_holder, store, account)) = store(backend).await else {
+        return;
+    };
     let (committer, task) = GroupCommitter::start(
         store.clone(),
         GroupCommitConfig {
@@ -102,9 +160,10 @@ async fn group_commit_shares_transactions_and_keeps_every_message() {
     assert_eq!(store.events(ids[7]).await.unwrap()[0].kind, "queued");
 }
 
-#[tokio::test]
-async fn claim_leases_and_expired_leases_return() {
-    let (_dir, store, account) = store().await;
+async fn claim_leases_and_expired_leases_return(backend: Backend) {
+    let Some((_holder, store, account)) = store(backend).await else {
+        return;
+    };
     let ids = store
         .enqueue_messages(&[message(account, 1), message(account, 2)], 1000)
         .await
@@ -177,9 +236,10 @@ async fn claim_leases_and_expired_leases_return() {
     assert_eq!(kinds, vec!["queued", "delivered"]);
 }
 
-#[tokio::test]
-async fn deferred_messages_wait_for_their_time_and_keep_only_pending_recipients() {
-    let (_dir, store, account) = store().await;
+async fn deferred_messages_wait_for_their_time_and_keep_only_pending_recipients(backend: Backend) {
+    let Some((_holder, store, account)) = store(backend).await else {
+        return;
+    };
     let id = store
         .enqueue_messages(&[message(account, 1)], 0)
         .await
@@ -218,14 +278,51 @@ async fn deferred_messages_wait_for_their_time_and_keep_only_pending_recipients(
     let again = store.claim_due_messages("w", 500, 1000, 10).await.unwrap();
     assert_eq!(again[0].envelope.rcpt_to, vec!["s@x.test"]);
     assert_eq!(again[0].attempts, 1);
-    // A restart of a single-node store hands the leased message back at once.
-    assert_eq!(store.release_all_leases(600).await.unwrap(), 1);
-    assert_eq!(
-        store
-            .claim_due_messages("w2", 600, 1000, 10)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    match backend {
+        // A restart of a single-node store hands the leased message back at once.
+        Backend::Sqlite => {
+            assert_eq!(store.release_all_leases(600).await.unwrap(), 1);
+            assert_eq!(store.claim_due_messages("w2", 600, 1000, 10).await.unwrap().len(), 1);
+        }
+        // Shared by nodes: a starting node must not take leases others hold.
+        Backend::Postgres => {
+            assert_eq!(store.release_all_leases(600).await.unwrap(), 0);
+            assert!(store.claim_due_messages("w2", 600, 1000, 10).await.unwrap().is_empty());
+            assert_eq!(store.claim_due_messages("w2", 1501, 1000, 10).await.unwrap().len(), 1);
+        }
+    }
+}
+
+async fn concurrent_claimers_never_share_a_message(backend: Backend) {
+    let Some((_holder, store, account)) = store(backend).await else {
+        return;
+    };
+    let batch: Vec<NewMessage> = (0..300).map(|n| message(account, n)).collect();
+    let ids = store.enqueue_messages(&batch, 0).await.unwrap();
+    let mut claimers = Vec::new();
+    for worker in 0..4 {
+        let store = store.clone();
+        claimers.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let claimed = store
+                    .claim_due_messages(&format!("w{worker}"), 10, 60_000, 7)
+                    .await
+                    .unwrap();
+                if claimed.is_empty() {
+                    return mine;
+                }
+                mine.extend(claimed.into_iter().map(|m| m.id));
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for claimer in claimers {
+        all.extend(claimer.await.unwrap());
+    }
+    let total = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(total, all.len(), "a message was claimed twice");
+    assert_eq!(all, ids);
 }

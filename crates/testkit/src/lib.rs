@@ -1,6 +1,8 @@
 //! Test support: run the real `sluice` binary with a generated config, a real upstream SMTP
 //! server (aiosmtpd) that records what it receives, and Python's smtplib as the client.
 
+pub mod postgres;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -148,6 +150,8 @@ pub struct Ports {
 /// How to configure a test Sluice.
 pub struct SluiceBuilder {
     bin: PathBuf,
+    database_url: Option<String>,
+    roles: Option<String>,
     smtp: Vec<String>,
     delivery: Vec<String>,
     provider: String,
@@ -155,6 +159,18 @@ pub struct SluiceBuilder {
 }
 
 impl SluiceBuilder {
+    /// Use this database (PostgreSQL) instead of SQLite in the test directory.
+    pub fn database(mut self, url: &str) -> Self {
+        self.database_url = Some(url.into());
+        self
+    }
+
+    /// `--roles` for the main node (it must include smtp).
+    pub fn roles(mut self, roles: &str) -> Self {
+        self.roles = Some(roles.into());
+        self
+    }
+
     /// A line under `[smtp]`, e.g. `max_connections = 2`.
     pub fn smtp(mut self, line: &str) -> Self {
         self.smtp.push(line.into());
@@ -199,6 +215,9 @@ impl SluiceBuilder {
         let config = format!(
             r#"data_dir = "{data}"
 
+[database]
+url = "{database}"
+
 [smtp]
 hostname = "sluice.test"
 trusted_account = "user@example.com"
@@ -237,6 +256,7 @@ jitter = 0.1
 listen = "127.0.0.1:{http}"
 "#,
             data = dir.path().join("data").display(),
+            database = self.database_url.clone().unwrap_or_default(),
             smtp = if self.smtp.iter().any(|l| l.starts_with("trusted_networks")) {
                 self.smtp.join("\n")
             } else {
@@ -256,6 +276,8 @@ listen = "127.0.0.1:{http}"
         std::fs::write(&config_path, config).unwrap();
         let mut sluice = Sluice {
             bin: self.bin,
+            database_url: self.database_url,
+            roles: self.roles,
             dir,
             config_path,
             ports,
@@ -284,6 +306,8 @@ listen = "127.0.0.1:{http}"
 /// A running `sluice serve` in its own directory.
 pub struct Sluice {
     bin: PathBuf,
+    database_url: Option<String>,
+    roles: Option<String>,
     pub dir: tempfile::TempDir,
     pub config_path: PathBuf,
     pub ports: Ports,
@@ -299,6 +323,8 @@ impl Sluice {
             smtp: Vec::new(),
             delivery: Vec::new(),
             provider: "type = \"log\"".into(),
+            database_url: None,
+            roles: None,
             env: Vec::new(),
         }
     }
@@ -330,10 +356,12 @@ impl Sluice {
     pub fn spawn(&mut self) {
         self.starts += 1;
         let log = std::fs::File::create(self.log_path(self.starts)).unwrap();
-        let child = Command::new(&self.bin)
-            .arg("serve")
-            .arg("--config")
-            .arg(&self.config_path)
+        let mut command = Command::new(&self.bin);
+        command.arg("serve").arg("--config").arg(&self.config_path);
+        if let Some(roles) = &self.roles {
+            command.args(["--roles", roles]);
+        }
+        let child = command
             .envs(self.env.iter().cloned())
             .env("RUST_LOG", "info")
             .stdout(log.try_clone().unwrap())
@@ -379,6 +407,30 @@ impl Sluice {
         self.dir.path().join("data").join("sluice.db")
     }
 
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.database_path().display()))
+    }
+
+    /// Another node on the same config (so the same database) with other `--roles`,
+    /// e.g. `worker`. Its log is `node-<name>.log` in the test directory.
+    pub fn spawn_node(&self, name: &str, roles: &str) -> Node {
+        let log = std::fs::File::create(self.dir.path().join(format!("node-{name}.log"))).unwrap();
+        let child = Command::new(&self.bin)
+            .arg("serve")
+            .arg("--config")
+            .arg(&self.config_path)
+            .args(["--roles", roles])
+            .envs(self.env.iter().cloned())
+            .env("RUST_LOG", "info")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("sluice serve starts");
+        Node { child: Some(child) }
+    }
+
     /// Runs `sluice send` against this instance's submission port with the test account.
     pub fn send_command(&self, extra: &[&str]) -> Command {
         let mut command = Command::new(&self.bin);
@@ -411,6 +463,26 @@ impl Sluice {
         let mut out = Vec::new();
         let _ = stream.read_to_end(&mut out);
         String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+/// An extra `sluice serve` process; killed when dropped.
+pub struct Node {
+    child: Option<Child>,
+}
+
+impl Node {
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill9();
     }
 }
 

@@ -99,8 +99,10 @@ impl Db {
             .enable_all()
             .build()
             .unwrap();
-        let url = format!("sqlite://{}", sluice.database_path().display());
-        let store = runtime.block_on(sluice_store::open(&url, 2)).unwrap();
+        let url = sluice.database_url();
+        let store = runtime
+            .block_on(sluice_store::open(&url, &Default::default()))
+            .unwrap();
         Db { runtime, store }
     }
 

@@ -1,0 +1,62 @@
+//! The PostgreSQL backend: several nodes share one database, which is also the queue.
+//! Claims take rows with `FOR UPDATE SKIP LOCKED`, so nodes never wait on each other's
+//! claims and never take the same message while its lease holds.
+
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use sluice_core::{AccountId, Envelope, MessageId, MessageStatus, Verdict};
+use sqlx::Row;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow, Postgres};
+
+use crate::sql::{impl_sql_store, json};
+use crate::{
+    Account, AttemptRecord, AttemptRow, ClaimedMessage, EventRow, MessageRecord, NewAccount,
+    NewMessage, OpenOptions, StoreError,
+};
+
+pub struct PgStore {
+    write: PgPool,
+    read: PgPool,
+}
+
+impl PgStore {
+    /// Connects and runs the migrations (nodes starting together serialise on sqlx's
+    /// advisory lock).
+    pub async fn open(url: &str, options: &OpenOptions) -> Result<Self, StoreError> {
+        let statement_timeout = format!("{}ms", options.statement_timeout.as_millis());
+        let connect = PgConnectOptions::from_str(url)?
+            .options([("statement_timeout", statement_timeout.as_str())]);
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(2))
+            .acquire_timeout(options.connect_timeout)
+            .connect_with(connect)
+            .await?;
+        sqlx::migrate!("./migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Database(e.to_string()))?;
+        Ok(PgStore {
+            write: pool.clone(),
+            read: pool,
+        })
+    }
+
+    /// Other nodes may hold leases right now; expired ones come back through the claim.
+    async fn release_leases(&self, _now_ms: i64) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+}
+
+impl_sql_store!(
+    PgStore,
+    Postgres,
+    PgRow,
+    claim_sql = "UPDATE messages SET status = 'sending', lease_owner = $1, lease_until = $2, updated_at = $3 \
+         WHERE id IN (SELECT id FROM messages \
+             WHERE (status IN ('queued', 'deferred') AND next_attempt_at <= $3) \
+                OR (status = 'sending' AND lease_until < $3) \
+             ORDER BY next_attempt_at LIMIT $4 \
+             FOR UPDATE SKIP LOCKED) \
+         RETURNING id, account_id, mail_from, pending_rcpt, smtputf8, eight_bit, body, attempts, created_at"
+);
