@@ -290,11 +290,25 @@ pub fn load(base: Config, file: Option<&Path>) -> Result<Config, ConfigError> {
         figment = figment.merge(Toml::file(path));
     }
     let config: Config = figment
-        .merge(Env::prefixed("SLUICE_").split("__"))
+        .merge(
+            Env::prefixed("SLUICE_")
+                .filter(|key| is_config_key(key.as_str()))
+                .split("__"),
+        )
         .extract()
         .map_err(Box::new)?;
     config.validate()?;
     Ok(config)
+}
+
+/// `SLUICE_*` variables that are not config keys (`SLUICE_CONFIG`, the CLI's password
+/// variables, `SLUICE_TEST_DATABASE_URL`) are left alone rather than refused.
+fn is_config_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    key == "data_dir"
+        || ["database", "smtp", "tls", "store", "delivery", "http", "logging"]
+            .iter()
+            .any(|section| key.strip_prefix(section).is_some_and(|rest| rest.starts_with("__")))
 }
 
 impl Config {

@@ -24,6 +24,9 @@ fn file_then_env_override() {
     .unwrap();
     figment::Jail::expect_with(|jail| {
         jail.set_env("SLUICE_SMTP__MAX_RECIPIENTS", "7");
+        // Not config keys: ignored, not refused.
+        jail.set_env("SLUICE_TEST_DATABASE_URL", "postgres://x/y");
+        jail.set_env("SLUICE_CONFIG", "/etc/sluice.toml");
         let config = load(Config::default(), Some(file.path())).unwrap();
         assert_eq!(config.smtp.max_connections, 5);
         assert_eq!(config.smtp.max_recipients, 7);
@@ -54,4 +57,14 @@ fn unknown_keys_and_unsafe_plain_listener_are_refused() {
     config.smtp.trusted_networks = vec!["10.0.0.0/8".parse().unwrap()];
     config.smtp.trusted_account = "a@b.c".into();
     assert!(config.validate().is_ok());
+}
+
+#[test]
+#[allow(clippy::result_large_err)] // figment::Jail's signature
+fn unknown_keys_in_a_config_section_are_still_refused() {
+    figment::Jail::expect_with(|jail| {
+        jail.set_env("SLUICE_SMTP__MAX_CONECTIONS", "7");
+        assert!(load(Config::default(), None).is_err());
+        Ok(())
+    });
 }

@@ -9,14 +9,6 @@ use std::time::Duration;
 
 use common::*;
 
-/// The `X-Sluice-Send: <run> <seq>` header `sluice send` puts in each message.
-fn send_seq(raw: &str) -> Option<u64> {
-    raw.lines()
-        .find_map(|l| l.strip_prefix("X-Sluice-Send: "))
-        .and_then(|v| v.split(' ').nth(1))
-        .and_then(|s| s.trim().parse().ok())
-}
-
 #[test]
 fn every_acknowledged_message_survives_kill_9() {
     let upstream = Upstream::start(&[]);
@@ -52,11 +44,7 @@ fn every_acknowledged_message_survives_kill_9() {
     }
     let output = sender.wait_with_output().unwrap();
     let summary = String::from_utf8_lossy(&output.stdout);
-    let accepted: BTreeSet<u64> = std::fs::read_to_string(&log)
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.split(' ').next()?.parse().ok())
-        .collect();
+    let accepted = accepted_seqs(&log);
     assert!(
         accepted.len() > 100,
         "too few accepted to mean anything: {summary}"

@@ -4,6 +4,7 @@ Stores every accepted message as <out>/<n>.eml (the bytes as received, dot-unstu
 and <out>/<n>.json (the envelope). Prints "READY <port>" once listening.
 """
 import argparse
+import asyncio
 import json
 import os
 import ssl
@@ -19,6 +20,8 @@ parser.add_argument("--fail-first", type=int, default=0, help="answer 451 to the
 parser.add_argument("--reject-rcpt", default="", help="550 for recipients containing this")
 parser.add_argument("--reject-data", action="store_true", help="554 at the end of every DATA")
 parser.add_argument("--discard", action="store_true", help="count messages, store nothing")
+parser.add_argument("--discard-body", action="store_true", help="store only the header section")
+parser.add_argument("--delay", type=float, default=0.0, help="seconds to wait before answering DATA")
 parser.add_argument("--tls-cert", default="")
 parser.add_argument("--tls-key", default="")
 args = parser.parse_args()
@@ -37,6 +40,8 @@ class Handler:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if args.delay:
+            await asyncio.sleep(args.delay)
         self.transactions += 1
         if self.transactions <= args.fail_first:
             return "451 4.3.0 Temporary local problem, try again"
@@ -47,8 +52,11 @@ class Handler:
             return "250 2.0.0 Ok: discarded"
         name = "%06d-%d" % (self.stored, time.time_ns())
         tmp = os.path.join(args.out, "." + name)
+        content = envelope.original_content
+        if args.discard_body:
+            content = content.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"
         with open(tmp + ".eml", "wb") as f:
-            f.write(envelope.original_content)
+            f.write(content)
         with open(tmp + ".json", "w") as f:
             json.dump(
                 {

@@ -68,6 +68,25 @@ impl Received {
     }
 }
 
+/// The sequence number in the `X-Sluice-Send: <run> <seq>` header `sluice send` adds.
+pub fn send_seq(message: &str) -> Option<u64> {
+    message
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .find_map(|l| l.strip_prefix("X-Sluice-Send: "))
+        .and_then(|v| v.split(' ').nth(1))
+        .and_then(|s| s.trim().parse().ok())
+}
+
+/// The sequence numbers `sluice send --accepted-log` recorded as acknowledged.
+pub fn accepted_seqs(log: &Path) -> std::collections::BTreeSet<u64> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(' ').next()?.parse().ok())
+        .collect()
+}
+
 /// aiosmtpd on loopback, run by `py/upstream.py`.
 pub struct Upstream {
     child: Child,
@@ -119,6 +138,27 @@ impl Upstream {
                 .unwrap(),
             })
             .collect()
+    }
+
+    /// How many messages arrived (cheap: a directory listing).
+    pub fn count(&self) -> usize {
+        std::fs::read_dir(self.dir.path())
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter(|e| {
+                        let name = e.file_name();
+                        let name = name.to_string_lossy();
+                        name.ends_with(".eml") && !name.starts_with('.')
+                    })
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
+    /// The `sluice send` sequence number of every message received (one per copy).
+    pub fn send_seqs(&self) -> Vec<u64> {
+        self.messages().iter().filter_map(|m| send_seq(&m.text())).collect()
     }
 
     /// Waits until at least `n` messages arrived.
@@ -445,6 +485,22 @@ impl Sluice {
             "user@example.com",
             "--password",
             "secret",
+            "--from",
+            "app@example.com",
+        ]);
+        command.args(extra);
+        command
+    }
+
+    /// Runs `sluice send` against this instance's trusted plain port (no TLS, no AUTH).
+    pub fn send_plain_command(&self, extra: &[&str]) -> Command {
+        let mut command = Command::new(&self.bin);
+        command.args([
+            "send",
+            "--port",
+            &self.ports.plain.to_string(),
+            "--tls",
+            "none",
             "--from",
             "app@example.com",
         ]);

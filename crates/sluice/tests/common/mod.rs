@@ -5,7 +5,8 @@
 use std::path::Path;
 
 use sluice_store::{AttemptRow, EventRow, MessageRecord, Store};
-pub use sluice_testkit::{Sluice, Upstream, wait_until};
+#[allow(unused_imports)]
+pub use sluice_testkit::{Sluice, Upstream, accepted_seqs, send_seq, wait_until};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_sluice");
 
