@@ -68,6 +68,29 @@ impl Received {
     }
 }
 
+/// A plain HTTP/1.1 GET on loopback: (status, raw response).
+pub fn http_get(port: u16, path: &str) -> (u16, String) {
+    use std::io::Read;
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return (0, String::new());
+    };
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return (0, String::new());
+    }
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    (status, response)
+}
+
 /// The sequence number in the `X-Sluice-Send: <run> <seq>` header `sluice send` adds.
 pub fn send_seq(message: &str) -> Option<u64> {
     message

@@ -122,3 +122,46 @@ mod tests {
         assert_eq!(super::with_database("postgres://h", "x"), "postgres://h/x");
     }
 }
+
+/// The machine's PostgreSQL cluster, stopped and started with `pg_ctlcluster` for outage
+/// tests. Dropping it starts the cluster again, so a failing test does not leave it down.
+pub struct Cluster {
+    version: String,
+}
+
+impl Cluster {
+    /// The single cluster under /etc/postgresql (`<version>/main`).
+    pub fn local() -> Cluster {
+        let version = std::fs::read_dir("/etc/postgresql")
+            .expect("/etc/postgresql (a local PostgreSQL cluster)")
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .next()
+            .expect("a PostgreSQL version directory");
+        Cluster { version }
+    }
+
+    fn ctl(&self, action: &str) {
+        let status = std::process::Command::new("pg_ctlcluster")
+            .args(["--skip-systemctl-redirect", &self.version, "main", action])
+            .status()
+            .expect("pg_ctlcluster runs");
+        assert!(status.success(), "pg_ctlcluster {action} failed");
+    }
+
+    pub fn stop(&self) {
+        self.ctl("stop");
+    }
+
+    pub fn start(&self) {
+        self.ctl("start");
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("pg_ctlcluster")
+            .args(["--skip-systemctl-redirect", &self.version, "main", "start"])
+            .status();
+    }
+}
