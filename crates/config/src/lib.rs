@@ -306,9 +306,14 @@ pub fn load(base: Config, file: Option<&Path>) -> Result<Config, ConfigError> {
 fn is_config_key(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
     key == "data_dir"
-        || ["database", "smtp", "tls", "store", "delivery", "http", "logging"]
-            .iter()
-            .any(|section| key.strip_prefix(section).is_some_and(|rest| rest.starts_with("__")))
+        || [
+            "database", "smtp", "tls", "store", "delivery", "http", "logging",
+        ]
+        .iter()
+        .any(|section| {
+            key.strip_prefix(section)
+                .is_some_and(|rest| rest.starts_with("__"))
+        })
 }
 
 impl Config {

@@ -58,7 +58,12 @@ struct ServeArgs {
     #[command(flatten)]
     config: ConfigArgs,
     /// Roles of this node, comma-separated: any of smtp, http, worker.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "smtp,http,worker")]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "smtp,http,worker"
+    )]
     roles: Vec<Role>,
 }
 

@@ -13,8 +13,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
 
-use crate::auth::StoreAuthenticator;
 use crate::Role;
+use crate::auth::StoreAuthenticator;
 use crate::sink::SmtpSink;
 
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {

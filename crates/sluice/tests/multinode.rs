@@ -19,7 +19,9 @@ fn copies_per_seq(upstream: &Upstream) -> HashMap<u64, usize> {
 
 #[test]
 fn two_workers_deliver_ten_thousand_messages_exactly_once() {
-    let Some(db) = TempDatabase::create() else { return };
+    let Some(db) = TempDatabase::create() else {
+        return;
+    };
     let upstream = Upstream::start(&["--discard-body"]);
     let sluice = Sluice::builder(BIN)
         .database(&db.url)
@@ -34,7 +36,11 @@ fn two_workers_deliver_ten_thousand_messages_exactly_once() {
         .output()
         .unwrap();
     let summary = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{summary}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{summary}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let done = wait_until(Duration::from_secs(240), || {
         (upstream.count() >= 10_000).then_some(())
     });
@@ -46,15 +52,21 @@ fn two_workers_deliver_ten_thousand_messages_exactly_once() {
     assert_eq!(duplicates, 0, "duplicates");
     // Both workers took part.
     for node in ["a", "b"] {
-        let log = std::fs::read_to_string(sluice.dir.path().join(format!("node-{node}.log"))).unwrap();
-        assert!(log.matches("attempt finished").count() > 100, "worker {node} idle");
+        let log =
+            std::fs::read_to_string(sluice.dir.path().join(format!("node-{node}.log"))).unwrap();
+        assert!(
+            log.matches("attempt finished").count() > 100,
+            "worker {node} idle"
+        );
     }
     println!("{summary}");
 }
 
 #[test]
 fn a_killed_worker_nodes_messages_are_delivered_after_its_leases_expire() {
-    let Some(db) = TempDatabase::create() else { return };
+    let Some(db) = TempDatabase::create() else {
+        return;
+    };
     let upstream = Upstream::start(&["--discard-body", "--delay", "0.05"]);
     let sluice = Sluice::builder(BIN)
         .database(&db.url)
@@ -68,9 +80,15 @@ fn a_killed_worker_nodes_messages_are_delivered_after_its_leases_expire() {
         .args(["--to", "many@dest.test"])
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
     // The doomed node is mid-run (the upstream is slow); kill it with leases held.
-    let started = wait_until(Duration::from_secs(30), || (upstream.count() > 50).then_some(()));
+    let started = wait_until(Duration::from_secs(30), || {
+        (upstream.count() > 50).then_some(())
+    });
     assert!(started.is_some(), "the worker never started delivering");
     doomed.kill9();
     let before = upstream.count();

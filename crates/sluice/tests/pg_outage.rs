@@ -12,7 +12,9 @@ use sluice_testkit::postgres::{Cluster, TempDatabase};
 
 #[test]
 fn database_outage_gives_4xx_never_250_and_loses_nothing() {
-    let Some(db) = TempDatabase::create() else { return };
+    let Some(db) = TempDatabase::create() else {
+        return;
+    };
     let upstream = Upstream::start(&["--discard-body"]);
     let sluice = Sluice::builder(BIN)
         .database(&db.url)
@@ -22,8 +24,17 @@ fn database_outage_gives_4xx_never_250_and_loses_nothing() {
     let log = sluice.dir.path().join("accepted.log");
     let sender = sluice
         .send_plain_command(&[
-            "--to", "r@dest.test", "--count", "2400", "--rate", "150", "--concurrency", "6",
-            "--timeout", "10", "--accepted-log",
+            "--to",
+            "r@dest.test",
+            "--count",
+            "2400",
+            "--rate",
+            "150",
+            "--concurrency",
+            "6",
+            "--timeout",
+            "10",
+            "--accepted-log",
         ])
         .arg(&log)
         .stdout(Stdio::piped())
@@ -38,7 +49,10 @@ fn database_outage_gives_4xx_never_250_and_loses_nothing() {
     // While it is down: not ready, with Retry-After.
     let (status, response) = http_get(sluice.ports.http, "/readyz");
     assert_eq!(status, 503, "{response}");
-    assert!(response.to_ascii_lowercase().contains("retry-after: 5"), "{response}");
+    assert!(
+        response.to_ascii_lowercase().contains("retry-after: 5"),
+        "{response}"
+    );
     std::thread::sleep(Duration::from_secs(4));
     cluster.start();
 
@@ -46,13 +60,19 @@ fn database_outage_gives_4xx_never_250_and_loses_nothing() {
     let summary = String::from_utf8_lossy(&output.stdout);
     let accepted = accepted_seqs(&log);
     // Clients were refused with 4xx while it was down ...
-    assert!(!output.status.success(), "no message was refused during the outage:\n{summary}");
+    assert!(
+        !output.status.success(),
+        "no message was refused during the outage:\n{summary}"
+    );
     assert!(
         summary.contains("4.3.0") || summary.contains("(421)") || summary.contains("(454)"),
         "refusals were not 4xx:\n{summary}"
     );
     // ... and accepted again once it was back.
-    assert!(accepted.iter().any(|seq| *seq > 2000), "no acceptance after the outage:\n{summary}");
+    assert!(
+        accepted.iter().any(|seq| *seq > 2000),
+        "no acceptance after the outage:\n{summary}"
+    );
     let (status, _) = http_get(sluice.ports.http, "/readyz");
     assert_eq!(status, 200);
     // Every 250 was a stored message: all of them reach the upstream.
@@ -62,6 +82,9 @@ fn database_outage_gives_4xx_never_250_and_loses_nothing() {
     });
     let got: std::collections::BTreeSet<u64> = upstream.send_seqs().into_iter().collect();
     let lost: Vec<_> = accepted.difference(&got).take(20).collect();
-    assert!(delivered.is_some(), "acknowledged but not delivered: {lost:?}\n{summary}");
+    assert!(
+        delivered.is_some(),
+        "acknowledged but not delivered: {lost:?}\n{summary}"
+    );
     println!("accepted {} of 2400; {summary}", accepted.len());
 }

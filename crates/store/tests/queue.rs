@@ -30,10 +30,15 @@ async fn store(backend: Backend) -> Option<(Holder, Arc<dyn Store>, i64)> {
         Backend::Sqlite => {
             let dir = tempfile::tempdir().unwrap();
             let url = format!("sqlite://{}", dir.path().join("t.db").display());
-            (Holder::Dir(dir), sluice_store::open(&url, &options).await.unwrap())
+            (
+                Holder::Dir(dir),
+                sluice_store::open(&url, &options).await.unwrap(),
+            )
         }
         Backend::Postgres => {
-            let db = tokio::task::spawn_blocking(TempDatabase::create).await.unwrap()?;
+            let db = tokio::task::spawn_blocking(TempDatabase::create)
+                .await
+                .unwrap()?;
             let store = sluice_store::open(&db.url, &options).await.unwrap();
             (Holder::Pg(db), store)
         }
@@ -282,13 +287,33 @@ async fn deferred_messages_wait_for_their_time_and_keep_only_pending_recipients(
         // A restart of a single-node store hands the leased message back at once.
         Backend::Sqlite => {
             assert_eq!(store.release_all_leases(600).await.unwrap(), 1);
-            assert_eq!(store.claim_due_messages("w2", 600, 1000, 10).await.unwrap().len(), 1);
+            assert_eq!(
+                store
+                    .claim_due_messages("w2", 600, 1000, 10)
+                    .await
+                    .unwrap()
+                    .len(),
+                1
+            );
         }
         // Shared by nodes: a starting node must not take leases others hold.
         Backend::Postgres => {
             assert_eq!(store.release_all_leases(600).await.unwrap(), 0);
-            assert!(store.claim_due_messages("w2", 600, 1000, 10).await.unwrap().is_empty());
-            assert_eq!(store.claim_due_messages("w2", 1501, 1000, 10).await.unwrap().len(), 1);
+            assert!(
+                store
+                    .claim_due_messages("w2", 600, 1000, 10)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+            assert_eq!(
+                store
+                    .claim_due_messages("w2", 1501, 1000, 10)
+                    .await
+                    .unwrap()
+                    .len(),
+                1
+            );
         }
     }
 }

@@ -181,7 +181,10 @@ impl Upstream {
 
     /// The `sluice send` sequence number of every message received (one per copy).
     pub fn send_seqs(&self) -> Vec<u64> {
-        self.messages().iter().filter_map(|m| send_seq(&m.text())).collect()
+        self.messages()
+            .iter()
+            .filter_map(|m| send_seq(&m.text()))
+            .collect()
     }
 
     /// Waits until at least `n` messages arrived.
@@ -496,20 +499,14 @@ impl Sluice {
 
     /// Runs `sluice send` against this instance's submission port with the test account.
     pub fn send_command(&self, extra: &[&str]) -> Command {
-        let mut command = Command::new(&self.bin);
+        let port = self.ports.submission.to_string();
+        let mut command = self.send_to(&port, "starttls");
         command.args([
-            "send",
-            "--port",
-            &self.ports.submission.to_string(),
-            "--tls",
-            "starttls",
             "--insecure",
             "--user",
             "user@example.com",
             "--password",
             "secret",
-            "--from",
-            "app@example.com",
         ]);
         command.args(extra);
         command
@@ -517,17 +514,23 @@ impl Sluice {
 
     /// Runs `sluice send` against this instance's trusted plain port (no TLS, no AUTH).
     pub fn send_plain_command(&self, extra: &[&str]) -> Command {
+        let port = self.ports.plain.to_string();
+        let mut command = self.send_to(&port, "none");
+        command.args(extra);
+        command
+    }
+
+    fn send_to(&self, port: &str, tls: &str) -> Command {
         let mut command = Command::new(&self.bin);
         command.args([
             "send",
             "--port",
-            &self.ports.plain.to_string(),
+            port,
             "--tls",
-            "none",
+            tls,
             "--from",
             "app@example.com",
         ]);
-        command.args(extra);
         command
     }
 

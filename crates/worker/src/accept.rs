@@ -6,7 +6,7 @@ use std::time::Duration;
 use rand::Rng;
 use sluice_core::{AccountId, Envelope, MessageId, MessageStatus, RetryPolicy, Source, Verdict};
 use sluice_deliver::{Deliverer, Outbound};
-use sluice_store::{AttemptRecord, GroupCommitter, NewMessage, Store};
+use sluice_store::{GroupCommitter, NewMessage, Store};
 use tokio::sync::Notify;
 use tracing::warn;
 
@@ -144,18 +144,7 @@ impl Acceptor {
         let first_failure = report.first_failure().cloned();
         let overall = report.overall();
         let status = plan.status;
-        let record = AttemptRecord {
-            message_id: id,
-            lease_owner: self.owner.clone(),
-            report,
-            started_at,
-            finished_at,
-            new_status: plan.status,
-            pending_rcpt: plan.pending,
-            next_attempt_at: plan.next_attempt_at,
-            last_error: plan.last_error,
-            events: plan.events,
-        };
+        let record = plan.into_record(id, &self.owner, report, started_at, finished_at);
         if let Err(error) = self.store.record_attempt(&record).await {
             warn!(%error, message_id = id, "recording the sync attempt failed");
         }

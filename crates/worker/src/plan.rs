@@ -1,7 +1,8 @@
 //! What a delivery report means for the message: its next status, recipients still
 //! pending, when to try again, and the events to record. Pure: time and jitter are inputs.
 
-use sluice_core::{DeliveryReport, MessageStatus, RetryDecision, RetryPolicy, Verdict};
+use sluice_core::{DeliveryReport, MessageId, MessageStatus, RetryDecision, RetryPolicy, Verdict};
+use sluice_store::AttemptRecord;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct AttemptPlan {
@@ -10,6 +11,31 @@ pub struct AttemptPlan {
     pub next_attempt_at: i64,
     pub last_error: Option<String>,
     pub events: Vec<(String, String)>,
+}
+
+impl AttemptPlan {
+    /// The row to store for this attempt.
+    pub fn into_record(
+        self,
+        message_id: MessageId,
+        lease_owner: &str,
+        report: DeliveryReport,
+        started_at: i64,
+        finished_at: i64,
+    ) -> AttemptRecord {
+        AttemptRecord {
+            message_id,
+            lease_owner: lease_owner.to_string(),
+            report,
+            started_at,
+            finished_at,
+            new_status: self.status,
+            pending_rcpt: self.pending,
+            next_attempt_at: self.next_attempt_at,
+            last_error: self.last_error,
+            events: self.events,
+        }
+    }
 }
 
 fn describe(report: &DeliveryReport, verdict: Verdict) -> String {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use rand::Rng;
 use sluice_core::RetryPolicy;
 use sluice_deliver::{Deliverer, Outbound};
-use sluice_store::{AttemptRecord, ClaimedMessage, Store};
+use sluice_store::{ClaimedMessage, Store};
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 use tracing::{Instrument, info, warn};
@@ -143,18 +143,7 @@ impl Worker {
             error = plan.last_error.as_deref().unwrap_or(""),
             "attempt finished"
         );
-        let record = AttemptRecord {
-            message_id: message.id,
-            lease_owner: self.owner.clone(),
-            report,
-            started_at,
-            finished_at,
-            new_status: plan.status,
-            pending_rcpt: plan.pending,
-            next_attempt_at: plan.next_attempt_at,
-            last_error: plan.last_error,
-            events: plan.events,
-        };
+        let record = plan.into_record(message.id, &self.owner, report, started_at, finished_at);
         match self.store.record_attempt(&record).await {
             Ok(true) => {}
             Ok(false) => warn!("lease lost before the attempt was recorded"),
