@@ -111,18 +111,6 @@ fn uuid_like() -> String {
     format!("{:016x}", hasher.finish())
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn database_name_is_replaced() {
-        assert_eq!(
-            super::with_database("postgres://u@127.0.0.1:5432/test?sslmode=disable", "x"),
-            "postgres://u@127.0.0.1:5432/x?sslmode=disable"
-        );
-        assert_eq!(super::with_database("postgres://h", "x"), "postgres://h/x");
-    }
-}
-
 /// The machine's PostgreSQL cluster, stopped and started with `pg_ctlcluster` for outage
 /// tests. Dropping it starts the cluster again, so a failing test does not leave it down.
 pub struct Cluster {
@@ -163,5 +151,17 @@ impl Drop for Cluster {
         let _ = std::process::Command::new("pg_ctlcluster")
             .args(["--skip-systemctl-redirect", &self.version, "main", "start"])
             .status();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn database_name_is_replaced() {
+        assert_eq!(
+            super::with_database("postgres://u@127.0.0.1:5432/test?sslmode=disable", "x"),
+            "postgres://u@127.0.0.1:5432/x?sslmode=disable"
+        );
+        assert_eq!(super::with_database("postgres://h", "x"), "postgres://h/x");
     }
 }
