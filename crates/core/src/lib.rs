@@ -6,6 +6,7 @@
 
 pub mod address;
 pub mod limiter;
+pub mod login;
 pub mod message;
 pub mod provider;
 pub mod retry;
@@ -13,6 +14,7 @@ pub mod text;
 
 pub use address::{AddressError, domain_of, validate_mailbox};
 pub use limiter::FailureLimiter;
+pub use login::{LoginState, LoginThrottle};
 pub use message::{
     AccountId, AccountPolicy, DeliveryReport, Envelope, MessageId, MessageStatus, RecipientResult,
     Source, Verdict,

@@ -62,13 +62,68 @@ pub trait Store: Send + Sync + 'static {
     async fn create_account(&self, account: NewAccount, now_ms: i64)
     -> Result<Account, StoreError>;
     async fn account_by_email(&self, email: &str) -> Result<Option<Account>, StoreError>;
+    async fn account(&self, id: AccountId) -> Result<Option<Account>, StoreError>;
+    /// Accounts by id after `after_id`, at most `limit`.
+    async fn list_accounts(&self, after_id: i64, limit: i64) -> Result<Vec<Account>, StoreError>;
+    async fn update_account(
+        &self,
+        id: AccountId,
+        update: &AccountUpdate,
+        now_ms: i64,
+    ) -> Result<Option<Account>, StoreError>;
+
+    /// Stores a key's hash; returns the key's id.
     async fn add_api_key(
         &self,
         account_id: AccountId,
         prefix: &str,
         key_hash: &str,
         now_ms: i64,
+    ) -> Result<i64, StoreError>;
+    async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKeyRow>, StoreError>;
+    async fn list_api_keys(&self, account_id: AccountId) -> Result<Vec<ApiKeyRow>, StoreError>;
+    /// False when the account has no such unrevoked key.
+    async fn revoke_api_key(
+        &self,
+        account_id: AccountId,
+        id: i64,
+        now_ms: i64,
+    ) -> Result<bool, StoreError>;
+
+    async fn create_user(&self, user: NewUser, now_ms: i64) -> Result<User, StoreError>;
+    async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError>;
+    async fn user(&self, id: i64) -> Result<Option<User>, StoreError>;
+    /// Stores the login-throttle state computed by `sluice_core::LoginThrottle`.
+    async fn set_login_state(
+        &self,
+        user_id: i64,
+        state: &sluice_core::LoginState,
     ) -> Result<(), StoreError>;
+
+    async fn create_session(
+        &self,
+        user_id: i64,
+        token_hash: &str,
+        expires_at: i64,
+        now_ms: i64,
+    ) -> Result<i64, StoreError>;
+    async fn session_by_hash(&self, token_hash: &str) -> Result<Option<SessionRow>, StoreError>;
+    /// Revokes once: false if it was already revoked (a replayed refresh token).
+    async fn revoke_session(&self, id: i64, now_ms: i64) -> Result<bool, StoreError>;
+
+    async fn add_audit(&self, entry: &AuditEntry, now_ms: i64) -> Result<(), StoreError>;
+    /// Newest first; `account_id` None lists every account's entries.
+    async fn list_audit(
+        &self,
+        account_id: Option<AccountId>,
+        before_id: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<AuditRow>, StoreError>;
+
+    async fn list_messages(
+        &self,
+        filter: &MessageFilter,
+    ) -> Result<Vec<MessageSummary>, StoreError>;
 
     /// Commits all messages (and a `queued` event for each) in one transaction.
     /// Returns their ids in order. Nothing is visible before the commit.

@@ -9,10 +9,11 @@ use sluice_core::{AccountId, Envelope, MessageId, MessageStatus, Verdict};
 use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow, Postgres};
 
-use crate::sql::{impl_sql_store, json};
+use crate::sql::{impl_sql_store, json, like_escape};
 use crate::{
-    Account, AttemptRecord, AttemptRow, ClaimedMessage, EventRow, MessageRecord, NewAccount,
-    NewMessage, OpenOptions, StoreError,
+    Account, AccountUpdate, ApiKeyRow, AttemptRecord, AttemptRow, AuditEntry, AuditRow,
+    ClaimedMessage, EventRow, MessageFilter, MessageRecord, MessageSummary, NewAccount, NewMessage,
+    NewUser, OpenOptions, SessionRow, StoreError, User,
 };
 
 pub struct PgStore {

@@ -19,6 +19,34 @@ macro_rules! impl_sql_store {
                     password_hash: row.try_get("password_hash")?,
                     allowed_domains: serde_json::from_str(row.try_get("allowed_domains")?)?,
                     status: row.try_get("status")?,
+                    monthly_limit: row.try_get("monthly_limit")?,
+                    allow_any_local_part: row.try_get("allow_any_local_part")?,
+                    created_at: row.try_get("created_at")?,
+                    updated_at: row.try_get("updated_at")?,
+                })
+            }
+
+            fn api_key_from_row(row: &$row) -> Result<ApiKeyRow, StoreError> {
+                Ok(ApiKeyRow {
+                    id: row.try_get("id")?,
+                    account_id: row.try_get("account_id")?,
+                    prefix: row.try_get("prefix")?,
+                    created_at: row.try_get("created_at")?,
+                    revoked_at: row.try_get("revoked_at")?,
+                })
+            }
+
+            fn user_from_row(row: &$row) -> Result<User, StoreError> {
+                Ok(User {
+                    id: row.try_get("id")?,
+                    account_id: row.try_get("account_id")?,
+                    email: row.try_get("email")?,
+                    password_hash: row.try_get("password_hash")?,
+                    role: row.try_get("role")?,
+                    status: row.try_get("status")?,
+                    failed_logins: row.try_get("failed_logins")?,
+                    first_failed_at: row.try_get("first_failed_at")?,
+                    locked_until: row.try_get("locked_until")?,
                     created_at: row.try_get("created_at")?,
                 })
             }
@@ -91,17 +119,305 @@ macro_rules! impl_sql_store {
                 prefix: &str,
                 key_hash: &str,
                 now_ms: i64,
-            ) -> Result<(), StoreError> {
-                sqlx::query(
-                    "INSERT INTO api_keys (account_id, prefix, key_hash, created_at) VALUES ($1, $2, $3, $4)",
+            ) -> Result<i64, StoreError> {
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO api_keys (account_id, prefix, key_hash, created_at) \
+                     VALUES ($1, $2, $3, $4) RETURNING id",
                 )
                 .bind(account_id)
                 .bind(prefix)
                 .bind(key_hash)
                 .bind(now_ms)
+                .fetch_one(&self.write)
+                .await?;
+                Ok(id)
+            }
+
+            async fn account(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
+                let row = sqlx::query("SELECT * FROM accounts WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.read)
+                    .await?;
+                row.as_ref().map(Self::account_from_row).transpose()
+            }
+
+            async fn list_accounts(
+                &self,
+                after_id: i64,
+                limit: i64,
+            ) -> Result<Vec<Account>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT * FROM accounts WHERE id > $1 AND status <> 'deleted' ORDER BY id LIMIT $2",
+                )
+                .bind(after_id)
+                .bind(limit)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter().map(Self::account_from_row).collect()
+            }
+
+            async fn update_account(
+                &self,
+                id: AccountId,
+                update: &AccountUpdate,
+                now_ms: i64,
+            ) -> Result<Option<Account>, StoreError> {
+                let domains = update.allowed_domains.as_ref().map(|d| {
+                    json(&d.iter().map(|x| x.to_ascii_lowercase()).collect::<Vec<_>>())
+                });
+                let row = sqlx::query(
+                    "UPDATE accounts SET name = COALESCE($1, name), email = COALESCE($2, email), \
+                     allowed_domains = COALESCE($3, allowed_domains), \
+                     monthly_limit = COALESCE($4, monthly_limit), \
+                     allow_any_local_part = COALESCE($5, allow_any_local_part), \
+                     status = COALESCE($6, status), updated_at = $7 \
+                     WHERE id = $8 AND status <> 'deleted' RETURNING *",
+                )
+                .bind(update.name.as_deref())
+                .bind(update.email.as_ref().map(|e| e.to_ascii_lowercase()))
+                .bind(domains)
+                .bind(update.monthly_limit)
+                .bind(update.allow_any_local_part)
+                .bind(update.status.as_deref())
+                .bind(now_ms)
+                .bind(id)
+                .fetch_optional(&self.write)
+                .await?;
+                row.as_ref().map(Self::account_from_row).transpose()
+            }
+
+            async fn api_key_by_hash(
+                &self,
+                key_hash: &str,
+            ) -> Result<Option<ApiKeyRow>, StoreError> {
+                let row = sqlx::query("SELECT * FROM api_keys WHERE key_hash = $1")
+                    .bind(key_hash)
+                    .fetch_optional(&self.read)
+                    .await?;
+                row.as_ref().map(Self::api_key_from_row).transpose()
+            }
+
+            async fn list_api_keys(
+                &self,
+                account_id: AccountId,
+            ) -> Result<Vec<ApiKeyRow>, StoreError> {
+                let rows = sqlx::query("SELECT * FROM api_keys WHERE account_id = $1 ORDER BY id")
+                    .bind(account_id)
+                    .fetch_all(&self.read)
+                    .await?;
+                rows.iter().map(Self::api_key_from_row).collect()
+            }
+
+            async fn revoke_api_key(
+                &self,
+                account_id: AccountId,
+                id: i64,
+                now_ms: i64,
+            ) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE api_keys SET revoked_at = $1 \
+                     WHERE id = $2 AND account_id = $3 AND revoked_at IS NULL",
+                )
+                .bind(now_ms)
+                .bind(id)
+                .bind(account_id)
+                .execute(&self.write)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn create_user(&self, user: NewUser, now_ms: i64) -> Result<User, StoreError> {
+                let row = sqlx::query(
+                    "INSERT INTO users (account_id, email, password_hash, role, status, failed_logins, \
+                     created_at, updated_at) VALUES ($1, $2, $3, $4, 'active', 0, $5, $5) RETURNING *",
+                )
+                .bind(user.account_id)
+                .bind(user.email.to_ascii_lowercase())
+                .bind(&user.password_hash)
+                .bind(&user.role)
+                .bind(now_ms)
+                .fetch_one(&self.write)
+                .await?;
+                Self::user_from_row(&row)
+            }
+
+            async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+                let row = sqlx::query("SELECT * FROM users WHERE email = $1")
+                    .bind(email.to_ascii_lowercase())
+                    .fetch_optional(&self.read)
+                    .await?;
+                row.as_ref().map(Self::user_from_row).transpose()
+            }
+
+            async fn user(&self, id: i64) -> Result<Option<User>, StoreError> {
+                let row = sqlx::query("SELECT * FROM users WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.read)
+                    .await?;
+                row.as_ref().map(Self::user_from_row).transpose()
+            }
+
+            async fn set_login_state(
+                &self,
+                user_id: i64,
+                state: &sluice_core::LoginState,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "UPDATE users SET failed_logins = $1, first_failed_at = $2, locked_until = $3 \
+                     WHERE id = $4",
+                )
+                .bind(state.failed_logins)
+                .bind(state.first_failed_at)
+                .bind(state.locked_until)
+                .bind(user_id)
                 .execute(&self.write)
                 .await?;
                 Ok(())
+            }
+
+            async fn create_session(
+                &self,
+                user_id: i64,
+                token_hash: &str,
+                expires_at: i64,
+                now_ms: i64,
+            ) -> Result<i64, StoreError> {
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO sessions (user_id, token_hash, expires_at, created_at) \
+                     VALUES ($1, $2, $3, $4) RETURNING id",
+                )
+                .bind(user_id)
+                .bind(token_hash)
+                .bind(expires_at)
+                .bind(now_ms)
+                .fetch_one(&self.write)
+                .await?;
+                Ok(id)
+            }
+
+            async fn session_by_hash(
+                &self,
+                token_hash: &str,
+            ) -> Result<Option<SessionRow>, StoreError> {
+                let row = sqlx::query(
+                    "SELECT id, user_id, expires_at, revoked_at FROM sessions WHERE token_hash = $1",
+                )
+                .bind(token_hash)
+                .fetch_optional(&self.read)
+                .await?;
+                row.map(|row| {
+                    Ok(SessionRow {
+                        id: row.try_get("id")?,
+                        user_id: row.try_get("user_id")?,
+                        expires_at: row.try_get("expires_at")?,
+                        revoked_at: row.try_get("revoked_at")?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn revoke_session(&self, id: i64, now_ms: i64) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+                )
+                .bind(now_ms)
+                .bind(id)
+                .execute(&self.write)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn add_audit(&self, entry: &AuditEntry, now_ms: i64) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO audit_logs (account_id, actor, action, target_type, target_id, \
+                     changes, source_ip, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(entry.account_id)
+                .bind(&entry.actor)
+                .bind(&entry.action)
+                .bind(&entry.target_type)
+                .bind(&entry.target_id)
+                .bind(entry.changes.to_string())
+                .bind(entry.source_ip.as_deref())
+                .bind(now_ms)
+                .execute(&self.write)
+                .await?;
+                Ok(())
+            }
+
+            async fn list_audit(
+                &self,
+                account_id: Option<AccountId>,
+                before_id: Option<i64>,
+                limit: i64,
+            ) -> Result<Vec<AuditRow>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT * FROM audit_logs WHERE (account_id = $1 OR $1 IS NULL) \
+                     AND (id < $2 OR $2 IS NULL) ORDER BY id DESC LIMIT $3",
+                )
+                .bind(account_id)
+                .bind(before_id)
+                .bind(limit)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(AuditRow {
+                            id: row.try_get("id")?,
+                            account_id: row.try_get("account_id")?,
+                            actor: row.try_get("actor")?,
+                            action: row.try_get("action")?,
+                            target_type: row.try_get("target_type")?,
+                            target_id: row.try_get("target_id")?,
+                            changes: serde_json::from_str(row.try_get("changes")?)?,
+                            source_ip: row.try_get("source_ip")?,
+                            created_at: row.try_get("created_at")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn list_messages(
+                &self,
+                filter: &MessageFilter,
+            ) -> Result<Vec<MessageSummary>, StoreError> {
+                let to_pattern = filter.to.as_ref().map(|to| format!("%\"{}\"%", like_escape(to)));
+                let rows = sqlx::query(
+                    "SELECT id, account_id, source, mail_from, rcpt_to, status, attempts, size, \
+                     last_error, created_at, updated_at FROM messages \
+                     WHERE (account_id = $1 OR $1 IS NULL) AND (status = $2 OR $2 IS NULL) \
+                     AND (mail_from = $3 OR $3 IS NULL) \
+                     AND (rcpt_to LIKE $4 ESCAPE '\\' OR $4 IS NULL) \
+                     AND (created_at >= $5 OR $5 IS NULL) AND (created_at < $6 OR $6 IS NULL) \
+                     AND (id < $7 OR $7 IS NULL) ORDER BY id DESC LIMIT $8",
+                )
+                .bind(filter.account_id)
+                .bind(filter.status.as_deref())
+                .bind(filter.from.as_deref())
+                .bind(to_pattern)
+                .bind(filter.since)
+                .bind(filter.until)
+                .bind(filter.before_id)
+                .bind(filter.limit)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(MessageSummary {
+                            id: row.try_get("id")?,
+                            account_id: row.try_get("account_id")?,
+                            source: row.try_get("source")?,
+                            mail_from: row.try_get("mail_from")?,
+                            rcpt_to: serde_json::from_str(row.try_get("rcpt_to")?)?,
+                            status: row.try_get("status")?,
+                            attempts: row.try_get::<i64, _>("attempts")? as u32,
+                            size: row.try_get("size")?,
+                            last_error: row.try_get("last_error")?,
+                            created_at: row.try_get("created_at")?,
+                            updated_at: row.try_get("updated_at")?,
+                        })
+                    })
+                    .collect()
             }
 
             async fn enqueue_messages(
@@ -315,3 +631,15 @@ macro_rules! impl_sql_store {
 }
 
 pub(crate) use impl_sql_store;
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
+pub(crate) fn like_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}

@@ -11,10 +11,11 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 
-use crate::sql::{impl_sql_store, json};
+use crate::sql::{impl_sql_store, json, like_escape};
 use crate::{
-    Account, AttemptRecord, AttemptRow, ClaimedMessage, EventRow, MessageRecord, NewAccount,
-    NewMessage, OpenOptions, StoreError,
+    Account, AccountUpdate, ApiKeyRow, AttemptRecord, AttemptRow, AuditEntry, AuditRow,
+    ClaimedMessage, EventRow, MessageFilter, MessageRecord, MessageSummary, NewAccount, NewMessage,
+    NewUser, OpenOptions, SessionRow, StoreError, User,
 };
 
 /// SQLite allows one writer at a time, and a writer that finds the lock taken sleeps in

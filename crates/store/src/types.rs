@@ -22,7 +22,10 @@ pub struct Account {
     pub password_hash: String,
     pub allowed_domains: Vec<String>,
     pub status: String,
+    pub monthly_limit: i64,
+    pub allow_any_local_part: bool,
     pub created_at: i64,
+    pub updated_at: i64,
 }
 
 impl std::fmt::Debug for Account {
@@ -122,4 +125,123 @@ pub struct EventRow {
     pub kind: String,
     pub detail: String,
     pub created_at: i64,
+}
+
+/// Fields of an account to change; `None` leaves one as it is.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AccountUpdate {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub allowed_domains: Option<Vec<String>>,
+    pub monthly_limit: Option<i64>,
+    pub allow_any_local_part: Option<bool>,
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApiKeyRow {
+    pub id: i64,
+    pub account_id: AccountId,
+    /// The first characters of the key, enough to recognise it.
+    pub prefix: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// `None` for a system admin.
+    pub account_id: Option<AccountId>,
+    pub email: String,
+    pub password_hash: String,
+    /// admin | owner | member | viewer
+    pub role: String,
+}
+
+#[derive(Clone)]
+pub struct User {
+    pub id: i64,
+    pub account_id: Option<AccountId>,
+    pub email: String,
+    pub password_hash: String,
+    pub role: String,
+    pub status: String,
+    pub failed_logins: i64,
+    pub first_failed_at: Option<i64>,
+    pub locked_until: Option<i64>,
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A refresh token's row.
+#[derive(Debug, Clone)]
+pub struct SessionRow {
+    pub id: i64,
+    pub user_id: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditEntry {
+    pub account_id: Option<AccountId>,
+    /// `user:<id>`, `api_key:<id>` or `cli`.
+    pub actor: String,
+    /// `create`, `update`, `delete`, `revoke`, `login` ...
+    pub action: String,
+    pub target_type: String,
+    pub target_id: String,
+    /// Changed fields; never secrets.
+    pub changes: serde_json::Value,
+    pub source_ip: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditRow {
+    pub id: i64,
+    pub account_id: Option<AccountId>,
+    pub actor: String,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: String,
+    pub changes: serde_json::Value,
+    pub source_ip: Option<String>,
+    pub created_at: i64,
+}
+
+/// Which messages to list, newest first, `before_id` as the cursor.
+#[derive(Debug, Clone, Default)]
+pub struct MessageFilter {
+    pub account_id: Option<AccountId>,
+    pub status: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub before_id: Option<i64>,
+    pub limit: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MessageSummary {
+    pub id: MessageId,
+    pub account_id: AccountId,
+    pub source: String,
+    pub mail_from: String,
+    pub rcpt_to: Vec<String>,
+    pub status: String,
+    pub attempts: u32,
+    pub size: i64,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
 }

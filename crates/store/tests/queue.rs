@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use sluice_core::{DeliveryReport, Envelope, MessageStatus, Source, Verdict};
 use sluice_store::{
-    AttemptRecord, GroupCommitConfig, GroupCommitter, NewAccount, NewMessage, OpenOptions, Store,
+    AccountUpdate, AttemptRecord, AuditEntry, GroupCommitConfig, GroupCommitter, MessageFilter,
+    NewAccount, NewMessage, NewUser, OpenOptions, Store,
 };
 use sluice_testkit::postgres::TempDatabase;
 
@@ -86,6 +87,7 @@ conformance!(
     claim_leases_and_expired_leases_return,
     deferred_messages_wait_for_their_time_and_keep_only_pending_recipients,
     concurrent_claimers_never_share_a_message,
+    management_records_round_trip,
 );
 
 fn message(account_id: i64, n: usize) -> NewMessage {
@@ -350,4 +352,178 @@ async fn concurrent_claimers_never_share_a_message(backend: Backend) {
     all.dedup();
     assert_eq!(total, all.len(), "a message was claimed twice");
     assert_eq!(all, ids);
+}
+
+async fn management_records_round_trip(backend: Backend) {
+    let Some((_holder, store, account)) = store(backend).await else {
+        return;
+    };
+    // Accounts: update what is given, keep the rest; deleted ones leave the list.
+    let updated = store
+        .update_account(
+            account,
+            &AccountUpdate {
+                monthly_limit: Some(5),
+                allowed_domains: Some(vec!["New.Example".into()]),
+                ..Default::default()
+            },
+            10,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((updated.monthly_limit, updated.name.as_str()), (5, "t"));
+    assert_eq!(updated.allowed_domains, vec!["new.example"]);
+    assert_eq!(store.list_accounts(0, 10).await.unwrap().len(), 1);
+    let deleted = AccountUpdate {
+        status: Some("deleted".into()),
+        ..Default::default()
+    };
+    store
+        .update_account(account, &deleted, 11)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(store.list_accounts(0, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .update_account(account, &deleted, 12)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // API keys: found by hash, revoked once, only by their account.
+    let key = store
+        .add_api_key(account, "sk_abc", "hash1", 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.api_key_by_hash("hash1").await.unwrap().unwrap().id,
+        key
+    );
+    assert!(!store.revoke_api_key(account + 1, key, 2).await.unwrap());
+    assert!(store.revoke_api_key(account, key, 2).await.unwrap());
+    assert!(!store.revoke_api_key(account, key, 3).await.unwrap());
+    assert_eq!(
+        store.list_api_keys(account).await.unwrap()[0].revoked_at,
+        Some(2)
+    );
+
+    // Users, login state and refresh sessions.
+    let user = store
+        .create_user(
+            NewUser {
+                account_id: None,
+                email: "Admin@X.test".into(),
+                password_hash: "h".into(),
+                role: "admin".into(),
+            },
+            1,
+        )
+        .await
+        .unwrap();
+    let state = sluice_core::LoginState {
+        failed_logins: 2,
+        first_failed_at: Some(5),
+        locked_until: None,
+    };
+    store.set_login_state(user.id, &state).await.unwrap();
+    let again = store.user_by_email("admin@x.test").await.unwrap().unwrap();
+    assert_eq!(
+        (again.failed_logins, again.first_failed_at, again.account_id),
+        (2, Some(5), None)
+    );
+    let session = store.create_session(user.id, "rt1", 100, 1).await.unwrap();
+    assert_eq!(
+        store.session_by_hash("rt1").await.unwrap().unwrap().id,
+        session
+    );
+    assert!(store.revoke_session(session, 2).await.unwrap());
+    assert!(
+        !store.revoke_session(session, 3).await.unwrap(),
+        "revoked twice"
+    );
+
+    // Audit entries, newest first, per account or all.
+    for (n, acct) in [(1, Some(account)), (2, None), (3, Some(account))] {
+        let entry = AuditEntry {
+            account_id: acct,
+            actor: "cli".into(),
+            action: "update".into(),
+            target_type: "account".into(),
+            target_id: n.to_string(),
+            changes: serde_json::json!({ "n": n }),
+            source_ip: None,
+        };
+        store.add_audit(&entry, n).await.unwrap();
+    }
+    let mine = store.list_audit(Some(account), None, 10).await.unwrap();
+    assert_eq!(
+        mine.iter()
+            .map(|a| a.target_id.as_str())
+            .collect::<Vec<_>>(),
+        vec!["3", "1"]
+    );
+    assert_eq!(store.list_audit(None, None, 10).await.unwrap().len(), 3);
+    assert_eq!(
+        store
+            .list_audit(None, Some(mine[0].id), 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // Messages by filter, newest first, with a cursor.
+    let ids = store
+        .enqueue_messages(
+            &[
+                message(account, 1),
+                message(account, 2),
+                message(account, 3),
+            ],
+            50,
+        )
+        .await
+        .unwrap();
+    let all = MessageFilter {
+        account_id: Some(account),
+        limit: 10,
+        ..Default::default()
+    };
+    let listed = store.list_messages(&all).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|m| m.id).collect::<Vec<_>>(),
+        ids.iter().rev().copied().collect::<Vec<_>>()
+    );
+    let to = MessageFilter {
+        to: Some("r2@x.test".into()),
+        ..all.clone()
+    };
+    assert_eq!(store.list_messages(&to).await.unwrap()[0].id, ids[1]);
+    let wildcard = MessageFilter {
+        to: Some("r_@x.test".into()),
+        ..all.clone()
+    };
+    assert!(
+        store.list_messages(&wildcard).await.unwrap().is_empty(),
+        "LIKE wildcards are escaped"
+    );
+    let page = MessageFilter {
+        before_id: Some(ids[2]),
+        limit: 1,
+        ..all.clone()
+    };
+    assert_eq!(store.list_messages(&page).await.unwrap()[0].id, ids[1]);
+    let other = MessageFilter {
+        account_id: Some(account + 1),
+        ..all.clone()
+    };
+    assert!(store.list_messages(&other).await.unwrap().is_empty());
+    let delivered = MessageFilter {
+        status: Some("delivered".into()),
+        ..all
+    };
+    assert!(store.list_messages(&delivered).await.unwrap().is_empty());
 }
