@@ -30,7 +30,35 @@ pub struct Config {
     pub store: StoreConfig,
     pub delivery: DeliveryConfig,
     pub http: HttpConfig,
+    pub api: ApiConfig,
     pub logging: LoggingConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// HS256 key for access tokens. Empty: generated into `<data_dir>/jwt.key` (mode 0600)
+    /// once. Nodes sharing a database must share this value.
+    pub jwt_secret: String,
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_secs: u64,
+    /// Failed logins within `login_window_secs` that lock a user for `login_lock_secs`.
+    pub login_max_failures: i64,
+    pub login_window_secs: u64,
+    pub login_lock_secs: u64,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            jwt_secret: String::new(),
+            access_token_ttl_secs: 900,
+            refresh_token_ttl_secs: 7 * 86400,
+            login_max_failures: 5,
+            login_window_secs: 900,
+            login_lock_secs: 900,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -157,6 +185,7 @@ impl Default for Config {
             store: StoreConfig::default(),
             delivery: DeliveryConfig::default(),
             http: HttpConfig::default(),
+            api: ApiConfig::default(),
             logging: LoggingConfig::default(),
         }
     }

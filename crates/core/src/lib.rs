@@ -10,6 +10,7 @@ pub mod login;
 pub mod message;
 pub mod provider;
 pub mod retry;
+pub mod secret;
 pub mod text;
 
 pub use address::{AddressError, domain_of, validate_mailbox};

@@ -1,4 +1,6 @@
-//! The HTTP side. For now: liveness, readiness and Prometheus metrics.
+//! The HTTP side: liveness, readiness, Prometheus metrics and the management API.
+
+pub mod api;
 
 use std::sync::Arc;
 
@@ -17,12 +19,17 @@ pub struct HttpState {
     pub metrics: Option<PrometheusHandle>,
 }
 
-pub fn router(state: HttpState) -> Router {
-    Router::new()
+/// Health, readiness and metrics, plus the API under `/api/v1` when given.
+pub fn router(state: HttpState, api: Option<api::ApiState>) -> Router {
+    let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
-        .with_state(state)
+        .with_state(state);
+    match api {
+        Some(api) => router.nest("/api/v1", api::router(api).0),
+        None => router,
+    }
 }
 
 async fn healthz() -> impl IntoResponse {
@@ -69,11 +76,14 @@ pub async fn serve(
     router: Router,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            let _ = shutdown.wait_for(|stop| *stop).await;
-        })
-        .await
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = shutdown.wait_for(|stop| *stop).await;
+    })
+    .await
 }
 
 #[cfg(test)]
@@ -88,10 +98,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("h.db").display());
         let store = sluice_store::open(&url, &Default::default()).await.unwrap();
-        let app = router(HttpState {
-            store,
-            metrics: None,
-        });
+        let app = router(
+            HttpState {
+                store,
+                metrics: None,
+            },
+            None,
+        );
         for path in ["/healthz", "/readyz"] {
             let response = app
                 .clone()

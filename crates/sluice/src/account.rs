@@ -1,11 +1,9 @@
 //! Accounts from the command line: password hashing and the first API key.
 
 use anyhow::Context;
-use argon2::Argon2;
-use argon2::password_hash::PasswordHasher;
 use rand::RngCore;
-use sha2::{Digest, Sha256};
-use sluice_store::{NewAccount, Store};
+use sluice_core::secret::{self, new_secret};
+use sluice_store::{NewAccount, NewUser, Store};
 
 pub struct Created {
     pub id: i64,
@@ -13,20 +11,13 @@ pub struct Created {
 }
 
 pub fn hash_password(password: &str) -> anyhow::Result<String> {
-    Ok(Argon2::default()
-        .hash_password(password.as_bytes())
-        .map_err(|e| anyhow::anyhow!("hashing password: {e}"))?
-        .to_string())
+    Ok(secret::hash_password(password)?)
 }
 
-/// A new API key: 32 random bytes, shown once; only its SHA-256 is stored.
-fn new_api_key() -> (String, String, String) {
+fn random_bytes() -> [u8; 32] {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    let key = format!("sk_{}", hex::encode(bytes));
-    let prefix = key[..11].to_string();
-    let hash = hex::encode(Sha256::digest(key.as_bytes()));
-    (key, prefix, hash)
+    bytes
 }
 
 pub async fn create(
@@ -55,14 +46,14 @@ pub async fn create(
         )
         .await
         .context("creating the account")?;
-    let (api_key, prefix, hash) = new_api_key();
+    let key = new_secret("sk", random_bytes());
     store
-        .add_api_key(account.id, &prefix, &hash, now)
+        .add_api_key(account.id, &key.prefix, &key.hash, now)
         .await
         .context("storing the API key")?;
     Ok(Created {
         id: account.id,
-        api_key,
+        api_key: key.value,
     })
 }
 
@@ -71,4 +62,27 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or_default()
+}
+
+/// `sluice admin create`: a system administrator for the API and the panel.
+pub async fn create_admin(store: &dyn Store, email: &str, password: &str) -> anyhow::Result<i64> {
+    if sluice_core::validate_mailbox(email).is_err() {
+        anyhow::bail!("--email must be an email address");
+    }
+    if password.len() < 8 {
+        anyhow::bail!("--password must have at least 8 characters");
+    }
+    let user = store
+        .create_user(
+            NewUser {
+                account_id: None,
+                email: email.to_string(),
+                password_hash: hash_password(password)?,
+                role: "admin".into(),
+            },
+            now_ms(),
+        )
+        .await
+        .context("creating the admin")?;
+    Ok(user.id)
 }

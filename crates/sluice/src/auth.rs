@@ -2,11 +2,9 @@
 
 use std::sync::Arc;
 
-use argon2::Argon2;
-use argon2::password_hash::PasswordVerifier;
-use argon2::password_hash::phc::PasswordHash;
 use async_trait::async_trait;
 use sluice_core::AccountPolicy;
+use sluice_core::secret::verify_password;
 use sluice_smtp::Authenticator;
 use sluice_store::Store;
 
@@ -27,16 +25,6 @@ impl StoreAuthenticator {
     }
 }
 
-fn verify(hash: &str, password: &str) -> bool {
-    PasswordHash::new(hash)
-        .map(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
-        .unwrap_or(false)
-}
-
 #[async_trait]
 impl Authenticator for StoreAuthenticator {
     async fn authenticate(
@@ -54,7 +42,7 @@ impl Authenticator for StoreAuthenticator {
             _ => (self.dummy_hash.clone(), None),
         };
         let password = password.to_string();
-        let ok = tokio::task::spawn_blocking(move || verify(&hash, &password))
+        let ok = tokio::task::spawn_blocking(move || verify_password(&hash, &password))
             .await
             .map_err(|e| e.to_string())?;
         Ok(account.filter(|_| ok).map(|account| account.policy()))

@@ -78,6 +78,11 @@ enum Command {
         #[command(subcommand)]
         command: AccountCommand,
     },
+    /// Manage system administrators (users of the REST API with access to every account).
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
     /// Send test mail over SMTP: a test client and load generator.
     Send(send::SendArgs),
     /// Configuration tools.
@@ -103,6 +108,19 @@ enum AccountCommand {
         /// A domain the account may send from; repeat for more.
         #[arg(long = "domain", required = true)]
         domains: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create a system admin.
+    Create {
+        #[command(flatten)]
+        config: ConfigArgs,
+        #[arg(long)]
+        email: String,
+        #[arg(long, env = "SLUICE_ADMIN_PASSWORD", hide_env_values = true)]
+        password: String,
     },
 }
 
@@ -151,6 +169,20 @@ fn main() -> anyhow::Result<()> {
                 println!("account id: {}", created.id);
                 println!("api key:    {}", created.api_key);
                 println!("(the API key is shown once; store it now)");
+                Ok(())
+            }
+            Command::Admin {
+                command:
+                    AdminCommand::Create {
+                        config,
+                        email,
+                        password,
+                    },
+            } => {
+                let config = config.load()?;
+                let store = serve::open_store(&config).await?;
+                let id = account::create_admin(store.as_ref(), &email, &password).await?;
+                println!("admin user id: {id}");
                 Ok(())
             }
             Command::Send(args) => send::run(args).await,

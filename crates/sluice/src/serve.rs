@@ -119,11 +119,16 @@ pub async fn run(config: Config, dev: bool, roles: &[Role]) -> anyhow::Result<()
     } else {
         &[]
     };
+    // Bind every listener before serving any, so a bad address fails the start cleanly.
+    let mut sockets = Vec::new();
     for listener in smtp_listeners {
         let socket = TcpListener::bind(listener.addr)
             .await
             .with_context(|| format!("binding SMTP listener {}", listener.addr))?;
-        listeners.push(tokio::spawn(smtp.clone().serve(socket, *listener)));
+        sockets.push((socket, *listener));
+    }
+    for (socket, listener) in sockets {
+        listeners.push(tokio::spawn(smtp.clone().serve(socket, listener)));
     }
     let http = match config.http.listen.filter(|_| roles.contains(&Role::Http)) {
         Some(addr) => {
@@ -131,10 +136,13 @@ pub async fn run(config: Config, dev: bool, roles: &[Role]) -> anyhow::Result<()
                 .await
                 .with_context(|| format!("binding HTTP listener {addr}"))?;
             info!(%addr, "http listener started");
-            let router = sluice_http::router(sluice_http::HttpState {
-                store: store.clone(),
-                metrics: Some(metrics),
-            });
+            let router = sluice_http::router(
+                sluice_http::HttpState {
+                    store: store.clone(),
+                    metrics: Some(metrics),
+                },
+                Some(api_state(&config, store.clone())?),
+            );
             Some(tokio::spawn(sluice_http::serve(
                 socket,
                 router,
@@ -204,4 +212,50 @@ async fn wait_for_signal() {
         _ = term.recv() => {}
         _ = tokio::signal::ctrl_c() => {}
     }
+}
+
+/// The API's state: token keys from config or the data dir, TTLs, login throttle.
+fn api_state(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<sluice_http::api::ApiState> {
+    let api = &config.api;
+    let secret = if api.jwt_secret.is_empty() {
+        jwt_key_file(&config.data_dir)?
+    } else {
+        api.jwt_secret.clone().into_bytes()
+    };
+    Ok(sluice_http::api::ApiState {
+        store,
+        tokens: Arc::new(sluice_http::api::tokens::Tokens::new(
+            &secret,
+            api.access_token_ttl_secs,
+        )),
+        refresh_ttl_secs: api.refresh_token_ttl_secs,
+        throttle: sluice_core::LoginThrottle {
+            max_failures: api.login_max_failures,
+            window_ms: api.login_window_secs as i64 * 1000,
+            lock_ms: api.login_lock_secs as i64 * 1000,
+        },
+        dummy_hash: Arc::new(crate::account::hash_password("no such user")?),
+    })
+}
+
+/// `<data_dir>/jwt.key`: 32 random bytes (hex), made once with mode 0600.
+fn jwt_key_file(data_dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    use rand::RngCore;
+    use std::io::Write;
+    let path = data_dir.join("jwt.key");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        return Ok(existing.trim().as_bytes().to_vec());
+    }
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(&path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(key.as_bytes())?;
+    Ok(key.into_bytes())
 }

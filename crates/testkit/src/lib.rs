@@ -435,9 +435,15 @@ impl Sluice {
             .spawn()
             .expect("sluice serve starts");
         self.child = Some(child);
-        let port = self.ports.submission;
+        let mut ports = vec![self.ports.submission, self.ports.implicit, self.ports.plain];
+        if self.roles.as_deref().is_none_or(|r| r.contains("http")) {
+            ports.push(self.ports.http);
+        }
         let up = wait_until(Duration::from_secs(30), || {
-            TcpStream::connect(("127.0.0.1", port)).ok()
+            ports
+                .iter()
+                .all(|port| TcpStream::connect(("127.0.0.1", *port)).is_ok())
+                .then_some(())
         });
         assert!(up.is_some(), "sluice did not start:\n{}", self.logs());
     }

@@ -1,0 +1,150 @@
+//! Who is calling: a bearer API key or a JWT access token, resolved to a principal with
+//! an account scope and a role.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use serde::{Deserialize, Serialize};
+use sluice_core::AccountId;
+use sluice_core::secret::hash_token;
+
+use super::ApiState;
+use super::error::ApiError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Viewer,
+    Member,
+    Owner,
+    Admin,
+}
+
+impl Role {
+    pub fn parse(text: &str) -> Option<Role> {
+        Some(match text {
+            "viewer" => Role::Viewer,
+            "member" => Role::Member,
+            "owner" => Role::Owner,
+            "admin" => Role::Admin,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Member => "member",
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+/// The caller of one request.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// `user:<id>` or `api_key:<id>`, for the audit log.
+    pub actor: String,
+    /// `None`: a system admin, every account.
+    pub account_id: Option<AccountId>,
+    pub role: Role,
+    pub source_ip: Option<String>,
+}
+
+impl Principal {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin && self.account_id.is_none()
+    }
+
+    /// May this caller see account `id`'s resources? Others' ids look like missing ones.
+    pub fn sees(&self, id: AccountId) -> bool {
+        self.is_admin() || self.account_id == Some(id)
+    }
+
+    /// Fails with 403 unless the caller has at least `role`.
+    pub fn require(&self, role: Role) -> Result<(), ApiError> {
+        if self.role >= role {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden())
+        }
+    }
+
+    /// The account a request acts on: the caller's own, or for an admin the one named.
+    pub fn target_account(&self, named: Option<AccountId>) -> Result<AccountId, ApiError> {
+        match (self.account_id, named) {
+            (Some(own), None) => Ok(own),
+            (Some(own), Some(named)) if named == own => Ok(own),
+            (Some(_), Some(_)) => Err(ApiError::not_found()),
+            (None, Some(named)) => Ok(named),
+            (None, None) => Err(ApiError::validation("account_id is required for admins")),
+        }
+    }
+}
+
+/// Claims of an access token.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: i64,
+    pub exp: u64,
+    pub iat: u64,
+}
+
+impl FromRequestParts<ApiState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        let source_ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip().to_string());
+        let token = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(ApiError::unauthorized)?;
+        if token.starts_with("sk_") {
+            let key = state
+                .store
+                .api_key_by_hash(&hash_token(token))
+                .await?
+                .filter(|k| k.revoked_at.is_none())
+                .ok_or_else(ApiError::unauthorized)?;
+            let active = state
+                .store
+                .account(key.account_id)
+                .await?
+                .is_some_and(|a| a.is_active());
+            if !active {
+                return Err(ApiError::unauthorized());
+            }
+            return Ok(Principal {
+                actor: format!("api_key:{}", key.id),
+                account_id: Some(key.account_id),
+                role: Role::Owner,
+                source_ip,
+            });
+        }
+        let claims = state
+            .tokens
+            .verify(token)
+            .ok_or_else(ApiError::unauthorized)?;
+        let user = state
+            .store
+            .user(claims.sub)
+            .await?
+            .filter(|u| u.status == "active")
+            .ok_or_else(ApiError::unauthorized)?;
+        let role = Role::parse(&user.role).ok_or_else(ApiError::unauthorized)?;
+        Ok(Principal {
+            actor: format!("user:{}", user.id),
+            account_id: user.account_id,
+            role,
+            source_ip,
+        })
+    }
+}

@@ -1,0 +1,336 @@
+//! Accounts (tenants). Creating and listing them is for system admins.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sluice_core::secret::{hash_password, new_secret};
+use sluice_store::{Account, AccountUpdate, NewAccount};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::super::error::{ApiError, Json};
+use super::super::principal::{Principal, Role};
+use super::super::{ApiState, now_ms};
+use super::{ErrorBody, Page, page_size};
+
+pub fn router() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_account, list_accounts))
+        .routes(routes!(get_account, update_account, delete_account))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AccountView {
+    pub id: i64,
+    pub name: String,
+    pub email: String,
+    pub allowed_domains: Vec<String>,
+    pub monthly_limit: i64,
+    pub allow_any_local_part: bool,
+    pub status: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<Account> for AccountView {
+    fn from(a: Account) -> Self {
+        AccountView {
+            id: a.id,
+            name: a.name,
+            email: a.email,
+            allowed_domains: a.allowed_domains,
+            monthly_limit: a.monthly_limit,
+            allow_any_local_part: a.allow_any_local_part,
+            status: a.status,
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAccount {
+    pub name: String,
+    /// The SMTP AUTH login.
+    pub email: String,
+    /// The SMTP AUTH password (at least 8 characters). Stored as argon2id, never returned.
+    pub password: String,
+    pub allowed_domains: Vec<String>,
+    pub monthly_limit: Option<i64>,
+    pub allow_any_local_part: Option<bool>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreatedAccount {
+    pub account: AccountView,
+    /// Shown once; only its hash is kept.
+    pub api_key: String,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateAccount {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub allowed_domains: Option<Vec<String>>,
+    /// Admins only.
+    pub monthly_limit: Option<i64>,
+    pub allow_any_local_part: Option<bool>,
+    /// `active` or `suspended`; admins only.
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ListQuery {
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+fn check_name(name: &str) -> Result<(), ApiError> {
+    if name.trim().is_empty() || name.len() > 200 {
+        return Err(ApiError::validation("name must be 1 to 200 characters"));
+    }
+    Ok(())
+}
+
+fn check_email(email: &str) -> Result<(), ApiError> {
+    sluice_core::validate_mailbox(email).map_err(|e| ApiError::validation(format!("email: {e}")))
+}
+
+fn check_domains(domains: &[String]) -> Result<(), ApiError> {
+    for domain in domains {
+        if domain.starts_with('[') || sluice_core::validate_mailbox(&format!("x@{domain}")).is_err()
+        {
+            return Err(ApiError::validation(format!(
+                "allowed_domains: {domain:?} is not a domain"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn check_limit(limit: Option<i64>) -> Result<(), ApiError> {
+    match limit {
+        Some(n) if n < 0 => Err(ApiError::validation("monthly_limit must be 0 or more")),
+        _ => Ok(()),
+    }
+}
+
+/// Creates an account and its first API key (admins).
+#[utoipa::path(post, path = "/accounts", tag = "accounts", request_body = CreateAccount,
+    security(("bearer" = [])),
+    responses((status = 201, body = CreatedAccount), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_account(
+    State(state): State<ApiState>,
+    who: Principal,
+    Json(body): Json<CreateAccount>,
+) -> Result<(StatusCode, axum::Json<CreatedAccount>), ApiError> {
+    if !who.is_admin() {
+        return Err(ApiError::forbidden());
+    }
+    check_name(&body.name)?;
+    check_email(&body.email)?;
+    check_domains(&body.allowed_domains)?;
+    check_limit(body.monthly_limit)?;
+    if body.password.len() < 8 {
+        return Err(ApiError::validation(
+            "password must have at least 8 characters",
+        ));
+    }
+    let password = body.password.clone();
+    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|_| ApiError::validation("password could not be hashed"))?
+        .map_err(|_| ApiError::validation("password could not be hashed"))?;
+    let now = now_ms();
+    let mut account = state
+        .store
+        .create_account(
+            NewAccount {
+                name: body.name.clone(),
+                email: body.email.clone(),
+                password_hash: hash,
+                allowed_domains: body.allowed_domains.clone(),
+            },
+            now,
+        )
+        .await?;
+    if body.monthly_limit.is_some() || body.allow_any_local_part.is_some() {
+        let update = AccountUpdate {
+            monthly_limit: body.monthly_limit,
+            allow_any_local_part: body.allow_any_local_part,
+            ..Default::default()
+        };
+        account = state
+            .store
+            .update_account(account.id, &update, now)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+    }
+    let mut random = [0u8; 32];
+    rand::rng().fill_bytes(&mut random);
+    let key = new_secret("sk", random);
+    let key_id = state
+        .store
+        .add_api_key(account.id, &key.prefix, &key.hash, now)
+        .await?;
+    let changes = serde_json::json!({
+        "name": account.name, "email": account.email,
+        "allowed_domains": account.allowed_domains, "monthly_limit": account.monthly_limit,
+        "allow_any_local_part": account.allow_any_local_part, "first_api_key": key_id,
+    });
+    state
+        .audit(
+            &who,
+            Some(account.id),
+            "create",
+            "account",
+            account.id,
+            changes,
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(CreatedAccount {
+            account: account.into(),
+            api_key: key.value,
+        }),
+    ))
+}
+
+/// Lists accounts (admins), by id, with a cursor.
+#[utoipa::path(get, path = "/accounts", tag = "accounts", params(ListQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = Page<AccountView>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn list_accounts(
+    State(state): State<ApiState>,
+    who: Principal,
+    Query(query): Query<ListQuery>,
+) -> Result<axum::Json<Page<AccountView>>, ApiError> {
+    if !who.is_admin() {
+        return Err(ApiError::forbidden());
+    }
+    let after = super::cursor(query.cursor.as_deref())?.unwrap_or(0);
+    let limit = page_size(query.limit);
+    let accounts = state.store.list_accounts(after, limit).await?;
+    let next_cursor = (accounts.len() as i64 == limit)
+        .then(|| accounts.last().map(|a| a.id.to_string()))
+        .flatten();
+    Ok(axum::Json(Page {
+        items: accounts.into_iter().map(Into::into).collect(),
+        next_cursor,
+    }))
+}
+
+async fn visible_account(state: &ApiState, who: &Principal, id: i64) -> Result<Account, ApiError> {
+    if !who.sees(id) {
+        return Err(ApiError::not_found());
+    }
+    state
+        .store
+        .account(id)
+        .await?
+        .filter(|a| a.status != "deleted")
+        .ok_or_else(ApiError::not_found)
+}
+
+/// One account: admins any, others their own.
+#[utoipa::path(get, path = "/accounts/{id}", tag = "accounts", params(("id" = i64, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = AccountView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn get_account(
+    State(state): State<ApiState>,
+    who: Principal,
+    Path(id): Path<i64>,
+) -> Result<axum::Json<AccountView>, ApiError> {
+    Ok(axum::Json(visible_account(&state, &who, id).await?.into()))
+}
+
+/// Changes an account: admins any field, owners name, email, domains and local-part policy.
+#[utoipa::path(put, path = "/accounts/{id}", tag = "accounts", params(("id" = i64, Path)),
+    request_body = UpdateAccount, security(("bearer" = [])),
+    responses((status = 200, body = AccountView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn update_account(
+    State(state): State<ApiState>,
+    who: Principal,
+    Path(id): Path<i64>,
+    Json(body): Json<UpdateAccount>,
+) -> Result<axum::Json<AccountView>, ApiError> {
+    visible_account(&state, &who, id).await?;
+    who.require(Role::Owner)?;
+    if !who.is_admin() && (body.monthly_limit.is_some() || body.status.is_some()) {
+        return Err(ApiError::forbidden());
+    }
+    if let Some(name) = &body.name {
+        check_name(name)?;
+    }
+    if let Some(email) = &body.email {
+        check_email(email)?;
+    }
+    if let Some(domains) = &body.allowed_domains {
+        check_domains(domains)?;
+    }
+    check_limit(body.monthly_limit)?;
+    if let Some(status) = &body.status
+        && !matches!(status.as_str(), "active" | "suspended")
+    {
+        return Err(ApiError::validation("status is active or suspended"));
+    }
+    let update = AccountUpdate {
+        name: body.name.clone(),
+        email: body.email.clone(),
+        allowed_domains: body.allowed_domains.clone(),
+        monthly_limit: body.monthly_limit,
+        allow_any_local_part: body.allow_any_local_part,
+        status: body.status.clone(),
+    };
+    let account = state
+        .store
+        .update_account(id, &update, now_ms())
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let changes = serde_json::to_value(&update).unwrap_or_default();
+    state
+        .audit(&who, Some(id), "update", "account", id, changes)
+        .await?;
+    Ok(axum::Json(account.into()))
+}
+
+/// Deletes an account (admins): it can no longer log in or send; its data stays.
+#[utoipa::path(delete, path = "/accounts/{id}", tag = "accounts", params(("id" = i64, Path)),
+    security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn delete_account(
+    State(state): State<ApiState>,
+    who: Principal,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    visible_account(&state, &who, id).await?;
+    if !who.is_admin() {
+        return Err(ApiError::forbidden());
+    }
+    let update = AccountUpdate {
+        status: Some("deleted".into()),
+        ..Default::default()
+    };
+    state
+        .store
+        .update_account(id, &update, now_ms())
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    state
+        .audit(
+            &who,
+            Some(id),
+            "delete",
+            "account",
+            id,
+            serde_json::json!({}),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,82 @@
+//! The audit log: who changed what, when, from where.
+
+use axum::extract::{Query, State};
+use serde::{Deserialize, Serialize};
+use sluice_store::AuditRow;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::super::ApiState;
+use super::super::error::ApiError;
+use super::super::principal::{Principal, Role};
+use super::{ErrorBody, Page, page_size};
+
+pub fn router() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new().routes(routes!(list_audit))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct AuditQuery {
+    /// Admins: one account only.
+    pub account_id: Option<i64>,
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AuditView {
+    pub id: i64,
+    pub account_id: Option<i64>,
+    pub actor: String,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: String,
+    pub changes: serde_json::Value,
+    pub source_ip: Option<String>,
+    pub created_at: i64,
+}
+
+impl From<AuditRow> for AuditView {
+    fn from(a: AuditRow) -> Self {
+        AuditView {
+            id: a.id,
+            account_id: a.account_id,
+            actor: a.actor,
+            action: a.action,
+            target_type: a.target_type,
+            target_id: a.target_id,
+            changes: a.changes,
+            source_ip: a.source_ip,
+            created_at: a.created_at,
+        }
+    }
+}
+
+/// Audit entries, newest first: admins all (or one account's), owners their account's.
+#[utoipa::path(get, path = "/audit-logs", tag = "audit", params(AuditQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = Page<AuditView>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn list_audit(
+    State(state): State<ApiState>,
+    who: Principal,
+    Query(query): Query<AuditQuery>,
+) -> Result<axum::Json<Page<AuditView>>, ApiError> {
+    who.require(Role::Owner)?;
+    let account_id = match (who.account_id, query.account_id) {
+        (Some(own), Some(named)) if named != own => return Err(ApiError::not_found()),
+        (Some(own), _) => Some(own),
+        (None, named) => named,
+    };
+    let limit = page_size(query.limit);
+    let rows = state
+        .store
+        .list_audit(account_id, super::cursor(query.cursor.as_deref())?, limit)
+        .await?;
+    let next_cursor = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|a| a.id.to_string()))
+        .flatten();
+    Ok(axum::Json(Page {
+        items: rows.into_iter().map(Into::into).collect(),
+        next_cursor,
+    }))
+}

@@ -1,0 +1,233 @@
+//! Messages: search, one message with its attempts and events, and its raw source.
+
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::IntoResponse;
+use serde::{Deserialize, Serialize};
+use sluice_store::{AttemptRow, EventRow, MessageFilter, MessageRecord, MessageSummary};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::super::ApiState;
+use super::super::error::ApiError;
+use super::super::principal::Principal;
+use super::{ErrorBody, Page, page_size};
+
+pub fn router() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_messages))
+        .routes(routes!(get_message))
+        .routes(routes!(get_raw))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct MessageQuery {
+    /// queued, sending, deferred, delivered, failed, captured
+    pub status: Option<String>,
+    /// Exact envelope sender.
+    pub from: Option<String>,
+    /// One envelope recipient.
+    pub to: Option<String>,
+    /// Created at or after (unix ms).
+    pub since: Option<i64>,
+    /// Created before (unix ms).
+    pub until: Option<i64>,
+    /// Admins: one account only.
+    pub account_id: Option<i64>,
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MessageItem {
+    pub id: i64,
+    pub account_id: i64,
+    pub source: String,
+    pub mail_from: String,
+    pub rcpt_to: Vec<String>,
+    pub status: String,
+    pub attempts: u32,
+    pub size: i64,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<MessageSummary> for MessageItem {
+    fn from(m: MessageSummary) -> Self {
+        MessageItem {
+            id: m.id,
+            account_id: m.account_id,
+            source: m.source,
+            mail_from: m.mail_from,
+            rcpt_to: m.rcpt_to,
+            status: m.status,
+            attempts: m.attempts,
+            size: m.size,
+            last_error: m.last_error,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AttemptView {
+    pub provider: String,
+    pub verdict: String,
+    pub code: Option<i64>,
+    pub response: String,
+    pub started_at: i64,
+    pub finished_at: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EventView {
+    pub kind: String,
+    pub detail: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MessageDetail {
+    pub id: i64,
+    pub account_id: i64,
+    pub source: String,
+    pub mail_from: String,
+    pub rcpt_to: Vec<String>,
+    pub pending_rcpt: Vec<String>,
+    pub status: String,
+    pub attempts: u32,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+    pub size: i64,
+    pub created_at: i64,
+    pub delivery_attempts: Vec<AttemptView>,
+    pub events: Vec<EventView>,
+}
+
+const STATUSES: [&str; 6] = [
+    "queued",
+    "sending",
+    "deferred",
+    "delivered",
+    "failed",
+    "captured",
+];
+
+/// Searches messages, newest first.
+#[utoipa::path(get, path = "/messages", tag = "messages", params(MessageQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = Page<MessageItem>), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn list_messages(
+    State(state): State<ApiState>,
+    who: Principal,
+    Query(query): Query<MessageQuery>,
+) -> Result<axum::Json<Page<MessageItem>>, ApiError> {
+    if let Some(status) = &query.status
+        && !STATUSES.contains(&status.as_str())
+    {
+        return Err(ApiError::validation(format!(
+            "status is one of {}",
+            STATUSES.join(", ")
+        )));
+    }
+    let account_id = match (who.account_id, query.account_id) {
+        (Some(own), Some(named)) if named != own => return Err(ApiError::not_found()),
+        (Some(own), _) => Some(own),
+        (None, named) => named,
+    };
+    let limit = page_size(query.limit);
+    let filter = MessageFilter {
+        account_id,
+        status: query.status,
+        from: query.from,
+        to: query.to,
+        since: query.since,
+        until: query.until,
+        before_id: super::cursor(query.cursor.as_deref())?,
+        limit,
+    };
+    let messages = state.store.list_messages(&filter).await?;
+    let next_cursor = (messages.len() as i64 == limit)
+        .then(|| messages.last().map(|m| m.id.to_string()))
+        .flatten();
+    Ok(axum::Json(Page {
+        items: messages.into_iter().map(Into::into).collect(),
+        next_cursor,
+    }))
+}
+
+async fn visible_message(
+    state: &ApiState,
+    who: &Principal,
+    id: i64,
+) -> Result<MessageRecord, ApiError> {
+    state
+        .store
+        .message(id)
+        .await?
+        .filter(|m| who.sees(m.account_id))
+        .ok_or_else(ApiError::not_found)
+}
+
+/// One message with its delivery attempts and events.
+#[utoipa::path(get, path = "/messages/{id}", tag = "messages", params(("id" = i64, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = MessageDetail), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn get_message(
+    State(state): State<ApiState>,
+    who: Principal,
+    Path(id): Path<i64>,
+) -> Result<axum::Json<MessageDetail>, ApiError> {
+    let m = visible_message(&state, &who, id).await?;
+    let attempts = state.store.attempts(id).await?;
+    let events = state.store.events(id).await?;
+    Ok(axum::Json(MessageDetail {
+        id: m.id,
+        account_id: m.account_id,
+        source: m.source,
+        mail_from: m.mail_from,
+        rcpt_to: m.rcpt_to,
+        pending_rcpt: m.pending_rcpt,
+        status: m.status,
+        attempts: m.attempts,
+        next_attempt_at: m.next_attempt_at,
+        last_error: m.last_error,
+        size: m.size,
+        created_at: m.created_at,
+        delivery_attempts: attempts
+            .into_iter()
+            .map(|a: AttemptRow| AttemptView {
+                provider: a.provider,
+                verdict: a.verdict,
+                code: a.code,
+                response: a.response,
+                started_at: a.started_at,
+                finished_at: a.finished_at,
+            })
+            .collect(),
+        events: events
+            .into_iter()
+            .map(|e: EventRow| EventView {
+                kind: e.kind,
+                detail: e.detail,
+                created_at: e.created_at,
+            })
+            .collect(),
+    }))
+}
+
+/// The message as stored (RFC 5322, with Sluice's Received header).
+#[utoipa::path(get, path = "/messages/{id}/raw", tag = "messages", params(("id" = i64, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, content_type = "message/rfc822", body = String), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+async fn get_raw(
+    State(state): State<ApiState>,
+    who: Principal,
+    Path(id): Path<i64>,
+) -> Result<axum::response::Response, ApiError> {
+    let m = visible_message(&state, &who, id).await?;
+    Ok(([(header::CONTENT_TYPE, "message/rfc822")], m.body).into_response())
+}

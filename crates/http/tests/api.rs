@@ -1,0 +1,879 @@
+//! The management API through its router (`oneshot`, no socket), on SQLite.
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use serde_json::{Value, json};
+use sluice_core::LoginThrottle;
+use sluice_http::api::{ApiState, tokens::Tokens};
+use sluice_store::{NewUser, Store};
+use tower::ServiceExt;
+
+const ADMIN_PASSWORD: &str = "admin-password-1";
+const ACCOUNT_PASSWORD: &str = "smtp-password-A1";
+
+struct Api {
+    app: Router,
+    store: Arc<dyn Store>,
+    openapi: utoipa::openapi::OpenApi,
+    _dir: tempfile::TempDir,
+}
+
+struct Reply {
+    status: StatusCode,
+    body: Value,
+    text: String,
+    request_id: String,
+}
+
+impl Api {
+    async fn new() -> Api {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("api.db").display());
+        let store = sluice_store::open(&url, &Default::default()).await.unwrap();
+        let state = ApiState {
+            store: store.clone(),
+            tokens: Arc::new(Tokens::new(b"test-secret-test-secret-test-secret", 900)),
+            refresh_ttl_secs: 3600,
+            throttle: LoginThrottle {
+                max_failures: 5,
+                window_ms: 900_000,
+                lock_ms: 900_000,
+            },
+            dummy_hash: Arc::new(sluice_core::secret::hash_password("x").unwrap()),
+        };
+        let hash = sluice_core::secret::hash_password(ADMIN_PASSWORD).unwrap();
+        store
+            .create_user(
+                NewUser {
+                    account_id: None,
+                    email: "admin@sluice.test".into(),
+                    password_hash: hash,
+                    role: "admin".into(),
+                },
+                1,
+            )
+            .await
+            .unwrap();
+        let (router, openapi) = sluice_http::api::router(state);
+        Api {
+            app: Router::new().nest("/api/v1", router),
+            store,
+            openapi,
+            _dir: dir,
+        }
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(format!("/api/v1{path}"));
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let request = match body {
+            Some(body) => request
+                .header("content-type", "application/json")
+                .body(Body::from(body.to_string()))
+                .unwrap(),
+            None => request.body(Body::empty()).unwrap(),
+        };
+        self.send(request).await
+    }
+
+    async fn send(&self, request: Request<Body>) -> Reply {
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let request_id = response
+            .headers()
+            .get("x-request-id")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            body,
+            text,
+            request_id,
+        }
+    }
+
+    async fn login(&self, email: &str, password: &str) -> Value {
+        let reply = self
+            .call(
+                Method::POST,
+                "/auth/login",
+                None,
+                Some(json!({ "email": email, "password": password })),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        reply.body
+    }
+
+    async fn admin_token(&self) -> String {
+        self.login("admin@sluice.test", ADMIN_PASSWORD).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Creates an account as admin; returns (account id, its first API key).
+    async fn account(&self, admin: &str, name: &str, domain: &str) -> (i64, String) {
+        let reply = self
+            .call(
+                Method::POST,
+                "/accounts",
+                Some(admin),
+                Some(json!({
+                    "name": name, "email": format!("{name}@{domain}"), "password": ACCOUNT_PASSWORD,
+                    "allowed_domains": [domain]
+                })),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+        (
+            reply.body["account"]["id"].as_i64().unwrap(),
+            reply.body["api_key"].as_str().unwrap().to_string(),
+        )
+    }
+
+    /// Creates a user in an account and logs in; returns (user id, access token).
+    async fn user(&self, admin: &str, account: i64, email: &str, role: &str) -> (i64, String) {
+        let reply = self
+            .call(
+                Method::POST,
+                "/users",
+                Some(admin),
+                Some(json!({ "email": email, "password": "user-password-1", "role": role, "account_id": account })),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+        let token = self.login(email, "user-password-1").await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        (reply.body["id"].as_i64().unwrap(), token)
+    }
+}
+
+fn assert_error(reply: &Reply, status: StatusCode, code: &str) {
+    assert_eq!(reply.status, status, "{}", reply.text);
+    assert_eq!(reply.body["error"]["code"], code, "{}", reply.text);
+    assert!(
+        !reply.body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .is_empty()
+    );
+    assert_eq!(
+        reply.body["error"]["request_id"],
+        reply.request_id.as_str(),
+        "request id matches the header"
+    );
+}
+
+#[tokio::test]
+async fn login_refresh_logout_and_lockout() {
+    let api = Api::new().await;
+    let pair = api.login("admin@sluice.test", ADMIN_PASSWORD).await;
+    assert_eq!(pair["expires_in"], 900);
+    let access = pair["access_token"].as_str().unwrap();
+    let refresh = pair["refresh_token"].as_str().unwrap();
+    assert!(refresh.starts_with("rt_"));
+    assert_eq!(
+        api.call(Method::GET, "/accounts", Some(access), None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    // Refresh rotates: the new token works, the old one is dead.
+    let rotated = api
+        .call(
+            Method::POST,
+            "/auth/refresh",
+            None,
+            Some(json!({ "refresh_token": refresh })),
+        )
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.text);
+    let replay = api
+        .call(
+            Method::POST,
+            "/auth/refresh",
+            None,
+            Some(json!({ "refresh_token": refresh })),
+        )
+        .await;
+    assert_error(&replay, StatusCode::UNAUTHORIZED, "unauthorized");
+    let newer = rotated.body["refresh_token"].as_str().unwrap();
+    let out = api
+        .call(
+            Method::POST,
+            "/auth/logout",
+            None,
+            Some(json!({ "refresh_token": newer })),
+        )
+        .await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT);
+    let after = api
+        .call(
+            Method::POST,
+            "/auth/refresh",
+            None,
+            Some(json!({ "refresh_token": newer })),
+        )
+        .await;
+    assert_error(&after, StatusCode::UNAUTHORIZED, "unauthorized");
+
+    // Unknown user and wrong password look the same.
+    let unknown = api
+        .call(
+            Method::POST,
+            "/auth/login",
+            None,
+            Some(json!({ "email": "nobody@x.test", "password": "p" })),
+        )
+        .await;
+    let wrong = api
+        .call(
+            Method::POST,
+            "/auth/login",
+            None,
+            Some(json!({ "email": "admin@sluice.test", "password": "p" })),
+        )
+        .await;
+    assert_error(&unknown, StatusCode::UNAUTHORIZED, "invalid_credentials");
+    assert_error(&wrong, StatusCode::UNAUTHORIZED, "invalid_credentials");
+    assert_eq!(
+        unknown.body["error"]["message"],
+        wrong.body["error"]["message"]
+    );
+
+    // Four more failures (five in all) lock the user: the right password is refused too.
+    for _ in 0..4 {
+        let reply = api
+            .call(
+                Method::POST,
+                "/auth/login",
+                None,
+                Some(json!({ "email": "admin@sluice.test", "password": "p" })),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    }
+    let locked = api
+        .call(
+            Method::POST,
+            "/auth/login",
+            None,
+            Some(json!({ "email": "admin@sluice.test", "password": ADMIN_PASSWORD })),
+        )
+        .await;
+    assert_error(&locked, StatusCode::UNAUTHORIZED, "invalid_credentials");
+    assert_eq!(
+        locked.body["error"]["message"],
+        wrong.body["error"]["message"]
+    );
+}
+
+#[tokio::test]
+async fn bad_credentials_and_malformed_requests() {
+    let api = Api::new().await;
+    let admin = api.admin_token().await;
+    assert_error(
+        &api.call(Method::GET, "/accounts", None, None).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    );
+    assert_error(
+        &api.call(Method::GET, "/accounts", Some("garbage"), None)
+            .await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    );
+    let forged = format!("{}x", &admin[..admin.len() - 1]);
+    assert_error(
+        &api.call(Method::GET, "/accounts", Some(&forged), None)
+            .await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    );
+    assert_error(
+        &api.call(
+            Method::GET,
+            "/accounts",
+            Some("sk_0000000000000000000000000000000000000000000000000000000000000000"),
+            None,
+        )
+        .await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    );
+    // Malformed JSON: 400 in our shape.
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri("/api/v1/accounts")
+        .header("authorization", format!("Bearer {admin}"))
+        .header("content-type", "application/json")
+        .body(Body::from("{not json"))
+        .unwrap();
+    assert_error(
+        &api.send(request).await,
+        StatusCode::BAD_REQUEST,
+        "malformed_request",
+    );
+    // Wrong shape and unknown fields: 422.
+    let reply = api
+        .call(
+            Method::POST,
+            "/accounts",
+            Some(&admin),
+            Some(json!({ "name": 5 })),
+        )
+        .await;
+    assert_error(
+        &reply,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    let reply = api
+        .call(
+            Method::POST,
+            "/api-keys",
+            Some(&admin),
+            Some(json!({ "account_id": 1, "extra": true })),
+        )
+        .await;
+    assert_error(
+        &reply,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    assert_error(
+        &api.call(Method::GET, "/no-such-route", Some(&admin), None)
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+}
+
+#[tokio::test]
+async fn accounts_users_keys_messages_and_audit() {
+    let api = Api::new().await;
+    let admin = api.admin_token().await;
+    let (account, first_key) = api.account(&admin, "acme", "acme.test").await;
+
+    // Validation.
+    for bad in [
+        json!({ "name": "", "email": "a@acme.test", "password": ACCOUNT_PASSWORD, "allowed_domains": [] }),
+        json!({ "name": "x", "email": "not-an-email", "password": ACCOUNT_PASSWORD, "allowed_domains": [] }),
+        json!({ "name": "x", "email": "a@x.test", "password": "short", "allowed_domains": [] }),
+        json!({ "name": "x", "email": "a@x.test", "password": ACCOUNT_PASSWORD, "allowed_domains": ["bad domain"] }),
+        json!({ "name": "x", "email": "a@x.test", "password": ACCOUNT_PASSWORD, "allowed_domains": [], "monthly_limit": -1 }),
+    ] {
+        let reply = api
+            .call(Method::POST, "/accounts", Some(&admin), Some(bad.clone()))
+            .await;
+        assert_error(
+            &reply,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        );
+    }
+    let dup = json!({ "name": "x", "email": "acme@acme.test", "password": ACCOUNT_PASSWORD, "allowed_domains": [] });
+    assert_error(
+        &api.call(Method::POST, "/accounts", Some(&admin), Some(dup))
+            .await,
+        StatusCode::CONFLICT,
+        "conflict",
+    );
+
+    // The first API key authenticates as the account's owner.
+    let got = api
+        .call(
+            Method::GET,
+            &format!("/accounts/{account}"),
+            Some(&first_key),
+            None,
+        )
+        .await;
+    assert_eq!(got.status, StatusCode::OK, "{}", got.text);
+    assert_eq!(got.body["monthly_limit"], 10_000);
+    assert!(got.body.get("password_hash").is_none());
+    // Only admins list or create accounts.
+    assert_error(
+        &api.call(Method::GET, "/accounts", Some(&first_key), None)
+            .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+
+    // Owners change their account but not its limit or status.
+    let put = api
+        .call(
+            Method::PUT,
+            &format!("/accounts/{account}"),
+            Some(&first_key),
+            Some(json!({ "name": "Acme Inc" })),
+        )
+        .await;
+    assert_eq!(
+        (put.status, put.body["name"].as_str()),
+        (StatusCode::OK, Some("Acme Inc"))
+    );
+    let limit = api
+        .call(
+            Method::PUT,
+            &format!("/accounts/{account}"),
+            Some(&first_key),
+            Some(json!({ "monthly_limit": 1 })),
+        )
+        .await;
+    assert_error(&limit, StatusCode::FORBIDDEN, "forbidden");
+    let bad_status = api
+        .call(
+            Method::PUT,
+            &format!("/accounts/{account}"),
+            Some(&admin),
+            Some(json!({ "status": "gone" })),
+        )
+        .await;
+    assert_error(
+        &bad_status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+
+    // Users and roles.
+    let (member_id, member) = api
+        .user(&admin, account, "member@acme.test", "member")
+        .await;
+    let (_, viewer) = api
+        .user(&admin, account, "viewer@acme.test", "viewer")
+        .await;
+    let got = api
+        .call(
+            Method::GET,
+            &format!("/users/{member_id}"),
+            Some(&viewer),
+            None,
+        )
+        .await;
+    assert_eq!(got.body["role"], "member");
+    let escalate = api
+        .call(
+            Method::POST,
+            "/users",
+            Some(&member),
+            Some(json!({ "email": "x@acme.test", "password": "pppppppp1", "role": "owner" })),
+        )
+        .await;
+    assert_error(&escalate, StatusCode::FORBIDDEN, "forbidden");
+    let admin_by_owner = api
+        .call(
+            Method::POST,
+            "/users",
+            Some(&first_key),
+            Some(json!({ "email": "y@acme.test", "password": "pppppppp1", "role": "admin" })),
+        )
+        .await;
+    assert_error(&admin_by_owner, StatusCode::FORBIDDEN, "forbidden");
+    let bad_role = api
+        .call(
+            Method::POST,
+            "/users",
+            Some(&first_key),
+            Some(json!({ "email": "y@acme.test", "password": "pppppppp1", "role": "god" })),
+        )
+        .await;
+    assert_error(
+        &bad_role,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+
+    // API keys: created once, listed by prefix, revoked; members may not.
+    let created = api
+        .call(Method::POST, "/api-keys", Some(&first_key), Some(json!({})))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let second_key = created.body["api_key"].as_str().unwrap().to_string();
+    let key_id = created.body["id"].as_i64().unwrap();
+    let listed = api
+        .call(Method::GET, "/api-keys", Some(&member), None)
+        .await;
+    assert_eq!(listed.body.as_array().unwrap().len(), 2);
+    assert!(!listed.text.contains(&second_key) && !listed.text.contains(&first_key));
+    assert_error(
+        &api.call(
+            Method::DELETE,
+            &format!("/api-keys/{key_id}"),
+            Some(&member),
+            None,
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    assert_eq!(
+        api.call(
+            Method::DELETE,
+            &format!("/api-keys/{key_id}"),
+            Some(&first_key),
+            None
+        )
+        .await
+        .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_error(
+        &api.call(Method::GET, "/api-keys", Some(&second_key), None)
+            .await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    );
+    assert_error(
+        &api.call(Method::POST, "/api-keys", Some(&admin), Some(json!({})))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+
+    // Messages: listed, filtered, shown with attempts/events, raw.
+    let message = sluice_store::NewMessage {
+        account_id: account,
+        source: sluice_core::Source::Smtp,
+        envelope: sluice_core::Envelope {
+            mail_from: "app@acme.test".into(),
+            rcpt_to: vec!["r@dest.test".into()],
+            smtputf8: false,
+            eight_bit: false,
+        },
+        body: b"Subject: hi\r\n\r\nbody\r\n".to_vec(),
+        lease: None,
+    };
+    let id = api.store.enqueue_messages(&[message], 5).await.unwrap()[0];
+    let list = api
+        .call(
+            Method::GET,
+            "/messages?status=queued&to=r@dest.test",
+            Some(&viewer),
+            None,
+        )
+        .await;
+    assert_eq!(list.body["items"][0]["id"], id, "{}", list.text);
+    let none = api
+        .call(
+            Method::GET,
+            "/messages?status=delivered",
+            Some(&viewer),
+            None,
+        )
+        .await;
+    assert!(none.body["items"].as_array().unwrap().is_empty());
+    assert_error(
+        &api.call(Method::GET, "/messages?status=bogus", Some(&viewer), None)
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    let detail = api
+        .call(Method::GET, &format!("/messages/{id}"), Some(&viewer), None)
+        .await;
+    assert_eq!(
+        detail.body["events"][0]["kind"], "queued",
+        "{}",
+        detail.text
+    );
+    let raw = api
+        .call(
+            Method::GET,
+            &format!("/messages/{id}/raw"),
+            Some(&viewer),
+            None,
+        )
+        .await;
+    assert_eq!(raw.text, "Subject: hi\r\n\r\nbody\r\n");
+
+    // The audit log has every change, with actor, target and fields; viewers may not read it.
+    let audit = api
+        .call(Method::GET, "/audit-logs", Some(&first_key), None)
+        .await;
+    assert_eq!(audit.status, StatusCode::OK, "{}", audit.text);
+    let actions: Vec<String> = audit.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["action"].as_str().unwrap(),
+                e["target_type"].as_str().unwrap()
+            )
+        })
+        .collect();
+    for expected in [
+        "create account",
+        "update account",
+        "create user",
+        "create api_key",
+        "revoke api_key",
+    ] {
+        assert!(
+            actions.contains(&expected.to_string()),
+            "{expected} in {actions:?}"
+        );
+    }
+    assert_error(
+        &api.call(Method::GET, "/audit-logs", Some(&viewer), None)
+            .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+
+    // Deleting (admins only) ends the account's access.
+    assert_error(
+        &api.call(
+            Method::DELETE,
+            &format!("/accounts/{account}"),
+            Some(&first_key),
+            None,
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    assert_eq!(
+        api.call(
+            Method::DELETE,
+            &format!("/accounts/{account}"),
+            Some(&admin),
+            None
+        )
+        .await
+        .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_error(
+        &api.call(Method::GET, "/api-keys", Some(&first_key), None)
+            .await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    );
+    let gone = api
+        .call(
+            Method::GET,
+            &format!("/accounts/{account}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_error(&gone, StatusCode::NOT_FOUND, "not_found");
+}
+
+/// Every `{id}` route in the OpenAPI document, called by account B with account A's ids,
+/// answers 404 and changes nothing. A new route with an `{id}` the sweep cannot fill fails it.
+#[tokio::test]
+async fn tenant_isolation_sweep_over_every_id_route() {
+    let api = Api::new().await;
+    let admin = api.admin_token().await;
+    let (a, a_key) = api.account(&admin, "alpha", "alpha.test").await;
+    let (b, b_key) = api.account(&admin, "beta", "beta.test").await;
+    let (a_user, _) = api.user(&admin, a, "member@alpha.test", "member").await;
+    let (_, b_member) = api.user(&admin, b, "member@beta.test", "member").await;
+    let a_key_id = api.store.list_api_keys(a).await.unwrap()[0].id;
+    let message = sluice_store::NewMessage {
+        account_id: a,
+        source: sluice_core::Source::Api,
+        envelope: sluice_core::Envelope {
+            mail_from: "x@alpha.test".into(),
+            rcpt_to: vec!["r@dest.test".into()],
+            smtputf8: false,
+            eight_bit: false,
+        },
+        body: b"Subject: a\r\n\r\nsecret body of alpha\r\n".to_vec(),
+        lease: None,
+    };
+    let a_message = api.store.enqueue_messages(&[message], 5).await.unwrap()[0];
+    let ids: &[(&str, i64)] = &[
+        ("/accounts/", a),
+        ("/users/", a_user),
+        ("/api-keys/", a_key_id),
+        ("/messages/", a_message),
+    ];
+    let audit_before = api.store.list_audit(None, None, 1000).await.unwrap().len();
+    let mut swept = 0;
+    for (path, item) in api.openapi.paths.paths.iter() {
+        if !path.contains("{id}") {
+            continue;
+        }
+        let id = ids
+            .iter()
+            .find(|(prefix, _)| path.starts_with(prefix))
+            .map(|(_, id)| *id)
+            .unwrap_or_else(|| panic!("the isolation sweep does not know the ids for {path}"));
+        let concrete = path.replace("{id}", &id.to_string());
+        let methods = [
+            (Method::GET, item.get.is_some()),
+            (Method::PUT, item.put.is_some()),
+            (Method::DELETE, item.delete.is_some()),
+            (Method::POST, item.post.is_some()),
+        ];
+        for (method, present) in methods {
+            if !present {
+                continue;
+            }
+            for token in [&b_key, &b_member] {
+                let body = (method == Method::PUT || method == Method::POST)
+                    .then(|| json!({ "name": "stolen" }));
+                let reply = api.call(method.clone(), &concrete, Some(token), body).await;
+                assert_error(&reply, StatusCode::NOT_FOUND, "not_found");
+                assert!(
+                    !reply.text.contains("secret body"),
+                    "{method} {concrete} leaked"
+                );
+                swept += 1;
+            }
+        }
+    }
+    assert!(swept >= 10, "only {swept} calls swept");
+    // Nothing changed.
+    let alpha = api
+        .call(Method::GET, &format!("/accounts/{a}"), Some(&a_key), None)
+        .await;
+    assert_eq!(alpha.body["name"], "alpha");
+    assert!(
+        api.store
+            .list_api_keys(a)
+            .await
+            .unwrap()
+            .iter()
+            .all(|k| k.revoked_at.is_none())
+    );
+    assert_eq!(
+        api.store.list_audit(None, None, 1000).await.unwrap().len(),
+        audit_before
+    );
+    // Lists are scoped too: B sees none of A's messages, and may not name A.
+    let list = api.call(Method::GET, "/messages", Some(&b_key), None).await;
+    assert!(
+        list.body["items"].as_array().unwrap().is_empty(),
+        "{}",
+        list.text
+    );
+    assert_error(
+        &api.call(
+            Method::GET,
+            &format!("/messages?account_id={a}"),
+            Some(&b_key),
+            None,
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    assert_error(
+        &api.call(
+            Method::GET,
+            &format!("/api-keys?account_id={a}"),
+            Some(&b_key),
+            None,
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    assert_error(
+        &api.call(
+            Method::GET,
+            &format!("/audit-logs?account_id={a}"),
+            Some(&b_key),
+            None,
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+}
+
+/// Captures log output of the test's thread.
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn secrets_never_appear_in_responses_audit_or_logs() {
+    let logs = LogBuffer::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let api = Api::new().await;
+    let admin_pair = api.login("admin@sluice.test", ADMIN_PASSWORD).await;
+    let admin = admin_pair["access_token"].as_str().unwrap().to_string();
+    let (account, key) = api.account(&admin, "gamma", "gamma.test").await;
+    let (_, member) = api.user(&admin, account, "m@gamma.test", "member").await;
+    let mut later = String::new();
+    for path in [
+        format!("/accounts/{account}"),
+        "/api-keys".into(),
+        "/messages".into(),
+    ] {
+        later.push_str(&api.call(Method::GET, &path, Some(&member), None).await.text);
+    }
+    later.push_str(
+        &api.call(Method::GET, "/accounts", Some(&admin), None)
+            .await
+            .text,
+    );
+    let audit = api.store.list_audit(None, None, 1000).await.unwrap();
+    let audit_text = serde_json::to_string(
+        &audit
+            .iter()
+            .map(|a| (&a.actor, &a.changes))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let secrets = [
+        ADMIN_PASSWORD,
+        ACCOUNT_PASSWORD,
+        "user-password-1",
+        key.as_str(),
+        admin.as_str(),
+        admin_pair["refresh_token"].as_str().unwrap(),
+    ];
+    for secret in secrets {
+        assert!(!later.contains(secret), "a secret in a response");
+        assert!(!audit_text.contains(secret), "a secret in the audit log");
+        assert!(!logged.contains(secret), "a secret in the logs");
+    }
+    assert!(logged.contains("login"), "the log capture works");
+    assert!(audit_text.contains("first_api_key"));
+}
