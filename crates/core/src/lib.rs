@@ -18,7 +18,7 @@ pub use limiter::FailureLimiter;
 pub use login::{LoginState, LoginThrottle};
 pub use message::{
     AccountId, AccountPolicy, DeliveryReport, Envelope, MessageId, MessageStatus, RecipientResult,
-    Source, Verdict,
+    Source, Verdict, month_of,
 };
 pub use provider::{ProviderConfig, SmtpProviderConfig, SmtpSecurity};
 pub use retry::{RetryDecision, RetryPolicy};

@@ -30,6 +30,23 @@ pub struct AccountPolicy {
     pub account_id: AccountId,
     /// Lower-case domains the account may use in MAIL FROM.
     pub allowed_domains: Vec<String>,
+    /// Messages the account may send per calendar month (UTC).
+    pub monthly_limit: i64,
+}
+
+/// The calendar month (UTC) of a unix-ms time, as `YYYY-MM`: the key of monthly usage.
+pub fn month_of(unix_ms: i64) -> String {
+    let days = unix_ms.div_euclid(86_400_000);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}")
 }
 
 impl AccountPolicy {
@@ -235,10 +252,20 @@ mod tests {
     }
 
     #[test]
+    fn months() {
+        assert_eq!(month_of(0), "1970-01");
+        assert_eq!(month_of(1_795_305_600_000), "2026-11"); // 2026-11-22
+        assert_eq!(month_of(1_798_761_599_999), "2026-12"); // 2026-12-31T23:59:59.999
+        assert_eq!(month_of(1_798_761_600_000), "2027-01");
+        assert_eq!(month_of(951_782_400_000), "2000-02"); // 2000-02-29
+    }
+
+    #[test]
     fn sender_policy() {
         let policy = AccountPolicy {
             account_id: 1,
             allowed_domains: vec!["example.com".into()],
+            monthly_limit: 10,
         };
         assert!(policy.allows_sender("a@Example.com"));
         assert!(!policy.allows_sender("a@evil.com"));

@@ -553,6 +553,63 @@ async fn accounts_users_keys_messages_and_audit() {
         "validation_failed",
     );
 
+    // SMTP credentials: created (password never echoed), listed, revoked.
+    let bad = api
+        .call(
+            Method::POST,
+            "/smtp-credentials",
+            Some(&first_key),
+            Some(json!({ "username": "a b", "password": "cred-password-1" })),
+        )
+        .await;
+    assert_error(&bad, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let cred = api
+        .call(
+            Method::POST,
+            "/smtp-credentials",
+            Some(&first_key),
+            Some(json!({ "username": "app-1", "password": "cred-password-1" })),
+        )
+        .await;
+    assert_eq!(cred.status, StatusCode::CREATED, "{}", cred.text);
+    assert!(!cred.text.contains("cred-password-1"));
+    let again = api
+        .call(
+            Method::POST,
+            "/smtp-credentials",
+            Some(&first_key),
+            Some(json!({ "username": "APP-1", "password": "cred-password-2" })),
+        )
+        .await;
+    assert_error(&again, StatusCode::CONFLICT, "conflict");
+    let cred_id = cred.body["id"].as_i64().unwrap();
+    let listed = api
+        .call(Method::GET, "/smtp-credentials", Some(&viewer), None)
+        .await;
+    assert_eq!(listed.body[0]["username"], "app-1", "{}", listed.text);
+    assert_error(
+        &api.call(
+            Method::DELETE,
+            &format!("/smtp-credentials/{cred_id}"),
+            Some(&viewer),
+            None,
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    assert_eq!(
+        api.call(
+            Method::DELETE,
+            &format!("/smtp-credentials/{cred_id}"),
+            Some(&first_key),
+            None
+        )
+        .await
+        .status,
+        StatusCode::NO_CONTENT
+    );
+
     // Messages: listed, filtered, shown with attempts/events, raw.
     let message = sluice_store::NewMessage {
         account_id: account,
@@ -709,11 +766,22 @@ async fn tenant_isolation_sweep_over_every_id_route() {
         lease: None,
     };
     let a_message = api.store.enqueue_messages(&[message], 5).await.unwrap()[0];
+    let created = api
+        .call(
+            Method::POST,
+            "/smtp-credentials",
+            Some(&a_key),
+            Some(json!({ "username": "alpha-app", "password": "cred-password-1" })),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let a_credential = created.body["id"].as_i64().unwrap();
     let ids: &[(&str, i64)] = &[
         ("/accounts/", a),
         ("/users/", a_user),
         ("/api-keys/", a_key_id),
         ("/messages/", a_message),
+        ("/smtp-credentials/", a_credential),
     ];
     let audit_before = api.store.list_audit(None, None, 1000).await.unwrap().len();
     let mut swept = 0;

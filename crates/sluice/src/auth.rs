@@ -32,15 +32,32 @@ impl Authenticator for StoreAuthenticator {
         username: &str,
         password: &str,
     ) -> Result<Option<AccountPolicy>, String> {
-        let account = self
+        // An SMTP credential of the account, else the account's own login.
+        let credential = self
             .store
-            .account_by_email(username)
+            .smtp_credential_by_username(username)
             .await
-            .map_err(|e| e.to_string())?;
-        let (hash, account) = match account {
-            Some(account) if account.is_active() => (account.password_hash.clone(), Some(account)),
-            _ => (self.dummy_hash.clone(), None),
+            .map_err(|e| e.to_string())?
+            .filter(|c| c.revoked_at.is_none());
+        let (hash, account) = match credential {
+            Some(credential) => (
+                credential.password_hash,
+                self.store
+                    .account(credential.account_id)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            ),
+            None => match self
+                .store
+                .account_by_email(username)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                Some(account) => (account.password_hash.clone(), Some(account)),
+                None => (self.dummy_hash.clone(), None),
+            },
         };
+        let account = account.filter(|a| a.is_active());
         let password = password.to_string();
         let ok = tokio::task::spawn_blocking(move || verify_password(&hash, &password))
             .await

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use sluice_core::text::sanitize_reply_text;
-use sluice_core::{AccountId, Envelope, Source};
+use sluice_core::{AccountPolicy, Envelope, Source};
 use sluice_smtp::{MessageSink, Reply};
 use sluice_worker::{AcceptOutcome, Acceptor};
 
@@ -14,10 +14,10 @@ pub struct SmtpSink {
 
 #[async_trait]
 impl MessageSink for SmtpSink {
-    async fn accept(&self, account_id: AccountId, envelope: Envelope, body: Vec<u8>) -> Reply {
+    async fn accept(&self, policy: &AccountPolicy, envelope: Envelope, body: Vec<u8>) -> Reply {
         let outcome = self
             .acceptor
-            .accept(account_id, Source::Smtp, envelope, body)
+            .accept(policy, Source::Smtp, envelope, body)
             .await;
         reply_for(&outcome)
     }
@@ -59,6 +59,11 @@ pub fn reply_for(outcome: &AcceptOutcome) -> Reply {
                 format!("Upstream refused: {}", sanitize_reply_text(text, 200)),
             )
         }
+        AcceptOutcome::QuotaExceeded => Reply::new(
+            452,
+            "4.2.2",
+            "Monthly sending limit of this account reached",
+        ),
         AcceptOutcome::Unavailable => Reply::new(
             451,
             "4.3.0",
@@ -75,6 +80,10 @@ mod tests {
     fn replies_for_outcomes() {
         let table = [
             (AcceptOutcome::Queued(7), "250 2.0.0 Ok: queued as 7\r\n"),
+            (
+                AcceptOutcome::QuotaExceeded,
+                "452 4.2.2 Monthly sending limit of this account reached\r\n",
+            ),
             (
                 AcceptOutcome::Unavailable,
                 "451 4.3.0 Temporary failure storing the message, try again later\r\n",

@@ -201,3 +201,101 @@ fn idle_and_tls_handshake_timeouts_disconnect() {
         assert!(line.contains("session="), "{line}");
     }
 }
+
+/// The API manages what SMTP enforces: a credential made through the API logs in over
+/// SMTP until it is revoked, and the monthly limit set through the API refuses with 452.
+#[test]
+fn api_managed_smtp_credentials_and_monthly_limit() {
+    use serde_json::json;
+    use sluice_testkit::http_json;
+    let sluice = Sluice::builder(BIN).start();
+    let http = sluice.ports.http;
+    let created = sluice.cli(&[
+        "admin",
+        "create",
+        "--email",
+        "root@sluice.test",
+        "--password",
+        "root-password",
+    ]);
+    assert!(created.status.success(), "{created:?}");
+    let (status, login) = http_json(
+        http,
+        "POST",
+        "/api/v1/auth/login",
+        None,
+        Some(&json!({ "email": "root@sluice.test", "password": "root-password" })),
+    );
+    assert_eq!(status, 200, "{login}");
+    let admin = login["access_token"].as_str().unwrap().to_string();
+    let (_, accounts) = http_json(http, "GET", "/api/v1/accounts", Some(&admin), None);
+    let account = accounts["items"][0]["id"].as_i64().unwrap();
+
+    let (status, credential) = http_json(
+        http,
+        "POST",
+        "/api/v1/smtp-credentials",
+        Some(&admin),
+        Some(
+            &json!({ "account_id": account, "username": "billing-app", "password": "billing-pass-1" }),
+        ),
+    );
+    assert_eq!(status, 201, "{credential}");
+    let login = Some(("billing-app", "billing-pass-1"));
+    let sent = smtplib_send(
+        sluice.ports.submission,
+        "starttls",
+        login,
+        "app@example.com",
+        &["r@dest.test"],
+        &sample_message("cred"),
+    );
+    assert!(sent.ok, "{:?}", sent.json);
+
+    let (status, _) = http_json(
+        http,
+        "PUT",
+        &format!("/api/v1/accounts/{account}"),
+        Some(&admin),
+        Some(&json!({ "monthly_limit": 2 })),
+    );
+    assert_eq!(status, 200);
+    let second = smtplib_send(
+        sluice.ports.submission,
+        "starttls",
+        login,
+        "app@example.com",
+        &["r@dest.test"],
+        &sample_message("two"),
+    );
+    assert!(second.ok, "{:?}", second.json);
+    let third = smtplib_send(
+        sluice.ports.submission,
+        "starttls",
+        login,
+        "app@example.com",
+        &["r@dest.test"],
+        &sample_message("three"),
+    );
+    assert_eq!(third.code, 452, "{:?}", third.json);
+    assert!(third.message.starts_with("4.2.2"), "{}", third.message);
+
+    let id = credential["id"].as_i64().unwrap();
+    let (status, _) = http_json(
+        http,
+        "DELETE",
+        &format!("/api/v1/smtp-credentials/{id}?account_id={account}"),
+        Some(&admin),
+        None,
+    );
+    assert_eq!(status, 204);
+    let revoked = smtplib_send(
+        sluice.ports.submission,
+        "starttls",
+        login,
+        "app@example.com",
+        &["r@dest.test"],
+        &sample_message("x"),
+    );
+    assert_eq!(revoked.code, 535, "{:?}", revoked.json);
+}

@@ -34,7 +34,7 @@ pub trait Authenticator: Send + Sync + 'static {
 /// Takes accepted messages. Its reply is the client's: 250 only once the message is stored.
 #[async_trait]
 pub trait MessageSink: Send + Sync + 'static {
-    async fn accept(&self, account_id: AccountId, envelope: Envelope, body: Vec<u8>) -> Reply;
+    async fn accept(&self, policy: &AccountPolicy, envelope: Envelope, body: Vec<u8>) -> Reply;
 }
 
 /// What all listeners of one node share.
@@ -370,15 +370,16 @@ impl SessionDriver<'_> {
     }
 
     async fn accept(&self, session: &Session, envelope: Envelope, body: Vec<u8>) -> Reply {
-        let Some(account_id) = session.account_id() else {
+        let Some(policy) = session.policy() else {
             return Reply::new(451, "4.3.0", "No account for this session");
         };
+        let account_id = policy.account_id;
         let mut message = self.received_header(session).into_bytes();
         message.extend_from_slice(&body);
         drop(body);
         let recipients = envelope.rcpt_to.len();
         let size = message.len();
-        let reply = self.server.sink.accept(account_id, envelope, message).await;
+        let reply = self.server.sink.accept(policy, envelope, message).await;
         info!(
             account = account_id,
             recipients,

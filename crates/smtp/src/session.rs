@@ -143,6 +143,11 @@ impl Session {
         self.policy.as_ref().map(|p| p.account_id)
     }
 
+    /// That account's policy.
+    pub fn policy(&self) -> Option<&AccountPolicy> {
+        self.policy.as_ref()
+    }
+
     /// The name the client gave in EHLO/HELO.
     pub fn helo(&self) -> Option<&str> {
         self.helo.as_deref()

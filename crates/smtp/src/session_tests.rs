@@ -12,6 +12,7 @@ fn policy() -> AccountPolicy {
     AccountPolicy {
         account_id: 1,
         allowed_domains: vec!["example.com".into()],
+        monthly_limit: 100,
     }
 }
 

@@ -111,6 +111,31 @@ pub trait Store: Send + Sync + 'static {
     /// Revokes once: false if it was already revoked (a replayed refresh token).
     async fn revoke_session(&self, id: i64, now_ms: i64) -> Result<bool, StoreError>;
 
+    async fn add_smtp_credential(
+        &self,
+        account_id: AccountId,
+        username: &str,
+        password_hash: &str,
+        now_ms: i64,
+    ) -> Result<i64, StoreError>;
+    async fn smtp_credential_by_username(
+        &self,
+        username: &str,
+    ) -> Result<Option<SmtpCredential>, StoreError>;
+    async fn list_smtp_credentials(
+        &self,
+        account_id: AccountId,
+    ) -> Result<Vec<SmtpCredential>, StoreError>;
+    async fn revoke_smtp_credential(
+        &self,
+        account_id: AccountId,
+        id: i64,
+        now_ms: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Messages accepted for the account in `month` (`YYYY-MM`, see `sluice_core::month_of`).
+    async fn monthly_usage(&self, account_id: AccountId, month: &str) -> Result<i64, StoreError>;
+
     async fn add_audit(&self, entry: &AuditEntry, now_ms: i64) -> Result<(), StoreError>;
     /// Newest first; `account_id` None lists every account's entries.
     async fn list_audit(
@@ -125,7 +150,8 @@ pub trait Store: Send + Sync + 'static {
         filter: &MessageFilter,
     ) -> Result<Vec<MessageSummary>, StoreError>;
 
-    /// Commits all messages (and a `queued` event for each) in one transaction.
+    /// Commits all messages (a `queued` event and the monthly usage count for each) in one
+    /// transaction.
     /// Returns their ids in order. Nothing is visible before the commit.
     async fn enqueue_messages(
         &self,

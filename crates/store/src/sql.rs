@@ -36,6 +36,17 @@ macro_rules! impl_sql_store {
                 })
             }
 
+            fn credential_from_row(row: &$row) -> Result<SmtpCredential, StoreError> {
+                Ok(SmtpCredential {
+                    id: row.try_get("id")?,
+                    account_id: row.try_get("account_id")?,
+                    username: row.try_get("username")?,
+                    password_hash: row.try_get("password_hash")?,
+                    created_at: row.try_get("created_at")?,
+                    revoked_at: row.try_get("revoked_at")?,
+                })
+            }
+
             fn user_from_row(row: &$row) -> Result<User, StoreError> {
                 Ok(User {
                     id: row.try_get("id")?,
@@ -327,6 +338,83 @@ macro_rules! impl_sql_store {
                 Ok(done.rows_affected() == 1)
             }
 
+            async fn add_smtp_credential(
+                &self,
+                account_id: AccountId,
+                username: &str,
+                password_hash: &str,
+                now_ms: i64,
+            ) -> Result<i64, StoreError> {
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO smtp_credentials (account_id, username, password_hash, created_at) \
+                     VALUES ($1, $2, $3, $4) RETURNING id",
+                )
+                .bind(account_id)
+                .bind(username.to_ascii_lowercase())
+                .bind(password_hash)
+                .bind(now_ms)
+                .fetch_one(&self.write)
+                .await?;
+                Ok(id)
+            }
+
+            async fn smtp_credential_by_username(
+                &self,
+                username: &str,
+            ) -> Result<Option<SmtpCredential>, StoreError> {
+                let row = sqlx::query("SELECT * FROM smtp_credentials WHERE username = $1")
+                    .bind(username.to_ascii_lowercase())
+                    .fetch_optional(&self.read)
+                    .await?;
+                row.as_ref().map(Self::credential_from_row).transpose()
+            }
+
+            async fn list_smtp_credentials(
+                &self,
+                account_id: AccountId,
+            ) -> Result<Vec<SmtpCredential>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT * FROM smtp_credentials WHERE account_id = $1 ORDER BY id",
+                )
+                .bind(account_id)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter().map(Self::credential_from_row).collect()
+            }
+
+            async fn revoke_smtp_credential(
+                &self,
+                account_id: AccountId,
+                id: i64,
+                now_ms: i64,
+            ) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE smtp_credentials SET revoked_at = $1 \
+                     WHERE id = $2 AND account_id = $3 AND revoked_at IS NULL",
+                )
+                .bind(now_ms)
+                .bind(id)
+                .bind(account_id)
+                .execute(&self.write)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn monthly_usage(
+                &self,
+                account_id: AccountId,
+                month: &str,
+            ) -> Result<i64, StoreError> {
+                let count: Option<i64> = sqlx::query_scalar(
+                    "SELECT messages FROM account_usage WHERE account_id = $1 AND month = $2",
+                )
+                .bind(account_id)
+                .bind(month)
+                .fetch_optional(&self.read)
+                .await?;
+                Ok(count.unwrap_or(0))
+            }
+
             async fn add_audit(&self, entry: &AuditEntry, now_ms: i64) -> Result<(), StoreError> {
                 sqlx::query(
                     "INSERT INTO audit_logs (account_id, actor, action, target_type, target_id, \
@@ -455,7 +543,17 @@ macro_rules! impl_sql_store {
                     .bind(lease_until)
                     .fetch_one(&mut *tx)
                     .await?;
-                    Self::insert_event(&mut tx, id, Some(message.account_id), "queued", "", now_ms).await?;
+                    Self::insert_event(&mut tx, id, Some(message.account_id), "queued", "", now_ms)
+                        .await?;
+                    sqlx::query(
+                        "INSERT INTO account_usage (account_id, month, messages) VALUES ($1, $2, 1) \
+                         ON CONFLICT (account_id, month) \
+                         DO UPDATE SET messages = account_usage.messages + 1",
+                    )
+                    .bind(message.account_id)
+                    .bind(sluice_core::month_of(now_ms))
+                    .execute(&mut *tx)
+                    .await?;
                     ids.push(id);
                 }
                 tx.commit().await?;

@@ -47,6 +47,7 @@ impl Account {
         AccountPolicy {
             account_id: self.id,
             allowed_domains: self.allowed_domains.clone(),
+            monthly_limit: self.monthly_limit,
         }
     }
 }
@@ -244,4 +245,24 @@ pub struct MessageSummary {
     pub last_error: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct SmtpCredential {
+    pub id: i64,
+    pub account_id: AccountId,
+    pub username: String,
+    #[serde(skip)]
+    pub password_hash: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+impl std::fmt::Debug for SmtpCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpCredential")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
 }

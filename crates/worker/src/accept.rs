@@ -4,7 +4,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
-use sluice_core::{AccountId, Envelope, MessageId, MessageStatus, RetryPolicy, Source, Verdict};
+use sluice_core::{
+    AccountId, AccountPolicy, Envelope, MessageId, MessageStatus, RetryPolicy, Source, Verdict,
+    month_of,
+};
 use sluice_deliver::{Deliverer, Outbound};
 use sluice_store::{GroupCommitter, NewMessage, Store};
 use tokio::sync::Notify;
@@ -38,6 +41,8 @@ pub enum AcceptOutcome {
         code: Option<u16>,
         text: String,
     },
+    /// Not stored: the account has used its monthly limit.
+    QuotaExceeded,
     /// Not stored: the database could not take it. Nothing was promised.
     Unavailable,
 }
@@ -79,13 +84,32 @@ impl Acceptor {
         }
     }
 
+    /// Checks the account's monthly limit, commits, then answers (or delivers, in sync mode).
+    /// Concurrent accepts may overshoot the limit by the few messages in flight.
     pub async fn accept(
         &self,
-        account_id: AccountId,
+        policy: &AccountPolicy,
         source: Source,
         envelope: Envelope,
         body: Vec<u8>,
     ) -> AcceptOutcome {
+        let account_id = policy.account_id;
+        match self
+            .store
+            .monthly_usage(account_id, &month_of(now_ms()))
+            .await
+        {
+            Ok(used) if used >= policy.monthly_limit => {
+                metrics::counter!("sluice_accept_refused_total", "reason" => "monthly_limit")
+                    .increment(1);
+                return AcceptOutcome::QuotaExceeded;
+            }
+            Ok(_) => {}
+            Err(error) => {
+                warn!(%error, "usage not readable; message not stored");
+                return AcceptOutcome::Unavailable;
+            }
+        }
         let lease = match self.mode {
             DeliveryMode::Async => None,
             DeliveryMode::Sync => Some((

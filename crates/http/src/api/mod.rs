@@ -70,6 +70,7 @@ pub(crate) fn now_ms() -> i64 {
     modifiers(&BearerAuth),
     tags(
         (name = "auth"), (name = "accounts"), (name = "users"), (name = "api-keys"),
+        (name = "smtp-credentials"),
         (name = "messages"), (name = "audit")
     )
 )]

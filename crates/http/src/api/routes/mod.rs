@@ -5,6 +5,7 @@ mod api_keys;
 mod audit;
 mod auth;
 mod messages;
+mod smtp_credentials;
 mod users;
 
 use serde::{Deserialize, Serialize};
@@ -19,6 +20,7 @@ pub fn router() -> OpenApiRouter<ApiState> {
         .merge(accounts::router())
         .merge(users::router())
         .merge(api_keys::router())
+        .merge(smtp_credentials::router())
         .merge(messages::router())
         .merge(audit::router())
 }
