@@ -46,6 +46,8 @@ pub struct ApiConfig {
     pub login_max_failures: i64,
     pub login_window_secs: u64,
     pub login_lock_secs: u64,
+    /// Requests per minute per API key or user; beyond it 429 with Retry-After.
+    pub rate_limit_per_minute: u32,
 }
 
 impl Default for ApiConfig {
@@ -57,6 +59,7 @@ impl Default for ApiConfig {
             login_max_failures: 5,
             login_window_secs: 900,
             login_lock_secs: 900,
+            rate_limit_per_minute: 100,
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod limiter;
 pub mod login;
 pub mod message;
 pub mod provider;
+pub mod rate;
 pub mod retry;
 pub mod secret;
 pub mod text;

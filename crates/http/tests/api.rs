@@ -43,6 +43,9 @@ impl Api {
                 lock_ms: 900_000,
             },
             dummy_hash: Arc::new(sluice_core::secret::hash_password("x").unwrap()),
+            rate_limit: Arc::new(Mutex::new(sluice_core::rate::WindowLimiter::new(
+                100, 60_000,
+            ))),
         };
         let hash = sluice_core::secret::hash_password(ADMIN_PASSWORD).unwrap();
         store
@@ -894,13 +897,15 @@ impl std::io::Write for LogBuffer {
 
 #[tokio::test]
 async fn secrets_never_appear_in_responses_audit_or_logs() {
+    // A global subscriber: a thread-scoped one misses events whose callsites other tests'
+    // threads registered first (tracing caches interest per callsite).
     let logs = LogBuffer::default();
     let writer = logs.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::TRACE)
         .with_writer(move || writer.clone())
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    tracing::subscriber::set_global_default(subscriber).expect("only this test sets it");
 
     let api = Api::new().await;
     let admin_pair = api.login("admin@sluice.test", ADMIN_PASSWORD).await;
@@ -944,4 +949,37 @@ async fn secrets_never_appear_in_responses_audit_or_logs() {
     }
     assert!(logged.contains("login"), "the log capture works");
     assert!(audit_text.contains("first_api_key"));
+}
+
+#[tokio::test]
+async fn each_api_key_gets_100_requests_a_minute() {
+    let api = Api::new().await;
+    let admin = api.admin_token().await;
+    let (_, key) = api.account(&admin, "busy", "busy.test").await;
+    let (_, other) = api.account(&admin, "calm", "calm.test").await;
+    for n in 0..100 {
+        let reply = api.call(Method::GET, "/api-keys", Some(&key), None).await;
+        assert_eq!(reply.status, StatusCode::OK, "request {n}");
+    }
+    let limited = api.call(Method::GET, "/api-keys", Some(&key), None).await;
+    assert_error(&limited, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+    // Another key is not affected.
+    assert_eq!(
+        api.call(Method::GET, "/api-keys", Some(&other), None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let request = Request::builder()
+        .uri("/api/v1/api-keys")
+        .header("authorization", format!("Bearer {key}"))
+        .body(Body::empty())
+        .unwrap();
+    let response = api.app.clone().oneshot(request).await.unwrap();
+    let retry: i64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
 }

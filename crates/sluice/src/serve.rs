@@ -235,6 +235,9 @@ fn api_state(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<sluice_ht
             lock_ms: api.login_lock_secs as i64 * 1000,
         },
         dummy_hash: Arc::new(crate::account::hash_password("no such user")?),
+        rate_limit: Arc::new(std::sync::Mutex::new(
+            sluice_core::rate::WindowLimiter::new(api.rate_limit_per_minute, 60_000),
+        )),
     })
 }
 

@@ -18,6 +18,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Seconds, for 429 and 503.
+    pub retry_after: Option<i64>,
 }
 
 impl ApiError {
@@ -26,6 +28,18 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn rate_limited(retry_after_secs: i64) -> Self {
+        ApiError {
+            retry_after: Some(retry_after_secs.max(1)),
+            ..ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "too many requests, slow down",
+            )
         }
     }
 
@@ -94,10 +108,15 @@ impl IntoResponse for ApiError {
             }
         });
         let mut response = (self.status, axum::Json(body)).into_response();
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        let retry_after = match (self.retry_after, self.status) {
+            (Some(secs), _) => Some(secs),
+            (None, StatusCode::SERVICE_UNAVAILABLE) => Some(5),
+            _ => None,
+        };
+        if let Some(secs) = retry_after
+            && let Ok(value) = HeaderValue::from_str(&secs.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
         }
         response
     }

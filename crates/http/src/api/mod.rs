@@ -30,6 +30,8 @@ pub struct ApiState {
     pub throttle: LoginThrottle,
     /// Verified against when a login names no user, so both take as long.
     pub dummy_hash: Arc<String>,
+    /// Requests per minute per caller (API key or user).
+    pub rate_limit: Arc<std::sync::Mutex<sluice_core::rate::WindowLimiter>>,
 }
 
 impl ApiState {

@@ -96,55 +96,68 @@ impl FromRequestParts<ApiState> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
-        let source_ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip().to_string());
-        let token = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .ok_or_else(ApiError::unauthorized)?;
-        if token.starts_with("sk_") {
-            let key = state
-                .store
-                .api_key_by_hash(&hash_token(token))
-                .await?
-                .filter(|k| k.revoked_at.is_none())
-                .ok_or_else(ApiError::unauthorized)?;
-            let active = state
-                .store
-                .account(key.account_id)
-                .await?
-                .is_some_and(|a| a.is_active());
-            if !active {
-                return Err(ApiError::unauthorized());
-            }
-            return Ok(Principal {
-                actor: format!("api_key:{}", key.id),
-                account_id: Some(key.account_id),
-                role: Role::Owner,
-                source_ip,
-            });
+        let principal = authenticate(parts, state).await?;
+        let verdict = state
+            .rate_limit
+            .lock()
+            .map(|mut limiter| limiter.check(&principal.actor, super::now_ms()))
+            .unwrap_or(Ok(()));
+        if let Err(wait_ms) = verdict {
+            return Err(ApiError::rate_limited((wait_ms + 999) / 1000));
         }
-        let claims = state
-            .tokens
-            .verify(token)
-            .ok_or_else(ApiError::unauthorized)?;
-        let user = state
-            .store
-            .user(claims.sub)
-            .await?
-            .filter(|u| u.status == "active")
-            .ok_or_else(ApiError::unauthorized)?;
-        let role = Role::parse(&user.role).ok_or_else(ApiError::unauthorized)?;
-        Ok(Principal {
-            actor: format!("user:{}", user.id),
-            account_id: user.account_id,
-            role,
-            source_ip,
-        })
+        Ok(principal)
     }
+}
+
+async fn authenticate(parts: &mut Parts, state: &ApiState) -> Result<Principal, ApiError> {
+    let source_ip = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip().to_string());
+    let token = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(ApiError::unauthorized)?;
+    if token.starts_with("sk_") {
+        let key = state
+            .store
+            .api_key_by_hash(&hash_token(token))
+            .await?
+            .filter(|k| k.revoked_at.is_none())
+            .ok_or_else(ApiError::unauthorized)?;
+        let active = state
+            .store
+            .account(key.account_id)
+            .await?
+            .is_some_and(|a| a.is_active());
+        if !active {
+            return Err(ApiError::unauthorized());
+        }
+        return Ok(Principal {
+            actor: format!("api_key:{}", key.id),
+            account_id: Some(key.account_id),
+            role: Role::Owner,
+            source_ip,
+        });
+    }
+    let claims = state
+        .tokens
+        .verify(token)
+        .ok_or_else(ApiError::unauthorized)?;
+    let user = state
+        .store
+        .user(claims.sub)
+        .await?
+        .filter(|u| u.status == "active")
+        .ok_or_else(ApiError::unauthorized)?;
+    let role = Role::parse(&user.role).ok_or_else(ApiError::unauthorized)?;
+    Ok(Principal {
+        actor: format!("user:{}", user.id),
+        account_id: user.account_id,
+        role,
+        source_ip,
+    })
 }
