@@ -86,6 +86,8 @@ pub enum MessageStatus {
     Failed,
     /// Kept by the capture provider, not sent.
     Captured,
+    /// Withdrawn before delivery.
+    Cancelled,
 }
 
 impl MessageStatus {
@@ -97,6 +99,7 @@ impl MessageStatus {
             MessageStatus::Delivered => "delivered",
             MessageStatus::Failed => "failed",
             MessageStatus::Captured => "captured",
+            MessageStatus::Cancelled => "cancelled",
         }
     }
 
@@ -108,6 +111,7 @@ impl MessageStatus {
             "delivered" => MessageStatus::Delivered,
             "failed" => MessageStatus::Failed,
             "captured" => MessageStatus::Captured,
+            "cancelled" => MessageStatus::Cancelled,
             _ => return None,
         })
     }

@@ -172,6 +172,21 @@ impl Api {
     }
 }
 
+fn message_for(account: i64) -> sluice_store::NewMessage {
+    sluice_store::NewMessage {
+        account_id: account,
+        source: sluice_core::Source::Smtp,
+        envelope: sluice_core::Envelope {
+            mail_from: "app@acme.test".into(),
+            rcpt_to: vec!["r@dest.test".into()],
+            smtputf8: false,
+            eight_bit: false,
+        },
+        body: b"Subject: hi\r\n\r\nbody\r\n".to_vec(),
+        lease: None,
+    }
+}
+
 fn assert_error(reply: &Reply, status: StatusCode, code: &str) {
     assert_eq!(reply.status, status, "{}", reply.text);
     assert_eq!(reply.body["error"]["code"], code, "{}", reply.text);
@@ -614,19 +629,11 @@ async fn accounts_users_keys_messages_and_audit() {
     );
 
     // Messages: listed, filtered, shown with attempts/events, raw.
-    let message = sluice_store::NewMessage {
-        account_id: account,
-        source: sluice_core::Source::Smtp,
-        envelope: sluice_core::Envelope {
-            mail_from: "app@acme.test".into(),
-            rcpt_to: vec!["r@dest.test".into()],
-            smtputf8: false,
-            eight_bit: false,
-        },
-        body: b"Subject: hi\r\n\r\nbody\r\n".to_vec(),
-        lease: None,
-    };
-    let id = api.store.enqueue_messages(&[message], 5).await.unwrap()[0];
+    let id = api
+        .store
+        .enqueue_messages(&[message_for(account)], 5)
+        .await
+        .unwrap()[0];
     let list = api
         .call(
             Method::GET,
@@ -668,6 +675,119 @@ async fn accounts_users_keys_messages_and_audit() {
         )
         .await;
     assert_eq!(raw.text, "Subject: hi\r\n\r\nbody\r\n");
+    let logs = api
+        .call(
+            Method::GET,
+            &format!("/delivery-logs?message_id={id}"),
+            Some(&viewer),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (logs.status, logs.body.as_array().map(Vec::len)),
+        (StatusCode::OK, Some(0))
+    );
+    assert_error(
+        &api.call(Method::GET, "/delivery-logs", Some(&viewer), None)
+            .await,
+        StatusCode::BAD_REQUEST,
+        "malformed_request",
+    );
+    // A queued message cannot be retried; viewers cannot cancel; members can, once.
+    assert_error(
+        &api.call(
+            Method::POST,
+            &format!("/messages/{id}/retry"),
+            Some(&member),
+            None,
+        )
+        .await,
+        StatusCode::CONFLICT,
+        "conflict",
+    );
+    assert_error(
+        &api.call(
+            Method::DELETE,
+            &format!("/messages/{id}"),
+            Some(&viewer),
+            None,
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    assert_eq!(
+        api.call(
+            Method::DELETE,
+            &format!("/messages/{id}"),
+            Some(&member),
+            None
+        )
+        .await
+        .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_error(
+        &api.call(
+            Method::DELETE,
+            &format!("/messages/{id}"),
+            Some(&member),
+            None,
+        )
+        .await,
+        StatusCode::CONFLICT,
+        "conflict",
+    );
+    let cancelled = api
+        .call(Method::GET, &format!("/messages/{id}"), Some(&viewer), None)
+        .await;
+    assert_eq!(cancelled.body["status"], "cancelled");
+    // A failed message goes back to the queue, to all its recipients.
+    let failed_id = api
+        .store
+        .enqueue_messages(&[message_for(account)], 6)
+        .await
+        .unwrap()[0];
+    let claimed = api
+        .store
+        .claim_due_messages("w", 10, 1000, 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed[0].id, failed_id);
+    let report = sluice_core::DeliveryReport::uniform(
+        "smtp",
+        &claimed[0].envelope.rcpt_to,
+        sluice_core::Verdict::Permanent,
+        Some(550),
+        "no",
+    );
+    api.store
+        .record_attempt(&sluice_store::AttemptRecord {
+            message_id: failed_id,
+            lease_owner: "w".into(),
+            report,
+            started_at: 11,
+            finished_at: 12,
+            new_status: sluice_core::MessageStatus::Failed,
+            pending_rcpt: vec![],
+            next_attempt_at: 12,
+            last_error: Some("550 no".into()),
+            events: vec![],
+        })
+        .await
+        .unwrap();
+    let retried = api
+        .call(
+            Method::POST,
+            &format!("/messages/{failed_id}/retry"),
+            Some(&member),
+            None,
+        )
+        .await;
+    assert_eq!(retried.status, StatusCode::ACCEPTED, "{}", retried.text);
+    let again = api.store.message(failed_id).await.unwrap().unwrap();
+    assert_eq!(again.status, "queued");
+    assert_eq!(again.pending_rcpt, again.rcpt_to);
 
     // The audit log has every change, with actor, target and fields; viewers may not read it.
     let audit = api
@@ -692,6 +812,10 @@ async fn accounts_users_keys_messages_and_audit() {
         "create user",
         "create api_key",
         "revoke api_key",
+        "create smtp_credential",
+        "revoke smtp_credential",
+        "cancel message",
+        "retry message",
     ] {
         assert!(
             actions.contains(&expected.to_string()),

@@ -177,6 +177,11 @@ pub trait Store: Send + Sync + 'static {
     async fn release_all_leases(&self, now_ms: i64) -> Result<u64, StoreError>;
 
     async fn message(&self, id: MessageId) -> Result<Option<MessageRecord>, StoreError>;
+    /// Queues a failed or deferred message again, due now (a failed one to all its
+    /// recipients). False when it is in another state.
+    async fn requeue_message(&self, id: MessageId, now_ms: i64) -> Result<bool, StoreError>;
+    /// Withdraws a queued or deferred message. False when it is in another state.
+    async fn cancel_message(&self, id: MessageId, now_ms: i64) -> Result<bool, StoreError>;
     async fn attempts(&self, id: MessageId) -> Result<Vec<AttemptRow>, StoreError>;
     async fn events(&self, id: MessageId) -> Result<Vec<EventRow>, StoreError>;
     async fn count_by_status(&self) -> Result<Vec<(String, i64)>, StoreError>;

@@ -338,6 +338,45 @@ macro_rules! impl_sql_store {
                 Ok(done.rows_affected() == 1)
             }
 
+            async fn requeue_message(&self, id: MessageId, now_ms: i64) -> Result<bool, StoreError> {
+                let mut tx = self.write.begin().await?;
+                let done = sqlx::query(
+                    "UPDATE messages SET pending_rcpt = CASE WHEN status = 'failed' \
+                     THEN rcpt_to ELSE pending_rcpt END, status = 'queued', next_attempt_at = $1, \
+                     updated_at = $1 WHERE id = $2 AND status IN ('failed', 'deferred')",
+                )
+                .bind(now_ms)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() == 0 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                Self::insert_event(&mut tx, id, None, "retry_requested", "", now_ms).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn cancel_message(&self, id: MessageId, now_ms: i64) -> Result<bool, StoreError> {
+                let mut tx = self.write.begin().await?;
+                let done = sqlx::query(
+                    "UPDATE messages SET status = 'cancelled', updated_at = $1 \
+                     WHERE id = $2 AND status IN ('queued', 'deferred')",
+                )
+                .bind(now_ms)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() == 0 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                Self::insert_event(&mut tx, id, None, "cancelled", "", now_ms).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
             async fn add_smtp_credential(
                 &self,
                 account_id: AccountId,

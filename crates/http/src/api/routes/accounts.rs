@@ -1,6 +1,6 @@
 //! Accounts (tenants). Creating and listing them is for system admins.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -9,7 +9,7 @@ use sluice_store::{Account, AccountUpdate, NewAccount};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::super::error::{ApiError, Json};
+use super::super::error::{ApiError, Json, Path, Query};
 use super::super::principal::{Principal, Role};
 use super::super::{ApiState, now_ms};
 use super::{ErrorBody, Page, page_size};

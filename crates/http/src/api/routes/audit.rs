@@ -1,13 +1,13 @@
 //! The audit log: who changed what, when, from where.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use sluice_store::AuditRow;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::super::ApiState;
-use super::super::error::ApiError;
+use super::super::error::{ApiError, Query};
 use super::super::principal::{Principal, Role};
 use super::{ErrorBody, Page, page_size};
 

@@ -1,6 +1,6 @@
 //! Messages: search, one message with its attempts and events, and its raw source.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
@@ -8,16 +8,18 @@ use sluice_store::{AttemptRow, EventRow, MessageFilter, MessageRecord, MessageSu
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::super::ApiState;
-use super::super::error::ApiError;
-use super::super::principal::Principal;
+use super::super::error::{ApiError, Path, Query};
+use super::super::principal::{Principal, Role};
+use super::super::{ApiState, now_ms};
 use super::{ErrorBody, Page, page_size};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
         .routes(routes!(list_messages))
-        .routes(routes!(get_message))
+        .routes(routes!(get_message, cancel_message))
         .routes(routes!(get_raw))
+        .routes(routes!(retry_message))
+        .routes(routes!(delivery_logs))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -196,17 +198,7 @@ async fn get_message(
         last_error: m.last_error,
         size: m.size,
         created_at: m.created_at,
-        delivery_attempts: attempts
-            .into_iter()
-            .map(|a: AttemptRow| AttemptView {
-                provider: a.provider,
-                verdict: a.verdict,
-                code: a.code,
-                response: a.response,
-                started_at: a.started_at,
-                finished_at: a.finished_at,
-            })
-            .collect(),
+        delivery_attempts: attempts.into_iter().map(attempt_view).collect(),
         events: events
             .into_iter()
             .map(|e: EventRow| EventView {
@@ -230,4 +222,108 @@ async fn get_raw(
 ) -> Result<axum::response::Response, ApiError> {
     let m = visible_message(&state, &who, id).await?;
     Ok(([(header::CONTENT_TYPE, "message/rfc822")], m.body).into_response())
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Requeued {
+    pub id: i64,
+    pub status: String,
+}
+
+/// Queues a failed or deferred message again, due now (members and up).
+#[utoipa::path(post, path = "/messages/{id}/retry", tag = "messages", params(("id" = i64, Path)),
+    security(("bearer" = [])),
+    responses((status = 202, body = Requeued), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn retry_message(
+    State(state): State<ApiState>,
+    who: Principal,
+    Path(id): Path<i64>,
+) -> Result<(axum::http::StatusCode, axum::Json<Requeued>), ApiError> {
+    let message = visible_message(&state, &who, id).await?;
+    who.require(Role::Member)?;
+    if !state.store.requeue_message(id, now_ms()).await? {
+        return Err(ApiError::conflict(format!(
+            "only failed or deferred messages can be retried; this one is {}",
+            message.status
+        )));
+    }
+    state
+        .audit(
+            &who,
+            Some(message.account_id),
+            "retry",
+            "message",
+            id,
+            serde_json::json!({}),
+        )
+        .await?;
+    Ok((
+        axum::http::StatusCode::ACCEPTED,
+        axum::Json(Requeued {
+            id,
+            status: "queued".into(),
+        }),
+    ))
+}
+
+/// Cancels a message not yet delivered (queued or deferred; members and up).
+#[utoipa::path(delete, path = "/messages/{id}", tag = "messages", params(("id" = i64, Path)),
+    security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn cancel_message(
+    State(state): State<ApiState>,
+    who: Principal,
+    Path(id): Path<i64>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    let message = visible_message(&state, &who, id).await?;
+    who.require(Role::Member)?;
+    if !state.store.cancel_message(id, now_ms()).await? {
+        return Err(ApiError::conflict(format!(
+            "only queued or deferred messages can be cancelled; this one is {}",
+            message.status
+        )));
+    }
+    state
+        .audit(
+            &who,
+            Some(message.account_id),
+            "cancel",
+            "message",
+            id,
+            serde_json::json!({}),
+        )
+        .await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct DeliveryLogQuery {
+    pub message_id: i64,
+}
+
+/// The delivery attempts of one message.
+#[utoipa::path(get, path = "/delivery-logs", tag = "messages", params(DeliveryLogQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = Vec<AttemptView>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn delivery_logs(
+    State(state): State<ApiState>,
+    who: Principal,
+    Query(query): Query<DeliveryLogQuery>,
+) -> Result<axum::Json<Vec<AttemptView>>, ApiError> {
+    visible_message(&state, &who, query.message_id).await?;
+    let attempts = state.store.attempts(query.message_id).await?;
+    Ok(axum::Json(attempts.into_iter().map(attempt_view).collect()))
+}
+
+fn attempt_view(a: AttemptRow) -> AttemptView {
+    AttemptView {
+        provider: a.provider,
+        verdict: a.verdict,
+        code: a.code,
+        response: a.response,
+        started_at: a.started_at,
+        finished_at: a.finished_at,
+    }
 }

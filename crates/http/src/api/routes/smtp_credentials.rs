@@ -1,6 +1,6 @@
 //! SMTP credentials: several logins per account, each with its own password (argon2id).
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sluice_core::secret::hash_password;
@@ -8,7 +8,7 @@ use sluice_store::SmtpCredential;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::super::error::{ApiError, Json};
+use super::super::error::{ApiError, Json, Path, Query};
 use super::super::principal::{Principal, Role};
 use super::super::{ApiState, now_ms};
 use super::ErrorBody;

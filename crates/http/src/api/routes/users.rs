@@ -1,6 +1,6 @@
 //! Users of the API and panel: system admins, and account owners, members and viewers.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sluice_core::secret::hash_password;
@@ -8,7 +8,7 @@ use sluice_store::{NewUser, User};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::super::error::{ApiError, Json};
+use super::super::error::{ApiError, Json, Path};
 use super::super::principal::{Principal, Role};
 use super::super::{ApiState, now_ms};
 use super::ErrorBody;
