@@ -5,6 +5,7 @@
 //! and randomness as a sample in `[0, 1)`.
 
 pub mod address;
+pub mod connections;
 pub mod limiter;
 pub mod login;
 pub mod message;
@@ -15,6 +16,7 @@ pub mod secret;
 pub mod text;
 
 pub use address::{AddressError, domain_of, validate_mailbox};
+pub use connections::{ConnectionDirectory, ConnectionInfo, NoConnections};
 pub use limiter::FailureLimiter;
 pub use login::{LoginState, LoginThrottle};
 pub use message::{

@@ -14,8 +14,43 @@ use tower::ServiceExt;
 const ADMIN_PASSWORD: &str = "admin-password-1";
 const ACCOUNT_PASSWORD: &str = "smtp-password-A1";
 
+/// Stands in for the SMTP server's session registry.
+#[derive(Default)]
+struct FakeConnections {
+    list: Mutex<Vec<sluice_core::ConnectionInfo>>,
+    closed: Mutex<Vec<String>>,
+}
+
+impl sluice_core::ConnectionDirectory for FakeConnections {
+    fn list(&self) -> Vec<sluice_core::ConnectionInfo> {
+        self.list.lock().unwrap().clone()
+    }
+    fn close(&self, id: &str) -> bool {
+        let known = self.list.lock().unwrap().iter().any(|c| c.id == id);
+        if known {
+            self.closed.lock().unwrap().push(id.to_string());
+        }
+        known
+    }
+}
+
+fn connection_of(account: i64, id: &str) -> sluice_core::ConnectionInfo {
+    sluice_core::ConnectionInfo {
+        id: id.into(),
+        remote_addr: "192.0.2.1:5555".into(),
+        listener: "0.0.0.0:587".into(),
+        tls: true,
+        account_id: Some(account),
+        user: Some("app".into()),
+        mail_from: Some("x@alpha.test".into()),
+        recipients: 2,
+        started_at: 1,
+    }
+}
+
 struct Api {
     app: Router,
+    connections: Arc<FakeConnections>,
     store: Arc<dyn Store>,
     openapi: utoipa::openapi::OpenApi,
     _dir: tempfile::TempDir,
@@ -32,6 +67,7 @@ impl Api {
     async fn new() -> Api {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("api.db").display());
+        let connections = Arc::new(FakeConnections::default());
         let store = sluice_store::open(&url, &Default::default()).await.unwrap();
         let state = ApiState {
             store: store.clone(),
@@ -46,6 +82,7 @@ impl Api {
             rate_limit: Arc::new(Mutex::new(sluice_core::rate::WindowLimiter::new(
                 100, 60_000,
             ))),
+            connections: connections.clone(),
         };
         let hash = sluice_core::secret::hash_password(ADMIN_PASSWORD).unwrap();
         store
@@ -63,6 +100,7 @@ impl Api {
         let (router, openapi) = sluice_http::api::router(state);
         Api {
             app: Router::new().nest("/api/v1", router),
+            connections,
             store,
             openapi,
             _dir: dir,
@@ -903,12 +941,18 @@ async fn tenant_isolation_sweep_over_every_id_route() {
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
     let a_credential = created.body["id"].as_i64().unwrap();
-    let ids: &[(&str, i64)] = &[
-        ("/accounts/", a),
-        ("/users/", a_user),
-        ("/api-keys/", a_key_id),
-        ("/messages/", a_message),
-        ("/smtp-credentials/", a_credential),
+    api.connections
+        .list
+        .lock()
+        .unwrap()
+        .push(connection_of(a, "a1b2c3"));
+    let ids: &[(&str, &str)] = &[
+        ("/accounts/", &a.to_string()),
+        ("/users/", &a_user.to_string()),
+        ("/api-keys/", &a_key_id.to_string()),
+        ("/messages/", &a_message.to_string()),
+        ("/smtp-credentials/", &a_credential.to_string()),
+        ("/smtp/connections/", "a1b2c3"),
     ];
     let audit_before = api.store.list_audit(None, None, 1000).await.unwrap().len();
     let mut swept = 0;
@@ -921,7 +965,7 @@ async fn tenant_isolation_sweep_over_every_id_route() {
             .find(|(prefix, _)| path.starts_with(prefix))
             .map(|(_, id)| *id)
             .unwrap_or_else(|| panic!("the isolation sweep does not know the ids for {path}"));
-        let concrete = path.replace("{id}", &id.to_string());
+        let concrete = path.replace("{id}", id);
         let methods = [
             (Method::GET, item.get.is_some()),
             (Method::PUT, item.put.is_some()),
@@ -959,6 +1003,13 @@ async fn tenant_isolation_sweep_over_every_id_route() {
             .iter()
             .all(|k| k.revoked_at.is_none())
     );
+    let credentials = api.store.list_smtp_credentials(a).await.unwrap();
+    assert!(credentials.iter().all(|c| c.revoked_at.is_none()));
+    assert!(api.connections.closed.lock().unwrap().is_empty());
+    let seen = api
+        .call(Method::GET, "/smtp/connections", Some(&b_key), None)
+        .await;
+    assert_eq!(seen.body.as_array().map(Vec::len), Some(0), "{}", seen.text);
     assert_eq!(
         api.store.list_audit(None, None, 1000).await.unwrap().len(),
         audit_before
@@ -1106,4 +1157,47 @@ async fn each_api_key_gets_100_requests_a_minute() {
         .parse()
         .unwrap();
     assert!((1..=60).contains(&retry), "{retry}");
+}
+
+#[tokio::test]
+async fn smtp_connections_are_listed_and_closed_by_admins() {
+    let api = Api::new().await;
+    let admin = api.admin_token().await;
+    let (a, a_key) = api.account(&admin, "alpha", "alpha.test").await;
+    let (b, _) = api.account(&admin, "beta", "beta.test").await;
+    api.connections
+        .list
+        .lock()
+        .unwrap()
+        .extend([connection_of(a, "s-a"), connection_of(b, "s-b")]);
+    let all = api
+        .call(Method::GET, "/smtp/connections", Some(&admin), None)
+        .await;
+    assert_eq!(all.body.as_array().unwrap().len(), 2);
+    let own = api
+        .call(Method::GET, "/smtp/connections", Some(&a_key), None)
+        .await;
+    assert_eq!(own.body.as_array().unwrap().len(), 1);
+    assert_eq!(own.body[0]["id"], "s-a");
+    assert_eq!(own.body[0]["recipients"], 2);
+    assert_error(
+        &api.call(Method::DELETE, "/smtp/connections/s-a", Some(&a_key), None)
+            .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    assert_error(
+        &api.call(Method::DELETE, "/smtp/connections/nope", Some(&admin), None)
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    let closed = api
+        .call(Method::DELETE, "/smtp/connections/s-a", Some(&admin), None)
+        .await;
+    assert_eq!(closed.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        *api.connections.closed.lock().unwrap(),
+        vec!["s-a".to_string()]
+    );
 }

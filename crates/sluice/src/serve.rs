@@ -130,6 +130,11 @@ pub async fn run(config: Config, dev: bool, roles: &[Role]) -> anyhow::Result<()
     for (socket, listener) in sockets {
         listeners.push(tokio::spawn(smtp.clone().serve(socket, listener)));
     }
+    let connections: Arc<dyn sluice_core::ConnectionDirectory> = if roles.contains(&Role::Smtp) {
+        smtp.clone()
+    } else {
+        Arc::new(sluice_core::NoConnections)
+    };
     let http = match config.http.listen.filter(|_| roles.contains(&Role::Http)) {
         Some(addr) => {
             let socket = TcpListener::bind(addr)
@@ -141,7 +146,7 @@ pub async fn run(config: Config, dev: bool, roles: &[Role]) -> anyhow::Result<()
                     store: store.clone(),
                     metrics: Some(metrics),
                 },
-                Some(api_state(&config, store.clone())?),
+                Some(api_state(&config, store.clone(), connections.clone())?),
             );
             Some(tokio::spawn(sluice_http::serve(
                 socket,
@@ -215,7 +220,11 @@ async fn wait_for_signal() {
 }
 
 /// The API's state: token keys from config or the data dir, TTLs, login throttle.
-fn api_state(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<sluice_http::api::ApiState> {
+fn api_state(
+    config: &Config,
+    store: Arc<dyn Store>,
+    connections: Arc<dyn sluice_core::ConnectionDirectory>,
+) -> anyhow::Result<sluice_http::api::ApiState> {
     let api = &config.api;
     let secret = if api.jwt_secret.is_empty() {
         jwt_key_file(&config.data_dir)?
@@ -235,6 +244,7 @@ fn api_state(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<sluice_ht
             lock_ms: api.login_lock_secs as i64 * 1000,
         },
         dummy_hash: Arc::new(crate::account::hash_password("no such user")?),
+        connections,
         rate_limit: Arc::new(std::sync::Mutex::new(
             sluice_core::rate::WindowLimiter::new(api.rate_limit_per_minute, 60_000),
         )),

@@ -299,3 +299,66 @@ fn api_managed_smtp_credentials_and_monthly_limit() {
     );
     assert_eq!(revoked.code, 535, "{:?}", revoked.json);
 }
+
+#[test]
+fn admin_sees_and_closes_live_smtp_sessions() {
+    use serde_json::json;
+    use sluice_testkit::http_json;
+    let sluice = Sluice::builder(BIN).start();
+    let http = sluice.ports.http;
+    let created = sluice.cli(&[
+        "admin",
+        "create",
+        "--email",
+        "root@sluice.test",
+        "--password",
+        "root-password",
+    ]);
+    assert!(created.status.success(), "{created:?}");
+    let (_, login) = http_json(
+        http,
+        "POST",
+        "/api/v1/auth/login",
+        None,
+        Some(&json!({ "email": "root@sluice.test", "password": "root-password" })),
+    );
+    let admin = login["access_token"].as_str().unwrap().to_string();
+
+    let stream = TcpStream::connect(("127.0.0.1", sluice.ports.plain)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    writer
+        .write_all(b"EHLO x\r\nMAIL FROM:<app@example.com>\r\nRCPT TO:<r@dest.test>\r\n")
+        .unwrap();
+    let listed = wait_until(Duration::from_secs(5), || {
+        let (_, list) = http_json(http, "GET", "/api/v1/smtp/connections", Some(&admin), None);
+        list.as_array()?
+            .iter()
+            .find(|c| c["mail_from"] == "app@example.com" && c["recipients"] == 1)
+            .cloned()
+    })
+    .expect("the session is listed with its transaction");
+    assert_eq!(listed["tls"], false);
+    let id = listed["id"].as_str().unwrap();
+    let (status, _) = http_json(
+        http,
+        "DELETE",
+        &format!("/api/v1/smtp/connections/{id}"),
+        Some(&admin),
+        None,
+    );
+    assert_eq!(status, 204);
+    let mut rest = String::new();
+    let _ = reader.read_to_string(&mut rest);
+    assert!(rest.contains("421 4.3.2"), "{rest}");
+    let gone = wait_until(Duration::from_secs(5), || {
+        let (_, list) = http_json(http, "GET", "/api/v1/smtp/connections", Some(&admin), None);
+        list.as_array()?.iter().all(|c| c["id"] != id).then_some(())
+    });
+    assert!(gone.is_some());
+}

@@ -1,6 +1,7 @@
 //! The tokio side: accept loop with a connection semaphore, one task per session driving
 //! the sans-IO [`Session`], TLS upgrades, timeouts and shutdown.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -8,9 +9,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use sluice_config::{ListenerAuth, ListenerConfig, ListenerTls, SmtpConfig};
 use sluice_core::text::sanitize_reply_text;
-use sluice_core::{AccountId, AccountPolicy, Envelope, FailureLimiter};
+use sluice_core::{
+    AccountId, AccountPolicy, ConnectionDirectory, ConnectionInfo, Envelope, FailureLimiter,
+};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 use tracing::{Instrument, debug, info, warn};
 
@@ -46,6 +49,44 @@ pub struct SmtpServer {
     limiter: Mutex<FailureLimiter>,
     connections: Arc<Semaphore>,
     shutdown: watch::Receiver<bool>,
+    /// Live sessions, for the API: what they are doing and a way to end each.
+    registry: Mutex<HashMap<String, (ConnectionInfo, Arc<Notify>)>>,
+}
+
+impl ConnectionDirectory for SmtpServer {
+    fn list(&self) -> Vec<ConnectionInfo> {
+        let mut list: Vec<ConnectionInfo> = self
+            .registry
+            .lock()
+            .unwrap()
+            .values()
+            .map(|(info, _)| info.clone())
+            .collect();
+        list.sort_by(|a, b| a.started_at.cmp(&b.started_at).then(a.id.cmp(&b.id)));
+        list
+    }
+
+    fn close(&self, id: &str) -> bool {
+        match self.registry.lock().unwrap().get(id) {
+            Some((_, close)) => {
+                close.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Removes a session from the registry when it ends, however it ends.
+struct Registered<'a> {
+    server: &'a SmtpServer,
+    id: String,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.server.registry.lock().unwrap().remove(&self.id);
+    }
 }
 
 fn now_ms() -> i64 {
@@ -74,6 +115,7 @@ impl SmtpServer {
             auth,
             sink,
             shutdown,
+            registry: Mutex::new(HashMap::new()),
         })
     }
 
@@ -221,11 +263,33 @@ impl SmtpServer {
             auth_required: kind.auth == ListenerAuth::Required,
         };
         let mut session = Session::new(config, trusted);
+        let close = Arc::new(Notify::new());
+        let info = ConnectionInfo {
+            id: id.to_string(),
+            remote_addr: peer.to_string(),
+            listener: kind.addr.to_string(),
+            tls: session.tls_active(),
+            account_id: session.account_id(),
+            user: None,
+            mail_from: None,
+            recipients: 0,
+            started_at: now_ms(),
+        };
+        self.registry
+            .lock()
+            .unwrap()
+            .insert(id.to_string(), (info, close.clone()));
+        let _registered = Registered {
+            server: self,
+            id: id.to_string(),
+        };
         let mut driver = SessionDriver {
             server: self,
             peer,
             id,
             account: None,
+            user: None,
+            close,
         };
         info!(tls = session.tls_active(), "session started");
         let outcome = driver.run(&mut session, &mut conn).await;
@@ -240,6 +304,9 @@ struct SessionDriver<'a> {
     id: &'a str,
     /// Set once AUTH succeeds.
     account: Option<AccountId>,
+    user: Option<String>,
+    /// Notified when an administrator closes the session.
+    close: Arc<Notify>,
 }
 
 impl SessionDriver<'_> {
@@ -269,6 +336,7 @@ impl SessionDriver<'_> {
                         let outcome = self.authenticate(&credentials).await;
                         if let AuthOutcome::Accepted(policy) = &outcome {
                             self.account = Some(policy.account_id);
+                            self.user = Some(credentials.username.clone());
                         }
                         session.auth_result(outcome);
                     }
@@ -281,6 +349,7 @@ impl SessionDriver<'_> {
             if !out.is_empty() && conn.write_all(&std::mem::take(&mut out)).await.is_err() {
                 return "write failed";
             }
+            self.publish(session);
             let stopping = *shutdown.borrow();
             if stopping && !session.in_transaction() {
                 session.close_with(Reply::new(
@@ -293,6 +362,11 @@ impl SessionDriver<'_> {
             let read = tokio::select! {
                 read = tokio::time::timeout(idle, conn.read(&mut buf)) => read,
                 _ = stopped(&mut shutdown), if !stopping => continue,
+                _ = self.close.notified() => {
+                    info!("closed by an administrator");
+                    session.close_with(Reply::new(421, "4.3.2", "Connection closed by the administrator"));
+                    continue;
+                }
             };
             match read {
                 Ok(Ok(0)) => return "client closed",
@@ -306,6 +380,18 @@ impl SessionDriver<'_> {
                     ));
                 }
             }
+        }
+    }
+
+    /// Updates what the registry shows of this session.
+    fn publish(&self, session: &Session) {
+        let (mail_from, recipients) = session.transaction_summary();
+        if let Some((info, _)) = self.server.registry.lock().unwrap().get_mut(self.id) {
+            info.tls = session.tls_active();
+            info.account_id = session.account_id();
+            info.user.clone_from(&self.user);
+            info.mail_from = mail_from.map(str::to_string);
+            info.recipients = recipients;
         }
     }
 

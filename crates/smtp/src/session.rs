@@ -148,6 +148,14 @@ impl Session {
         self.policy.as_ref()
     }
 
+    /// MAIL FROM and the recipients so far of the transaction under way.
+    pub fn transaction_summary(&self) -> (Option<&str>, usize) {
+        match &self.transaction {
+            Some(tx) => (Some(tx.mail_from.as_str()), tx.rcpt_to.len()),
+            None => (None, 0),
+        }
+    }
+
     /// The name the client gave in EHLO/HELO.
     pub fn helo(&self) -> Option<&str> {
         self.helo.as_deref()

@@ -30,6 +30,8 @@ pub struct ApiState {
     pub throttle: LoginThrottle,
     /// Verified against when a login names no user, so both take as long.
     pub dummy_hash: Arc<String>,
+    /// Live SMTP sessions of this node.
+    pub connections: Arc<dyn sluice_core::ConnectionDirectory>,
     /// Requests per minute per caller (API key or user).
     pub rate_limit: Arc<std::sync::Mutex<sluice_core::rate::WindowLimiter>>,
 }
@@ -72,7 +74,7 @@ pub(crate) fn now_ms() -> i64 {
     modifiers(&BearerAuth),
     tags(
         (name = "auth"), (name = "accounts"), (name = "users"), (name = "api-keys"),
-        (name = "smtp-credentials"),
+        (name = "smtp-credentials"), (name = "smtp"),
         (name = "messages"), (name = "audit")
     )
 )]

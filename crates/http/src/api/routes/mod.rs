@@ -4,6 +4,7 @@ mod accounts;
 mod api_keys;
 mod audit;
 mod auth;
+mod connections;
 mod messages;
 mod smtp_credentials;
 mod users;
@@ -23,6 +24,7 @@ pub fn router() -> OpenApiRouter<ApiState> {
         .merge(smtp_credentials::router())
         .merge(messages::router())
         .merge(audit::router())
+        .merge(connections::router())
 }
 
 /// A list and the cursor for the next page (absent on the last page).
