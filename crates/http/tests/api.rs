@@ -977,8 +977,7 @@ async fn tenant_isolation_sweep_over_every_id_route() {
                 continue;
             }
             for token in [&b_key, &b_member] {
-                let body = (method == Method::PUT || method == Method::POST)
-                    .then(|| json!({ "name": "stolen" }));
+                let body = (method == Method::PUT || method == Method::POST).then(|| json!({}));
                 let reply = api.call(method.clone(), &concrete, Some(token), body).await;
                 assert_error(&reply, StatusCode::NOT_FOUND, "not_found");
                 assert!(
@@ -1200,4 +1199,112 @@ async fn smtp_connections_are_listed_and_closed_by_admins() {
         *api.connections.closed.lock().unwrap(),
         vec!["s-a".to_string()]
     );
+}
+
+#[tokio::test]
+async fn users_are_listed_changed_and_disabled_within_their_account() {
+    let api = Api::new().await;
+    let admin = api.admin_token().await;
+    let (a, a_key) = api.account(&admin, "alpha", "alpha.test").await;
+    let (member_id, member) = api.user(&admin, a, "member@alpha.test", "member").await;
+    let (viewer_id, viewer) = api.user(&admin, a, "viewer@alpha.test", "viewer").await;
+    let listed = api.call(Method::GET, "/users", Some(&viewer), None).await;
+    assert_eq!(listed.body.as_array().unwrap().len(), 2, "{}", listed.text);
+    let everyone = api.call(Method::GET, "/users", Some(&admin), None).await;
+    assert_eq!(
+        everyone.body.as_array().unwrap().len(),
+        3,
+        "admin sees the admin too"
+    );
+    // Members cannot manage users; owners can, but not into admins.
+    let promote = json!({ "role": "owner" });
+    assert_error(
+        &api.call(
+            Method::PUT,
+            &format!("/users/{viewer_id}"),
+            Some(&member),
+            Some(promote.clone()),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    let promoted = api
+        .call(
+            Method::PUT,
+            &format!("/users/{viewer_id}"),
+            Some(&a_key),
+            Some(promote),
+        )
+        .await;
+    assert_eq!(promoted.body["role"], "owner", "{}", promoted.text);
+    assert_error(
+        &api.call(
+            Method::PUT,
+            &format!("/users/{viewer_id}"),
+            Some(&a_key),
+            Some(json!({ "role": "admin" })),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    assert_error(
+        &api.call(
+            Method::PUT,
+            &format!("/users/{viewer_id}"),
+            Some(&a_key),
+            Some(json!({ "password": "short" })),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    // A password change ends the user's sessions: its refresh token stops working.
+    let pair = api.login("member@alpha.test", "user-password-1").await;
+    let changed = api
+        .call(
+            Method::PUT,
+            &format!("/users/{member_id}"),
+            Some(&a_key),
+            Some(json!({ "password": "new-password-2" })),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.text);
+    let refresh = api
+        .call(
+            Method::POST,
+            "/auth/refresh",
+            None,
+            Some(json!({ "refresh_token": pair["refresh_token"] })),
+        )
+        .await;
+    assert_error(&refresh, StatusCode::UNAUTHORIZED, "unauthorized");
+    api.login("member@alpha.test", "new-password-2").await;
+    // Disabling ends access at once, even for a still-valid access token.
+    assert_eq!(
+        api.call(
+            Method::DELETE,
+            &format!("/users/{member_id}"),
+            Some(&a_key),
+            None
+        )
+        .await
+        .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_error(
+        &api.call(Method::GET, "/users", Some(&member), None).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    );
+    let relogin = api
+        .call(
+            Method::POST,
+            "/auth/login",
+            None,
+            Some(json!({ "email": "member@alpha.test", "password": "new-password-2" })),
+        )
+        .await;
+    assert_error(&relogin, StatusCode::UNAUTHORIZED, "invalid_credentials");
 }

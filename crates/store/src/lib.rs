@@ -93,6 +93,16 @@ pub trait Store: Send + Sync + 'static {
     async fn create_user(&self, user: NewUser, now_ms: i64) -> Result<User, StoreError>;
     async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError>;
     async fn user(&self, id: i64) -> Result<Option<User>, StoreError>;
+    /// Users of one account, or every user for `None`, by id.
+    async fn list_users(&self, account_id: Option<AccountId>) -> Result<Vec<User>, StoreError>;
+    async fn update_user(
+        &self,
+        id: i64,
+        update: &UserUpdate,
+        now_ms: i64,
+    ) -> Result<Option<User>, StoreError>;
+    /// Ends every refresh session of the user (logout everywhere).
+    async fn revoke_user_sessions(&self, user_id: i64, now_ms: i64) -> Result<u64, StoreError>;
     /// Stores the login-throttle state computed by `sluice_core::LoginThrottle`.
     async fn set_login_state(
         &self,

@@ -268,6 +268,51 @@ macro_rules! impl_sql_store {
                 row.as_ref().map(Self::user_from_row).transpose()
             }
 
+            async fn list_users(
+                &self,
+                account_id: Option<AccountId>,
+            ) -> Result<Vec<User>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT * FROM users WHERE (account_id = $1 OR $1 IS NULL) ORDER BY id",
+                )
+                .bind(account_id)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter().map(Self::user_from_row).collect()
+            }
+
+            async fn update_user(
+                &self,
+                id: i64,
+                update: &UserUpdate,
+                now_ms: i64,
+            ) -> Result<Option<User>, StoreError> {
+                let row = sqlx::query(
+                    "UPDATE users SET role = COALESCE($1, role), status = COALESCE($2, status), \
+                     password_hash = COALESCE($3, password_hash), updated_at = $4 \
+                     WHERE id = $5 RETURNING *",
+                )
+                .bind(update.role.as_deref())
+                .bind(update.status.as_deref())
+                .bind(update.password_hash.as_deref())
+                .bind(now_ms)
+                .bind(id)
+                .fetch_optional(&self.write)
+                .await?;
+                row.as_ref().map(Self::user_from_row).transpose()
+            }
+
+            async fn revoke_user_sessions(&self, user_id: i64, now_ms: i64) -> Result<u64, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+                )
+                .bind(now_ms)
+                .bind(user_id)
+                .execute(&self.write)
+                .await?;
+                Ok(done.rows_affected())
+            }
+
             async fn set_login_state(
                 &self,
                 user_id: i64,

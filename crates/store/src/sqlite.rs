@@ -15,7 +15,7 @@ use crate::sql::{impl_sql_store, json, like_escape};
 use crate::{
     Account, AccountUpdate, ApiKeyRow, AttemptRecord, AttemptRow, AuditEntry, AuditRow,
     ClaimedMessage, EventRow, MessageFilter, MessageRecord, MessageSummary, NewAccount, NewMessage,
-    NewUser, OpenOptions, SessionRow, SmtpCredential, StoreError, User,
+    NewUser, OpenOptions, SessionRow, SmtpCredential, StoreError, User, UserUpdate,
 };
 
 /// SQLite allows one writer at a time, and a writer that finds the lock taken sleeps in

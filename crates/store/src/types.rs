@@ -266,3 +266,11 @@ impl std::fmt::Debug for SmtpCredential {
             .finish_non_exhaustive()
     }
 }
+
+/// Fields of a user to change; `None` leaves one as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UserUpdate {
+    pub role: Option<String>,
+    pub status: Option<String>,
+    pub password_hash: Option<String>,
+}

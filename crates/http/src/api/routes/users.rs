@@ -4,19 +4,19 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sluice_core::secret::hash_password;
-use sluice_store::{NewUser, User};
-use utoipa::ToSchema;
+use sluice_store::{NewUser, User, UserUpdate};
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::super::error::{ApiError, Json, Path};
+use super::super::error::{ApiError, Json, Path, Query};
 use super::super::principal::{Principal, Role};
 use super::super::{ApiState, now_ms};
 use super::ErrorBody;
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
-        .routes(routes!(create_user))
-        .routes(routes!(get_user))
+        .routes(routes!(create_user, list_users))
+        .routes(routes!(get_user, update_user, delete_user))
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -139,4 +139,152 @@ async fn get_user(
         return Err(ApiError::not_found());
     }
     Ok(axum::Json(user.into()))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct UsersQuery {
+    /// Admins: one account's users only.
+    pub account_id: Option<i64>,
+}
+
+/// Users: admins all (or one account's), others those of their account.
+#[utoipa::path(get, path = "/users", tag = "users", params(UsersQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = Vec<UserView>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn list_users(
+    State(state): State<ApiState>,
+    who: Principal,
+    Query(query): Query<UsersQuery>,
+) -> Result<axum::Json<Vec<UserView>>, ApiError> {
+    let account = match (who.account_id, query.account_id) {
+        (Some(own), Some(named)) if named != own => return Err(ApiError::not_found()),
+        (Some(own), _) => Some(own),
+        (None, named) => named,
+    };
+    let users = state.store.list_users(account).await?;
+    Ok(axum::Json(users.into_iter().map(Into::into).collect()))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUser {
+    /// `owner`, `member` or `viewer` (admins stay admins).
+    pub role: Option<String>,
+    /// `active` or `disabled`; disabling ends the user's sessions.
+    pub status: Option<String>,
+    /// A new password (at least 8 characters); ends the user's sessions.
+    pub password: Option<String>,
+}
+
+/// The user if the caller may manage it: admins anyone, owners their account's non-admins.
+async fn manageable_user(state: &ApiState, who: &Principal, id: i64) -> Result<User, ApiError> {
+    let user = state
+        .store
+        .user(id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let visible =
+        who.is_admin() || (user.account_id.is_some() && user.account_id == who.account_id);
+    if !visible {
+        return Err(ApiError::not_found());
+    }
+    who.require(Role::Owner)?;
+    Ok(user)
+}
+
+/// Changes a user's role, status or password (owners for their account, admins any).
+#[utoipa::path(put, path = "/users/{id}", tag = "users", params(("id" = i64, Path)), request_body = UpdateUser,
+    security(("bearer" = [])),
+    responses((status = 200, body = UserView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn update_user(
+    State(state): State<ApiState>,
+    who: Principal,
+    Path(id): Path<i64>,
+    Json(body): Json<UpdateUser>,
+) -> Result<axum::Json<UserView>, ApiError> {
+    let user = manageable_user(&state, &who, id).await?;
+    if let Some(role) = &body.role {
+        let parsed = Role::parse(role)
+            .ok_or_else(|| ApiError::validation("role is owner, member or viewer"))?;
+        if parsed == Role::Admin || user.account_id.is_none() {
+            return Err(ApiError::validation(
+                "admin is not a role an account user can get or lose",
+            ));
+        }
+    }
+    if let Some(status) = &body.status
+        && !matches!(status.as_str(), "active" | "disabled")
+    {
+        return Err(ApiError::validation("status is active or disabled"));
+    }
+    let password_hash = match &body.password {
+        Some(password) if password.len() < 8 => {
+            return Err(ApiError::validation(
+                "password must have at least 8 characters",
+            ));
+        }
+        Some(password) => {
+            let password = password.clone();
+            Some(
+                tokio::task::spawn_blocking(move || hash_password(&password))
+                    .await
+                    .map_err(|_| ApiError::validation("password could not be hashed"))?
+                    .map_err(|_| ApiError::validation("password could not be hashed"))?,
+            )
+        }
+        None => None,
+    };
+    let update = UserUpdate {
+        role: body.role.clone(),
+        status: body.status.clone(),
+        password_hash,
+    };
+    let updated = state
+        .store
+        .update_user(id, &update, now_ms())
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    if body.password.is_some() || body.status.as_deref() == Some("disabled") {
+        state.store.revoke_user_sessions(id, now_ms()).await?;
+    }
+    let changes = serde_json::json!({
+        "role": body.role, "status": body.status, "password_changed": body.password.is_some(),
+    });
+    state
+        .audit(&who, user.account_id, "update", "user", id, changes)
+        .await?;
+    Ok(axum::Json(updated.into()))
+}
+
+/// Disables a user and ends its sessions (owners for their account, admins any).
+#[utoipa::path(delete, path = "/users/{id}", tag = "users", params(("id" = i64, Path)),
+    security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn delete_user(
+    State(state): State<ApiState>,
+    who: Principal,
+    Path(id): Path<i64>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    let user = manageable_user(&state, &who, id).await?;
+    if who.actor == format!("user:{id}") {
+        return Err(ApiError::conflict("you cannot disable yourself"));
+    }
+    let update = UserUpdate {
+        status: Some("disabled".into()),
+        ..Default::default()
+    };
+    state.store.update_user(id, &update, now_ms()).await?;
+    state.store.revoke_user_sessions(id, now_ms()).await?;
+    state
+        .audit(
+            &who,
+            user.account_id,
+            "delete",
+            "user",
+            id,
+            serde_json::json!({ "status": "disabled" }),
+        )
+        .await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }
