@@ -444,6 +444,24 @@ async fn management_records_round_trip(backend: Backend) {
         !store.revoke_session(session, 3).await.unwrap(),
         "revoked twice"
     );
+    let other = store.create_session(user.id, "rt2", 100, 1).await.unwrap();
+    assert_eq!(store.revoke_user_sessions(user.id, 4).await.unwrap(), 1);
+    assert!(!store.revoke_session(other, 5).await.unwrap());
+    let update = sluice_store::UserUpdate {
+        status: Some("disabled".into()),
+        ..Default::default()
+    };
+    let disabled = store
+        .update_user(user.id, &update, 6)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (disabled.status.as_str(), disabled.role.as_str()),
+        ("disabled", "admin")
+    );
+    assert_eq!(store.list_users(None).await.unwrap().len(), 1);
+    assert!(store.list_users(Some(account)).await.unwrap().is_empty());
 
     // Audit entries, newest first, per account or all.
     for (n, acct) in [(1, Some(account)), (2, None), (3, Some(account))] {
