@@ -31,7 +31,16 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     pub http: HttpConfig,
     pub api: ApiConfig,
+    pub secrets: SecretsConfig,
     pub logging: LoggingConfig,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecretsConfig {
+    /// 64 hex characters: the AES-256-GCM key that seals provider secrets. Empty: generated
+    /// into `<data_dir>/master.key` (mode 0600) once. Nodes sharing a database must share it.
+    pub master_key: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -189,6 +198,7 @@ impl Default for Config {
             delivery: DeliveryConfig::default(),
             http: HttpConfig::default(),
             api: ApiConfig::default(),
+            secrets: SecretsConfig::default(),
             logging: LoggingConfig::default(),
         }
     }

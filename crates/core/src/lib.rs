@@ -10,8 +10,11 @@ pub mod limiter;
 pub mod login;
 pub mod message;
 pub mod provider;
+pub mod provider_spec;
 pub mod rate;
 pub mod retry;
+pub mod routing;
+pub mod sealed;
 pub mod secret;
 pub mod text;
 

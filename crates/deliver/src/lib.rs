@@ -14,7 +14,7 @@ use sluice_core::{AccountId, DeliveryReport, Envelope, MessageId, ProviderConfig
 
 pub use capture::CaptureDeliverer;
 pub use log::LogDeliverer;
-pub use smtp::SmtpDeliverer;
+pub use smtp::{ProbeReport, SmtpDeliverer, probe_smtp};
 
 /// One message on its way out. `envelope.rcpt_to` holds only the recipients to try now.
 #[derive(Debug, Clone, Copy)]

@@ -192,3 +192,54 @@ impl Deliverer for SmtpDeliverer {
         }
     }
 }
+
+/// The outcome of a connectivity check, step by step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeReport {
+    pub ok: bool,
+    pub steps: Vec<String>,
+}
+
+/// Connects as a delivery would (TCP, TLS as configured, EHLO, AUTH if configured) and
+/// says QUIT; sends no mail. Upstream text in the steps is sanitised.
+pub async fn probe_smtp(config: &SmtpProviderConfig, default_hello: &str) -> ProbeReport {
+    let deliverer = SmtpDeliverer::new(config.clone(), default_hello);
+    let mut steps = vec![format!(
+        "connect to {}:{} ({:?})",
+        config.host,
+        config.port(),
+        config.security
+    )];
+    let limit = Duration::from_secs(config.timeout_secs.saturating_mul(2).max(1));
+    let connected = tokio::time::timeout(limit, deliverer.connect()).await;
+    let mut conn = match connected {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(error)) => {
+            let text = match error {
+                AttemptError::Io(text) => text,
+                AttemptError::Smtp(e) => e.to_string(),
+            };
+            steps.push(format!("failed: {}", sanitize_reply_text(&text, EXCERPT)));
+            return ProbeReport { ok: false, steps };
+        }
+        Err(_) => {
+            steps.push("failed: timed out".into());
+            return ProbeReport { ok: false, steps };
+        }
+    };
+    steps.push(format!(
+        "connected; EHLO accepted{}",
+        if conn.is_encrypted() { "; TLS up" } else { "" }
+    ));
+    if config.username.is_some() {
+        steps.push("AUTH accepted".into());
+    }
+    match conn.quit().await {
+        Ok(_) => steps.push("QUIT accepted".into()),
+        Err(e) => steps.push(format!(
+            "QUIT: {}",
+            sanitize_reply_text(&e.to_string(), EXCERPT)
+        )),
+    }
+    ProbeReport { ok: true, steps }
+}

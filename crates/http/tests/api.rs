@@ -83,6 +83,7 @@ impl Api {
                 100, 60_000,
             ))),
             connections: connections.clone(),
+            master_key: Arc::new(sluice_core::sealed::MasterKey::from_bytes([7u8; 32])),
         };
         let hash = sluice_core::secret::hash_password(ADMIN_PASSWORD).unwrap();
         store
@@ -946,6 +947,29 @@ async fn tenant_isolation_sweep_over_every_id_route() {
         .lock()
         .unwrap()
         .push(connection_of(a, "a1b2c3"));
+    let provider = api
+        .call(
+            Method::POST,
+            "/providers",
+            Some(&a_key),
+            Some(json!({
+                "name": "mx", "provider_type": "smtp",
+                "config": { "host": "mx.alpha.test", "password": "provider-secret-1" }
+            })),
+        )
+        .await;
+    assert_eq!(provider.status, StatusCode::CREATED, "{}", provider.text);
+    let a_provider = provider.body["id"].as_i64().unwrap().to_string();
+    let rule = api
+        .call(
+            Method::POST,
+            "/routing-rules",
+            Some(&a_key),
+            Some(json!({ "name": "all", "priority": 1, "conditions": {}, "provider_id": provider.body["id"] })),
+        )
+        .await;
+    assert_eq!(rule.status, StatusCode::CREATED, "{}", rule.text);
+    let a_rule = rule.body["id"].as_i64().unwrap().to_string();
     let ids: &[(&str, &str)] = &[
         ("/accounts/", &a.to_string()),
         ("/users/", &a_user.to_string()),
@@ -953,6 +977,8 @@ async fn tenant_isolation_sweep_over_every_id_route() {
         ("/messages/", &a_message.to_string()),
         ("/smtp-credentials/", &a_credential.to_string()),
         ("/smtp/connections/", "a1b2c3"),
+        ("/providers/", &a_provider),
+        ("/routing-rules/", &a_rule),
     ];
     let audit_before = api.store.list_audit(None, None, 1000).await.unwrap().len();
     let mut swept = 0;
@@ -977,7 +1003,13 @@ async fn tenant_isolation_sweep_over_every_id_route() {
                 continue;
             }
             for token in [&b_key, &b_member] {
-                let body = (method == Method::PUT || method == Method::POST).then(|| json!({}));
+                // A body of the right shape, so that only the id can make the answer differ.
+                let shape = if path.starts_with("/routing-rules/") {
+                    json!({ "name": "x", "priority": 1, "conditions": {}, "provider_id": 1 })
+                } else {
+                    json!({})
+                };
+                let body = (method == Method::PUT || method == Method::POST).then_some(shape);
                 let reply = api.call(method.clone(), &concrete, Some(token), body).await;
                 assert_error(&reply, StatusCode::NOT_FOUND, "not_found");
                 assert!(
@@ -1086,11 +1118,21 @@ async fn secrets_never_appear_in_responses_audit_or_logs() {
     let admin = admin_pair["access_token"].as_str().unwrap().to_string();
     let (account, key) = api.account(&admin, "gamma", "gamma.test").await;
     let (_, member) = api.user(&admin, account, "m@gamma.test", "member").await;
+    let provider = api
+        .call(
+            Method::POST,
+            "/providers",
+            Some(&key),
+            Some(json!({ "name": "esp", "provider_type": "mailgun", "config": { "domain": "mg.test", "api_key": "key-mailgun-secret" } })),
+        )
+        .await;
+    assert_eq!(provider.status, StatusCode::CREATED, "{}", provider.text);
     let mut later = String::new();
     for path in [
         format!("/accounts/{account}"),
         "/api-keys".into(),
         "/messages".into(),
+        "/providers".into(),
     ] {
         later.push_str(&api.call(Method::GET, &path, Some(&member), None).await.text);
     }
@@ -1115,6 +1157,7 @@ async fn secrets_never_appear_in_responses_audit_or_logs() {
         key.as_str(),
         admin.as_str(),
         admin_pair["refresh_token"].as_str().unwrap(),
+        "key-mailgun-secret",
     ];
     for secret in secrets {
         assert!(!later.contains(secret), "a secret in a response");
@@ -1307,4 +1350,261 @@ async fn users_are_listed_changed_and_disabled_within_their_account() {
         )
         .await;
     assert_error(&relogin, StatusCode::UNAUTHORIZED, "invalid_credentials");
+}
+
+#[tokio::test]
+async fn providers_keep_secrets_sealed_and_masked_and_are_tested_for_real() {
+    let api = Api::new().await;
+    let admin = api.admin_token().await;
+    let (a, key) = api.account(&admin, "alpha", "alpha.test").await;
+    let (_, viewer) = api.user(&admin, a, "viewer@alpha.test", "viewer").await;
+    let upstream = sluice_testkit::Upstream::start(&[]);
+
+    for (bad, why) in [
+        (
+            json!({ "name": "x", "provider_type": "pigeon", "config": {} }),
+            "unknown type",
+        ),
+        (
+            json!({ "name": "x", "provider_type": "sendgrid", "config": {} }),
+            "missing api_key",
+        ),
+        (
+            json!({ "name": "x", "provider_type": "smtp", "config": { "host": "h", "colour": 1 } }),
+            "unknown setting",
+        ),
+        (
+            json!({ "name": "", "provider_type": "log", "config": {} }),
+            "empty name",
+        ),
+    ] {
+        let reply = api
+            .call(Method::POST, "/providers", Some(&key), Some(bad))
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{why}: {}",
+            reply.text
+        );
+    }
+    assert_error(
+        &api.call(
+            Method::POST,
+            "/providers",
+            Some(&viewer),
+            Some(json!({ "name": "x", "provider_type": "log", "config": {} })),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+
+    let created = api
+        .call(
+            Method::POST,
+            "/providers",
+            Some(&key),
+            Some(json!({
+                "name": "local relay", "provider_type": "smtp",
+                "config": { "host": "127.0.0.1", "port": upstream.port, "security": "none", "password": "relay-secret-9" }
+            })),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    assert_eq!(created.body["config"]["password"], "********");
+    assert!(!created.text.contains("relay-secret-9"));
+    let id = created.body["id"].as_i64().unwrap();
+    // At rest: sealed, not in the clear.
+    let row = api.store.provider(id).await.unwrap().unwrap();
+    assert!(
+        !row.secrets.contains("relay-secret-9")
+            && !row.config.to_string().contains("relay-secret-9")
+    );
+    let master = sluice_core::sealed::MasterKey::from_bytes([7u8; 32]);
+    let opened: Value = serde_json::from_slice(&master.open(&row.secrets).unwrap()).unwrap();
+    assert_eq!(opened["password"], "relay-secret-9");
+
+    // An update that sends the mask back keeps the secret.
+    let updated = api
+        .call(
+            Method::PUT,
+            &format!("/providers/{id}"),
+            Some(&key),
+            Some(json!({ "config": { "host": "127.0.0.1", "port": upstream.port, "security": "none", "password": "********" }, "priority": 5 })),
+        )
+        .await;
+    assert_eq!(
+        (updated.status, updated.body["priority"].as_i64()),
+        (StatusCode::OK, Some(5)),
+        "{}",
+        updated.text
+    );
+    let row = api.store.provider(id).await.unwrap().unwrap();
+    let opened: Value = serde_json::from_slice(&master.open(&row.secrets).unwrap()).unwrap();
+    assert_eq!(opened["password"], "relay-secret-9");
+
+    // Test SMTP against a real server, then against a closed port.
+    let test = api
+        .call(
+            Method::POST,
+            &format!("/providers/{id}/test"),
+            Some(&viewer),
+            None,
+        )
+        .await;
+    assert_error(&test, StatusCode::FORBIDDEN, "forbidden");
+    let (_, member) = api.user(&admin, a, "member@alpha.test", "member").await;
+    let test = api
+        .call(
+            Method::POST,
+            &format!("/providers/{id}/test"),
+            Some(&member),
+            None,
+        )
+        .await;
+    assert_eq!(test.body["ok"], true, "{}", test.text);
+    assert!(test.text.contains("QUIT accepted"), "{}", test.text);
+    let closed = sluice_testkit::free_port();
+    let broken = api
+        .call(
+            Method::POST,
+            "/providers",
+            Some(&key),
+            Some(json!({ "name": "dead", "provider_type": "smtp", "config": { "host": "127.0.0.1", "port": closed, "security": "none", "timeout_secs": 2 } })),
+        )
+        .await;
+    let broken_id = broken.body["id"].as_i64().unwrap();
+    let test = api
+        .call(
+            Method::POST,
+            &format!("/providers/{broken_id}/test"),
+            Some(&member),
+            None,
+        )
+        .await;
+    assert_eq!(test.body["ok"], false, "{}", test.text);
+    assert!(test.text.contains("failed"), "{}", test.text);
+    let sendgrid = api
+        .call(Method::POST, "/providers", Some(&key), Some(json!({ "name": "sg", "provider_type": "sendgrid", "config": { "api_key": "SG.secret" } })))
+        .await;
+    let sg = sendgrid.body["id"].as_i64().unwrap();
+    assert_eq!(sendgrid.body["config"]["api_key"], "********");
+    assert_error(
+        &api.call(
+            Method::POST,
+            &format!("/providers/{sg}/test"),
+            Some(&member),
+            None,
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "test_not_supported",
+    );
+
+    // Routing rules use providers of their own account only.
+    let (b, b_key) = api.account(&admin, "beta", "beta.test").await;
+    let _ = b;
+    let foreign = api
+        .call(
+            Method::POST,
+            "/routing-rules",
+            Some(&b_key),
+            Some(json!({ "name": "steal", "priority": 1, "conditions": {}, "provider_id": id })),
+        )
+        .await;
+    assert_error(
+        &foreign,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    let bad_conditions = api
+        .call(Method::POST, "/routing-rules", Some(&key), Some(json!({ "name": "r", "priority": 1, "conditions": { "header": { "name": "X", "regex": "(" } }, "provider_id": id })))
+        .await;
+    assert_error(
+        &bad_conditions,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    let rule = api
+        .call(
+            Method::POST,
+            "/routing-rules",
+            Some(&key),
+            Some(json!({ "name": "gmail", "priority": 10, "conditions": { "recipient_domains": ["gmail.com"] }, "provider_id": id, "fallbacks": [sg] })),
+        )
+        .await;
+    assert_eq!(rule.status, StatusCode::CREATED, "{}", rule.text);
+    let rule_id = rule.body["id"].as_i64().unwrap();
+    let listed = api
+        .call(Method::GET, "/routing-rules", Some(&viewer), None)
+        .await;
+    assert_eq!(listed.body[0]["fallbacks"], json!([sg]), "{}", listed.text);
+    let replaced = api
+        .call(
+            Method::PUT,
+            &format!("/routing-rules/{rule_id}"),
+            Some(&key),
+            Some(json!({ "name": "gmail", "priority": 3, "conditions": { "source": "api" }, "provider_id": sg, "enabled": false })),
+        )
+        .await;
+    assert_eq!(
+        (
+            replaced.body["priority"].as_i64(),
+            replaced.body["enabled"].as_bool()
+        ),
+        (Some(3), Some(false)),
+        "{}",
+        replaced.text
+    );
+    // A provider in use cannot go; the rule can.
+    assert_error(
+        &api.call(
+            Method::DELETE,
+            &format!("/providers/{sg}"),
+            Some(&key),
+            None,
+        )
+        .await,
+        StatusCode::CONFLICT,
+        "conflict",
+    );
+    assert_eq!(
+        api.call(
+            Method::DELETE,
+            &format!("/routing-rules/{rule_id}"),
+            Some(&key),
+            None
+        )
+        .await
+        .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        api.call(
+            Method::DELETE,
+            &format!("/providers/{sg}"),
+            Some(&key),
+            None
+        )
+        .await
+        .status,
+        StatusCode::NO_CONTENT
+    );
+
+    // No secret reaches a response or the audit log.
+    let mut texts = String::new();
+    texts.push_str(
+        &api.call(Method::GET, "/providers", Some(&key), None)
+            .await
+            .text,
+    );
+    texts.push_str(
+        &api.call(Method::GET, "/audit-logs", Some(&key), None)
+            .await
+            .text,
+    );
+    for secret in ["relay-secret-9", "SG.secret"] {
+        assert!(!texts.contains(secret), "{secret} leaked");
+    }
 }

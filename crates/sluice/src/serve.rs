@@ -227,10 +227,17 @@ fn api_state(
 ) -> anyhow::Result<sluice_http::api::ApiState> {
     let api = &config.api;
     let secret = if api.jwt_secret.is_empty() {
-        jwt_key_file(&config.data_dir)?
+        key_file(&config.data_dir.join("jwt.key"))?.into_bytes()
     } else {
         api.jwt_secret.clone().into_bytes()
     };
+    let master_hex = if config.secrets.master_key.is_empty() {
+        key_file(&config.data_dir.join("master.key"))?
+    } else {
+        config.secrets.master_key.clone()
+    };
+    let master_key =
+        sluice_core::sealed::MasterKey::from_hex(&master_hex).context("secrets.master_key")?;
     Ok(sluice_http::api::ApiState {
         store,
         tokens: Arc::new(sluice_http::api::tokens::Tokens::new(
@@ -245,19 +252,19 @@ fn api_state(
         },
         dummy_hash: Arc::new(crate::account::hash_password("no such user")?),
         connections,
+        master_key: Arc::new(master_key),
         rate_limit: Arc::new(std::sync::Mutex::new(
             sluice_core::rate::WindowLimiter::new(api.rate_limit_per_minute, 60_000),
         )),
     })
 }
 
-/// `<data_dir>/jwt.key`: 32 random bytes (hex), made once with mode 0600.
-fn jwt_key_file(data_dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+/// A key file in the data dir: 32 random bytes as hex, made once with mode 0600.
+fn key_file(path: &std::path::Path) -> anyhow::Result<String> {
     use rand::RngCore;
     use std::io::Write;
-    let path = data_dir.join("jwt.key");
-    if let Ok(existing) = std::fs::read_to_string(&path) {
-        return Ok(existing.trim().as_bytes().to_vec());
+    if let Ok(existing) = std::fs::read_to_string(path) {
+        return Ok(existing.trim().to_string());
     }
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
@@ -267,8 +274,8 @@ fn jwt_key_file(data_dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options
-        .open(&path)
+        .open(path)
         .with_context(|| format!("creating {}", path.display()))?;
     file.write_all(key.as_bytes())?;
-    Ok(key.into_bytes())
+    Ok(key)
 }

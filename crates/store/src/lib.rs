@@ -146,6 +146,38 @@ pub trait Store: Send + Sync + 'static {
     /// Messages accepted for the account in `month` (`YYYY-MM`, see `sluice_core::month_of`).
     async fn monthly_usage(&self, account_id: AccountId, month: &str) -> Result<i64, StoreError>;
 
+    async fn create_provider(
+        &self,
+        provider: &NewProvider,
+        now_ms: i64,
+    ) -> Result<ProviderRow, StoreError>;
+    async fn provider(&self, id: i64) -> Result<Option<ProviderRow>, StoreError>;
+    /// One account's providers, or all for `None`, by priority then id.
+    async fn list_providers(
+        &self,
+        account_id: Option<AccountId>,
+    ) -> Result<Vec<ProviderRow>, StoreError>;
+    /// Replaces every field but the id, account and creation time.
+    async fn replace_provider(
+        &self,
+        id: i64,
+        provider: &NewProvider,
+        now_ms: i64,
+    ) -> Result<Option<ProviderRow>, StoreError>;
+    /// False when no such provider; a provider that rules use cannot be deleted (Conflict).
+    async fn delete_provider(&self, id: i64) -> Result<bool, StoreError>;
+
+    async fn create_rule(&self, rule: &NewRule, now_ms: i64) -> Result<RuleRow, StoreError>;
+    async fn rule(&self, id: i64) -> Result<Option<RuleRow>, StoreError>;
+    async fn list_rules(&self, account_id: Option<AccountId>) -> Result<Vec<RuleRow>, StoreError>;
+    async fn replace_rule(
+        &self,
+        id: i64,
+        rule: &NewRule,
+        now_ms: i64,
+    ) -> Result<Option<RuleRow>, StoreError>;
+    async fn delete_rule(&self, id: i64) -> Result<bool, StoreError>;
+
     async fn add_audit(&self, entry: &AuditEntry, now_ms: i64) -> Result<(), StoreError>;
     /// Newest first; `account_id` None lists every account's entries.
     async fn list_audit(

@@ -47,6 +47,36 @@ macro_rules! impl_sql_store {
                 })
             }
 
+            fn provider_from_row(row: &$row) -> Result<ProviderRow, StoreError> {
+                Ok(ProviderRow {
+                    id: row.try_get("id")?,
+                    account_id: row.try_get("account_id")?,
+                    name: row.try_get("name")?,
+                    provider_type: row.try_get("provider_type")?,
+                    config: serde_json::from_str(row.try_get("config")?)?,
+                    secrets: row.try_get("secrets")?,
+                    enabled: row.try_get("enabled")?,
+                    priority: row.try_get("priority")?,
+                    created_at: row.try_get("created_at")?,
+                    updated_at: row.try_get("updated_at")?,
+                })
+            }
+
+            fn rule_from_row(row: &$row) -> Result<RuleRow, StoreError> {
+                Ok(RuleRow {
+                    id: row.try_get("id")?,
+                    account_id: row.try_get("account_id")?,
+                    name: row.try_get("name")?,
+                    priority: row.try_get("priority")?,
+                    conditions: serde_json::from_str(row.try_get("conditions")?)?,
+                    provider_id: row.try_get("provider_id")?,
+                    fallbacks: serde_json::from_str(row.try_get("fallbacks")?)?,
+                    enabled: row.try_get("enabled")?,
+                    created_at: row.try_get("created_at")?,
+                    updated_at: row.try_get("updated_at")?,
+                })
+            }
+
             fn user_from_row(row: &$row) -> Result<User, StoreError> {
                 Ok(User {
                     id: row.try_get("id")?,
@@ -497,6 +527,164 @@ macro_rules! impl_sql_store {
                 .fetch_optional(&self.read)
                 .await?;
                 Ok(count.unwrap_or(0))
+            }
+
+            async fn create_provider(
+                &self,
+                p: &NewProvider,
+                now_ms: i64,
+            ) -> Result<ProviderRow, StoreError> {
+                let row = sqlx::query(
+                    "INSERT INTO providers (account_id, name, provider_type, config, secrets, enabled, \
+                     priority, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
+                     RETURNING *",
+                )
+                .bind(p.account_id)
+                .bind(&p.name)
+                .bind(&p.provider_type)
+                .bind(p.config.to_string())
+                .bind(&p.secrets)
+                .bind(p.enabled)
+                .bind(p.priority)
+                .bind(now_ms)
+                .fetch_one(&self.write)
+                .await?;
+                Self::provider_from_row(&row)
+            }
+
+            async fn provider(&self, id: i64) -> Result<Option<ProviderRow>, StoreError> {
+                let row = sqlx::query("SELECT * FROM providers WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.read)
+                    .await?;
+                row.as_ref().map(Self::provider_from_row).transpose()
+            }
+
+            async fn list_providers(
+                &self,
+                account_id: Option<AccountId>,
+            ) -> Result<Vec<ProviderRow>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT * FROM providers WHERE (account_id = $1 OR $1 IS NULL) \
+                     ORDER BY priority, id",
+                )
+                .bind(account_id)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter().map(Self::provider_from_row).collect()
+            }
+
+            async fn replace_provider(
+                &self,
+                id: i64,
+                p: &NewProvider,
+                now_ms: i64,
+            ) -> Result<Option<ProviderRow>, StoreError> {
+                let row = sqlx::query(
+                    "UPDATE providers SET name = $1, provider_type = $2, config = $3, secrets = $4, \
+                     enabled = $5, priority = $6, updated_at = $7 WHERE id = $8 RETURNING *",
+                )
+                .bind(&p.name)
+                .bind(&p.provider_type)
+                .bind(p.config.to_string())
+                .bind(&p.secrets)
+                .bind(p.enabled)
+                .bind(p.priority)
+                .bind(now_ms)
+                .bind(id)
+                .fetch_optional(&self.write)
+                .await?;
+                row.as_ref().map(Self::provider_from_row).transpose()
+            }
+
+            async fn delete_provider(&self, id: i64) -> Result<bool, StoreError> {
+                let in_use: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM routing_rules WHERE provider_id = $1",
+                )
+                .bind(id)
+                .fetch_one(&self.read)
+                .await?;
+                if in_use > 0 {
+                    return Err(StoreError::Conflict("routing rules use this provider".into()));
+                }
+                let done = sqlx::query("DELETE FROM providers WHERE id = $1")
+                    .bind(id)
+                    .execute(&self.write)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn create_rule(&self, r: &NewRule, now_ms: i64) -> Result<RuleRow, StoreError> {
+                let row = sqlx::query(
+                    "INSERT INTO routing_rules (account_id, name, priority, conditions, provider_id, \
+                     fallbacks, enabled, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
+                     RETURNING *",
+                )
+                .bind(r.account_id)
+                .bind(&r.name)
+                .bind(r.priority)
+                .bind(r.conditions.to_string())
+                .bind(r.provider_id)
+                .bind(json(&r.fallbacks))
+                .bind(r.enabled)
+                .bind(now_ms)
+                .fetch_one(&self.write)
+                .await?;
+                Self::rule_from_row(&row)
+            }
+
+            async fn rule(&self, id: i64) -> Result<Option<RuleRow>, StoreError> {
+                let row = sqlx::query("SELECT * FROM routing_rules WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.read)
+                    .await?;
+                row.as_ref().map(Self::rule_from_row).transpose()
+            }
+
+            async fn list_rules(
+                &self,
+                account_id: Option<AccountId>,
+            ) -> Result<Vec<RuleRow>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT * FROM routing_rules WHERE (account_id = $1 OR $1 IS NULL) \
+                     ORDER BY priority, id",
+                )
+                .bind(account_id)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter().map(Self::rule_from_row).collect()
+            }
+
+            async fn replace_rule(
+                &self,
+                id: i64,
+                r: &NewRule,
+                now_ms: i64,
+            ) -> Result<Option<RuleRow>, StoreError> {
+                let row = sqlx::query(
+                    "UPDATE routing_rules SET name = $1, priority = $2, conditions = $3, \
+                     provider_id = $4, fallbacks = $5, enabled = $6, updated_at = $7 \
+                     WHERE id = $8 RETURNING *",
+                )
+                .bind(&r.name)
+                .bind(r.priority)
+                .bind(r.conditions.to_string())
+                .bind(r.provider_id)
+                .bind(json(&r.fallbacks))
+                .bind(r.enabled)
+                .bind(now_ms)
+                .bind(id)
+                .fetch_optional(&self.write)
+                .await?;
+                row.as_ref().map(Self::rule_from_row).transpose()
+            }
+
+            async fn delete_rule(&self, id: i64) -> Result<bool, StoreError> {
+                let done = sqlx::query("DELETE FROM routing_rules WHERE id = $1")
+                    .bind(id)
+                    .execute(&self.write)
+                    .await?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn add_audit(&self, entry: &AuditEntry, now_ms: i64) -> Result<(), StoreError> {

@@ -274,3 +274,57 @@ pub struct UserUpdate {
     pub status: Option<String>,
     pub password_hash: Option<String>,
 }
+
+/// A provider as stored: public settings in the clear, secret settings sealed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProviderRow {
+    pub id: i64,
+    /// `None`: system-wide.
+    pub account_id: Option<AccountId>,
+    pub name: String,
+    pub provider_type: String,
+    pub config: serde_json::Value,
+    /// `v1.` + base64 AES-256-GCM; never leaves the server.
+    #[serde(skip)]
+    pub secrets: String,
+    pub enabled: bool,
+    pub priority: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewProvider {
+    pub account_id: Option<AccountId>,
+    pub name: String,
+    pub provider_type: String,
+    pub config: serde_json::Value,
+    pub secrets: String,
+    pub enabled: bool,
+    pub priority: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RuleRow {
+    pub id: i64,
+    pub account_id: AccountId,
+    pub name: String,
+    pub priority: i64,
+    pub conditions: serde_json::Value,
+    pub provider_id: i64,
+    pub fallbacks: Vec<i64>,
+    pub enabled: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewRule {
+    pub account_id: AccountId,
+    pub name: String,
+    pub priority: i64,
+    pub conditions: serde_json::Value,
+    pub provider_id: i64,
+    pub fallbacks: Vec<i64>,
+    pub enabled: bool,
+}

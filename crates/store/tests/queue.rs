@@ -463,7 +463,75 @@ async fn management_records_round_trip(backend: Backend) {
     assert_eq!(store.list_users(None).await.unwrap().len(), 1);
     assert!(store.list_users(Some(account)).await.unwrap().is_empty());
 
-    // Audit entries, newest first, per account or all.
+    // Providers and the rules that use them.
+    let provider = store
+        .create_provider(
+            &sluice_store::NewProvider {
+                account_id: Some(account),
+                name: "mx".into(),
+                provider_type: "smtp".into(),
+                config: serde_json::json!({ "host": "mx.test" }),
+                secrets: "v1.sealed".into(),
+                enabled: true,
+                priority: 5,
+            },
+            1,
+        )
+        .await
+        .unwrap();
+    assert!(provider.enabled);
+    assert_eq!(provider.config["host"], "mx.test");
+    let system = store
+        .create_provider(
+            &sluice_store::NewProvider {
+                account_id: None,
+                name: "log".into(),
+                provider_type: "log".into(),
+                config: serde_json::json!({}),
+                secrets: "v1.x".into(),
+                enabled: false,
+                priority: 1,
+            },
+            1,
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.list_providers(Some(account)).await.unwrap().len(), 1);
+    let all: Vec<i64> = store
+        .list_providers(None)
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(all, vec![system.id, provider.id], "by priority");
+    let rule = store
+        .create_rule(
+            &sluice_store::NewRule {
+                account_id: account,
+                name: "r".into(),
+                priority: 1,
+                conditions: serde_json::json!({ "source": "smtp" }),
+                provider_id: provider.id,
+                fallbacks: vec![system.id],
+                enabled: true,
+            },
+            2,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.rule(rule.id).await.unwrap().unwrap().fallbacks,
+        vec![system.id]
+    );
+    assert!(matches!(
+        store.delete_provider(provider.id).await,
+        Err(sluice_store::StoreError::Conflict(_))
+    ));
+    assert!(store.delete_rule(rule.id).await.unwrap());
+    assert!(store.delete_provider(provider.id).await.unwrap());
+    assert!(store.provider(provider.id).await.unwrap().is_none());
+
     for (n, acct) in [(1, Some(account)), (2, None), (3, Some(account))] {
         let entry = AuditEntry {
             account_id: acct,

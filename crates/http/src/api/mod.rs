@@ -30,6 +30,8 @@ pub struct ApiState {
     pub throttle: LoginThrottle,
     /// Verified against when a login names no user, so both take as long.
     pub dummy_hash: Arc<String>,
+    /// Seals provider secrets (AES-256-GCM); never stored in the database.
+    pub master_key: Arc<sluice_core::sealed::MasterKey>,
     /// Live SMTP sessions of this node.
     pub connections: Arc<dyn sluice_core::ConnectionDirectory>,
     /// Requests per minute per caller (API key or user).
@@ -74,7 +76,7 @@ pub(crate) fn now_ms() -> i64 {
     modifiers(&BearerAuth),
     tags(
         (name = "auth"), (name = "accounts"), (name = "users"), (name = "api-keys"),
-        (name = "smtp-credentials"), (name = "smtp"),
+        (name = "smtp-credentials"), (name = "smtp"), (name = "providers"), (name = "routing-rules"),
         (name = "messages"), (name = "audit")
     )
 )]

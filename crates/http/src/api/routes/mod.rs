@@ -6,6 +6,8 @@ mod audit;
 mod auth;
 mod connections;
 mod messages;
+mod providers;
+mod rules;
 mod smtp_credentials;
 mod users;
 
@@ -25,6 +27,8 @@ pub fn router() -> OpenApiRouter<ApiState> {
         .merge(messages::router())
         .merge(audit::router())
         .merge(connections::router())
+        .merge(providers::router())
+        .merge(rules::router())
 }
 
 /// A list and the cursor for the next page (absent on the last page).

@@ -1,0 +1,197 @@
+//! The providers an account can configure through the API: their types, the settings
+//! each type takes (checked by deserialising into the type's struct) and which of those
+//! settings are secrets (write-only, sealed at rest).
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::SmtpProviderConfig;
+
+pub const PROVIDER_TYPES: [&str; 7] = [
+    "sendgrid", "ses", "mailgun", "smtp", "msgraph", "log", "capture",
+];
+
+/// Shown in place of a secret that is set.
+pub const MASK: &str = "********";
+
+/// Names of a type's secret settings.
+pub fn secret_fields(provider_type: &str) -> &'static [&'static str] {
+    match provider_type {
+        "sendgrid" | "mailgun" => &["api_key"],
+        "ses" => &["secret_access_key"],
+        "smtp" => &["password"],
+        "msgraph" => &["client_secret"],
+        _ => &[],
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct SendgridSettings {
+    api_key: String,
+    base_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct MailgunSettings {
+    domain: String,
+    api_key: String,
+    region: Option<MailgunRegion>,
+    base_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum MailgunRegion {
+    Us,
+    Eu,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct SesSettings {
+    region: String,
+    access_key_id: String,
+    secret_access_key: String,
+    endpoint: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct MsGraphSettings {
+    tenant_id: String,
+    client_id: String,
+    client_secret: String,
+    /// The mailbox mail is sent as.
+    sender: String,
+    authority_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoSettings {}
+
+/// Checks `settings` (secrets included) against the type; the error names the problem.
+pub fn check_settings(provider_type: &str, settings: &Value) -> Result<(), String> {
+    fn parse<T: for<'de> Deserialize<'de>>(settings: &Value) -> Result<(), String> {
+        T::deserialize(settings)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+    match provider_type {
+        "sendgrid" => parse::<SendgridSettings>(settings),
+        "mailgun" => parse::<MailgunSettings>(settings),
+        "ses" => parse::<SesSettings>(settings),
+        "msgraph" => parse::<MsGraphSettings>(settings),
+        "smtp" => {
+            let smtp = SmtpProviderConfig::deserialize(settings).map_err(|e| e.to_string())?;
+            if smtp.host.trim().is_empty() {
+                return Err("host must not be empty".into());
+            }
+            Ok(())
+        }
+        "log" | "capture" => parse::<NoSettings>(settings),
+        other => Err(format!(
+            "provider_type {other:?} is not one of {}",
+            PROVIDER_TYPES.join(", ")
+        )),
+    }
+}
+
+/// Splits settings into (public settings, secret settings).
+pub fn split_secrets(provider_type: &str, settings: &Value) -> (Value, Value) {
+    let mut public = settings.clone();
+    let mut secrets = serde_json::Map::new();
+    if let Value::Object(map) = &mut public {
+        for field in secret_fields(provider_type) {
+            if let Some(value) = map.remove(*field) {
+                secrets.insert(field.to_string(), value);
+            }
+        }
+    }
+    (public, Value::Object(secrets))
+}
+
+/// Public settings with every set secret shown as [`MASK`].
+pub fn masked(provider_type: &str, public: &Value, secrets: &Value) -> Value {
+    let mut shown = public.clone();
+    if let (Value::Object(map), Value::Object(set)) = (&mut shown, secrets) {
+        for field in secret_fields(provider_type) {
+            if set.contains_key(*field) {
+                map.insert(field.to_string(), Value::String(MASK.into()));
+            }
+        }
+    }
+    shown
+}
+
+/// For an update: secrets left out or sent back as [`MASK`] keep their stored value.
+pub fn merge_secrets(provider_type: &str, new_settings: &Value, old_secrets: &Value) -> Value {
+    let mut merged = new_settings.clone();
+    if let (Value::Object(map), Value::Object(old)) = (&mut merged, old_secrets) {
+        for field in secret_fields(provider_type) {
+            let keep = match map.get(*field) {
+                None => true,
+                Some(Value::String(s)) => s == MASK,
+                Some(_) => false,
+            };
+            if keep {
+                match old.get(*field) {
+                    Some(value) => map.insert(field.to_string(), value.clone()),
+                    None => map.remove(*field),
+                };
+            }
+        }
+    }
+    merged
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn settings_are_checked_per_type() {
+        assert!(check_settings("sendgrid", &json!({ "api_key": "k" })).is_ok());
+        assert!(
+            check_settings("sendgrid", &json!({}))
+                .unwrap_err()
+                .contains("api_key")
+        );
+        assert!(check_settings("sendgrid", &json!({ "api_key": "k", "x": 1 })).is_err());
+        assert!(
+            check_settings(
+                "mailgun",
+                &json!({ "domain": "d", "api_key": "k", "region": "mars" })
+            )
+            .is_err()
+        );
+        assert!(check_settings("smtp", &json!({ "host": "mx.test", "security": "tls" })).is_ok());
+        assert!(check_settings("smtp", &json!({ "host": "" })).is_err());
+        assert!(check_settings("log", &json!({})).is_ok());
+        assert!(check_settings("log", &json!({ "a": 1 })).is_err());
+        assert!(check_settings("pigeon", &json!({})).is_err());
+    }
+
+    #[test]
+    fn secrets_are_split_masked_and_kept() {
+        let settings = json!({ "host": "mx.test", "username": "u", "password": "p" });
+        let (public, secrets) = split_secrets("smtp", &settings);
+        assert_eq!(public, json!({ "host": "mx.test", "username": "u" }));
+        assert_eq!(secrets, json!({ "password": "p" }));
+        assert_eq!(masked("smtp", &public, &secrets)["password"], MASK);
+        let update = json!({ "host": "mx2.test", "password": MASK });
+        assert_eq!(merge_secrets("smtp", &update, &secrets)["password"], "p");
+        let replaced = json!({ "host": "mx2.test", "password": "new" });
+        assert_eq!(
+            merge_secrets("smtp", &replaced, &secrets)["password"],
+            "new"
+        );
+    }
+}
