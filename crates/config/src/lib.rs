@@ -347,15 +347,16 @@ pub fn load(base: Config, file: Option<&Path>) -> Result<Config, ConfigError> {
 /// variables, `SLUICE_TEST_DATABASE_URL`) are left alone rather than refused.
 fn is_config_key(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
-    key == "data_dir"
-        || [
-            "database", "smtp", "tls", "store", "delivery", "http", "logging",
-        ]
-        .iter()
-        .any(|section| {
-            key.strip_prefix(section)
-                .is_some_and(|rest| rest.starts_with("__"))
-        })
+    // The top-level keys of Config itself, so a new section cannot be forgotten here.
+    let Ok(toml::Value::Table(top)) = toml::Value::try_from(Config::default()) else {
+        return false;
+    };
+    top.iter().any(|(name, value)| match value {
+        toml::Value::Table(_) => key
+            .strip_prefix(name.as_str())
+            .is_some_and(|rest| rest.starts_with("__")),
+        _ => key == *name,
+    })
 }
 
 impl Config {

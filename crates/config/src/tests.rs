@@ -24,12 +24,16 @@ fn file_then_env_override() {
     .unwrap();
     figment::Jail::expect_with(|jail| {
         jail.set_env("SLUICE_SMTP__MAX_RECIPIENTS", "7");
+        jail.set_env("SLUICE_API__RATE_LIMIT_PER_MINUTE", "9");
+        jail.set_env("SLUICE_SECRETS__MASTER_KEY", "ab");
         // Not config keys: ignored, not refused.
         jail.set_env("SLUICE_TEST_DATABASE_URL", "postgres://x/y");
         jail.set_env("SLUICE_CONFIG", "/etc/sluice.toml");
         let config = load(Config::default(), Some(file.path())).unwrap();
         assert_eq!(config.smtp.max_connections, 5);
         assert_eq!(config.smtp.max_recipients, 7);
+        assert_eq!(config.api.rate_limit_per_minute, 9);
+        assert_eq!(config.secrets.master_key, "ab");
         match &config.delivery.default_provider {
             ProviderConfig::Smtp(smtp) => assert_eq!(smtp.port(), 465),
             other => panic!("{other:?}"),

@@ -1608,3 +1608,48 @@ async fn providers_keep_secrets_sealed_and_masked_and_are_tested_for_real() {
         assert!(!texts.contains(secret), "{secret} leaked");
     }
 }
+
+/// Generated from the OpenAPI document, so a new route cannot skip it: without credentials
+/// every route but login/refresh/logout answers 401; every route that takes a body refuses
+/// a body of the wrong shape with 422, in the JSON error format.
+#[tokio::test]
+async fn every_route_refuses_missing_credentials_and_bodies_of_the_wrong_shape() {
+    let api = Api::new().await;
+    let admin = api.admin_token().await;
+    let mut checked = 0;
+    for (path, item) in api.openapi.paths.paths.iter() {
+        let concrete = path.replace("{id}", "1");
+        let operations = [
+            (Method::GET, item.get.as_ref()),
+            (Method::POST, item.post.as_ref()),
+            (Method::PUT, item.put.as_ref()),
+            (Method::DELETE, item.delete.as_ref()),
+        ];
+        for (method, operation) in operations {
+            let Some(operation) = operation else { continue };
+            let public = path.starts_with("/auth/");
+            if !public {
+                let reply = api.call(method.clone(), &concrete, None, None).await;
+                assert_error(&reply, StatusCode::UNAUTHORIZED, "unauthorized");
+            }
+            if operation.request_body.is_some() {
+                let token = (!public).then_some(admin.as_str());
+                let reply = api
+                    .call(
+                        method.clone(),
+                        &concrete,
+                        token,
+                        Some(json!("not an object")),
+                    )
+                    .await;
+                assert_error(
+                    &reply,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "validation_failed",
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 30, "only {checked} operations");
+}

@@ -204,6 +204,9 @@ async fn update_user(
     Json(body): Json<UpdateUser>,
 ) -> Result<axum::Json<UserView>, ApiError> {
     let user = manageable_user(&state, &who, id).await?;
+    if who.actor == format!("user:{id}") && body.status.as_deref() == Some("disabled") {
+        return Err(ApiError::conflict("you cannot disable yourself"));
+    }
     if let Some(role) = &body.role {
         let parsed = Role::parse(role)
             .ok_or_else(|| ApiError::validation("role is owner, member or viewer"))?;
