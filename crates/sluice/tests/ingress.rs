@@ -298,6 +298,16 @@ fn api_managed_smtp_credentials_and_monthly_limit() {
         &sample_message("x"),
     );
     assert_eq!(revoked.code, 535, "{:?}", revoked.json);
+    // Every change is in the audit log with who, what and from where.
+    let (_, audit) = http_json(http, "GET", "/api/v1/audit-logs", Some(&admin), None);
+    let entries = audit["items"].as_array().unwrap();
+    let revoke = entries
+        .iter()
+        .find(|e| e["action"] == "revoke" && e["target_type"] == "smtp_credential")
+        .expect("the revocation is audited");
+    assert_eq!(revoke["source_ip"], "127.0.0.1");
+    assert!(revoke["actor"].as_str().unwrap().starts_with("user:"));
+    assert!(!audit.to_string().contains("billing-pass-1"));
 }
 
 #[test]

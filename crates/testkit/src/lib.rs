@@ -387,6 +387,7 @@ listen = "127.0.0.1:{http}"
             env: self.env,
             child: None,
             starts: 0,
+            api_key: String::new(),
         };
         let created = sluice.cli(&[
             "account",
@@ -401,6 +402,11 @@ listen = "127.0.0.1:{http}"
             "example.com",
         ]);
         assert!(created.status.success(), "account create: {created:?}");
+        sluice.api_key = String::from_utf8_lossy(&created.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("api key:"))
+            .map(|k| k.trim().to_string())
+            .unwrap_or_default();
         sluice.spawn();
         sluice
     }
@@ -417,6 +423,8 @@ pub struct Sluice {
     env: Vec<(String, String)>,
     child: Option<Child>,
     starts: u32,
+    /// The API key `account create` printed for user@example.com.
+    pub api_key: String,
 }
 
 impl Sluice {
