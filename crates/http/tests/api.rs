@@ -223,6 +223,8 @@ fn message_for(account: i64) -> sluice_store::NewMessage {
         },
         body: b"Subject: hi\r\n\r\nbody\r\n".to_vec(),
         lease: None,
+        tags: Vec::new(),
+        max_attempts: None,
     }
 }
 
@@ -930,6 +932,8 @@ async fn tenant_isolation_sweep_over_every_id_route() {
         },
         body: b"Subject: a\r\n\r\nsecret body of alpha\r\n".to_vec(),
         lease: None,
+        tags: Vec::new(),
+        max_attempts: None,
     };
     let a_message = api.store.enqueue_messages(&[message], 5).await.unwrap()[0];
     let created = api

@@ -178,6 +178,28 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<RuleRow>, StoreError>;
     async fn delete_rule(&self, id: i64) -> Result<bool, StoreError>;
 
+    async fn create_template(&self, t: &NewTemplate, now_ms: i64)
+    -> Result<TemplateRow, StoreError>;
+    async fn template(&self, id: i64) -> Result<Option<TemplateRow>, StoreError>;
+    /// The account's template of that name, else the system-wide one.
+    async fn template_by_name(
+        &self,
+        account_id: Option<AccountId>,
+        name: &str,
+    ) -> Result<Option<TemplateRow>, StoreError>;
+    /// The account's templates and the system-wide ones (`None`: every template).
+    async fn list_templates(
+        &self,
+        account_id: Option<AccountId>,
+    ) -> Result<Vec<TemplateRow>, StoreError>;
+    async fn replace_template(
+        &self,
+        id: i64,
+        t: &NewTemplate,
+        now_ms: i64,
+    ) -> Result<Option<TemplateRow>, StoreError>;
+    async fn delete_template(&self, id: i64) -> Result<bool, StoreError>;
+
     async fn add_audit(&self, entry: &AuditEntry, now_ms: i64) -> Result<(), StoreError>;
     /// Newest first; `account_id` None lists every account's entries.
     async fn list_audit(

@@ -13,8 +13,8 @@ use crate::sql::{impl_sql_store, json, like_escape};
 use crate::{
     Account, AccountUpdate, ApiKeyRow, AttemptRecord, AttemptRow, AuditEntry, AuditRow,
     ClaimedMessage, EventRow, MessageFilter, MessageRecord, MessageSummary, NewAccount, NewMessage,
-    NewProvider, NewRule, NewUser, OpenOptions, ProviderRow, RuleRow, SessionRow, SmtpCredential,
-    StoreError, User, UserUpdate,
+    NewProvider, NewRule, NewTemplate, NewUser, OpenOptions, ProviderRow, RuleRow, SessionRow, SmtpCredential,
+    StoreError, TemplateRow, User, UserUpdate,
 };
 
 pub struct PgStore {
@@ -60,5 +60,5 @@ impl_sql_store!(
                 OR (status = 'sending' AND lease_until < $3) \
              ORDER BY next_attempt_at LIMIT $4 \
              FOR UPDATE SKIP LOCKED) \
-         RETURNING id, account_id, mail_from, pending_rcpt, smtputf8, eight_bit, body, attempts, created_at"
+         RETURNING id, account_id, mail_from, pending_rcpt, smtputf8, eight_bit, body, attempts, created_at, max_attempts"
 );

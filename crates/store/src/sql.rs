@@ -77,6 +77,19 @@ macro_rules! impl_sql_store {
                 })
             }
 
+            fn template_from_row(row: &$row) -> Result<TemplateRow, StoreError> {
+                Ok(TemplateRow {
+                    id: row.try_get("id")?,
+                    account_id: row.try_get("account_id")?,
+                    name: row.try_get("name")?,
+                    subject: row.try_get("subject")?,
+                    text_body: row.try_get("text_body")?,
+                    html_body: row.try_get("html_body")?,
+                    created_at: row.try_get("created_at")?,
+                    updated_at: row.try_get("updated_at")?,
+                })
+            }
+
             fn user_from_row(row: &$row) -> Result<User, StoreError> {
                 Ok(User {
                     id: row.try_get("id")?,
@@ -687,6 +700,93 @@ macro_rules! impl_sql_store {
                 Ok(done.rows_affected() == 1)
             }
 
+            async fn create_template(
+                &self,
+                t: &NewTemplate,
+                now_ms: i64,
+            ) -> Result<TemplateRow, StoreError> {
+                let row = sqlx::query(
+                    "INSERT INTO templates (account_id, name, subject, text_body, html_body, created_at, \
+                     updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING *",
+                )
+                .bind(t.account_id)
+                .bind(&t.name)
+                .bind(&t.subject)
+                .bind(&t.text_body)
+                .bind(&t.html_body)
+                .bind(now_ms)
+                .fetch_one(&self.write)
+                .await?;
+                Self::template_from_row(&row)
+            }
+
+            async fn template(&self, id: i64) -> Result<Option<TemplateRow>, StoreError> {
+                let row = sqlx::query("SELECT * FROM templates WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.read)
+                    .await?;
+                row.as_ref().map(Self::template_from_row).transpose()
+            }
+
+            async fn template_by_name(
+                &self,
+                account_id: Option<AccountId>,
+                name: &str,
+            ) -> Result<Option<TemplateRow>, StoreError> {
+                let row = sqlx::query(
+                    "SELECT * FROM templates WHERE name = $1 AND (account_id = $2 OR account_id IS NULL) \
+                     ORDER BY account_id IS NULL LIMIT 1",
+                )
+                .bind(name)
+                .bind(account_id)
+                .fetch_optional(&self.read)
+                .await?;
+                row.as_ref().map(Self::template_from_row).transpose()
+            }
+
+            async fn list_templates(
+                &self,
+                account_id: Option<AccountId>,
+            ) -> Result<Vec<TemplateRow>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT * FROM templates WHERE (account_id = $1 OR account_id IS NULL OR $1 IS NULL) \
+                     ORDER BY name, id",
+                )
+                .bind(account_id)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter().map(Self::template_from_row).collect()
+            }
+
+            async fn replace_template(
+                &self,
+                id: i64,
+                t: &NewTemplate,
+                now_ms: i64,
+            ) -> Result<Option<TemplateRow>, StoreError> {
+                let row = sqlx::query(
+                    "UPDATE templates SET name = $1, subject = $2, text_body = $3, html_body = $4, \
+                     updated_at = $5 WHERE id = $6 RETURNING *",
+                )
+                .bind(&t.name)
+                .bind(&t.subject)
+                .bind(&t.text_body)
+                .bind(&t.html_body)
+                .bind(now_ms)
+                .bind(id)
+                .fetch_optional(&self.write)
+                .await?;
+                row.as_ref().map(Self::template_from_row).transpose()
+            }
+
+            async fn delete_template(&self, id: i64) -> Result<bool, StoreError> {
+                let done = sqlx::query("DELETE FROM templates WHERE id = $1")
+                    .bind(id)
+                    .execute(&self.write)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn add_audit(&self, entry: &AuditEntry, now_ms: i64) -> Result<(), StoreError> {
                 sqlx::query(
                     "INSERT INTO audit_logs (account_id, actor, action, target_type, target_id, \
@@ -798,8 +898,9 @@ macro_rules! impl_sql_store {
                     let id: i64 = sqlx::query_scalar(
                         "INSERT INTO messages (account_id, source, mail_from, rcpt_to, pending_rcpt, smtputf8, \
                          eight_bit, size, body, status, attempts, next_attempt_at, lease_owner, lease_until, \
-                         created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, 0, $10, $11, $12, $10, $10) RETURNING id",
+                         created_at, updated_at, tags, max_attempts) \
+                         VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, 0, $10, $11, $12, $10, $10, $13, $14) \
+                         RETURNING id",
                     )
                     .bind(message.account_id)
                     .bind(message.source.as_str())
@@ -813,6 +914,8 @@ macro_rules! impl_sql_store {
                     .bind(now_ms)
                     .bind(owner)
                     .bind(lease_until)
+                    .bind(json(&message.tags))
+                    .bind(message.max_attempts.map(i64::from))
                     .fetch_one(&mut *tx)
                     .await?;
                     Self::insert_event(&mut tx, id, Some(message.account_id), "queued", "", now_ms)
@@ -860,6 +963,9 @@ macro_rules! impl_sql_store {
                             body: row.try_get("body")?,
                             attempts: row.try_get::<i64, _>("attempts")? as u32,
                             created_at: row.try_get("created_at")?,
+                            max_attempts: row
+                                .try_get::<Option<i64>, _>("max_attempts")?
+                                .map(|n| n.clamp(0, u32::MAX as i64) as u32),
                         })
                     })
                     .collect()

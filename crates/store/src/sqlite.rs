@@ -15,8 +15,8 @@ use crate::sql::{impl_sql_store, json, like_escape};
 use crate::{
     Account, AccountUpdate, ApiKeyRow, AttemptRecord, AttemptRow, AuditEntry, AuditRow,
     ClaimedMessage, EventRow, MessageFilter, MessageRecord, MessageSummary, NewAccount, NewMessage,
-    NewProvider, NewRule, NewUser, OpenOptions, ProviderRow, RuleRow, SessionRow, SmtpCredential,
-    StoreError, User, UserUpdate,
+    NewProvider, NewRule, NewTemplate, NewUser, OpenOptions, ProviderRow, RuleRow, SessionRow, SmtpCredential,
+    StoreError, TemplateRow, User, UserUpdate,
 };
 
 /// SQLite allows one writer at a time, and a writer that finds the lock taken sleeps in
@@ -75,5 +75,5 @@ impl_sql_store!(
              WHERE (status IN ('queued', 'deferred') AND next_attempt_at <= $3) \
                 OR (status = 'sending' AND lease_until < $3) \
              ORDER BY next_attempt_at LIMIT $4) \
-         RETURNING id, account_id, mail_from, pending_rcpt, smtputf8, eight_bit, body, attempts, created_at"
+         RETURNING id, account_id, mail_from, pending_rcpt, smtputf8, eight_bit, body, attempts, created_at, max_attempts"
 );

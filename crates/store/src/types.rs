@@ -62,6 +62,10 @@ pub struct NewMessage {
     /// `Some((owner, lease_until_ms))` stores it already leased (sync mode delivers it in
     /// the session); `None` queues it for the workers.
     pub lease: Option<(String, i64)>,
+    /// Labels from the sender (HTTP API), for routing and search.
+    pub tags: Vec<String>,
+    /// At most this many delivery attempts (the config's limit still applies).
+    pub max_attempts: Option<u32>,
 }
 
 /// A message a worker holds under lease.
@@ -74,6 +78,7 @@ pub struct ClaimedMessage {
     pub body: Vec<u8>,
     pub attempts: u32,
     pub created_at: i64,
+    pub max_attempts: Option<u32>,
 }
 
 /// The outcome of one attempt, ready to store.
@@ -327,4 +332,26 @@ pub struct NewRule {
     pub provider_id: i64,
     pub fallbacks: Vec<i64>,
     pub enabled: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TemplateRow {
+    pub id: i64,
+    /// `None`: system-wide.
+    pub account_id: Option<AccountId>,
+    pub name: String,
+    pub subject: String,
+    pub text_body: String,
+    pub html_body: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewTemplate {
+    pub account_id: Option<AccountId>,
+    pub name: String,
+    pub subject: String,
+    pub text_body: String,
+    pub html_body: String,
 }

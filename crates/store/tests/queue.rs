@@ -102,6 +102,8 @@ fn message(account_id: i64, n: usize) -> NewMessage {
         },
         body: format!("Subject: {n}\r\n\r\nbody {n}\r\n").into_bytes(),
         lease: None,
+        tags: Vec::new(),
+        max_attempts: None,
     }
 }
 

@@ -123,6 +123,8 @@ impl Acceptor {
             envelope,
             body,
             lease,
+            tags: Vec::new(),
+            max_attempts: None,
         };
         let sync_copy = (self.mode == DeliveryMode::Sync)
             .then(|| (message.envelope.clone(), message.body.clone()));

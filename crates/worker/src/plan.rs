@@ -47,6 +47,15 @@ fn describe(report: &DeliveryReport, verdict: Verdict) -> String {
         .unwrap_or_default()
 }
 
+/// The retry policy for one message: the sender may ask for fewer attempts, never more.
+pub fn message_policy(policy: &RetryPolicy, max_attempts: Option<u32>) -> RetryPolicy {
+    let mut policy = policy.clone();
+    if let Some(limit) = max_attempts {
+        policy.max_attempts = policy.max_attempts.min(limit.max(1));
+    }
+    policy
+}
+
 /// After attempt number `attempts_before + 1` of a queued message.
 pub fn plan_after_attempt(
     report: &DeliveryReport,
@@ -263,6 +272,16 @@ mod tests {
             (p.status, kinds(&p)),
             (MessageStatus::Captured, vec!["captured"])
         );
+    }
+
+    #[test]
+    fn a_message_may_lower_its_attempt_limit() {
+        use Verdict::*;
+        let one = message_policy(&policy(), Some(1));
+        let p = plan_after_attempt(&report(&[(Transient, 451)]), 0, 0, 5, &one, 0.5);
+        assert_eq!(p.status, MessageStatus::Failed);
+        assert_eq!(message_policy(&policy(), Some(99)).max_attempts, 3);
+        assert_eq!(message_policy(&policy(), None).max_attempts, 3);
     }
 
     #[test]

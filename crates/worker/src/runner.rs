@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 use tracing::{Instrument, info, warn};
 
 use crate::now_ms;
-use crate::plan::plan_after_attempt;
+use crate::plan::{message_policy, plan_after_attempt};
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -131,7 +131,7 @@ impl Worker {
             message.attempts,
             message.created_at,
             finished_at,
-            &self.config.retry,
+            &message_policy(&self.config.retry, message.max_attempts),
             jitter,
         );
         metrics::counter!("sluice_messages_total", "status" => plan.status.as_str(), "provider" => self.deliverer.kind())
