@@ -57,6 +57,8 @@ pub struct ApiConfig {
     pub login_lock_secs: u64,
     /// Requests per minute per API key or user; beyond it 429 with Retry-After.
     pub rate_limit_per_minute: u32,
+    /// `POST /send` with a `rate_limit_key`: sends per account and key per hour.
+    pub send_rate_limit_per_key_per_hour: u32,
 }
 
 impl Default for ApiConfig {
@@ -69,6 +71,7 @@ impl Default for ApiConfig {
             login_window_secs: 900,
             login_lock_secs: 900,
             rate_limit_per_minute: 100,
+            send_rate_limit_per_key_per_hour: 10,
         }
     }
 }

@@ -23,8 +23,8 @@ pub use connections::{ConnectionDirectory, ConnectionInfo, NoConnections};
 pub use limiter::FailureLimiter;
 pub use login::{LoginState, LoginThrottle};
 pub use message::{
-    AccountId, AccountPolicy, DeliveryReport, Envelope, MessageId, MessageStatus, RecipientResult,
-    Source, Verdict, month_of,
+    AcceptOutcome, AccountId, AccountPolicy, DeliveryReport, Envelope, MessageId, MessageStatus,
+    RecipientResult, Source, Submission, Verdict, month_of,
 };
 pub use provider::{ProviderConfig, SmtpProviderConfig, SmtpSecurity};
 pub use retry::{RetryDecision, RetryPolicy};

@@ -117,6 +117,43 @@ impl MessageStatus {
     }
 }
 
+/// What an ingress should tell its client about a message it handed in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AcceptOutcome {
+    /// Committed; the workers will deliver it.
+    Queued(MessageId),
+    /// Sync mode: the upstream took it.
+    Delivered(MessageId),
+    /// Sync mode: the upstream answered transiently (or not at all).
+    Transient {
+        id: MessageId,
+        code: Option<u16>,
+        text: String,
+    },
+    /// Sync mode: the upstream refused it.
+    Permanent {
+        id: MessageId,
+        code: Option<u16>,
+        text: String,
+    },
+    /// Not stored: the account has used its monthly limit.
+    QuotaExceeded,
+    /// Not stored: the database could not take it. Nothing was promised.
+    Unavailable,
+}
+
+/// A message an ingress hands in.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    pub source: Source,
+    pub envelope: Envelope,
+    pub body: Vec<u8>,
+    pub tags: Vec<String>,
+    pub max_attempts: Option<u32>,
+    /// Deliver while the client waits, whatever `delivery.mode` says.
+    pub sync: bool,
+}
+
 /// How one delivery attempt (or one recipient of it) ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -23,9 +23,93 @@ pub fn sanitize_reply_text(input: &str, max: usize) -> String {
     out.trim_end().to_string()
 }
 
+/// Whether caller text may go into a header: no CR, LF or NUL, not even hidden in an
+/// RFC 2047 encoded word (`=?utf-8?q?a=0D=0ABcc:...?=`).
+pub fn is_header_safe(value: &str) -> bool {
+    let forbidden = |b: u8| b == b'\r' || b == b'\n' || b == 0;
+    if value.bytes().any(forbidden) {
+        return false;
+    }
+    let mut rest = value;
+    while let Some(start) = rest.find("=?") {
+        let word = &rest[start + 2..];
+        let mut parts = word.splitn(3, '?');
+        let (Some(_charset), Some(encoding), Some(tail)) =
+            (parts.next(), parts.next(), parts.next())
+        else {
+            break;
+        };
+        let Some(end) = tail.find("?=") else { break };
+        let text = &tail[..end];
+        let decoded = match encoding.to_ascii_lowercase().as_str() {
+            "b" => {
+                use base64::Engine;
+                base64::engine::general_purpose::STANDARD
+                    .decode(text.trim_end_matches('='))
+                    .or_else(|_| base64::engine::general_purpose::STANDARD.decode(text))
+                    .unwrap_or_default()
+            }
+            "q" => decode_q(text),
+            _ => Vec::new(),
+        };
+        if decoded.into_iter().any(forbidden) {
+            return false;
+        }
+        rest = &tail[end + 2..];
+    }
+    true
+}
+
+fn decode_q(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'_' => out.push(b' '),
+            b'=' if i + 2 < bytes.len() => match u8::from_str_radix(&text[i + 1..i + 3], 16) {
+                Ok(b) => {
+                    out.push(b);
+                    i += 2;
+                }
+                Err(_) => out.push(b'='),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn header_safety_table() {
+        let safe = [
+            "Hello",
+            "Grüße",
+            "=?utf-8?q?caf=C3=A9?=",
+            "a=?b",
+            "=?utf-8?b?aGVsbG8=?=",
+        ];
+        for value in safe {
+            assert!(is_header_safe(value), "{value:?}");
+        }
+        let unsafe_values = [
+            "x\r\nBcc: evil@example.com",
+            "x\nBcc: evil@example.com",
+            "x\rBcc: y",
+            "nul\0",
+            "=?utf-8?q?x=0D=0ABcc:_evil@example.com?=",
+            "=?UTF-8?Q?x=0ABcc:_evil@example.com?=",
+            "=?utf-8?b?eA0KQmNjOiBldmlsQGV4YW1wbGUuY29t?=",
+        ];
+        for value in unsafe_values {
+            assert!(!is_header_safe(value), "{value:?}");
+        }
+    }
 
     #[test]
     fn strips_controls_and_cuts() {

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
+use mail_parser::MimeHeaders;
 use serde_json::{Value, json};
 use sluice_core::LoginThrottle;
 use sluice_http::api::{ApiState, tokens::Tokens};
@@ -13,6 +14,40 @@ use tower::ServiceExt;
 
 const ADMIN_PASSWORD: &str = "admin-password-1";
 const ACCOUNT_PASSWORD: &str = "smtp-password-A1";
+
+/// The real accept path (group commit, monthly limit), delivering through `log`.
+fn acceptor(store: Arc<dyn Store>) -> sluice_worker::Acceptor {
+    let (committer, _task) = sluice_store::GroupCommitter::start(
+        store.clone(),
+        sluice_store::GroupCommitConfig {
+            max_batch: 8,
+            max_wait: std::time::Duration::ZERO,
+        },
+    );
+    sluice_worker::Acceptor::new(
+        committer,
+        store,
+        Arc::new(sluice_deliver::LogDeliverer),
+        sluice_worker::DeliveryMode::Async,
+        Default::default(),
+        Arc::new(tokio::sync::Notify::new()),
+        "test".into(),
+        std::time::Duration::from_secs(60),
+    )
+}
+
+struct WorkerSubmitter(Arc<sluice_worker::Acceptor>);
+
+#[async_trait::async_trait]
+impl sluice_http::api::Submitter for WorkerSubmitter {
+    async fn submit(
+        &self,
+        policy: &sluice_core::AccountPolicy,
+        submission: sluice_core::Submission,
+    ) -> sluice_core::AcceptOutcome {
+        self.0.accept(policy, submission).await
+    }
+}
 
 /// Stands in for the SMTP server's session registry.
 #[derive(Default)]
@@ -84,6 +119,13 @@ impl Api {
             ))),
             connections: connections.clone(),
             master_key: Arc::new(sluice_core::sealed::MasterKey::from_bytes([7u8; 32])),
+            submitter: Arc::new(WorkerSubmitter(Arc::new(acceptor(store.clone())))),
+            hostname: "sluice.test".into(),
+            max_message_size: 64 * 1024,
+            max_recipients: 5,
+            send_limiter: Arc::new(Mutex::new(sluice_core::rate::WindowLimiter::new(
+                3, 3_600_000,
+            ))),
         };
         let hash = sluice_core::secret::hash_password(ADMIN_PASSWORD).unwrap();
         store
@@ -1656,4 +1698,274 @@ async fn every_route_refuses_missing_credentials_and_bodies_of_the_wrong_shape()
         }
     }
     assert!(checked >= 30, "only {checked} operations");
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+#[tokio::test]
+async fn send_builds_a_mime_message_and_commits_it() {
+    let api = Api::new().await;
+    let admin = api.admin_token().await;
+    let (account, key) = api.account(&admin, "acme", "acme.test").await;
+    let attachment = b"%PDF-1.4 pretend\x00\x01\x02 binary".to_vec();
+    let reply = api
+        .call(
+            Method::POST,
+            "/send",
+            Some(&key),
+            Some(json!({
+                "from": "Acme Billing <billing@acme.test>",
+                "to": ["Ann <ann@dest.test>", "bob@dest.test"],
+                "cc": "carol@dest.test",
+                "bcc": ["hidden@dest.test"],
+                "reply_to": "help@acme.test",
+                "subject": "Your invoice – März",
+                "text": "Hello,\nyour invoice is attached.\n",
+                "html": "<p>Hello, your invoice is attached.</p>",
+                "attachments": [{ "filename": "invoice.pdf", "content_type": "application/pdf", "content": b64(&attachment) }],
+                "headers": { "X-Campaign": "march" },
+                "tags": ["billing", "invoice"],
+                "retry_attempts": 2
+            })),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.text);
+    assert_eq!(reply.body["status"], "queued");
+    let id = reply.body["id"].as_i64().unwrap();
+    let stored = api.store.message(id).await.unwrap().unwrap();
+    assert_eq!(stored.account_id, account);
+    assert_eq!(stored.source, "api");
+    assert_eq!(stored.mail_from, "billing@acme.test");
+    assert_eq!(
+        stored.rcpt_to,
+        vec![
+            "ann@dest.test",
+            "bob@dest.test",
+            "carol@dest.test",
+            "hidden@dest.test"
+        ]
+    );
+    let raw = String::from_utf8_lossy(&stored.body).into_owned();
+    assert!(
+        !raw.to_ascii_lowercase().contains("hidden@dest.test"),
+        "Bcc must not be in the headers"
+    );
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&stored.body)
+        .expect("a MIME message");
+    assert_eq!(parsed.subject(), Some("Your invoice – März"));
+    assert_eq!(
+        parsed.from().unwrap().first().unwrap().address(),
+        Some("billing@acme.test")
+    );
+    assert_eq!(parsed.to().unwrap().iter().count(), 2);
+    assert!(parsed.message_id().unwrap().ends_with("@sluice.test"));
+    assert!(parsed.date().is_some());
+    assert_eq!(
+        parsed.header_raw("MIME-Version").map(str::trim),
+        Some("1.0")
+    );
+    assert_eq!(
+        parsed.header_raw("X-Campaign").map(str::trim),
+        Some("march")
+    );
+    assert!(
+        parsed
+            .body_text(0)
+            .unwrap()
+            .contains("your invoice is attached")
+    );
+    assert!(parsed.body_html(0).unwrap().contains("<p>Hello"));
+    let part = parsed.attachment(0).expect("the attachment");
+    assert_eq!(part.attachment_name(), Some("invoice.pdf"));
+    assert_eq!(part.contents(), attachment.as_slice());
+    // A template instead of a body.
+    let templated = api
+        .call(
+            Method::POST,
+            "/send",
+            Some(&key),
+            Some(json!({ "to": "d@dest.test", "from": "x@acme.test", "template": "welcome", "data": { "name": "<Dana>" } })),
+        )
+        .await;
+    assert_eq!(templated.status, StatusCode::ACCEPTED, "{}", templated.text);
+    let stored = api
+        .store
+        .message(templated.body["id"].as_i64().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&stored.body)
+        .unwrap();
+    assert_eq!(parsed.subject(), Some("Welcome, <Dana>!"));
+    assert!(
+        parsed.body_html(0).unwrap().contains("&lt;Dana&gt;"),
+        "HTML is escaped"
+    );
+}
+
+#[tokio::test]
+async fn send_refuses_header_injection_and_policy_breaches_storing_nothing() {
+    let api = Api::new().await;
+    let admin = api.admin_token().await;
+    let (account, key) = api.account(&admin, "acme", "acme.test").await;
+    let base =
+        || json!({ "from": "a@acme.test", "to": "r@dest.test", "subject": "s", "text": "t" });
+    let with = |field: &str, value: Value| {
+        let mut body = base();
+        body[field] = value;
+        body
+    };
+    let attempts = [
+        with("subject", json!("x\r\nBcc: evil@example.com")),
+        with("subject", json!("x\nBcc: evil@example.com")),
+        with("subject", json!("=?utf-8?q?x=0D=0ABcc:_evil@example.com?=")),
+        with("subject", json!("nul\u{0}byte")),
+        with("to", json!("r@dest.test\r\nBcc: evil@example.com")),
+        with("to", json!("Evil\r\nBcc: evil@example.com <r@dest.test>")),
+        with("from", json!("a@acme.test\nBcc: evil@example.com")),
+        with("reply_to", json!("h@acme.test\r\nBcc: evil@example.com")),
+        with("headers", json!({ "X-A\r\nBcc": "evil@example.com" })),
+        with("headers", json!({ "X-A": "v\r\nBcc: evil@example.com" })),
+        with("headers", json!({ "Bcc": "evil@example.com" })),
+        with(
+            "attachments",
+            json!([{ "filename": "a\r\nBcc: e.txt", "content_type": "text/plain", "content": "eA==" }]),
+        ),
+        with("tags", json!(["a\nb"])),
+    ];
+    for body in attempts {
+        let reply = api
+            .call(Method::POST, "/send", Some(&key), Some(body.clone()))
+            .await;
+        assert_error(
+            &reply,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        );
+    }
+    let foreign = api
+        .call(
+            Method::POST,
+            "/send",
+            Some(&key),
+            Some(with("from", json!("ceo@elsewhere.test"))),
+        )
+        .await;
+    assert_error(
+        &foreign,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "sender_not_allowed",
+    );
+    let no_body = api
+        .call(
+            Method::POST,
+            "/send",
+            Some(&key),
+            Some(json!({ "to": "r@dest.test", "from": "a@acme.test" })),
+        )
+        .await;
+    assert_error(
+        &no_body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    let too_many = api
+        .call(
+            Method::POST,
+            "/send",
+            Some(&key),
+            Some(with(
+                "to",
+                json!([
+                    "a@d.test", "b@d.test", "c@d.test", "d@d.test", "e@d.test", "f@d.test"
+                ]),
+            )),
+        )
+        .await;
+    assert_error(
+        &too_many,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    let big = with("text", json!("x".repeat(70 * 1024)));
+    assert_error(
+        &api.call(Method::POST, "/send", Some(&key), Some(big)).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "message_too_large",
+    );
+    let broken = api
+        .call(
+            Method::POST,
+            "/send",
+            Some(&key),
+            Some(json!({ "to": "r@dest.test", "from": "a@acme.test", "template": "nope" })),
+        )
+        .await;
+    assert_error(
+        &broken,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    let filter = sluice_store::MessageFilter {
+        account_id: Some(account),
+        limit: 10,
+        ..Default::default()
+    };
+    assert!(
+        api.store.list_messages(&filter).await.unwrap().is_empty(),
+        "nothing was stored"
+    );
+
+    // rate_limit_key: 3 per key per hour here.
+    for _ in 0..3 {
+        let ok = api
+            .call(
+                Method::POST,
+                "/send",
+                Some(&key),
+                Some(with("rate_limit_key", json!("user-42"))),
+            )
+            .await;
+        assert_eq!(ok.status, StatusCode::ACCEPTED, "{}", ok.text);
+    }
+    let limited = api
+        .call(
+            Method::POST,
+            "/send",
+            Some(&key),
+            Some(with("rate_limit_key", json!("user-42"))),
+        )
+        .await;
+    assert_error(&limited, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+    let other = api
+        .call(
+            Method::POST,
+            "/send",
+            Some(&key),
+            Some(with("rate_limit_key", json!("user-43"))),
+        )
+        .await;
+    assert_eq!(other.status, StatusCode::ACCEPTED);
+    // The monthly limit.
+    api.call(
+        Method::PUT,
+        &format!("/accounts/{account}"),
+        Some(&admin),
+        Some(json!({ "monthly_limit": 4 })),
+    )
+    .await;
+    let over = api
+        .call(Method::POST, "/send", Some(&key), Some(base()))
+        .await;
+    assert_error(
+        &over,
+        StatusCode::TOO_MANY_REQUESTS,
+        "monthly_limit_reached",
+    );
+    assert_eq!(api.store.list_messages(&filter).await.unwrap().len(), 4);
 }

@@ -146,7 +146,14 @@ pub async fn run(config: Config, dev: bool, roles: &[Role]) -> anyhow::Result<()
                     store: store.clone(),
                     metrics: Some(metrics),
                 },
-                Some(api_state(&config, store.clone(), connections.clone())?),
+                Some(api_state(
+                    &config,
+                    store.clone(),
+                    connections.clone(),
+                    Arc::new(crate::sink::ApiSink {
+                        acceptor: acceptor.clone(),
+                    }),
+                )?),
             );
             Some(tokio::spawn(sluice_http::serve(
                 socket,
@@ -224,6 +231,7 @@ fn api_state(
     config: &Config,
     store: Arc<dyn Store>,
     connections: Arc<dyn sluice_core::ConnectionDirectory>,
+    submitter: Arc<dyn sluice_http::api::Submitter>,
 ) -> anyhow::Result<sluice_http::api::ApiState> {
     let api = &config.api;
     let secret = if api.jwt_secret.is_empty() {
@@ -253,6 +261,13 @@ fn api_state(
         dummy_hash: Arc::new(crate::account::hash_password("no such user")?),
         connections,
         master_key: Arc::new(master_key),
+        submitter,
+        hostname: config.smtp.hostname.clone(),
+        max_message_size: config.smtp.max_message_size,
+        max_recipients: config.smtp.max_recipients,
+        send_limiter: Arc::new(std::sync::Mutex::new(
+            sluice_core::rate::WindowLimiter::new(api.send_rate_limit_per_key_per_hour, 3_600_000),
+        )),
         rate_limit: Arc::new(std::sync::Mutex::new(
             sluice_core::rate::WindowLimiter::new(api.rate_limit_per_minute, 60_000),
         )),

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use sluice_core::text::sanitize_reply_text;
-use sluice_core::{AccountPolicy, Envelope, Source};
+use sluice_core::{AccountPolicy, Envelope, Source, Submission};
 use sluice_smtp::{MessageSink, Reply};
 use sluice_worker::{AcceptOutcome, Acceptor};
 
@@ -15,11 +15,28 @@ pub struct SmtpSink {
 #[async_trait]
 impl MessageSink for SmtpSink {
     async fn accept(&self, policy: &AccountPolicy, envelope: Envelope, body: Vec<u8>) -> Reply {
-        let outcome = self
-            .acceptor
-            .accept(policy, Source::Smtp, envelope, body)
-            .await;
+        let submission = Submission {
+            source: Source::Smtp,
+            envelope,
+            body,
+            tags: Vec::new(),
+            max_attempts: None,
+            sync: false,
+        };
+        let outcome = self.acceptor.accept(policy, submission).await;
         reply_for(&outcome)
+    }
+}
+
+/// `POST /api/v1/send` hands messages to the same accept path.
+pub struct ApiSink {
+    pub acceptor: Arc<Acceptor>,
+}
+
+#[async_trait]
+impl sluice_http::api::Submitter for ApiSink {
+    async fn submit(&self, policy: &AccountPolicy, submission: Submission) -> AcceptOutcome {
+        self.acceptor.accept(policy, submission).await
     }
 }
 

@@ -178,8 +178,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<RuleRow>, StoreError>;
     async fn delete_rule(&self, id: i64) -> Result<bool, StoreError>;
 
-    async fn create_template(&self, t: &NewTemplate, now_ms: i64)
-    -> Result<TemplateRow, StoreError>;
+    async fn create_template(
+        &self,
+        t: &NewTemplate,
+        now_ms: i64,
+    ) -> Result<TemplateRow, StoreError>;
     async fn template(&self, id: i64) -> Result<Option<TemplateRow>, StoreError>;
     /// The account's template of that name, else the system-wide one.
     async fn template_by_name(

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use rand::Rng;
 use sluice_core::{
-    AccountId, AccountPolicy, Envelope, MessageId, MessageStatus, RetryPolicy, Source, Verdict,
-    month_of,
+    AcceptOutcome, AccountId, AccountPolicy, Envelope, MessageId, MessageStatus, RetryPolicy,
+    Submission, Verdict, month_of,
 };
 use sluice_deliver::{Deliverer, Outbound};
 use sluice_store::{GroupCommitter, NewMessage, Store};
@@ -20,31 +20,6 @@ use crate::plan::plan_after_sync_attempt;
 pub enum DeliveryMode {
     Async,
     Sync,
-}
-
-/// What the client should be told.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AcceptOutcome {
-    /// Committed; the workers will deliver it.
-    Queued(MessageId),
-    /// Sync mode: the upstream took it.
-    Delivered(MessageId),
-    /// Sync mode: the upstream answered transiently (or not at all).
-    Transient {
-        id: MessageId,
-        code: Option<u16>,
-        text: String,
-    },
-    /// Sync mode: the upstream refused it.
-    Permanent {
-        id: MessageId,
-        code: Option<u16>,
-        text: String,
-    },
-    /// Not stored: the account has used its monthly limit.
-    QuotaExceeded,
-    /// Not stored: the database could not take it. Nothing was promised.
-    Unavailable,
 }
 
 pub struct Acceptor {
@@ -86,13 +61,16 @@ impl Acceptor {
 
     /// Checks the account's monthly limit, commits, then answers (or delivers, in sync mode).
     /// Concurrent accepts may overshoot the limit by the few messages in flight.
-    pub async fn accept(
-        &self,
-        policy: &AccountPolicy,
-        source: Source,
-        envelope: Envelope,
-        body: Vec<u8>,
-    ) -> AcceptOutcome {
+    pub async fn accept(&self, policy: &AccountPolicy, submission: Submission) -> AcceptOutcome {
+        let Submission {
+            source,
+            envelope,
+            body,
+            tags,
+            max_attempts,
+            sync,
+        } = submission;
+        let sync = sync || self.mode == DeliveryMode::Sync;
         let account_id = policy.account_id;
         match self
             .store
@@ -110,24 +88,22 @@ impl Acceptor {
                 return AcceptOutcome::Unavailable;
             }
         }
-        let lease = match self.mode {
-            DeliveryMode::Async => None,
-            DeliveryMode::Sync => Some((
+        let lease = sync.then(|| {
+            (
                 self.owner.clone(),
                 now_ms() + self.sync_lease.as_millis() as i64,
-            )),
-        };
+            )
+        });
         let message = NewMessage {
             account_id,
             source,
             envelope,
             body,
             lease,
-            tags: Vec::new(),
-            max_attempts: None,
+            tags,
+            max_attempts,
         };
-        let sync_copy = (self.mode == DeliveryMode::Sync)
-            .then(|| (message.envelope.clone(), message.body.clone()));
+        let sync_copy = sync.then(|| (message.envelope.clone(), message.body.clone()));
         let id = match self.committer.commit(message).await {
             Ok(id) => id,
             Err(error) => {

@@ -6,8 +6,9 @@ mod accept;
 pub mod plan;
 mod runner;
 
-pub use accept::{AcceptOutcome, Acceptor, DeliveryMode};
+pub use accept::{Acceptor, DeliveryMode};
 pub use runner::{Worker, WorkerConfig};
+pub use sluice_core::AcceptOutcome;
 
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()

@@ -2,8 +2,10 @@
 //! principal extractor ([`principal::Principal`]); the OpenAPI document is generated from
 //! the handlers' annotations, so a route cannot exist without being described.
 
+mod compose;
 pub mod error;
 pub mod principal;
+pub mod render;
 mod routes;
 pub mod tokens;
 
@@ -34,6 +36,14 @@ pub struct ApiState {
     pub master_key: Arc<sluice_core::sealed::MasterKey>,
     /// Live SMTP sessions of this node.
     pub connections: Arc<dyn sluice_core::ConnectionDirectory>,
+    /// Takes messages from `POST /send` (the accept path the SMTP side uses too).
+    pub submitter: Arc<dyn Submitter>,
+    /// For Message-IDs.
+    pub hostname: String,
+    pub max_message_size: usize,
+    pub max_recipients: usize,
+    /// Sends per account and `rate_limit_key`.
+    pub send_limiter: Arc<std::sync::Mutex<sluice_core::rate::WindowLimiter>>,
     /// Requests per minute per caller (API key or user).
     pub rate_limit: Arc<std::sync::Mutex<sluice_core::rate::WindowLimiter>>,
 }
@@ -63,6 +73,16 @@ impl ApiState {
     }
 }
 
+/// The accept path: commit (or deliver, when `sync`) and say what happened.
+#[async_trait::async_trait]
+pub trait Submitter: Send + Sync + 'static {
+    async fn submit(
+        &self,
+        policy: &sluice_core::AccountPolicy,
+        submission: sluice_core::Submission,
+    ) -> sluice_core::AcceptOutcome;
+}
+
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -77,6 +97,7 @@ pub(crate) fn now_ms() -> i64 {
     tags(
         (name = "auth"), (name = "accounts"), (name = "users"), (name = "api-keys"),
         (name = "smtp-credentials"), (name = "smtp"), (name = "providers"), (name = "routing-rules"),
+        (name = "send"), (name = "templates"),
         (name = "messages"), (name = "audit")
     )
 )]

@@ -8,6 +8,7 @@ mod connections;
 mod messages;
 mod providers;
 mod rules;
+mod send;
 mod smtp_credentials;
 mod users;
 
@@ -29,6 +30,7 @@ pub fn router() -> OpenApiRouter<ApiState> {
         .merge(connections::router())
         .merge(providers::router())
         .merge(rules::router())
+        .merge(send::router())
 }
 
 /// A list and the cursor for the next page (absent on the last page).

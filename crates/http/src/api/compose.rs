@@ -1,0 +1,191 @@
+//! Building an RFC 5322 message from a send request. Every caller string bound for a header
+//! is checked first: no CR, LF or NUL, not even inside an encoded word.
+
+use base64::Engine;
+use mail_builder::MessageBuilder;
+use mail_builder::headers::address::Address;
+use mail_builder::headers::text::Text;
+use sluice_core::text::is_header_safe;
+use sluice_core::validate_mailbox;
+
+use super::error::ApiError;
+
+/// One address as the caller wrote it: `a@b` or `Name <a@b>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mailbox {
+    pub name: Option<String>,
+    pub address: String,
+}
+
+pub fn parse_mailbox(field: &str, text: &str) -> Result<Mailbox, ApiError> {
+    if !is_header_safe(text) {
+        return Err(ApiError::validation(format!(
+            "{field}: line breaks and NUL are not allowed"
+        )));
+    }
+    let text = text.trim();
+    let (name, address) = match (text.rfind('<'), text.ends_with('>')) {
+        (Some(open), true) => {
+            let name = text[..open].trim().trim_matches('"').trim();
+            (
+                (!name.is_empty()).then(|| name.to_string()),
+                text[open + 1..text.len() - 1].trim(),
+            )
+        }
+        _ => (None, text),
+    };
+    if name.as_deref().is_some_and(|n| n.contains(['<', '>'])) {
+        return Err(ApiError::validation(format!(
+            "{field}: {text:?} is not an address"
+        )));
+    }
+    validate_mailbox(address)
+        .map_err(|e| ApiError::validation(format!("{field}: {address:?}: {e}")))?;
+    Ok(Mailbox {
+        name,
+        address: address.to_string(),
+    })
+}
+
+/// Headers callers may not set: the ones Sluice writes or that change routing.
+const RESERVED: [&str; 14] = [
+    "from",
+    "to",
+    "cc",
+    "bcc",
+    "subject",
+    "date",
+    "message-id",
+    "mime-version",
+    "reply-to",
+    "sender",
+    "received",
+    "return-path",
+    "content-type",
+    "content-transfer-encoding",
+];
+
+pub fn check_header(name: &str, value: &str) -> Result<(), ApiError> {
+    let valid_name = !name.is_empty()
+        && name.len() <= 76
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if !valid_name {
+        return Err(ApiError::validation(format!(
+            "headers: {name:?} is not a header name"
+        )));
+    }
+    if RESERVED.contains(&name.to_ascii_lowercase().as_str()) {
+        return Err(ApiError::validation(format!(
+            "headers: {name} is set by Sluice"
+        )));
+    }
+    if !is_header_safe(value) {
+        return Err(ApiError::validation(format!(
+            "headers: {name}: line breaks and NUL are not allowed"
+        )));
+    }
+    Ok(())
+}
+
+pub struct Attachment {
+    pub filename: String,
+    pub content_type: String,
+    pub content: Vec<u8>,
+}
+
+pub fn decode_attachment(
+    index: usize,
+    filename: &str,
+    content_type: &str,
+    content: &str,
+) -> Result<Attachment, ApiError> {
+    let field = format!("attachments[{index}]");
+    if filename.is_empty() || !is_header_safe(filename) || filename.contains(['"', '/', '\\']) {
+        return Err(ApiError::validation(format!(
+            "{field}.filename is not a file name"
+        )));
+    }
+    let valid_type = content_type.split_once('/').is_some_and(|(a, b)| {
+        !a.is_empty()
+            && !b.is_empty()
+            && content_type
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || b"/+-.".contains(&c))
+    });
+    if !valid_type {
+        return Err(ApiError::validation(format!(
+            "{field}.content_type is not a media type"
+        )));
+    }
+    let content = base64::engine::general_purpose::STANDARD
+        .decode(content.trim())
+        .map_err(|_| ApiError::validation(format!("{field}.content is not base64")))?;
+    Ok(Attachment {
+        filename: filename.to_string(),
+        content_type: content_type.to_string(),
+        content,
+    })
+}
+
+fn address_of(m: &Mailbox) -> Address<'static> {
+    match &m.name {
+        Some(name) => Address::new_address(Some(name.clone()), m.address.clone()),
+        None => Address::new_address(None::<String>, m.address.clone()),
+    }
+}
+
+fn list_of(boxes: &[Mailbox]) -> Address<'static> {
+    Address::new_list(boxes.iter().map(address_of).collect())
+}
+
+/// Everything that goes into the message, already checked.
+pub struct Composed<'a> {
+    pub from: &'a Mailbox,
+    pub to: &'a [Mailbox],
+    pub cc: &'a [Mailbox],
+    pub reply_to: Option<&'a Mailbox>,
+    pub subject: &'a str,
+    pub text: Option<&'a str>,
+    pub html: Option<&'a str>,
+    pub attachments: Vec<Attachment>,
+    pub headers: &'a [(String, String)],
+    pub message_id: &'a str,
+    pub date_secs: i64,
+}
+
+/// The RFC 5322 bytes (CRLF line ends). Bcc recipients are in the envelope only.
+pub fn build(message: Composed<'_>) -> Result<Vec<u8>, ApiError> {
+    let mut builder = MessageBuilder::new()
+        .from(address_of(message.from))
+        .subject(message.subject.to_string())
+        .message_id(message.message_id.to_string())
+        .date(message.date_secs);
+    if !message.to.is_empty() {
+        builder = builder.to(list_of(message.to));
+    }
+    if !message.cc.is_empty() {
+        builder = builder.cc(list_of(message.cc));
+    }
+    if let Some(reply_to) = message.reply_to {
+        builder = builder.reply_to(address_of(reply_to));
+    }
+    for (name, value) in message.headers {
+        builder = builder.header(name.clone(), Text::new(value.clone()));
+    }
+    if let Some(text) = message.text {
+        builder = builder.text_body(text.to_string());
+    }
+    if let Some(html) = message.html {
+        builder = builder.html_body(html.to_string());
+    }
+    for attachment in message.attachments {
+        builder = builder.attachment(
+            attachment.content_type,
+            attachment.filename,
+            attachment.content,
+        );
+    }
+    builder
+        .write_to_vec()
+        .map_err(|e| ApiError::validation(format!("the message could not be built: {e}")))
+}
