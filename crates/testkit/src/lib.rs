@@ -407,7 +407,7 @@ listen = "127.0.0.1:{http}"
             .find_map(|l| l.strip_prefix("api key:"))
             .map(|k| k.trim().to_string())
             .unwrap_or_default();
-        sluice.spawn();
+        sluice.first_start();
         sluice
     }
 }
@@ -465,6 +465,11 @@ impl Sluice {
     }
 
     pub fn spawn(&mut self) {
+        assert!(self.try_spawn(), "sluice did not start:\n{}", self.logs());
+    }
+
+    /// Starts `sluice serve`; true once every port answers, false if it exited first.
+    fn try_spawn(&mut self) -> bool {
         self.starts += 1;
         let log = std::fs::File::create(self.log_path(self.starts)).unwrap();
         let mut command = Command::new(&self.bin);
@@ -485,12 +490,53 @@ impl Sluice {
             ports.push(self.ports.http);
         }
         let up = wait_until(Duration::from_secs(30), || {
+            let exited = self
+                .child
+                .as_mut()
+                .is_some_and(|c| c.try_wait().ok().flatten().is_some());
+            if exited {
+                return Some(false);
+            }
             ports
                 .iter()
                 .all(|port| TcpStream::connect(("127.0.0.1", *port)).is_ok())
-                .then_some(())
+                .then_some(true)
         });
-        assert!(up.is_some(), "sluice did not start:\n{}", self.logs());
+        up == Some(true)
+    }
+
+    /// Starts the first time, moving to other ports if another process took one of ours
+    /// between choosing and binding it.
+    fn first_start(&mut self) {
+        for attempt in 0..4 {
+            if self.try_spawn() {
+                return;
+            }
+            let logs = self.logs();
+            assert!(
+                attempt < 3 && logs.contains("binding"),
+                "sluice did not start:\n{logs}"
+            );
+            self.kill9();
+            let fresh = Ports {
+                submission: free_port(),
+                implicit: free_port(),
+                plain: free_port(),
+                http: free_port(),
+            };
+            let mut config = std::fs::read_to_string(&self.config_path).unwrap();
+            for (old, new) in [
+                (self.ports.submission, fresh.submission),
+                (self.ports.implicit, fresh.implicit),
+                (self.ports.plain, fresh.plain),
+                (self.ports.http, fresh.http),
+            ] {
+                config =
+                    config.replace(&format!("127.0.0.1:{old}\""), &format!("127.0.0.1:{new}\""));
+            }
+            std::fs::write(&self.config_path, config).unwrap();
+            self.ports = fresh;
+        }
     }
 
     /// SIGKILL: no chance to clean up.
