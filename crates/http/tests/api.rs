@@ -1016,6 +1016,16 @@ async fn tenant_isolation_sweep_over_every_id_route() {
         .await;
     assert_eq!(rule.status, StatusCode::CREATED, "{}", rule.text);
     let a_rule = rule.body["id"].as_i64().unwrap().to_string();
+    let template = api
+        .call(
+            Method::POST,
+            "/templates",
+            Some(&a_key),
+            Some(json!({ "name": "receipt", "subject": "Receipt", "text": "Paid {{ amount }}" })),
+        )
+        .await;
+    assert_eq!(template.status, StatusCode::CREATED, "{}", template.text);
+    let a_template = template.body["id"].as_i64().unwrap().to_string();
     let ids: &[(&str, &str)] = &[
         ("/accounts/", &a.to_string()),
         ("/users/", &a_user.to_string()),
@@ -1025,6 +1035,7 @@ async fn tenant_isolation_sweep_over_every_id_route() {
         ("/smtp/connections/", "a1b2c3"),
         ("/providers/", &a_provider),
         ("/routing-rules/", &a_rule),
+        ("/templates/", &a_template),
     ];
     let audit_before = api.store.list_audit(None, None, 1000).await.unwrap().len();
     let mut swept = 0;
@@ -1052,6 +1063,8 @@ async fn tenant_isolation_sweep_over_every_id_route() {
                 // A body of the right shape, so that only the id can make the answer differ.
                 let shape = if path.starts_with("/routing-rules/") {
                     json!({ "name": "x", "priority": 1, "conditions": {}, "provider_id": 1 })
+                } else if path.starts_with("/templates/") {
+                    json!({ "name": "x", "subject": "s", "text": "t" })
                 } else {
                     json!({})
                 };
@@ -1968,4 +1981,97 @@ async fn send_refuses_header_injection_and_policy_breaches_storing_nothing() {
         "monthly_limit_reached",
     );
     assert_eq!(api.store.list_messages(&filter).await.unwrap().len(), 4);
+}
+
+#[tokio::test]
+async fn templates_override_in_order_and_errors_name_the_line() {
+    let api = Api::new().await;
+    let admin = api.admin_token().await;
+    let (_, key) = api.account(&admin, "acme", "acme.test").await;
+    let (_, other) = api.account(&admin, "other", "other.test").await;
+    // Built-in, then system-wide, then the account's own.
+    let preview = api
+        .call(
+            Method::POST,
+            "/templates/welcome/render",
+            Some(&key),
+            Some(json!({ "data": { "name": "Ann" } })),
+        )
+        .await;
+    assert_eq!(preview.body["subject"], "Welcome, Ann!", "{}", preview.text);
+    let system = api
+        .call(
+            Method::POST,
+            "/templates",
+            Some(&admin),
+            Some(json!({ "name": "welcome", "subject": "System hi {{ name }}", "text": "s" })),
+        )
+        .await;
+    assert_eq!(system.status, StatusCode::CREATED, "{}", system.text);
+    let own = api
+        .call(Method::POST, "/templates", Some(&key), Some(json!({ "name": "welcome", "subject": "Acme hi {{ name }}", "html": "<b>{{ name }}</b>" })))
+        .await;
+    assert_eq!(own.status, StatusCode::CREATED, "{}", own.text);
+    let mine = api
+        .call(
+            Method::POST,
+            "/templates/welcome/render",
+            Some(&key),
+            Some(json!({ "data": { "name": "<Ann>" } })),
+        )
+        .await;
+    assert_eq!(mine.body["subject"], "Acme hi <Ann>");
+    assert_eq!(mine.body["html"], "<b>&lt;Ann&gt;</b>");
+    let theirs = api
+        .call(
+            Method::POST,
+            "/templates/welcome/render",
+            Some(&other),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(
+        theirs.body["subject"], "System hi Ada",
+        "sample data; the system template"
+    );
+    assert_error(
+        &api.call(
+            Method::POST,
+            "/templates/none/render",
+            Some(&key),
+            Some(json!({})),
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    // A broken template is refused with the part and line.
+    let broken = api
+        .call(
+            Method::POST,
+            "/templates",
+            Some(&key),
+            Some(json!({ "name": "bad", "subject": "ok", "text": "fine\n{% if %}" })),
+        )
+        .await;
+    assert_error(&broken, StatusCode::UNPROCESSABLE_ENTITY, "template_error");
+    assert!(
+        broken.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("text line 2"),
+        "{}",
+        broken.text
+    );
+    let duplicate = api
+        .call(
+            Method::POST,
+            "/templates",
+            Some(&key),
+            Some(json!({ "name": "welcome", "subject": "again", "text": "x" })),
+        )
+        .await;
+    assert_error(&duplicate, StatusCode::CONFLICT, "conflict");
+    let listed = api.call(Method::GET, "/templates", Some(&key), None).await;
+    assert_eq!(listed.body.as_array().unwrap().len(), 2, "own and system");
 }

@@ -10,6 +10,7 @@ mod providers;
 mod rules;
 mod send;
 mod smtp_credentials;
+mod templates;
 mod users;
 
 use serde::{Deserialize, Serialize};
@@ -31,6 +32,7 @@ pub fn router() -> OpenApiRouter<ApiState> {
         .merge(providers::router())
         .merge(rules::router())
         .merge(send::router())
+        .merge(templates::router())
 }
 
 /// A list and the cursor for the next page (absent on the last page).
