@@ -32,7 +32,53 @@ pub struct Config {
     pub http: HttpConfig,
     pub api: ApiConfig,
     pub secrets: SecretsConfig,
+    pub webhook: WebhookConfig,
     pub logging: LoggingConfig,
+}
+
+/// The signed "outbound email" webhook receiver (its own listener).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Where it listens; unset disables it.
+    pub listen: Option<SocketAddr>,
+    /// HMAC-SHA256 key. Empty: every call is refused with 503, unless `allow_unsigned`.
+    pub secret: String,
+    pub allow_unsigned: bool,
+    /// Accepted clock difference of `X-TransLife-Timestamp`, and how long a signature is
+    /// remembered against replays.
+    pub timestamp_window_secs: u64,
+    /// Callers allowed (CIDRs); empty allows any.
+    pub allowed_ips: Vec<IpNet>,
+    /// Calls per minute per caller IP.
+    pub rate_limit_per_minute: u32,
+    /// Email of the account webhook mail is sent as (its limits apply).
+    pub account: String,
+    /// The domain of the From address; unset: 503 "sender domain not configured".
+    pub sender_domain: String,
+    pub default_local_part: String,
+    /// Let callers choose the local part (`fromLocalPart`).
+    pub allow_any_local_part: bool,
+    /// Builds `link` when a call has none: `<url>/verify-email?token=…`, `<url>/reset-password?token=…`.
+    pub public_web_url: String,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            listen: Some("0.0.0.0:2555".parse().unwrap()),
+            secret: String::new(),
+            allow_unsigned: false,
+            timestamp_window_secs: 300,
+            allowed_ips: Vec::new(),
+            rate_limit_per_minute: 60,
+            account: String::new(),
+            sender_domain: String::new(),
+            default_local_part: "no-reply".into(),
+            allow_any_local_part: false,
+            public_web_url: String::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -202,6 +248,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             api: ApiConfig::default(),
             secrets: SecretsConfig::default(),
+            webhook: WebhookConfig::default(),
             logging: LoggingConfig::default(),
         }
     }
@@ -315,6 +362,7 @@ pub fn dev_defaults() -> Config {
     config.smtp.trusted_networks = vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
     config.smtp.trusted_account = DEV_ACCOUNT_EMAIL.into();
     config.delivery.default_provider = ProviderConfig::Capture;
+    config.webhook.listen = Some("127.0.0.1:2555".parse().unwrap());
     config
 }
 

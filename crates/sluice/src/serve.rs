@@ -163,6 +163,34 @@ pub async fn run(config: Config, dev: bool, roles: &[Role]) -> anyhow::Result<()
         }
         None => None,
     };
+    let webhook = match config
+        .webhook
+        .listen
+        .filter(|_| roles.contains(&Role::Http))
+    {
+        Some(addr) => {
+            let socket = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the webhook listener {addr}"))?;
+            info!(%addr, "webhook listener started");
+            let state = sluice_http::webhook::WebhookState::new(
+                config.webhook.clone(),
+                store.clone(),
+                Arc::new(crate::sink::ApiSink {
+                    acceptor: acceptor.clone(),
+                }),
+                config.smtp.hostname.clone(),
+                config.smtp.max_message_size,
+            );
+            let router = sluice_http::webhook::router(state);
+            Some(tokio::spawn(sluice_http::serve(
+                socket,
+                router,
+                shutdown.clone(),
+            )))
+        }
+        None => None,
+    };
     let worker = Worker::new(
         store.clone(),
         deliverer,
@@ -202,8 +230,8 @@ pub async fn run(config: Config, dev: bool, roles: &[Role]) -> anyhow::Result<()
     if let Some(worker_task) = worker_task {
         let _ = worker_task.await;
     }
-    if let Some(http) = http {
-        let _ = http.await;
+    for task in [http, webhook].into_iter().flatten() {
+        let _ = task.await;
     }
     drop(smtp);
     drop(acceptor);

@@ -248,11 +248,13 @@ pub struct Ports {
     pub implicit: u16,
     pub plain: u16,
     pub http: u16,
+    pub webhook: u16,
 }
 
 /// How to configure a test Sluice.
 pub struct SluiceBuilder {
     bin: PathBuf,
+    webhook: Vec<String>,
     database_url: Option<String>,
     roles: Option<String>,
     smtp: Vec<String>,
@@ -277,6 +279,12 @@ impl SluiceBuilder {
     /// A line under `[smtp]`, e.g. `max_connections = 2`.
     pub fn smtp(mut self, line: &str) -> Self {
         self.smtp.push(line.into());
+        self
+    }
+
+    /// A line under `[webhook]`, e.g. `secret = "s"`.
+    pub fn webhook(mut self, line: &str) -> Self {
+        self.webhook.push(line.into());
         self
     }
 
@@ -314,6 +322,7 @@ impl SluiceBuilder {
             implicit: free_port(),
             plain: free_port(),
             http: free_port(),
+            webhook: free_port(),
         };
         let config = format!(
             r#"data_dir = "{data}"
@@ -357,6 +366,10 @@ jitter = 0.1
 
 [http]
 listen = "127.0.0.1:{http}"
+
+[webhook]
+listen = "127.0.0.1:{webhook}"
+{webhook_lines}
 "#,
             data = dir.path().join("data").display(),
             database = self.database_url.clone().unwrap_or_default(),
@@ -374,6 +387,8 @@ listen = "127.0.0.1:{http}"
             implicit = ports.implicit,
             plain = ports.plain,
             http = ports.http,
+            webhook = ports.webhook,
+            webhook_lines = self.webhook.join("\n"),
         );
         let config_path = dir.path().join("sluice.toml");
         std::fs::write(&config_path, config).unwrap();
@@ -436,6 +451,7 @@ impl Sluice {
             provider: "type = \"log\"".into(),
             database_url: None,
             roles: None,
+            webhook: Vec::new(),
             env: Vec::new(),
         }
     }
@@ -488,6 +504,7 @@ impl Sluice {
         let mut ports = vec![self.ports.submission, self.ports.implicit, self.ports.plain];
         if self.roles.as_deref().is_none_or(|r| r.contains("http")) {
             ports.push(self.ports.http);
+            ports.push(self.ports.webhook);
         }
         let up = wait_until(Duration::from_secs(30), || {
             let exited = self
@@ -523,6 +540,7 @@ impl Sluice {
                 implicit: free_port(),
                 plain: free_port(),
                 http: free_port(),
+                webhook: free_port(),
             };
             let mut config = std::fs::read_to_string(&self.config_path).unwrap();
             for (old, new) in [
@@ -530,6 +548,7 @@ impl Sluice {
                 (self.ports.implicit, fresh.implicit),
                 (self.ports.plain, fresh.plain),
                 (self.ports.http, fresh.http),
+                (self.ports.webhook, fresh.webhook),
             ] {
                 config =
                     config.replace(&format!("127.0.0.1:{old}\""), &format!("127.0.0.1:{new}\""));

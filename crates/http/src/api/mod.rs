@@ -2,7 +2,7 @@
 //! principal extractor ([`principal::Principal`]); the OpenAPI document is generated from
 //! the handlers' annotations, so a route cannot exist without being described.
 
-mod compose;
+pub(crate) mod compose;
 pub mod error;
 pub mod principal;
 pub mod render;
@@ -83,7 +83,7 @@ pub trait Submitter: Send + Sync + 'static {
     ) -> sluice_core::AcceptOutcome;
 }
 
-pub(crate) fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

@@ -1,0 +1,375 @@
+//! The signed "outbound email" webhook: another application asks Sluice to send an email
+//! verification or password reset mail. Its own listener, exactly this contract:
+//!
+//! - `POST /webhook/outbound-email`, JSON `type`, `to`, `subject`, `token`, `expiresAt`
+//!   required; `link`, `fromLocalPart` optional.
+//! - With a secret: `X-TransLife-Timestamp` (ISO 8601) and `X-TransLife-Signature` =
+//!   hex(HMAC-SHA256(secret, timestamp + "." + raw body)), compared in constant time, the
+//!   timestamp within the window, each signature accepted once within it.
+//! - Answers `{"ok": true, "to", "subject", "queued_id", "queued_at"}` or
+//!   `{"ok": false, "error": "..."}` with 400, 401, 403, 429 or 503.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+use sluice_config::WebhookConfig;
+use sluice_core::rate::WindowLimiter;
+use sluice_core::text::is_header_safe;
+use sluice_core::{AcceptOutcome, Envelope, Source, Submission};
+use sluice_store::Store;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::api::Submitter;
+use crate::api::compose::{self, Composed, parse_mailbox};
+use crate::api::render::{builtin, render};
+
+#[derive(Clone)]
+pub struct WebhookState {
+    pub config: Arc<WebhookConfig>,
+    pub store: Arc<dyn Store>,
+    pub submitter: Arc<dyn Submitter>,
+    pub hostname: String,
+    pub max_message_size: usize,
+    /// Signatures seen, with when they stop mattering (unix ms).
+    seen: Arc<Mutex<HashMap<String, i64>>>,
+    per_ip: Arc<Mutex<WindowLimiter>>,
+}
+
+impl WebhookState {
+    pub fn new(
+        config: WebhookConfig,
+        store: Arc<dyn Store>,
+        submitter: Arc<dyn Submitter>,
+        hostname: String,
+        max_message_size: usize,
+    ) -> Self {
+        let per_ip = WindowLimiter::new(config.rate_limit_per_minute, 60_000);
+        WebhookState {
+            config: Arc::new(config),
+            store,
+            submitter,
+            hostname,
+            max_message_size,
+            seen: Default::default(),
+            per_ip: Arc::new(Mutex::new(per_ip)),
+        }
+    }
+}
+
+pub fn router(state: WebhookState) -> Router {
+    Router::new()
+        .route("/webhook/outbound-email", post(outbound_email))
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(json!({ "status": "ok" })) }),
+        )
+        .with_state(state)
+}
+
+fn refuse(status: StatusCode, error: impl Into<String>) -> Response {
+    (
+        status,
+        axum::Json(json!({ "ok": false, "error": error.into() })),
+    )
+        .into_response()
+}
+
+fn now_ms() -> i64 {
+    crate::api::now_ms()
+}
+
+/// Checks the signature headers against the raw body; `Err` is the refusal.
+fn verify_signature(
+    state: &WebhookState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), Response> {
+    let config = &state.config;
+    if config.secret.is_empty() {
+        return if config.allow_unsigned {
+            Ok(())
+        } else {
+            Err(refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "webhook secret not configured",
+            ))
+        };
+    }
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    let (Some(timestamp), Some(signature)) = (
+        header("x-translife-timestamp"),
+        header("x-translife-signature"),
+    ) else {
+        return Err(refuse(StatusCode::UNAUTHORIZED, "missing signature"));
+    };
+    let mut mac = Hmac::<Sha256>::new_from_slice(config.secret.as_bytes()).map_err(|_| {
+        refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "webhook secret not configured",
+        )
+    })?;
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    let provided = hex::decode(signature)
+        .map_err(|_| refuse(StatusCode::UNAUTHORIZED, "invalid signature"))?;
+    mac.verify_slice(&provided)
+        .map_err(|_| refuse(StatusCode::UNAUTHORIZED, "invalid signature"))?;
+    // Only a genuine signature gets this far: now its time and freshness.
+    let sent = OffsetDateTime::parse(timestamp, &Rfc3339)
+        .map_err(|_| refuse(StatusCode::UNAUTHORIZED, "invalid timestamp"))?;
+    let now = now_ms();
+    let window_ms = config.timestamp_window_secs as i64 * 1000;
+    let sent_ms = (sent.unix_timestamp_nanos() / 1_000_000) as i64;
+    if (now - sent_ms).abs() > window_ms {
+        return Err(refuse(
+            StatusCode::UNAUTHORIZED,
+            "timestamp outside the allowed window",
+        ));
+    }
+    let mut seen = state.seen.lock().unwrap();
+    seen.retain(|_, until| *until > now);
+    if seen.contains_key(signature) {
+        return Err(refuse(StatusCode::UNAUTHORIZED, "signature already used"));
+    }
+    seen.insert(signature.to_string(), sent_ms + window_ms);
+    Ok(())
+}
+
+fn field<'a>(body: &'a Value, name: &str) -> Result<&'a str, Response> {
+    match body.get(name) {
+        None | Some(Value::Null) => Err(refuse(
+            StatusCode::BAD_REQUEST,
+            format!("missing field: {name}"),
+        )),
+        Some(Value::String(s)) if !s.is_empty() => Ok(s),
+        Some(_) => Err(refuse(
+            StatusCode::BAD_REQUEST,
+            format!("invalid field: {name}"),
+        )),
+    }
+}
+
+fn optional<'a>(body: &'a Value, name: &str) -> Result<Option<&'a str>, Response> {
+    match body.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(refuse(
+            StatusCode::BAD_REQUEST,
+            format!("invalid field: {name}"),
+        )),
+    }
+}
+
+async fn outbound_email(
+    State(state): State<WebhookState>,
+    connect: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let ip = connect.map(|axum::Extension(ConnectInfo(addr))| addr.ip());
+    let config = state.config.clone();
+    if !config.allowed_ips.is_empty()
+        && !ip.is_some_and(|ip| config.allowed_ips.iter().any(|net| net.contains(&ip)))
+    {
+        tracing::warn!(ip = ?ip, "webhook call from an address not allowed");
+        return refuse(StatusCode::FORBIDDEN, "forbidden");
+    }
+    let key = ip.map(|ip| ip.to_string()).unwrap_or_default();
+    if state.per_ip.lock().unwrap().check(&key, now_ms()).is_err() {
+        return refuse(StatusCode::TOO_MANY_REQUESTS, "rate limited");
+    }
+    if let Err(refusal) = verify_signature(&state, &headers, &body) {
+        return refusal;
+    }
+    let Ok(payload) = serde_json::from_slice::<Value>(&body) else {
+        return refuse(StatusCode::BAD_REQUEST, "invalid json");
+    };
+    if !payload.is_object() {
+        return refuse(StatusCode::BAD_REQUEST, "invalid json: expected an object");
+    }
+    match build_and_submit(&state, &payload).await {
+        Ok(response) | Err(response) => response,
+    }
+}
+
+async fn build_and_submit(state: &WebhookState, payload: &Value) -> Result<Response, Response> {
+    let config = &state.config;
+    let kind = field(payload, "type")?;
+    let (template, path) = match kind {
+        "email_verification" => ("email_verification", "verify-email"),
+        "password_reset" => ("password_reset", "reset-password"),
+        _ => return Err(refuse(StatusCode::BAD_REQUEST, "invalid field: type")),
+    };
+    let to = field(payload, "to")?;
+    let to = parse_mailbox("to", to)
+        .map_err(|_| refuse(StatusCode::BAD_REQUEST, "invalid field: to"))?;
+    let subject = field(payload, "subject")?;
+    if !is_header_safe(subject) || subject.len() > 998 {
+        return Err(refuse(StatusCode::BAD_REQUEST, "invalid field: subject"));
+    }
+    let token = field(payload, "token")?;
+    let expires_at = field(payload, "expiresAt")?;
+    if OffsetDateTime::parse(expires_at, &Rfc3339).is_err() {
+        return Err(refuse(StatusCode::BAD_REQUEST, "invalid field: expiresAt"));
+    }
+    let link = optional(payload, "link")?;
+    let local_part = optional(payload, "fromLocalPart")?;
+
+    if config.sender_domain.is_empty() {
+        return Err(refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "sender domain not configured",
+        ));
+    }
+    let account = state
+        .store
+        .account_by_email(&config.account)
+        .await
+        .map_err(|_| refuse(StatusCode::SERVICE_UNAVAILABLE, "database unavailable"))?
+        .filter(|a| a.is_active())
+        .ok_or_else(|| {
+            refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "webhook account not configured",
+            )
+        })?;
+    // fromLocalPart is used only where the operator allows any local part.
+    let local = match local_part {
+        Some(local) if config.allow_any_local_part => local,
+        _ => config.default_local_part.as_str(),
+    };
+    let from = parse_mailbox(
+        "fromLocalPart",
+        &format!("{local}@{}", config.sender_domain),
+    )
+    .map_err(|_| refuse(StatusCode::BAD_REQUEST, "invalid field: fromLocalPart"))?;
+    let policy = account.policy();
+    if !policy.allows_sender(&from.address) {
+        return Err(refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "sender domain not configured",
+        ));
+    }
+    let link = match link {
+        Some(link) => link.to_string(),
+        None if !config.public_web_url.is_empty() => format!(
+            "{}/{path}?token={}",
+            config.public_web_url.trim_end_matches('/'),
+            url_encode(token)
+        ),
+        None => String::new(),
+    };
+    let data = json!({ "token": token, "expiresAt": expires_at, "link": link, "to": to.address });
+    let rendered = match state
+        .store
+        .template_by_name(Some(account.id), template)
+        .await
+    {
+        Ok(Some(t)) => render(&t.subject, &t.text_body, &t.html_body, &data),
+        Ok(None) => {
+            let (s, t, h) = builtin(template).expect("built-in template");
+            render(s, t, h, &data)
+        }
+        Err(_) => {
+            return Err(refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database unavailable",
+            ));
+        }
+    }
+    .map_err(|e| {
+        refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("template error: {}", e.message),
+        )
+    })?;
+    let message_id = format!("{}@{}", uuid::Uuid::new_v4().simple(), state.hostname);
+    let now = now_ms();
+    let raw = compose::build(Composed {
+        from: &from,
+        to: std::slice::from_ref(&to),
+        cc: &[],
+        reply_to: None,
+        subject,
+        text: Some(&rendered.text),
+        html: (!rendered.html.trim().is_empty()).then_some(rendered.html.as_str()),
+        attachments: Vec::new(),
+        headers: &[],
+        message_id: &message_id,
+        date_secs: now / 1000,
+    })
+    .map_err(|e| refuse(StatusCode::BAD_REQUEST, e.message))?;
+    if raw.len() > state.max_message_size {
+        return Err(refuse(StatusCode::BAD_REQUEST, "message too large"));
+    }
+    let submission = Submission {
+        source: Source::Webhook,
+        envelope: Envelope {
+            mail_from: from.address.clone(),
+            rcpt_to: vec![to.address.clone()],
+            smtputf8: !(from.address.is_ascii() && to.address.is_ascii()),
+            eight_bit: false,
+        },
+        body: raw,
+        tags: vec![kind.to_string()],
+        max_attempts: None,
+        sync: false,
+    };
+    let id = match state.submitter.submit(&policy, submission).await {
+        AcceptOutcome::Queued(id) | AcceptOutcome::Delivered(id) => id,
+        AcceptOutcome::QuotaExceeded => {
+            return Err(refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                "monthly limit reached",
+            ));
+        }
+        AcceptOutcome::Transient { .. }
+        | AcceptOutcome::Permanent { .. }
+        | AcceptOutcome::Unavailable => {
+            return Err(refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "message not stored, try again later",
+            ));
+        }
+    };
+    let queued_at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(now) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default();
+    tracing::info!(message_id = id, kind, "webhook mail queued");
+    Ok((
+        StatusCode::OK,
+        axum::Json(json!({
+            "ok": true, "to": to.address, "subject": subject, "queued_id": id, "queued_at": queued_at,
+        })),
+    )
+        .into_response())
+}
+
+fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
