@@ -77,12 +77,24 @@ pub fn router(state: WebhookState) -> Router {
         .with_state(state)
 }
 
-fn refuse(status: StatusCode, error: impl Into<String>) -> Response {
-    (
+/// An answer of the contract's error shape: `{"ok": false, "error": "..."}`.
+struct Refusal {
+    status: StatusCode,
+    error: String,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let body = json!({ "ok": false, "error": self.error });
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+fn refuse(status: StatusCode, error: impl Into<String>) -> Refusal {
+    Refusal {
         status,
-        axum::Json(json!({ "ok": false, "error": error.into() })),
-    )
-        .into_response()
+        error: error.into(),
+    }
 }
 
 fn now_ms() -> i64 {
@@ -90,11 +102,7 @@ fn now_ms() -> i64 {
 }
 
 /// Checks the signature headers against the raw body; `Err` is the refusal.
-fn verify_signature(
-    state: &WebhookState,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<(), Response> {
+fn verify_signature(state: &WebhookState, headers: &HeaderMap, body: &[u8]) -> Result<(), Refusal> {
     let config = &state.config;
     if config.secret.is_empty() {
         return if config.allow_unsigned {
@@ -152,7 +160,7 @@ fn verify_signature(
     Ok(())
 }
 
-fn field<'a>(body: &'a Value, name: &str) -> Result<&'a str, Response> {
+fn field<'a>(body: &'a Value, name: &str) -> Result<&'a str, Refusal> {
     match body.get(name) {
         None | Some(Value::Null) => Err(refuse(
             StatusCode::BAD_REQUEST,
@@ -166,7 +174,7 @@ fn field<'a>(body: &'a Value, name: &str) -> Result<&'a str, Response> {
     }
 }
 
-fn optional<'a>(body: &'a Value, name: &str) -> Result<Option<&'a str>, Response> {
+fn optional<'a>(body: &'a Value, name: &str) -> Result<Option<&'a str>, Refusal> {
     match body.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
@@ -189,27 +197,28 @@ async fn outbound_email(
         && !ip.is_some_and(|ip| config.allowed_ips.iter().any(|net| net.contains(&ip)))
     {
         tracing::warn!(ip = ?ip, "webhook call from an address not allowed");
-        return refuse(StatusCode::FORBIDDEN, "forbidden");
+        return refuse(StatusCode::FORBIDDEN, "forbidden").into_response();
     }
     let key = ip.map(|ip| ip.to_string()).unwrap_or_default();
     if state.per_ip.lock().unwrap().check(&key, now_ms()).is_err() {
-        return refuse(StatusCode::TOO_MANY_REQUESTS, "rate limited");
+        return refuse(StatusCode::TOO_MANY_REQUESTS, "rate limited").into_response();
     }
     if let Err(refusal) = verify_signature(&state, &headers, &body) {
-        return refusal;
+        return refusal.into_response();
     }
     let Ok(payload) = serde_json::from_slice::<Value>(&body) else {
-        return refuse(StatusCode::BAD_REQUEST, "invalid json");
+        return refuse(StatusCode::BAD_REQUEST, "invalid json").into_response();
     };
     if !payload.is_object() {
-        return refuse(StatusCode::BAD_REQUEST, "invalid json: expected an object");
+        return refuse(StatusCode::BAD_REQUEST, "invalid json: expected an object").into_response();
     }
     match build_and_submit(&state, &payload).await {
-        Ok(response) | Err(response) => response,
+        Ok(response) => response,
+        Err(refusal) => refusal.into_response(),
     }
 }
 
-async fn build_and_submit(state: &WebhookState, payload: &Value) -> Result<Response, Response> {
+async fn build_and_submit(state: &WebhookState, payload: &Value) -> Result<Response, Refusal> {
     let config = &state.config;
     let kind = field(payload, "type")?;
     let (template, path) = match kind {
