@@ -18,6 +18,7 @@ pub struct HttpState {
     pub store: Arc<dyn Store>,
     /// `None` when no recorder is installed (tests).
     pub metrics: Option<PrometheusHandle>,
+    pub started: std::time::Instant,
 }
 
 /// Health, readiness and metrics, plus the API under `/api/v1` when given.
@@ -25,6 +26,7 @@ pub fn router(state: HttpState, api: Option<api::ApiState>) -> Router {
     let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/health", get(health))
         .route("/metrics", get(metrics_text))
         .with_state(state);
     match api {
@@ -35,6 +37,32 @@ pub fn router(state: HttpState, api: Option<api::ApiState>) -> Router {
 
 async fn healthz() -> impl IntoResponse {
     Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// The shape some tools expect: status, uptime in seconds, messages processed (delivered,
+/// failed or captured).
+async fn health(State(state): State<HttpState>) -> Response {
+    match state.store.count_by_status().await {
+        Ok(counts) => {
+            let processed: i64 = counts
+                .iter()
+                .filter(|(status, _)| matches!(status.as_str(), "delivered" | "failed" | "captured"))
+                .map(|(_, n)| n)
+                .sum();
+            Json(serde_json::json!({
+                "status": "healthy",
+                "uptime": state.started.elapsed().as_secs(),
+                "messagesProcessed": processed,
+            }))
+            .into_response()
+        }
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "5")],
+            Json(serde_json::json!({ "status": "unhealthy", "uptime": state.started.elapsed().as_secs() })),
+        )
+            .into_response(),
+    }
 }
 
 /// 200 when the database answers; 503 with `Retry-After` when it does not.
@@ -103,10 +131,11 @@ mod tests {
             HttpState {
                 store,
                 metrics: None,
+                started: std::time::Instant::now(),
             },
             None,
         );
-        for path in ["/healthz", "/readyz"] {
+        for path in ["/healthz", "/readyz", "/health"] {
             let response = app
                 .clone()
                 .oneshot(Request::get(path).body(Body::empty()).unwrap())

@@ -145,6 +145,7 @@ pub async fn run(config: Config, dev: bool, roles: &[Role]) -> anyhow::Result<()
                 sluice_http::HttpState {
                     store: store.clone(),
                     metrics: Some(metrics),
+                    started: std::time::Instant::now(),
                 },
                 Some(api_state(
                     &config,

@@ -1,0 +1,188 @@
+//! Mail handed in over HTTP (the send API and the signed webhook) reaches a real upstream
+//! SMTP server, checked with a MIME parser.
+
+mod common;
+
+use std::time::Duration;
+
+use base64::Engine;
+use common::*;
+use hmac::{Hmac, Mac};
+use mail_parser::{MessageParser, MimeHeaders};
+use serde_json::json;
+use sha2::Sha256;
+use sluice_testkit::http_json;
+
+fn received_with_subject(upstream: &Upstream, subject: &str) -> Vec<u8> {
+    let found = wait_until(Duration::from_secs(20), || {
+        upstream.messages().into_iter().find(|m| {
+            MessageParser::default()
+                .parse(&m.raw)
+                .and_then(|p| p.subject().map(|s| s == subject))
+                .unwrap_or(false)
+        })
+    });
+    found
+        .unwrap_or_else(|| panic!("{subject:?} never reached the upstream"))
+        .raw
+}
+
+#[test]
+fn send_api_and_signed_webhook_deliver_to_a_real_upstream() {
+    let upstream = Upstream::start(&[]);
+    let sluice = Sluice::builder(BIN)
+        .upstream(upstream.port)
+        .webhook("secret = \"hook-secret\"")
+        .webhook("account = \"user@example.com\"")
+        .webhook("sender_domain = \"example.com\"")
+        .webhook("public_web_url = \"https://app.example.com\"")
+        .start();
+    let key = sluice.api_key.clone();
+    assert!(key.starts_with("sk_"), "the account's API key: {key:?}");
+
+    // The send API, async: 202 once committed; then at the upstream, byte-checked by a parser.
+    let pdf = b"%PDF-1.4\n%\xe2\xe3 binary \x00\x01".to_vec();
+    let (status, sent) = http_json(
+        sluice.ports.http,
+        "POST",
+        "/api/v1/send",
+        Some(&key),
+        Some(&json!({
+            "from": "Billing <billing@example.com>",
+            "to": ["ann@dest.test"],
+            "bcc": "audit@dest.test",
+            "subject": "Invoice 42",
+            "text": "Your invoice is attached.",
+            "html": "<p>Your invoice is attached.</p>",
+            "attachments": [{ "filename": "invoice-42.pdf", "content_type": "application/pdf",
+                              "content": base64::engine::general_purpose::STANDARD.encode(&pdf) }],
+        })),
+    );
+    assert_eq!(status, 202, "{sent}");
+    assert_eq!(sent["status"], "queued");
+    let raw = received_with_subject(&upstream, "Invoice 42");
+    let parsed = MessageParser::default().parse(&raw).unwrap();
+    assert_eq!(
+        parsed.from().unwrap().first().unwrap().address(),
+        Some("billing@example.com")
+    );
+    assert_eq!(
+        parsed.body_text(0).as_deref(),
+        Some("Your invoice is attached.")
+    );
+    assert!(
+        parsed
+            .body_html(0)
+            .unwrap()
+            .contains("<p>Your invoice is attached.</p>")
+    );
+    let attachment = parsed.attachment(0).unwrap();
+    assert_eq!(attachment.attachment_name(), Some("invoice-42.pdf"));
+    assert_eq!(attachment.contents(), pdf.as_slice());
+    assert!(
+        !String::from_utf8_lossy(&raw).contains("audit@dest.test"),
+        "Bcc is not a header"
+    );
+    let copy = upstream
+        .messages()
+        .into_iter()
+        .find(|m| m.raw == raw)
+        .unwrap();
+    assert_eq!(copy.rcpt_tos(), vec!["ann@dest.test", "audit@dest.test"]);
+
+    // Sync mode: the answer is the upstream's.
+    let (status, sent) = http_json(
+        sluice.ports.http,
+        "POST",
+        "/api/v1/send?mode=sync",
+        Some(&key),
+        Some(
+            &json!({ "from": "app@example.com", "to": "bob@dest.test", "subject": "Now", "text": "now" }),
+        ),
+    );
+    assert_eq!(
+        (status, sent["status"].as_str()),
+        (200, Some("delivered")),
+        "{sent}"
+    );
+
+    // The signed webhook.
+    let body = json!({
+        "type": "password_reset", "to": "carol@dest.test", "subject": "Reset your password",
+        "token": "abc123", "expiresAt": "2030-01-01T00:00:00Z"
+    })
+    .to_string();
+    let timestamp = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let mut mac = Hmac::<Sha256>::new_from_slice(b"hook-secret").unwrap();
+    mac.update(format!("{timestamp}.{body}").as_bytes());
+    let signature = hex::encode(mac.finalize().into_bytes());
+    let reply = raw_post(
+        sluice.ports.webhook,
+        "/webhook/outbound-email",
+        &[
+            ("X-TransLife-Timestamp", &timestamp),
+            ("X-TransLife-Signature", &signature),
+        ],
+        &body,
+    );
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(reply.contains("\"queued_id\":"), "{reply}");
+    let raw = received_with_subject(&upstream, "Reset your password");
+    let parsed = MessageParser::default().parse(&raw).unwrap();
+    assert_eq!(
+        parsed.from().unwrap().first().unwrap().address(),
+        Some("no-reply@example.com")
+    );
+    assert!(
+        parsed
+            .body_text(0)
+            .unwrap()
+            .contains("https://app.example.com/reset-password?token=abc123"),
+        "{:?}",
+        parsed.body_text(0)
+    );
+    // The same signed call again is a replay.
+    let again = raw_post(
+        sluice.ports.webhook,
+        "/webhook/outbound-email",
+        &[
+            ("X-TransLife-Timestamp", &timestamp),
+            ("X-TransLife-Signature", &signature),
+        ],
+        &body,
+    );
+    assert!(again.starts_with("HTTP/1.1 401"), "{again}");
+    let (status, _) = sluice_testkit::http_get(sluice.ports.webhook, "/healthz");
+    assert_eq!(status, 200);
+    let processed = wait_until(Duration::from_secs(10), || {
+        let (_, health) = http_json(sluice.ports.http, "GET", "/health", None, None);
+        (health["status"] == "healthy" && health["messagesProcessed"].as_i64() >= Some(3))
+            .then_some(health)
+    });
+    assert!(
+        processed.is_some(),
+        "/health counts the three delivered messages"
+    );
+}
+
+fn raw_post(port: u16, path: &str, headers: &[(&str, &str)], body: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response
+}
