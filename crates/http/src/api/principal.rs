@@ -72,6 +72,16 @@ impl Principal {
         }
     }
 
+    /// Which account a listing covers: the caller's own (naming another is "not found"), or
+    /// for an admin the one named, or every account (`None`).
+    pub fn scope(&self, named: Option<AccountId>) -> Result<Option<AccountId>, ApiError> {
+        match (self.account_id, named) {
+            (Some(own), Some(named)) if named != own => Err(ApiError::not_found()),
+            (Some(own), _) => Ok(Some(own)),
+            (None, named) => Ok(named),
+        }
+    }
+
     /// The account a request acts on: the caller's own, or for an admin the one named.
     pub fn target_account(&self, named: Option<AccountId>) -> Result<AccountId, ApiError> {
         match (self.account_id, named) {

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use sluice_core::secret::{hash_password, new_secret};
+use sluice_core::secret::new_secret;
 use sluice_store::{Account, AccountUpdate, NewAccount};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -135,16 +135,7 @@ async fn create_account(
     check_email(&body.email)?;
     check_domains(&body.allowed_domains)?;
     check_limit(body.monthly_limit)?;
-    if body.password.len() < 8 {
-        return Err(ApiError::validation(
-            "password must have at least 8 characters",
-        ));
-    }
-    let password = body.password.clone();
-    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|_| ApiError::validation("password could not be hashed"))?
-        .map_err(|_| ApiError::validation("password could not be hashed"))?;
+    let hash = super::hash_new_password(&body.password).await?;
     let now = now_ms();
     let mut account = state
         .store

@@ -12,7 +12,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::super::error::{ApiError, Json, Path, Query};
 use super::super::principal::{Principal, Role};
 use super::super::{ApiState, now_ms};
-use super::ErrorBody;
+use super::{ErrorBody, live_account};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
@@ -60,24 +60,6 @@ pub struct CreatedKey {
 pub struct AccountQuery {
     /// Admins: which account.
     pub account_id: Option<i64>,
-}
-
-async fn live_account(
-    state: &ApiState,
-    who: &Principal,
-    named: Option<i64>,
-) -> Result<i64, ApiError> {
-    let id = who.target_account(named)?;
-    let live = state
-        .store
-        .account(id)
-        .await?
-        .is_some_and(|a| a.status != "deleted");
-    if live {
-        Ok(id)
-    } else {
-        Err(ApiError::not_found())
-    }
 }
 
 /// Creates an API key (owners and admins).

@@ -62,11 +62,7 @@ async fn list_audit(
     Query(query): Query<AuditQuery>,
 ) -> Result<axum::Json<Page<AuditView>>, ApiError> {
     who.require(Role::Owner)?;
-    let account_id = match (who.account_id, query.account_id) {
-        (Some(own), Some(named)) if named != own => return Err(ApiError::not_found()),
-        (Some(own), _) => Some(own),
-        (None, named) => named,
-    };
+    let account_id = who.scope(query.account_id)?;
     let limit = page_size(query.limit);
     let rows = state
         .store

@@ -68,3 +68,37 @@ fn cursor(value: Option<&str>) -> Result<Option<i64>, super::error::ApiError> {
         })
         .transpose()
 }
+
+/// The account a write acts on (see `Principal::target_account`), which must exist.
+async fn live_account(
+    state: &ApiState,
+    who: &super::principal::Principal,
+    named: Option<i64>,
+) -> Result<i64, super::error::ApiError> {
+    let id = who.target_account(named)?;
+    let live = state
+        .store
+        .account(id)
+        .await?
+        .is_some_and(|a| a.status != "deleted");
+    if live {
+        Ok(id)
+    } else {
+        Err(super::error::ApiError::not_found())
+    }
+}
+
+/// argon2id off the async threads; at least 8 characters.
+async fn hash_new_password(password: &str) -> Result<String, super::error::ApiError> {
+    use super::error::ApiError;
+    if password.len() < 8 {
+        return Err(ApiError::validation(
+            "password must have at least 8 characters",
+        ));
+    }
+    let password = password.to_string();
+    tokio::task::spawn_blocking(move || sluice_core::secret::hash_password(&password))
+        .await
+        .map_err(|_| ApiError::validation("password could not be hashed"))?
+        .map_err(|_| ApiError::validation("password could not be hashed"))
+}

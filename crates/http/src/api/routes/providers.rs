@@ -206,11 +206,7 @@ async fn list_providers(
     who: Principal,
     Query(query): Query<ProviderQuery>,
 ) -> Result<axum::Json<Vec<ProviderView>>, ApiError> {
-    let account = match (who.account_id, query.account_id) {
-        (Some(own), Some(named)) if named != own => return Err(ApiError::not_found()),
-        (Some(own), _) => Some(own),
-        (None, named) => named,
-    };
+    let account = who.scope(query.account_id)?;
     let rows = state.store.list_providers(account).await?;
     let views = rows
         .into_iter()

@@ -130,15 +130,7 @@ async fn create_rule(
     Json(body): Json<RuleBody>,
 ) -> Result<(StatusCode, axum::Json<RuleView>), ApiError> {
     who.require(Role::Owner)?;
-    let account = who.target_account(body.account_id)?;
-    let live = state
-        .store
-        .account(account)
-        .await?
-        .is_some_and(|a| a.status != "deleted");
-    if !live {
-        return Err(ApiError::not_found());
-    }
+    let account = super::live_account(&state, &who, body.account_id).await?;
     let rule = checked(&state, account, &body).await?;
     let row = state.store.create_rule(&rule, now_ms()).await?;
     let changes = serde_json::json!({
@@ -167,11 +159,7 @@ async fn list_rules(
     who: Principal,
     Query(query): Query<RuleQuery>,
 ) -> Result<axum::Json<Vec<RuleView>>, ApiError> {
-    let account = match (who.account_id, query.account_id) {
-        (Some(own), Some(named)) if named != own => return Err(ApiError::not_found()),
-        (Some(own), _) => Some(own),
-        (None, named) => named,
-    };
+    let account = who.scope(query.account_id)?;
     let rows = state.store.list_rules(account).await?;
     Ok(axum::Json(rows.into_iter().map(Into::into).collect()))
 }

@@ -3,7 +3,6 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use sluice_core::secret::hash_password;
 use sluice_store::SmtpCredential;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -11,7 +10,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::super::error::{ApiError, Json, Path, Query};
 use super::super::principal::{Principal, Role};
 use super::super::{ApiState, now_ms};
-use super::ErrorBody;
+use super::{ErrorBody, live_account};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
@@ -57,24 +56,6 @@ pub struct AccountQuery {
     pub account_id: Option<i64>,
 }
 
-async fn live_account(
-    state: &ApiState,
-    who: &Principal,
-    named: Option<i64>,
-) -> Result<i64, ApiError> {
-    let id = who.target_account(named)?;
-    let live = state
-        .store
-        .account(id)
-        .await?
-        .is_some_and(|a| a.status != "deleted");
-    if live {
-        Ok(id)
-    } else {
-        Err(ApiError::not_found())
-    }
-}
-
 fn valid_username(name: &str) -> bool {
     (3..=100).contains(&name.len())
         && name
@@ -99,16 +80,7 @@ async fn create_credential(
             "username: 3 to 100 of A-Z a-z 0-9 @ . _ + -",
         ));
     }
-    if body.password.len() < 8 {
-        return Err(ApiError::validation(
-            "password must have at least 8 characters",
-        ));
-    }
-    let password = body.password.clone();
-    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|_| ApiError::validation("password could not be hashed"))?
-        .map_err(|_| ApiError::validation("password could not be hashed"))?;
+    let hash = super::hash_new_password(&body.password).await?;
     let id = state
         .store
         .add_smtp_credential(account, &body.username, &hash, now_ms())

@@ -178,11 +178,7 @@ async fn list_templates(
     who: Principal,
     Query(query): Query<TemplateQuery>,
 ) -> Result<axum::Json<Vec<TemplateView>>, ApiError> {
-    let account = match (who.account_id, query.account_id) {
-        (Some(own), Some(named)) if named != own => return Err(ApiError::not_found()),
-        (Some(own), _) => Some(own),
-        (None, named) => named,
-    };
+    let account = who.scope(query.account_id)?;
     let rows = state.store.list_templates(account).await?;
     Ok(axum::Json(rows.into_iter().map(Into::into).collect()))
 }
@@ -270,11 +266,7 @@ async fn render_template(
     Path(name): Path<String>,
     Json(body): Json<RenderRequest>,
 ) -> Result<axum::Json<Rendered>, ApiError> {
-    let account = match (who.account_id, body.account_id) {
-        (Some(own), Some(named)) if named != own => return Err(ApiError::not_found()),
-        (Some(own), _) => Some(own),
-        (None, named) => named,
-    };
+    let account = who.scope(body.account_id)?;
     let data = body.data.unwrap_or_else(sample_data);
     let rendered = match state.store.template_by_name(account, &name).await? {
         Some(t) => render(&t.subject, &t.text_body, &t.html_body, &data)?,

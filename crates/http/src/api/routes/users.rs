@@ -3,7 +3,6 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use sluice_core::secret::hash_password;
 use sluice_store::{NewUser, User, UserUpdate};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -90,16 +89,7 @@ async fn create_user(
     };
     sluice_core::validate_mailbox(&body.email)
         .map_err(|e| ApiError::validation(format!("email: {e}")))?;
-    if body.password.len() < 8 {
-        return Err(ApiError::validation(
-            "password must have at least 8 characters",
-        ));
-    }
-    let password = body.password.clone();
-    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|_| ApiError::validation("password could not be hashed"))?
-        .map_err(|_| ApiError::validation("password could not be hashed"))?;
+    let hash = super::hash_new_password(&body.password).await?;
     let user = state
         .store
         .create_user(
@@ -156,11 +146,7 @@ async fn list_users(
     who: Principal,
     Query(query): Query<UsersQuery>,
 ) -> Result<axum::Json<Vec<UserView>>, ApiError> {
-    let account = match (who.account_id, query.account_id) {
-        (Some(own), Some(named)) if named != own => return Err(ApiError::not_found()),
-        (Some(own), _) => Some(own),
-        (None, named) => named,
-    };
+    let account = who.scope(query.account_id)?;
     let users = state.store.list_users(account).await?;
     Ok(axum::Json(users.into_iter().map(Into::into).collect()))
 }
@@ -222,20 +208,7 @@ async fn update_user(
         return Err(ApiError::validation("status is active or disabled"));
     }
     let password_hash = match &body.password {
-        Some(password) if password.len() < 8 => {
-            return Err(ApiError::validation(
-                "password must have at least 8 characters",
-            ));
-        }
-        Some(password) => {
-            let password = password.clone();
-            Some(
-                tokio::task::spawn_blocking(move || hash_password(&password))
-                    .await
-                    .map_err(|_| ApiError::validation("password could not be hashed"))?
-                    .map_err(|_| ApiError::validation("password could not be hashed"))?,
-            )
-        }
+        Some(password) => Some(super::hash_new_password(password).await?),
         None => None,
     };
     let update = UserUpdate {
