@@ -33,6 +33,9 @@ pub struct Config {
     pub api: ApiConfig,
     pub secrets: SecretsConfig,
     pub webhook: WebhookConfig,
+    /// Staging aids: forward everything to one address, allow only some recipients,
+    /// mark delivered mail.
+    pub staging: sluice_core::staging::StagingPolicy,
     pub logging: LoggingConfig,
 }
 
@@ -249,6 +252,7 @@ impl Default for Config {
             api: ApiConfig::default(),
             secrets: SecretsConfig::default(),
             webhook: WebhookConfig::default(),
+            staging: Default::default(),
             logging: LoggingConfig::default(),
         }
     }

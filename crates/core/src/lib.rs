@@ -16,6 +16,7 @@ pub mod retry;
 pub mod routing;
 pub mod sealed;
 pub mod secret;
+pub mod staging;
 pub mod text;
 
 pub use address::{AddressError, domain_of, validate_mailbox};

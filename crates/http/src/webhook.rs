@@ -343,6 +343,12 @@ async fn build_and_submit(state: &WebhookState, payload: &Value) -> Result<Respo
     };
     let id = match state.submitter.submit(&policy, submission).await {
         AcceptOutcome::Queued(id) | AcceptOutcome::Delivered(id) => id,
+        AcceptOutcome::RecipientNotAllowed(_) => {
+            return Err(refuse(
+                StatusCode::BAD_REQUEST,
+                "invalid field: to (not an allowed recipient)",
+            ));
+        }
         AcceptOutcome::QuotaExceeded => {
             return Err(refuse(
                 StatusCode::TOO_MANY_REQUESTS,

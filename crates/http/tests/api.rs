@@ -33,6 +33,7 @@ fn acceptor(store: Arc<dyn Store>) -> sluice_worker::Acceptor {
         Arc::new(tokio::sync::Notify::new()),
         "test".into(),
         std::time::Duration::from_secs(60),
+        Default::default(),
     )
 }
 

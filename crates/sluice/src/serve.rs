@@ -98,6 +98,7 @@ pub async fn run(config: Config, dev: bool, roles: &[Role]) -> anyhow::Result<()
         wake.clone(),
         format!("{node}-sync"),
         Duration::from_secs(config.delivery.lease_secs),
+        config.staging.clone(),
     ));
 
     let auth = Arc::new(StoreAuthenticator::new(
@@ -201,6 +202,7 @@ pub async fn run(config: Config, dev: bool, roles: &[Role]) -> anyhow::Result<()
             lease: Duration::from_secs(config.delivery.lease_secs),
             poll_interval: Duration::from_millis(config.delivery.poll_interval_ms),
             retry: config.delivery.retry.clone(),
+            staging: config.staging.clone(),
         },
         node.clone(),
         wake,

@@ -81,6 +81,14 @@ pub fn reply_for(outcome: &AcceptOutcome) -> Reply {
             "4.2.2",
             "Monthly sending limit of this account reached",
         ),
+        AcceptOutcome::RecipientNotAllowed(rcpt) => Reply::new(
+            550,
+            "5.7.1",
+            format!(
+                "Recipient {} is not allowed here (staging)",
+                sanitize_reply_text(rcpt, 100)
+            ),
+        ),
         AcceptOutcome::Unavailable => Reply::new(
             451,
             "4.3.0",

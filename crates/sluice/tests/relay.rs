@@ -238,3 +238,39 @@ fn per_recipient_results_when_the_upstream_refuses_some() {
         vec!["queued", "recipient_failed", "delivered"]
     );
 }
+
+#[test]
+fn staging_forwards_everything_marks_it_and_refuses_other_recipients() {
+    let upstream = Upstream::start(&[]);
+    let sluice = Sluice::builder(BIN)
+        .upstream(upstream.port)
+        .env("SLUICE_STAGING__FORWARD_ALL_TO", "qa@team.test")
+        .env("SLUICE_STAGING__ADD_HEADERS", "true")
+        .env("SLUICE_STAGING__RECIPIENT_ALLOWLIST", "[\"@dest.test\"]")
+        .start();
+    let sent = smtplib_send(
+        sluice.ports.submission,
+        "starttls",
+        USER,
+        "app@example.com",
+        &["ann@dest.test", "bob@dest.test"],
+        &sample_message("staged"),
+    );
+    assert!(sent.ok, "{:?}", sent.json);
+    let id = sent.message_id();
+    let received = upstream.wait_for(1, Duration::from_secs(20));
+    assert_eq!(received[0].rcpt_tos(), vec!["qa@team.test"]);
+    let text = received[0].text();
+    assert!(text.starts_with(&format!("X-Sluice-Account: 1\r\nX-Sluice-Message-Id: {id}\r\nX-Sluice-Original-To: ann@dest.test, bob@dest.test\r\nReceived: ")), "{text}");
+    assert!(text.ends_with(std::str::from_utf8(&sample_message("staged")).unwrap()));
+    let refused = smtplib_send(
+        sluice.ports.submission,
+        "starttls",
+        USER,
+        "app@example.com",
+        &["someone@real.test"],
+        &sample_message("x"),
+    );
+    assert_eq!(refused.code, 550, "{:?}", refused.json);
+    assert!(refused.message.starts_with("5.7.1"), "{}", refused.message);
+}

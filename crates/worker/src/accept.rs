@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
+use sluice_core::staging::StagingPolicy;
 use sluice_core::{
     AcceptOutcome, AccountId, AccountPolicy, Envelope, MessageId, MessageStatus, RetryPolicy,
     Submission, Verdict, month_of,
@@ -33,6 +34,7 @@ pub struct Acceptor {
     owner: String,
     /// How long a sync delivery may hold its message before workers may take it.
     sync_lease: Duration,
+    staging: StagingPolicy,
 }
 
 impl Acceptor {
@@ -46,6 +48,7 @@ impl Acceptor {
         wake: Arc<Notify>,
         owner: String,
         sync_lease: Duration,
+        staging: StagingPolicy,
     ) -> Self {
         Acceptor {
             committer,
@@ -56,6 +59,7 @@ impl Acceptor {
             wake,
             owner,
             sync_lease,
+            staging,
         }
     }
 
@@ -71,6 +75,23 @@ impl Acceptor {
             sync,
         } = submission;
         let sync = sync || self.mode == DeliveryMode::Sync;
+        if let Some(rcpt) = self.staging.refused_recipient(&envelope.rcpt_to) {
+            return AcceptOutcome::RecipientNotAllowed(rcpt.to_string());
+        }
+        let (envelope, body) = match self.staging.forward(&envelope.rcpt_to) {
+            Some((rcpt_to, header)) => {
+                let mut marked = header.into_bytes();
+                marked.extend_from_slice(&body);
+                (
+                    Envelope {
+                        rcpt_to,
+                        ..envelope
+                    },
+                    marked,
+                )
+            }
+            None => (envelope, body),
+        };
         let account_id = policy.account_id;
         match self
             .store
@@ -131,13 +152,14 @@ impl Acceptor {
         body: &[u8],
     ) -> AcceptOutcome {
         let started_at = now_ms();
+        let marked = with_delivery_headers(&self.staging, account_id, id, body);
         let report = self
             .deliverer
             .deliver(Outbound {
                 id,
                 account_id,
                 envelope,
-                body,
+                body: &marked,
             })
             .await;
         let finished_at = now_ms();
@@ -163,5 +185,22 @@ impl Acceptor {
             (_, Verdict::Permanent) => AcceptOutcome::Permanent { id, code, text },
             _ => AcceptOutcome::Transient { id, code, text },
         }
+    }
+}
+
+/// The body as a provider gets it: with the staging headers first when they are on.
+pub(crate) fn with_delivery_headers<'a>(
+    staging: &StagingPolicy,
+    account_id: AccountId,
+    message_id: MessageId,
+    body: &'a [u8],
+) -> std::borrow::Cow<'a, [u8]> {
+    match staging.delivery_headers(account_id, message_id) {
+        Some(headers) => {
+            let mut marked = headers.into_bytes();
+            marked.extend_from_slice(body);
+            std::borrow::Cow::Owned(marked)
+        }
+        None => std::borrow::Cow::Borrowed(body),
     }
 }

@@ -23,6 +23,7 @@ pub struct WorkerConfig {
     pub lease: Duration,
     pub poll_interval: Duration,
     pub retry: RetryPolicy,
+    pub staging: sluice_core::staging::StagingPolicy,
 }
 
 pub struct Worker {
@@ -115,13 +116,19 @@ impl Worker {
 
     async fn deliver_one(&self, message: ClaimedMessage) {
         let started_at = now_ms();
+        let body = crate::accept::with_delivery_headers(
+            &self.config.staging,
+            message.account_id,
+            message.id,
+            &message.body,
+        );
         let report = self
             .deliverer
             .deliver(Outbound {
                 id: message.id,
                 account_id: message.account_id,
                 envelope: &message.envelope,
-                body: &message.body,
+                body: &body,
             })
             .await;
         let finished_at = now_ms();

@@ -337,6 +337,11 @@ async fn send(
                 "the account has sent its monthly limit",
             )
         }),
+        AcceptOutcome::RecipientNotAllowed(rcpt) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "recipient_not_allowed",
+            format!("{rcpt} is not an allowed recipient here (staging)"),
+        )),
         AcceptOutcome::Unavailable => Err(ApiError::from(sluice_store::StoreError::Unavailable(
             String::new(),
         ))),
