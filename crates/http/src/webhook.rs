@@ -9,7 +9,6 @@
 //! - Answers `{"ok": true, "to", "subject", "queued_id", "queued_at"}` or
 //!   `{"ok": false, "error": "..."}` with 400, 401, 403, 429 or 503.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -41,8 +40,6 @@ pub struct WebhookState {
     pub submitter: Arc<dyn Submitter>,
     pub hostname: String,
     pub max_message_size: usize,
-    /// Signatures seen, with when they stop mattering (unix ms).
-    seen: Arc<Mutex<HashMap<String, i64>>>,
     per_ip: Arc<Mutex<WindowLimiter>>,
 }
 
@@ -61,7 +58,6 @@ impl WebhookState {
             submitter,
             hostname,
             max_message_size,
-            seen: Default::default(),
             per_ip: Arc::new(Mutex::new(per_ip)),
         }
     }
@@ -102,7 +98,11 @@ fn now_ms() -> i64 {
 }
 
 /// Checks the signature headers against the raw body; `Err` is the refusal.
-fn verify_signature(state: &WebhookState, headers: &HeaderMap, body: &[u8]) -> Result<(), Refusal> {
+async fn verify_signature(
+    state: &WebhookState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), Refusal> {
     let config = &state.config;
     if config.secret.is_empty() {
         return if config.allow_unsigned {
@@ -151,13 +151,19 @@ fn verify_signature(state: &WebhookState, headers: &HeaderMap, body: &[u8]) -> R
             "timestamp outside the allowed window",
         ));
     }
-    let mut seen = state.seen.lock().unwrap();
-    seen.retain(|_, until| *until > now);
-    if seen.contains_key(signature) {
-        return Err(refuse(StatusCode::UNAUTHORIZED, "signature already used"));
+    // Once per signature on every node: the database remembers it for the window.
+    match state
+        .store
+        .remember_signature(signature, sent_ms + window_ms, now)
+        .await
+    {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(refuse(StatusCode::UNAUTHORIZED, "signature already used")),
+        Err(_) => Err(refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database unavailable",
+        )),
     }
-    seen.insert(signature.to_string(), sent_ms + window_ms);
-    Ok(())
 }
 
 fn field<'a>(body: &'a Value, name: &str) -> Result<&'a str, Refusal> {
@@ -203,7 +209,7 @@ async fn outbound_email(
     if state.per_ip.lock().unwrap().check(&key, now_ms()).is_err() {
         return refuse(StatusCode::TOO_MANY_REQUESTS, "rate limited").into_response();
     }
-    if let Err(refusal) = verify_signature(&state, &headers, &body) {
+    if let Err(refusal) = verify_signature(&state, &headers, &body).await {
         return refusal.into_response();
     }
     let Ok(payload) = serde_json::from_slice::<Value>(&body) else {

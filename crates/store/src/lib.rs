@@ -203,6 +203,15 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<TemplateRow>, StoreError>;
     async fn delete_template(&self, id: i64) -> Result<bool, StoreError>;
 
+    /// Records a webhook signature until `expires_at`; false if it was already recorded
+    /// (a replay). Expired signatures are forgotten on the way.
+    async fn remember_signature(
+        &self,
+        signature: &str,
+        expires_at: i64,
+        now_ms: i64,
+    ) -> Result<bool, StoreError>;
+
     async fn add_audit(&self, entry: &AuditEntry, now_ms: i64) -> Result<(), StoreError>;
     /// Newest first; `account_id` None lists every account's entries.
     async fn list_audit(

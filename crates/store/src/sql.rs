@@ -787,6 +787,29 @@ macro_rules! impl_sql_store {
                 Ok(done.rows_affected() == 1)
             }
 
+            async fn remember_signature(
+                &self,
+                signature: &str,
+                expires_at: i64,
+                now_ms: i64,
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.write.begin().await?;
+                sqlx::query("DELETE FROM webhook_signatures WHERE expires_at < $1")
+                    .bind(now_ms)
+                    .execute(&mut *tx)
+                    .await?;
+                let inserted = sqlx::query(
+                    "INSERT INTO webhook_signatures (signature, expires_at) VALUES ($1, $2) \
+                     ON CONFLICT (signature) DO NOTHING",
+                )
+                .bind(signature)
+                .bind(expires_at)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(inserted.rows_affected() == 1)
+            }
+
             async fn add_audit(&self, entry: &AuditEntry, now_ms: i64) -> Result<(), StoreError> {
                 sqlx::query(
                     "INSERT INTO audit_logs (account_id, actor, action, target_type, target_id, \

@@ -465,6 +465,14 @@ async fn management_records_round_trip(backend: Backend) {
     assert_eq!(store.list_users(None).await.unwrap().len(), 1);
     assert!(store.list_users(Some(account)).await.unwrap().is_empty());
 
+    // Webhook signatures: once each until they expire.
+    assert!(store.remember_signature("sig-a", 100, 10).await.unwrap());
+    assert!(!store.remember_signature("sig-a", 100, 20).await.unwrap());
+    assert!(
+        store.remember_signature("sig-a", 300, 101).await.unwrap(),
+        "expired: forgotten"
+    );
+
     // Providers and the rules that use them.
     let provider = store
         .create_provider(
