@@ -138,6 +138,8 @@ pub enum AcceptOutcome {
     },
     /// Not stored: the account has used its monthly limit.
     QuotaExceeded,
+    /// Not stored: these recipients are on the account's suppression list.
+    Suppressed(Vec<String>),
     /// Not stored: staging allows only some recipients, and this is not one of them.
     RecipientNotAllowed(String),
     /// Not stored: the database could not take it. Nothing was promised.

@@ -349,6 +349,12 @@ async fn build_and_submit(state: &WebhookState, payload: &Value) -> Result<Respo
     };
     let id = match state.submitter.submit(&policy, submission).await {
         AcceptOutcome::Queued(id) | AcceptOutcome::Delivered(id) => id,
+        AcceptOutcome::Suppressed(_) => {
+            return Err(refuse(
+                StatusCode::BAD_REQUEST,
+                "invalid field: to (suppressed)",
+            ));
+        }
         AcceptOutcome::RecipientNotAllowed(_) => {
             return Err(refuse(
                 StatusCode::BAD_REQUEST,

@@ -1027,6 +1027,21 @@ async fn tenant_isolation_sweep_over_every_id_route() {
         .await;
     assert_eq!(template.status, StatusCode::CREATED, "{}", template.text);
     let a_template = template.body["id"].as_i64().unwrap().to_string();
+    let suppression = api
+        .call(
+            Method::POST,
+            "/suppressions",
+            Some(&a_key),
+            Some(json!({ "address": "gone@dest.test" })),
+        )
+        .await;
+    assert_eq!(
+        suppression.status,
+        StatusCode::CREATED,
+        "{}",
+        suppression.text
+    );
+    let a_suppression = suppression.body["id"].as_i64().unwrap().to_string();
     let ids: &[(&str, &str)] = &[
         ("/accounts/", &a.to_string()),
         ("/users/", &a_user.to_string()),
@@ -1037,6 +1052,7 @@ async fn tenant_isolation_sweep_over_every_id_route() {
         ("/providers/", &a_provider),
         ("/routing-rules/", &a_rule),
         ("/templates/", &a_template),
+        ("/suppressions/", &a_suppression),
     ];
     let audit_before = api.store.list_audit(None, None, 1000).await.unwrap().len();
     let mut swept = 0;
@@ -2075,4 +2091,99 @@ async fn templates_override_in_order_and_errors_name_the_line() {
     assert_error(&duplicate, StatusCode::CONFLICT, "conflict");
     let listed = api.call(Method::GET, "/templates", Some(&key), None).await;
     assert_eq!(listed.body.as_array().unwrap().len(), 2, "own and system");
+}
+
+#[tokio::test]
+async fn suppressed_recipients_are_refused_at_send_until_removed_or_expired() {
+    let api = Api::new().await;
+    let admin = api.admin_token().await;
+    let (_, key) = api.account(&admin, "acme", "acme.test").await;
+    let send = |to: &str| json!({ "from": "a@acme.test", "to": ["ok@dest.test", to], "subject": "s", "text": "t" });
+    let added = api
+        .call(
+            Method::POST,
+            "/suppressions",
+            Some(&key),
+            Some(json!({ "address": "Gone@Dest.test", "reason": "hard_bounce" })),
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.text);
+    assert_eq!(added.body["address"], "gone@dest.test");
+    let refused = api
+        .call(
+            Method::POST,
+            "/send",
+            Some(&key),
+            Some(send("gone@dest.test")),
+        )
+        .await;
+    assert_error(
+        &refused,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "recipient_suppressed",
+    );
+    assert!(
+        refused.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("gone@dest.test")
+    );
+    assert_error(
+        &api.call(
+            Method::POST,
+            "/suppressions",
+            Some(&key),
+            Some(json!({ "address": "x@y.test", "reason": "dislike" })),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    // An entry that has expired no longer refuses.
+    api.call(
+        Method::POST,
+        "/suppressions",
+        Some(&key),
+        Some(json!({ "address": "old@dest.test", "expires_at": 1 })),
+    )
+    .await;
+    assert_eq!(
+        api.call(
+            Method::POST,
+            "/send",
+            Some(&key),
+            Some(send("old@dest.test"))
+        )
+        .await
+        .status,
+        StatusCode::ACCEPTED
+    );
+    // Removed: allowed again.
+    let id = added.body["id"].as_i64().unwrap();
+    assert_eq!(
+        api.call(
+            Method::DELETE,
+            &format!("/suppressions/{id}"),
+            Some(&key),
+            None
+        )
+        .await
+        .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        api.call(
+            Method::POST,
+            "/send",
+            Some(&key),
+            Some(send("gone@dest.test"))
+        )
+        .await
+        .status,
+        StatusCode::ACCEPTED
+    );
+    let listed = api
+        .call(Method::GET, "/suppressions", Some(&key), None)
+        .await;
+    assert_eq!(listed.body.as_array().unwrap().len(), 1, "{}", listed.text);
 }

@@ -111,6 +111,7 @@ pub async fn run(config: Config, dev: bool, roles: &[Role]) -> anyhow::Result<()
         auth,
         Arc::new(SmtpSink {
             acceptor: acceptor.clone(),
+            store: store.clone(),
         }),
         shutdown.clone(),
     );

@@ -5,11 +5,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use sluice_core::text::sanitize_reply_text;
 use sluice_core::{AccountPolicy, Envelope, Source, Submission};
-use sluice_smtp::{MessageSink, Reply};
+use sluice_smtp::{MessageSink, RecipientVerdict, Reply};
 use sluice_worker::{AcceptOutcome, Acceptor};
 
 pub struct SmtpSink {
     pub acceptor: Arc<Acceptor>,
+    pub store: Arc<dyn sluice_store::Store>,
 }
 
 #[async_trait]
@@ -25,6 +26,19 @@ impl MessageSink for SmtpSink {
         };
         let outcome = self.acceptor.accept(policy, submission).await;
         reply_for(&outcome)
+    }
+
+    async fn check_recipient(&self, policy: &AccountPolicy, rcpt: &str) -> RecipientVerdict {
+        let now = crate::account::now_ms();
+        match self
+            .store
+            .suppressed(policy.account_id, &[rcpt.to_string()], now)
+            .await
+        {
+            Ok(hits) if hits.is_empty() => RecipientVerdict::Accept,
+            Ok(_) => RecipientVerdict::Suppressed,
+            Err(_) => RecipientVerdict::Unavailable,
+        }
     }
 }
 
@@ -80,6 +94,14 @@ pub fn reply_for(outcome: &AcceptOutcome) -> Reply {
             452,
             "4.2.2",
             "Monthly sending limit of this account reached",
+        ),
+        AcceptOutcome::Suppressed(rcpts) => Reply::new(
+            550,
+            "5.1.1",
+            format!(
+                "Suppressed recipient: {}",
+                sanitize_reply_text(&rcpts.join(", "), 100)
+            ),
         ),
         AcceptOutcome::RecipientNotAllowed(rcpt) => Reply::new(
             550,

@@ -372,3 +372,52 @@ fn admin_sees_and_closes_live_smtp_sessions() {
     });
     assert!(gone.is_some());
 }
+
+#[test]
+fn a_suppressed_recipient_gets_550_5_1_1_on_its_rcpt() {
+    use serde_json::json;
+    let upstream = Upstream::start(&[]);
+    let sluice = Sluice::builder(BIN).upstream(upstream.port).start();
+    let (status, body) = sluice_testkit::http_json(
+        sluice.ports.http,
+        "POST",
+        "/api/v1/suppressions",
+        Some(&sluice.api_key),
+        Some(&json!({ "address": "bounced@dest.test", "reason": "hard_bounce" })),
+    );
+    assert_eq!(status, 201, "{body}");
+    let steps = r#"
+print("mail", c.docmd("MAIL FROM:<app@example.com>")[0])
+print("rcpt1", c.docmd("RCPT TO:<bounced@dest.test>")[0])
+print("rcpt2", c.docmd("RCPT TO:<fine@dest.test>")[0])
+"#;
+    let script = format!(
+        r#"
+import smtplib, ssl, sys
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+c = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=10)
+c.ehlo("x"); c.starttls(context=ctx); c.ehlo("x"); c.login("user@example.com", "secret")
+{steps}
+"#
+    );
+    let out = sluice_testkit::python(&script, &[sluice.ports.submission.to_string()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("mail 250\nrcpt1 550\nrcpt2 250"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The message to both goes only to the one that is not suppressed.
+    let sent = smtplib_send(
+        sluice.ports.submission,
+        "starttls",
+        USER,
+        "app@example.com",
+        &["bounced@dest.test", "fine@dest.test"],
+        &sample_message("supp"),
+    );
+    assert!(sent.ok, "{:?}", sent.json);
+    assert_eq!(sent.json["refused"]["bounced@dest.test"][0], 550);
+    let received = upstream.wait_for(1, Duration::from_secs(20));
+    assert_eq!(received[0].rcpt_tos(), vec!["fine@dest.test"]);
+}

@@ -10,7 +10,7 @@ pub mod tls;
 
 pub use reply::Reply;
 pub use server::{Authenticator, MessageSink, SmtpServer};
-pub use session::{AuthOutcome, Event, Session, SessionConfig};
+pub use session::{AuthOutcome, Event, RecipientVerdict, Session, SessionConfig};
 
 #[cfg(test)]
 mod session_tests;

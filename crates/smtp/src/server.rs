@@ -18,7 +18,7 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{Instrument, debug, info, warn};
 
 use crate::conn::Conn;
-use crate::session::{AuthOutcome, Event, Session, SessionConfig};
+use crate::session::{AuthOutcome, Event, RecipientVerdict, Session, SessionConfig};
 use crate::{Reply, sasl::Credentials};
 
 /// Checks SMTP credentials. Implemented over the store by the binary.
@@ -38,6 +38,8 @@ pub trait Authenticator: Send + Sync + 'static {
 #[async_trait]
 pub trait MessageSink: Send + Sync + 'static {
     async fn accept(&self, policy: &AccountPolicy, envelope: Envelope, body: Vec<u8>) -> Reply;
+    /// Whether the account may send to `rcpt` (its suppression list).
+    async fn check_recipient(&self, policy: &AccountPolicy, rcpt: &str) -> RecipientVerdict;
 }
 
 /// What all listeners of one node share.
@@ -331,6 +333,13 @@ impl SessionDriver<'_> {
                             return why;
                         }
                         session.tls_started();
+                    }
+                    Event::CheckRecipient(rcpt) => {
+                        let verdict = match session.policy() {
+                            Some(policy) => self.server.sink.check_recipient(policy, &rcpt).await,
+                            None => RecipientVerdict::Unavailable,
+                        };
+                        session.recipient_checked(&rcpt, verdict);
                     }
                     Event::Authenticate(credentials) => {
                         let outcome = self.authenticate(&credentials).await;

@@ -40,10 +40,23 @@ pub enum Event {
     StartTls,
     /// Check these credentials and call [`Session::auth_result`].
     Authenticate(Credentials),
+    /// Check this recipient against the account's suppressions and call
+    /// [`Session::recipient_checked`].
+    CheckRecipient(String),
     /// Commit (or, in sync mode, deliver) this message and call [`Session::message_result`].
     Message { envelope: Envelope, body: Vec<u8> },
     /// Flush the replies so far and close the connection.
     Close,
+}
+
+/// The caller's answer to [`Event::CheckRecipient`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecipientVerdict {
+    Accept,
+    /// 550 5.1.1 for this recipient; the transaction goes on.
+    Suppressed,
+    /// 451 4.3.0: the list could not be read.
+    Unavailable,
 }
 
 /// The caller's answer to [`Event::Authenticate`].
@@ -620,10 +633,35 @@ impl Session {
         if tx.rcpt_to.len() >= max {
             return self.reply(Reply::new(452, "4.5.3", "Too many recipients"));
         }
-        if !tx.rcpt_to.iter().any(|r| r == to) {
-            tx.rcpt_to.push(to.to_string());
+        if tx.rcpt_to.iter().any(|r| r == to) {
+            return self.reply(Reply::new(250, "2.1.5", "Recipient OK"));
         }
-        self.reply(Reply::new(250, "2.1.5", "Recipient OK"));
+        // The account's suppression list decides; the caller answers `recipient_checked`.
+        self.events.push_back(Event::CheckRecipient(to.to_string()));
+        self.state = State::Waiting;
+    }
+
+    /// The answer to [`Event::CheckRecipient`].
+    pub fn recipient_checked(&mut self, rcpt: &str, verdict: RecipientVerdict) {
+        self.state = State::Command;
+        match verdict {
+            RecipientVerdict::Accept => {
+                if let Some(tx) = self.transaction.as_mut() {
+                    tx.rcpt_to.push(rcpt.to_string());
+                }
+                self.reply(Reply::new(250, "2.1.5", "Recipient OK"));
+            }
+            RecipientVerdict::Suppressed => self.reply(Reply::new(
+                550,
+                "5.1.1",
+                "Recipient is on this account's suppression list",
+            )),
+            RecipientVerdict::Unavailable => self.reply(Reply::new(
+                451,
+                "4.3.0",
+                "Temporary failure, try again later",
+            )),
+        }
     }
 
     fn has_recipients(&self) -> bool {

@@ -4,7 +4,7 @@ use sluice_core::{AccountPolicy, Envelope};
 
 use crate::Reply;
 use crate::sasl::encode_base64;
-use crate::session::{AuthOutcome, Event, Session, SessionConfig};
+use crate::session::{AuthOutcome, Event, RecipientVerdict, Session, SessionConfig};
 
 const PASSWORD: &str = "s3cret";
 
@@ -86,6 +86,14 @@ impl Client {
                         "2.0.0",
                         format!("Ok: queued as {id}"),
                     ));
+                }
+                Event::CheckRecipient(rcpt) => {
+                    let verdict = if rcpt.starts_with("suppressed") {
+                        RecipientVerdict::Suppressed
+                    } else {
+                        RecipientVerdict::Accept
+                    };
+                    self.session.recipient_checked(&rcpt, verdict);
                 }
                 Event::Close => self.closed = true,
             }
@@ -383,4 +391,16 @@ fn utf8_addresses_need_smtputf8() {
     c.cmd("RSET", "250");
     c.cmd("MAIL FROM:<a@example.com> SMTPUTF8 BODY=8BITMIME", "250");
     c.cmd("RCPT TO:<ünï@x.test>", "250");
+}
+
+#[test]
+fn suppressed_recipients_get_550_and_the_transaction_goes_on() {
+    let mut c = Client::authenticated();
+    c.cmd("MAIL FROM:<a@example.com>", "250");
+    c.cmd("RCPT TO:<suppressed@x.test>", "550 5.1.1");
+    c.cmd("RCPT TO:<ok@x.test>", "250 2.1.5");
+    let out = c.send(b"RCPT TO:<suppressed2@x.test>\r\nRCPT TO:<ok2@x.test>\r\nDATA\r\n");
+    assert_eq!(Client::codes(&out), vec!["550", "250", "354"], "{out}");
+    c.cmd("hi\r\n.", "250");
+    assert_eq!(c.stored[0].0.rcpt_to, vec!["ok@x.test", "ok2@x.test"]);
 }

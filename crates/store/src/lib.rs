@@ -203,6 +203,30 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<TemplateRow>, StoreError>;
     async fn delete_template(&self, id: i64) -> Result<bool, StoreError>;
 
+    /// Adds (or renews) a suppression of `address` for the account.
+    #[allow(clippy::too_many_arguments)]
+    async fn add_suppression(
+        &self,
+        account_id: AccountId,
+        address: &str,
+        reason: &str,
+        source: &str,
+        expires_at: Option<i64>,
+        now_ms: i64,
+    ) -> Result<SuppressionRow, StoreError>;
+    async fn list_suppressions(
+        &self,
+        account_id: AccountId,
+    ) -> Result<Vec<SuppressionRow>, StoreError>;
+    async fn delete_suppression(&self, account_id: AccountId, id: i64) -> Result<bool, StoreError>;
+    /// Which of `addresses` the account may not send to now.
+    async fn suppressed(
+        &self,
+        account_id: AccountId,
+        addresses: &[String],
+        now_ms: i64,
+    ) -> Result<Vec<String>, StoreError>;
+
     /// Records a webhook signature until `expires_at`; false if it was already recorded
     /// (a replay). Expired signatures are forgotten on the way.
     async fn remember_signature(

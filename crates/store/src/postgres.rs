@@ -14,7 +14,7 @@ use crate::{
     Account, AccountUpdate, ApiKeyRow, AttemptRecord, AttemptRow, AuditEntry, AuditRow,
     ClaimedMessage, EventRow, MessageFilter, MessageRecord, MessageSummary, NewAccount, NewMessage,
     NewProvider, NewRule, NewTemplate, NewUser, OpenOptions, ProviderRow, RuleRow, SessionRow,
-    SmtpCredential, StoreError, TemplateRow, User, UserUpdate,
+    SmtpCredential, StoreError, SuppressionRow, TemplateRow, User, UserUpdate,
 };
 
 pub struct PgStore {

@@ -90,6 +90,18 @@ macro_rules! impl_sql_store {
                 })
             }
 
+            fn suppression_from_row(row: &$row) -> Result<SuppressionRow, StoreError> {
+                Ok(SuppressionRow {
+                    id: row.try_get("id")?,
+                    account_id: row.try_get("account_id")?,
+                    address: row.try_get("address")?,
+                    reason: row.try_get("reason")?,
+                    source: row.try_get("source")?,
+                    created_at: row.try_get("created_at")?,
+                    expires_at: row.try_get("expires_at")?,
+                })
+            }
+
             fn user_from_row(row: &$row) -> Result<User, StoreError> {
                 Ok(User {
                     id: row.try_get("id")?,
@@ -785,6 +797,79 @@ macro_rules! impl_sql_store {
                     .execute(&self.write)
                     .await?;
                 Ok(done.rows_affected() == 1)
+            }
+
+            async fn add_suppression(
+                &self,
+                account_id: AccountId,
+                address: &str,
+                reason: &str,
+                source: &str,
+                expires_at: Option<i64>,
+                now_ms: i64,
+            ) -> Result<SuppressionRow, StoreError> {
+                let row = sqlx::query(
+                    "INSERT INTO suppressions (account_id, address, reason, source, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account_id, address) \
+                     DO UPDATE SET reason = $3, source = $4, created_at = $5, expires_at = $6 RETURNING *",
+                )
+                .bind(account_id)
+                .bind(address.to_ascii_lowercase())
+                .bind(reason)
+                .bind(source)
+                .bind(now_ms)
+                .bind(expires_at)
+                .fetch_one(&self.write)
+                .await?;
+                Self::suppression_from_row(&row)
+            }
+
+            async fn list_suppressions(
+                &self,
+                account_id: AccountId,
+            ) -> Result<Vec<SuppressionRow>, StoreError> {
+                let rows = sqlx::query("SELECT * FROM suppressions WHERE account_id = $1 ORDER BY id")
+                    .bind(account_id)
+                    .fetch_all(&self.read)
+                    .await?;
+                rows.iter().map(Self::suppression_from_row).collect()
+            }
+
+            async fn delete_suppression(
+                &self,
+                account_id: AccountId,
+                id: i64,
+            ) -> Result<bool, StoreError> {
+                let done = sqlx::query("DELETE FROM suppressions WHERE id = $1 AND account_id = $2")
+                    .bind(id)
+                    .bind(account_id)
+                    .execute(&self.write)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn suppressed(
+                &self,
+                account_id: AccountId,
+                addresses: &[String],
+                now_ms: i64,
+            ) -> Result<Vec<String>, StoreError> {
+                let mut found = Vec::new();
+                for address in addresses {
+                    let hit: Option<i64> = sqlx::query_scalar(
+                        "SELECT id FROM suppressions WHERE account_id = $1 AND address = $2 \
+                         AND (expires_at IS NULL OR expires_at > $3)",
+                    )
+                    .bind(account_id)
+                    .bind(address.to_ascii_lowercase())
+                    .bind(now_ms)
+                    .fetch_optional(&self.read)
+                    .await?;
+                    if hit.is_some() {
+                        found.push(address.clone());
+                    }
+                }
+                Ok(found)
             }
 
             async fn remember_signature(

@@ -16,7 +16,7 @@ use crate::{
     Account, AccountUpdate, ApiKeyRow, AttemptRecord, AttemptRow, AuditEntry, AuditRow,
     ClaimedMessage, EventRow, MessageFilter, MessageRecord, MessageSummary, NewAccount, NewMessage,
     NewProvider, NewRule, NewTemplate, NewUser, OpenOptions, ProviderRow, RuleRow, SessionRow,
-    SmtpCredential, StoreError, TemplateRow, User, UserUpdate,
+    SmtpCredential, StoreError, SuppressionRow, TemplateRow, User, UserUpdate,
 };
 
 /// SQLite allows one writer at a time, and a writer that finds the lock taken sleeps in

@@ -355,3 +355,14 @@ pub struct NewTemplate {
     pub text_body: String,
     pub html_body: String,
 }
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SuppressionRow {
+    pub id: i64,
+    pub account_id: AccountId,
+    pub address: String,
+    pub reason: String,
+    pub source: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+}

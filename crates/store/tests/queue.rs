@@ -465,6 +465,48 @@ async fn management_records_round_trip(backend: Backend) {
     assert_eq!(store.list_users(None).await.unwrap().len(), 1);
     assert!(store.list_users(Some(account)).await.unwrap().is_empty());
 
+    // Suppressions: per account, case-insensitive, renewable, expiring.
+    let entry = store
+        .add_suppression(account, "Gone@Dest.test", "hard_bounce", "api", None, 5)
+        .await
+        .unwrap();
+    let both = ["gone@dest.test".to_string(), "ok@dest.test".to_string()];
+    assert_eq!(
+        store.suppressed(account, &both, 6).await.unwrap(),
+        vec!["gone@dest.test"]
+    );
+    assert!(
+        store
+            .suppressed(account + 1, &both, 6)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store
+        .add_suppression(account, "gone@dest.test", "complaint", "api", Some(10), 7)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.list_suppressions(account).await.unwrap().len(),
+        1,
+        "renewed, not doubled"
+    );
+    assert!(
+        store
+            .suppressed(account, &both, 11)
+            .await
+            .unwrap()
+            .is_empty(),
+        "expired"
+    );
+    assert!(
+        !store
+            .delete_suppression(account + 1, entry.id)
+            .await
+            .unwrap()
+    );
+    assert!(store.delete_suppression(account, entry.id).await.unwrap());
+
     // Webhook signatures: once each until they expire.
     assert!(store.remember_signature("sig-a", 100, 10).await.unwrap());
     assert!(!store.remember_signature("sig-a", 100, 20).await.unwrap());

@@ -78,6 +78,18 @@ impl Acceptor {
         if let Some(rcpt) = self.staging.refused_recipient(&envelope.rcpt_to) {
             return AcceptOutcome::RecipientNotAllowed(rcpt.to_string());
         }
+        match self
+            .store
+            .suppressed(policy.account_id, &envelope.rcpt_to, now_ms())
+            .await
+        {
+            Ok(hits) if !hits.is_empty() => return AcceptOutcome::Suppressed(hits),
+            Ok(_) => {}
+            Err(error) => {
+                warn!(%error, "suppressions not readable; message not stored");
+                return AcceptOutcome::Unavailable;
+            }
+        }
         let (envelope, body) = match self.staging.forward(&envelope.rcpt_to) {
             Some((rcpt_to, header)) => {
                 let mut marked = header.into_bytes();

@@ -97,7 +97,7 @@ pub fn now_ms() -> i64 {
     tags(
         (name = "auth"), (name = "accounts"), (name = "users"), (name = "api-keys"),
         (name = "smtp-credentials"), (name = "smtp"), (name = "providers"), (name = "routing-rules"),
-        (name = "send"), (name = "templates"),
+        (name = "send"), (name = "templates"), (name = "suppressions"),
         (name = "messages"), (name = "audit")
     )
 )]

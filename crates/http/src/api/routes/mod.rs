@@ -10,6 +10,7 @@ mod providers;
 mod rules;
 mod send;
 mod smtp_credentials;
+mod suppressions;
 mod templates;
 mod users;
 
@@ -33,6 +34,7 @@ pub fn router() -> OpenApiRouter<ApiState> {
         .merge(rules::router())
         .merge(send::router())
         .merge(templates::router())
+        .merge(suppressions::router())
 }
 
 /// A list and the cursor for the next page (absent on the last page).

@@ -337,6 +337,11 @@ async fn send(
                 "the account has sent its monthly limit",
             )
         }),
+        AcceptOutcome::Suppressed(rcpts) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "recipient_suppressed",
+            format!("on the suppression list: {}", rcpts.join(", ")),
+        )),
         AcceptOutcome::RecipientNotAllowed(rcpt) => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "recipient_not_allowed",
