@@ -6,13 +6,13 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sluice_core::secret::new_secret;
 use sluice_store::ApiKeyRow;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::super::error::{ApiError, Json, Path, Query};
 use super::super::principal::{Principal, Role};
 use super::super::{ApiState, now_ms};
-use super::{ErrorBody, live_account};
+use super::{AccountQuery, ErrorBody, live_account};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
@@ -54,12 +54,6 @@ pub struct CreatedKey {
     pub prefix: String,
     /// Shown once.
     pub api_key: String,
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-pub struct AccountQuery {
-    /// Admins: which account.
-    pub account_id: Option<i64>,
 }
 
 /// Creates an API key (owners and admins).

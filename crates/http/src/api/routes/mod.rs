@@ -37,6 +37,13 @@ pub fn router() -> OpenApiRouter<ApiState> {
         .merge(suppressions::router())
 }
 
+/// `?account_id=` of routes that act on one account: admins name it, others may omit it.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct AccountQuery {
+    /// Admins: which account.
+    pub account_id: Option<i64>,
+}
+
 /// A list and the cursor for the next page (absent on the last page).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Page<T> {

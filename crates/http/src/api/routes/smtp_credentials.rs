@@ -4,13 +4,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sluice_store::SmtpCredential;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::super::error::{ApiError, Json, Path, Query};
 use super::super::principal::{Principal, Role};
 use super::super::{ApiState, now_ms};
-use super::{ErrorBody, live_account};
+use super::{AccountQuery, ErrorBody, live_account};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
@@ -47,12 +47,6 @@ pub struct CreateCredential {
     /// At least 8 characters; never returned.
     pub password: String,
     /// Admins name the account.
-    pub account_id: Option<i64>,
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-pub struct AccountQuery {
-    /// Admins: which account.
     pub account_id: Option<i64>,
 }
 
