@@ -156,6 +156,9 @@ pub struct Submission {
     pub max_attempts: Option<u32>,
     /// Deliver while the client waits, whatever `delivery.mode` says.
     pub sync: bool,
+    /// The ingress already checked every recipient against the suppression list (SMTP
+    /// does, per RCPT), so the accept path need not read it again.
+    pub recipients_checked: bool,
 }
 
 /// How one delivery attempt (or one recipient of it) ended.

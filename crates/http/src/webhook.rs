@@ -346,6 +346,7 @@ async fn build_and_submit(state: &WebhookState, payload: &Value) -> Result<Respo
         tags: vec![kind.to_string()],
         max_attempts: None,
         sync: false,
+        recipients_checked: false,
     };
     let id = match state.submitter.submit(&policy, submission).await {
         AcceptOutcome::Queued(id) | AcceptOutcome::Delivered(id) => id,

@@ -23,6 +23,7 @@ impl MessageSink for SmtpSink {
             tags: Vec::new(),
             max_attempts: None,
             sync: false,
+            recipients_checked: true,
         };
         let outcome = self.acceptor.accept(policy, submission).await;
         reply_for(&outcome)

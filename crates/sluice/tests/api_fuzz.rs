@@ -6,7 +6,6 @@ mod common;
 use std::process::Command;
 
 use common::*;
-use serde_json::json;
 use sluice_testkit::http_json;
 
 #[test]
@@ -15,24 +14,7 @@ fn schemathesis_finds_no_server_errors() {
         .env("SLUICE_API__RATE_LIMIT_PER_MINUTE", "1000000")
         .start();
     let http = sluice.ports.http;
-    let created = sluice.cli(&[
-        "admin",
-        "create",
-        "--email",
-        "root@sluice.test",
-        "--password",
-        "root-password",
-    ]);
-    assert!(created.status.success(), "{created:?}");
-    let (status, login) = http_json(
-        http,
-        "POST",
-        "/api/v1/auth/login",
-        None,
-        Some(&json!({ "email": "root@sluice.test", "password": "root-password" })),
-    );
-    assert_eq!(status, 200, "{login}");
-    let token = login["access_token"].as_str().unwrap();
+    let token = admin_token(&sluice);
     let (status, document) = http_json(http, "GET", "/api/v1/openapi.json", None, None);
     assert_eq!(status, 200);
     assert_eq!(document["openapi"], "3.1.0");

@@ -210,24 +210,7 @@ fn api_managed_smtp_credentials_and_monthly_limit() {
     use sluice_testkit::http_json;
     let sluice = Sluice::builder(BIN).start();
     let http = sluice.ports.http;
-    let created = sluice.cli(&[
-        "admin",
-        "create",
-        "--email",
-        "root@sluice.test",
-        "--password",
-        "root-password",
-    ]);
-    assert!(created.status.success(), "{created:?}");
-    let (status, login) = http_json(
-        http,
-        "POST",
-        "/api/v1/auth/login",
-        None,
-        Some(&json!({ "email": "root@sluice.test", "password": "root-password" })),
-    );
-    assert_eq!(status, 200, "{login}");
-    let admin = login["access_token"].as_str().unwrap().to_string();
+    let admin = admin_token(&sluice);
     let (_, accounts) = http_json(http, "GET", "/api/v1/accounts", Some(&admin), None);
     let account = accounts["items"][0]["id"].as_i64().unwrap();
 
@@ -312,27 +295,10 @@ fn api_managed_smtp_credentials_and_monthly_limit() {
 
 #[test]
 fn admin_sees_and_closes_live_smtp_sessions() {
-    use serde_json::json;
     use sluice_testkit::http_json;
     let sluice = Sluice::builder(BIN).start();
     let http = sluice.ports.http;
-    let created = sluice.cli(&[
-        "admin",
-        "create",
-        "--email",
-        "root@sluice.test",
-        "--password",
-        "root-password",
-    ]);
-    assert!(created.status.success(), "{created:?}");
-    let (_, login) = http_json(
-        http,
-        "POST",
-        "/api/v1/auth/login",
-        None,
-        Some(&json!({ "email": "root@sluice.test", "password": "root-password" })),
-    );
-    let admin = login["access_token"].as_str().unwrap().to_string();
+    let admin = admin_token(&sluice);
 
     let stream = TcpStream::connect(("127.0.0.1", sluice.ports.plain)).unwrap();
     stream

@@ -73,16 +73,21 @@ impl Acceptor {
             tags,
             max_attempts,
             sync,
+            recipients_checked,
         } = submission;
         let sync = sync || self.mode == DeliveryMode::Sync;
         if let Some(rcpt) = self.staging.refused_recipient(&envelope.rcpt_to) {
             return AcceptOutcome::RecipientNotAllowed(rcpt.to_string());
         }
-        match self
-            .store
-            .suppressed(policy.account_id, &envelope.rcpt_to, now_ms())
-            .await
-        {
+        let suppressed = match recipients_checked {
+            true => Ok(Vec::new()),
+            false => {
+                self.store
+                    .suppressed(policy.account_id, &envelope.rcpt_to, now_ms())
+                    .await
+            }
+        };
+        match suppressed {
             Ok(hits) if !hits.is_empty() => return AcceptOutcome::Suppressed(hits),
             Ok(_) => {}
             Err(error) => {

@@ -60,7 +60,13 @@ impl Principal {
 
     /// May this caller see account `id`'s resources? Others' ids look like missing ones.
     pub fn sees(&self, id: AccountId) -> bool {
-        self.is_admin() || self.account_id == Some(id)
+        self.owns(Some(id))
+    }
+
+    /// May this caller see a resource owned by `owner` (an account, or `None` for
+    /// system-wide)? Admins see all; others only their own account's.
+    pub fn owns(&self, owner: Option<AccountId>) -> bool {
+        self.is_admin() || (owner.is_some() && owner == self.account_id)
     }
 
     /// Fails with 403 unless the caller has at least `role`.

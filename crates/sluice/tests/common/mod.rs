@@ -153,3 +153,26 @@ pub fn strip_received(raw: &[u8]) -> &[u8] {
         }
     }
 }
+
+/// Makes the system admin `root@sluice.test` with the CLI and logs in over the API:
+/// the admin's access token.
+pub fn admin_token(sluice: &Sluice) -> String {
+    let created = sluice.cli(&[
+        "admin",
+        "create",
+        "--email",
+        "root@sluice.test",
+        "--password",
+        "root-password",
+    ]);
+    assert!(created.status.success(), "{created:?}");
+    let (status, login) = sluice_testkit::http_json(
+        sluice.ports.http,
+        "POST",
+        "/api/v1/auth/login",
+        None,
+        Some(&serde_json::json!({ "email": "root@sluice.test", "password": "root-password" })),
+    );
+    assert_eq!(status, 200, "{login}");
+    login["access_token"].as_str().unwrap().to_string()
+}

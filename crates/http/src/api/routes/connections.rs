@@ -48,7 +48,7 @@ impl From<ConnectionInfo> for ConnectionView {
 }
 
 fn visible(who: &Principal, connection: &ConnectionInfo) -> bool {
-    who.is_admin() || (connection.account_id.is_some() && connection.account_id == who.account_id)
+    who.owns(connection.account_id)
 }
 
 /// SMTP sessions open on this node: all for admins, their account's for owners.

@@ -97,6 +97,19 @@ async fn live_account(
     }
 }
 
+/// The owner of a new provider or template: an admin naming no account makes it
+/// system-wide (`None`); otherwise the (live) account the caller acts on.
+async fn owner_for_new(
+    state: &ApiState,
+    who: &super::principal::Principal,
+    named: Option<i64>,
+) -> Result<Option<i64>, super::error::ApiError> {
+    if who.is_admin() && named.is_none() {
+        return Ok(None);
+    }
+    live_account(state, who, named).await.map(Some)
+}
+
 /// argon2id off the async threads; at least 8 characters.
 async fn hash_new_password(password: &str) -> Result<String, super::error::ApiError> {
     use super::error::ApiError;

@@ -136,7 +136,7 @@ pub(super) async fn visible_provider(
         .provider(id)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    let visible = who.is_admin() || (row.account_id.is_some() && row.account_id == who.account_id);
+    let visible = who.owns(row.account_id);
     if visible {
         Ok(row)
     } else {
@@ -155,20 +155,7 @@ async fn create_provider(
     Json(body): Json<CreateProvider>,
 ) -> Result<(StatusCode, axum::Json<ProviderView>), ApiError> {
     who.require(Role::Owner)?;
-    let account_id = match (who.is_admin(), body.account_id) {
-        (true, None) => None,
-        _ => Some(who.target_account(body.account_id)?),
-    };
-    if let Some(account) = account_id {
-        let live = state
-            .store
-            .account(account)
-            .await?
-            .is_some_and(|a| a.status != "deleted");
-        if !live {
-            return Err(ApiError::not_found());
-        }
-    }
+    let account_id = super::owner_for_new(&state, &who, body.account_id).await?;
     check_name(&body.name)?;
     check_settings(&body.provider_type, &body.config).map_err(ApiError::validation)?;
     let (public, secrets) = split_secrets(&body.provider_type, &body.config);

@@ -297,6 +297,7 @@ async fn send(
         tags,
         max_attempts: body.retry_attempts.map(|n| n.saturating_add(1)),
         sync,
+        recipients_checked: false,
     };
     match state.submitter.submit(&policy, submission).await {
         AcceptOutcome::Queued(id) => Ok((

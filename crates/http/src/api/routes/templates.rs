@@ -121,7 +121,7 @@ async fn visible_template(
         .template(id)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    let visible = who.is_admin() || (row.account_id.is_some() && row.account_id == who.account_id);
+    let visible = who.owns(row.account_id);
     if visible {
         Ok(row)
     } else {
@@ -140,20 +140,7 @@ async fn create_template(
     Json(body): Json<TemplateBody>,
 ) -> Result<(StatusCode, axum::Json<TemplateView>), ApiError> {
     who.require(Role::Owner)?;
-    let account_id = match (who.is_admin(), body.account_id) {
-        (true, None) => None,
-        _ => Some(who.target_account(body.account_id)?),
-    };
-    if let Some(account) = account_id {
-        let live = state
-            .store
-            .account(account)
-            .await?
-            .is_some_and(|a| a.status != "deleted");
-        if !live {
-            return Err(ApiError::not_found());
-        }
-    }
+    let account_id = super::owner_for_new(&state, &who, body.account_id).await?;
     let template = checked(&body, account_id)?;
     let row = state.store.create_template(&template, now_ms()).await?;
     state

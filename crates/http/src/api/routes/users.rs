@@ -123,8 +123,7 @@ async fn get_user(
         .user(id)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    let visible =
-        who.is_admin() || (user.account_id.is_some() && user.account_id == who.account_id);
+    let visible = who.owns(user.account_id);
     if !visible {
         return Err(ApiError::not_found());
     }
@@ -169,8 +168,7 @@ async fn manageable_user(state: &ApiState, who: &Principal, id: i64) -> Result<U
         .user(id)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    let visible =
-        who.is_admin() || (user.account_id.is_some() && user.account_id == who.account_id);
+    let visible = who.owns(user.account_id);
     if !visible {
         return Err(ApiError::not_found());
     }
