@@ -13,6 +13,7 @@ pub mod provider;
 pub mod provider_spec;
 pub mod rate;
 pub mod retry;
+pub mod router;
 pub mod routing;
 pub mod sealed;
 pub mod secret;
@@ -27,5 +28,8 @@ pub use message::{
     AcceptOutcome, AccountId, AccountPolicy, DeliveryReport, Envelope, MessageId, MessageStatus,
     RecipientResult, Source, Submission, Verdict, month_of,
 };
-pub use provider::{ProviderConfig, SmtpProviderConfig, SmtpSecurity};
+pub use provider::{
+    MailgunConfig, MailgunRegion, MsGraphConfig, ProviderConfig, SendgridConfig, SesConfig,
+    SmtpProviderConfig, SmtpSecurity,
+};
 pub use retry::{RetryDecision, RetryPolicy};

@@ -182,13 +182,22 @@ pub struct RecipientResult {
 }
 
 /// Everything a deliverer reports about one attempt.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveryReport {
     pub provider: String,
     /// One entry per recipient that was attempted.
     pub recipients: Vec<RecipientResult>,
     /// The provider kept the message instead of sending it.
     pub captured: bool,
+    /// The provider's own id for the message (SendGrid X-Message-Id, SES MessageId, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_message_id: Option<String>,
+    /// The provider asked us to wait this long before trying again (Retry-After).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_secs: Option<u64>,
+    /// Events worth recording beyond the verdicts: `provider_auth_failed`, ...
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<(String, String)>,
 }
 
 impl DeliveryReport {
@@ -211,7 +220,7 @@ impl DeliveryReport {
                     response: response.to_string(),
                 })
                 .collect(),
-            captured: false,
+            ..Default::default()
         }
     }
 
@@ -276,7 +285,7 @@ mod tests {
                     response: String::new(),
                 })
                 .collect(),
-            captured: false,
+            ..Default::default()
         }
     }
 

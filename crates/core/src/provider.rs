@@ -11,6 +11,14 @@ pub enum ProviderConfig {
     Capture,
     /// An upstream SMTP server (smarthost).
     Smtp(SmtpProviderConfig),
+    /// SendGrid v3 mail send.
+    Sendgrid(SendgridConfig),
+    /// Mailgun `messages.mime`.
+    Mailgun(MailgunConfig),
+    /// Amazon SES v2 `outbound-emails`, raw content, SigV4-signed.
+    Ses(SesConfig),
+    /// Microsoft Graph `sendMail` with a MIME body, client-credentials token.
+    Msgraph(MsGraphConfig),
 }
 
 impl ProviderConfig {
@@ -19,6 +27,10 @@ impl ProviderConfig {
             ProviderConfig::Log => "log",
             ProviderConfig::Capture => "capture",
             ProviderConfig::Smtp(_) => "smtp",
+            ProviderConfig::Sendgrid(_) => "sendgrid",
+            ProviderConfig::Mailgun(_) => "mailgun",
+            ProviderConfig::Ses(_) => "ses",
+            ProviderConfig::Msgraph(_) => "msgraph",
         }
     }
 }
@@ -92,6 +104,130 @@ impl std::fmt::Debug for SmtpProviderConfig {
             .field("password", &self.password.as_ref().map(|_| "********"))
             .field("timeout_secs", &self.timeout_secs)
             .field("skip_tls_verify", &self.skip_tls_verify)
+            .finish()
+    }
+}
+
+/// Shows a secret as set or not, never its value.
+fn masked(secret: &str) -> &'static str {
+    if secret.is_empty() { "" } else { "********" }
+}
+
+fn default_http_timeout() -> u64 {
+    30
+}
+
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendgridConfig {
+    pub api_key: String,
+    /// Defaults to `https://api.sendgrid.com`.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// The Event Webhook's verification key (base64 DER of an ECDSA P-256 public key).
+    #[serde(default)]
+    pub webhook_verification_key: Option<String>,
+    #[serde(default = "default_http_timeout")]
+    pub timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailgunRegion {
+    #[default]
+    Us,
+    Eu,
+}
+
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailgunConfig {
+    /// The sending domain, as set up at Mailgun.
+    pub domain: String,
+    pub api_key: String,
+    #[serde(default)]
+    pub region: MailgunRegion,
+    /// Overrides the region's base URL.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// Verifies Mailgun's webhook signatures (the account's HTTP webhook signing key).
+    #[serde(default)]
+    pub webhook_signing_key: Option<String>,
+    #[serde(default = "default_http_timeout")]
+    pub timeout_secs: u64,
+}
+
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SesConfig {
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// Defaults to `https://email.{region}.amazonaws.com`.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    #[serde(default)]
+    pub configuration_set: Option<String>,
+    #[serde(default = "default_http_timeout")]
+    pub timeout_secs: u64,
+}
+
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MsGraphConfig {
+    pub tenant_id: String,
+    pub client_id: String,
+    pub client_secret: String,
+    /// The mailbox mail is sent as (`/users/{sender}/sendMail`).
+    pub sender: String,
+    /// Defaults to `https://login.microsoftonline.com`.
+    #[serde(default)]
+    pub authority_url: Option<String>,
+    /// Defaults to `https://graph.microsoft.com`.
+    #[serde(default)]
+    pub graph_url: Option<String>,
+    #[serde(default = "default_http_timeout")]
+    pub timeout_secs: u64,
+}
+
+impl std::fmt::Debug for SendgridConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SendgridConfig")
+            .field("api_key", &masked(&self.api_key))
+            .field("base_url", &self.base_url)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for MailgunConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailgunConfig")
+            .field("domain", &self.domain)
+            .field("api_key", &masked(&self.api_key))
+            .field("region", &self.region)
+            .field("base_url", &self.base_url)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for SesConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SesConfig")
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &masked(&self.secret_access_key))
+            .field("endpoint", &self.endpoint)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for MsGraphConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MsGraphConfig")
+            .field("tenant_id", &self.tenant_id)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &masked(&self.client_secret))
+            .field("sender", &self.sender)
             .finish()
     }
 }

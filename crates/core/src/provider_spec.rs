@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::SmtpProviderConfig;
+use crate::ProviderConfig;
 
 pub const PROVIDER_TYPES: [&str; 7] = [
     "sendgrid", "ses", "mailgun", "smtp", "msgraph", "log", "capture",
@@ -17,7 +17,8 @@ pub const MASK: &str = "********";
 /// Names of a type's secret settings.
 pub fn secret_fields(provider_type: &str) -> &'static [&'static str] {
     match provider_type {
-        "sendgrid" | "mailgun" => &["api_key"],
+        "sendgrid" => &["api_key"],
+        "mailgun" => &["api_key", "webhook_signing_key"],
         "ses" => &["secret_access_key"],
         "smtp" => &["password"],
         "msgraph" => &["client_secret"],
@@ -25,82 +26,36 @@ pub fn secret_fields(provider_type: &str) -> &'static [&'static str] {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-struct SendgridSettings {
-    api_key: String,
-    base_url: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-struct MailgunSettings {
-    domain: String,
-    api_key: String,
-    region: Option<MailgunRegion>,
-    base_url: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum MailgunRegion {
-    Us,
-    Eu,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-struct SesSettings {
-    region: String,
-    access_key_id: String,
-    secret_access_key: String,
-    endpoint: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-struct MsGraphSettings {
-    tenant_id: String,
-    client_id: String,
-    client_secret: String,
-    /// The mailbox mail is sent as.
-    sender: String,
-    authority_url: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NoSettings {}
-
 /// Checks `settings` (secrets included) against the type; the error names the problem.
 pub fn check_settings(provider_type: &str, settings: &Value) -> Result<(), String> {
-    fn parse<T: for<'de> Deserialize<'de>>(settings: &Value) -> Result<(), String> {
-        T::deserialize(settings)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+    let config = provider_config(provider_type, settings)?;
+    if let ProviderConfig::Smtp(smtp) = &config
+        && smtp.host.trim().is_empty()
+    {
+        return Err("host must not be empty".into());
     }
-    match provider_type {
-        "sendgrid" => parse::<SendgridSettings>(settings),
-        "mailgun" => parse::<MailgunSettings>(settings),
-        "ses" => parse::<SesSettings>(settings),
-        "msgraph" => parse::<MsGraphSettings>(settings),
-        "smtp" => {
-            let smtp = SmtpProviderConfig::deserialize(settings).map_err(|e| e.to_string())?;
-            if smtp.host.trim().is_empty() {
-                return Err("host must not be empty".into());
-            }
-            Ok(())
-        }
-        "log" | "capture" => parse::<NoSettings>(settings),
-        other => Err(format!(
-            "provider_type {other:?} is not one of {}",
+    Ok(())
+}
+
+/// The typed config of a provider from its type and its settings (secrets merged in).
+pub fn provider_config(provider_type: &str, settings: &Value) -> Result<ProviderConfig, String> {
+    if !PROVIDER_TYPES.contains(&provider_type) {
+        return Err(format!(
+            "provider_type {provider_type:?} is not one of {}",
             PROVIDER_TYPES.join(", ")
-        )),
+        ));
     }
+    let Value::Object(map) = settings else {
+        return Err("settings must be an object".into());
+    };
+    // Unit variants of a tagged enum would ignore extra fields.
+    let takes_none = matches!(provider_type, "log" | "capture");
+    if let Some(field) = map.keys().find(|k| *k == "type" || takes_none) {
+        return Err(format!("unknown field `{field}`"));
+    }
+    let mut tagged = map.clone();
+    tagged.insert("type".into(), Value::String(provider_type.into()));
+    ProviderConfig::deserialize(Value::Object(tagged)).map_err(|e| e.to_string())
 }
 
 /// Splits settings into (public settings, secret settings).

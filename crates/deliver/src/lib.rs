@@ -3,6 +3,7 @@
 //! world on the way out.
 
 mod capture;
+pub mod http;
 mod log;
 mod smtp;
 pub mod transport;
@@ -27,7 +28,7 @@ pub struct Outbound<'a> {
 
 #[async_trait]
 pub trait Deliverer: Send + Sync + 'static {
-    /// The provider kind, for attempts and metrics: `smtp`, `log`, `capture`.
+    /// The provider kind, for attempts and metrics: `smtp`, `sendgrid`, `log`, ...
     fn kind(&self) -> &'static str;
     /// Never fails: every error becomes a transient or permanent result per recipient.
     async fn deliver(&self, message: Outbound<'_>) -> DeliveryReport;
@@ -39,5 +40,9 @@ pub fn from_config(config: &ProviderConfig, hello_name: &str) -> Arc<dyn Deliver
         ProviderConfig::Log => Arc::new(LogDeliverer),
         ProviderConfig::Capture => Arc::new(CaptureDeliverer),
         ProviderConfig::Smtp(smtp) => Arc::new(SmtpDeliverer::new(smtp.clone(), hello_name)),
+        ProviderConfig::Sendgrid(c) => Arc::new(http::sendgrid::SendgridDeliverer::new(c.clone())),
+        ProviderConfig::Mailgun(c) => Arc::new(http::mailgun::MailgunDeliverer::new(c.clone())),
+        ProviderConfig::Ses(c) => Arc::new(http::ses::SesDeliverer::new(c.clone())),
+        ProviderConfig::Msgraph(c) => Arc::new(http::msgraph::MsGraphDeliverer::new(c.clone())),
     }
 }

@@ -188,7 +188,7 @@ impl Deliverer for SmtpDeliverer {
         DeliveryReport {
             provider: "smtp".into(),
             recipients: results,
-            captured: false,
+            ..Default::default()
         }
     }
 }

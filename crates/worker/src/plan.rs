@@ -196,7 +196,7 @@ mod tests {
                     response: "text".into(),
                 })
                 .collect(),
-            captured: false,
+            ..Default::default()
         }
     }
 

@@ -1,0 +1,72 @@
+//! Mailgun `POST /v3/{domain}/messages.mime`: basic auth `api:{key}`, multipart with one
+//! `to` field per envelope recipient and the raw MIME as the `message` file.
+
+use async_trait::async_trait;
+use reqwest::multipart::{Form, Part};
+use sluice_core::{DeliveryReport, MailgunConfig, MailgunRegion};
+
+use super::{Answer, client, join, report_for_answer, report_for_error};
+use crate::{Deliverer, Outbound};
+
+pub struct MailgunDeliverer {
+    config: MailgunConfig,
+    http: reqwest::Client,
+}
+
+impl MailgunDeliverer {
+    pub fn new(config: MailgunConfig) -> Self {
+        let http = client(config.timeout_secs);
+        MailgunDeliverer { config, http }
+    }
+
+    fn base_url(&self) -> &str {
+        match (&self.config.base_url, self.config.region) {
+            (Some(url), _) => url,
+            (None, MailgunRegion::Us) => "https://api.mailgun.net",
+            (None, MailgunRegion::Eu) => "https://api.eu.mailgun.net",
+        }
+    }
+}
+
+#[async_trait]
+impl Deliverer for MailgunDeliverer {
+    fn kind(&self) -> &'static str {
+        "mailgun"
+    }
+
+    async fn deliver(&self, message: Outbound<'_>) -> DeliveryReport {
+        let rcpts = &message.envelope.rcpt_to;
+        let mut form = Form::new();
+        for rcpt in rcpts {
+            form = form.text("to", rcpt.clone());
+        }
+        let mime = Part::bytes(message.body.to_vec())
+            .file_name("message.mime")
+            .mime_str("message/rfc822")
+            .expect("static mime type");
+        form = form
+            .text("v:sluice-message-id", message.id.to_string())
+            .part("message", mime);
+        let url = join(
+            self.base_url(),
+            &format!("/v3/{}/messages.mime", self.config.domain),
+        );
+        let sent = self
+            .http
+            .post(url)
+            .basic_auth("api", Some(&self.config.api_key))
+            .multipart(form)
+            .send()
+            .await;
+        match sent {
+            Ok(response) => {
+                let answer = Answer::read(response).await;
+                let id = answer
+                    .json_field("id")
+                    .map(|id| id.trim_matches(['<', '>']).to_string());
+                report_for_answer("mailgun", rcpts, &answer, id)
+            }
+            Err(error) => report_for_error("mailgun", rcpts, &error),
+        }
+    }
+}

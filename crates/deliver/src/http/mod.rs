@@ -1,0 +1,164 @@
+//! Email services reached over HTTPS. Each answer is classified the same way: 2xx delivered;
+//! 408, 429, 5xx, timeouts and connection errors transient (honouring Retry-After); other 4xx
+//! permanent, 401/403 with an event saying the provider's credentials are wrong.
+
+pub mod mailgun;
+pub mod mime;
+pub mod msgraph;
+pub mod sendgrid;
+pub mod ses;
+
+use std::time::{Duration, SystemTime};
+
+use sluice_core::text::sanitize_reply_text;
+use sluice_core::{DeliveryReport, Verdict};
+
+/// The HTTP client every service shares: bounded timeouts, our user agent, no redirects
+/// (an API that redirects a POST is misconfigured, not something to follow).
+pub fn client(timeout_secs: u64) -> reqwest::Client {
+    reqwest::Client::builder()
+        .user_agent(concat!("sluice/", env!("CARGO_PKG_VERSION")))
+        .timeout(Duration::from_secs(timeout_secs.max(1)))
+        .connect_timeout(Duration::from_secs(timeout_secs.clamp(1, 10)))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("reqwest client builds with static settings")
+}
+
+/// What an HTTP status means for the message.
+pub fn classify_status(status: u16) -> Verdict {
+    match status {
+        200..=299 => Verdict::Delivered,
+        408 | 429 | 500..=599 => Verdict::Transient,
+        _ => Verdict::Permanent,
+    }
+}
+
+/// Seconds to wait from a `Retry-After` value: delta-seconds or an HTTP date.
+pub fn retry_after_secs(value: &str, now: SystemTime) -> Option<u64> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(secs);
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).map_or(0, |d| d.as_secs()))
+}
+
+/// An HTTP answer, read whole (bodies of these APIs are small; capped anyway).
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Answer {
+    pub async fn read(response: reqwest::Response) -> Answer {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.unwrap_or_default();
+        let body = String::from_utf8_lossy(&bytes[..bytes.len().min(8 * 1024)]).into_owned();
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// A JSON field of the body, when the body is JSON.
+    pub fn json_field(&self, field: &str) -> Option<String> {
+        let value: serde_json::Value = serde_json::from_str(&self.body).ok()?;
+        value.get(field)?.as_str().map(str::to_string)
+    }
+}
+
+/// The report for a whole-message answer: every recipient shares the verdict.
+pub fn report_for_answer(
+    provider: &str,
+    rcpts: &[String],
+    answer: &Answer,
+    provider_message_id: Option<String>,
+) -> DeliveryReport {
+    let verdict = classify_status(answer.status);
+    let excerpt = sanitize_reply_text(&answer.body, 300);
+    let response = format!("HTTP {} {}", answer.status, excerpt)
+        .trim_end()
+        .to_string();
+    let mut report =
+        DeliveryReport::uniform(provider, rcpts, verdict, Some(answer.status), &response);
+    if verdict == Verdict::Delivered {
+        report.provider_message_id = provider_message_id;
+    }
+    if verdict == Verdict::Transient {
+        report.retry_after_secs = answer
+            .header("retry-after")
+            .and_then(|v| retry_after_secs(v, SystemTime::now()));
+    }
+    if matches!(answer.status, 401 | 403) {
+        report.events.push((
+            "provider_auth_failed".into(),
+            format!("{provider} refused our credentials ({response})"),
+        ));
+    }
+    report
+}
+
+/// The report when no answer came: timeouts and connection errors are transient.
+pub fn report_for_error(
+    provider: &str,
+    rcpts: &[String],
+    error: &reqwest::Error,
+) -> DeliveryReport {
+    let what = if error.is_timeout() {
+        "timed out waiting for the service"
+    } else if error.is_connect() {
+        "could not connect to the service"
+    } else {
+        "the request to the service failed"
+    };
+    DeliveryReport::uniform(provider, rcpts, Verdict::Transient, None, what)
+}
+
+/// Joins a base URL and a path without doubling the slash.
+pub fn join(base: &str, path: &str) -> String {
+    format!("{}{}", base.trim_end_matches('/'), path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_are_classified() {
+        let table = [
+            (200, Verdict::Delivered),
+            (202, Verdict::Delivered),
+            (400, Verdict::Permanent),
+            (401, Verdict::Permanent),
+            (403, Verdict::Permanent),
+            (404, Verdict::Permanent),
+            (408, Verdict::Transient),
+            (413, Verdict::Permanent),
+            (429, Verdict::Transient),
+            (500, Verdict::Transient),
+            (503, Verdict::Transient),
+        ];
+        for (status, verdict) in table {
+            assert_eq!(classify_status(status), verdict, "{status}");
+        }
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(retry_after_secs("120", now), Some(120));
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(90));
+        assert_eq!(retry_after_secs(&later, now), Some(90));
+        let earlier = httpdate::fmt_http_date(now - Duration::from_secs(90));
+        assert_eq!(retry_after_secs(&earlier, now), Some(0));
+        assert_eq!(retry_after_secs("soon", now), None);
+    }
+}

@@ -1,0 +1,252 @@
+//! SendGrid v3 `POST /v3/mail/send`. SendGrid takes JSON, not MIME: the message is parsed
+//! and its parts carried over (from, reply-to, subject, text and HTML bodies, attachments,
+//! custom headers). Recipients come from the envelope, placed as To/Cc/Bcc by the headers
+//! that name them.
+
+use async_trait::async_trait;
+use base64::Engine;
+use mail_parser::{MessagePart, MimeHeaders};
+use serde_json::{Value, json};
+use sluice_core::{DeliveryReport, SendgridConfig, Verdict};
+
+use super::{Answer, client, join, mime, report_for_answer, report_for_error};
+use crate::{Deliverer, Outbound};
+
+pub const DEFAULT_BASE_URL: &str = "https://api.sendgrid.com";
+
+/// Headers SendGrid lets us set; the rest it sets itself or refuses.
+const PASSED_HEADERS: [&str; 7] = [
+    "list-unsubscribe",
+    "list-unsubscribe-post",
+    "list-id",
+    "in-reply-to",
+    "references",
+    "precedence",
+    "auto-submitted",
+];
+
+pub struct SendgridDeliverer {
+    config: SendgridConfig,
+    http: reqwest::Client,
+}
+
+impl SendgridDeliverer {
+    pub fn new(config: SendgridConfig) -> Self {
+        let http = client(config.timeout_secs);
+        SendgridDeliverer { config, http }
+    }
+}
+
+#[async_trait]
+impl Deliverer for SendgridDeliverer {
+    fn kind(&self) -> &'static str {
+        "sendgrid"
+    }
+
+    async fn deliver(&self, message: Outbound<'_>) -> DeliveryReport {
+        let rcpts = &message.envelope.rcpt_to;
+        let Some(payload) = mail_send_payload(&message) else {
+            return DeliveryReport::uniform(
+                "sendgrid",
+                rcpts,
+                Verdict::Permanent,
+                None,
+                "the message cannot be read as MIME",
+            );
+        };
+        let base = self.config.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL);
+        let sent = self
+            .http
+            .post(join(base, "/v3/mail/send"))
+            .bearer_auth(&self.config.api_key)
+            .json(&payload)
+            .send()
+            .await;
+        match sent {
+            Ok(response) => {
+                let answer = Answer::read(response).await;
+                let id = answer.header("x-message-id").map(str::to_string);
+                report_for_answer("sendgrid", rcpts, &answer, id)
+            }
+            Err(error) => report_for_error("sendgrid", rcpts, &error),
+        }
+    }
+}
+
+/// The JSON body of a mail send for this message.
+pub fn mail_send_payload(message: &Outbound<'_>) -> Option<Value> {
+    let parsed = mime::parse(message.body)?;
+    let named_to = mime::addresses(parsed.to());
+    let named_cc = mime::addresses(parsed.cc());
+    let mut seen = Vec::new();
+    let (mut to, mut cc, mut bcc) = (Vec::new(), Vec::new(), Vec::new());
+    for rcpt in &message.envelope.rcpt_to {
+        let lower = rcpt.to_ascii_lowercase();
+        if seen.contains(&lower) {
+            continue;
+        }
+        let entry = json!({ "email": rcpt });
+        if named_to.contains(&lower) {
+            to.push(entry);
+        } else if named_cc.contains(&lower) {
+            cc.push(entry);
+        } else {
+            bcc.push(entry);
+        }
+        seen.push(lower);
+    }
+    if to.is_empty() {
+        // SendGrid needs a To in every personalization.
+        to.append(&mut cc);
+        to.append(&mut bcc);
+    }
+    let mut personalization = json!({ "to": to });
+    if !cc.is_empty() {
+        personalization["cc"] = json!(cc);
+    }
+    if !bcc.is_empty() {
+        personalization["bcc"] = json!(bcc);
+    }
+    let from = parsed.from().and_then(|f| f.first());
+    let mut from_json =
+        json!({ "email": from.and_then(|a| a.address()).unwrap_or(&message.envelope.mail_from) });
+    if let Some(name) = from.and_then(|a| a.name()) {
+        from_json["name"] = json!(name);
+    }
+    let mut payload = json!({
+        "personalizations": [personalization],
+        "from": from_json,
+        "subject": parsed.subject().filter(|s| !s.is_empty()).unwrap_or("(no subject)"),
+        "content": contents(&parsed),
+        "custom_args": { "sluice_message_id": message.id.to_string() },
+    });
+    if let Some(reply_to) = parsed.reply_to().and_then(|r| r.first())
+        && let Some(address) = reply_to.address()
+    {
+        payload["reply_to"] = json!({ "email": address });
+    }
+    let attachments: Vec<Value> = parsed.attachments().map(attachment).collect();
+    if !attachments.is_empty() {
+        payload["attachments"] = json!(attachments);
+    }
+    let headers: serde_json::Map<String, Value> = sluice_core::router::header_fields(message.body)
+        .into_iter()
+        .filter(|(name, _)| {
+            let lower = name.to_ascii_lowercase();
+            (lower.starts_with("x-") && !lower.starts_with("x-sg-"))
+                || PASSED_HEADERS.contains(&lower.as_str())
+        })
+        .map(|(name, value)| (name, Value::String(value)))
+        .collect();
+    if !headers.is_empty() {
+        payload["headers"] = Value::Object(headers);
+    }
+    Some(payload)
+}
+
+/// text/plain first, then text/html, as SendGrid requires; never empty.
+fn contents(parsed: &mail_parser::Message<'_>) -> Vec<Value> {
+    let text = parsed
+        .text_bodies()
+        .find(|p| !p.is_text_html())
+        .and_then(|p| p.text_contents());
+    let html = parsed
+        .html_bodies()
+        .find(|p| p.is_text_html())
+        .and_then(|p| p.text_contents());
+    let mut out = Vec::new();
+    if let Some(text) = text.filter(|t| !t.is_empty()) {
+        out.push(json!({ "type": "text/plain", "value": text }));
+    }
+    if let Some(html) = html.filter(|h| !h.is_empty()) {
+        out.push(json!({ "type": "text/html", "value": html }));
+    }
+    if out.is_empty() {
+        out.push(json!({ "type": "text/plain", "value": " " }));
+    }
+    out
+}
+
+fn attachment(part: &MessagePart<'_>) -> Value {
+    let content_type = part
+        .content_type()
+        .map(|ct| match ct.subtype() {
+            Some(sub) => format!("{}/{}", ct.ctype(), sub),
+            None => ct.ctype().to_string(),
+        })
+        .unwrap_or_else(|| "application/octet-stream".into());
+    let mut value = json!({
+        "content": base64::engine::general_purpose::STANDARD.encode(part.contents()),
+        "filename": part.attachment_name().unwrap_or("attachment"),
+        "type": content_type,
+    });
+    let inline = part
+        .content_disposition()
+        .is_some_and(|d| d.ctype().eq_ignore_ascii_case("inline"));
+    match (inline, part.content_id()) {
+        (true, Some(cid)) => {
+            value["disposition"] = json!("inline");
+            value["content_id"] = json!(cid.trim_matches(['<', '>']));
+        }
+        _ => value["disposition"] = json!("attachment"),
+    }
+    value
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_core::Envelope;
+
+    #[test]
+    fn payload_carries_parts_and_places_recipients() {
+        let body = b"From: Shop <shop@a.test>\r\nTo: Ann <ann@b.test>\r\nCc: cy@b.test\r\n\
+Reply-To: help@a.test\r\nSubject: Your order\r\nX-Campaign: spring\r\nReceived: x\r\n\
+MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
+--b1\r\nContent-Type: multipart/alternative; boundary=\"b2\"\r\n\r\n\
+--b2\r\nContent-Type: text/plain\r\n\r\nplain text\r\n\
+--b2\r\nContent-Type: text/html\r\n\r\n<p>html</p>\r\n--b2--\r\n\
+--b1\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"a.pdf\"\r\n\
+Content-Transfer-Encoding: base64\r\n\r\nJVBERg==\r\n--b1--\r\n";
+        let envelope = Envelope {
+            mail_from: "bounce@a.test".into(),
+            rcpt_to: vec![
+                "ann@b.test".into(),
+                "cy@b.test".into(),
+                "hidden@b.test".into(),
+            ],
+            smtputf8: false,
+            eight_bit: false,
+        };
+        let payload = mail_send_payload(&Outbound {
+            id: 42,
+            account_id: 1,
+            envelope: &envelope,
+            body,
+        })
+        .unwrap();
+        assert_eq!(
+            payload["personalizations"],
+            json!([{ "to": [{ "email": "ann@b.test" }], "cc": [{ "email": "cy@b.test" }],
+                     "bcc": [{ "email": "hidden@b.test" }] }])
+        );
+        assert_eq!(
+            payload["from"],
+            json!({ "email": "shop@a.test", "name": "Shop" })
+        );
+        assert_eq!(payload["reply_to"], json!({ "email": "help@a.test" }));
+        assert_eq!(payload["subject"], "Your order");
+        assert_eq!(
+            payload["content"],
+            json!([{ "type": "text/plain", "value": "plain text" },
+                   { "type": "text/html", "value": "<p>html</p>" }])
+        );
+        assert_eq!(
+            payload["attachments"],
+            json!([{ "content": "JVBERg==", "filename": "a.pdf", "type": "application/pdf",
+                     "disposition": "attachment" }])
+        );
+        assert_eq!(payload["headers"], json!({ "X-Campaign": "spring" }));
+        assert_eq!(payload["custom_args"], json!({ "sluice_message_id": "42" }));
+    }
+}
