@@ -26,8 +26,13 @@ fn acceptor(store: Arc<dyn Store>) -> sluice_worker::Acceptor {
     );
     sluice_worker::Acceptor::new(
         committer,
-        store,
-        Arc::new(sluice_deliver::LogDeliverer),
+        store.clone(),
+        sluice_worker::Dispatcher::new(
+            store,
+            Arc::new(sluice_core::sealed::MasterKey::from_hex(&"11".repeat(32)).unwrap()),
+            Arc::new(sluice_deliver::LogDeliverer),
+            "test.invalid".into(),
+        ),
         sluice_worker::DeliveryMode::Async,
         Default::default(),
         Arc::new(tokio::sync::Notify::new()),
@@ -850,6 +855,7 @@ async fn accounts_users_keys_messages_and_audit() {
             message_id: failed_id,
             lease_owner: "w".into(),
             report,
+            calls: vec![],
             started_at: 11,
             finished_at: 12,
             new_status: sluice_core::MessageStatus::Failed,

@@ -75,8 +75,13 @@ pub async fn run(config: Config, dev: bool, roles: &[Role]) -> anyhow::Result<()
 
     let (shutdown_tx, shutdown) = watch::channel(false);
     let node = format!("node-{}", uuid::Uuid::new_v4().simple());
-    let deliverer =
-        sluice_deliver::from_config(&config.delivery.default_provider, &config.smtp.hostname);
+    let master_key = Arc::new(master_key(&config)?);
+    let dispatcher = sluice_worker::Dispatcher::new(
+        store.clone(),
+        master_key.clone(),
+        sluice_deliver::from_config(&config.delivery.default_provider, &config.smtp.hostname),
+        config.smtp.hostname.clone(),
+    );
     let (committer, committer_task) = GroupCommitter::start(
         store.clone(),
         GroupCommitConfig {
@@ -92,7 +97,7 @@ pub async fn run(config: Config, dev: bool, roles: &[Role]) -> anyhow::Result<()
     let acceptor = Arc::new(Acceptor::new(
         committer,
         store.clone(),
-        deliverer.clone(),
+        dispatcher.clone(),
         mode,
         config.delivery.retry.clone(),
         wake.clone(),
@@ -156,6 +161,7 @@ pub async fn run(config: Config, dev: bool, roles: &[Role]) -> anyhow::Result<()
                     Arc::new(crate::sink::ApiSink {
                         acceptor: acceptor.clone(),
                     }),
+                    master_key.clone(),
                 )?),
             );
             Some(tokio::spawn(sluice_http::serve(
@@ -196,7 +202,7 @@ pub async fn run(config: Config, dev: bool, roles: &[Role]) -> anyhow::Result<()
     };
     let worker = Worker::new(
         store.clone(),
-        deliverer,
+        dispatcher,
         WorkerConfig {
             concurrency: config.delivery.concurrency,
             batch_size: config.delivery.batch_size,
@@ -258,12 +264,23 @@ async fn wait_for_signal() {
     }
 }
 
+/// The key that seals provider secrets: from config, else `<data_dir>/master.key`.
+fn master_key(config: &Config) -> anyhow::Result<sluice_core::sealed::MasterKey> {
+    let master_hex = if config.secrets.master_key.is_empty() {
+        key_file(&config.data_dir.join("master.key"))?
+    } else {
+        config.secrets.master_key.clone()
+    };
+    sluice_core::sealed::MasterKey::from_hex(&master_hex).context("secrets.master_key")
+}
+
 /// The API's state: token keys from config or the data dir, TTLs, login throttle.
 fn api_state(
     config: &Config,
     store: Arc<dyn Store>,
     connections: Arc<dyn sluice_core::ConnectionDirectory>,
     submitter: Arc<dyn sluice_http::api::Submitter>,
+    master_key: Arc<sluice_core::sealed::MasterKey>,
 ) -> anyhow::Result<sluice_http::api::ApiState> {
     let api = &config.api;
     let secret = if api.jwt_secret.is_empty() {
@@ -271,13 +288,6 @@ fn api_state(
     } else {
         api.jwt_secret.clone().into_bytes()
     };
-    let master_hex = if config.secrets.master_key.is_empty() {
-        key_file(&config.data_dir.join("master.key"))?
-    } else {
-        config.secrets.master_key.clone()
-    };
-    let master_key =
-        sluice_core::sealed::MasterKey::from_hex(&master_hex).context("secrets.master_key")?;
     Ok(sluice_http::api::ApiState {
         store,
         tokens: Arc::new(sluice_http::api::tokens::Tokens::new(
@@ -292,7 +302,7 @@ fn api_state(
         },
         dummy_hash: Arc::new(crate::account::hash_password("no such user")?),
         connections,
-        master_key: Arc::new(master_key),
+        master_key,
         submitter,
         hostname: config.smtp.hostname.clone(),
         max_message_size: config.smtp.max_message_size,

@@ -157,6 +157,17 @@ pub trait Store: Send + Sync + 'static {
         &self,
         account_id: Option<AccountId>,
     ) -> Result<Vec<ProviderRow>, StoreError>;
+    /// The providers a message of the account may go through: its own and the system-wide.
+    async fn routing_providers(
+        &self,
+        account_id: AccountId,
+    ) -> Result<Vec<ProviderRow>, StoreError>;
+    /// The message a provider's message id belongs to (from its delivery attempts).
+    async fn message_by_provider_message_id(
+        &self,
+        provider_id: i64,
+        provider_message_id: &str,
+    ) -> Result<Option<(MessageId, AccountId)>, StoreError>;
     /// Replaces every field but the id, account and creation time.
     async fn replace_provider(
         &self,

@@ -60,5 +60,5 @@ impl_sql_store!(
                 OR (status = 'sending' AND lease_until < $3) \
              ORDER BY next_attempt_at LIMIT $4 \
              FOR UPDATE SKIP LOCKED) \
-         RETURNING id, account_id, mail_from, pending_rcpt, smtputf8, eight_bit, body, attempts, created_at, max_attempts"
+         RETURNING id, account_id, mail_from, pending_rcpt, smtputf8, eight_bit, body, attempts, created_at, max_attempts, source, tags"
 );

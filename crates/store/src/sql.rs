@@ -71,6 +71,7 @@ macro_rules! impl_sql_store {
                     conditions: serde_json::from_str(row.try_get("conditions")?)?,
                     provider_id: row.try_get("provider_id")?,
                     fallbacks: serde_json::from_str(row.try_get("fallbacks")?)?,
+                    split: serde_json::from_str(row.try_get("split")?)?,
                     enabled: row.try_get("enabled")?,
                     created_at: row.try_get("created_at")?,
                     updated_at: row.try_get("updated_at")?,
@@ -599,6 +600,37 @@ macro_rules! impl_sql_store {
                 rows.iter().map(Self::provider_from_row).collect()
             }
 
+            async fn routing_providers(
+                &self,
+                account_id: AccountId,
+            ) -> Result<Vec<ProviderRow>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT * FROM providers WHERE account_id = $1 OR account_id IS NULL \
+                     ORDER BY priority, id",
+                )
+                .bind(account_id)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter().map(Self::provider_from_row).collect()
+            }
+
+            async fn message_by_provider_message_id(
+                &self,
+                provider_id: i64,
+                provider_message_id: &str,
+            ) -> Result<Option<(MessageId, AccountId)>, StoreError> {
+                let row = sqlx::query(
+                    "SELECT m.id, m.account_id FROM delivery_attempts a JOIN messages m ON m.id = a.message_id \
+                     WHERE a.provider_message_id = $1 AND a.provider_id = $2 ORDER BY a.id DESC LIMIT 1",
+                )
+                .bind(provider_message_id)
+                .bind(provider_id)
+                .fetch_optional(&self.read)
+                .await?;
+                row.map(|row| Ok((row.try_get("id")?, row.try_get("account_id")?)))
+                    .transpose()
+            }
+
             async fn replace_provider(
                 &self,
                 id: i64,
@@ -642,7 +674,7 @@ macro_rules! impl_sql_store {
             async fn create_rule(&self, r: &NewRule, now_ms: i64) -> Result<RuleRow, StoreError> {
                 let row = sqlx::query(
                     "INSERT INTO routing_rules (account_id, name, priority, conditions, provider_id, \
-                     fallbacks, enabled, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
+                     fallbacks, enabled, created_at, updated_at, split) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) \
                      RETURNING *",
                 )
                 .bind(r.account_id)
@@ -653,6 +685,7 @@ macro_rules! impl_sql_store {
                 .bind(json(&r.fallbacks))
                 .bind(r.enabled)
                 .bind(now_ms)
+                .bind(json(&r.split))
                 .fetch_one(&self.write)
                 .await?;
                 Self::rule_from_row(&row)
@@ -688,7 +721,7 @@ macro_rules! impl_sql_store {
             ) -> Result<Option<RuleRow>, StoreError> {
                 let row = sqlx::query(
                     "UPDATE routing_rules SET name = $1, priority = $2, conditions = $3, \
-                     provider_id = $4, fallbacks = $5, enabled = $6, updated_at = $7 \
+                     provider_id = $4, fallbacks = $5, enabled = $6, updated_at = $7, split = $9 \
                      WHERE id = $8 RETURNING *",
                 )
                 .bind(&r.name)
@@ -699,6 +732,7 @@ macro_rules! impl_sql_store {
                 .bind(r.enabled)
                 .bind(now_ms)
                 .bind(id)
+                .bind(json(&r.split))
                 .fetch_optional(&self.write)
                 .await?;
                 row.as_ref().map(Self::rule_from_row).transpose()
@@ -1074,6 +1108,8 @@ macro_rules! impl_sql_store {
                             max_attempts: row
                                 .try_get::<Option<i64>, _>("max_attempts")?
                                 .map(|n| n.clamp(0, u32::MAX as i64) as u32),
+                            source: row.try_get("source")?,
+                            tags: serde_json::from_str(row.try_get("tags")?)?,
                         })
                     })
                     .collect()
@@ -1099,27 +1135,40 @@ macro_rules! impl_sql_store {
                     tx.rollback().await?;
                     return Ok(false);
                 }
-                let report = &attempt.report;
-                let verdict = match report.overall() {
-                    Verdict::Delivered => "delivered",
-                    Verdict::Transient => "transient",
-                    Verdict::Permanent => "permanent",
+                let whole = [$crate::ProviderAttempt {
+                    provider_id: None,
+                    report: attempt.report.clone(),
+                }];
+                let calls = match attempt.calls.is_empty() {
+                    true => &whole[..],
+                    false => &attempt.calls[..],
                 };
-                let first = report.first_failure().or(report.recipients.first());
-                sqlx::query(
-                    "INSERT INTO delivery_attempts (message_id, provider, verdict, code, response, recipients, started_at, finished_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(attempt.message_id)
-                .bind(&report.provider)
-                .bind(verdict)
-                .bind(first.and_then(|r| r.code).map(i64::from))
-                .bind(first.map(|r| r.response.as_str()).unwrap_or_default())
-                .bind(json(&report.recipients))
-                .bind(attempt.started_at)
-                .bind(attempt.finished_at)
-                .execute(&mut *tx)
-                .await?;
+                for call in calls {
+                    let report = &call.report;
+                    let verdict = match report.overall() {
+                        Verdict::Delivered => "delivered",
+                        Verdict::Transient => "transient",
+                        Verdict::Permanent => "permanent",
+                    };
+                    let first = report.first_failure().or(report.recipients.first());
+                    sqlx::query(
+                        "INSERT INTO delivery_attempts (message_id, provider, verdict, code, response, recipients, \
+                         started_at, finished_at, provider_id, provider_message_id) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                    )
+                    .bind(attempt.message_id)
+                    .bind(&report.provider)
+                    .bind(verdict)
+                    .bind(first.and_then(|r| r.code).map(i64::from))
+                    .bind(first.map(|r| r.response.as_str()).unwrap_or_default())
+                    .bind(json(&report.recipients))
+                    .bind(attempt.started_at)
+                    .bind(attempt.finished_at)
+                    .bind(call.provider_id)
+                    .bind(&report.provider_message_id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
                 for (kind, detail) in &attempt.events {
                     Self::insert_event(
                         &mut tx,
@@ -1164,8 +1213,8 @@ macro_rules! impl_sql_store {
 
             async fn attempts(&self, id: MessageId) -> Result<Vec<AttemptRow>, StoreError> {
                 let rows = sqlx::query(
-                    "SELECT provider, verdict, code, response, started_at, finished_at \
-                     FROM delivery_attempts WHERE message_id = $1 ORDER BY id",
+                    "SELECT provider, provider_id, provider_message_id, verdict, code, response, \
+                     started_at, finished_at FROM delivery_attempts WHERE message_id = $1 ORDER BY id",
                 )
                 .bind(id)
                 .fetch_all(&self.read)
@@ -1174,6 +1223,8 @@ macro_rules! impl_sql_store {
                     .map(|row| {
                         Ok(AttemptRow {
                             provider: row.try_get("provider")?,
+                            provider_id: row.try_get("provider_id")?,
+                            provider_message_id: row.try_get("provider_message_id")?,
                             verdict: row.try_get("verdict")?,
                             code: row.try_get("code")?,
                             response: row.try_get("response")?,

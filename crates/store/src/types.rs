@@ -1,6 +1,7 @@
 //! What goes in and out of the store.
 
 use serde::{Deserialize, Serialize};
+use sluice_core::router::WeightedProvider;
 use sluice_core::{
     AccountId, AccountPolicy, DeliveryReport, Envelope, MessageId, MessageStatus, Source,
 };
@@ -79,6 +80,17 @@ pub struct ClaimedMessage {
     pub attempts: u32,
     pub created_at: i64,
     pub max_attempts: Option<u32>,
+    /// `smtp`, `api` or `webhook`, for routing rules.
+    pub source: String,
+    pub tags: Vec<String>,
+}
+
+/// What one provider made of (some recipients of) a message.
+#[derive(Debug, Clone)]
+pub struct ProviderAttempt {
+    /// The configured provider; `None` for the config's default provider.
+    pub provider_id: Option<i64>,
+    pub report: DeliveryReport,
 }
 
 /// The outcome of one attempt, ready to store.
@@ -86,7 +98,10 @@ pub struct ClaimedMessage {
 pub struct AttemptRecord {
     pub message_id: MessageId,
     pub lease_owner: String,
+    /// Every recipient's final result in this attempt (after failover), for the message.
     pub report: DeliveryReport,
+    /// One row per provider call; when empty, `report` is stored as the one row.
+    pub calls: Vec<ProviderAttempt>,
     pub started_at: i64,
     pub finished_at: i64,
     pub new_status: MessageStatus,
@@ -119,6 +134,8 @@ pub struct MessageRecord {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AttemptRow {
     pub provider: String,
+    pub provider_id: Option<i64>,
+    pub provider_message_id: Option<String>,
     pub verdict: String,
     pub code: Option<i64>,
     pub response: String,
@@ -318,6 +335,7 @@ pub struct RuleRow {
     pub conditions: serde_json::Value,
     pub provider_id: i64,
     pub fallbacks: Vec<i64>,
+    pub split: Vec<WeightedProvider>,
     pub enabled: bool,
     pub created_at: i64,
     pub updated_at: i64,
@@ -331,6 +349,7 @@ pub struct NewRule {
     pub conditions: serde_json::Value,
     pub provider_id: i64,
     pub fallbacks: Vec<i64>,
+    pub split: Vec<WeightedProvider>,
     pub enabled: bool,
 }
 

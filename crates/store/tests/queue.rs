@@ -88,7 +88,70 @@ conformance!(
     deferred_messages_wait_for_their_time_and_keep_only_pending_recipients,
     concurrent_claimers_never_share_a_message,
     management_records_round_trip,
+    provider_calls_are_rows_and_their_ids_find_the_message,
 );
+
+async fn provider_calls_are_rows_and_their_ids_find_the_message(backend: Backend) {
+    let Some((_holder, store, account)) = store(backend).await else {
+        return;
+    };
+    let ids = store
+        .enqueue_messages(&[message(account, 1)], 1000)
+        .await
+        .unwrap();
+    let claimed = store.claim_due_messages("w", 1000, 100, 1).await.unwrap();
+    assert_eq!(claimed[0].source, "smtp");
+    assert_eq!(claimed[0].tags, Vec::<String>::new());
+    let rcpts = &claimed[0].envelope.rcpt_to;
+    let first = DeliveryReport::uniform("sendgrid", rcpts, Verdict::Transient, Some(503), "busy");
+    let mut second = DeliveryReport::uniform("mailgun", rcpts, Verdict::Delivered, Some(200), "ok");
+    second.provider_message_id = Some("mg-123@x.test".into());
+    let record = AttemptRecord {
+        message_id: ids[0],
+        lease_owner: "w".into(),
+        report: second.clone(),
+        calls: vec![
+            sluice_store::ProviderAttempt {
+                provider_id: Some(7),
+                report: first,
+            },
+            sluice_store::ProviderAttempt {
+                provider_id: Some(8),
+                report: second,
+            },
+        ],
+        started_at: 1001,
+        finished_at: 1002,
+        new_status: MessageStatus::Delivered,
+        pending_rcpt: vec![],
+        next_attempt_at: 1002,
+        last_error: None,
+        events: vec![],
+    };
+    assert!(store.record_attempt(&record).await.unwrap());
+    let attempts = store.attempts(ids[0]).await.unwrap();
+    let rows: Vec<_> = attempts
+        .iter()
+        .map(|a| (a.provider.as_str(), a.verdict.as_str()))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![("sendgrid", "transient"), ("mailgun", "delivered")]
+    );
+    let found = store
+        .message_by_provider_message_id(8, "mg-123@x.test")
+        .await
+        .unwrap();
+    assert_eq!(found, Some((ids[0], account)));
+    // Another provider's id space is not searched.
+    assert_eq!(
+        store
+            .message_by_provider_message_id(7, "mg-123@x.test")
+            .await
+            .unwrap(),
+        None
+    );
+}
 
 fn message(account_id: i64, n: usize) -> NewMessage {
     NewMessage {
@@ -217,6 +280,7 @@ async fn claim_leases_and_expired_leases_return(backend: Backend) {
         message_id: ids[0],
         lease_owner: "w1".into(),
         report,
+        calls: vec![],
         started_at: 1102,
         finished_at: 1103,
         new_status: MessageStatus::Delivered,
@@ -267,6 +331,7 @@ async fn deferred_messages_wait_for_their_time_and_keep_only_pending_recipients(
             message_id: id,
             lease_owner: "w".into(),
             pending_rcpt: report.transient_recipients(),
+            calls: vec![],
             report,
             started_at: 1,
             finished_at: 2,
@@ -566,16 +631,33 @@ async fn management_records_round_trip(backend: Backend) {
                 conditions: serde_json::json!({ "source": "smtp" }),
                 provider_id: provider.id,
                 fallbacks: vec![system.id],
+                split: vec![sluice_core::router::WeightedProvider {
+                    provider_id: system.id,
+                    weight: 3,
+                }],
                 enabled: true,
             },
             2,
         )
         .await
         .unwrap();
+    let stored = store.rule(rule.id).await.unwrap().unwrap();
+    assert_eq!(stored.fallbacks, vec![system.id]);
+    assert_eq!(stored.split, rule.split);
+    assert_eq!(stored.split[0].weight, 3);
+    let routable: Vec<i64> = store
+        .routing_providers(account)
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| p.id)
+        .collect();
     assert_eq!(
-        store.rule(rule.id).await.unwrap().unwrap().fallbacks,
-        vec![system.id]
+        routable,
+        vec![system.id, provider.id],
+        "own and system-wide"
     );
+    assert!(store.routing_providers(account + 1).await.unwrap().len() == 1);
     assert!(matches!(
         store.delete_provider(provider.id).await,
         Err(sluice_store::StoreError::Conflict(_))

@@ -1,6 +1,7 @@
 //! Test support: run the real `sluice` binary with a generated config, a real upstream SMTP
 //! server (aiosmtpd) that records what it receives, and Python's smtplib as the client.
 
+pub mod esp;
 pub mod postgres;
 
 use std::io::{BufRead, BufReader, Write};

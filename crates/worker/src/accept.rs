@@ -9,11 +9,11 @@ use sluice_core::{
     AcceptOutcome, AccountId, AccountPolicy, Envelope, MessageId, MessageStatus, RetryPolicy,
     Submission, Verdict, month_of,
 };
-use sluice_deliver::{Deliverer, Outbound};
 use sluice_store::{GroupCommitter, NewMessage, Store};
 use tokio::sync::Notify;
 use tracing::warn;
 
+use crate::dispatch::{Dispatch, Dispatched, Dispatcher};
 use crate::now_ms;
 use crate::plan::plan_after_sync_attempt;
 
@@ -26,7 +26,7 @@ pub enum DeliveryMode {
 pub struct Acceptor {
     committer: GroupCommitter,
     store: Arc<dyn Store>,
-    deliverer: Arc<dyn Deliverer>,
+    dispatcher: Arc<Dispatcher>,
     mode: DeliveryMode,
     retry: RetryPolicy,
     wake: Arc<Notify>,
@@ -42,7 +42,7 @@ impl Acceptor {
     pub fn new(
         committer: GroupCommitter,
         store: Arc<dyn Store>,
-        deliverer: Arc<dyn Deliverer>,
+        dispatcher: Arc<Dispatcher>,
         mode: DeliveryMode,
         retry: RetryPolicy,
         wake: Arc<Notify>,
@@ -53,7 +53,7 @@ impl Acceptor {
         Acceptor {
             committer,
             store,
-            deliverer,
+            dispatcher,
             mode,
             retry,
             wake,
@@ -141,7 +141,13 @@ impl Acceptor {
             tags,
             max_attempts,
         };
-        let sync_copy = sync.then(|| (message.envelope.clone(), message.body.clone()));
+        let sync_copy = sync.then(|| {
+            (
+                message.envelope.clone(),
+                message.body.clone(),
+                message.tags.clone(),
+            )
+        });
         let id = match self.committer.commit(message).await {
             Ok(id) => id,
             Err(error) => {
@@ -157,27 +163,37 @@ impl Acceptor {
                 self.wake.notify_one();
                 AcceptOutcome::Queued(id)
             }
-            Some((envelope, body)) => self.deliver_now(id, account_id, &envelope, &body).await,
+            Some((envelope, body, tags)) => {
+                let message = Dispatch {
+                    id,
+                    account_id,
+                    source,
+                    tags: &tags,
+                    envelope: &envelope,
+                    body: &body,
+                };
+                self.deliver_now(message).await
+            }
         }
     }
 
-    async fn deliver_now(
-        &self,
-        id: MessageId,
-        account_id: AccountId,
-        envelope: &Envelope,
-        body: &[u8],
-    ) -> AcceptOutcome {
+    async fn deliver_now(&self, message: Dispatch<'_>) -> AcceptOutcome {
         let started_at = now_ms();
-        let marked = with_delivery_headers(&self.staging, account_id, id, body);
-        let report = self
-            .deliverer
-            .deliver(Outbound {
-                id,
-                account_id,
-                envelope,
-                body: &marked,
-            })
+        let id = message.id;
+        let marked = with_delivery_headers(&self.staging, message.account_id, id, message.body);
+        let sample: f64 = rand::rng().random();
+        let Dispatched {
+            calls,
+            merged: report,
+        } = self
+            .dispatcher
+            .dispatch(
+                Dispatch {
+                    body: &marked,
+                    ..message
+                },
+                sample,
+            )
             .await;
         let finished_at = now_ms();
         let jitter: f64 = rand::rng().random();
@@ -185,7 +201,7 @@ impl Acceptor {
         let first_failure = report.first_failure().cloned();
         let overall = report.overall();
         let status = plan.status;
-        let record = plan.into_record(id, &self.owner, report, started_at, finished_at);
+        let record = plan.into_record(id, &self.owner, report, calls, started_at, finished_at);
         if let Err(error) = self.store.record_attempt(&record).await {
             warn!(%error, message_id = id, "recording the sync attempt failed");
         }

@@ -3,12 +3,22 @@
 //! them while the client waits).
 
 mod accept;
+mod dispatch;
 pub mod plan;
 mod runner;
 
 pub use accept::{Acceptor, DeliveryMode};
+pub use dispatch::{Dispatch, Dispatched, Dispatcher};
 pub use runner::{Worker, WorkerConfig};
 pub use sluice_core::AcceptOutcome;
+
+pub(crate) fn source_of(stored: &str) -> sluice_core::Source {
+    match stored {
+        "api" => sluice_core::Source::Api,
+        "webhook" => sluice_core::Source::Webhook,
+        _ => sluice_core::Source::Smtp,
+    }
+}
 
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()

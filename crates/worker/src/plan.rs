@@ -20,6 +20,7 @@ impl AttemptPlan {
         message_id: MessageId,
         lease_owner: &str,
         report: DeliveryReport,
+        calls: Vec<sluice_store::ProviderAttempt>,
         started_at: i64,
         finished_at: i64,
     ) -> AttemptRecord {
@@ -27,6 +28,7 @@ impl AttemptPlan {
             message_id,
             lease_owner: lease_owner.to_string(),
             report,
+            calls,
             started_at,
             finished_at,
             new_status: self.status,
@@ -66,7 +68,7 @@ pub fn plan_after_attempt(
     jitter_sample: f64,
 ) -> AttemptPlan {
     let provider = &report.provider;
-    let mut events = Vec::new();
+    let mut events = report.events.clone();
     // Per-recipient failures are worth an event of their own only when others fared better.
     let mixed = report.overall() != Verdict::Permanent;
     for failed in report
@@ -123,6 +125,11 @@ pub fn plan_after_attempt(
             }
             match policy.next_attempt(attempts_before + 1, created_at, now, jitter_sample) {
                 RetryDecision::RetryAt(at) => {
+                    // The provider may ask for a longer wait than the schedule's.
+                    let asked = report
+                        .retry_after_secs
+                        .map_or(at, |secs| now.saturating_add(secs as i64 * 1000));
+                    let at = at.max(asked);
                     events.push(("deferred".into(), error.clone()));
                     AttemptPlan {
                         status: MessageStatus::Deferred,

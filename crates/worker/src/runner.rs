@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use rand::Rng;
 use sluice_core::RetryPolicy;
-use sluice_deliver::{Deliverer, Outbound};
 use sluice_store::{ClaimedMessage, Store};
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 use tracing::{Instrument, info, warn};
 
+use crate::dispatch::{Dispatch, Dispatched, Dispatcher};
 use crate::now_ms;
 use crate::plan::{message_policy, plan_after_attempt};
 
@@ -28,7 +28,7 @@ pub struct WorkerConfig {
 
 pub struct Worker {
     store: Arc<dyn Store>,
-    deliverer: Arc<dyn Deliverer>,
+    dispatcher: Arc<Dispatcher>,
     config: WorkerConfig,
     /// Lease owner name: unique per process.
     owner: String,
@@ -39,14 +39,14 @@ pub struct Worker {
 impl Worker {
     pub fn new(
         store: Arc<dyn Store>,
-        deliverer: Arc<dyn Deliverer>,
+        dispatcher: Arc<Dispatcher>,
         config: WorkerConfig,
         owner: String,
         wake: Arc<Notify>,
     ) -> Arc<Self> {
         Arc::new(Worker {
             store,
-            deliverer,
+            dispatcher,
             config,
             owner,
             wake,
@@ -122,15 +122,22 @@ impl Worker {
             message.id,
             &message.body,
         );
-        let report = self
-            .deliverer
-            .deliver(Outbound {
-                id: message.id,
-                account_id: message.account_id,
-                envelope: &message.envelope,
-                body: &body,
-            })
+        let sample: f64 = rand::rng().random();
+        let Dispatched { calls, merged } = self
+            .dispatcher
+            .dispatch(
+                Dispatch {
+                    id: message.id,
+                    account_id: message.account_id,
+                    source: crate::source_of(&message.source),
+                    tags: &message.tags,
+                    envelope: &message.envelope,
+                    body: &body,
+                },
+                sample,
+            )
             .await;
+        let report = merged;
         let finished_at = now_ms();
         let jitter: f64 = rand::rng().random();
         let plan = plan_after_attempt(
@@ -141,16 +148,23 @@ impl Worker {
             &message_policy(&self.config.retry, message.max_attempts),
             jitter,
         );
-        metrics::counter!("sluice_messages_total", "status" => plan.status.as_str(), "provider" => self.deliverer.kind())
+        metrics::counter!("sluice_messages_total", "status" => plan.status.as_str(), "provider" => report.provider.clone())
             .increment(1);
         info!(
-            provider = self.deliverer.kind(),
+            provider = %report.provider,
             status = plan.status.as_str(),
             attempt = message.attempts + 1,
             error = plan.last_error.as_deref().unwrap_or(""),
             "attempt finished"
         );
-        let record = plan.into_record(message.id, &self.owner, report, started_at, finished_at);
+        let record = plan.into_record(
+            message.id,
+            &self.owner,
+            report,
+            calls,
+            started_at,
+            finished_at,
+        );
         match self.store.record_attempt(&record).await {
             Ok(true) => {}
             Ok(false) => warn!("lease lost before the attempt was recorded"),

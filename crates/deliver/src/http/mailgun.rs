@@ -42,7 +42,7 @@ impl Deliverer for MailgunDeliverer {
         }
         let mime = Part::bytes(message.body.to_vec())
             .file_name("message.mime")
-            .mime_str("message/rfc822")
+            .mime_str("application/octet-stream")
             .expect("static mime type");
         form = form
             .text("v:sluice-message-id", message.id.to_string())

@@ -76,6 +76,10 @@ impl From<MessageSummary> for MessageItem {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AttemptView {
     pub provider: String,
+    /// The configured provider that carried the attempt; absent for the default provider.
+    pub provider_id: Option<i64>,
+    /// The service's id for the message (SendGrid X-Message-Id, SES MessageId, ...).
+    pub provider_message_id: Option<String>,
     pub verdict: String,
     pub code: Option<i64>,
     pub response: String,
@@ -316,6 +320,8 @@ async fn delivery_logs(
 fn attempt_view(a: AttemptRow) -> AttemptView {
     AttemptView {
         provider: a.provider,
+        provider_id: a.provider_id,
+        provider_message_id: a.provider_message_id,
         verdict: a.verdict,
         code: a.code,
         response: a.response,

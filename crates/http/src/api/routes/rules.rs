@@ -1,5 +1,6 @@
 //! Routing rules: per account, by priority, a condition set and the provider it picks
-//! (with a failover list). Saved and checked here; evaluated by the router (issue E).
+//! (with a failover list and an optional weighted split). Saved and checked here; evaluated
+//! by `sluice_core::router` when a worker delivers.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -31,6 +32,7 @@ pub struct RuleView {
     pub conditions: Value,
     pub provider_id: i64,
     pub fallbacks: Vec<i64>,
+    pub split: Vec<SplitShare>,
     pub enabled: bool,
     pub created_at: i64,
     pub updated_at: i64,
@@ -46,6 +48,14 @@ impl From<RuleRow> for RuleView {
             conditions: r.conditions,
             provider_id: r.provider_id,
             fallbacks: r.fallbacks,
+            split: r
+                .split
+                .into_iter()
+                .map(|w| SplitShare {
+                    provider_id: w.provider_id,
+                    weight: w.weight,
+                })
+                .collect(),
             enabled: r.enabled,
             created_at: r.created_at,
             updated_at: r.updated_at,
@@ -67,9 +77,21 @@ pub struct RuleBody {
     /// Tried in order when the provider fails transiently.
     #[serde(default)]
     pub fallbacks: Vec<i64>,
+    /// Weighted split: the first provider is drawn from these by weight per message;
+    /// `provider_id` and `fallbacks` follow as the failover list.
+    #[serde(default)]
+    pub split: Vec<SplitShare>,
     pub enabled: Option<bool>,
     /// Admins: the account.
     pub account_id: Option<i64>,
+}
+
+/// One provider's share of a weighted split.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SplitShare {
+    pub provider_id: i64,
+    pub weight: u32,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -93,10 +115,19 @@ async fn checked(state: &ApiState, account: i64, body: &RuleBody) -> Result<NewR
         return Err(ApiError::validation("name must be 1 to 200 characters"));
     }
     let conditions = RuleConditions::parse(&body.conditions).map_err(ApiError::validation)?;
-    if body.fallbacks.len() > 10 {
-        return Err(ApiError::validation("at most 10 fallbacks"));
+    if body.fallbacks.len() > 10 || body.split.len() > 10 {
+        return Err(ApiError::validation(
+            "at most 10 fallbacks and 10 split shares",
+        ));
     }
-    for provider in std::iter::once(&body.provider_id).chain(&body.fallbacks) {
+    if !body.split.is_empty() && body.split.iter().all(|s| s.weight == 0) {
+        return Err(ApiError::validation("split weights must not all be 0"));
+    }
+    let split_ids = body.split.iter().map(|s| &s.provider_id);
+    for provider in std::iter::once(&body.provider_id)
+        .chain(&body.fallbacks)
+        .chain(split_ids)
+    {
         let usable = state
             .store
             .provider(*provider)
@@ -115,6 +146,14 @@ async fn checked(state: &ApiState, account: i64, body: &RuleBody) -> Result<NewR
         conditions: serde_json::to_value(conditions).unwrap_or_default(),
         provider_id: body.provider_id,
         fallbacks: body.fallbacks.clone(),
+        split: body
+            .split
+            .iter()
+            .map(|s| sluice_core::router::WeightedProvider {
+                provider_id: s.provider_id,
+                weight: s.weight,
+            })
+            .collect(),
         enabled: body.enabled.unwrap_or(true),
     })
 }

@@ -1,0 +1,342 @@
+//! Email-service providers end to end: the real binary delivers through SendGrid, Mailgun,
+//! SES and Graph stand-ins that check each request as the service does; routing rules
+//! split one message's recipients and fail over; every answer class is seen through.
+
+mod common;
+
+use common::{BIN, Db};
+use serde_json::{Value, json};
+use sluice_testkit::esp::EspFake;
+use sluice_testkit::{Sluice, http_json};
+
+/// An owner's API call: (status, body).
+fn api(sluice: &Sluice, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    http_json(
+        sluice.ports.http,
+        method,
+        &format!("/api/v1{path}"),
+        Some(&sluice.api_key),
+        body.as_ref(),
+    )
+}
+
+fn create_provider(sluice: &Sluice, name: &str, kind: &str, settings: Value) -> i64 {
+    let (status, body) = api(
+        sluice,
+        "POST",
+        "/providers",
+        Some(json!({ "name": name, "provider_type": kind, "config": settings })),
+    );
+    assert_eq!(status, 201, "{body}");
+    body["id"].as_i64().unwrap()
+}
+
+fn create_rule(
+    sluice: &Sluice,
+    priority: i64,
+    conditions: Value,
+    provider: i64,
+    fallbacks: &[i64],
+) {
+    let (status, body) = api(
+        sluice,
+        "POST",
+        "/routing-rules",
+        Some(
+            json!({ "name": format!("rule {priority}"), "priority": priority,
+                     "conditions": conditions, "provider_id": provider, "fallbacks": fallbacks }),
+        ),
+    );
+    assert_eq!(status, 201, "{body}");
+}
+
+/// Sends through the HTTP API; the message id.
+fn send(sluice: &Sluice, to: &[&str], subject: &str, tags: &[&str]) -> i64 {
+    let (status, body) = api(
+        sluice,
+        "POST",
+        "/send",
+        Some(
+            json!({ "from": "App <app@example.com>", "to": to, "subject": subject,
+                     "text": "plain body", "html": "<p>html body</p>", "tags": tags }),
+        ),
+    );
+    assert_eq!(status, 202, "{body}");
+    body["id"].as_i64().unwrap()
+}
+
+fn attempts(sluice: &Sluice, id: i64) -> Vec<Value> {
+    let (status, body) = api(
+        sluice,
+        "GET",
+        &format!("/delivery-logs?message_id={id}"),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    body.as_array().cloned().unwrap()
+}
+
+fn sendgrid(fake: &EspFake) -> Value {
+    json!({ "api_key": "SG.test-key", "base_url": fake.url(), "timeout_secs": 2 })
+}
+
+fn mailgun(fake: &EspFake) -> Value {
+    json!({ "domain": "mg.example.test", "api_key": "mg-test-key", "base_url": fake.url(), "timeout_secs": 2 })
+}
+
+fn ses(fake: &EspFake, secret: &str) -> Value {
+    json!({ "region": "eu-west-1", "access_key_id": "AKIDEXAMPLE", "secret_access_key": secret,
+            "endpoint": fake.url(), "timeout_secs": 2 })
+}
+
+fn msgraph(fake: &EspFake, secret: &str) -> Value {
+    json!({ "tenant_id": "tenant-1", "client_id": "client-1", "client_secret": secret,
+            "sender": "sender@example.test", "authority_url": fake.url(), "graph_url": fake.url(),
+            "timeout_secs": 2 })
+}
+
+#[test]
+fn each_service_accepts_what_sluice_sends_and_its_id_is_kept() {
+    let fake = EspFake::start(&[]);
+    let sluice = Sluice::builder(BIN).start();
+    let db = Db::open(&sluice);
+    let providers = [
+        (
+            "sendgrid",
+            create_provider(&sluice, "sg", "sendgrid", sendgrid(&fake)),
+        ),
+        (
+            "mailgun",
+            create_provider(&sluice, "mg", "mailgun", mailgun(&fake)),
+        ),
+        (
+            "ses",
+            create_provider(
+                &sluice,
+                "ses",
+                "ses",
+                ses(&fake, "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
+            ),
+        ),
+        (
+            "graph",
+            create_provider(&sluice, "graph", "msgraph", msgraph(&fake, "graph-secret")),
+        ),
+    ];
+    for (n, (service, id)) in providers.iter().enumerate() {
+        create_rule(&sluice, n as i64 + 1, json!({ "tag": service }), *id, &[]);
+    }
+    for (service, provider_id) in providers {
+        let to = format!("{service}-rcpt@dest.test");
+        let id = send(
+            &sluice,
+            &[&to, "copy@dest.test"],
+            &format!("via {service}"),
+            &[service],
+        );
+        db.wait_status(id, "delivered", 20);
+        let requests = fake.requests(service);
+        assert_eq!(requests.len(), 1, "{service}: {requests:?}");
+        let request = &requests[0];
+        assert_eq!(request["problems"], json!([]), "{service}");
+        let mut rcpts: Vec<String> = request["recipients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap().to_string())
+            .collect();
+        rcpts.sort();
+        assert_eq!(
+            rcpts,
+            vec!["copy@dest.test".to_string(), to.clone()],
+            "{service}"
+        );
+        if service != "sendgrid" {
+            assert!(
+                request["mime"].as_str().unwrap().contains("Subject: via"),
+                "{service} got the MIME message"
+            );
+        }
+        let logged = attempts(&sluice, id);
+        assert_eq!(logged.len(), 1, "{logged:?}");
+        assert_eq!(logged[0]["provider_id"], provider_id);
+        if service != "graph" {
+            assert_eq!(
+                logged[0]["provider_message_id"], request["message_id"],
+                "{service}"
+            );
+        }
+    }
+    let sent = &fake.requests("sendgrid")[0]["json"];
+    assert_eq!(sent["subject"], "via sendgrid");
+    assert_eq!(
+        sent["content"][0],
+        json!({ "type": "text/plain", "value": "plain body" })
+    );
+    // One Graph token served the message.
+    assert_eq!(fake.requests("graph-token").len(), 1);
+}
+
+#[test]
+fn answers_are_classified_and_retry_after_is_honoured() {
+    let fake = EspFake::start(&[]);
+    let sluice = Sluice::builder(BIN).start();
+    let db = Db::open(&sluice);
+    let sg = create_provider(&sluice, "sg", "sendgrid", sendgrid(&fake));
+    create_rule(&sluice, 1, json!({}), sg, &[]);
+
+    // 400: refused for good.
+    fake.script("sendgrid", &["400"]);
+    let id = send(&sluice, &["a@dest.test"], "bad request", &[]);
+    let failed = db.wait_status(id, "failed", 20);
+    assert!(failed.last_error.unwrap().contains("400"));
+    assert_eq!(failed.attempts, 1);
+
+    // 401: refused, and the event says the credentials are wrong.
+    fake.script("sendgrid", &["401"]);
+    let id = send(&sluice, &["a@dest.test"], "bad key", &[]);
+    db.wait_status(id, "failed", 20);
+    assert!(db.events(id).contains(&"provider_auth_failed".to_string()));
+
+    // 429 with Retry-After: 2, then accepted: retried no sooner than asked.
+    fake.script("sendgrid", &["429:2"]);
+    let id = send(&sluice, &["a@dest.test"], "slow down", &[]);
+    db.wait_status(id, "delivered", 20);
+    let tries = db.attempts(id);
+    assert_eq!(tries.len(), 2, "{tries:?}");
+    assert_eq!(tries[0].code, Some(429));
+    let waited = tries[1].started_at - tries[0].finished_at;
+    assert!(waited >= 1_900, "waited {waited} ms, Retry-After said 2 s");
+
+    // 500 and a hang (the 2 s timeout): transient, then delivered.
+    fake.script("sendgrid", &["500", "hang"]);
+    let id = send(&sluice, &["a@dest.test"], "flaky", &[]);
+    db.wait_status(id, "delivered", 30);
+    let tries = db.attempts(id);
+    assert_eq!(tries.len(), 3, "{tries:?}");
+    assert_eq!(tries[0].code, Some(500));
+    assert_eq!(
+        (tries[1].code, tries[1].response.as_str()),
+        (None, "timed out waiting for the service")
+    );
+    assert_eq!(tries[2].verdict, "delivered");
+}
+
+#[test]
+fn bad_credentials_are_caught_by_the_services_own_checks() {
+    let fake = EspFake::start(&[]);
+    let sluice = Sluice::builder(BIN).start();
+    let db = Db::open(&sluice);
+    // A wrong SES secret makes a signature the independent SigV4 check refuses.
+    let bad_ses = create_provider(&sluice, "ses", "ses", ses(&fake, "not-the-secret"));
+    create_rule(&sluice, 1, json!({ "tag": "ses" }), bad_ses, &[]);
+    let id = send(&sluice, &["a@dest.test"], "ses", &["ses"]);
+    db.wait_status(id, "failed", 20);
+    let refused = &fake.requests("ses")[0];
+    assert_eq!(refused["status"], 403);
+    assert!(
+        refused["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("signature")
+    );
+    assert!(db.events(id).contains(&"provider_auth_failed".to_string()));
+
+    // A wrong Graph client secret: the token is refused, the message fails, the event says why.
+    let bad_graph = create_provider(&sluice, "graph", "msgraph", msgraph(&fake, "wrong"));
+    create_rule(&sluice, 2, json!({ "tag": "graph" }), bad_graph, &[]);
+    let id = send(&sluice, &["a@dest.test"], "graph", &["graph"]);
+    db.wait_status(id, "failed", 20);
+    assert!(db.events(id).contains(&"provider_auth_failed".to_string()));
+    assert!(fake.requests("graph").is_empty(), "no send without a token");
+}
+
+#[test]
+fn graph_token_is_cached_and_fetched_again_once_on_401() {
+    let fake = EspFake::start(&[]);
+    let sluice = Sluice::builder(BIN).start();
+    let db = Db::open(&sluice);
+    let graph = create_provider(&sluice, "graph", "msgraph", msgraph(&fake, "graph-secret"));
+    create_rule(&sluice, 1, json!({}), graph, &[]);
+    for n in 0..2 {
+        let id = send(&sluice, &["a@dest.test"], &format!("cached {n}"), &[]);
+        db.wait_status(id, "delivered", 20);
+    }
+    assert_eq!(
+        fake.requests("graph-token").len(),
+        1,
+        "the token was reused"
+    );
+    // Graph forgets the token: the next send gets 401, fetches a new one and succeeds.
+    fake.script("graph", &["revoke-tokens"]);
+    let id = send(&sluice, &["a@dest.test"], "refreshed", &[]);
+    db.wait_status(id, "delivered", 20);
+    assert_eq!(db.attempts(id).len(), 1, "one attempt, refreshed inside it");
+    assert_eq!(fake.requests("graph-token").len(), 2);
+    let statuses: Vec<i64> = fake
+        .requests("graph")
+        .iter()
+        .map(|r| r["status"].as_i64().unwrap())
+        .collect();
+    assert_eq!(statuses, vec![202, 202, 401, 202]);
+}
+
+#[test]
+fn rules_split_recipients_across_services_and_fail_over() {
+    let first = EspFake::start(&[]);
+    let second = EspFake::start(&[]);
+    let sluice = Sluice::builder(BIN).start();
+    let db = Db::open(&sluice);
+    let sg = create_provider(&sluice, "sg", "sendgrid", sendgrid(&first));
+    let mg = create_provider(&sluice, "mg", "mailgun", mailgun(&second));
+    create_rule(
+        &sluice,
+        1,
+        json!({ "recipient_domains": ["one.test"] }),
+        sg,
+        &[],
+    );
+    create_rule(
+        &sluice,
+        2,
+        json!({ "recipient_domains": ["two.test"] }),
+        mg,
+        &[],
+    );
+
+    // Two recipients of one message, two rules, two services.
+    let id = send(&sluice, &["ann@one.test", "bob@two.test"], "split", &[]);
+    db.wait_status(id, "delivered", 20);
+    let to_first = first.requests("sendgrid");
+    let to_second = second.requests("mailgun");
+    assert_eq!((to_first.len(), to_second.len()), (1, 1));
+    assert_eq!(to_first[0]["recipients"], json!(["ann@one.test"]));
+    assert_eq!(to_second[0]["recipients"], json!(["bob@two.test"]));
+    assert_eq!(attempts(&sluice, id).len(), 2, "one row per provider call");
+
+    // Failover: the first provider answers 503, the next one delivers at once.
+    create_rule(&sluice, 0, json!({ "tag": "failover" }), sg, &[mg]);
+    first.script("sendgrid", &["503"]);
+    let id = send(&sluice, &["cy@three.test"], "failover", &["failover"]);
+    let delivered = db.wait_status(id, "delivered", 20);
+    assert_eq!(delivered.attempts, 1, "failed over within the attempt");
+    let logged = attempts(&sluice, id);
+    let summary: Vec<(&str, &str)> = logged
+        .iter()
+        .map(|a| {
+            (
+                a["provider"].as_str().unwrap(),
+                a["verdict"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![("sendgrid", "transient"), ("mailgun", "delivered")]
+    );
+    assert!(db.events(id).contains(&"failover".to_string()));
+    assert_eq!(
+        second.requests("mailgun")[1]["recipients"],
+        json!(["cy@three.test"])
+    );
+}

@@ -1,0 +1,292 @@
+//! From one message to provider calls: route its recipients by the account's rules
+//! (`sluice_core::router`), call each route's providers in failover order (a transient
+//! failure tries the next provider at once), and merge what became of every recipient.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use sluice_core::router::{MessageFacts, ProviderSlot, RoutingTable, Rule, Target};
+use sluice_core::routing::RuleConditions;
+use sluice_core::sealed::MasterKey;
+use sluice_core::{AccountId, DeliveryReport, Envelope, MessageId, Source, Verdict};
+use sluice_deliver::{Deliverer, Outbound};
+use sluice_store::{ProviderAttempt, ProviderRow, RuleRow, Store, StoreError};
+use tracing::warn;
+
+/// A message to hand out, with what rules may test.
+#[derive(Debug, Clone, Copy)]
+pub struct Dispatch<'a> {
+    pub id: MessageId,
+    pub account_id: AccountId,
+    pub source: Source,
+    pub tags: &'a [String],
+    pub envelope: &'a Envelope,
+    pub body: &'a [u8],
+}
+
+/// Every provider call of one attempt, and the final result of every recipient.
+#[derive(Debug, Clone)]
+pub struct Dispatched {
+    pub calls: Vec<ProviderAttempt>,
+    pub merged: DeliveryReport,
+}
+
+pub struct Dispatcher {
+    store: Arc<dyn Store>,
+    master_key: Arc<MasterKey>,
+    /// `delivery.default_provider`.
+    default: Arc<dyn Deliverer>,
+    hello_name: String,
+    /// Deliverers by provider id, with the `updated_at` they were built from: a changed
+    /// provider is rebuilt, an unchanged one keeps its connections and tokens.
+    built: Mutex<HashMap<i64, Built>>,
+}
+
+/// A deliverer and the `updated_at` of the provider row it was built from.
+type Built = (i64, Arc<dyn Deliverer>);
+
+impl Dispatcher {
+    pub fn new(
+        store: Arc<dyn Store>,
+        master_key: Arc<MasterKey>,
+        default: Arc<dyn Deliverer>,
+        hello_name: String,
+    ) -> Arc<Self> {
+        Arc::new(Dispatcher {
+            store,
+            master_key,
+            default,
+            hello_name,
+            built: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The kind of the default provider, for logs.
+    pub fn default_kind(&self) -> &'static str {
+        self.default.kind()
+    }
+
+    /// Delivers to every recipient of `message.envelope` the way the rules say.
+    /// `sample` in [0, 1) draws weighted splits.
+    pub async fn dispatch(&self, message: Dispatch<'_>, sample: f64) -> Dispatched {
+        let rcpts = &message.envelope.rcpt_to;
+        let (providers, rules) = match self.load(message.account_id).await {
+            Ok(loaded) => loaded,
+            Err(error) => {
+                warn!(%error, "routing table not readable; trying again later");
+                let report = DeliveryReport::uniform(
+                    "router",
+                    rcpts,
+                    Verdict::Transient,
+                    None,
+                    "routing table not readable",
+                );
+                return Dispatched {
+                    calls: Vec::new(),
+                    merged: report,
+                };
+            }
+        };
+        let headers = sluice_core::router::header_fields(message.body);
+        let facts = MessageFacts {
+            mail_from: &message.envelope.mail_from,
+            source: message.source,
+            tags: message.tags,
+            size: message.body.len() as i64,
+            headers: &headers,
+        };
+        let (account_slots, system_slots): (Vec<_>, Vec<_>) = providers
+            .iter()
+            .partition(|p| p.account_id == Some(message.account_id));
+        let slot = |p: &&ProviderRow| ProviderSlot {
+            id: p.id,
+            enabled: p.enabled,
+            priority: p.priority,
+            created_at: p.created_at,
+        };
+        let account_slots: Vec<ProviderSlot> = account_slots.iter().map(slot).collect();
+        let system_slots: Vec<ProviderSlot> = system_slots.iter().map(slot).collect();
+        let rules: Vec<Rule> = rules.iter().filter_map(rule_of).collect();
+        let table = RoutingTable {
+            rules: &rules,
+            account_providers: &account_slots,
+            system_providers: &system_slots,
+        };
+        let mut calls = Vec::new();
+        let mut finals = Vec::new();
+        for route in table.route(&facts, rcpts, sample) {
+            let mut remaining = route.recipients;
+            for (index, target) in route.targets.iter().enumerate() {
+                let (provider_id, deliverer) = self.deliverer(*target, &providers);
+                let envelope = Envelope {
+                    rcpt_to: remaining.clone(),
+                    ..message.envelope.clone()
+                };
+                let mut report = deliverer
+                    .deliver(Outbound {
+                        id: message.id,
+                        account_id: message.account_id,
+                        envelope: &envelope,
+                        body: message.body,
+                    })
+                    .await;
+                remaining = report.transient_recipients();
+                let last = index + 1 == route.targets.len();
+                if !remaining.is_empty() && !last {
+                    report.events.push((
+                        "failover".into(),
+                        format!(
+                            "{} failed transiently for {} recipient(s); trying the next provider",
+                            report.provider,
+                            remaining.len()
+                        ),
+                    ));
+                }
+                let settled = report
+                    .recipients
+                    .iter()
+                    .filter(|r| last || r.verdict != Verdict::Transient)
+                    .cloned();
+                finals.extend(settled);
+                calls.push(ProviderAttempt {
+                    provider_id,
+                    report,
+                });
+                if remaining.is_empty() {
+                    break;
+                }
+            }
+        }
+        let merged = merge(&calls, finals);
+        Dispatched { calls, merged }
+    }
+
+    async fn load(
+        &self,
+        account_id: AccountId,
+    ) -> Result<(Vec<ProviderRow>, Vec<RuleRow>), StoreError> {
+        let providers = self.store.routing_providers(account_id).await?;
+        let rules = if providers.is_empty() {
+            Vec::new()
+        } else {
+            self.store.list_rules(Some(account_id)).await?
+        };
+        Ok((providers, rules))
+    }
+
+    /// The deliverer for a target, built from its row (secrets opened) or taken from cache.
+    fn deliverer(
+        &self,
+        target: Target,
+        providers: &[ProviderRow],
+    ) -> (Option<i64>, Arc<dyn Deliverer>) {
+        let Target::Provider(id) = target else {
+            return (None, self.default.clone());
+        };
+        let Some(row) = providers.iter().find(|p| p.id == id) else {
+            return (None, self.default.clone());
+        };
+        let mut built = self.built.lock().expect("deliverer cache");
+        if let Some((updated_at, deliverer)) = built.get(&id)
+            && *updated_at == row.updated_at
+        {
+            return (Some(id), deliverer.clone());
+        }
+        let deliverer = match self.config_of(row) {
+            Ok(config) => sluice_deliver::from_config(&config, &self.hello_name),
+            Err(problem) => {
+                warn!(provider_id = id, %problem, "provider cannot be used");
+                Arc::new(Misconfigured {
+                    kind: provider_kind(&row.provider_type),
+                    problem,
+                }) as Arc<dyn Deliverer>
+            }
+        };
+        built.insert(id, (row.updated_at, deliverer.clone()));
+        (Some(id), deliverer)
+    }
+
+    fn config_of(&self, row: &ProviderRow) -> Result<sluice_core::ProviderConfig, String> {
+        let opened = self
+            .master_key
+            .open(&row.secrets)
+            .map_err(|_| "its secrets do not open with this node's master key".to_string())?;
+        let secrets: serde_json::Value = serde_json::from_slice(&opened)
+            .map_err(|_| "its stored secrets are malformed".to_string())?;
+        let settings =
+            sluice_core::provider_spec::merge_secrets(&row.provider_type, &row.config, &secrets);
+        sluice_core::provider_spec::provider_config(&row.provider_type, &settings)
+    }
+}
+
+fn provider_kind(provider_type: &str) -> &'static str {
+    sluice_core::provider_spec::PROVIDER_TYPES
+        .into_iter()
+        .find(|t| *t == provider_type)
+        .unwrap_or("unknown")
+}
+
+fn rule_of(row: &RuleRow) -> Option<Rule> {
+    let conditions = match RuleConditions::parse(&row.conditions) {
+        Ok(conditions) => conditions,
+        Err(problem) => {
+            warn!(rule_id = row.id, %problem, "rule skipped");
+            return None;
+        }
+    };
+    Some(Rule {
+        id: row.id,
+        priority: row.priority,
+        enabled: row.enabled,
+        conditions,
+        provider_id: row.provider_id,
+        fallbacks: row.fallbacks.clone(),
+        split: row.split.clone(),
+    })
+}
+
+/// One report for the message: each recipient's last result, everything else combined.
+fn merge(calls: &[ProviderAttempt], finals: Vec<sluice_core::RecipientResult>) -> DeliveryReport {
+    let mut kinds: Vec<&str> = Vec::new();
+    for call in calls {
+        if !kinds.contains(&call.report.provider.as_str()) {
+            kinds.push(&call.report.provider);
+        }
+    }
+    DeliveryReport {
+        provider: kinds.join("+"),
+        recipients: finals,
+        captured: !calls.is_empty() && calls.iter().all(|c| c.report.captured),
+        provider_message_id: None,
+        retry_after_secs: calls.iter().filter_map(|c| c.report.retry_after_secs).max(),
+        events: calls.iter().flat_map(|c| c.report.events.clone()).collect(),
+    }
+}
+
+/// Stands in for a provider whose settings cannot be used: every recipient waits (an
+/// operator can fix the provider) and the reason is recorded.
+struct Misconfigured {
+    kind: &'static str,
+    problem: String,
+}
+
+#[async_trait::async_trait]
+impl Deliverer for Misconfigured {
+    fn kind(&self) -> &'static str {
+        self.kind
+    }
+
+    async fn deliver(&self, message: Outbound<'_>) -> DeliveryReport {
+        let mut report = DeliveryReport::uniform(
+            self.kind,
+            &message.envelope.rcpt_to,
+            Verdict::Transient,
+            None,
+            "provider misconfigured",
+        );
+        report
+            .events
+            .push(("provider_misconfigured".into(), self.problem.clone()));
+        report
+    }
+}
