@@ -33,6 +33,8 @@ pub struct Config {
     pub api: ApiConfig,
     pub secrets: SecretsConfig,
     pub webhook: WebhookConfig,
+    /// Bounce and complaint webhooks from the email services.
+    pub feedback: FeedbackConfig,
     /// Staging aids: forward everything to one address, allow only some recipients,
     /// mark delivered mail.
     pub staging: sluice_core::staging::StagingPolicy,
@@ -80,6 +82,26 @@ impl Default for WebhookConfig {
             default_local_part: "no-reply".into(),
             allow_any_local_part: false,
             public_web_url: String::new(),
+        }
+    }
+}
+
+/// `POST /api/v1/webhooks/{sendgrid|mailgun|ses}/{provider_id}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FeedbackConfig {
+    /// Accepted age of a SendGrid or Mailgun signature's timestamp.
+    pub max_age_secs: u64,
+    /// Where SNS signing certificates (and SubscribeURLs) may be fetched from. Empty: only
+    /// `https://sns.<region>.amazonaws.com/`. Set URL prefixes for tests or private setups.
+    pub sns_cert_url_prefixes: Vec<String>,
+}
+
+impl Default for FeedbackConfig {
+    fn default() -> Self {
+        FeedbackConfig {
+            max_age_secs: 600,
+            sns_cert_url_prefixes: Vec::new(),
         }
     }
 }
@@ -252,6 +274,7 @@ impl Default for Config {
             api: ApiConfig::default(),
             secrets: SecretsConfig::default(),
             webhook: WebhookConfig::default(),
+            feedback: FeedbackConfig::default(),
             staging: Default::default(),
             logging: LoggingConfig::default(),
         }

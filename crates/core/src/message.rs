@@ -88,6 +88,9 @@ pub enum MessageStatus {
     Captured,
     /// Withdrawn before delivery.
     Cancelled,
+    /// Delivered to the service, which then reported a hard bounce or a drop (single
+    /// recipient messages; with several recipients the events tell each one's fate).
+    Bounced,
 }
 
 impl MessageStatus {
@@ -100,6 +103,7 @@ impl MessageStatus {
             MessageStatus::Failed => "failed",
             MessageStatus::Captured => "captured",
             MessageStatus::Cancelled => "cancelled",
+            MessageStatus::Bounced => "bounced",
         }
     }
 
@@ -112,6 +116,7 @@ impl MessageStatus {
             "failed" => MessageStatus::Failed,
             "captured" => MessageStatus::Captured,
             "cancelled" => MessageStatus::Cancelled,
+            "bounced" => MessageStatus::Bounced,
             _ => return None,
         })
     }

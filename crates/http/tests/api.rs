@@ -125,6 +125,10 @@ impl Api {
             ))),
             connections: connections.clone(),
             master_key: Arc::new(sluice_core::sealed::MasterKey::from_bytes([7u8; 32])),
+            feedback: Arc::new(sluice_http::api::feedback::FeedbackState {
+                max_age_secs: 600,
+                certificates: sluice_http::api::feedback::verify::SnsCertificates::new(vec![]),
+            }),
             submitter: Arc::new(WorkerSubmitter(Arc::new(acceptor(store.clone())))),
             hostname: "sluice.test".into(),
             max_message_size: 64 * 1024,
@@ -1700,7 +1704,10 @@ async fn every_route_refuses_missing_credentials_and_bodies_of_the_wrong_shape()
     let admin = api.admin_token().await;
     let mut checked = 0;
     for (path, item) in api.openapi.paths.paths.iter() {
-        let concrete = path.replace("{id}", "1");
+        let concrete = path.replace("{id}", "1").replace("{provider_id}", "1");
+        // Feedback from the services is signed, not bearer-authenticated: without a
+        // signature it is refused before its body is read.
+        let signed = path.starts_with("/webhooks/");
         let operations = [
             (Method::GET, item.get.as_ref()),
             (Method::POST, item.post.as_ref()),
@@ -1714,7 +1721,7 @@ async fn every_route_refuses_missing_credentials_and_bodies_of_the_wrong_shape()
                 let reply = api.call(method.clone(), &concrete, None, None).await;
                 assert_error(&reply, StatusCode::UNAUTHORIZED, "unauthorized");
             }
-            if operation.request_body.is_some() {
+            if operation.request_body.is_some() && !signed {
                 let token = (!public).then_some(admin.as_str());
                 let reply = api
                     .call(

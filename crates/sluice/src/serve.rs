@@ -303,6 +303,12 @@ fn api_state(
         dummy_hash: Arc::new(crate::account::hash_password("no such user")?),
         connections,
         master_key,
+        feedback: Arc::new(sluice_http::api::feedback::FeedbackState {
+            max_age_secs: config.feedback.max_age_secs as i64,
+            certificates: sluice_http::api::feedback::verify::SnsCertificates::new(
+                config.feedback.sns_cert_url_prefixes.clone(),
+            ),
+        }),
         submitter,
         hostname: config.smtp.hostname.clone(),
         max_message_size: config.smtp.max_message_size,

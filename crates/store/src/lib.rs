@@ -168,6 +168,17 @@ pub trait Store: Send + Sync + 'static {
         provider_id: i64,
         provider_message_id: &str,
     ) -> Result<Option<(MessageId, AccountId)>, StoreError>;
+    /// Records what a service reported about a delivered message. `bounced`: a hard
+    /// bounce or drop, which marks a single-recipient delivered message `bounced`.
+    async fn record_feedback(
+        &self,
+        message_id: MessageId,
+        account_id: AccountId,
+        kind: &str,
+        detail: &str,
+        bounced: bool,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
     /// Replaces every field but the id, account and creation time.
     async fn replace_provider(
         &self,

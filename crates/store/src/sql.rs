@@ -631,6 +631,44 @@ macro_rules! impl_sql_store {
                     .transpose()
             }
 
+            async fn record_feedback(
+                &self,
+                message_id: MessageId,
+                account_id: AccountId,
+                kind: &str,
+                detail: &str,
+                bounced: bool,
+                now_ms: i64,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.write.begin().await?;
+                Self::insert_event(&mut tx, message_id, Some(account_id), kind, detail, now_ms).await?;
+                if bounced {
+                    let row = sqlx::query("SELECT rcpt_to FROM messages WHERE id = $1")
+                        .bind(message_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    let single = match row {
+                        Some(row) => {
+                            serde_json::from_str::<Vec<String>>(row.try_get("rcpt_to")?)?.len() == 1
+                        }
+                        None => false,
+                    };
+                    if single {
+                        sqlx::query(
+                            "UPDATE messages SET status = 'bounced', last_error = $1, updated_at = $2 \
+                             WHERE id = $3 AND status = 'delivered'",
+                        )
+                        .bind(detail)
+                        .bind(now_ms)
+                        .bind(message_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
             async fn replace_provider(
                 &self,
                 id: i64,

@@ -77,21 +77,40 @@ pub fn http_json(
     token: Option<&str>,
     body: Option<&serde_json::Value>,
 ) -> (u16, serde_json::Value) {
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let mut headers = vec![("Content-Type", "application/json")];
+    if let Some(auth) = &auth {
+        headers.push(("Authorization", auth));
+    }
+    http_raw(port, method, path, &headers, body.as_bytes())
+}
+
+/// An HTTP/1.1 request with the given headers and raw body: (status, JSON body or Null).
+pub fn http_raw(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, serde_json::Value) {
     use std::io::Read;
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("HTTP port open");
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{auth}\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{extra}\
+         Content-Length: {}\r\n\r\n",
         body.len()
-    );
-    stream.write_all(request.as_bytes()).unwrap();
+    )
+    .into_bytes();
+    request.extend_from_slice(body);
+    stream.write_all(&request).unwrap();
     let mut response = String::new();
     let _ = stream.read_to_string(&mut response);
     let status = response

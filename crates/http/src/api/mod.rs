@@ -4,6 +4,7 @@
 
 pub(crate) mod compose;
 pub mod error;
+pub mod feedback;
 pub mod principal;
 pub mod render;
 mod routes;
@@ -44,6 +45,8 @@ pub struct ApiState {
     pub max_recipients: usize,
     /// Sends per account and `rate_limit_key`.
     pub send_limiter: Arc<std::sync::Mutex<sluice_core::rate::WindowLimiter>>,
+    /// Verifies feedback webhooks from the email services.
+    pub feedback: Arc<feedback::FeedbackState>,
     /// Requests per minute per caller (API key or user).
     pub rate_limit: Arc<std::sync::Mutex<sluice_core::rate::WindowLimiter>>,
 }
@@ -97,7 +100,7 @@ pub fn now_ms() -> i64 {
     tags(
         (name = "auth"), (name = "accounts"), (name = "users"), (name = "api-keys"),
         (name = "smtp-credentials"), (name = "smtp"), (name = "providers"), (name = "routing-rules"),
-        (name = "send"), (name = "templates"), (name = "suppressions"),
+        (name = "send"), (name = "templates"), (name = "suppressions"), (name = "feedback"),
         (name = "messages"), (name = "audit")
     )
 )]

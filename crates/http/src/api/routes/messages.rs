@@ -112,13 +112,15 @@ pub struct MessageDetail {
     pub events: Vec<EventView>,
 }
 
-const STATUSES: [&str; 6] = [
+const STATUSES: [&str; 8] = [
     "queued",
     "sending",
     "deferred",
     "delivered",
     "failed",
     "captured",
+    "cancelled",
+    "bounced",
 ];
 
 /// Searches messages, newest first.

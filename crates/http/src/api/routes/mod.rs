@@ -35,6 +35,7 @@ pub fn router() -> OpenApiRouter<ApiState> {
         .merge(send::router())
         .merge(templates::router())
         .merge(suppressions::router())
+        .merge(super::feedback::router())
 }
 
 /// `?account_id=` of routes that act on one account: admins name it, others may omit it.

@@ -89,7 +89,7 @@ impl ApiState {
         self.master_key.seal(secrets.to_string().as_bytes(), nonce)
     }
 
-    fn unseal(&self, sealed: &str) -> Result<Value, ApiError> {
+    pub(crate) fn unseal(&self, sealed: &str) -> Result<Value, ApiError> {
         let plain = self.master_key.open(sealed).map_err(|e| {
             tracing::error!(error = %e, "provider secrets do not open with the master key");
             ApiError::new(
