@@ -1052,6 +1052,18 @@ async fn tenant_isolation_sweep_over_every_id_route() {
         suppression.text
     );
     let a_suppression = suppression.body["id"].as_i64().unwrap().to_string();
+    let dkim = api
+        .call(
+            Method::POST,
+            "/dkim-keys",
+            Some(&a_key),
+            Some(
+                json!({ "domain": "alpha.test", "selector": "s1", "algorithm": "ed25519-sha256" }),
+            ),
+        )
+        .await;
+    assert_eq!(dkim.status, StatusCode::CREATED, "{}", dkim.text);
+    let a_dkim = dkim.body["id"].as_i64().unwrap().to_string();
     let ids: &[(&str, &str)] = &[
         ("/accounts/", &a.to_string()),
         ("/users/", &a_user.to_string()),
@@ -1063,6 +1075,7 @@ async fn tenant_isolation_sweep_over_every_id_route() {
         ("/routing-rules/", &a_rule),
         ("/templates/", &a_template),
         ("/suppressions/", &a_suppression),
+        ("/dkim-keys/", &a_dkim),
     ];
     let audit_before = api.store.list_audit(None, None, 1000).await.unwrap().len();
     let mut swept = 0;

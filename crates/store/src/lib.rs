@@ -225,6 +225,20 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<TemplateRow>, StoreError>;
     async fn delete_template(&self, id: i64) -> Result<bool, StoreError>;
 
+    /// Conflict when the domain already has a key with this selector.
+    async fn create_dkim_key(
+        &self,
+        key: &NewDkimKey,
+        now_ms: i64,
+    ) -> Result<DkimKeyRow, StoreError>;
+    async fn dkim_key(&self, id: i64) -> Result<Option<DkimKeyRow>, StoreError>;
+    /// Oldest first; `account_id` None lists every account's keys.
+    async fn list_dkim_keys(
+        &self,
+        account_id: Option<AccountId>,
+    ) -> Result<Vec<DkimKeyRow>, StoreError>;
+    async fn delete_dkim_key(&self, id: i64) -> Result<bool, StoreError>;
+
     /// Adds (or renews) a suppression of `address` for the account.
     #[allow(clippy::too_many_arguments)]
     async fn add_suppression(

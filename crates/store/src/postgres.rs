@@ -12,9 +12,9 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow, Postgres};
 use crate::sql::{impl_sql_store, json, like_escape};
 use crate::{
     Account, AccountUpdate, ApiKeyRow, AttemptRecord, AttemptRow, AuditEntry, AuditRow,
-    ClaimedMessage, EventRow, MessageFilter, MessageRecord, MessageSummary, NewAccount, NewMessage,
-    NewProvider, NewRule, NewTemplate, NewUser, OpenOptions, ProviderRow, RuleRow, SessionRow,
-    SmtpCredential, StoreError, SuppressionRow, TemplateRow, User, UserUpdate,
+    ClaimedMessage, DkimKeyRow, EventRow, MessageFilter, MessageRecord, MessageSummary, NewAccount,
+    NewDkimKey, NewMessage, NewProvider, NewRule, NewTemplate, NewUser, OpenOptions, ProviderRow,
+    RuleRow, SessionRow, SmtpCredential, StoreError, SuppressionRow, TemplateRow, User, UserUpdate,
 };
 
 pub struct PgStore {

@@ -62,6 +62,20 @@ macro_rules! impl_sql_store {
                 })
             }
 
+            fn dkim_key_from_row(row: &$row) -> Result<DkimKeyRow, StoreError> {
+                Ok(DkimKeyRow {
+                    id: row.try_get("id")?,
+                    account_id: row.try_get("account_id")?,
+                    domain: row.try_get("domain")?,
+                    selector: row.try_get("selector")?,
+                    algorithm: row.try_get("algorithm")?,
+                    private_key: row.try_get("private_key")?,
+                    dns_record: row.try_get("dns_record")?,
+                    enabled: row.try_get("enabled")?,
+                    created_at: row.try_get("created_at")?,
+                })
+            }
+
             fn rule_from_row(row: &$row) -> Result<RuleRow, StoreError> {
                 Ok(RuleRow {
                     id: row.try_get("id")?,
@@ -869,6 +883,56 @@ macro_rules! impl_sql_store {
                     .execute(&self.write)
                     .await?;
                 Ok(done.rows_affected() == 1)
+            }
+
+            async fn create_dkim_key(
+                &self,
+                key: &NewDkimKey,
+                now_ms: i64,
+            ) -> Result<DkimKeyRow, StoreError> {
+                let row = sqlx::query(
+                    "INSERT INTO dkim_keys (account_id, domain, selector, algorithm, private_key, dns_record, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *",
+                )
+                .bind(key.account_id)
+                .bind(key.domain.to_ascii_lowercase())
+                .bind(&key.selector)
+                .bind(&key.algorithm)
+                .bind(&key.private_key)
+                .bind(&key.dns_record)
+                .bind(now_ms)
+                .fetch_one(&self.write)
+                .await?;
+                Self::dkim_key_from_row(&row)
+            }
+
+            async fn dkim_key(&self, id: i64) -> Result<Option<DkimKeyRow>, StoreError> {
+                let row = sqlx::query("SELECT * FROM dkim_keys WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.read)
+                    .await?;
+                row.as_ref().map(Self::dkim_key_from_row).transpose()
+            }
+
+            async fn list_dkim_keys(
+                &self,
+                account_id: Option<AccountId>,
+            ) -> Result<Vec<DkimKeyRow>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT * FROM dkim_keys WHERE (account_id = $1 OR $1 IS NULL) ORDER BY id",
+                )
+                .bind(account_id)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter().map(Self::dkim_key_from_row).collect()
+            }
+
+            async fn delete_dkim_key(&self, id: i64) -> Result<bool, StoreError> {
+                let done = sqlx::query("DELETE FROM dkim_keys WHERE id = $1")
+                    .bind(id)
+                    .execute(&self.write)
+                    .await?;
+                Ok(done.rows_affected() > 0)
             }
 
             async fn add_suppression(

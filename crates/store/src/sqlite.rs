@@ -14,9 +14,9 @@ use sqlx::sqlite::{
 use crate::sql::{impl_sql_store, json, like_escape};
 use crate::{
     Account, AccountUpdate, ApiKeyRow, AttemptRecord, AttemptRow, AuditEntry, AuditRow,
-    ClaimedMessage, EventRow, MessageFilter, MessageRecord, MessageSummary, NewAccount, NewMessage,
-    NewProvider, NewRule, NewTemplate, NewUser, OpenOptions, ProviderRow, RuleRow, SessionRow,
-    SmtpCredential, StoreError, SuppressionRow, TemplateRow, User, UserUpdate,
+    ClaimedMessage, DkimKeyRow, EventRow, MessageFilter, MessageRecord, MessageSummary, NewAccount,
+    NewDkimKey, NewMessage, NewProvider, NewRule, NewTemplate, NewUser, OpenOptions, ProviderRow,
+    RuleRow, SessionRow, SmtpCredential, StoreError, SuppressionRow, TemplateRow, User, UserUpdate,
 };
 
 /// SQLite allows one writer at a time, and a writer that finds the lock taken sleeps in

@@ -375,6 +375,31 @@ pub struct NewTemplate {
     pub html_body: String,
 }
 
+/// A DKIM key: the private half sealed, the DNS record to publish in the clear.
+#[derive(Debug, Clone)]
+pub struct DkimKeyRow {
+    pub id: i64,
+    pub account_id: AccountId,
+    pub domain: String,
+    pub selector: String,
+    pub algorithm: String,
+    /// Sealed PKCS#8 DER; never leaves the server.
+    pub private_key: String,
+    pub dns_record: String,
+    pub enabled: bool,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewDkimKey {
+    pub account_id: AccountId,
+    pub domain: String,
+    pub selector: String,
+    pub algorithm: String,
+    pub private_key: String,
+    pub dns_record: String,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SuppressionRow {
     pub id: i64,

@@ -89,7 +89,44 @@ conformance!(
     concurrent_claimers_never_share_a_message,
     management_records_round_trip,
     provider_calls_are_rows_and_their_ids_find_the_message,
+    dkim_keys_are_unique_per_domain_and_selector,
 );
+
+async fn dkim_keys_are_unique_per_domain_and_selector(backend: Backend) {
+    let Some((_holder, store, account)) = store(backend).await else {
+        return;
+    };
+    let key = sluice_store::NewDkimKey {
+        account_id: account,
+        domain: "Example.com".into(),
+        selector: "s1".into(),
+        algorithm: "rsa-sha256".into(),
+        private_key: "v1.sealed".into(),
+        dns_record: "v=DKIM1; k=rsa; p=AAAA".into(),
+    };
+    let created = store.create_dkim_key(&key, 5).await.unwrap();
+    assert_eq!(created.domain, "example.com");
+    assert!(created.enabled);
+    assert!(matches!(
+        store.create_dkim_key(&key, 6).await,
+        Err(sluice_store::StoreError::Conflict(_))
+    ));
+    let other = sluice_store::NewDkimKey {
+        selector: "s2".into(),
+        ..key
+    };
+    store.create_dkim_key(&other, 7).await.unwrap();
+    assert_eq!(store.list_dkim_keys(Some(account)).await.unwrap().len(), 2);
+    assert!(
+        store
+            .list_dkim_keys(Some(account + 1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.delete_dkim_key(created.id).await.unwrap());
+    assert!(store.dkim_key(created.id).await.unwrap().is_none());
+}
 
 async fn provider_calls_are_rows_and_their_ids_find_the_message(backend: Backend) {
     let Some((_holder, store, account)) = store(backend).await else {

@@ -114,6 +114,8 @@ impl Dispatcher {
         };
         let mut calls = Vec::new();
         let mut finals = Vec::new();
+        // Signed once, when an SMTP provider is first used.
+        let mut dkim_signed: Option<Option<Vec<u8>>> = None;
         for route in table.route(&facts, rcpts, sample) {
             let mut remaining = route.recipients;
             for (index, target) in route.targets.iter().enumerate() {
@@ -122,12 +124,20 @@ impl Dispatcher {
                     rcpt_to: remaining.clone(),
                     ..message.envelope.clone()
                 };
+                let body = if deliverer.kind() == "smtp" {
+                    if dkim_signed.is_none() {
+                        dkim_signed = Some(self.dkim_signed(message).await);
+                    }
+                    dkim_signed.as_ref().and_then(|s| s.as_deref())
+                } else {
+                    None
+                };
                 let mut report = deliverer
                     .deliver(Outbound {
                         id: message.id,
                         account_id: message.account_id,
                         envelope: &envelope,
-                        body: message.body,
+                        body: body.unwrap_or(message.body),
                     })
                     .await;
                 remaining = report.transient_recipients();
@@ -159,6 +169,33 @@ impl Dispatcher {
         }
         let merged = merge(&calls, finals);
         Dispatched { calls, merged }
+    }
+
+    /// The message DKIM-signed with the account's enabled key for its From domain; None
+    /// when there is no such key or signing failed (the message then goes unsigned).
+    async fn dkim_signed(&self, message: Dispatch<'_>) -> Option<Vec<u8>> {
+        let domain = sluice_deliver::dkim::from_domain(message.body)?;
+        let keys = match self.store.list_dkim_keys(Some(message.account_id)).await {
+            Ok(keys) => keys,
+            Err(error) => {
+                warn!(%error, "DKIM keys not readable; sending unsigned");
+                return None;
+            }
+        };
+        let row = keys.into_iter().find(|k| k.enabled && k.domain == domain)?;
+        let key = sluice_deliver::dkim::DkimKey {
+            algorithm: sluice_deliver::dkim::DkimAlgorithm::parse(&row.algorithm)?,
+            pkcs8: self.master_key.open(&row.private_key).ok()?,
+            domain: row.domain,
+            selector: row.selector,
+        };
+        match key.sign(message.body) {
+            Ok(signed) => Some(signed),
+            Err(error) => {
+                warn!(%error, dkim_key = row.id, "DKIM signing failed; sending unsigned");
+                None
+            }
+        }
     }
 
     async fn load(

@@ -100,7 +100,7 @@ pub fn now_ms() -> i64 {
     tags(
         (name = "auth"), (name = "accounts"), (name = "users"), (name = "api-keys"),
         (name = "smtp-credentials"), (name = "smtp"), (name = "providers"), (name = "routing-rules"),
-        (name = "send"), (name = "templates"), (name = "suppressions"), (name = "feedback"),
+        (name = "send"), (name = "templates"), (name = "suppressions"), (name = "feedback"), (name = "dkim-keys"),
         (name = "messages"), (name = "audit")
     )
 )]

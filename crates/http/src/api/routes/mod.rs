@@ -5,6 +5,7 @@ mod api_keys;
 mod audit;
 mod auth;
 mod connections;
+mod dkim_keys;
 mod messages;
 mod providers;
 mod rules;
@@ -35,6 +36,7 @@ pub fn router() -> OpenApiRouter<ApiState> {
         .merge(send::router())
         .merge(templates::router())
         .merge(suppressions::router())
+        .merge(dkim_keys::router())
         .merge(super::feedback::router())
 }
 

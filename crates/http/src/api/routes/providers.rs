@@ -84,9 +84,14 @@ pub struct TestResult {
 
 impl ApiState {
     fn seal(&self, secrets: &Value) -> String {
+        self.seal_bytes(secrets.to_string().as_bytes())
+    }
+
+    /// Seals with the master key under a fresh random nonce.
+    pub(crate) fn seal_bytes(&self, plaintext: &[u8]) -> String {
         let mut nonce = [0u8; 12];
         rand::rng().fill_bytes(&mut nonce);
-        self.master_key.seal(secrets.to_string().as_bytes(), nonce)
+        self.master_key.seal(plaintext, nonce)
     }
 
     pub(crate) fn unseal(&self, sealed: &str) -> Result<Value, ApiError> {

@@ -1,0 +1,94 @@
+//! DKIM end to end: a key made through the API signs mail on its way to an SMTP upstream,
+//! and dkimpy (an independent verifier) accepts the signature with the DNS record the API
+//! showed; the same copy with one byte changed does not verify.
+
+mod common;
+
+use std::path::Path;
+
+use common::{BIN, Db, Upstream};
+use serde_json::{Value, json};
+use sluice_testkit::{Sluice, http_json};
+
+fn dkimpy_verifies(message: &[u8], record: &Value) -> bool {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("m.eml");
+    std::fs::write(&file, message).unwrap();
+    let output = std::process::Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../testkit/py/dkim_verify.py"))
+        .arg("--file")
+        .arg(&file)
+        .args(["--name", record["name"].as_str().unwrap()])
+        .args(["--record", record["value"].as_str().unwrap()])
+        .output()
+        .expect("python3 with dkimpy (pip install -r tests/requirements.txt)");
+    let result: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|_| panic!("dkim_verify: {}", String::from_utf8_lossy(&output.stderr)));
+    result["ok"].as_bool().unwrap()
+}
+
+#[test]
+fn mail_to_smtp_providers_is_signed_and_verifies_independently() {
+    let upstream = Upstream::start(&[]);
+    let sluice = Sluice::builder(BIN).upstream(upstream.port).start();
+    let db = Db::open(&sluice);
+    let api = |method: &str, path: &str, body: Option<Value>| {
+        http_json(
+            sluice.ports.http,
+            method,
+            &format!("/api/v1{path}"),
+            Some(&sluice.api_key),
+            body.as_ref(),
+        )
+    };
+    // Only the account's own domains can get a key.
+    let (status, refused) = api(
+        "POST",
+        "/dkim-keys",
+        Some(json!({ "domain": "elsewhere.test", "selector": "s1" })),
+    );
+    assert_eq!(status, 422, "{refused}");
+    let (status, key) = api(
+        "POST",
+        "/dkim-keys",
+        Some(json!({ "domain": "example.com", "selector": "mail2026" })),
+    );
+    assert_eq!(status, 201, "{key}");
+    assert_eq!(key["algorithm"], "rsa-sha256");
+    let record = key["dns_record"].clone();
+    assert_eq!(record["name"], "mail2026._domainkey.example.com");
+    assert!(
+        record["value"]
+            .as_str()
+            .unwrap()
+            .starts_with("v=DKIM1; k=rsa; p=")
+    );
+    assert!(
+        !key.to_string().contains("PRIVATE"),
+        "the private key is never shown"
+    );
+
+    let (status, sent) = api(
+        "POST",
+        "/send",
+        Some(
+            json!({ "from": "Billing <billing@example.com>", "to": "ann@dest.test",
+                     "subject": "Signed", "text": "Grüße\n.a dot line\n", "html": "<p>hi</p>" }),
+        ),
+    );
+    assert_eq!(status, 202, "{sent}");
+    db.wait_status(sent["id"].as_i64().unwrap(), "delivered", 20);
+    let received = upstream.wait_for(1, std::time::Duration::from_secs(10));
+    let raw = &received[0].raw;
+    assert!(raw.starts_with(b"DKIM-Signature: "), "signed first");
+    assert!(
+        dkimpy_verifies(raw, &record),
+        "dkimpy accepts the signature"
+    );
+
+    let text = String::from_utf8_lossy(raw).replace("<p>hi</p>", "<p>ho</p>");
+    assert!(
+        !dkimpy_verifies(text.as_bytes(), &record),
+        "a changed body does not verify"
+    );
+}
