@@ -35,6 +35,8 @@ pub struct Config {
     pub webhook: WebhookConfig,
     /// Bounce and complaint webhooks from the email services.
     pub feedback: FeedbackConfig,
+    /// Tenants' event webhooks (`/api/v1/webhook-endpoints`).
+    pub event_webhooks: EventWebhooksConfig,
     /// Staging aids: forward everything to one address, allow only some recipients,
     /// mark delivered mail.
     pub staging: sluice_core::staging::StagingPolicy,
@@ -82,6 +84,39 @@ impl Default for WebhookConfig {
             default_local_part: "no-reply".into(),
             allow_any_local_part: false,
             public_web_url: String::new(),
+        }
+    }
+}
+
+/// Posting message events to tenants' endpoints.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventWebhooksConfig {
+    /// Per POST.
+    pub timeout_secs: u64,
+    pub poll_interval_ms: u64,
+    /// Posts in flight per node.
+    pub batch_size: u32,
+    /// Let endpoints be loopback, private or link-local addresses (off: SSRF guard).
+    pub allow_private_targets: bool,
+    pub retry: RetryPolicy,
+}
+
+impl Default for EventWebhooksConfig {
+    fn default() -> Self {
+        EventWebhooksConfig {
+            timeout_secs: 10,
+            poll_interval_ms: 1000,
+            batch_size: 20,
+            allow_private_targets: false,
+            retry: RetryPolicy {
+                initial_delay_secs: 10.0,
+                multiplier: 2.0,
+                max_delay_secs: 3600.0,
+                max_age_secs: 3.0 * 86400.0,
+                max_attempts: 12,
+                jitter: 0.2,
+            },
         }
     }
 }
@@ -275,6 +310,7 @@ impl Default for Config {
             secrets: SecretsConfig::default(),
             webhook: WebhookConfig::default(),
             feedback: FeedbackConfig::default(),
+            event_webhooks: EventWebhooksConfig::default(),
             staging: Default::default(),
             logging: LoggingConfig::default(),
         }

@@ -166,6 +166,29 @@ pub struct Submission {
     pub recipients_checked: bool,
 }
 
+/// Message events a tenant's webhook endpoint may subscribe to (`*`: all of them).
+/// Every event recorded on a message is one of these, but `queued`, which is not posted.
+pub const PUBLISHED_EVENT_KINDS: [&str; 18] = [
+    "delivered",
+    "deferred",
+    "failed",
+    "partially_delivered",
+    "recipient_failed",
+    "captured",
+    "cancelled",
+    "retry_requested",
+    "failover",
+    "provider_auth_failed",
+    "provider_misconfigured",
+    "bounced_hard",
+    "bounced_soft",
+    "complained",
+    "dropped",
+    "feedback_delivered",
+    "feedback_deferred",
+    "*",
+];
+
 /// How one delivery attempt (or one recipient of it) ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

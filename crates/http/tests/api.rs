@@ -125,6 +125,7 @@ impl Api {
             ))),
             connections: connections.clone(),
             master_key: Arc::new(sluice_core::sealed::MasterKey::from_bytes([7u8; 32])),
+            event_webhooks_allow_private: false,
             feedback: Arc::new(sluice_http::api::feedback::FeedbackState {
                 max_age_secs: 600,
                 certificates: sluice_http::api::feedback::verify::SnsCertificates::new(vec![]),
@@ -1064,6 +1065,16 @@ async fn tenant_isolation_sweep_over_every_id_route() {
         .await;
     assert_eq!(dkim.status, StatusCode::CREATED, "{}", dkim.text);
     let a_dkim = dkim.body["id"].as_i64().unwrap().to_string();
+    let endpoint = api
+        .call(
+            Method::POST,
+            "/webhook-endpoints",
+            Some(&a_key),
+            Some(json!({ "url": "https://hooks.alpha.test/sluice", "events": ["*"] })),
+        )
+        .await;
+    assert_eq!(endpoint.status, StatusCode::CREATED, "{}", endpoint.text);
+    let a_endpoint = endpoint.body["id"].as_i64().unwrap().to_string();
     let ids: &[(&str, &str)] = &[
         ("/accounts/", &a.to_string()),
         ("/users/", &a_user.to_string()),
@@ -1076,6 +1087,7 @@ async fn tenant_isolation_sweep_over_every_id_route() {
         ("/templates/", &a_template),
         ("/suppressions/", &a_suppression),
         ("/dkim-keys/", &a_dkim),
+        ("/webhook-endpoints/", &a_endpoint),
     ];
     let audit_before = api.store.list_audit(None, None, 1000).await.unwrap().len();
     let mut swept = 0;

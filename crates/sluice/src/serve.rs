@@ -217,6 +217,21 @@ pub async fn run(config: Config, dev: bool, roles: &[Role]) -> anyhow::Result<()
     let worker_task = roles
         .contains(&Role::Worker)
         .then(|| tokio::spawn(worker.run(shutdown.clone())));
+    let hooks = &config.event_webhooks;
+    let event_webhooks = sluice_worker::event_webhooks::EventWebhookSender::new(
+        store.clone(),
+        master_key.clone(),
+        sluice_worker::event_webhooks::EventWebhookConfig {
+            timeout: Duration::from_secs(hooks.timeout_secs),
+            poll_interval: Duration::from_millis(hooks.poll_interval_ms),
+            batch_size: hooks.batch_size,
+            retry: hooks.retry.clone(),
+        },
+        format!("{node}-hooks"),
+    );
+    let event_webhooks_task = roles
+        .contains(&Role::Worker)
+        .then(|| tokio::spawn(event_webhooks.run(shutdown.clone())));
     info!(
         node = %node,
         database = %crate::redact_url(&config.database_url()),
@@ -237,8 +252,8 @@ pub async fn run(config: Config, dev: bool, roles: &[Role]) -> anyhow::Result<()
     if left > 0 {
         warn!(left, "grace period over; cutting remaining sessions");
     }
-    if let Some(worker_task) = worker_task {
-        let _ = worker_task.await;
+    for task in [worker_task, event_webhooks_task].into_iter().flatten() {
+        let _ = task.await;
     }
     for task in [http, webhook].into_iter().flatten() {
         let _ = task.await;
@@ -303,6 +318,7 @@ fn api_state(
         dummy_hash: Arc::new(crate::account::hash_password("no such user")?),
         connections,
         master_key,
+        event_webhooks_allow_private: config.event_webhooks.allow_private_targets,
         feedback: Arc::new(sluice_http::api::feedback::FeedbackState {
             max_age_secs: config.feedback.max_age_secs as i64,
             certificates: sluice_http::api::feedback::verify::SnsCertificates::new(

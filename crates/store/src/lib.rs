@@ -225,6 +225,44 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<TemplateRow>, StoreError>;
     async fn delete_template(&self, id: i64) -> Result<bool, StoreError>;
 
+    async fn create_webhook_endpoint(
+        &self,
+        endpoint: &NewWebhookEndpoint,
+        now_ms: i64,
+    ) -> Result<WebhookEndpointRow, StoreError>;
+    async fn webhook_endpoint(&self, id: i64) -> Result<Option<WebhookEndpointRow>, StoreError>;
+    async fn list_webhook_endpoints(
+        &self,
+        account_id: Option<AccountId>,
+    ) -> Result<Vec<WebhookEndpointRow>, StoreError>;
+    /// Replaces url, events, secret and enabled.
+    async fn replace_webhook_endpoint(
+        &self,
+        id: i64,
+        endpoint: &NewWebhookEndpoint,
+        now_ms: i64,
+    ) -> Result<Option<WebhookEndpointRow>, StoreError>;
+    async fn delete_webhook_endpoint(&self, id: i64) -> Result<bool, StoreError>;
+    /// Pending event posts that are due (or whose lease ran out), leased to `owner`.
+    async fn claim_webhook_deliveries(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<DueWebhook>, StoreError>;
+    /// False when the lease was lost.
+    async fn record_webhook_attempt(
+        &self,
+        attempt: &WebhookAttemptRecord,
+    ) -> Result<bool, StoreError>;
+    /// Newest first, with each delivery's attempts.
+    async fn list_webhook_deliveries(
+        &self,
+        endpoint_id: i64,
+        limit: i64,
+    ) -> Result<Vec<WebhookDeliveryRow>, StoreError>;
+
     /// Conflict when the domain already has a key with this selector.
     async fn create_dkim_key(
         &self,

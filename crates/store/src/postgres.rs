@@ -12,9 +12,11 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow, Postgres};
 use crate::sql::{impl_sql_store, json, like_escape};
 use crate::{
     Account, AccountUpdate, ApiKeyRow, AttemptRecord, AttemptRow, AuditEntry, AuditRow,
-    ClaimedMessage, DkimKeyRow, EventRow, MessageFilter, MessageRecord, MessageSummary, NewAccount,
-    NewDkimKey, NewMessage, NewProvider, NewRule, NewTemplate, NewUser, OpenOptions, ProviderRow,
-    RuleRow, SessionRow, SmtpCredential, StoreError, SuppressionRow, TemplateRow, User, UserUpdate,
+    ClaimedMessage, DkimKeyRow, DueWebhook, EventRow, MessageFilter, MessageRecord, MessageSummary,
+    NewAccount, NewDkimKey, NewMessage, NewProvider, NewRule, NewTemplate, NewUser,
+    NewWebhookEndpoint, OpenOptions, ProviderRow, RuleRow, SessionRow, SmtpCredential, StoreError,
+    SuppressionRow, TemplateRow, User, UserUpdate, WebhookAttemptRecord, WebhookAttemptRow,
+    WebhookDeliveryRow, WebhookEndpointRow,
 };
 
 pub struct PgStore {
@@ -60,5 +62,10 @@ impl_sql_store!(
                 OR (status = 'sending' AND lease_until < $3) \
              ORDER BY next_attempt_at LIMIT $4 \
              FOR UPDATE SKIP LOCKED) \
-         RETURNING id, account_id, mail_from, pending_rcpt, smtputf8, eight_bit, body, attempts, created_at, max_attempts, source, tags"
+         RETURNING id, account_id, mail_from, pending_rcpt, smtputf8, eight_bit, body, attempts, created_at, max_attempts, source, tags",
+    webhook_claim_sql = "UPDATE webhook_deliveries SET lease_owner = $1, lease_until = $2, updated_at = $3 \
+         WHERE id IN (SELECT id FROM webhook_deliveries \
+             WHERE status = 'pending' AND next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until < $3) \
+             ORDER BY next_attempt_at LIMIT $4 \
+             FOR UPDATE SKIP LOCKED)"
 );

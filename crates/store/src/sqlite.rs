@@ -14,9 +14,11 @@ use sqlx::sqlite::{
 use crate::sql::{impl_sql_store, json, like_escape};
 use crate::{
     Account, AccountUpdate, ApiKeyRow, AttemptRecord, AttemptRow, AuditEntry, AuditRow,
-    ClaimedMessage, DkimKeyRow, EventRow, MessageFilter, MessageRecord, MessageSummary, NewAccount,
-    NewDkimKey, NewMessage, NewProvider, NewRule, NewTemplate, NewUser, OpenOptions, ProviderRow,
-    RuleRow, SessionRow, SmtpCredential, StoreError, SuppressionRow, TemplateRow, User, UserUpdate,
+    ClaimedMessage, DkimKeyRow, DueWebhook, EventRow, MessageFilter, MessageRecord, MessageSummary,
+    NewAccount, NewDkimKey, NewMessage, NewProvider, NewRule, NewTemplate, NewUser,
+    NewWebhookEndpoint, OpenOptions, ProviderRow, RuleRow, SessionRow, SmtpCredential, StoreError,
+    SuppressionRow, TemplateRow, User, UserUpdate, WebhookAttemptRecord, WebhookAttemptRow,
+    WebhookDeliveryRow, WebhookEndpointRow,
 };
 
 /// SQLite allows one writer at a time, and a writer that finds the lock taken sleeps in
@@ -75,5 +77,9 @@ impl_sql_store!(
              WHERE (status IN ('queued', 'deferred') AND next_attempt_at <= $3) \
                 OR (status = 'sending' AND lease_until < $3) \
              ORDER BY next_attempt_at LIMIT $4) \
-         RETURNING id, account_id, mail_from, pending_rcpt, smtputf8, eight_bit, body, attempts, created_at, max_attempts, source, tags"
+         RETURNING id, account_id, mail_from, pending_rcpt, smtputf8, eight_bit, body, attempts, created_at, max_attempts, source, tags",
+    webhook_claim_sql = "UPDATE webhook_deliveries SET lease_owner = $1, lease_until = $2, updated_at = $3 \
+         WHERE id IN (SELECT id FROM webhook_deliveries \
+             WHERE status = 'pending' AND next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until < $3) \
+             ORDER BY next_attempt_at LIMIT $4)"
 );

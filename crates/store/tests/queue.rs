@@ -90,7 +90,130 @@ conformance!(
     management_records_round_trip,
     provider_calls_are_rows_and_their_ids_find_the_message,
     dkim_keys_are_unique_per_domain_and_selector,
+    subscribed_events_fill_the_webhook_outbox_and_attempts_are_kept,
 );
+
+async fn subscribed_events_fill_the_webhook_outbox_and_attempts_are_kept(backend: Backend) {
+    let Some((_holder, store, account)) = store(backend).await else {
+        return;
+    };
+    let endpoint = store
+        .create_webhook_endpoint(
+            &sluice_store::NewWebhookEndpoint {
+                account_id: account,
+                url: "https://hooks.example.com/sluice".into(),
+                events: vec!["delivered".into(), "bounced_hard".into()],
+                secret: "v1.sealed".into(),
+                enabled: true,
+            },
+            1,
+        )
+        .await
+        .unwrap();
+    let ids = store
+        .enqueue_messages(&[message(account, 1)], 1000)
+        .await
+        .unwrap();
+    // `queued` is not published; nothing is due yet.
+    assert!(
+        store
+            .claim_webhook_deliveries("w", 1000, 100, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let claimed = store.claim_due_messages("w", 1000, 100, 1).await.unwrap();
+    let report = DeliveryReport::uniform(
+        "smtp",
+        &claimed[0].envelope.rcpt_to,
+        Verdict::Delivered,
+        Some(250),
+        "ok",
+    );
+    let record = AttemptRecord {
+        message_id: ids[0],
+        lease_owner: "w".into(),
+        report,
+        calls: vec![],
+        started_at: 1001,
+        finished_at: 1002,
+        new_status: MessageStatus::Delivered,
+        pending_rcpt: vec![],
+        next_attempt_at: 1002,
+        last_error: None,
+        events: vec![
+            ("delivered".into(), "provider=smtp".into()),
+            ("failover".into(), "not subscribed".into()),
+        ],
+    };
+    assert!(store.record_attempt(&record).await.unwrap());
+    let due = store
+        .claim_webhook_deliveries("h1", 1003, 100, 10)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1, "only the subscribed kind");
+    assert_eq!(
+        (
+            due[0].kind.as_str(),
+            due[0].message_id,
+            due[0].message_status.as_str()
+        ),
+        ("delivered", ids[0], "delivered")
+    );
+    assert_eq!(due[0].url, "https://hooks.example.com/sluice");
+    // Leased: another sender does not get it until the lease runs out.
+    assert!(
+        store
+            .claim_webhook_deliveries("h2", 1050, 100, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let failed_once = sluice_store::WebhookAttemptRecord {
+        delivery_id: due[0].id,
+        lease_owner: "h1".into(),
+        status_code: Some(500),
+        error: Some("HTTP 500".into()),
+        delivered: false,
+        next_attempt_at: Some(2000),
+        started_at: 1004,
+        finished_at: 1005,
+    };
+    assert!(store.record_webhook_attempt(&failed_once).await.unwrap());
+    assert!(
+        store
+            .claim_webhook_deliveries("h1", 1999, 100, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = store
+        .claim_webhook_deliveries("h2", 2000, 100, 10)
+        .await
+        .unwrap();
+    assert_eq!(again[0].attempts, 1);
+    let delivered = sluice_store::WebhookAttemptRecord {
+        lease_owner: "h2".into(),
+        status_code: Some(204),
+        error: None,
+        delivered: true,
+        next_attempt_at: None,
+        ..failed_once.clone()
+    };
+    assert!(
+        !store.record_webhook_attempt(&failed_once).await.unwrap(),
+        "lease lost"
+    );
+    assert!(store.record_webhook_attempt(&delivered).await.unwrap());
+    let log = store
+        .list_webhook_deliveries(endpoint.id, 10)
+        .await
+        .unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!((log[0].status.as_str(), log[0].attempts), ("delivered", 2));
+    let codes: Vec<_> = log[0].attempt_log.iter().map(|a| a.status_code).collect();
+    assert_eq!(codes, vec![Some(500), Some(204)]);
+}
 
 async fn dkim_keys_are_unique_per_domain_and_selector(backend: Backend) {
     let Some((_holder, store, account)) = store(backend).await else {

@@ -4,6 +4,7 @@
 
 mod accept;
 mod dispatch;
+pub mod event_webhooks;
 pub mod plan;
 mod runner;
 

@@ -45,6 +45,8 @@ pub struct ApiState {
     pub max_recipients: usize,
     /// Sends per account and `rate_limit_key`.
     pub send_limiter: Arc<std::sync::Mutex<sluice_core::rate::WindowLimiter>>,
+    /// Whether event webhook endpoints may be loopback or private addresses.
+    pub event_webhooks_allow_private: bool,
     /// Verifies feedback webhooks from the email services.
     pub feedback: Arc<feedback::FeedbackState>,
     /// Requests per minute per caller (API key or user).
@@ -100,7 +102,7 @@ pub fn now_ms() -> i64 {
     tags(
         (name = "auth"), (name = "accounts"), (name = "users"), (name = "api-keys"),
         (name = "smtp-credentials"), (name = "smtp"), (name = "providers"), (name = "routing-rules"),
-        (name = "send"), (name = "templates"), (name = "suppressions"), (name = "feedback"), (name = "dkim-keys"),
+        (name = "send"), (name = "templates"), (name = "suppressions"), (name = "feedback"), (name = "dkim-keys"), (name = "webhook-endpoints"),
         (name = "messages"), (name = "audit")
     )
 )]

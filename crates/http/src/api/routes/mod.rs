@@ -14,6 +14,7 @@ mod smtp_credentials;
 mod suppressions;
 mod templates;
 mod users;
+mod webhook_endpoints;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -37,6 +38,7 @@ pub fn router() -> OpenApiRouter<ApiState> {
         .merge(templates::router())
         .merge(suppressions::router())
         .merge(dkim_keys::router())
+        .merge(webhook_endpoints::router())
         .merge(super::feedback::router())
 }
 
