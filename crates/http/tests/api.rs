@@ -1117,6 +1117,8 @@ async fn tenant_isolation_sweep_over_every_id_route() {
                     json!({ "name": "x", "priority": 1, "conditions": {}, "provider_id": 1 })
                 } else if path.starts_with("/templates/") {
                     json!({ "name": "x", "subject": "s", "text": "t" })
+                } else if path.starts_with("/webhook-endpoints/") {
+                    json!({ "url": "https://hooks.beta.test/", "events": ["*"] })
                 } else {
                     json!({})
                 };
