@@ -177,49 +177,91 @@ fn each_service_accepts_what_sluice_sends_and_its_id_is_kept() {
     assert_eq!(fake.requests("graph-token").len(), 1);
 }
 
-#[test]
-fn answers_are_classified_and_retry_after_is_honoured() {
+/// The same answers from each service mean the same to Sluice: 400 fails, 401 fails with
+/// an event, 429 waits as long as Retry-After says, 500 and a hang are retried.
+fn answers_are_classified(service: &str) {
     let fake = EspFake::start(&[]);
     let sluice = Sluice::builder(BIN).start();
     let db = Db::open(&sluice);
-    let sg = create_provider(&sluice, "sg", "sendgrid", sendgrid(&fake));
-    create_rule(&sluice, 1, json!({}), sg, &[]);
+    let (kind, settings) = match service {
+        "sendgrid" => ("sendgrid", sendgrid(&fake)),
+        "mailgun" => ("mailgun", mailgun(&fake)),
+        "ses" => (
+            "ses",
+            ses(&fake, "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
+        ),
+        _ => ("msgraph", msgraph(&fake, "graph-secret")),
+    };
+    let provider = create_provider(&sluice, service, kind, settings);
+    create_rule(&sluice, 1, json!({}), provider, &[]);
 
     // 400: refused for good.
-    fake.script("sendgrid", &["400"]);
+    fake.script(service, &["400"]);
     let id = send(&sluice, &["a@dest.test"], "bad request", &[]);
     let failed = db.wait_status(id, "failed", 20);
-    assert!(failed.last_error.unwrap().contains("400"));
+    assert!(failed.last_error.unwrap().contains("400"), "{service}");
     assert_eq!(failed.attempts, 1);
 
-    // 401: refused, and the event says the credentials are wrong.
-    fake.script("sendgrid", &["401"]);
+    // 401: refused, and the event says the credentials are wrong. (Graph first fetches a
+    // new token and tries once more, so it takes two.)
+    let unauthorized: &[&str] = if service == "graph" {
+        &["401", "401"]
+    } else {
+        &["401"]
+    };
+    fake.script(service, unauthorized);
     let id = send(&sluice, &["a@dest.test"], "bad key", &[]);
     db.wait_status(id, "failed", 20);
-    assert!(db.events(id).contains(&"provider_auth_failed".to_string()));
+    assert!(
+        db.events(id).contains(&"provider_auth_failed".to_string()),
+        "{service}"
+    );
 
     // 429 with Retry-After: 2, then accepted: retried no sooner than asked.
-    fake.script("sendgrid", &["429:2"]);
+    fake.script(service, &["429:2"]);
     let id = send(&sluice, &["a@dest.test"], "slow down", &[]);
     db.wait_status(id, "delivered", 20);
     let tries = db.attempts(id);
-    assert_eq!(tries.len(), 2, "{tries:?}");
+    assert_eq!(tries.len(), 2, "{service}: {tries:?}");
     assert_eq!(tries[0].code, Some(429));
     let waited = tries[1].started_at - tries[0].finished_at;
-    assert!(waited >= 1_900, "waited {waited} ms, Retry-After said 2 s");
+    assert!(
+        waited >= 1_900,
+        "{service}: waited {waited} ms, Retry-After said 2 s"
+    );
 
     // 500 and a hang (the 2 s timeout): transient, then delivered.
-    fake.script("sendgrid", &["500", "hang"]);
+    fake.script(service, &["500", "hang"]);
     let id = send(&sluice, &["a@dest.test"], "flaky", &[]);
     db.wait_status(id, "delivered", 30);
     let tries = db.attempts(id);
-    assert_eq!(tries.len(), 3, "{tries:?}");
+    assert_eq!(tries.len(), 3, "{service}: {tries:?}");
     assert_eq!(tries[0].code, Some(500));
     assert_eq!(
         (tries[1].code, tries[1].response.as_str()),
         (None, "timed out waiting for the service")
     );
     assert_eq!(tries[2].verdict, "delivered");
+}
+
+#[test]
+fn sendgrid_answers_are_classified() {
+    answers_are_classified("sendgrid");
+}
+
+#[test]
+fn mailgun_answers_are_classified() {
+    answers_are_classified("mailgun");
+}
+
+#[test]
+fn ses_answers_are_classified() {
+    answers_are_classified("ses");
+}
+
+#[test]
+fn graph_answers_are_classified() {
+    answers_are_classified("graph");
 }
 
 #[test]
