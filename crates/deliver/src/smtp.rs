@@ -1,7 +1,7 @@
 //! The `smtp` provider: an upstream SMTP server, driven command by command so each
 //! recipient gets its own result.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use lettre::transport::smtp::Error as SmtpError;
@@ -16,9 +16,16 @@ use crate::{Deliverer, Outbound};
 
 const EXCERPT: usize = 300;
 
+/// Idle upstream connections kept for reuse, at most this many per provider...
+const MAX_IDLE: usize = 64;
+/// ...and for at most this long (upstreams close idle sessions; Postfix after 300 s).
+const IDLE_FOR: Duration = Duration::from_secs(30);
+
 pub struct SmtpDeliverer {
     config: SmtpProviderConfig,
     hello: String,
+    /// Connections that finished a transaction cleanly, newest last.
+    idle: std::sync::Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
 }
 
 enum AttemptError {
@@ -32,7 +39,42 @@ impl SmtpDeliverer {
             .hello_name
             .clone()
             .unwrap_or_else(|| default_hello.to_string());
-        SmtpDeliverer { config, hello }
+        SmtpDeliverer {
+            config,
+            hello,
+            idle: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// A connection that answered RSET, or a new one. Pooled connections save the TCP
+    /// (and TLS, and AUTH) handshakes and the EHLO of every message.
+    async fn checkout(&self) -> Result<(AsyncSmtpConnection, bool), AttemptError> {
+        loop {
+            let pooled = {
+                let mut idle = self.idle.lock().expect("pool lock");
+                idle.retain(|(_, since)| since.elapsed() < IDLE_FOR);
+                idle.pop()
+            };
+            let Some((mut conn, _)) = pooled else { break };
+            if conn.command("RSET\r\n").await.is_ok() {
+                return Ok((conn, true));
+            }
+            conn.abort().await;
+        }
+        Ok((self.connect().await?, false))
+    }
+
+    /// Back to the pool after a clean transaction; QUIT when the pool is full.
+    async fn checkin(&self, conn: AsyncSmtpConnection) {
+        let mut full = {
+            let mut idle = self.idle.lock().expect("pool lock");
+            if idle.len() < MAX_IDLE {
+                idle.push((conn, Instant::now()));
+                return;
+            }
+            conn
+        };
+        let _ = full.quit().await;
     }
 
     async fn connect(&self) -> Result<AsyncSmtpConnection, AttemptError> {
@@ -146,10 +188,26 @@ impl Deliverer for SmtpDeliverer {
         let attempt = async {
             // Failures while connecting (TCP, TLS, AUTH) are deferred even when 5xx, like
             // Postfix's soft bounce: the fix is usually on our side and the mail should wait.
-            let mut conn = self.connect().await.map_err(|e| (e, true))?;
-            let results = self.transaction(&mut conn, message).await;
-            let _ = conn.quit().await;
-            results.map_err(|e| (AttemptError::Smtp(e), false))
+            let (mut conn, reused) = self.checkout().await.map_err(|e| (e, true))?;
+            let results = match self.transaction(&mut conn, message).await {
+                // A pooled connection the upstream dropped meanwhile: once more, fresh.
+                Err(error) if reused && error.status().is_none() => {
+                    conn.abort().await;
+                    conn = self.connect().await.map_err(|e| (e, true))?;
+                    self.transaction(&mut conn, message).await
+                }
+                other => other,
+            };
+            match results {
+                Ok(results) => {
+                    self.checkin(conn).await;
+                    Ok(results)
+                }
+                Err(error) => {
+                    conn.abort().await;
+                    Err((AttemptError::Smtp(error), false))
+                }
+            }
         };
         let results = match tokio::time::timeout(limit, attempt).await {
             Ok(Ok(results)) => results,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use sluice_config::{Config, DeliveryMode as ConfigMode};
-use sluice_store::{GroupCommitConfig, GroupCommitter, Store};
+use sluice_store::{AttemptCommitter, GroupCommitConfig, GroupCommitter, Store};
 use sluice_worker::{Acceptor, DeliveryMode, Worker, WorkerConfig};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
@@ -82,13 +82,12 @@ pub async fn run(config: Config, dev: bool, roles: &[Role]) -> anyhow::Result<()
         sluice_deliver::from_config(&config.delivery.default_provider, &config.smtp.hostname),
         config.smtp.hostname.clone(),
     );
-    let (committer, committer_task) = GroupCommitter::start(
-        store.clone(),
-        GroupCommitConfig {
-            max_batch: config.store.group_commit_max_batch,
-            max_wait: Duration::from_micros(config.store.group_commit_max_wait_micros),
-        },
-    );
+    let group_commit = GroupCommitConfig {
+        max_batch: config.store.group_commit_max_batch,
+        max_wait: Duration::from_micros(config.store.group_commit_max_wait_micros),
+    };
+    let (committer, committer_task) = GroupCommitter::start(store.clone(), group_commit);
+    let (attempts, attempts_task) = AttemptCommitter::start(store.clone(), group_commit);
     let wake = Arc::new(Notify::new());
     let mode = match config.delivery.mode {
         ConfigMode::Async => DeliveryMode::Async,
@@ -203,6 +202,7 @@ pub async fn run(config: Config, dev: bool, roles: &[Role]) -> anyhow::Result<()
     let worker = Worker::new(
         store.clone(),
         dispatcher,
+        attempts,
         WorkerConfig {
             concurrency: config.delivery.concurrency,
             batch_size: config.delivery.batch_size,
@@ -260,7 +260,11 @@ pub async fn run(config: Config, dev: bool, roles: &[Role]) -> anyhow::Result<()
     }
     drop(smtp);
     drop(acceptor);
-    if tokio::time::timeout(Duration::from_secs(5), committer_task)
+    let committers = async {
+        let _ = committer_task.await;
+        let _ = attempts_task.await;
+    };
+    if tokio::time::timeout(Duration::from_secs(5), committers)
         .await
         .is_err()
     {

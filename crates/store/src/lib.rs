@@ -11,7 +11,10 @@ mod types;
 use async_trait::async_trait;
 use thiserror::Error;
 
-pub use group_commit::{GroupCommitConfig, GroupCommitter};
+pub use group_commit::{
+    AttemptCommitter, BatchWrite, Batcher, EnqueueMessages, GroupCommitConfig, GroupCommitter,
+    RecordAttempts,
+};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use types::*;
@@ -345,6 +348,8 @@ pub trait Store: Send + Sync + 'static {
     /// Records an attempt and applies its outcome, if `owner` still holds the lease.
     /// Returns false (and changes nothing) when the lease was lost.
     async fn record_attempt(&self, attempt: &AttemptRecord) -> Result<bool, StoreError>;
+    /// Several attempts in one transaction (group commit); one answer per attempt.
+    async fn record_attempts(&self, attempts: &[AttemptRecord]) -> Result<Vec<bool>, StoreError>;
 
     /// Returns every leased message to the queue. Only safe when no other node
     /// shares the database (SQLite, at start-up).

@@ -171,6 +171,78 @@ macro_rules! impl_sql_store {
                 Ok(())
             }
 
+            /// One attempt inside a transaction; false (and nothing written) when the lease
+            /// was lost.
+            async fn record_attempt_in(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                attempt: &AttemptRecord,
+            ) -> Result<bool, StoreError> {
+                let updated = sqlx::query(
+                    "UPDATE messages SET status = $1, pending_rcpt = $2, attempts = attempts + 1, \
+                     next_attempt_at = $3, last_error = $4, lease_owner = NULL, lease_until = NULL, updated_at = $5 \
+                     WHERE id = $6 AND lease_owner = $7",
+                )
+                .bind(attempt.new_status.as_str())
+                .bind(json(&attempt.pending_rcpt))
+                .bind(attempt.next_attempt_at)
+                .bind(&attempt.last_error)
+                .bind(attempt.finished_at)
+                .bind(attempt.message_id)
+                .bind(&attempt.lease_owner)
+                .execute(&mut **tx)
+                .await?;
+                if updated.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                let whole = [$crate::ProviderAttempt {
+                    provider_id: None,
+                    report: attempt.report.clone(),
+                }];
+                let calls = match attempt.calls.is_empty() {
+                    true => &whole[..],
+                    false => &attempt.calls[..],
+                };
+                for call in calls {
+                    let report = &call.report;
+                    let verdict = match report.overall() {
+                        Verdict::Delivered => "delivered",
+                        Verdict::Transient => "transient",
+                        Verdict::Permanent => "permanent",
+                    };
+                    let first = report.first_failure().or(report.recipients.first());
+                    sqlx::query(
+                        "INSERT INTO delivery_attempts (message_id, provider, verdict, code, response, recipients, \
+                         started_at, finished_at, provider_id, provider_message_id) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                    )
+                    .bind(attempt.message_id)
+                    .bind(&report.provider)
+                    .bind(verdict)
+                    .bind(first.and_then(|r| r.code).map(i64::from))
+                    .bind(first.map(|r| r.response.as_str()).unwrap_or_default())
+                    .bind(json(&report.recipients))
+                    .bind(attempt.started_at)
+                    .bind(attempt.finished_at)
+                    .bind(call.provider_id)
+                    .bind(&report.provider_message_id)
+                    .execute(&mut **tx)
+                    .await?;
+                }
+                for (kind, detail) in &attempt.events {
+                    Self::insert_event(
+                        tx,
+                        attempt.message_id,
+                        None,
+                        kind,
+                        detail,
+                        attempt.finished_at,
+                    )
+                    .await?;
+                }
+                Ok(true)
+            }
+
+
             fn webhook_endpoint_from_row(row: &$row) -> Result<WebhookEndpointRow, StoreError> {
                 Ok(WebhookEndpointRow {
                     id: row.try_get("id")?,
@@ -1460,71 +1532,19 @@ macro_rules! impl_sql_store {
 
             async fn record_attempt(&self, attempt: &AttemptRecord) -> Result<bool, StoreError> {
                 let mut tx = self.write.begin().await?;
-                let updated = sqlx::query(
-                    "UPDATE messages SET status = $1, pending_rcpt = $2, attempts = attempts + 1, \
-                     next_attempt_at = $3, last_error = $4, lease_owner = NULL, lease_until = NULL, updated_at = $5 \
-                     WHERE id = $6 AND lease_owner = $7",
-                )
-                .bind(attempt.new_status.as_str())
-                .bind(json(&attempt.pending_rcpt))
-                .bind(attempt.next_attempt_at)
-                .bind(&attempt.last_error)
-                .bind(attempt.finished_at)
-                .bind(attempt.message_id)
-                .bind(&attempt.lease_owner)
-                .execute(&mut *tx)
-                .await?;
-                if updated.rows_affected() == 0 {
-                    tx.rollback().await?;
-                    return Ok(false);
-                }
-                let whole = [$crate::ProviderAttempt {
-                    provider_id: None,
-                    report: attempt.report.clone(),
-                }];
-                let calls = match attempt.calls.is_empty() {
-                    true => &whole[..],
-                    false => &attempt.calls[..],
-                };
-                for call in calls {
-                    let report = &call.report;
-                    let verdict = match report.overall() {
-                        Verdict::Delivered => "delivered",
-                        Verdict::Transient => "transient",
-                        Verdict::Permanent => "permanent",
-                    };
-                    let first = report.first_failure().or(report.recipients.first());
-                    sqlx::query(
-                        "INSERT INTO delivery_attempts (message_id, provider, verdict, code, response, recipients, \
-                         started_at, finished_at, provider_id, provider_message_id) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                    )
-                    .bind(attempt.message_id)
-                    .bind(&report.provider)
-                    .bind(verdict)
-                    .bind(first.and_then(|r| r.code).map(i64::from))
-                    .bind(first.map(|r| r.response.as_str()).unwrap_or_default())
-                    .bind(json(&report.recipients))
-                    .bind(attempt.started_at)
-                    .bind(attempt.finished_at)
-                    .bind(call.provider_id)
-                    .bind(&report.provider_message_id)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                for (kind, detail) in &attempt.events {
-                    Self::insert_event(
-                        &mut tx,
-                        attempt.message_id,
-                        None,
-                        kind,
-                        detail,
-                        attempt.finished_at,
-                    )
-                    .await?;
+                let applied = Self::record_attempt_in(&mut tx, attempt).await?;
+                tx.commit().await?;
+                Ok(applied)
+            }
+
+            async fn record_attempts(&self, attempts: &[AttemptRecord]) -> Result<Vec<bool>, StoreError> {
+                let mut tx = self.write.begin().await?;
+                let mut applied = Vec::with_capacity(attempts.len());
+                for attempt in attempts {
+                    applied.push(Self::record_attempt_in(&mut tx, attempt).await?);
                 }
                 tx.commit().await?;
-                Ok(true)
+                Ok(applied)
             }
 
             async fn release_all_leases(&self, now_ms: i64) -> Result<u64, StoreError> {

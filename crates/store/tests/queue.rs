@@ -91,7 +91,76 @@ conformance!(
     provider_calls_are_rows_and_their_ids_find_the_message,
     dkim_keys_are_unique_per_domain_and_selector,
     subscribed_events_fill_the_webhook_outbox_and_attempts_are_kept,
+    batched_attempts_share_a_transaction_and_skip_lost_leases,
 );
+
+async fn batched_attempts_share_a_transaction_and_skip_lost_leases(backend: Backend) {
+    let Some((_holder, store, account)) = store(backend).await else {
+        return;
+    };
+    let ids = store
+        .enqueue_messages(
+            &[
+                message(account, 1),
+                message(account, 2),
+                message(account, 3),
+            ],
+            1000,
+        )
+        .await
+        .unwrap();
+    let claimed = store.claim_due_messages("w", 1000, 100, 3).await.unwrap();
+    assert_eq!(claimed.len(), 3);
+    let (attempts, task) = sluice_store::AttemptCommitter::start(
+        store.clone(),
+        GroupCommitConfig {
+            max_batch: 8,
+            max_wait: Duration::from_millis(20),
+        },
+    );
+    let record = |id: i64, owner: &str| AttemptRecord {
+        message_id: id,
+        lease_owner: owner.into(),
+        report: DeliveryReport::uniform(
+            "smtp",
+            &["r@x.test".to_string()],
+            Verdict::Delivered,
+            Some(250),
+            "ok",
+        ),
+        calls: vec![],
+        started_at: 1001,
+        finished_at: 1002,
+        new_status: MessageStatus::Delivered,
+        pending_rcpt: vec![],
+        next_attempt_at: 1002,
+        last_error: None,
+        events: vec![("delivered".into(), String::new())],
+    };
+    // Three writers at once; the middle one lost its lease.
+    let (a, b, c) = tokio::join!(
+        attempts.submit(record(ids[0], "w")),
+        attempts.submit(record(ids[1], "someone-else")),
+        attempts.submit(record(ids[2], "w")),
+    );
+    assert_eq!((a.unwrap(), b.unwrap(), c.unwrap()), (true, false, true));
+    drop(attempts);
+    task.await.unwrap();
+    let statuses: Vec<String> = statuses_of(&store, &ids).await;
+    assert_eq!(statuses, vec!["delivered", "sending", "delivered"]);
+    assert!(
+        store.attempts(ids[1]).await.unwrap().is_empty(),
+        "nothing written for a lost lease"
+    );
+}
+
+async fn statuses_of(store: &Arc<dyn Store>, ids: &[i64]) -> Vec<String> {
+    let mut out = Vec::new();
+    for id in ids {
+        out.push(store.message(*id).await.unwrap().unwrap().status);
+    }
+    out
+}
 
 async fn subscribed_events_fill_the_webhook_outbox_and_attempts_are_kept(backend: Backend) {
     let Some((_holder, store, account)) = store(backend).await else {

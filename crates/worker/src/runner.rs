@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rand::Rng;
 use sluice_core::RetryPolicy;
-use sluice_store::{ClaimedMessage, Store};
+use sluice_store::{AttemptCommitter, ClaimedMessage, Store};
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 use tracing::{Instrument, info, warn};
@@ -29,6 +29,8 @@ pub struct WorkerConfig {
 pub struct Worker {
     store: Arc<dyn Store>,
     dispatcher: Arc<Dispatcher>,
+    /// Attempts are recorded in shared transactions (one fsync for many).
+    attempts: AttemptCommitter,
     config: WorkerConfig,
     /// Lease owner name: unique per process.
     owner: String,
@@ -40,6 +42,7 @@ impl Worker {
     pub fn new(
         store: Arc<dyn Store>,
         dispatcher: Arc<Dispatcher>,
+        attempts: AttemptCommitter,
         config: WorkerConfig,
         owner: String,
         wake: Arc<Notify>,
@@ -47,6 +50,7 @@ impl Worker {
         Arc::new(Worker {
             store,
             dispatcher,
+            attempts,
             config,
             owner,
             wake,
@@ -165,7 +169,7 @@ impl Worker {
             started_at,
             finished_at,
         );
-        match self.store.record_attempt(&record).await {
+        match self.attempts.submit(record).await {
             Ok(true) => {}
             Ok(false) => warn!("lease lost before the attempt was recorded"),
             Err(error) => {
