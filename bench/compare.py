@@ -202,9 +202,10 @@ level = "warn"
 """ % (self.dir, db, self.port, self.submission, sink_port, self.http))
         created = subprocess.run(
             [SLUICE, "account", "create", "--config", config, "--name", "bench",
-             "--email", "bench@example.com", "--password", "bench-password", "--domain", "example.com"],
+             "--email", "bench@example.com", "--password", "bench-password", "--domain", "example.com",
+             "--monthly-limit", "1000000000"],
             check=True, capture_output=True, text=True)
-        self.api_key = created.stdout.strip().split()[-1]
+        self.api_key = re.search(r"api key:\s+(\S+)", created.stdout).group(1)
         self.process = subprocess.Popen([SLUICE, "serve", "--config", config],
                                         stdout=subprocess.DEVNULL)
         wait_port(self.port)
@@ -323,7 +324,9 @@ def latency(target, count, sessions, size, per_session, tls=False, sluice=None):
 
 def idle_connections(target, n):
     """Opens n SMTP connections, reads each greeting, holds them; the target's RSS."""
-    resource.setrlimit(resource.RLIMIT_NOFILE, (65536, 65536))
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    n = min(n, hard - 100)
     held = []
     before = target.rss_kb()
     for _ in range(n):
@@ -378,6 +381,7 @@ def main():
     else:
         loads = [(s, size, per) for s in (10, 50, 100) for size in (1024, 51200) for per in (1, 20)]
     work = tempfile.mkdtemp(prefix="sluice-bench.")
+    os.chmod(work, 0o755)  # Postfix's daemons run as the postfix user
     sink = Sink(work)
     postfix = Postfix(work, sink.port)
     sluice = Sluice(work, sink.port)

@@ -13,5 +13,5 @@ if [ ! -x /usr/sbin/smtp-source ] || ! command -v wrk >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix wrk >/dev/null
 fi
 cargo build --release -p sluice >/dev/null
-ulimit -n 65536
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 exec python3 bench/compare.py --mode "$MODE" "$@"

@@ -65,6 +65,22 @@ pub fn now_ms() -> i64 {
 }
 
 /// `sluice admin create`: a system administrator for the API and the panel.
+/// Changes an account's monthly message limit.
+pub async fn set_monthly_limit(store: &dyn Store, id: i64, limit: i64) -> anyhow::Result<()> {
+    if limit < 0 {
+        anyhow::bail!("--monthly-limit must be 0 or more");
+    }
+    let update = sluice_store::AccountUpdate {
+        monthly_limit: Some(limit),
+        ..Default::default()
+    };
+    store
+        .update_account(id, &update, now_ms())
+        .await
+        .context("setting the monthly limit")?;
+    Ok(())
+}
+
 pub async fn create_admin(store: &dyn Store, email: &str, password: &str) -> anyhow::Result<i64> {
     if sluice_core::validate_mailbox(email).is_err() {
         anyhow::bail!("--email must be an email address");

@@ -108,6 +108,9 @@ enum AccountCommand {
         /// A domain the account may send from; repeat for more.
         #[arg(long = "domain", required = true)]
         domains: Vec<String>,
+        /// Messages a calendar month (default 10,000).
+        #[arg(long)]
+        monthly_limit: Option<i64>,
     },
 }
 
@@ -160,12 +163,16 @@ fn main() -> anyhow::Result<()> {
                         email,
                         password,
                         domains,
+                        monthly_limit,
                     },
             } => {
                 let config = config.load()?;
                 let store = serve::open_store(&config).await?;
                 let created =
                     account::create(store.as_ref(), &name, &email, &password, &domains).await?;
+                if let Some(limit) = monthly_limit {
+                    account::set_monthly_limit(store.as_ref(), created.id, limit).await?;
+                }
                 println!("account id: {}", created.id);
                 println!("api key:    {}", created.api_key);
                 println!("(the API key is shown once; store it now)");

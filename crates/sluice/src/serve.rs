@@ -258,6 +258,9 @@ pub async fn run(config: Config, dev: bool, roles: &[Role]) -> anyhow::Result<()
     for task in [http, webhook].into_iter().flatten() {
         let _ = task.await;
     }
+    // The last holders of the accept path (and so of the committers): when they are gone
+    // the committers write what they hold and end.
+    drop(connections);
     drop(smtp);
     drop(acceptor);
     let committers = async {
