@@ -253,6 +253,10 @@ pub struct StoreConfig {
     pub group_commit_max_batch: usize,
     /// Longest a message waits for others to share its commit, in microseconds.
     pub group_commit_max_wait_micros: u64,
+    /// How long (ms) a node may reuse an account's settings it read for delivery and
+    /// accept: providers, routing rules, DKIM keys, monthly usage. 0: read them for every
+    /// message. Changes made on any node apply everywhere within this time.
+    pub account_cache_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -363,6 +367,7 @@ impl Default for StoreConfig {
         StoreConfig {
             group_commit_max_batch: 256,
             group_commit_max_wait_micros: 1000,
+            account_cache_ms: 1000,
         }
     }
 }

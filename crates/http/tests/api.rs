@@ -32,6 +32,7 @@ fn acceptor(store: Arc<dyn Store>) -> sluice_worker::Acceptor {
             Arc::new(sluice_core::sealed::MasterKey::from_hex(&"11".repeat(32)).unwrap()),
             Arc::new(sluice_deliver::LogDeliverer),
             "test.invalid".into(),
+            std::time::Duration::ZERO,
         ),
         sluice_worker::DeliveryMode::Async,
         Default::default(),
@@ -39,6 +40,7 @@ fn acceptor(store: Arc<dyn Store>) -> sluice_worker::Acceptor {
         "test".into(),
         std::time::Duration::from_secs(60),
         Default::default(),
+        std::time::Duration::ZERO,
     )
 }
 

@@ -1,4 +1,7 @@
-//! SMTP AUTH against the accounts in the store (argon2id).
+//! SMTP AUTH against the accounts in the store (argon2id). Successful logins are
+//! remembered for `store.account_cache_ms` (by a SHA-256 of user and password, never the
+//! password), so a client that logs in for every message costs one argon2 a while, not one
+//! per message; a revoked login stops working within that time.
 
 use std::sync::Arc;
 
@@ -7,22 +10,35 @@ use sluice_core::AccountPolicy;
 use sluice_core::secret::verify_password;
 use sluice_smtp::Authenticator;
 use sluice_store::Store;
+use sluice_worker::ttl_cache::TtlCache;
 
 pub struct StoreAuthenticator {
     store: Arc<dyn Store>,
     trusted_account: String,
     /// Verified against when the user does not exist, so both cases take as long.
     dummy_hash: String,
+    verified: TtlCache<String, AccountPolicy>,
+    trusted: TtlCache<(), Option<AccountPolicy>>,
 }
 
 impl StoreAuthenticator {
-    pub fn new(store: Arc<dyn Store>, trusted_account: String) -> anyhow::Result<Self> {
+    pub fn new(
+        store: Arc<dyn Store>,
+        trusted_account: String,
+        cache_ttl: std::time::Duration,
+    ) -> anyhow::Result<Self> {
         Ok(StoreAuthenticator {
             store,
             trusted_account,
             dummy_hash: crate::account::hash_password("no such user")?,
+            verified: TtlCache::new(cache_ttl),
+            trusted: TtlCache::new(cache_ttl),
         })
     }
+}
+
+fn login_key(username: &str, password: &str) -> String {
+    sluice_core::secret::hash_token(&format!("{username}\0{password}"))
 }
 
 #[async_trait]
@@ -32,6 +48,10 @@ impl Authenticator for StoreAuthenticator {
         username: &str,
         password: &str,
     ) -> Result<Option<AccountPolicy>, String> {
+        let key = login_key(username, password);
+        if let Some(policy) = self.verified.get(&key) {
+            return Ok(Some(policy));
+        }
         // An SMTP credential of the account, else the account's own login.
         let credential = self
             .store
@@ -62,15 +82,24 @@ impl Authenticator for StoreAuthenticator {
         let ok = tokio::task::spawn_blocking(move || verify_password(&hash, &password))
             .await
             .map_err(|e| e.to_string())?;
-        Ok(account.filter(|_| ok).map(|account| account.policy()))
+        let policy = account.filter(|_| ok).map(|account| account.policy());
+        if let Some(policy) = &policy {
+            self.verified.put(key, policy.clone());
+        }
+        Ok(policy)
     }
 
     async fn trusted_policy(&self) -> Result<Option<AccountPolicy>, String> {
+        if let Some(policy) = self.trusted.get(&()) {
+            return Ok(policy);
+        }
         let account = self
             .store
             .account_by_email(&self.trusted_account)
             .await
             .map_err(|e| e.to_string())?;
-        Ok(account.filter(|a| a.is_active()).map(|a| a.policy()))
+        let policy = account.filter(|a| a.is_active()).map(|a| a.policy());
+        self.trusted.put((), policy.clone());
+        Ok(policy)
     }
 }

@@ -81,6 +81,7 @@ pub async fn run(config: Config, dev: bool, roles: &[Role]) -> anyhow::Result<()
         master_key.clone(),
         sluice_deliver::from_config(&config.delivery.default_provider, &config.smtp.hostname),
         config.smtp.hostname.clone(),
+        Duration::from_millis(config.store.account_cache_ms),
     );
     let group_commit = GroupCommitConfig {
         max_batch: config.store.group_commit_max_batch,
@@ -103,11 +104,13 @@ pub async fn run(config: Config, dev: bool, roles: &[Role]) -> anyhow::Result<()
         format!("{node}-sync"),
         Duration::from_secs(config.delivery.lease_secs),
         config.staging.clone(),
+        Duration::from_millis(config.store.account_cache_ms),
     ));
 
     let auth = Arc::new(StoreAuthenticator::new(
         store.clone(),
         config.smtp.trusted_account.clone(),
+        Duration::from_millis(config.store.account_cache_ms),
     )?);
     let smtp = sluice_smtp::SmtpServer::new(
         config.smtp.clone(),
@@ -115,7 +118,6 @@ pub async fn run(config: Config, dev: bool, roles: &[Role]) -> anyhow::Result<()
         auth,
         Arc::new(SmtpSink {
             acceptor: acceptor.clone(),
-            store: store.clone(),
         }),
         shutdown.clone(),
     );

@@ -10,7 +10,6 @@ use sluice_worker::{AcceptOutcome, Acceptor};
 
 pub struct SmtpSink {
     pub acceptor: Arc<Acceptor>,
-    pub store: Arc<dyn sluice_store::Store>,
 }
 
 #[async_trait]
@@ -30,10 +29,9 @@ impl MessageSink for SmtpSink {
     }
 
     async fn check_recipient(&self, policy: &AccountPolicy, rcpt: &str) -> RecipientVerdict {
-        let now = crate::account::now_ms();
         match self
-            .store
-            .suppressed(policy.account_id, &[rcpt.to_string()], now)
+            .acceptor
+            .suppressed(policy.account_id, &[rcpt.to_string()])
             .await
         {
             Ok(hits) if hits.is_empty() => RecipientVerdict::Accept,

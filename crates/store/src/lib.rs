@@ -296,6 +296,12 @@ pub trait Store: Send + Sync + 'static {
         account_id: AccountId,
     ) -> Result<Vec<SuppressionRow>, StoreError>;
     async fn delete_suppression(&self, account_id: AccountId, id: i64) -> Result<bool, StoreError>;
+    /// Whether the account has any suppression in force now.
+    async fn has_suppressions(
+        &self,
+        account_id: AccountId,
+        now_ms: i64,
+    ) -> Result<bool, StoreError>;
     /// Which of `addresses` the account may not send to now.
     async fn suppressed(
         &self,

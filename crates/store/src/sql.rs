@@ -140,34 +140,19 @@ macro_rules! impl_sql_store {
                 detail: &str,
                 now_ms: i64,
             ) -> Result<(), StoreError> {
-                let event_id: i64 = sqlx::query_scalar(
+                sqlx::query(
                     "INSERT INTO events (message_id, account_id, kind, detail, created_at) \
-                     VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                     VALUES ($1, $2, $3, $4, $5)",
                 )
                 .bind(message_id)
                 .bind(account_id)
                 .bind(kind)
                 .bind(detail)
                 .bind(now_ms)
-                .fetch_one(&mut **tx)
+                .execute(&mut **tx)
                 .await?;
-                // The outbox of tenants' event webhooks, filled in the same transaction.
-                // `queued` is not published: it is every message's first event and the
-                // accept hot path.
-                if kind != "queued" {
-                    sqlx::query(
-                        "INSERT INTO webhook_deliveries (endpoint_id, event_id, status, next_attempt_at, created_at, updated_at) \
-                         SELECT w.id, $1, 'pending', $2, $2, $2 FROM webhook_endpoints w \
-                         WHERE w.enabled AND w.account_id = (SELECT account_id FROM messages WHERE id = $3) \
-                         AND (w.events LIKE '%\"*\"%' OR w.events LIKE '%\"' || CAST($4 AS TEXT) || '\"%')",
-                    )
-                    .bind(event_id)
-                    .bind(now_ms)
-                    .bind(message_id)
-                    .bind(kind)
-                    .execute(&mut **tx)
-                    .await?;
-                }
+                // The outbox of tenants' event webhooks is filled by the `events_webhook_outbox`
+                // trigger (migration 0011) in this same transaction, without another round trip.
                 Ok(())
             }
 
@@ -1273,6 +1258,22 @@ macro_rules! impl_sql_store {
                 Self::suppression_from_row(&row)
             }
 
+            async fn has_suppressions(
+                &self,
+                account_id: AccountId,
+                now_ms: i64,
+            ) -> Result<bool, StoreError> {
+                let row = sqlx::query(
+                    "SELECT 1 AS one FROM suppressions WHERE account_id = $1 \
+                     AND (expires_at IS NULL OR expires_at > $2) LIMIT 1",
+                )
+                .bind(account_id)
+                .bind(now_ms)
+                .fetch_optional(&self.read)
+                .await?;
+                Ok(row.is_some())
+            }
+
             async fn list_suppressions(
                 &self,
                 account_id: AccountId,
@@ -1477,16 +1478,27 @@ macro_rules! impl_sql_store {
                     .await?;
                     Self::insert_event(&mut tx, id, Some(message.account_id), "queued", "", now_ms)
                         .await?;
+                    ids.push(id);
+                }
+                // One usage update per account in the batch, not per message.
+                let mut per_account: Vec<(AccountId, i64)> = Vec::new();
+                for message in messages {
+                    match per_account.iter_mut().find(|(a, _)| *a == message.account_id) {
+                        Some((_, n)) => *n += 1,
+                        None => per_account.push((message.account_id, 1)),
+                    }
+                }
+                for (account_id, n) in per_account {
                     sqlx::query(
-                        "INSERT INTO account_usage (account_id, month, messages) VALUES ($1, $2, 1) \
+                        "INSERT INTO account_usage (account_id, month, messages) VALUES ($1, $2, $3) \
                          ON CONFLICT (account_id, month) \
-                         DO UPDATE SET messages = account_usage.messages + 1",
+                         DO UPDATE SET messages = account_usage.messages + $3",
                     )
-                    .bind(message.account_id)
+                    .bind(account_id)
                     .bind(sluice_core::month_of(now_ms))
+                    .bind(n)
                     .execute(&mut *tx)
                     .await?;
-                    ids.push(id);
                 }
                 tx.commit().await?;
                 Ok(ids)

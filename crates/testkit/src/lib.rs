@@ -370,6 +370,10 @@ addr = "127.0.0.1:{plain}"
 tls = "none"
 auth = "none"
 
+[store]
+# Tests change providers and rules and send at once.
+account_cache_ms = 0
+
 [delivery]
 poll_interval_ms = 100
 {delivery}

@@ -16,6 +16,7 @@ use tracing::warn;
 use crate::dispatch::{Dispatch, Dispatched, Dispatcher};
 use crate::now_ms;
 use crate::plan::plan_after_sync_attempt;
+use crate::ttl_cache::TtlCache;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryMode {
@@ -35,6 +36,8 @@ pub struct Acceptor {
     /// How long a sync delivery may hold its message before workers may take it.
     sync_lease: Duration,
     staging: StagingPolicy,
+    usage: TtlCache<(AccountId, String), i64>,
+    has_suppressions: TtlCache<AccountId, bool>,
 }
 
 impl Acceptor {
@@ -49,6 +52,7 @@ impl Acceptor {
         owner: String,
         sync_lease: Duration,
         staging: StagingPolicy,
+        cache_ttl: Duration,
     ) -> Self {
         Acceptor {
             committer,
@@ -60,6 +64,8 @@ impl Acceptor {
             owner,
             sync_lease,
             staging,
+            usage: TtlCache::new(cache_ttl),
+            has_suppressions: TtlCache::new(cache_ttl),
         }
     }
 
@@ -81,11 +87,7 @@ impl Acceptor {
         }
         let suppressed = match recipients_checked {
             true => Ok(Vec::new()),
-            false => {
-                self.store
-                    .suppressed(policy.account_id, &envelope.rcpt_to, now_ms())
-                    .await
-            }
+            false => self.suppressed(policy.account_id, &envelope.rcpt_to).await,
         };
         match suppressed {
             Ok(hits) if !hits.is_empty() => return AcceptOutcome::Suppressed(hits),
@@ -110,11 +112,7 @@ impl Acceptor {
             None => (envelope, body),
         };
         let account_id = policy.account_id;
-        match self
-            .store
-            .monthly_usage(account_id, &month_of(now_ms()))
-            .await
-        {
+        match self.monthly_usage(account_id).await {
             Ok(used) if used >= policy.monthly_limit => {
                 metrics::counter!("sluice_accept_refused_total", "reason" => "monthly_limit")
                     .increment(1);
@@ -175,6 +173,41 @@ impl Acceptor {
                 self.deliver_now(message).await
             }
         }
+    }
+
+    /// Which of `rcpts` the account may not send to. Accounts without any suppression (known
+    /// for `store.account_cache_ms`) are not asked about each address.
+    pub async fn suppressed(
+        &self,
+        account_id: AccountId,
+        rcpts: &[String],
+    ) -> Result<Vec<String>, sluice_store::StoreError> {
+        let now = now_ms();
+        let any = match self.has_suppressions.get(&account_id) {
+            Some(any) => any,
+            None => {
+                let any = self.store.has_suppressions(account_id, now).await?;
+                self.has_suppressions.put(account_id, any);
+                any
+            }
+        };
+        if !any {
+            return Ok(Vec::new());
+        }
+        self.store.suppressed(account_id, rcpts, now).await
+    }
+
+    /// The account's messages this month, read at most once per `store.account_cache_ms`
+    /// (so a busy account may overshoot its limit by that long's worth of mail).
+    async fn monthly_usage(&self, account_id: AccountId) -> Result<i64, sluice_store::StoreError> {
+        let month = month_of(now_ms());
+        let key = (account_id, month.clone());
+        if let Some(used) = self.usage.get(&key) {
+            return Ok(used);
+        }
+        let used = self.store.monthly_usage(account_id, &month).await?;
+        self.usage.put(key, used);
+        Ok(used)
     }
 
     async fn deliver_now(&self, message: Dispatch<'_>) -> AcceptOutcome {

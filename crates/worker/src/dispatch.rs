@@ -10,7 +10,18 @@ use sluice_core::routing::RuleConditions;
 use sluice_core::sealed::MasterKey;
 use sluice_core::{AccountId, DeliveryReport, Envelope, MessageId, Source, Verdict};
 use sluice_deliver::{Deliverer, Outbound};
-use sluice_store::{ProviderAttempt, ProviderRow, RuleRow, Store, StoreError};
+use sluice_store::{DkimKeyRow, ProviderAttempt, ProviderRow, RuleRow, Store, StoreError};
+
+use crate::ttl_cache::TtlCache;
+
+/// What delivery reads of an account: its providers (and the system-wide ones), its
+/// routing rules and its DKIM keys.
+#[derive(Debug, Default)]
+struct AccountSettings {
+    providers: Vec<ProviderRow>,
+    rules: Vec<RuleRow>,
+    dkim_keys: Vec<DkimKeyRow>,
+}
 use tracing::warn;
 
 /// A message to hand out, with what rules may test.
@@ -40,6 +51,7 @@ pub struct Dispatcher {
     /// Deliverers by provider id, with the `updated_at` they were built from: a changed
     /// provider is rebuilt, an unchanged one keeps its connections and tokens.
     built: Mutex<HashMap<i64, Built>>,
+    settings: TtlCache<AccountId, Arc<AccountSettings>>,
 }
 
 /// A deliverer and the `updated_at` of the provider row it was built from.
@@ -51,6 +63,7 @@ impl Dispatcher {
         master_key: Arc<MasterKey>,
         default: Arc<dyn Deliverer>,
         hello_name: String,
+        cache_ttl: std::time::Duration,
     ) -> Arc<Self> {
         Arc::new(Dispatcher {
             store,
@@ -58,6 +71,7 @@ impl Dispatcher {
             default,
             hello_name,
             built: Mutex::new(HashMap::new()),
+            settings: TtlCache::new(cache_ttl),
         })
     }
 
@@ -70,8 +84,8 @@ impl Dispatcher {
     /// `sample` in [0, 1) draws weighted splits.
     pub async fn dispatch(&self, message: Dispatch<'_>, sample: f64) -> Dispatched {
         let rcpts = &message.envelope.rcpt_to;
-        let (providers, rules) = match self.load(message.account_id).await {
-            Ok(loaded) => loaded,
+        let settings = match self.settings(message.account_id).await {
+            Ok(settings) => settings,
             Err(error) => {
                 warn!(%error, "routing table not readable; trying again later");
                 let report = DeliveryReport::uniform(
@@ -95,6 +109,7 @@ impl Dispatcher {
             size: message.body.len() as i64,
             headers: &headers,
         };
+        let providers = &settings.providers;
         let (account_slots, system_slots): (Vec<_>, Vec<_>) = providers
             .iter()
             .partition(|p| p.account_id == Some(message.account_id));
@@ -106,7 +121,7 @@ impl Dispatcher {
         };
         let account_slots: Vec<ProviderSlot> = account_slots.iter().map(slot).collect();
         let system_slots: Vec<ProviderSlot> = system_slots.iter().map(slot).collect();
-        let rules: Vec<Rule> = rules.iter().filter_map(rule_of).collect();
+        let rules: Vec<Rule> = settings.rules.iter().filter_map(rule_of).collect();
         let table = RoutingTable {
             rules: &rules,
             account_providers: &account_slots,
@@ -119,14 +134,14 @@ impl Dispatcher {
         for route in table.route(&facts, rcpts, sample) {
             let mut remaining = route.recipients;
             for (index, target) in route.targets.iter().enumerate() {
-                let (provider_id, deliverer) = self.deliverer(*target, &providers);
+                let (provider_id, deliverer) = self.deliverer(*target, providers);
                 let envelope = Envelope {
                     rcpt_to: remaining.clone(),
                     ..message.envelope.clone()
                 };
                 let body = if deliverer.kind() == "smtp" {
                     if dkim_signed.is_none() {
-                        dkim_signed = Some(self.dkim_signed(message).await);
+                        dkim_signed = Some(self.dkim_signed(message, &settings.dkim_keys));
                     }
                     dkim_signed.as_ref().and_then(|s| s.as_deref())
                 } else {
@@ -173,21 +188,24 @@ impl Dispatcher {
 
     /// The message DKIM-signed with the account's enabled key for its From domain; None
     /// when there is no such key or signing failed (the message then goes unsigned).
-    async fn dkim_signed(&self, message: Dispatch<'_>) -> Option<Vec<u8>> {
+    fn dkim_signed(&self, message: Dispatch<'_>, keys: &[DkimKeyRow]) -> Option<Vec<u8>> {
+        if keys.is_empty() {
+            return None;
+        }
         let domain = sluice_deliver::dkim::from_domain(message.body)?;
-        let keys = match self.store.list_dkim_keys(Some(message.account_id)).await {
-            Ok(keys) => keys,
-            Err(error) => {
-                warn!(%error, "DKIM keys not readable; sending unsigned");
-                return None;
-            }
+        let row = keys.iter().find(|k| k.enabled && k.domain == domain)?;
+        let Ok(pkcs8) = self.master_key.open(&row.private_key) else {
+            warn!(
+                dkim_key = row.id,
+                "DKIM key does not open with this node's master key; sending unsigned"
+            );
+            return None;
         };
-        let row = keys.into_iter().find(|k| k.enabled && k.domain == domain)?;
         let key = sluice_deliver::dkim::DkimKey {
             algorithm: sluice_deliver::dkim::DkimAlgorithm::parse(&row.algorithm)?,
-            pkcs8: self.master_key.open(&row.private_key).ok()?,
-            domain: row.domain,
-            selector: row.selector,
+            pkcs8,
+            domain: row.domain.clone(),
+            selector: row.selector.clone(),
         };
         match key.sign(message.body) {
             Ok(signed) => Some(signed),
@@ -198,17 +216,25 @@ impl Dispatcher {
         }
     }
 
-    async fn load(
-        &self,
-        account_id: AccountId,
-    ) -> Result<(Vec<ProviderRow>, Vec<RuleRow>), StoreError> {
+    /// The account's delivery settings, read at most once per `store.account_cache_ms`.
+    async fn settings(&self, account_id: AccountId) -> Result<Arc<AccountSettings>, StoreError> {
+        if let Some(settings) = self.settings.get(&account_id) {
+            return Ok(settings);
+        }
         let providers = self.store.routing_providers(account_id).await?;
         let rules = if providers.is_empty() {
             Vec::new()
         } else {
             self.store.list_rules(Some(account_id)).await?
         };
-        Ok((providers, rules))
+        let dkim_keys = self.store.list_dkim_keys(Some(account_id)).await?;
+        let settings = Arc::new(AccountSettings {
+            providers,
+            rules,
+            dkim_keys,
+        });
+        self.settings.put(account_id, settings.clone());
+        Ok(settings)
     }
 
     /// The deliverer for a target, built from its row (secrets opened) or taken from cache.
