@@ -194,12 +194,14 @@ port = %d
 security = "none"
 [http]
 listen = "127.0.0.1:%d"
+[webhook]
+listen = "127.0.0.1:%d"
 [api]
 rate_limit_per_minute = 100000000
 send_rate_limit_per_key_per_hour = 100000000
 [logging]
 level = "warn"
-""" % (self.dir, db, self.port, self.submission, sink_port, self.http))
+""" % (self.dir, db, self.port, self.submission, sink_port, self.http, free_port()))
         created = subprocess.run(
             [SLUICE, "account", "create", "--config", config, "--name", "bench",
              "--email", "bench@example.com", "--password", "bench-password", "--domain", "example.com",
@@ -398,6 +400,10 @@ def main():
             rows.append(((sessions, size, per, count), results, lat))
             print("load %d sessions, %d B, %d/session done" % (sessions, size, per), flush=True)
 
+        if args.mode == "full":
+            idle = idle_connections(sluice, 10000)
+            extra.append("| Sluice, %d idle connections | RSS %.0f MB (%.0f MB before) | |"
+                         % (idle["connections"], idle["rss_mb"], idle["rss_before_mb"]))
         # Sluice-only rows: STARTTLS + AUTH on the submission port; the PostgreSQL backend.
         tls = [latency(sluice, 2000, 50, 1024, 1, tls=True, sluice=sluice) for _ in range(args.rounds)]
         extra.append("| Sluice, STARTTLS + AUTH (submission), 50 sessions, 1 KB | %.0f msg/s accepted | p50 %.1f ms, p99 %.1f ms |"
@@ -407,16 +413,12 @@ def main():
             try:
                 pg_runs = [throughput(pg, sink, args.count, 50, 1024, 1) for _ in range(args.rounds)]
                 pg_lat = [latency(pg, 2000, 50, 1024, 1) for _ in range(args.rounds)]
-                pf = rows[0][1][postfix.name] if rows[0][0][:3] == (50, 1024, 1) else None
+                pf = next((r[1][postfix.name] for r in rows if r[0][:3] == (50, 1024, 1)), None)
                 ratio = median(pg_runs, "e2e") / median(pf, "e2e") if pf else float("nan")
                 extra.append("| Sluice PostgreSQL, 50 sessions, 1 KB, 1/session | %.0f msg/s e2e (%.1f× Postfix) | p50 %.1f ms, p99 %.1f ms |"
                              % (median(pg_runs, "e2e"), ratio, median(pg_lat, "p50"), median(pg_lat, "p99")))
             finally:
                 pg.stop()
-        if args.mode == "full":
-            idle = idle_connections(sluice, 10000)
-            extra.append("| Sluice, 10,000 idle connections | RSS %.0f MB (%.0f MB before) | |"
-                         % (idle["rss_mb"], idle["rss_before_mb"]))
         if shutil.which("wrk"):
             http = http_send(sluice, 10, 50)
             extra.append("| Sluice HTTP `POST /api/v1/send`, wrk 50 connections, 10 s | %.0f req/s (%d non-2xx) | p99 %.1f ms |"

@@ -128,6 +128,9 @@ impl Api {
             connections: connections.clone(),
             master_key: Arc::new(sluice_core::sealed::MasterKey::from_bytes([7u8; 32])),
             event_webhooks_allow_private: false,
+            api_keys: Arc::new(sluice_store::ttl_cache::TtlCache::new(
+                std::time::Duration::ZERO,
+            )),
             feedback: Arc::new(sluice_http::api::feedback::FeedbackState {
                 max_age_secs: 600,
                 certificates: sluice_http::api::feedback::verify::SnsCertificates::new(vec![]),

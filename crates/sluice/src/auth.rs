@@ -7,10 +7,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use sluice_core::AccountPolicy;
-use sluice_core::secret::verify_password;
 use sluice_smtp::Authenticator;
 use sluice_store::Store;
-use sluice_worker::ttl_cache::TtlCache;
+use sluice_store::ttl_cache::TtlCache;
 
 pub struct StoreAuthenticator {
     store: Arc<dyn Store>,
@@ -79,9 +78,7 @@ impl Authenticator for StoreAuthenticator {
         };
         let account = account.filter(|a| a.is_active());
         let password = password.to_string();
-        let ok = tokio::task::spawn_blocking(move || verify_password(&hash, &password))
-            .await
-            .map_err(|e| e.to_string())?;
+        let ok = sluice_http::password::verify(hash, password).await;
         let policy = account.filter(|_| ok).map(|account| account.policy());
         if let Some(policy) = &policy {
             self.verified.put(key, policy.clone());

@@ -328,6 +328,9 @@ fn api_state(
         connections,
         master_key,
         event_webhooks_allow_private: config.event_webhooks.allow_private_targets,
+        api_keys: Arc::new(sluice_store::ttl_cache::TtlCache::new(
+            Duration::from_millis(config.store.account_cache_ms),
+        )),
         feedback: Arc::new(sluice_http::api::feedback::FeedbackState {
             max_age_secs: config.feedback.max_age_secs as i64,
             certificates: sluice_http::api::feedback::verify::SnsCertificates::new(

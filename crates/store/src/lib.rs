@@ -11,6 +11,8 @@ mod types;
 use async_trait::async_trait;
 use thiserror::Error;
 
+pub mod ttl_cache;
+
 pub use group_commit::{
     AttemptCommitter, BatchWrite, Batcher, EnqueueMessages, GroupCommitConfig, GroupCommitter,
     RecordAttempts,

@@ -16,7 +16,7 @@ use tracing::warn;
 use crate::dispatch::{Dispatch, Dispatched, Dispatcher};
 use crate::now_ms;
 use crate::plan::plan_after_sync_attempt;
-use crate::ttl_cache::TtlCache;
+use sluice_store::ttl_cache::TtlCache;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryMode {

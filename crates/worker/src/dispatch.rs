@@ -12,7 +12,7 @@ use sluice_core::{AccountId, DeliveryReport, Envelope, MessageId, Source, Verdic
 use sluice_deliver::{Deliverer, Outbound};
 use sluice_store::{DkimKeyRow, ProviderAttempt, ProviderRow, RuleRow, Store, StoreError};
 
-use crate::ttl_cache::TtlCache;
+use sluice_store::ttl_cache::TtlCache;
 
 /// What delivery reads of an account: its providers (and the system-wide ones), its
 /// routing rules and its DKIM keys.

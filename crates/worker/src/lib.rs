@@ -7,7 +7,6 @@ mod dispatch;
 pub mod event_webhooks;
 pub mod plan;
 mod runner;
-pub mod ttl_cache;
 
 pub use accept::{Acceptor, DeliveryMode};
 pub use dispatch::{Dispatch, Dispatched, Dispatcher};

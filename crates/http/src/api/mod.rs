@@ -45,6 +45,8 @@ pub struct ApiState {
     pub max_recipients: usize,
     /// Sends per account and `rate_limit_key`.
     pub send_limiter: Arc<std::sync::Mutex<sluice_core::rate::WindowLimiter>>,
+    /// API keys seen recently: key hash → (key id, account id), for `store.account_cache_ms`.
+    pub api_keys: Arc<sluice_store::ttl_cache::TtlCache<String, (i64, i64)>>,
     /// Whether event webhook endpoints may be loopback or private addresses.
     pub event_webhooks_allow_private: bool,
     /// Verifies feedback webhooks from the email services.

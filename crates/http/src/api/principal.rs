@@ -138,23 +138,31 @@ async fn authenticate(parts: &mut Parts, state: &ApiState) -> Result<Principal, 
         .map(str::trim)
         .ok_or_else(ApiError::unauthorized)?;
     if token.starts_with("sk_") {
-        let key = state
-            .store
-            .api_key_by_hash(&hash_token(token))
-            .await?
-            .filter(|k| k.revoked_at.is_none())
-            .ok_or_else(ApiError::unauthorized)?;
-        let active = state
-            .store
-            .account(key.account_id)
-            .await?
-            .is_some_and(|a| a.is_active());
-        if !active {
-            return Err(ApiError::unauthorized());
-        }
+        let hash = hash_token(token);
+        let (key_id, account_id) = match state.api_keys.get(&hash) {
+            Some(known) => known,
+            None => {
+                let key = state
+                    .store
+                    .api_key_by_hash(&hash)
+                    .await?
+                    .filter(|k| k.revoked_at.is_none())
+                    .ok_or_else(ApiError::unauthorized)?;
+                let active = state
+                    .store
+                    .account(key.account_id)
+                    .await?
+                    .is_some_and(|a| a.is_active());
+                if !active {
+                    return Err(ApiError::unauthorized());
+                }
+                state.api_keys.put(hash, (key.id, key.account_id));
+                (key.id, key.account_id)
+            }
+        };
         return Ok(Principal {
-            actor: format!("api_key:{}", key.id),
-            account_id: Some(key.account_id),
+            actor: format!("api_key:{key_id}"),
+            account_id: Some(account_id),
             role: Role::Owner,
             source_ip,
         });

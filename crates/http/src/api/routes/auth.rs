@@ -4,7 +4,7 @@ use axum::extract::State;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sluice_core::LoginState;
-use sluice_core::secret::{hash_token, new_secret, verify_password};
+use sluice_core::secret::{hash_token, new_secret};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -79,9 +79,7 @@ async fn login(
         .map(|u| u.password_hash.clone())
         .unwrap_or_else(|| state.dummy_hash.to_string());
     let password = request.password.clone();
-    let matches = tokio::task::spawn_blocking(move || verify_password(&hash, &password))
-        .await
-        .unwrap_or(false);
+    let matches = crate::password::verify(hash, password).await;
     let Some(user) = user else {
         return Err(invalid_login());
     };

@@ -123,9 +123,7 @@ async fn hash_new_password(password: &str) -> Result<String, super::error::ApiEr
             "password must have at least 8 characters",
         ));
     }
-    let password = password.to_string();
-    tokio::task::spawn_blocking(move || sluice_core::secret::hash_password(&password))
+    crate::password::hash(password.to_string())
         .await
-        .map_err(|_| ApiError::validation("password could not be hashed"))?
-        .map_err(|_| ApiError::validation("password could not be hashed"))
+        .ok_or_else(|| ApiError::validation("password could not be hashed"))
 }

@@ -1,5 +1,6 @@
-//! What a node may reuse for a short while (`store.account_cache_ms`): settings every
-//! message would otherwise read again. A zero TTL caches nothing.
+//! What a node may reuse for a short while (`store.account_cache_ms`): account settings,
+//! API keys, verified logins — things every message would otherwise read again. A zero
+//! TTL caches nothing.
 
 use std::collections::HashMap;
 use std::hash::Hash;
