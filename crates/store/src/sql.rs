@@ -1476,8 +1476,7 @@ macro_rules! impl_sql_store {
                     .bind(message.max_attempts.map(i64::from))
                     .fetch_one(&mut *tx)
                     .await?;
-                    Self::insert_event(&mut tx, id, Some(message.account_id), "queued", "", now_ms)
-                        .await?;
+                    // The `queued` event comes from the `messages_queued_event` trigger.
                     ids.push(id);
                 }
                 // One usage update per account in the batch, not per message.
