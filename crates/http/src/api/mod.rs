@@ -45,8 +45,9 @@ pub struct ApiState {
     pub max_recipients: usize,
     /// Sends per account and `rate_limit_key`.
     pub send_limiter: Arc<std::sync::Mutex<sluice_core::rate::WindowLimiter>>,
-    /// API keys seen recently: key hash → (key id, account id), for `store.account_cache_ms`.
-    pub api_keys: Arc<sluice_store::ttl_cache::TtlCache<String, (i64, i64)>>,
+    /// API keys seen recently: key hash → (key id, the active account), for
+    /// `store.account_cache_ms`.
+    pub api_keys: Arc<sluice_store::ttl_cache::TtlCache<String, (i64, sluice_store::Account)>>,
     /// Whether event webhook endpoints may be loopback or private addresses.
     pub event_webhooks_allow_private: bool,
     /// Verifies feedback webhooks from the email services.
@@ -56,6 +57,26 @@ pub struct ApiState {
 }
 
 impl ApiState {
+    /// The caller's account if active: from the API-key cache when the caller came with a
+    /// key seen in the last `store.account_cache_ms`, else read.
+    pub async fn active_account(
+        &self,
+        who: &Principal,
+        account_id: i64,
+    ) -> Result<Option<sluice_store::Account>, error::ApiError> {
+        if let Some(hash) = &who.api_key_hash
+            && let Some((_, account)) = self.api_keys.get(hash)
+            && account.id == account_id
+        {
+            return Ok(Some(account));
+        }
+        Ok(self
+            .store
+            .account(account_id)
+            .await?
+            .filter(|a| a.is_active()))
+    }
+
     /// Records who changed what; never secrets (callers pass only non-secret fields).
     pub async fn audit(
         &self,

@@ -51,6 +51,8 @@ pub struct Principal {
     pub account_id: Option<AccountId>,
     pub role: Role,
     pub source_ip: Option<String>,
+    /// SHA-256 of the API key the caller came with (to find its cached account).
+    pub api_key_hash: Option<String>,
 }
 
 impl Principal {
@@ -140,7 +142,7 @@ async fn authenticate(parts: &mut Parts, state: &ApiState) -> Result<Principal, 
     if token.starts_with("sk_") {
         let hash = hash_token(token);
         let (key_id, account_id) = match state.api_keys.get(&hash) {
-            Some(known) => known,
+            Some((key_id, account)) => (key_id, account.id),
             None => {
                 let key = state
                     .store
@@ -148,16 +150,15 @@ async fn authenticate(parts: &mut Parts, state: &ApiState) -> Result<Principal, 
                     .await?
                     .filter(|k| k.revoked_at.is_none())
                     .ok_or_else(ApiError::unauthorized)?;
-                let active = state
+                let account = state
                     .store
                     .account(key.account_id)
                     .await?
-                    .is_some_and(|a| a.is_active());
-                if !active {
-                    return Err(ApiError::unauthorized());
-                }
-                state.api_keys.put(hash, (key.id, key.account_id));
-                (key.id, key.account_id)
+                    .filter(|a| a.is_active())
+                    .ok_or_else(ApiError::unauthorized)?;
+                let account_id = account.id;
+                state.api_keys.put(hash.clone(), (key.id, account));
+                (key.id, account_id)
             }
         };
         return Ok(Principal {
@@ -165,6 +166,7 @@ async fn authenticate(parts: &mut Parts, state: &ApiState) -> Result<Principal, 
             account_id: Some(account_id),
             role: Role::Owner,
             source_ip,
+            api_key_hash: Some(hash),
         });
     }
     let claims = state
@@ -183,5 +185,6 @@ async fn authenticate(parts: &mut Parts, state: &ApiState) -> Result<Principal, 
         account_id: user.account_id,
         role,
         source_ip,
+        api_key_hash: None,
     })
 }

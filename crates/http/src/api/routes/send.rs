@@ -140,10 +140,8 @@ async fn send(
         .account_id
         .ok_or_else(|| ApiError::validation("send as an account: use one of its API keys"))?;
     let account = state
-        .store
-        .account(account_id)
+        .active_account(&who, account_id)
         .await?
-        .filter(|a| a.is_active())
         .ok_or_else(ApiError::unauthorized)?;
     if let Some(key) = &body.rate_limit_key {
         if key.is_empty() || key.len() > 200 {
