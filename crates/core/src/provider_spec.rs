@@ -58,6 +58,25 @@ pub fn provider_config(provider_type: &str, settings: &Value) -> Result<Provider
     ProviderConfig::deserialize(Value::Object(tagged)).map_err(|e| e.to_string())
 }
 
+/// The typed config of a stored provider: its public settings with its sealed secrets
+/// opened by `key` and merged in. The error says what is wrong (never a secret).
+pub fn open_config(
+    key: &crate::sealed::MasterKey,
+    provider_type: &str,
+    public: &Value,
+    sealed_secrets: &str,
+) -> Result<ProviderConfig, String> {
+    let opened = key
+        .open(sealed_secrets)
+        .map_err(|_| "its secrets do not open with this node's master key".to_string())?;
+    let secrets: Value = serde_json::from_slice(&opened)
+        .map_err(|_| "its stored secrets are malformed".to_string())?;
+    provider_config(
+        provider_type,
+        &merge_secrets(provider_type, public, &secrets),
+    )
+}
+
 /// Splits settings into (public settings, secret settings).
 pub fn split_secrets(provider_type: &str, settings: &Value) -> (Value, Value) {
     let mut public = settings.clone();

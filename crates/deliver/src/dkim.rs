@@ -3,7 +3,7 @@
 
 use aws_lc_rs::encoding::AsDer;
 use base64::Engine;
-use mail_auth::common::crypto::{Ed25519Key, RsaKey, Sha256};
+use mail_auth::common::crypto::{Ed25519Key, RsaKey, Sha256, SigningKey};
 use mail_auth::common::headers::HeaderWriter;
 use mail_auth::dkim::DkimSigner;
 
@@ -170,29 +170,34 @@ impl DkimKey {
         let header = match self.algorithm {
             DkimAlgorithm::RsaSha256 => {
                 let key = rsa_key(&self.pkcs8).map_err(failed)?;
-                DkimSigner::from_key(key)
-                    .domain(&self.domain)
-                    .selector(&self.selector)
-                    .headers(present)
-                    .sign(message)
-                    .map_err(failed)?
-                    .to_header()
+                self.signature(key, present, message).map_err(failed)?
             }
             DkimAlgorithm::Ed25519Sha256 => {
                 let key =
                     Ed25519Key::from_pkcs8_maybe_unchecked_der(&self.pkcs8).map_err(failed)?;
-                DkimSigner::from_key(key)
-                    .domain(&self.domain)
-                    .selector(&self.selector)
-                    .headers(present)
-                    .sign(message)
-                    .map_err(failed)?
-                    .to_header()
+                self.signature(key, present, message).map_err(failed)?
             }
         };
         let mut signed = header.into_bytes();
         signed.extend_from_slice(message);
         Ok(signed)
+    }
+}
+
+impl DkimKey {
+    /// The DKIM-Signature header line for `message`, whatever the key type.
+    fn signature<K: SigningKey>(
+        &self,
+        key: K,
+        headers: Vec<&str>,
+        message: &[u8],
+    ) -> mail_auth::Result<String> {
+        Ok(DkimSigner::from_key(key)
+            .domain(&self.domain)
+            .selector(&self.selector)
+            .headers(headers)
+            .sign(message)?
+            .to_header())
     }
 }
 

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use common::{BIN, Db, Upstream};
 use serde_json::{Value, json};
-use sluice_testkit::{Sluice, http_json};
+use sluice_testkit::Sluice;
 
 fn dkimpy_verifies(message: &[u8], record: &Value) -> bool {
     let dir = tempfile::tempdir().unwrap();
@@ -32,15 +32,8 @@ fn mail_to_smtp_providers_is_signed_and_verifies_independently() {
     let upstream = Upstream::start(&[]);
     let sluice = Sluice::builder(BIN).upstream(upstream.port).start();
     let db = Db::open(&sluice);
-    let api = |method: &str, path: &str, body: Option<Value>| {
-        http_json(
-            sluice.ports.http,
-            method,
-            &format!("/api/v1{path}"),
-            Some(&sluice.api_key),
-            body.as_ref(),
-        )
-    };
+    let api =
+        |method: &str, path: &str, body: Option<Value>| common::api(&sluice, method, path, body);
     // Only the account's own domains can get a key.
     let (status, refused) = api(
         "POST",

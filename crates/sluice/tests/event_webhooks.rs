@@ -24,15 +24,8 @@ fn subscribed_events_are_posted_signed_and_retried() {
         .env("SLUICE_EVENT_WEBHOOKS__RETRY__INITIAL_DELAY_SECS", "0.5")
         .start();
     let db = Db::open(&sluice);
-    let api = |method: &str, path: &str, body: Option<Value>| {
-        http_json(
-            sluice.ports.http,
-            method,
-            &format!("/api/v1{path}"),
-            Some(&sluice.api_key),
-            body.as_ref(),
-        )
-    };
+    let api =
+        |method: &str, path: &str, body: Option<Value>| common::api(&sluice, method, path, body);
     let (status, refused) = api(
         "POST",
         "/webhook-endpoints",

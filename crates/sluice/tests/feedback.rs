@@ -5,22 +5,12 @@
 
 mod common;
 
-use common::{BIN, Db};
+use common::{BIN, Db, api};
 use serde_json::{Value, json};
 use sluice_testkit::esp::{EspFake, FeedbackSigner};
-use sluice_testkit::{Sluice, http_json, http_raw};
+use sluice_testkit::{Sluice, http_raw};
 
 const MAILGUN_SIGNING_KEY: &str = "mg-signing-key";
-
-fn api(sluice: &Sluice, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    http_json(
-        sluice.ports.http,
-        method,
-        &format!("/api/v1{path}"),
-        Some(&sluice.api_key),
-        body.as_ref(),
-    )
-}
 
 /// A provider of `kind` and a rule sending messages tagged `kind` to it; its id.
 fn provider_for_tag(sluice: &Sluice, kind: &str, settings: Value, priority: i64) -> i64 {

@@ -4,21 +4,10 @@
 
 mod common;
 
-use common::{BIN, Db};
+use common::{BIN, Db, api};
 use serde_json::{Value, json};
+use sluice_testkit::Sluice;
 use sluice_testkit::esp::EspFake;
-use sluice_testkit::{Sluice, http_json};
-
-/// An owner's API call: (status, body).
-fn api(sluice: &Sluice, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    http_json(
-        sluice.ports.http,
-        method,
-        &format!("/api/v1{path}"),
-        Some(&sluice.api_key),
-        body.as_ref(),
-    )
-}
 
 fn create_provider(sluice: &Sluice, name: &str, kind: &str, settings: Value) -> i64 {
     let (status, body) = api(

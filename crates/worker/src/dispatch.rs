@@ -19,7 +19,8 @@ use sluice_store::ttl_cache::TtlCache;
 #[derive(Debug, Default)]
 struct AccountSettings {
     providers: Vec<ProviderRow>,
-    rules: Vec<RuleRow>,
+    /// Parsed once per read; rules whose conditions no longer parse are left out.
+    rules: Vec<Rule>,
     dkim_keys: Vec<DkimKeyRow>,
 }
 use tracing::warn;
@@ -101,7 +102,12 @@ impl Dispatcher {
                 };
             }
         };
-        let headers = sluice_core::router::header_fields(message.body);
+        // Only rules on headers need the header section read.
+        let headers = if settings.rules.iter().any(|r| r.conditions.header.is_some()) {
+            sluice_core::router::header_fields(message.body)
+        } else {
+            Vec::new()
+        };
         let facts = MessageFacts {
             mail_from: &message.envelope.mail_from,
             source: message.source,
@@ -121,9 +127,8 @@ impl Dispatcher {
         };
         let account_slots: Vec<ProviderSlot> = account_slots.iter().map(slot).collect();
         let system_slots: Vec<ProviderSlot> = system_slots.iter().map(slot).collect();
-        let rules: Vec<Rule> = settings.rules.iter().filter_map(rule_of).collect();
         let table = RoutingTable {
-            rules: &rules,
+            rules: &settings.rules,
             account_providers: &account_slots,
             system_providers: &system_slots,
         };
@@ -225,7 +230,8 @@ impl Dispatcher {
         let rules = if providers.is_empty() {
             Vec::new()
         } else {
-            self.store.list_rules(Some(account_id)).await?
+            let rows = self.store.list_rules(Some(account_id)).await?;
+            rows.iter().filter_map(rule_of).collect()
         };
         let dkim_keys = self.store.list_dkim_keys(Some(account_id)).await?;
         let settings = Arc::new(AccountSettings {
@@ -255,7 +261,13 @@ impl Dispatcher {
         {
             return (Some(id), deliverer.clone());
         }
-        let deliverer = match self.config_of(row) {
+        let opened = sluice_core::provider_spec::open_config(
+            &self.master_key,
+            &row.provider_type,
+            &row.config,
+            &row.secrets,
+        );
+        let deliverer = match opened {
             Ok(config) => sluice_deliver::from_config(&config, &self.hello_name),
             Err(problem) => {
                 warn!(provider_id = id, %problem, "provider cannot be used");
@@ -267,18 +279,6 @@ impl Dispatcher {
         };
         built.insert(id, (row.updated_at, deliverer.clone()));
         (Some(id), deliverer)
-    }
-
-    fn config_of(&self, row: &ProviderRow) -> Result<sluice_core::ProviderConfig, String> {
-        let opened = self
-            .master_key
-            .open(&row.secrets)
-            .map_err(|_| "its secrets do not open with this node's master key".to_string())?;
-        let secrets: serde_json::Value = serde_json::from_slice(&opened)
-            .map_err(|_| "its stored secrets are malformed".to_string())?;
-        let settings =
-            sluice_core::provider_spec::merge_secrets(&row.provider_type, &row.config, &secrets);
-        sluice_core::provider_spec::provider_config(&row.provider_type, &settings)
     }
 }
 

@@ -114,9 +114,16 @@ impl Deliverer for MsGraphDeliverer {
 
     async fn deliver(&self, message: Outbound<'_>) -> DeliveryReport {
         let rcpts = &message.envelope.rcpt_to;
-        let mime = mime::with_envelope_bcc(message.body, rcpts);
+        let parsed = mime::parse(message.body);
+        let named = parsed
+            .as_ref()
+            .map(mime::header_recipients)
+            .unwrap_or_default();
+        let message_id = parsed
+            .as_ref()
+            .and_then(|m| m.message_id().map(str::to_string));
+        let mime = mime::with_envelope_bcc(message.body, &named, rcpts);
         let body = base64::engine::general_purpose::STANDARD.encode(&mime);
-        let message_id = mime::parse(message.body).and_then(|m| m.message_id().map(str::to_string));
         let mut fresh = false;
         loop {
             let token = match self.token(fresh).await {

@@ -176,3 +176,19 @@ pub fn admin_token(sluice: &Sluice) -> String {
     assert_eq!(status, 200, "{login}");
     login["access_token"].as_str().unwrap().to_string()
 }
+
+/// An API call with the test account's key: `/api/v1` + `path`; (status, JSON body).
+pub fn api(
+    sluice: &Sluice,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    sluice_testkit::http_json(
+        sluice.ports.http,
+        method,
+        &format!("/api/v1{path}"),
+        Some(&sluice.api_key),
+        body.as_ref(),
+    )
+}

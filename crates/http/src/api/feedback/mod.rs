@@ -49,6 +49,18 @@ pub struct FeedbackReply {
     pub duplicate: bool,
 }
 
+impl FeedbackReply {
+    /// Answered for requests that apply no events (confirmations, other SNS types).
+    fn nothing(duplicate: bool) -> axum::Json<FeedbackReply> {
+        axum::Json(FeedbackReply {
+            ok: true,
+            events: 0,
+            matched: 0,
+            duplicate,
+        })
+    }
+}
+
 impl From<Refused> for ApiError {
     fn from(refused: Refused) -> Self {
         tracing::info!(reason = %refused, "feedback refused");
@@ -93,7 +105,7 @@ async fn sendgrid_feedback(
         state.feedback.max_age_secs,
     )?;
     if !first_time(&state, &format!("sendgrid:{signature}")).await? {
-        return Ok(duplicate());
+        return Ok(FeedbackReply::nothing(true));
     }
     let payload: Value = serde_json::from_slice(&body)
         .map_err(|_| ApiError::validation("the body is not a JSON array of events"))?;
@@ -123,7 +135,7 @@ async fn mailgun_feedback(
     let now = now_ms() / 1000;
     let token = verify::mailgun(&key, &payload, now, state.feedback.max_age_secs)?;
     if !first_time(&state, &format!("mailgun:{token}")).await? {
-        return Ok(duplicate());
+        return Ok(FeedbackReply::nothing(true));
     }
     apply(&state, &provider, "mailgun", mailgun_events(&payload)).await
 }
@@ -149,16 +161,11 @@ async fn ses_feedback(
     match message["Type"].as_str() {
         Some("SubscriptionConfirmation") => {
             confirm_subscription(&state, &message).await?;
-            Ok(axum::Json(FeedbackReply {
-                ok: true,
-                events: 0,
-                matched: 0,
-                duplicate: false,
-            }))
+            Ok(FeedbackReply::nothing(false))
         }
         Some("Notification") => {
             if !first_time(&state, &format!("sns:{id}")).await? {
-                return Ok(duplicate());
+                return Ok(FeedbackReply::nothing(true));
             }
             let inner: Value = message["Message"]
                 .as_str()
@@ -166,12 +173,7 @@ async fn ses_feedback(
                 .ok_or_else(|| ApiError::validation("the notification's Message is not JSON"))?;
             apply(&state, &provider, "ses", ses_events(&inner)).await
         }
-        _ => Ok(axum::Json(FeedbackReply {
-            ok: true,
-            events: 0,
-            matched: 0,
-            duplicate: false,
-        })),
+        _ => Ok(FeedbackReply::nothing(false)),
     }
 }
 
@@ -211,11 +213,20 @@ async fn provider_of(
         .await?
         .filter(|p| p.provider_type == provider_type)
         .ok_or_else(ApiError::not_found)?;
-    let secrets = state.unseal(&row.secrets)?;
-    let settings =
-        sluice_core::provider_spec::merge_secrets(&row.provider_type, &row.config, &secrets);
-    let config = sluice_core::provider_spec::provider_config(&row.provider_type, &settings)
-        .map_err(|_| ApiError::validation("the provider's stored settings are not usable"))?;
+    let config = sluice_core::provider_spec::open_config(
+        &state.master_key,
+        &row.provider_type,
+        &row.config,
+        &row.secrets,
+    )
+    .map_err(|problem| {
+        tracing::error!(provider_id = row.id, %problem, "provider unusable for feedback");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "provider_unusable",
+            "the provider's stored settings are not usable",
+        )
+    })?;
     Ok((row, config))
 }
 
@@ -226,15 +237,6 @@ async fn first_time(state: &ApiState, identity: &str) -> Result<bool, ApiError> 
         .store
         .remember_signature(identity, now + 86_400_000, now)
         .await?)
-}
-
-fn duplicate() -> axum::Json<FeedbackReply> {
-    axum::Json(FeedbackReply {
-        ok: true,
-        events: 0,
-        matched: 0,
-        duplicate: true,
-    })
 }
 
 async fn apply(
