@@ -169,11 +169,26 @@ impl Worker {
             started_at,
             finished_at,
         );
-        match self.attempts.submit(record).await {
-            Ok(true) => {}
-            Ok(false) => warn!("lease lost before the attempt was recorded"),
-            Err(error) => {
-                warn!(%error, "recording the attempt failed; the lease will expire and the message be retried")
+        self.record_while_leased(record).await;
+    }
+
+    /// Records the attempt, trying again every second while the database is unreachable
+    /// (for at most half the lease, 30 s at most): otherwise a short outage would leave the
+    /// message waiting for its whole lease to expire, and a delivered one would go out again.
+    async fn record_while_leased(&self, record: sluice_store::AttemptRecord) {
+        let patience = (self.config.lease / 2).min(Duration::from_secs(30));
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            match self.attempts.submit(record.clone()).await {
+                Ok(true) => return,
+                Ok(false) => return warn!("lease lost before the attempt was recorded"),
+                Err(error) if tokio::time::Instant::now() + Duration::from_secs(1) < deadline => {
+                    warn!(%error, "recording the attempt failed; trying again");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(error) => {
+                    return warn!(%error, "recording the attempt failed; the lease will expire and the message be retried");
+                }
             }
         }
     }
