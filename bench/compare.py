@@ -409,7 +409,11 @@ def main():
         extra.append("| Sluice, STARTTLS + AUTH (submission), 50 sessions, 1 KB | %.0f msg/s accepted | p50 %.1f ms, p99 %.1f ms |"
                      % (median(tls, "send_rate"), median(tls, "p50"), median(tls, "p99")))
         if args.pg:
-            pg = Sluice(work, sink.port, database=args.pg, label="Sluice PostgreSQL")
+            # A fresh database on that server for this run, dropped afterwards.
+            db_name = "sluice_bench_%d" % os.getpid()
+            subprocess.run(["psql", args.pg, "-qc", "CREATE DATABASE %s" % db_name], check=True)
+            pg = Sluice(work, sink.port, database=args.pg.rsplit("/", 1)[0] + "/" + db_name,
+                        label="Sluice PostgreSQL")
             try:
                 pg_runs = [throughput(pg, sink, args.count, 50, 1024, 1) for _ in range(args.rounds)]
                 pg_lat = [latency(pg, 2000, 50, 1024, 1) for _ in range(args.rounds)]
@@ -419,6 +423,7 @@ def main():
                              % (median(pg_runs, "e2e"), ratio, median(pg_lat, "p50"), median(pg_lat, "p99")))
             finally:
                 pg.stop()
+                subprocess.run(["psql", args.pg, "-qc", "DROP DATABASE IF EXISTS %s WITH (FORCE)" % db_name])
         if shutil.which("wrk"):
             http = http_send(sluice, 10, 50)
             extra.append("| Sluice HTTP `POST /api/v1/send`, wrk 50 connections, 10 s | %.0f req/s (%d non-2xx) | p99 %.1f ms |"

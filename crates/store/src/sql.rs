@@ -156,77 +156,124 @@ macro_rules! impl_sql_store {
                 Ok(())
             }
 
-            /// One attempt inside a transaction; false (and nothing written) when the lease
-            /// was lost.
-            async fn record_attempt_in(
+            /// Attempts inside a transaction, a few statements per batch rather than per
+            /// attempt (each statement is a round trip to the database): one UPDATE of the
+            /// messages whose lease still holds, one INSERT of their provider calls, one of their
+            /// events. Returns, per attempt, whether it was applied; nothing is written for an
+            /// attempt whose lease was lost, nor for a second attempt of the same message.
+            async fn record_attempts_in(
                 tx: &mut sqlx::Transaction<'_, $db>,
-                attempt: &AttemptRecord,
-            ) -> Result<bool, StoreError> {
-                let updated = sqlx::query(
-                    "UPDATE messages SET status = $1, pending_rcpt = $2, attempts = attempts + 1, \
-                     next_attempt_at = $3, last_error = $4, lease_owner = NULL, lease_until = NULL, updated_at = $5 \
-                     WHERE id = $6 AND lease_owner = $7",
-                )
-                .bind(attempt.new_status.as_str())
-                .bind(json(&attempt.pending_rcpt))
-                .bind(attempt.next_attempt_at)
-                .bind(&attempt.last_error)
-                .bind(attempt.finished_at)
-                .bind(attempt.message_id)
-                .bind(&attempt.lease_owner)
-                .execute(&mut **tx)
-                .await?;
-                if updated.rows_affected() == 0 {
-                    return Ok(false);
+                attempts: &[AttemptRecord],
+            ) -> Result<Vec<bool>, StoreError> {
+                let mut applied = vec![false; attempts.len()];
+                let mut seen = std::collections::HashSet::new();
+                let firsts: Vec<usize> = (0..attempts.len())
+                    .filter(|&i| seen.insert(attempts[i].message_id))
+                    .collect();
+                for chunk in firsts.chunks($crate::sql::ROWS_PER_STATEMENT) {
+                    let mut update = sqlx::QueryBuilder::<$db>::new(
+                        "UPDATE messages SET status = v.column2, pending_rcpt = v.column3, \
+                         attempts = attempts + 1, next_attempt_at = v.column4, last_error = v.column5, \
+                         lease_owner = NULL, lease_until = NULL, updated_at = v.column6 FROM (",
+                    );
+                    update.push_values(chunk, |mut row, &i| {
+                        let a = &attempts[i];
+                        row.push_bind(a.message_id)
+                            .push_bind(a.new_status.as_str())
+                            .push_bind(json(&a.pending_rcpt))
+                            .push_bind(a.next_attempt_at)
+                            .push_bind(a.last_error.as_deref())
+                            .push_bind(a.finished_at)
+                            .push_bind(a.lease_owner.as_str());
+                    });
+                    update.push(
+                        ") AS v WHERE messages.id = v.column1 AND messages.lease_owner = v.column7 \
+                         RETURNING messages.id",
+                    );
+                    let done: std::collections::HashSet<i64> = update
+                        .build_query_scalar::<i64>()
+                        .fetch_all(&mut **tx)
+                        .await?
+                        .into_iter()
+                        .collect();
+                    for &i in chunk {
+                        applied[i] = done.contains(&attempts[i].message_id);
+                    }
                 }
-                let whole = [$crate::ProviderAttempt {
-                    provider_id: None,
-                    report: attempt.report.clone(),
-                }];
-                let calls = match attempt.calls.is_empty() {
-                    true => &whole[..],
-                    false => &attempt.calls[..],
-                };
-                for call in calls {
-                    let report = &call.report;
-                    let verdict = match report.overall() {
-                        Verdict::Delivered => "delivered",
-                        Verdict::Transient => "transient",
-                        Verdict::Permanent => "permanent",
-                    };
-                    let first = report.first_failure().or(report.recipients.first());
-                    sqlx::query(
-                        "INSERT INTO delivery_attempts (message_id, provider, verdict, code, response, recipients, \
-                         started_at, finished_at, provider_id, provider_message_id) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                    )
-                    .bind(attempt.message_id)
-                    .bind(&report.provider)
-                    .bind(verdict)
-                    .bind(first.and_then(|r| r.code).map(i64::from))
-                    .bind(first.map(|r| r.response.as_str()).unwrap_or_default())
-                    .bind(json(&report.recipients))
-                    .bind(attempt.started_at)
-                    .bind(attempt.finished_at)
-                    .bind(call.provider_id)
-                    .bind(&report.provider_message_id)
-                    .execute(&mut **tx)
-                    .await?;
+                let kept: Vec<&AttemptRecord> = attempts
+                    .iter()
+                    .zip(&applied)
+                    .filter_map(|(a, ok)| ok.then_some(a))
+                    .collect();
+                Self::insert_provider_calls(tx, &kept).await?;
+                let events: Vec<(MessageId, &str, &str, i64)> = kept
+                    .iter()
+                    .flat_map(|a| {
+                        a.events
+                            .iter()
+                            .map(|(kind, detail)| (a.message_id, kind.as_str(), detail.as_str(), a.finished_at))
+                    })
+                    .collect();
+                for chunk in events.chunks($crate::sql::ROWS_PER_STATEMENT) {
+                    let mut insert = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO events (message_id, account_id, kind, detail, created_at) ",
+                    );
+                    insert.push_values(chunk, |mut row, &(id, kind, detail, at)| {
+                        row.push_bind(id)
+                            .push_bind(None::<AccountId>)
+                            .push_bind(kind)
+                            .push_bind(detail)
+                            .push_bind(at);
+                    });
+                    // The `events_webhook_outbox` trigger fills tenants' webhook outbox.
+                    insert.build().execute(&mut **tx).await?;
                 }
-                for (kind, detail) in &attempt.events {
-                    Self::insert_event(
-                        tx,
-                        attempt.message_id,
-                        None,
-                        kind,
-                        detail,
-                        attempt.finished_at,
-                    )
-                    .await?;
-                }
-                Ok(true)
+                Ok(applied)
             }
 
+            /// One `delivery_attempts` row per provider call (one for the whole attempt when
+            /// it made no call), in as few statements as the batch allows.
+            async fn insert_provider_calls(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                attempts: &[&AttemptRecord],
+            ) -> Result<(), StoreError> {
+                let mut rows: Vec<(&AttemptRecord, Option<i64>, &sluice_core::DeliveryReport)> =
+                    Vec::new();
+                for attempt in attempts {
+                    match attempt.calls.is_empty() {
+                        true => rows.push((attempt, None, &attempt.report)),
+                        false => rows.extend(
+                            attempt.calls.iter().map(|c| (*attempt, c.provider_id, &c.report)),
+                        ),
+                    }
+                }
+                for chunk in rows.chunks($crate::sql::ROWS_PER_STATEMENT) {
+                    let mut insert = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO delivery_attempts (message_id, provider, verdict, code, response, \
+                         recipients, started_at, finished_at, provider_id, provider_message_id) ",
+                    );
+                    insert.push_values(chunk, |mut row, &(attempt, provider_id, report)| {
+                        let verdict = match report.overall() {
+                            Verdict::Delivered => "delivered",
+                            Verdict::Transient => "transient",
+                            Verdict::Permanent => "permanent",
+                        };
+                        let first = report.first_failure().or(report.recipients.first());
+                        row.push_bind(attempt.message_id)
+                            .push_bind(report.provider.as_str())
+                            .push_bind(verdict)
+                            .push_bind(first.and_then(|r| r.code).map(i64::from))
+                            .push_bind(first.map(|r| r.response.as_str()).unwrap_or_default())
+                            .push_bind(json(&report.recipients))
+                            .push_bind(attempt.started_at)
+                            .push_bind(attempt.finished_at)
+                            .push_bind(provider_id)
+                            .push_bind(report.provider_message_id.as_deref());
+                    });
+                    insert.build().execute(&mut **tx).await?;
+                }
+                Ok(())
+            }
 
             fn webhook_endpoint_from_row(row: &$row) -> Result<WebhookEndpointRow, StoreError> {
                 Ok(WebhookEndpointRow {
@@ -1445,39 +1492,48 @@ macro_rules! impl_sql_store {
             ) -> Result<Vec<MessageId>, StoreError> {
                 let mut tx = self.write.begin().await?;
                 let mut ids = Vec::with_capacity(messages.len());
-                for message in messages {
-                    let (status, owner, lease_until) = match &message.lease {
-                        Some((owner, until)) => {
-                            (MessageStatus::Sending, Some(owner.as_str()), Some(*until))
-                        }
-                        None => (MessageStatus::Queued, None, None),
-                    };
-                    let rcpt = json(&message.envelope.rcpt_to);
-                    let id: i64 = sqlx::query_scalar(
+                for chunk in messages.chunks($crate::sql::ROWS_PER_STATEMENT) {
+                    let mut insert = sqlx::QueryBuilder::<$db>::new(
                         "INSERT INTO messages (account_id, source, mail_from, rcpt_to, pending_rcpt, smtputf8, \
                          eight_bit, size, body, status, attempts, next_attempt_at, lease_owner, lease_until, \
-                         created_at, updated_at, tags, max_attempts) \
-                         VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, 0, $10, $11, $12, $10, $10, $13, $14) \
-                         RETURNING id",
-                    )
-                    .bind(message.account_id)
-                    .bind(message.source.as_str())
-                    .bind(&message.envelope.mail_from)
-                    .bind(&rcpt)
-                    .bind(message.envelope.smtputf8)
-                    .bind(message.envelope.eight_bit)
-                    .bind(message.body.len() as i64)
-                    .bind(&message.body)
-                    .bind(status.as_str())
-                    .bind(now_ms)
-                    .bind(owner)
-                    .bind(lease_until)
-                    .bind(json(&message.tags))
-                    .bind(message.max_attempts.map(i64::from))
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    // The `queued` event comes from the `messages_queued_event` trigger.
-                    ids.push(id);
+                         created_at, updated_at, tags, max_attempts) ",
+                    );
+                    insert.push_values(chunk, |mut row, message| {
+                        let (status, owner, lease_until) = match &message.lease {
+                            Some((owner, until)) => {
+                                (MessageStatus::Sending, Some(owner.as_str()), Some(*until))
+                            }
+                            None => (MessageStatus::Queued, None, None),
+                        };
+                        let rcpt = json(&message.envelope.rcpt_to);
+                        row.push_bind(message.account_id)
+                            .push_bind(message.source.as_str())
+                            .push_bind(message.envelope.mail_from.as_str())
+                            .push_bind(rcpt.clone())
+                            .push_bind(rcpt)
+                            .push_bind(message.envelope.smtputf8)
+                            .push_bind(message.envelope.eight_bit)
+                            .push_bind(message.body.len() as i64)
+                            .push_bind(message.body.as_slice())
+                            .push_bind(status.as_str())
+                            .push_bind(0_i64)
+                            .push_bind(now_ms)
+                            .push_bind(owner)
+                            .push_bind(lease_until)
+                            .push_bind(now_ms)
+                            .push_bind(now_ms)
+                            .push_bind(json(&message.tags))
+                            .push_bind(message.max_attempts.map(i64::from));
+                    });
+                    insert.push(" RETURNING id");
+                    // One statement inserts the chunk; ids are handed out in the order the
+                    // rows are inserted (SQLite's rowid and PostgreSQL's sequence both only
+                    // grow), so the sorted ids answer the chunk's messages in order.
+                    // The `queued` events come from the `messages_queued_event` trigger.
+                    let mut chunk_ids: Vec<i64> =
+                        insert.build_query_scalar::<i64>().fetch_all(&mut *tx).await?;
+                    chunk_ids.sort_unstable();
+                    ids.extend(chunk_ids);
                 }
                 // One usage update per account in the batch, not per message.
                 let mut per_account: Vec<(AccountId, i64)> = Vec::new();
@@ -1542,18 +1598,13 @@ macro_rules! impl_sql_store {
             }
 
             async fn record_attempt(&self, attempt: &AttemptRecord) -> Result<bool, StoreError> {
-                let mut tx = self.write.begin().await?;
-                let applied = Self::record_attempt_in(&mut tx, attempt).await?;
-                tx.commit().await?;
-                Ok(applied)
+                let applied = self.record_attempts(std::slice::from_ref(attempt)).await?;
+                Ok(applied.first().copied().unwrap_or(false))
             }
 
             async fn record_attempts(&self, attempts: &[AttemptRecord]) -> Result<Vec<bool>, StoreError> {
                 let mut tx = self.write.begin().await?;
-                let mut applied = Vec::with_capacity(attempts.len());
-                for attempt in attempts {
-                    applied.push(Self::record_attempt_in(&mut tx, attempt).await?);
-                }
+                let applied = Self::record_attempts_in(&mut tx, attempts).await?;
                 tx.commit().await?;
                 Ok(applied)
             }
@@ -1642,6 +1693,10 @@ macro_rules! impl_sql_store {
 pub(crate) use impl_sql_store;
 
 /// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
+/// Most rows one multi-row statement writes (a batch may be larger): keeps every
+/// statement well under SQLite's and PostgreSQL's limits on bound parameters.
+pub(crate) const ROWS_PER_STATEMENT: usize = 200;
+
 pub(crate) fn like_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {

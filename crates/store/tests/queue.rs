@@ -137,13 +137,30 @@ async fn batched_attempts_share_a_transaction_and_skip_lost_leases(backend: Back
         last_error: None,
         events: vec![("delivered".into(), String::new())],
     };
-    // Three writers at once; the middle one lost its lease.
-    let (a, b, c) = tokio::join!(
+    // Four writers at once; the second lost its lease, the fourth repeats the first.
+    let (a, b, c, d) = tokio::join!(
         attempts.submit(record(ids[0], "w")),
         attempts.submit(record(ids[1], "someone-else")),
         attempts.submit(record(ids[2], "w")),
+        attempts.submit(record(ids[0], "w")),
     );
-    assert_eq!((a.unwrap(), b.unwrap(), c.unwrap()), (true, false, true));
+    assert_eq!(
+        (a.unwrap(), b.unwrap(), c.unwrap(), d.unwrap()),
+        (true, false, true, false)
+    );
+    assert_eq!(
+        store.attempts(ids[0]).await.unwrap().len(),
+        1,
+        "one attempt row"
+    );
+    let kinds: Vec<String> = store
+        .events(ids[2])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds, vec!["queued", "delivered"]);
     drop(attempts);
     task.await.unwrap();
     let statuses: Vec<String> = statuses_of(&store, &ids).await;
@@ -448,6 +465,11 @@ async fn group_commit_shares_transactions_and_keeps_every_message(backend: Backe
     }
     drop(committer);
     task.await.unwrap();
+    // Every writer got the id of its own message, though many shared one statement.
+    for (n, id) in ids.iter().enumerate() {
+        let body = store.message(*id).await.unwrap().unwrap().body;
+        assert_eq!(body, message(account, n).body, "message {n} got id {id}");
+    }
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 100);
