@@ -13,6 +13,11 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use sluice_config::Config;
 
+/// mimalloc instead of glibc's malloc: the accept and delivery paths allocate many small,
+/// short-lived buffers across threads, where glibc's arenas showed ~10 % of the CPU in profiles.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "sluice", version, about = "Multi-tenant mail relay gateway")]
 struct Cli {

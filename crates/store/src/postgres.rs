@@ -56,10 +56,21 @@ impl_sql_store!(
     PgStore,
     Postgres,
     PgRow,
+    // Candidates come from each kind's index in order, a few times `$4` of them, so a claim
+    // does not sort the whole backlog (one OR over the three did); then up to `$4` of them
+    // that are still due and not locked by another node's claim are taken.
     claim_sql = "UPDATE messages SET status = 'sending', lease_owner = $1, lease_until = $2, updated_at = $3 \
          WHERE id IN (SELECT id FROM messages \
-             WHERE (status IN ('queued', 'deferred') AND next_attempt_at <= $3) \
-                OR (status = 'sending' AND lease_until < $3) \
+             WHERE id IN (SELECT id FROM ( \
+                 (SELECT id, next_attempt_at AS due FROM messages \
+                     WHERE status = 'queued' AND next_attempt_at <= $3 ORDER BY next_attempt_at LIMIT $4 * 4) \
+                 UNION ALL (SELECT id, next_attempt_at AS due FROM messages \
+                     WHERE status = 'deferred' AND next_attempt_at <= $3 ORDER BY next_attempt_at LIMIT $4 * 4) \
+                 UNION ALL (SELECT id, lease_until AS due FROM messages \
+                     WHERE status = 'sending' AND lease_until < $3 ORDER BY lease_until LIMIT $4 * 4) \
+                 ) AS candidates ORDER BY due LIMIT $4 * 4) \
+               AND ((status IN ('queued', 'deferred') AND next_attempt_at <= $3) \
+                 OR (status = 'sending' AND lease_until < $3)) \
              ORDER BY next_attempt_at LIMIT $4 \
              FOR UPDATE SKIP LOCKED) \
          RETURNING id, account_id, mail_from, pending_rcpt, smtputf8, eight_bit, body, attempts, created_at, max_attempts, source, tags",
