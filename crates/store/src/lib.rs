@@ -115,14 +115,28 @@ pub trait Store: Send + Sync + 'static {
         state: &sluice_core::LoginState,
     ) -> Result<(), StoreError>;
 
+    /// A session of `kind`: `refresh` (an API refresh token) or `panel` (a web panel login).
     async fn create_session(
         &self,
         user_id: i64,
+        kind: &str,
         token_hash: &str,
         expires_at: i64,
         now_ms: i64,
     ) -> Result<i64, StoreError>;
     async fn session_by_hash(&self, token_hash: &str) -> Result<Option<SessionRow>, StoreError>;
+    /// Ends every session of one kind (all panel logins, when its secret is rotated).
+    async fn revoke_sessions_of_kind(&self, kind: &str, now_ms: i64) -> Result<u64, StoreError>;
+    /// A node-wide setting kept in the database.
+    async fn setting(&self, key: &str) -> Result<Option<String>, StoreError>;
+    async fn put_setting(&self, key: &str, value: &str, now_ms: i64) -> Result<(), StoreError>;
+    /// Queue depth by status, the last hours' accepted/delivered/failed counts, provider
+    /// results and recent errors, for one account or all (`None`).
+    async fn dashboard(
+        &self,
+        account_id: Option<AccountId>,
+        since_ms: i64,
+    ) -> Result<Dashboard, StoreError>;
     /// Revokes once: false if it was already revoked (a replayed refresh token).
     async fn revoke_session(&self, id: i64, now_ms: i64) -> Result<bool, StoreError>;
 

@@ -538,21 +538,132 @@ macro_rules! impl_sql_store {
             async fn create_session(
                 &self,
                 user_id: i64,
+                kind: &str,
                 token_hash: &str,
                 expires_at: i64,
                 now_ms: i64,
             ) -> Result<i64, StoreError> {
                 let id: i64 = sqlx::query_scalar(
-                    "INSERT INTO sessions (user_id, token_hash, expires_at, created_at) \
-                     VALUES ($1, $2, $3, $4) RETURNING id",
+                    "INSERT INTO sessions (user_id, token_hash, expires_at, created_at, kind) \
+                     VALUES ($1, $2, $3, $4, $5) RETURNING id",
                 )
                 .bind(user_id)
                 .bind(token_hash)
                 .bind(expires_at)
                 .bind(now_ms)
+                .bind(kind)
                 .fetch_one(&self.write)
                 .await?;
                 Ok(id)
+            }
+
+            async fn revoke_sessions_of_kind(&self, kind: &str, now_ms: i64) -> Result<u64, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE sessions SET revoked_at = $1 WHERE kind = $2 AND revoked_at IS NULL",
+                )
+                .bind(now_ms)
+                .bind(kind)
+                .execute(&self.write)
+                .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+                Ok(sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+                    .bind(key)
+                    .fetch_optional(&self.write)
+                    .await?)
+            }
+
+            async fn put_setting(&self, key: &str, value: &str, now_ms: i64) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (key) DO UPDATE SET value = $2, updated_at = $3",
+                )
+                .bind(key)
+                .bind(value)
+                .bind(now_ms)
+                .execute(&self.write)
+                .await?;
+                Ok(())
+            }
+
+            async fn dashboard(
+                &self,
+                account_id: Option<AccountId>,
+                since_ms: i64,
+            ) -> Result<$crate::Dashboard, StoreError> {
+                let by_status = sqlx::query(
+                    "SELECT status, COUNT(*) AS n FROM messages \
+                     WHERE (account_id = $1 OR $1 IS NULL) GROUP BY status ORDER BY status",
+                )
+                .bind(account_id)
+                .fetch_all(&self.read)
+                .await?
+                .iter()
+                .map(|row| Ok((row.try_get("status")?, row.try_get("n")?)))
+                .collect::<Result<Vec<(String, i64)>, StoreError>>()?;
+                let hourly = sqlx::query(
+                    "SELECT (e.created_at / 3600000) * 3600000 AS hour, e.kind, COUNT(*) AS n \
+                     FROM events e JOIN messages m ON m.id = e.message_id \
+                     WHERE e.created_at >= $2 AND (m.account_id = $1 OR $1 IS NULL) \
+                       AND e.kind IN ('queued', 'delivered', 'failed', 'captured', 'bounced') \
+                     GROUP BY (e.created_at / 3600000) * 3600000, e.kind",
+                )
+                .bind(account_id)
+                .bind(since_ms)
+                .fetch_all(&self.read)
+                .await?
+                .iter()
+                .map(|row| {
+                    Ok($crate::HourCount {
+                        hour: row.try_get("hour")?,
+                        kind: row.try_get("kind")?,
+                        count: row.try_get("n")?,
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+                let providers = sqlx::query(
+                    "SELECT d.provider, d.verdict, COUNT(*) AS n, MAX(d.finished_at) AS last_at \
+                     FROM delivery_attempts d JOIN messages m ON m.id = d.message_id \
+                     WHERE d.finished_at >= $2 AND (m.account_id = $1 OR $1 IS NULL) \
+                     GROUP BY d.provider, d.verdict ORDER BY d.provider, d.verdict",
+                )
+                .bind(account_id)
+                .bind(since_ms)
+                .fetch_all(&self.read)
+                .await?
+                .iter()
+                .map(|row| {
+                    Ok($crate::ProviderCount {
+                        provider: row.try_get("provider")?,
+                        verdict: row.try_get("verdict")?,
+                        count: row.try_get("n")?,
+                        last_at: row.try_get("last_at")?,
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+                let recent_errors = sqlx::query(
+                    "SELECT e.message_id, e.kind, e.detail, e.created_at \
+                     FROM events e JOIN messages m ON m.id = e.message_id \
+                     WHERE (m.account_id = $1 OR $1 IS NULL) AND e.kind IN \
+                       ('failed', 'deferred', 'recipient_failed', 'provider_auth_failed', 'bounced_hard', 'complained', 'dropped') \
+                     ORDER BY e.id DESC LIMIT 10",
+                )
+                .bind(account_id)
+                .fetch_all(&self.read)
+                .await?
+                .iter()
+                .map(|row| {
+                    Ok($crate::RecentError {
+                        message_id: row.try_get("message_id")?,
+                        kind: row.try_get("kind")?,
+                        detail: row.try_get("detail")?,
+                        created_at: row.try_get("created_at")?,
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+                Ok($crate::Dashboard { by_status, hourly, providers, recent_errors })
             }
 
             async fn session_by_hash(
@@ -560,7 +671,7 @@ macro_rules! impl_sql_store {
                 token_hash: &str,
             ) -> Result<Option<SessionRow>, StoreError> {
                 let row = sqlx::query(
-                    "SELECT id, user_id, expires_at, revoked_at FROM sessions WHERE token_hash = $1",
+                    "SELECT id, user_id, expires_at, revoked_at, kind FROM sessions WHERE token_hash = $1",
                 )
                 .bind(token_hash)
                 .fetch_optional(&self.read)
@@ -571,6 +682,7 @@ macro_rules! impl_sql_store {
                         user_id: row.try_get("user_id")?,
                         expires_at: row.try_get("expires_at")?,
                         revoked_at: row.try_get("revoked_at")?,
+                        kind: row.try_get("kind")?,
                     })
                 })
                 .transpose()

@@ -212,6 +212,42 @@ pub struct SessionRow {
     pub user_id: i64,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+    /// `refresh` or `panel`.
+    pub kind: String,
+}
+
+/// What the panel's dashboard shows.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Dashboard {
+    pub by_status: Vec<(String, i64)>,
+    pub hourly: Vec<HourCount>,
+    pub providers: Vec<ProviderCount>,
+    pub recent_errors: Vec<RecentError>,
+}
+
+/// Events of one kind in the hour starting at `hour` (ms).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HourCount {
+    pub hour: i64,
+    pub kind: String,
+    pub count: i64,
+}
+
+/// Provider calls of one verdict since the dashboard's start.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProviderCount {
+    pub provider: String,
+    pub verdict: String,
+    pub count: i64,
+    pub last_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecentError {
+    pub message_id: i64,
+    pub kind: String,
+    pub detail: String,
+    pub created_at: i64,
 }
 
 #[derive(Debug, Clone)]

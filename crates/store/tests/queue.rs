@@ -92,7 +92,98 @@ conformance!(
     dkim_keys_are_unique_per_domain_and_selector,
     subscribed_events_fill_the_webhook_outbox_and_attempts_are_kept,
     batched_attempts_share_a_transaction_and_skip_lost_leases,
+    dashboard_counts_by_status_hour_and_provider,
 );
+
+async fn dashboard_counts_by_status_hour_and_provider(backend: Backend) {
+    let Some((_holder, store, account)) = store(backend).await else {
+        return;
+    };
+    let hour = 3_600_000_i64;
+    let at = 5 * hour + 10;
+    let ids = store
+        .enqueue_messages(&[message(account, 1), message(account, 2)], at)
+        .await
+        .unwrap();
+    store.claim_due_messages("w", at, 100, 2).await.unwrap();
+    let record = |id: i64, verdict: Verdict, status: MessageStatus, event: &str| AttemptRecord {
+        message_id: id,
+        lease_owner: "w".into(),
+        report: DeliveryReport::uniform(
+            "smtp",
+            &["r@x.test".to_string()],
+            verdict,
+            Some(550),
+            "no such user",
+        ),
+        calls: vec![],
+        started_at: at + 1,
+        finished_at: at + hour,
+        new_status: status,
+        pending_rcpt: vec![],
+        next_attempt_at: at + hour,
+        last_error: None,
+        events: vec![(event.into(), "550 no such user".into())],
+    };
+    store
+        .record_attempts(&[
+            record(
+                ids[0],
+                Verdict::Delivered,
+                MessageStatus::Delivered,
+                "delivered",
+            ),
+            record(ids[1], Verdict::Permanent, MessageStatus::Failed, "failed"),
+        ])
+        .await
+        .unwrap();
+    let board = store.dashboard(None, 0).await.unwrap();
+    assert_eq!(
+        board.by_status,
+        vec![("delivered".to_string(), 1), ("failed".to_string(), 1)]
+    );
+    let mut hourly: Vec<(i64, String, i64)> = board
+        .hourly
+        .iter()
+        .map(|h| (h.hour, h.kind.clone(), h.count))
+        .collect();
+    hourly.sort();
+    assert_eq!(
+        hourly,
+        vec![
+            (5 * hour, "queued".to_string(), 2),
+            (6 * hour, "delivered".to_string(), 1),
+            (6 * hour, "failed".to_string(), 1),
+        ]
+    );
+    let providers: Vec<(String, String, i64)> = board
+        .providers
+        .iter()
+        .map(|p| (p.provider.clone(), p.verdict.clone(), p.count))
+        .collect();
+    assert_eq!(
+        providers,
+        vec![
+            ("smtp".to_string(), "delivered".to_string(), 1),
+            ("smtp".to_string(), "permanent".to_string(), 1),
+        ]
+    );
+    assert_eq!(board.recent_errors.len(), 1);
+    assert_eq!(board.recent_errors[0].message_id, ids[1]);
+    // Another account's view, and a window after everything, are empty.
+    let other = store.dashboard(Some(account + 1000), 0).await.unwrap();
+    assert!(
+        other.by_status.is_empty() && other.hourly.is_empty() && other.recent_errors.is_empty()
+    );
+    assert!(
+        store
+            .dashboard(None, 7 * hour)
+            .await
+            .unwrap()
+            .hourly
+            .is_empty()
+    );
+}
 
 async fn batched_attempts_share_a_transaction_and_skip_lost_leases(backend: Backend) {
     let Some((_holder, store, account)) = store(backend).await else {
@@ -752,7 +843,10 @@ async fn management_records_round_trip(backend: Backend) {
         (again.failed_logins, again.first_failed_at, again.account_id),
         (2, Some(5), None)
     );
-    let session = store.create_session(user.id, "rt1", 100, 1).await.unwrap();
+    let session = store
+        .create_session(user.id, "refresh", "rt1", 100, 1)
+        .await
+        .unwrap();
     assert_eq!(
         store.session_by_hash("rt1").await.unwrap().unwrap().id,
         session
@@ -762,9 +856,52 @@ async fn management_records_round_trip(backend: Backend) {
         !store.revoke_session(session, 3).await.unwrap(),
         "revoked twice"
     );
-    let other = store.create_session(user.id, "rt2", 100, 1).await.unwrap();
+    let other = store
+        .create_session(user.id, "panel", "rt2", 100, 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.session_by_hash("rt2").await.unwrap().unwrap().kind,
+        "panel"
+    );
     assert_eq!(store.revoke_user_sessions(user.id, 4).await.unwrap(), 1);
     assert!(!store.revoke_session(other, 5).await.unwrap());
+    // Revoking one kind leaves the other.
+    store
+        .create_session(user.id, "panel", "p3", 100, 6)
+        .await
+        .unwrap();
+    store
+        .create_session(user.id, "refresh", "r3", 100, 6)
+        .await
+        .unwrap();
+    assert_eq!(store.revoke_sessions_of_kind("panel", 7).await.unwrap(), 1);
+    assert!(
+        store
+            .session_by_hash("p3")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_some()
+    );
+    assert!(
+        store
+            .session_by_hash("r3")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_none()
+    );
+    // Settings: absent, set, replaced.
+    assert_eq!(store.setting("panel.secret").await.unwrap(), None);
+    store.put_setting("panel.secret", "a", 1).await.unwrap();
+    store.put_setting("panel.secret", "b", 2).await.unwrap();
+    assert_eq!(
+        store.setting("panel.secret").await.unwrap().as_deref(),
+        Some("b")
+    );
     let update = sluice_store::UserUpdate {
         status: Some("disabled".into()),
         ..Default::default()

@@ -55,7 +55,7 @@ async fn issue_pair(state: &ApiState, user_id: i64) -> Result<TokenPair, ApiErro
     let expires = now + (state.refresh_ttl_secs as i64) * 1000;
     state
         .store
-        .create_session(user_id, &refresh.hash, expires, now)
+        .create_session(user_id, "refresh", &refresh.hash, expires, now)
         .await?;
     Ok(TokenPair {
         access_token: state.tokens.issue(user_id, (now / 1000) as u64),
@@ -122,7 +122,7 @@ async fn refresh(
         .store
         .session_by_hash(&hash_token(&request.refresh_token))
         .await?
-        .filter(|s| s.revoked_at.is_none() && s.expires_at > now_ms())
+        .filter(|s| s.kind == "refresh" && s.revoked_at.is_none() && s.expires_at > now_ms())
         .ok_or_else(ApiError::unauthorized)?;
     // Revoking first, once: a replayed token loses the race and gets 401.
     if !state.store.revoke_session(session.id, now_ms()).await? {
@@ -150,6 +150,7 @@ async fn logout(
         .store
         .session_by_hash(&hash_token(&request.refresh_token))
         .await?
+        .filter(|s| s.kind == "refresh")
         .ok_or_else(ApiError::unauthorized)?;
     state.store.revoke_session(session.id, now_ms()).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
