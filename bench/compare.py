@@ -196,12 +196,14 @@ security = "none"
 listen = "127.0.0.1:%d"
 [webhook]
 listen = "127.0.0.1:%d"
+[panel]
+listen = "127.0.0.1:%d"
 [api]
 rate_limit_per_minute = 100000000
 send_rate_limit_per_key_per_hour = 100000000
 [logging]
 level = "warn"
-""" % (self.dir, db, self.port, self.submission, sink_port, self.http, free_port()))
+""" % (self.dir, db, self.port, self.submission, sink_port, self.http, free_port(), free_port()))
         created = subprocess.run(
             [SLUICE, "account", "create", "--config", config, "--name", "bench",
              "--email", "bench@example.com", "--password", "bench-password", "--domain", "example.com",

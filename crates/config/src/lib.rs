@@ -30,6 +30,8 @@ pub struct Config {
     pub store: StoreConfig,
     pub delivery: DeliveryConfig,
     pub http: HttpConfig,
+    /// The web control panel (its own listener).
+    pub panel: PanelConfig,
     pub api: ApiConfig,
     pub secrets: SecretsConfig,
     pub webhook: WebhookConfig,
@@ -293,6 +295,31 @@ pub struct HttpConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+pub struct PanelConfig {
+    /// Where the panel listens; unset disables it. Loopback unless `allow_public_bind`.
+    pub listen: Option<SocketAddr>,
+    /// Allows `listen` on a non-loopback address.
+    pub allow_public_bind: bool,
+    /// Marks the session cookie `Secure` (set it when the panel is reached over HTTPS,
+    /// e.g. through a TLS-terminating proxy).
+    pub cookie_secure: bool,
+    /// How long a panel login lasts.
+    pub session_ttl_secs: u64,
+}
+
+impl Default for PanelConfig {
+    fn default() -> Self {
+        PanelConfig {
+            listen: Some("127.0.0.1:2581".parse().unwrap()),
+            allow_public_bind: false,
+            cookie_secure: false,
+            session_ttl_secs: 12 * 3600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct LoggingConfig {
     /// A tracing filter: `info`, `sluice_smtp=debug,info`.
     pub level: String,
@@ -310,6 +337,7 @@ impl Default for Config {
             store: StoreConfig::default(),
             delivery: DeliveryConfig::default(),
             http: HttpConfig::default(),
+            panel: PanelConfig::default(),
             api: ApiConfig::default(),
             secrets: SecretsConfig::default(),
             webhook: WebhookConfig::default(),
@@ -481,6 +509,14 @@ fn is_config_key(key: &str) -> bool {
 impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |msg: &str| Err(ConfigError::Invalid(msg.to_string()));
+        if let Some(addr) = self.panel.listen
+            && !addr.ip().is_loopback()
+            && !self.panel.allow_public_bind
+        {
+            return invalid(
+                "panel.listen is not a loopback address; set panel.allow_public_bind = true to allow it",
+            );
+        }
         let smtp = &self.smtp;
         if smtp.listeners.iter().any(|l| l.auth == ListenerAuth::None) {
             if smtp.trusted_networks.is_empty() {

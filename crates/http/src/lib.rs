@@ -1,6 +1,7 @@
 //! The HTTP side: liveness, readiness, Prometheus metrics and the management API.
 
 pub mod api;
+pub mod panel;
 pub mod password;
 pub mod webhook;
 

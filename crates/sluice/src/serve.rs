@@ -43,11 +43,19 @@ async fn ensure_dev_account(store: &dyn Store) -> anyhow::Result<()> {
         .await?;
         info!(
             account = created.id,
-            "created dev account {DEV_ACCOUNT_EMAIL} (password: dev)"
+            "created dev account {DEV_ACCOUNT_EMAIL} (its password is in the README)"
         );
+    }
+    // A system admin for the web panel and the API's user login.
+    if store.user_by_email(DEV_ADMIN_EMAIL).await?.is_none() {
+        let id = crate::account::create_admin(store, DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD).await?;
+        info!(user = id, "created dev admin {DEV_ADMIN_EMAIL} (its password is in the README)");
     }
     Ok(())
 }
+
+const DEV_ADMIN_EMAIL: &str = "admin@example.com";
+const DEV_ADMIN_PASSWORD: &str = "dev-admin";
 
 pub async fn run(config: Config, dev: bool, roles: &[Role]) -> anyhow::Result<()> {
     crate::logging::init(&config.logging)?;
@@ -143,8 +151,37 @@ pub async fn run(config: Config, dev: bool, roles: &[Role]) -> anyhow::Result<()
     } else {
         Arc::new(sluice_core::NoConnections)
     };
-    let http = match config.http.listen.filter(|_| roles.contains(&Role::Http)) {
-        Some(addr) => {
+    let serves_http = roles.contains(&Role::Http)
+        && (config.http.listen.is_some() || config.panel.listen.is_some());
+    let api = match serves_http {
+        false => None,
+        true => Some(api_state(
+            &config,
+            store.clone(),
+            connections.clone(),
+            Arc::new(crate::sink::ApiSink {
+                acceptor: acceptor.clone(),
+            }),
+            master_key.clone(),
+        )?),
+    };
+    let panel = match config.panel.listen.zip(api.clone()) {
+        Some((addr, api)) => {
+            let socket = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the panel listener {addr}"))?;
+            info!(%addr, "panel listener started");
+            let state = sluice_http::panel::PanelState::new(api, &config.panel);
+            Some(tokio::spawn(sluice_http::panel::serve(
+                socket,
+                state,
+                shutdown.clone(),
+            )))
+        }
+        None => None,
+    };
+    let http = match config.http.listen.zip(api) {
+        Some((addr, api)) => {
             let socket = TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("binding HTTP listener {addr}"))?;
@@ -155,15 +192,7 @@ pub async fn run(config: Config, dev: bool, roles: &[Role]) -> anyhow::Result<()
                     metrics: Some(metrics),
                     started: std::time::Instant::now(),
                 },
-                Some(api_state(
-                    &config,
-                    store.clone(),
-                    connections.clone(),
-                    Arc::new(crate::sink::ApiSink {
-                        acceptor: acceptor.clone(),
-                    }),
-                    master_key.clone(),
-                )?),
+                Some(api),
             );
             Some(tokio::spawn(sluice_http::serve(
                 socket,
@@ -257,7 +286,7 @@ pub async fn run(config: Config, dev: bool, roles: &[Role]) -> anyhow::Result<()
     for task in [worker_task, event_webhooks_task].into_iter().flatten() {
         let _ = task.await;
     }
-    for task in [http, webhook].into_iter().flatten() {
+    for task in [http, webhook, panel].into_iter().flatten() {
         let _ = task.await;
     }
     // The last holders of the accept path (and so of the committers): when they are gone

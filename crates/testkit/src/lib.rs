@@ -269,6 +269,7 @@ pub struct Ports {
     pub plain: u16,
     pub http: u16,
     pub webhook: u16,
+    pub panel: u16,
 }
 
 /// How to configure a test Sluice.
@@ -343,6 +344,7 @@ impl SluiceBuilder {
             plain: free_port(),
             http: free_port(),
             webhook: free_port(),
+            panel: free_port(),
         };
         let config = format!(
             r#"data_dir = "{data}"
@@ -391,6 +393,9 @@ jitter = 0.1
 [http]
 listen = "127.0.0.1:{http}"
 
+[panel]
+listen = "127.0.0.1:{panel}"
+
 [webhook]
 listen = "127.0.0.1:{webhook}"
 {webhook_lines}
@@ -412,6 +417,7 @@ listen = "127.0.0.1:{webhook}"
             plain = ports.plain,
             http = ports.http,
             webhook = ports.webhook,
+            panel = ports.panel,
             webhook_lines = self.webhook.join("\n"),
         );
         let config_path = dir.path().join("sluice.toml");
@@ -565,6 +571,7 @@ impl Sluice {
                 plain: free_port(),
                 http: free_port(),
                 webhook: free_port(),
+                panel: free_port(),
             };
             let mut config = std::fs::read_to_string(&self.config_path).unwrap();
             for (old, new) in [
@@ -572,6 +579,7 @@ impl Sluice {
                 (self.ports.implicit, fresh.implicit),
                 (self.ports.plain, fresh.plain),
                 (self.ports.http, fresh.http),
+                (self.ports.panel, fresh.panel),
                 (self.ports.webhook, fresh.webhook),
             ] {
                 config =

@@ -7,7 +7,7 @@ pub mod error;
 pub mod feedback;
 pub mod principal;
 pub mod render;
-mod routes;
+pub(crate) mod routes;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -126,7 +126,7 @@ pub fn now_ms() -> i64 {
         (name = "auth"), (name = "accounts"), (name = "users"), (name = "api-keys"),
         (name = "smtp-credentials"), (name = "smtp"), (name = "providers"), (name = "routing-rules"),
         (name = "send"), (name = "templates"), (name = "suppressions"), (name = "feedback"), (name = "dkim-keys"), (name = "webhook-endpoints"),
-        (name = "messages"), (name = "audit")
+        (name = "messages"), (name = "audit"), (name = "dashboard")
     )
 )]
 struct ApiDoc;

@@ -65,21 +65,21 @@ async fn issue_pair(state: &ApiState, user_id: i64) -> Result<TokenPair, ApiErro
     })
 }
 
-/// Logs a user in. Wrong email, wrong password and a locked user get the same answer.
-#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = TokenPair), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn login(
-    State(state): State<ApiState>,
-    Json(request): Json<LoginRequest>,
-) -> Result<axum::Json<TokenPair>, ApiError> {
-    let user = state.store.user_by_email(&request.email).await?;
+/// Checks a login (the API's and the panel's): the user, if the password matches, the user
+/// is active and not locked out. Wrong email, wrong password and a locked user fail alike,
+/// and take as long; failures count towards the lockout.
+pub(crate) async fn verify_login(
+    state: &ApiState,
+    email: &str,
+    password: &str,
+) -> Result<sluice_store::User, ApiError> {
+    let user = state.store.user_by_email(email).await?;
     let now = now_ms();
     let hash = user
         .as_ref()
         .map(|u| u.password_hash.clone())
         .unwrap_or_else(|| state.dummy_hash.to_string());
-    let password = request.password.clone();
-    let matches = crate::password::verify(hash, password).await;
+    let matches = crate::password::verify(hash, password.to_string()).await;
     let Some(user) = user else {
         return Err(invalid_login());
     };
@@ -108,6 +108,17 @@ async fn login(
             .await?;
     }
     tracing::info!(user = user.id, "login");
+    Ok(user)
+}
+
+/// Logs a user in. Wrong email, wrong password and a locked user get the same answer.
+#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = TokenPair), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn login(
+    State(state): State<ApiState>,
+    Json(request): Json<LoginRequest>,
+) -> Result<axum::Json<TokenPair>, ApiError> {
+    let user = verify_login(&state, &request.email, &request.password).await?;
     Ok(axum::Json(issue_pair(&state, user.id).await?))
 }
 

@@ -112,7 +112,7 @@ pub struct MessageDetail {
     pub events: Vec<EventView>,
 }
 
-const STATUSES: [&str; 8] = [
+pub(crate) const STATUSES: [&str; 8] = [
     "queued",
     "sending",
     "deferred",

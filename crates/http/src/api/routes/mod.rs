@@ -3,10 +3,11 @@
 mod accounts;
 mod api_keys;
 mod audit;
-mod auth;
+pub(crate) mod auth;
 mod connections;
+mod dashboard;
 mod dkim_keys;
-mod messages;
+pub(crate) mod messages;
 mod providers;
 mod rules;
 mod send;
@@ -32,6 +33,7 @@ pub fn router() -> OpenApiRouter<ApiState> {
         .merge(messages::router())
         .merge(audit::router())
         .merge(connections::router())
+        .merge(dashboard::router())
         .merge(providers::router())
         .merge(rules::router())
         .merge(send::router())

@@ -20,6 +20,38 @@ pub fn router() -> OpenApiRouter<ApiState> {
         .routes(routes!(create_template, list_templates))
         .routes(routes!(get_template, replace_template, delete_template))
         .routes(routes!(render_template))
+        .routes(routes!(preview_template))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewRequest {
+    pub subject: String,
+    #[serde(default)]
+    pub text: String,
+    #[serde(default)]
+    pub html: String,
+    /// Variables; sample values are used when absent.
+    #[schema(value_type = Option<Object>)]
+    pub data: Option<Value>,
+}
+
+/// Renders a template that is not saved yet (the editor's live preview), with `data` or
+/// sample data. Nothing is stored.
+#[utoipa::path(post, path = "/templates/preview", tag = "templates", request_body = PreviewRequest,
+    security(("bearer" = [])),
+    responses((status = 200, body = Rendered), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn preview_template(
+    _who: Principal,
+    Json(body): Json<PreviewRequest>,
+) -> Result<axum::Json<Rendered>, ApiError> {
+    let data = body.data.unwrap_or_else(sample_data);
+    Ok(axum::Json(render(
+        &body.subject,
+        &body.text,
+        &body.html,
+        &data,
+    )?))
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

@@ -1,0 +1,276 @@
+//! The web control panel: server-rendered pages (minijinja) on their own listener.
+//!
+//! The panel has no logic of its own: every page reads and every form writes through the
+//! management API, called in-process with a short-lived access token of the logged-in user
+//! (`PanelState::api`), so the API's checks, scoping and audit entries apply unchanged.
+//! What is the panel's own: the login session (a cookie naming a `panel` session row),
+//! CSRF tokens, and turning JSON into HTML.
+
+mod chart;
+mod pages;
+mod session;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
+use serde_json::Value;
+use tower::ServiceExt;
+
+use crate::api::ApiState;
+pub use session::PanelUser;
+
+/// Everything the panel's handlers share.
+#[derive(Clone)]
+pub struct PanelState {
+    api_state: ApiState,
+    /// The API's router, called in-process.
+    api_router: Router,
+    templates: Arc<minijinja::Environment<'static>>,
+    cookie_secure: bool,
+    session_ttl_ms: i64,
+}
+
+/// An answer of the in-process API.
+pub struct ApiAnswer {
+    pub status: StatusCode,
+    pub bytes: axum::body::Bytes,
+}
+
+impl ApiAnswer {
+    pub fn ok(&self) -> bool {
+        self.status.is_success()
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.bytes).unwrap_or(Value::Null)
+    }
+
+    /// The API error's message, for showing on a page.
+    pub fn error_message(&self) -> String {
+        let body = self.json();
+        body["error"]["message"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("the request failed ({})", self.status))
+    }
+}
+
+impl PanelState {
+    pub fn new(api_state: ApiState, config: &sluice_config::PanelConfig) -> Self {
+        let api_router = crate::api::router(api_state.clone()).0;
+        PanelState {
+            api_state,
+            api_router,
+            templates: Arc::new(templates()),
+            cookie_secure: config.cookie_secure,
+            session_ttl_ms: (config.session_ttl_secs as i64).saturating_mul(1000),
+        }
+    }
+
+    /// Calls the management API as `user`.
+    pub async fn api(
+        &self,
+        user: &PanelUser,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> ApiAnswer {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {}", user.bearer));
+        if body.is_some() {
+            request = request.header(header::CONTENT_TYPE, "application/json");
+        }
+        let body = body.map(|b| Body::from(b.to_string())).unwrap_or_default();
+        let mut request = match request.body(body) {
+            Ok(request) => request,
+            Err(_) => {
+                return ApiAnswer {
+                    status: StatusCode::BAD_REQUEST,
+                    bytes: Default::default(),
+                };
+            }
+        };
+        if let Some(client) = user.client {
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(client));
+        }
+        let response = match self.api_router.clone().oneshot(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        };
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 64 << 20)
+            .await
+            .unwrap_or_default();
+        ApiAnswer { status, bytes }
+    }
+
+    /// Renders a page; `context` gets the user, their CSRF token and the navigation.
+    pub fn page(&self, name: &str, user: Option<&PanelUser>, mut context: Value) -> Response {
+        if let Some(user) = user {
+            context["me"] = serde_json::json!({
+                "email": user.email, "role": user.role, "csrf": user.csrf,
+            });
+        }
+        match self
+            .templates
+            .get_template(name)
+            .and_then(|t| t.render(minijinja::value::Serde(&context)))
+        {
+            Ok(html) => Html(html).into_response(),
+            Err(error) => {
+                tracing::error!(%error, template = name, "panel template failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the page could not be shown",
+                )
+                    .into_response()
+            }
+        }
+    }
+
+    /// A page saying what went wrong, with the API's message.
+    pub fn error_page(
+        &self,
+        user: Option<&PanelUser>,
+        status: StatusCode,
+        message: &str,
+    ) -> Response {
+        let mut page = self.page(
+            "error.html",
+            user,
+            serde_json::json!({ "status": status.as_u16(), "message": message }),
+        );
+        *page.status_mut() = status;
+        page
+    }
+}
+
+fn templates() -> minijinja::Environment<'static> {
+    let mut env = minijinja::Environment::new();
+    for (name, source) in [
+        ("base.html", include_str!("templates/base.html")),
+        ("login.html", include_str!("templates/login.html")),
+        ("error.html", include_str!("templates/error.html")),
+        ("dashboard.html", include_str!("templates/dashboard.html")),
+        ("messages.html", include_str!("templates/messages.html")),
+        ("message.html", include_str!("templates/message.html")),
+        ("providers.html", include_str!("templates/providers.html")),
+        (
+            "provider_test.html",
+            include_str!("templates/provider_test.html"),
+        ),
+        ("templates.html", include_str!("templates/templates.html")),
+        (
+            "template_edit.html",
+            include_str!("templates/template_edit.html"),
+        ),
+        ("users.html", include_str!("templates/users.html")),
+        ("audit.html", include_str!("templates/audit.html")),
+        ("settings.html", include_str!("templates/settings.html")),
+    ] {
+        if let Err(error) = env.add_template(name, source) {
+            panic!("panel template {name} does not parse: {error}");
+        }
+    }
+    env.add_filter("datetime", |ms: i64| {
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+            .map(|t| {
+                format!(
+                    "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+                    t.year(),
+                    u8::from(t.month()),
+                    t.day(),
+                    t.hour(),
+                    t.minute(),
+                    t.second()
+                )
+            })
+            .unwrap_or_default()
+    });
+    env
+}
+
+/// The panel's routes, security headers and CSRF check.
+pub fn router(state: PanelState) -> Router {
+    let csrf_state = state.clone();
+    pages::routes()
+        .merge(session::routes())
+        .route(
+            "/static/panel.js",
+            axum::routing::get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+                    include_str!("static/panel.js"),
+                )
+            }),
+        )
+        .route(
+            "/static/panel.css",
+            axum::routing::get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+                    include_str!("static/panel.css"),
+                )
+            }),
+        )
+        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            csrf_state,
+            session::require_csrf,
+        ))
+        .layer(axum::middleware::from_fn(security_headers))
+}
+
+/// A strict policy for every page: only our own scripts, styles and frames; never framed
+/// by others. The message-HTML route sets its own, stricter policy.
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'self'; img-src 'self' data:; frame-src 'self'; \
+                 form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            ),
+        );
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Serves the panel until shutdown.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: PanelState,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    crate::serve(listener, router(state), shutdown).await
+}
+
+/// The client's address, when the listener recorded it.
+fn client_of(request: &axum::http::request::Parts) -> Option<SocketAddr> {
+    request
+        .extensions
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|c| c.0)
+}

@@ -1,0 +1,726 @@
+//! The panel's pages. Each reads or writes through the API (`PanelState::api`) and renders
+//! a template; none has rules of its own.
+
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use mail_parser::{MessageParser, MimeHeaders};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::chart::{HourBars, hourly_svg};
+use super::{PanelState, PanelUser, session};
+use crate::api::now_ms;
+
+pub fn routes() -> axum::Router<PanelState> {
+    axum::Router::new()
+        .route("/", get(dashboard))
+        .route("/messages", get(messages))
+        .route("/messages/{id}", get(message))
+        .route("/messages/{id}/html", get(message_html))
+        .route("/messages/{id}/raw", get(message_raw))
+        .route("/messages/{id}/attachments/{n}", get(attachment))
+        .route("/messages/{id}/retry", post(retry))
+        .route("/messages/{id}/cancel", post(cancel))
+        .route("/providers", get(providers).post(create_provider))
+        .route("/providers/{id}/test", post(test_provider))
+        .route("/templates", get(templates).post(create_template))
+        .route("/templates/preview", post(preview_json))
+        .route("/templates/{id}", get(edit_template).post(save_template))
+        .route("/templates/{id}/preview", post(preview_page))
+        .route("/users", get(users).post(create_user))
+        .route("/users/{id}/disable", post(disable_user))
+        .route("/audit", get(audit))
+        .route("/settings", get(settings))
+        .route("/settings/rotate-session-secret", post(rotate_secret))
+}
+
+/// `key=value&...` with values percent-encoded; empty values left out.
+fn query_string(pairs: &[(&str, Option<&str>)]) -> String {
+    let mut out = String::new();
+    for (key, value) in pairs {
+        let Some(value) = value.filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        out.push(if out.is_empty() { '?' } else { '&' });
+        out.push_str(key);
+        out.push('=');
+        for byte in value.bytes() {
+            match byte {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    out.push(byte as char)
+                }
+                _ => out.push_str(&format!("%{byte:02X}")),
+            }
+        }
+    }
+    out
+}
+
+/// Runs an API call and answers with its JSON, or with an error page.
+async fn api_json(
+    state: &PanelState,
+    user: &PanelUser,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> Result<Value, Response> {
+    let answer = state.api(user, method, path, body).await;
+    if answer.ok() {
+        Ok(answer.json())
+    } else {
+        Err(state.error_page(Some(user), answer.status, &answer.error_message()))
+    }
+}
+
+async fn dashboard(State(state): State<PanelState>, user: PanelUser) -> Response {
+    let board = match api_json(&state, &user, Method::GET, "/dashboard", None).await {
+        Ok(board) => board,
+        Err(page) => return page,
+    };
+    let hours: Vec<HourBars> = board["hours"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|h| HourBars {
+            label: time::OffsetDateTime::from_unix_timestamp(
+                h["hour"].as_i64().unwrap_or(0) / 1000,
+            )
+            .map(|t| format!("{:02}:00", t.hour()))
+            .unwrap_or_default(),
+            accepted: h["accepted"].as_i64().unwrap_or(0),
+            delivered: h["delivered"].as_i64().unwrap_or(0),
+            failed: h["failed"].as_i64().unwrap_or(0),
+        })
+        .collect();
+    let chart = hourly_svg(&hours);
+    state.page(
+        "dashboard.html",
+        Some(&user),
+        json!({ "board": board, "chart": chart }),
+    )
+}
+
+#[derive(Deserialize)]
+struct MessageSearch {
+    status: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    cursor: Option<String>,
+}
+
+async fn messages(
+    State(state): State<PanelState>,
+    user: PanelUser,
+    Query(search): Query<MessageSearch>,
+) -> Response {
+    let path = format!(
+        "/messages{}",
+        query_string(&[
+            ("status", search.status.as_deref()),
+            ("from", search.from.as_deref()),
+            ("to", search.to.as_deref()),
+            ("cursor", search.cursor.as_deref()),
+        ])
+    );
+    match api_json(&state, &user, Method::GET, &path, None).await {
+        Ok(page) => state.page(
+            "messages.html",
+            Some(&user),
+            json!({
+                "page": page,
+                "search": { "status": search.status, "from": search.from, "to": search.to },
+                "statuses": crate::api::routes::messages::STATUSES,
+            }),
+        ),
+        Err(page) => page,
+    }
+}
+
+/// The stored message's bytes, through the API.
+async fn raw_of(state: &PanelState, user: &PanelUser, id: i64) -> Result<Vec<u8>, Response> {
+    let answer = state
+        .api(user, Method::GET, &format!("/messages/{id}/raw"), None)
+        .await;
+    if answer.ok() {
+        Ok(answer.bytes.to_vec())
+    } else {
+        Err(state.error_page(Some(user), answer.status, &answer.error_message()))
+    }
+}
+
+async fn message(
+    State(state): State<PanelState>,
+    user: PanelUser,
+    Path(id): Path<i64>,
+) -> Response {
+    let detail = match api_json(&state, &user, Method::GET, &format!("/messages/{id}"), None).await
+    {
+        Ok(detail) => detail,
+        Err(page) => return page,
+    };
+    let raw = match raw_of(&state, &user, id).await {
+        Ok(raw) => raw,
+        Err(page) => return page,
+    };
+    let parsed = MessageParser::default().parse(&raw);
+    let (headers, text, has_html, attachments) = match &parsed {
+        Some(m) => {
+            let headers: Vec<Value> = m
+                .headers_raw()
+                .map(|(name, value)| json!({ "name": name, "value": value.trim() }))
+                .collect();
+            let attachments: Vec<Value> = m
+                .attachments()
+                .enumerate()
+                .map(|(n, a)| {
+                    json!({
+                        "n": n,
+                        "name": a.attachment_name().unwrap_or("attachment"),
+                        "content_type": a.content_type().map(|c| match &c.c_subtype {
+                            Some(sub) => format!("{}/{}", c.c_type, sub),
+                            None => c.c_type.to_string(),
+                        }),
+                        "size": a.contents().len(),
+                    })
+                })
+                .collect();
+            (
+                headers,
+                m.body_text(0).map(|t| t.into_owned()),
+                m.html_part(0).is_some(),
+                attachments,
+            )
+        }
+        None => (Vec::new(), None, false, Vec::new()),
+    };
+    state.page(
+        "message.html",
+        Some(&user),
+        json!({
+            "m": detail,
+            "headers": headers,
+            "text": text,
+            "has_html": has_html,
+            "attachments": attachments,
+            "raw": String::from_utf8_lossy(&raw),
+        }),
+    )
+}
+
+/// The message's HTML part, for the sandboxed frame of the message page: no scripts, no
+/// requests anywhere (images only inline), no forms, in a unique origin.
+async fn message_html(
+    State(state): State<PanelState>,
+    user: PanelUser,
+    Path(id): Path<i64>,
+) -> Response {
+    let raw = match raw_of(&state, &user, id).await {
+        Ok(raw) => raw,
+        Err(page) => return page,
+    };
+    let html = MessageParser::default()
+        .parse(&raw)
+        .and_then(|m| m.body_html(0).map(|h| h.into_owned()))
+        .unwrap_or_default();
+    let mut response = ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'self'",
+        ),
+    );
+    headers.insert(
+        header::X_FRAME_OPTIONS,
+        HeaderValue::from_static("SAMEORIGIN"),
+    );
+    response
+}
+
+async fn message_raw(
+    State(state): State<PanelState>,
+    user: PanelUser,
+    Path(id): Path<i64>,
+) -> Response {
+    match raw_of(&state, &user, id).await {
+        Ok(raw) => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], raw).into_response(),
+        Err(page) => page,
+    }
+}
+
+/// A file name safe in a `Content-Disposition` header.
+fn safe_file_name(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '.' | '-' | '_' => c,
+            _ => '_',
+        })
+        .take(100)
+        .collect();
+    if cleaned.trim_matches('.').is_empty() {
+        "attachment".into()
+    } else {
+        cleaned
+    }
+}
+
+async fn attachment(
+    State(state): State<PanelState>,
+    user: PanelUser,
+    Path((id, n)): Path<(i64, usize)>,
+) -> Response {
+    let raw = match raw_of(&state, &user, id).await {
+        Ok(raw) => raw,
+        Err(page) => return page,
+    };
+    let found = MessageParser::default().parse(&raw).and_then(|m| {
+        m.attachments().nth(n).map(|a| {
+            (
+                safe_file_name(a.attachment_name().unwrap_or("attachment")),
+                a.contents().to_vec(),
+            )
+        })
+    });
+    match found {
+        Some((name, contents)) => (
+            [
+                (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{name}\""),
+                ),
+            ],
+            contents,
+        )
+            .into_response(),
+        None => state.error_page(Some(&user), StatusCode::NOT_FOUND, "no such attachment"),
+    }
+}
+
+/// Runs a state-changing API call, then goes to `then`; an error page if it failed.
+async fn act(
+    state: &PanelState,
+    user: &PanelUser,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+    then: &str,
+) -> Response {
+    match api_json(state, user, method, path, body).await {
+        Ok(_) => Redirect::to(then).into_response(),
+        Err(page) => page,
+    }
+}
+
+async fn retry(State(state): State<PanelState>, user: PanelUser, Path(id): Path<i64>) -> Response {
+    let path = format!("/messages/{id}/retry");
+    act(
+        &state,
+        &user,
+        Method::POST,
+        &path,
+        None,
+        &format!("/messages/{id}"),
+    )
+    .await
+}
+
+async fn cancel(State(state): State<PanelState>, user: PanelUser, Path(id): Path<i64>) -> Response {
+    let path = format!("/messages/{id}");
+    act(
+        &state,
+        &user,
+        Method::DELETE,
+        &path,
+        None,
+        &format!("/messages/{id}"),
+    )
+    .await
+}
+
+async fn providers(State(state): State<PanelState>, user: PanelUser) -> Response {
+    match api_json(&state, &user, Method::GET, "/providers", None).await {
+        Ok(list) => state.page("providers.html", Some(&user), json!({ "providers": list })),
+        Err(page) => page,
+    }
+}
+
+#[derive(Deserialize)]
+struct SmtpProviderForm {
+    name: String,
+    host: String,
+    port: Option<String>,
+    security: String,
+    username: Option<String>,
+    password: Option<String>,
+    timeout_secs: Option<String>,
+    skip_tls_verify: Option<String>,
+    priority: Option<String>,
+    account_id: Option<String>,
+}
+
+/// A number field of a form: empty is absent; anything else must be a number.
+fn number<T: std::str::FromStr>(field: &Option<String>, name: &str) -> Result<Option<T>, String> {
+    match field.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => v
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("{name} must be a number")),
+    }
+}
+
+fn smtp_provider_body(form: &SmtpProviderForm) -> Result<Value, String> {
+    let mut config = json!({
+        "host": form.host.trim(),
+        "security": form.security,
+        "skip_tls_verify": form.skip_tls_verify.is_some(),
+    });
+    if let Some(port) = number::<u16>(&form.port, "port")? {
+        config["port"] = json!(port);
+    }
+    if let Some(timeout) = number::<u64>(&form.timeout_secs, "timeout")? {
+        config["timeout_secs"] = json!(timeout);
+    }
+    for (key, value) in [("username", &form.username), ("password", &form.password)] {
+        if let Some(value) = value.as_deref().filter(|v| !v.is_empty()) {
+            config[key] = json!(value);
+        }
+    }
+    let mut body = json!({ "name": form.name.trim(), "provider_type": "smtp", "config": config });
+    if let Some(priority) = number::<i64>(&form.priority, "priority")? {
+        body["priority"] = json!(priority);
+    }
+    if let Some(account) = number::<i64>(&form.account_id, "account")? {
+        body["account_id"] = json!(account);
+    }
+    Ok(body)
+}
+
+async fn create_provider(
+    State(state): State<PanelState>,
+    user: PanelUser,
+    Form(form): Form<SmtpProviderForm>,
+) -> Response {
+    match smtp_provider_body(&form) {
+        Ok(body) => {
+            act(
+                &state,
+                &user,
+                Method::POST,
+                "/providers",
+                Some(body),
+                "/providers",
+            )
+            .await
+        }
+        Err(message) => state.error_page(Some(&user), StatusCode::UNPROCESSABLE_ENTITY, &message),
+    }
+}
+
+async fn test_provider(
+    State(state): State<PanelState>,
+    user: PanelUser,
+    Path(id): Path<i64>,
+) -> Response {
+    let path = format!("/providers/{id}/test");
+    match api_json(&state, &user, Method::POST, &path, None).await {
+        Ok(result) => state.page(
+            "provider_test.html",
+            Some(&user),
+            json!({ "id": id, "result": result }),
+        ),
+        Err(page) => page,
+    }
+}
+
+async fn templates(State(state): State<PanelState>, user: PanelUser) -> Response {
+    match api_json(&state, &user, Method::GET, "/templates", None).await {
+        Ok(list) => state.page("templates.html", Some(&user), json!({ "templates": list })),
+        Err(page) => page,
+    }
+}
+
+#[derive(Deserialize)]
+struct TemplateForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    subject: String,
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    html: String,
+}
+
+async fn create_template(
+    State(state): State<PanelState>,
+    user: PanelUser,
+    Form(form): Form<TemplateForm>,
+) -> Response {
+    let body =
+        json!({ "name": form.name, "subject": form.subject, "text": form.text, "html": form.html });
+    match api_json(&state, &user, Method::POST, "/templates", Some(body)).await {
+        Ok(created) => Redirect::to(&format!("/templates/{}", created["id"])).into_response(),
+        Err(page) => page,
+    }
+}
+
+async fn edit_template(
+    State(state): State<PanelState>,
+    user: PanelUser,
+    Path(id): Path<i64>,
+) -> Response {
+    match api_json(
+        &state,
+        &user,
+        Method::GET,
+        &format!("/templates/{id}"),
+        None,
+    )
+    .await
+    {
+        Ok(template) => state.page("template_edit.html", Some(&user), json!({ "t": template })),
+        Err(page) => page,
+    }
+}
+
+async fn save_template(
+    State(state): State<PanelState>,
+    user: PanelUser,
+    Path(id): Path<i64>,
+    Form(form): Form<TemplateForm>,
+) -> Response {
+    let body =
+        json!({ "name": form.name, "subject": form.subject, "text": form.text, "html": form.html });
+    let path = format!("/templates/{id}");
+    act(&state, &user, Method::PUT, &path, Some(body), &path).await
+}
+
+async fn rendered_preview(
+    state: &PanelState,
+    user: &PanelUser,
+    form: &TemplateForm,
+) -> crate::panel::ApiAnswer {
+    let body = json!({ "subject": form.subject, "text": form.text, "html": form.html });
+    state
+        .api(user, Method::POST, "/templates/preview", Some(body))
+        .await
+}
+
+/// The editor's live preview (script): the API's rendering as JSON.
+async fn preview_json(
+    State(state): State<PanelState>,
+    user: PanelUser,
+    Form(form): Form<TemplateForm>,
+) -> Response {
+    let answer = rendered_preview(&state, &user, &form).await;
+    (
+        answer.status,
+        [(header::CONTENT_TYPE, "application/json")],
+        answer.bytes,
+    )
+        .into_response()
+}
+
+/// The preview without a script: the editor again, with the form's text and its rendering.
+async fn preview_page(
+    State(state): State<PanelState>,
+    user: PanelUser,
+    Path(id): Path<i64>,
+    Form(form): Form<TemplateForm>,
+) -> Response {
+    let answer = rendered_preview(&state, &user, &form).await;
+    let (preview, error) = match answer.ok() {
+        true => (answer.json(), None),
+        false => (Value::Null, Some(answer.error_message())),
+    };
+    let template = json!({ "id": id, "name": form.name, "subject": form.subject, "text": form.text, "html": form.html });
+    state.page(
+        "template_edit.html",
+        Some(&user),
+        json!({ "t": template, "preview": preview, "error": error }),
+    )
+}
+
+async fn users(State(state): State<PanelState>, user: PanelUser) -> Response {
+    match api_json(&state, &user, Method::GET, "/users", None).await {
+        Ok(list) => state.page("users.html", Some(&user), json!({ "users": list })),
+        Err(page) => page,
+    }
+}
+
+#[derive(Deserialize)]
+struct UserForm {
+    email: String,
+    password: String,
+    role: String,
+    account_id: Option<String>,
+}
+
+async fn create_user(
+    State(state): State<PanelState>,
+    user: PanelUser,
+    Form(form): Form<UserForm>,
+) -> Response {
+    let mut body =
+        json!({ "email": form.email.trim(), "password": form.password, "role": form.role });
+    match number::<i64>(&form.account_id, "account") {
+        Ok(Some(account)) => body["account_id"] = json!(account),
+        Ok(None) => {}
+        Err(message) => {
+            return state.error_page(Some(&user), StatusCode::UNPROCESSABLE_ENTITY, &message);
+        }
+    }
+    act(&state, &user, Method::POST, "/users", Some(body), "/users").await
+}
+
+async fn disable_user(
+    State(state): State<PanelState>,
+    user: PanelUser,
+    Path(id): Path<i64>,
+) -> Response {
+    let body = json!({ "status": "disabled" });
+    act(
+        &state,
+        &user,
+        Method::PUT,
+        &format!("/users/{id}"),
+        Some(body),
+        "/users",
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct AuditSearch {
+    account_id: Option<String>,
+    cursor: Option<String>,
+}
+
+async fn audit(
+    State(state): State<PanelState>,
+    user: PanelUser,
+    Query(search): Query<AuditSearch>,
+) -> Response {
+    let path = format!(
+        "/audit-logs{}",
+        query_string(&[
+            ("account_id", search.account_id.as_deref()),
+            ("cursor", search.cursor.as_deref()),
+        ])
+    );
+    match api_json(&state, &user, Method::GET, &path, None).await {
+        Ok(page) => state.page(
+            "audit.html",
+            Some(&user),
+            json!({ "page": page, "search": { "account_id": search.account_id } }),
+        ),
+        Err(page) => page,
+    }
+}
+
+async fn settings(State(state): State<PanelState>, user: PanelUser) -> Response {
+    state.page("settings.html", Some(&user), json!({}))
+}
+
+/// Replaces the session secret: every panel session ends, this one too. Admins only.
+async fn rotate_secret(State(state): State<PanelState>, user: PanelUser) -> Response {
+    if user.role != "admin" {
+        return state.error_page(
+            Some(&user),
+            StatusCode::FORBIDDEN,
+            "only admins rotate the session secret",
+        );
+    }
+    let ended = match session::rotate_secret(&state).await {
+        Ok(ended) => ended,
+        Err(_) => {
+            return state.error_page(
+                Some(&user),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database is unavailable",
+            );
+        }
+    };
+    let entry = sluice_store::AuditEntry {
+        account_id: None,
+        actor: format!("user:{}", user.id),
+        action: "rotate".into(),
+        target_type: "panel_session_secret".into(),
+        target_id: String::new(),
+        changes: json!({ "sessions_ended": ended }),
+        source_ip: user.client.map(|c| c.ip().to_string()),
+    };
+    if let Err(error) = state.api_state.store.add_audit(&entry, now_ms()).await {
+        tracing::error!(%error, "audit entry for the session secret rotation not stored");
+    }
+    session::to_login_clearing_session(&state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_strings_encode_and_skip_empty_values() {
+        assert_eq!(
+            query_string(&[
+                ("status", Some("failed")),
+                ("from", Some("a b&c@x")),
+                ("to", Some("")),
+                ("cursor", None)
+            ]),
+            "?status=failed&from=a%20b%26c%40x"
+        );
+        assert_eq!(query_string(&[("to", None)]), "");
+    }
+
+    #[test]
+    fn attachment_names_cannot_break_the_header() {
+        assert_eq!(safe_file_name("report \"q1\".pdf"), "report__q1_.pdf");
+        assert_eq!(safe_file_name("../.."), ".._..");
+        assert_eq!(safe_file_name("..."), "attachment");
+        assert_eq!(safe_file_name("a\r\nb"), "a__b");
+    }
+
+    #[test]
+    fn smtp_form_fields_become_provider_settings() {
+        let form = SmtpProviderForm {
+            name: " relay ".into(),
+            host: "mx.example.com".into(),
+            port: Some("".into()),
+            security: "starttls".into(),
+            username: Some("u".into()),
+            password: Some("".into()),
+            timeout_secs: Some("10".into()),
+            skip_tls_verify: Some("on".into()),
+            priority: None,
+            account_id: Some("3".into()),
+        };
+        let body = smtp_provider_body(&form).unwrap();
+        assert_eq!(body["name"], "relay");
+        assert_eq!(
+            body["config"]["port"],
+            Value::Null,
+            "empty port: the preset's"
+        );
+        assert_eq!(body["config"]["timeout_secs"], 10);
+        assert_eq!(body["config"]["skip_tls_verify"], true);
+        assert_eq!(body["config"]["username"], "u");
+        assert_eq!(body["config"]["password"], Value::Null);
+        assert_eq!(body["account_id"], 3);
+        let bad = SmtpProviderForm {
+            port: Some("x".into()),
+            ..form
+        };
+        assert_eq!(
+            smtp_provider_body(&bad).unwrap_err(),
+            "port must be a number"
+        );
+    }
+}

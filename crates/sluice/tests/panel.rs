@@ -1,0 +1,101 @@
+//! The web panel in a real browser: `tests/panel/panel.test.mjs` (playwright-core driving
+//! Debian's headless chromium) logs in, is refused a POST without the CSRF token, creates
+//! an SMTP provider and runs Test SMTP against a real aiosmtpd upstream, opens a captured
+//! message (HTML in the sandboxed frame, attachment download), edits a template and sees
+//! the live preview, changes a setting and finds it in the audit log, logs out and finds
+//! the session dead. This test starts Sluice and the upstream, sends the message, runs the
+//! script and fails with its output if any check fails.
+//!
+//! Needs `npm ci --prefix tests/panel` and `/usr/bin/chromium` (`.ci/run` installs both).
+//! `SLUICE_PANEL_SCREENSHOTS=docs` also writes the README's screenshots.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use base64::Engine;
+use common::{BIN, Upstream};
+use serde_json::json;
+use sluice_testkit::{Sluice, wait_until};
+
+#[test]
+fn the_panel_works_in_a_real_browser() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let script = root.join("tests/panel/panel.test.mjs");
+    assert!(
+        root.join("tests/panel/node_modules/playwright-core")
+            .exists(),
+        "playwright-core is missing: run `npm ci --prefix tests/panel`"
+    );
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "{chromium} is missing: apt-get install chromium"
+    );
+
+    let upstream = Upstream::start(&[]);
+    let sluice = Sluice::builder(BIN).provider("type = \"capture\"").start();
+    let created = sluice.cli(&[
+        "admin",
+        "create",
+        "--email",
+        "admin@panel.test",
+        "--password",
+        "panel-password-1",
+    ]);
+    assert!(created.status.success(), "{created:?}");
+
+    let csv = base64::engine::general_purpose::STANDARD.encode("quarter,total\nq1,42\n");
+    let (status, sent) = common::api(
+        &sluice,
+        "POST",
+        "/send",
+        Some(json!({
+            "from": "reports@example.com", "to": "cfo@dest.test", "subject": "Q1",
+            "text": "The numbers are attached.",
+            "html": "<h2>Quarterly numbers</h2><script>document.title='owned'</script><p>See attachment.</p>",
+            "attachments": [{ "filename": "numbers.csv", "content_type": "text/csv", "content": csv }],
+        })),
+    );
+    assert_eq!(status, 202, "{sent}");
+    let id = sent["id"].as_i64().expect("a message id");
+    let captured = wait_until(Duration::from_secs(20), || {
+        let (_, message) = common::api(&sluice, "GET", &format!("/messages/{id}"), None);
+        (message["status"] == "captured").then_some(())
+    });
+    assert!(captured.is_some(), "the message was not captured");
+
+    let mut node = Command::new("node");
+    node.arg(&script)
+        .env(
+            "PANEL_URL",
+            format!("http://127.0.0.1:{}", sluice.ports.panel),
+        )
+        .env("ADMIN_EMAIL", "admin@panel.test")
+        .env("ADMIN_PASSWORD", "panel-password-1")
+        .env("UPSTREAM_PORT", upstream.port.to_string())
+        .env("MESSAGE_ID", id.to_string())
+        .env("CHROMIUM", &chromium);
+    if let Ok(dir) = std::env::var("SLUICE_PANEL_SCREENSHOTS") {
+        node.env("SCREENSHOTS_DIR", root.join(dir));
+    }
+    let output = node.output().expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the browser checks failed:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("ok - the logged-out session's cookie no longer opens the panel"),
+        "{stdout}"
+    );
+
+    let logs = sluice.logs();
+    assert!(
+        !logs.contains("panel-password-1"),
+        "the password is never logged"
+    );
+}

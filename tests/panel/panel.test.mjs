@@ -1,0 +1,162 @@
+// The web panel in a real browser (Debian's headless chromium, driven by playwright-core).
+// Run by crates/sluice/tests/panel.rs, which starts Sluice (capture mode), an SMTP upstream
+// and sends one message; the environment says where they are. Exits non-zero on the first
+// failed check, naming it.
+import { chromium } from "playwright-core";
+import { readFileSync, mkdirSync } from "node:fs";
+
+const env = (name) => {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set`);
+  return value;
+};
+const PANEL = env("PANEL_URL");
+const EMAIL = env("ADMIN_EMAIL");
+const PASSWORD = env("ADMIN_PASSWORD");
+const UPSTREAM_PORT = env("UPSTREAM_PORT");
+const MESSAGE_ID = env("MESSAGE_ID");
+const SCREENSHOTS = process.env.SCREENSHOTS_DIR;
+
+let step = "start";
+const check = (ok, what) => {
+  if (!ok) throw new Error(`check failed: ${what}`);
+  console.log(`ok - ${what}`);
+};
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox"],
+});
+let page = null;
+try {
+  const context = await browser.newContext({ acceptDownloads: true });
+  page = await context.newPage();
+
+  step = "login";
+  await page.goto(`${PANEL}/`);
+  check(page.url().endsWith("/login"), "a visitor without a session is sent to the login page");
+  await page.fill("input[name=email]", EMAIL);
+  await page.fill("input[name=password]", "wrong-password");
+  await page.click("button[type=submit]");
+  check((await page.textContent("p.error")).includes("Wrong email or password"), "a wrong password is refused");
+  await page.fill("input[name=email]", EMAIL);
+  await page.fill("input[name=password]", PASSWORD);
+  await page.click("button[type=submit]");
+  check((await page.textContent("h1")) === "Dashboard", "the right password opens the dashboard");
+  const cookies = await context.cookies();
+  const session = cookies.find((c) => c.name === "sluice_session");
+  check(session && session.httpOnly && session.sameSite === "Strict", "the session cookie is HttpOnly and SameSite=Strict");
+  check((await page.locator("svg.chart rect").count()) === 72, "the chart has 24 hours of three bars");
+  check((await page.textContent("table.queue")).includes("captured"), "queue depth shows the captured message");
+  if (SCREENSHOTS) await page.screenshot({ path: `${SCREENSHOTS}/panel-dashboard.png`, fullPage: true });
+
+  step = "csrf";
+  const forged = await page.evaluate(async () => {
+    const answer = await fetch("/providers", {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: "name=forged&host=127.0.0.1&security=none",
+    });
+    return answer.status;
+  });
+  check(forged === 403, "a POST without the CSRF token is refused (403)");
+  const wrong = await page.evaluate(async () => {
+    const answer = await fetch("/providers", {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: "csrf=00&name=forged&host=127.0.0.1&security=none",
+    });
+    return answer.status;
+  });
+  check(wrong === 403, "a POST with a wrong CSRF token is refused (403)");
+
+  step = "provider";
+  await page.goto(`${PANEL}/providers`);
+  check(!(await page.content()).includes("forged"), "the forged provider was not created");
+  await page.fill("input[name=name]", "local-upstream");
+  await page.fill("input[name=host]", "127.0.0.1");
+  await page.selectOption("#smtp-security", "tls");
+  check((await page.inputValue("#smtp-port")) === "465", "the SSL/TLS preset fills in port 465");
+  await page.selectOption("#smtp-security", "none");
+  check((await page.inputValue("#smtp-port")) === "25", "the plain preset fills in port 25");
+  await page.fill("#smtp-port", UPSTREAM_PORT);
+  await page.fill("input[name=timeout_secs]", "5");
+  await page.click("form.provider-form button[type=submit]");
+  check((await page.textContent("table.providers")).includes("local-upstream"), "the provider is listed");
+  await page.click("table.providers tr:has-text('local-upstream') button:has-text('Test SMTP')");
+  const test = await page.textContent("h1");
+  check(test.includes("passed"), `Test SMTP against the real upstream passes (${test.trim()})`);
+  const steps = await page.textContent("ol.steps");
+  check(/EHLO|connected|220/i.test(steps), `the upstream's answers are shown (${steps.trim().replace(/\s+/g, " ")})`);
+
+  step = "message";
+  await page.goto(`${PANEL}/messages`);
+  await page.click(`a[href="/messages/${MESSAGE_ID}"]`);
+  check((await page.textContent("h1")).includes("captured"), "the captured message opens");
+  const frame = page.locator("iframe.message-html");
+  check((await frame.getAttribute("sandbox")) === "", "the HTML part is in a sandboxed frame (no permissions)");
+  const inner = page.frameLocator("iframe.message-html");
+  check((await inner.locator("h2").textContent()) === "Quarterly numbers", "the HTML part is shown in the frame");
+  const policy = await page.evaluate(async (id) => {
+    const answer = await fetch(`/messages/${id}/html`);
+    return answer.headers.get("content-security-policy");
+  }, MESSAGE_ID);
+  check(policy.startsWith("sandbox;") && policy.includes("default-src 'none'"), "the HTML is served with a strict CSP");
+  check((await page.textContent("pre.text-part")).includes("The numbers are attached."), "the text part is shown");
+  const [download] = await Promise.all([
+    page.waitForEvent("download"),
+    page.click("ul.attachments a"),
+  ]);
+  check(download.suggestedFilename() === "numbers.csv", "the attachment downloads under its name");
+  const saved = readFileSync(await download.path(), "utf8");
+  check(saved === "quarter,total\nq1,42\n", "the downloaded attachment has its content");
+  if (SCREENSHOTS) await page.screenshot({ path: `${SCREENSHOTS}/panel-message.png`, fullPage: true });
+
+  step = "template";
+  await page.goto(`${PANEL}/templates`);
+  await page.fill("input[name=name]", "welcome");
+  await page.fill("input[name=subject]", "Welcome {{ name }}");
+  await page.fill("textarea[name=text]", "Hi {{ name }}");
+  await page.click("form[action='/templates'] button[type=submit]");
+  check((await page.textContent("h1")) === "Template welcome", "the new template opens in the editor");
+  await page.fill("textarea[name=html]", "<p class=greeting>Hello {{ name }}!</p>");
+  const preview = page.frameLocator("#preview-html");
+  await preview.locator("p.greeting").waitFor({ timeout: 5000 });
+  check((await preview.locator("p.greeting").textContent()) === "Hello Ada!", "the live preview renders the HTML with sample data");
+  check((await page.textContent("#preview-subject")) === "Welcome Ada", "the live preview renders the subject");
+  await page.click("button:has-text('Save')");
+  await page.goto(`${PANEL}/templates`);
+  check((await page.content()).includes("Welcome {{ name }}"), "the saved template is listed");
+
+  step = "audit";
+  await page.goto(`${PANEL}/audit`);
+  const audit = await page.textContent("table.audit");
+  check(audit.includes("provider") && audit.includes("template"), "the provider and template changes are in the audit log");
+
+  step = "setting";
+  await page.goto(`${PANEL}/settings`);
+  await page.click("button:has-text('Rotate the session secret')");
+  check(page.url().endsWith("/login"), "rotating the session secret ends this session");
+  await page.fill("input[name=email]", EMAIL);
+  await page.fill("input[name=password]", PASSWORD);
+  await page.click("button[type=submit]");
+  await page.goto(`${PANEL}/audit`);
+  check((await page.textContent("table.audit")).includes("panel_session_secret"), "the setting change is in the audit log");
+
+  step = "logout";
+  const before = (await context.cookies()).find((c) => c.name === "sluice_session");
+  await page.click("header button:has-text('Log out')");
+  check(page.url().endsWith("/login"), "logging out goes to the login page");
+  const replay = await browser.newContext();
+  await replay.addCookies([{ ...before }]);
+  const again = await replay.newPage();
+  await again.goto(`${PANEL}/`);
+  check(again.url().endsWith("/login"), "the logged-out session's cookie no longer opens the panel");
+  await replay.close();
+} catch (error) {
+  console.error(`not ok - during ${step}: ${error.message}`);
+  if (page) console.error(`the page (${page.url()}) shows:\n${(await page.innerText("main").catch(() => "")).slice(0, 2000)}`);
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
