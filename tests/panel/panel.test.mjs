@@ -15,6 +15,8 @@ const EMAIL = env("ADMIN_EMAIL");
 const PASSWORD = env("ADMIN_PASSWORD");
 const UPSTREAM_PORT = env("UPSTREAM_PORT");
 const MESSAGE_ID = env("MESSAGE_ID");
+const ACCOUNT_ID = env("ACCOUNT_ID");
+const API = env("API_URL");
 const SCREENSHOTS = process.env.SCREENSHOTS_DIR;
 
 let step = "start";
@@ -127,6 +129,19 @@ try {
   await page.click("button:has-text('Save')");
   await page.goto(`${PANEL}/templates`);
   check((await page.content()).includes("Welcome {{ name }}"), "the saved template is listed");
+
+  step = "api key";
+  await page.goto(`${PANEL}/r/api-keys?account_id=${ACCOUNT_ID}`);
+  await page.fill("form.resource-form input[name=account_id]", ACCOUNT_ID);
+  await page.click("form.resource-form button[type=submit]");
+  const created = JSON.parse(await page.textContent("pre.created"));
+  check(created.api_key.startsWith("sk_") && (await page.textContent("p.once")).includes("only this once"), "a new API key is shown once");
+  const asKey = () => fetch(`${API}/api/v1/messages?limit=1`, { headers: { Authorization: `Bearer ${created.api_key}` } });
+  check((await asKey()).status === 200, "the new key works against the API");
+  await page.goto(`${PANEL}/r/api-keys?account_id=${ACCOUNT_ID}`);
+  check(!(await page.content()).includes(created.api_key), "the key is not shown again in the list");
+  await page.click(`form[action="/r/api-keys/${created.id}/remove?account_id=${ACCOUNT_ID}"] button`);
+  check((await asKey()).status === 401, "the revoked key is refused by the API");
 
   step = "audit";
   await page.goto(`${PANEL}/audit`);

@@ -49,7 +49,10 @@ async fn ensure_dev_account(store: &dyn Store) -> anyhow::Result<()> {
     // A system admin for the web panel and the API's user login.
     if store.user_by_email(DEV_ADMIN_EMAIL).await?.is_none() {
         let id = crate::account::create_admin(store, DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD).await?;
-        info!(user = id, "created dev admin {DEV_ADMIN_EMAIL} (its password is in the README)");
+        info!(
+            user = id,
+            "created dev admin {DEV_ADMIN_EMAIL} (its password is in the README)"
+        );
     }
     Ok(())
 }

@@ -2,7 +2,8 @@
 //! Debian's headless chromium) logs in, is refused a POST without the CSRF token, creates
 //! an SMTP provider and runs Test SMTP against a real aiosmtpd upstream, opens a captured
 //! message (HTML in the sandboxed frame, attachment download), edits a template and sees
-//! the live preview, changes a setting and finds it in the audit log, logs out and finds
+//! the live preview, makes an API key (shown once, works, revoked: refused), changes a
+//! setting and finds it in the audit log, logs out and finds
 //! the session dead. This test starts Sluice and the upstream, sends the message, runs the
 //! script and fails with its output if any check fails.
 //!
@@ -63,9 +64,11 @@ fn the_panel_works_in_a_real_browser() {
     let id = sent["id"].as_i64().expect("a message id");
     let captured = wait_until(Duration::from_secs(20), || {
         let (_, message) = common::api(&sluice, "GET", &format!("/messages/{id}"), None);
-        (message["status"] == "captured").then_some(())
+        (message["status"] == "captured").then_some(message)
     });
-    assert!(captured.is_some(), "the message was not captured");
+    let account_id = captured.expect("the message was not captured")["account_id"]
+        .as_i64()
+        .expect("an account id");
 
     let mut node = Command::new("node");
     node.arg(&script)
@@ -77,6 +80,8 @@ fn the_panel_works_in_a_real_browser() {
         .env("ADMIN_PASSWORD", "panel-password-1")
         .env("UPSTREAM_PORT", upstream.port.to_string())
         .env("MESSAGE_ID", id.to_string())
+        .env("ACCOUNT_ID", account_id.to_string())
+        .env("API_URL", format!("http://127.0.0.1:{}", sluice.ports.http))
         .env("CHROMIUM", &chromium);
     if let Ok(dir) = std::env::var("SLUICE_PANEL_SCREENSHOTS") {
         node.env("SCREENSHOTS_DIR", root.join(dir));

@@ -8,6 +8,7 @@
 
 mod chart;
 mod pages;
+mod resources;
 mod session;
 
 use std::net::SocketAddr;
@@ -177,6 +178,8 @@ fn templates() -> minijinja::Environment<'static> {
         ("users.html", include_str!("templates/users.html")),
         ("audit.html", include_str!("templates/audit.html")),
         ("settings.html", include_str!("templates/settings.html")),
+        ("resource.html", include_str!("templates/resource.html")),
+        ("created.html", include_str!("templates/created.html")),
     ] {
         if let Err(error) = env.add_template(name, source) {
             panic!("panel template {name} does not parse: {error}");
@@ -204,6 +207,7 @@ fn templates() -> minijinja::Environment<'static> {
 pub fn router(state: PanelState) -> Router {
     let csrf_state = state.clone();
     pages::routes()
+        .merge(resources::routes())
         .merge(session::routes())
         .route(
             "/static/panel.js",

@@ -1,0 +1,449 @@
+//! The panel's pages for the API's simple resources (accounts, API keys, SMTP credentials,
+//! suppressions, routing rules, webhook endpoints, DKIM keys, live SMTP connections, the
+//! delivery log): one table that says, per resource, where the API has it and what its
+//! create form asks; one list page, one create handler, one remove handler serve them all.
+
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::{PanelState, PanelUser};
+
+pub fn routes() -> axum::Router<PanelState> {
+    axum::Router::new()
+        .route("/r/{slug}", get(list).post(create))
+        .route("/r/{slug}/{id}/remove", post(remove))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Kind {
+    Text,
+    Password,
+    Number,
+    /// Comma-separated → a JSON array of strings.
+    List,
+    /// Comma-separated numbers → a JSON array of numbers.
+    Numbers,
+    Bool,
+    /// A JSON value typed in a text area.
+    Json,
+}
+
+pub struct Field {
+    pub name: &'static str,
+    pub label: &'static str,
+    pub kind: Kind,
+    pub required: bool,
+}
+
+pub struct Resource {
+    pub slug: &'static str,
+    pub title: &'static str,
+    /// Where the API lists (GET), creates (POST) and removes (DELETE `{api}/{id}`) them.
+    pub api: &'static str,
+    /// The create form; empty: nothing to create here.
+    pub fields: &'static [Field],
+    /// The remove button's label; `None`: no button.
+    pub remove: Option<&'static str>,
+    /// What the create answer holds that is shown only once (a key, a password, a secret).
+    pub once: &'static str,
+}
+
+const fn field(name: &'static str, label: &'static str, kind: Kind, required: bool) -> Field {
+    Field {
+        name,
+        label,
+        kind,
+        required,
+    }
+}
+
+const ACCOUNT: Field = field("account_id", "Account id (admins)", Kind::Number, false);
+
+pub const RESOURCES: &[Resource] = &[
+    Resource {
+        slug: "accounts",
+        title: "Accounts",
+        api: "/accounts",
+        fields: &[
+            field("name", "Name", Kind::Text, true),
+            field("email", "Email (SMTP login)", Kind::Text, true),
+            field("password", "Password", Kind::Password, true),
+            field(
+                "allowed_domains",
+                "Allowed sender domains (comma-separated)",
+                Kind::List,
+                true,
+            ),
+            field("monthly_limit", "Monthly limit", Kind::Number, false),
+        ],
+        remove: Some("Delete"),
+        once: "the account's first API key",
+    },
+    Resource {
+        slug: "api-keys",
+        title: "API keys",
+        api: "/api-keys",
+        fields: &[ACCOUNT],
+        remove: Some("Revoke"),
+        once: "the API key",
+    },
+    Resource {
+        slug: "smtp-credentials",
+        title: "SMTP credentials",
+        api: "/smtp-credentials",
+        fields: &[
+            field("username", "Username", Kind::Text, true),
+            field("password", "Password", Kind::Password, true),
+            ACCOUNT,
+        ],
+        remove: Some("Revoke"),
+        once: "",
+    },
+    Resource {
+        slug: "suppressions",
+        title: "Suppressions",
+        api: "/suppressions",
+        fields: &[
+            field("address", "Address", Kind::Text, true),
+            field("reason", "Reason", Kind::Text, false),
+            ACCOUNT,
+        ],
+        remove: Some("Delete"),
+        once: "",
+    },
+    Resource {
+        slug: "routing-rules",
+        title: "Routing rules",
+        api: "/routing-rules",
+        fields: &[
+            field("name", "Name", Kind::Text, true),
+            field("priority", "Priority (lower first)", Kind::Number, true),
+            field("provider_id", "Provider id", Kind::Number, true),
+            field(
+                "fallbacks",
+                "Fallback provider ids (comma-separated)",
+                Kind::Numbers,
+                false,
+            ),
+            field(
+                "conditions",
+                "Conditions (JSON, e.g. {\"recipient_domains\": [\"example.org\"]})",
+                Kind::Json,
+                false,
+            ),
+            field("enabled", "Enabled", Kind::Bool, false),
+            ACCOUNT,
+        ],
+        remove: Some("Delete"),
+        once: "",
+    },
+    Resource {
+        slug: "webhook-endpoints",
+        title: "Webhook endpoints",
+        api: "/webhook-endpoints",
+        fields: &[
+            field("url", "URL", Kind::Text, true),
+            field("events", "Events (comma-separated, or *)", Kind::List, true),
+            ACCOUNT,
+        ],
+        remove: Some("Delete"),
+        once: "the signing secret",
+    },
+    Resource {
+        slug: "dkim-keys",
+        title: "DKIM keys",
+        api: "/dkim-keys",
+        fields: &[
+            field("domain", "Domain", Kind::Text, true),
+            field("selector", "Selector", Kind::Text, true),
+            field(
+                "algorithm",
+                "Algorithm (rsa-sha256 or ed25519-sha256)",
+                Kind::Text,
+                false,
+            ),
+            ACCOUNT,
+        ],
+        remove: Some("Delete"),
+        once: "",
+    },
+    Resource {
+        slug: "smtp-connections",
+        title: "SMTP connections (this node, live)",
+        api: "/smtp/connections",
+        fields: &[],
+        remove: Some("Close"),
+        once: "",
+    },
+    Resource {
+        slug: "delivery-log",
+        title: "Delivery log (recent attempts)",
+        api: "/delivery-logs",
+        fields: &[],
+        remove: None,
+        once: "",
+    },
+];
+
+fn resource(slug: &str) -> Option<&'static Resource> {
+    RESOURCES.iter().find(|r| r.slug == slug)
+}
+
+/// A create form's fields as the API's JSON body: empty optional fields left out.
+pub fn form_body(fields: &[Field], form: &[(String, String)]) -> Result<Value, String> {
+    let mut body = Map::new();
+    for f in fields {
+        let given = form
+            .iter()
+            .find(|(k, _)| k == f.name)
+            .map(|(_, v)| v.trim());
+        let value = match (f.kind, given) {
+            (Kind::Bool, given) => json!(given.is_some()),
+            (_, None | Some("")) if f.required => return Err(format!("{} is required", f.label)),
+            (_, None | Some("")) => continue,
+            (Kind::Text | Kind::Password, Some(v)) => json!(v),
+            (Kind::Number, Some(v)) => json!(
+                v.parse::<i64>()
+                    .map_err(|_| format!("{} must be a number", f.label))?
+            ),
+            (Kind::List, Some(v)) => json!(
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .collect::<Vec<_>>()
+            ),
+            (Kind::Numbers, Some(v)) => json!(
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| s.parse::<i64>())
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|_| format!("{} must be numbers", f.label))?
+            ),
+            (Kind::Json, Some(v)) => {
+                serde_json::from_str(v).map_err(|e| format!("{} is not JSON: {e}", f.label))?
+            }
+        };
+        body.insert(f.name.to_string(), value);
+    }
+    Ok(Value::Object(body))
+}
+
+/// Rows of a list answer (an array, or a page's `items`), each as (column, text) cells.
+fn rows(answer: &Value) -> (Vec<String>, Vec<Value>) {
+    let items = answer
+        .get("items")
+        .and_then(Value::as_array)
+        .or(answer.as_array())
+        .cloned()
+        .unwrap_or_default();
+    let mut columns: Vec<String> = Vec::new();
+    for item in &items {
+        for key in item.as_object().into_iter().flat_map(|o| o.keys()) {
+            if !columns.contains(key) {
+                columns.push(key.clone());
+            }
+        }
+    }
+    let rows = items
+        .iter()
+        .map(|item| {
+            let cells: Vec<String> = columns
+                .iter()
+                .map(|c| match &item[c] {
+                    Value::Null => String::new(),
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect();
+            json!({ "id": item["id"], "cells": cells })
+        })
+        .collect();
+    (columns, rows)
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    account_id: Option<String>,
+}
+
+fn account_query(account_id: Option<&str>) -> String {
+    match account_id
+        .map(str::trim)
+        .filter(|a| a.parse::<i64>().is_ok())
+    {
+        Some(a) => format!("?account_id={a}"),
+        None => String::new(),
+    }
+}
+
+async fn list(
+    State(state): State<PanelState>,
+    user: PanelUser,
+    Path(slug): Path<String>,
+    Query(query): Query<ListQuery>,
+) -> Response {
+    let Some(r) = resource(&slug) else {
+        return state.error_page(Some(&user), StatusCode::NOT_FOUND, "no such page");
+    };
+    let path = format!("{}{}", r.api, account_query(query.account_id.as_deref()));
+    let answer = state.api(&user, Method::GET, &path, None).await;
+    if !answer.ok() {
+        return state.error_page(Some(&user), answer.status, &answer.error_message());
+    }
+    let (columns, rows) = rows(&answer.json());
+    let fields: Vec<Value> = r
+        .fields
+        .iter()
+        .map(|f| {
+            json!({ "name": f.name, "label": f.label, "kind": format!("{:?}", f.kind).to_lowercase(), "required": f.required })
+        })
+        .collect();
+    state.page(
+        "resource.html",
+        Some(&user),
+        json!({
+            "r": { "slug": r.slug, "title": r.title, "remove": r.remove },
+            "columns": columns, "rows": rows, "fields": fields,
+            "account_id": query.account_id,
+        }),
+    )
+}
+
+async fn create(
+    State(state): State<PanelState>,
+    user: PanelUser,
+    Path(slug): Path<String>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let Some(r) = resource(&slug).filter(|r| !r.fields.is_empty()) else {
+        return state.error_page(Some(&user), StatusCode::NOT_FOUND, "no such page");
+    };
+    let body = match form_body(r.fields, &form) {
+        Ok(body) => body,
+        Err(message) => {
+            return state.error_page(Some(&user), StatusCode::UNPROCESSABLE_ENTITY, &message);
+        }
+    };
+    let answer = state.api(&user, Method::POST, r.api, Some(body)).await;
+    if !answer.ok() {
+        return state.error_page(Some(&user), answer.status, &answer.error_message());
+    }
+    if r.once.is_empty() {
+        return Redirect::to(&format!("/r/{}", r.slug)).into_response();
+    }
+    // Shown here once: the API will not show it again.
+    let created = serde_json::to_string_pretty(&answer.json()).unwrap_or_default();
+    state.page(
+        "created.html",
+        Some(&user),
+        json!({ "r": { "slug": r.slug, "title": r.title, "once": r.once }, "created": created }),
+    )
+}
+
+async fn remove(
+    State(state): State<PanelState>,
+    user: PanelUser,
+    Path((slug, id)): Path<(String, String)>,
+    Query(query): Query<ListQuery>,
+) -> Response {
+    let account = account_query(query.account_id.as_deref());
+    let Some(r) = resource(&slug).filter(|r| r.remove.is_some()) else {
+        return state.error_page(Some(&user), StatusCode::NOT_FOUND, "no such page");
+    };
+    if !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        return state.error_page(Some(&user), StatusCode::NOT_FOUND, "no such item");
+    }
+    let answer = state
+        .api(
+            &user,
+            Method::DELETE,
+            &format!("{}/{id}{account}", r.api),
+            None,
+        )
+        .await;
+    if !answer.ok() {
+        return state.error_page(Some(&user), answer.status, &answer.error_message());
+    }
+    Redirect::to(&format!("/r/{}{account}", r.slug)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+        items
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn form_fields_become_the_api_body() {
+        let rules = resource("routing-rules").unwrap();
+        let body = form_body(
+            rules.fields,
+            &pairs(&[
+                ("name", "eu"),
+                ("priority", "5"),
+                ("provider_id", "2"),
+                ("fallbacks", "3, 4"),
+                ("conditions", "{\"recipient_domains\": [\"example.org\"]}"),
+                ("account_id", ""),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            body,
+            json!({ "name": "eu", "priority": 5, "provider_id": 2, "fallbacks": [3, 4],
+                    "conditions": { "recipient_domains": ["example.org"] }, "enabled": false })
+        );
+        let endpoints = resource("webhook-endpoints").unwrap();
+        let body = form_body(
+            endpoints.fields,
+            &pairs(&[("url", "https://h.test/x"), ("events", "delivered, failed")]),
+        )
+        .unwrap();
+        assert_eq!(body["events"], json!(["delivered", "failed"]));
+    }
+
+    #[test]
+    fn bad_form_fields_are_named() {
+        let rules = resource("routing-rules").unwrap();
+        let missing = form_body(rules.fields, &pairs(&[("name", "x")])).unwrap_err();
+        assert!(missing.starts_with("Priority"), "{missing}");
+        let bad = form_body(
+            rules.fields,
+            &pairs(&[("name", "x"), ("priority", "one"), ("provider_id", "1")]),
+        )
+        .unwrap_err();
+        assert!(bad.contains("must be a number"), "{bad}");
+        let json = form_body(
+            rules.fields,
+            &pairs(&[
+                ("name", "x"),
+                ("priority", "1"),
+                ("provider_id", "1"),
+                ("conditions", "{"),
+            ]),
+        )
+        .unwrap_err();
+        assert!(json.contains("is not JSON"), "{json}");
+    }
+
+    #[test]
+    fn lists_and_pages_become_rows() {
+        let (columns, rows) =
+            rows(&json!({ "items": [{ "id": 1, "name": "a" }, { "id": 2, "extra": [1] }] }));
+        assert_eq!(columns, vec!["id", "name", "extra"]);
+        assert_eq!(rows[1]["cells"], json!(["2", "", "[1]"]));
+        let (columns, rows) = rows(&json!([{ "id": "c1" }]));
+        assert_eq!((columns.len(), rows[0]["id"].clone()), (1, json!("c1")));
+    }
+}
