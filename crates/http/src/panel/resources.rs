@@ -235,7 +235,7 @@ pub fn form_body(fields: &[Field], form: &[(String, String)]) -> Result<Value, S
 }
 
 /// Rows of a list answer (an array, or a page's `items`), each as (column, text) cells.
-fn rows(answer: &Value) -> (Vec<String>, Vec<Value>) {
+fn table_rows(answer: &Value) -> (Vec<String>, Vec<Value>) {
     let items = answer
         .get("items")
         .and_then(Value::as_array)
@@ -296,7 +296,7 @@ async fn list(
     if !answer.ok() {
         return state.error_page(Some(&user), answer.status, &answer.error_message());
     }
-    let (columns, rows) = rows(&answer.json());
+    let (columns, rows) = table_rows(&answer.json());
     let fields: Vec<Value> = r
         .fields
         .iter()
@@ -440,10 +440,10 @@ mod tests {
     #[test]
     fn lists_and_pages_become_rows() {
         let (columns, rows) =
-            rows(&json!({ "items": [{ "id": 1, "name": "a" }, { "id": 2, "extra": [1] }] }));
+            table_rows(&json!({ "items": [{ "id": 1, "name": "a" }, { "id": 2, "extra": [1] }] }));
         assert_eq!(columns, vec!["id", "name", "extra"]);
         assert_eq!(rows[1]["cells"], json!(["2", "", "[1]"]));
-        let (columns, rows) = rows(&json!([{ "id": "c1" }]));
+        let (columns, rows) = table_rows(&json!([{ "id": "c1" }]));
         assert_eq!((columns.len(), rows[0]["id"].clone()), (1, json!("c1")));
     }
 }
