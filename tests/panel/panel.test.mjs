@@ -16,6 +16,7 @@ const PASSWORD = env("ADMIN_PASSWORD");
 const UPSTREAM_PORT = env("UPSTREAM_PORT");
 const MESSAGE_ID = env("MESSAGE_ID");
 const ACCOUNT_ID = env("ACCOUNT_ID");
+const SECOND_ID = env("SECOND_MESSAGE_ID");
 const API = env("API_URL");
 const SCREENSHOTS = process.env.SCREENSHOTS_DIR;
 
@@ -113,6 +114,26 @@ try {
   const saved = readFileSync(await download.path(), "utf8");
   check(saved === "quarter,total\nq1,42\n", "the downloaded attachment has its content");
   if (SCREENSHOTS) await page.screenshot({ path: `${SCREENSHOTS}/panel-message.png`, fullPage: true });
+
+  step = "release";
+  const option = await page.locator("form.release select option", { hasText: "local-upstream" }).getAttribute("value");
+  await page.selectOption("form.release select", option);
+  await page.click("form.release button");
+  let status = "";
+  for (let i = 0; i < 40 && !status.includes("delivered"); i++) {
+    await page.waitForTimeout(250);
+    await page.goto(`${PANEL}/messages/${MESSAGE_ID}`);
+    status = await page.textContent("h1");
+  }
+  check(status.includes("delivered"), "the released message is delivered through the chosen provider");
+  check((await page.textContent("table:has(th:text('verdict'))")).includes("smtp"), "its attempt through smtp is listed");
+
+  step = "delete";
+  await page.goto(`${PANEL}/messages/${SECOND_ID}`);
+  await page.click("form[action$='/delete'] button");
+  check(page.url().endsWith("/messages"), "deleting a captured message goes back to the list");
+  const gone = await page.goto(`${PANEL}/messages/${SECOND_ID}`);
+  check(gone.status() === 404, "the deleted message is gone (404)");
 
   step = "template";
   await page.goto(`${PANEL}/templates`);

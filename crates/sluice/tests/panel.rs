@@ -1,7 +1,8 @@
 //! The web panel in a real browser: `tests/panel/panel.test.mjs` (playwright-core driving
 //! Debian's headless chromium) logs in, is refused a POST without the CSRF token, creates
 //! an SMTP provider and runs Test SMTP against a real aiosmtpd upstream, opens a captured
-//! message (HTML in the sandboxed frame, attachment download), edits a template and sees
+//! message (HTML in the sandboxed frame, attachment download), releases it through that
+//! provider (the upstream receives it) and deletes another, edits a template and sees
 //! the live preview, makes an API key (shown once, works, revoked: refused), changes a
 //! setting and finds it in the audit log, logs out and finds
 //! the session dead. This test starts Sluice and the upstream, sends the message, runs the
@@ -70,6 +71,25 @@ fn the_panel_works_in_a_real_browser() {
         .as_i64()
         .expect("an account id");
 
+    let (status, second) = common::api(
+        &sluice,
+        "POST",
+        "/send",
+        Some(
+            json!({ "from": "reports@example.com", "to": "cfo@dest.test", "subject": "Draft", "text": "delete me" }),
+        ),
+    );
+    assert_eq!(status, 202, "{second}");
+    let second = second["id"].as_i64().expect("a message id");
+    let captured_too = wait_until(Duration::from_secs(20), || {
+        let (_, message) = common::api(&sluice, "GET", &format!("/messages/{second}"), None);
+        (message["status"] == "captured").then_some(())
+    });
+    assert!(
+        captured_too.is_some(),
+        "the second message was not captured"
+    );
+
     let mut node = Command::new("node");
     node.arg(&script)
         .env(
@@ -81,6 +101,7 @@ fn the_panel_works_in_a_real_browser() {
         .env("UPSTREAM_PORT", upstream.port.to_string())
         .env("MESSAGE_ID", id.to_string())
         .env("ACCOUNT_ID", account_id.to_string())
+        .env("SECOND_MESSAGE_ID", second.to_string())
         .env("API_URL", format!("http://127.0.0.1:{}", sluice.ports.http))
         .env("CHROMIUM", &chromium);
     if let Ok(dir) = std::env::var("SLUICE_PANEL_SCREENSHOTS") {
@@ -96,6 +117,14 @@ fn the_panel_works_in_a_real_browser() {
     assert!(
         stdout.contains("ok - the logged-out session's cookie no longer opens the panel"),
         "{stdout}"
+    );
+
+    // The released message reached the real upstream through the provider made in the panel.
+    let received = upstream.wait_for(1, Duration::from_secs(10));
+    assert!(
+        received[0].text().contains("Subject: Q1"),
+        "{}",
+        received[0].text()
     );
 
     let logs = sluice.logs();

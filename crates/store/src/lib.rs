@@ -381,6 +381,16 @@ pub trait Store: Send + Sync + 'static {
     /// Queues a failed or deferred message again, due now (a failed one to all its
     /// recipients). False when it is in another state.
     async fn requeue_message(&self, id: MessageId, now_ms: i64) -> Result<bool, StoreError>;
+    /// Queues a captured message again, to go through `provider_id` (not the routing rules),
+    /// with event `released`. False when it is not captured.
+    async fn release_message(
+        &self,
+        id: MessageId,
+        provider_id: i64,
+        now_ms: i64,
+    ) -> Result<bool, StoreError>;
+    /// Deletes a captured message with its attempts and events. False when it is not captured.
+    async fn delete_captured_message(&self, id: MessageId) -> Result<bool, StoreError>;
     /// Withdraws a queued or deferred message. False when it is in another state.
     async fn cancel_message(&self, id: MessageId, now_ms: i64) -> Result<bool, StoreError>;
     async fn attempts(&self, id: MessageId) -> Result<Vec<AttemptRow>, StoreError>;

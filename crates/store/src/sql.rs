@@ -1704,9 +1704,45 @@ macro_rules! impl_sql_store {
                                 .map(|n| n.clamp(0, u32::MAX as i64) as u32),
                             source: row.try_get("source")?,
                             tags: serde_json::from_str(row.try_get("tags")?)?,
+                            release_provider_id: row.try_get("release_provider_id")?,
                         })
                     })
                     .collect()
+            }
+
+            async fn release_message(
+                &self,
+                id: MessageId,
+                provider_id: i64,
+                now_ms: i64,
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.write.begin().await?;
+                let done = sqlx::query(
+                    "UPDATE messages SET status = 'queued', pending_rcpt = rcpt_to, release_provider_id = $1, \
+                     next_attempt_at = $2, attempts = 0, last_error = NULL, updated_at = $2 \
+                     WHERE id = $3 AND status = 'captured'",
+                )
+                .bind(provider_id)
+                .bind(now_ms)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                Self::insert_event(&mut tx, id, None, "released", &format!("provider_id={provider_id}"), now_ms)
+                    .await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn delete_captured_message(&self, id: MessageId) -> Result<bool, StoreError> {
+                // Its attempts, events and their webhook outbox rows go with it (ON DELETE CASCADE).
+                let done = sqlx::query("DELETE FROM messages WHERE id = $1 AND status = 'captured'")
+                    .bind(id)
+                    .execute(&self.write)
+                    .await?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn record_attempt(&self, attempt: &AttemptRecord) -> Result<bool, StoreError> {

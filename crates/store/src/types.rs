@@ -83,6 +83,9 @@ pub struct ClaimedMessage {
     /// `smtp`, `api` or `webhook`, for routing rules.
     pub source: String,
     pub tags: Vec<String>,
+    /// Set when a captured message was released through this provider: it goes there,
+    /// not by the routing rules.
+    pub release_provider_id: Option<i64>,
 }
 
 /// What one provider made of (some recipients of) a message.

@@ -93,7 +93,71 @@ conformance!(
     subscribed_events_fill_the_webhook_outbox_and_attempts_are_kept,
     batched_attempts_share_a_transaction_and_skip_lost_leases,
     dashboard_counts_by_status_hour_and_provider,
+    captured_messages_are_released_through_a_provider_or_deleted,
 );
+
+async fn captured_messages_are_released_through_a_provider_or_deleted(backend: Backend) {
+    let Some((_holder, store, account)) = store(backend).await else {
+        return;
+    };
+    let ids = store
+        .enqueue_messages(&[message(account, 1), message(account, 2)], 1000)
+        .await
+        .unwrap();
+    store.claim_due_messages("w", 1000, 100, 2).await.unwrap();
+    let captured = |id: i64| AttemptRecord {
+        message_id: id,
+        lease_owner: "w".into(),
+        report: DeliveryReport::uniform(
+            "capture",
+            &["r@x.test".to_string()],
+            Verdict::Delivered,
+            None,
+            "captured",
+        ),
+        calls: vec![],
+        started_at: 1001,
+        finished_at: 1002,
+        new_status: MessageStatus::Captured,
+        pending_rcpt: vec![],
+        next_attempt_at: 1002,
+        last_error: None,
+        events: vec![("captured".into(), String::new())],
+    };
+    store
+        .record_attempts(&[captured(ids[0]), captured(ids[1])])
+        .await
+        .unwrap();
+    // Only captured messages are released or deleted.
+    assert!(store.release_message(ids[0], 77, 2000).await.unwrap());
+    assert!(
+        !store.release_message(ids[0], 77, 2001).await.unwrap(),
+        "not twice"
+    );
+    let claimed = store.claim_due_messages("w2", 2000, 100, 5).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].release_provider_id, Some(77));
+    assert_eq!(
+        claimed[0].envelope.rcpt_to,
+        message(account, 1).envelope.rcpt_to,
+        "all recipients again"
+    );
+    let kinds: Vec<String> = store
+        .events(ids[0])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds.last().map(String::as_str), Some("released"));
+    assert!(
+        !store.delete_captured_message(ids[0]).await.unwrap(),
+        "a sending message stays"
+    );
+    assert!(store.delete_captured_message(ids[1]).await.unwrap());
+    assert!(store.message(ids[1]).await.unwrap().is_none());
+    assert!(store.events(ids[1]).await.unwrap().is_empty());
+}
 
 async fn dashboard_counts_by_status_hour_and_provider(backend: Backend) {
     let Some((_holder, store, account)) = store(backend).await else {

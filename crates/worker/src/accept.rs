@@ -169,6 +169,7 @@ impl Acceptor {
                     tags: &tags,
                     envelope: &envelope,
                     body: &body,
+                    release_provider_id: None,
                 };
                 self.deliver_now(message).await
             }

@@ -34,6 +34,8 @@ pub struct Dispatch<'a> {
     pub tags: &'a [String],
     pub envelope: &'a Envelope,
     pub body: &'a [u8],
+    /// A released captured message goes through this provider only.
+    pub release_provider_id: Option<i64>,
 }
 
 /// Every provider call of one attempt, and the final result of every recipient.
@@ -136,7 +138,15 @@ impl Dispatcher {
         let mut finals = Vec::new();
         // Signed once, when an SMTP provider is first used.
         let mut dkim_signed: Option<Option<Vec<u8>>> = None;
-        for route in table.route(&facts, rcpts, sample) {
+        let routes = match message.release_provider_id {
+            Some(id) => vec![sluice_core::router::Route {
+                rule_id: None,
+                targets: vec![sluice_core::router::Target::Provider(id)],
+                recipients: rcpts.clone(),
+            }],
+            None => table.route(&facts, rcpts, sample),
+        };
+        for route in routes {
             let mut remaining = route.recipients;
             for (index, target) in route.targets.iter().enumerate() {
                 let (provider_id, deliverer) = self.deliverer(*target, providers);

@@ -137,6 +137,7 @@ impl Worker {
                     tags: &message.tags,
                     envelope: &message.envelope,
                     body: &body,
+                    release_provider_id: message.release_provider_id,
                 },
                 sample,
             )

@@ -24,6 +24,8 @@ pub fn routes() -> axum::Router<PanelState> {
         .route("/messages/{id}/attachments/{n}", get(attachment))
         .route("/messages/{id}/retry", post(retry))
         .route("/messages/{id}/cancel", post(cancel))
+        .route("/messages/{id}/release", post(release))
+        .route("/messages/{id}/delete", post(delete))
         .route("/providers", get(providers).post(create_provider))
         .route("/providers/{id}/test", post(test_provider))
         .route("/templates", get(templates).post(create_template))
@@ -165,6 +167,14 @@ async fn message(
         Ok(raw) => raw,
         Err(page) => return page,
     };
+    // A captured message can be released through a provider the user can choose.
+    let providers = match detail["status"] == "captured" {
+        true => state
+            .api(&user, Method::GET, "/providers", None)
+            .await
+            .json(),
+        false => Value::Null,
+    };
     let parsed = MessageParser::default().parse(&raw);
     let (headers, text, has_html, attachments) = match &parsed {
         Some(m) => {
@@ -205,6 +215,7 @@ async fn message(
             "text": text,
             "has_html": has_html,
             "attachments": attachments,
+            "providers": providers,
             "raw": String::from_utf8_lossy(&raw),
         }),
     )
@@ -340,6 +351,43 @@ async fn cancel(State(state): State<PanelState>, user: PanelUser, Path(id): Path
         &format!("/messages/{id}"),
     )
     .await
+}
+
+#[derive(Deserialize)]
+struct ReleaseForm {
+    provider_id: String,
+}
+
+async fn release(
+    State(state): State<PanelState>,
+    user: PanelUser,
+    Path(id): Path<i64>,
+    Form(form): Form<ReleaseForm>,
+) -> Response {
+    let Ok(provider_id) = form.provider_id.trim().parse::<i64>() else {
+        return state.error_page(
+            Some(&user),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "choose a provider",
+        );
+    };
+    let path = format!("/messages/{id}/release");
+    let body = json!({ "provider_id": provider_id });
+    act(
+        &state,
+        &user,
+        Method::POST,
+        &path,
+        Some(body),
+        &format!("/messages/{id}"),
+    )
+    .await
+}
+
+/// Deletes a captured message (the API's DELETE does that for captured mail).
+async fn delete(State(state): State<PanelState>, user: PanelUser, Path(id): Path<i64>) -> Response {
+    let path = format!("/messages/{id}");
+    act(&state, &user, Method::DELETE, &path, None, "/messages").await
 }
 
 async fn providers(State(state): State<PanelState>, user: PanelUser) -> Response {

@@ -1,6 +1,6 @@
 //! The panel's pages for the API's simple resources (accounts, API keys, SMTP credentials,
-//! suppressions, routing rules, webhook endpoints, DKIM keys, live SMTP connections, the
-//! delivery log): one table that says, per resource, where the API has it and what its
+//! suppressions, routing rules, webhook endpoints, DKIM keys, live SMTP connections): one
+//! table that says, per resource, where the API has it and what its
 //! create form asks; one list page, one create handler, one remove handler serve them all.
 
 use axum::Form;
@@ -178,14 +178,6 @@ pub const RESOURCES: &[Resource] = &[
         api: "/smtp/connections",
         fields: &[],
         remove: Some("Close"),
-        once: "",
-    },
-    Resource {
-        slug: "delivery-log",
-        title: "Delivery log (recent attempts)",
-        api: "/delivery-logs",
-        fields: &[],
-        remove: None,
         once: "",
     },
 ];

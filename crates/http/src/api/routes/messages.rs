@@ -8,7 +8,7 @@ use sluice_store::{AttemptRow, EventRow, MessageFilter, MessageRecord, MessageSu
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::super::error::{ApiError, Path, Query};
+use super::super::error::{ApiError, Json, Path, Query};
 use super::super::principal::{Principal, Role};
 use super::super::{ApiState, now_ms};
 use super::{ErrorBody, Page, page_size};
@@ -19,6 +19,7 @@ pub fn router() -> OpenApiRouter<ApiState> {
         .routes(routes!(get_message, cancel_message))
         .routes(routes!(get_raw))
         .routes(routes!(retry_message))
+        .routes(routes!(release_message))
         .routes(routes!(delivery_logs))
 }
 
@@ -269,7 +270,66 @@ async fn retry_message(
     ))
 }
 
-/// Cancels a message not yet delivered (queued or deferred; members and up).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseRequest {
+    /// The provider to deliver it through (one the caller can see).
+    pub provider_id: i64,
+}
+
+/// Delivers a captured message after all: queued again, through the chosen provider
+/// (not the routing rules), to all its recipients (members and up).
+#[utoipa::path(post, path = "/messages/{id}/release", tag = "messages", params(("id" = i64, Path)),
+    request_body = ReleaseRequest, security(("bearer" = [])),
+    responses((status = 202, body = Requeued), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn release_message(
+    State(state): State<ApiState>,
+    who: Principal,
+    Path(id): Path<i64>,
+    Json(request): Json<ReleaseRequest>,
+) -> Result<(axum::http::StatusCode, axum::Json<Requeued>), ApiError> {
+    let message = visible_message(&state, &who, id).await?;
+    who.require(Role::Member)?;
+    let provider = super::providers::visible_provider(&state, &who, request.provider_id)
+        .await
+        .map_err(|_| ApiError::validation("provider_id names no provider you can use"))?;
+    if provider.account_id.is_some_and(|a| a != message.account_id) {
+        return Err(ApiError::validation(
+            "provider_id belongs to another account",
+        ));
+    }
+    if !state
+        .store
+        .release_message(id, provider.id, now_ms())
+        .await?
+    {
+        return Err(ApiError::conflict(format!(
+            "only captured messages can be released; this one is {}",
+            message.status
+        )));
+    }
+    state
+        .audit(
+            &who,
+            Some(message.account_id),
+            "release",
+            "message",
+            id,
+            serde_json::json!({ "provider_id": provider.id }),
+        )
+        .await?;
+    Ok((
+        axum::http::StatusCode::ACCEPTED,
+        axum::Json(Requeued {
+            id,
+            status: "queued".into(),
+        }),
+    ))
+}
+
+/// Cancels a message not yet delivered (queued or deferred), or deletes a captured one with
+/// its attempts and events (members and up).
 #[utoipa::path(delete, path = "/messages/{id}", tag = "messages", params(("id" = i64, Path)),
     security(("bearer" = [])),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -281,9 +341,22 @@ async fn cancel_message(
 ) -> Result<axum::http::StatusCode, ApiError> {
     let message = visible_message(&state, &who, id).await?;
     who.require(Role::Member)?;
+    if message.status == "captured" && state.store.delete_captured_message(id).await? {
+        state
+            .audit(
+                &who,
+                Some(message.account_id),
+                "delete",
+                "message",
+                id,
+                serde_json::json!({}),
+            )
+            .await?;
+        return Ok(axum::http::StatusCode::NO_CONTENT);
+    }
     if !state.store.cancel_message(id, now_ms()).await? {
         return Err(ApiError::conflict(format!(
-            "only queued or deferred messages can be cancelled; this one is {}",
+            "only queued or deferred messages can be cancelled (and captured ones deleted); this one is {}",
             message.status
         )));
     }

@@ -8,7 +8,7 @@ mod connections;
 mod dashboard;
 mod dkim_keys;
 pub(crate) mod messages;
-mod providers;
+pub(crate) mod providers;
 mod rules;
 mod send;
 mod smtp_credentials;
