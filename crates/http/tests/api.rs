@@ -1124,6 +1124,8 @@ async fn tenant_isolation_sweep_over_every_id_route() {
                     json!({ "name": "x", "subject": "s", "text": "t" })
                 } else if path.starts_with("/webhook-endpoints/") {
                     json!({ "url": "https://hooks.beta.test/", "events": ["*"] })
+                } else if path.ends_with("/release") {
+                    json!({ "provider_id": 1 })
                 } else {
                     json!({})
                 };
