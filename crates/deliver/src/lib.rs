@@ -6,6 +6,7 @@ mod capture;
 pub mod dkim;
 pub mod http;
 mod log;
+pub mod mailbox;
 mod smtp;
 pub mod transport;
 

@@ -111,7 +111,7 @@ fn io_error(kind: io::ErrorKind, text: &str) -> io::Error {
     io::Error::new(kind, text.to_string())
 }
 
-fn client_config(skip_verify: bool) -> Arc<ClientConfig> {
+pub(crate) fn client_config(skip_verify: bool) -> Arc<ClientConfig> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()

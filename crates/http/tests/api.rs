@@ -1093,6 +1093,8 @@ async fn tenant_isolation_sweep_over_every_id_route() {
         ("/suppressions/", &a_suppression),
         ("/dkim-keys/", &a_dkim),
         ("/webhook-endpoints/", &a_endpoint),
+        // Admin-only: any id answers 404 to a tenant.
+        ("/mailbox-servers/", "1"),
     ];
     let audit_before = api.store.list_audit(None, None, 1000).await.unwrap().len();
     let mut swept = 0;

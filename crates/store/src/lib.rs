@@ -127,6 +127,14 @@ pub trait Store: Send + Sync + 'static {
     async fn session_by_hash(&self, token_hash: &str) -> Result<Option<SessionRow>, StoreError>;
     /// Ends every session of one kind (all panel logins, when its secret is rotated).
     async fn revoke_sessions_of_kind(&self, kind: &str, now_ms: i64) -> Result<u64, StoreError>;
+    /// IMAP / POP3 servers kept for checking (`id` is ignored on create).
+    async fn create_mailbox_server(
+        &self,
+        server: &MailboxServerRow,
+    ) -> Result<MailboxServerRow, StoreError>;
+    async fn list_mailbox_servers(&self) -> Result<Vec<MailboxServerRow>, StoreError>;
+    async fn mailbox_server(&self, id: i64) -> Result<Option<MailboxServerRow>, StoreError>;
+    async fn delete_mailbox_server(&self, id: i64) -> Result<bool, StoreError>;
     /// A node-wide setting kept in the database.
     async fn setting(&self, key: &str) -> Result<Option<String>, StoreError>;
     async fn put_setting(&self, key: &str, value: &str, now_ms: i64) -> Result<(), StoreError>;

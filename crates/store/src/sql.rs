@@ -275,6 +275,21 @@ macro_rules! impl_sql_store {
                 Ok(())
             }
 
+            fn mailbox_server_from_row(row: &$row) -> Result<$crate::MailboxServerRow, StoreError> {
+                Ok($crate::MailboxServerRow {
+                    id: row.try_get("id")?,
+                    name: row.try_get("name")?,
+                    protocol: row.try_get("protocol")?,
+                    host: row.try_get("host")?,
+                    port: row.try_get("port")?,
+                    security: row.try_get("security")?,
+                    username: row.try_get("username")?,
+                    password_sealed: row.try_get("password_sealed")?,
+                    skip_tls_verify: row.try_get("skip_tls_verify")?,
+                    created_at: row.try_get("created_at")?,
+                })
+            }
+
             fn webhook_endpoint_from_row(row: &$row) -> Result<WebhookEndpointRow, StoreError> {
                 Ok(WebhookEndpointRow {
                     id: row.try_get("id")?,
@@ -566,6 +581,52 @@ macro_rules! impl_sql_store {
                 .execute(&self.write)
                 .await?;
                 Ok(done.rows_affected())
+            }
+
+            async fn create_mailbox_server(
+                &self,
+                s: &$crate::MailboxServerRow,
+            ) -> Result<$crate::MailboxServerRow, StoreError> {
+                let row = sqlx::query(
+                    "INSERT INTO mailbox_servers (name, protocol, host, port, security, username, \
+                     password_sealed, skip_tls_verify, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *",
+                )
+                .bind(&s.name)
+                .bind(&s.protocol)
+                .bind(&s.host)
+                .bind(s.port)
+                .bind(&s.security)
+                .bind(&s.username)
+                .bind(&s.password_sealed)
+                .bind(s.skip_tls_verify)
+                .bind(s.created_at)
+                .fetch_one(&self.write)
+                .await?;
+                Self::mailbox_server_from_row(&row)
+            }
+
+            async fn list_mailbox_servers(&self) -> Result<Vec<$crate::MailboxServerRow>, StoreError> {
+                let rows = sqlx::query("SELECT * FROM mailbox_servers ORDER BY id")
+                    .fetch_all(&self.read)
+                    .await?;
+                rows.iter().map(Self::mailbox_server_from_row).collect()
+            }
+
+            async fn mailbox_server(&self, id: i64) -> Result<Option<$crate::MailboxServerRow>, StoreError> {
+                let row = sqlx::query("SELECT * FROM mailbox_servers WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.read)
+                    .await?;
+                row.as_ref().map(Self::mailbox_server_from_row).transpose()
+            }
+
+            async fn delete_mailbox_server(&self, id: i64) -> Result<bool, StoreError> {
+                let done = sqlx::query("DELETE FROM mailbox_servers WHERE id = $1")
+                    .bind(id)
+                    .execute(&self.write)
+                    .await?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {

@@ -219,6 +219,22 @@ pub struct SessionRow {
     pub kind: String,
 }
 
+/// An IMAP / POP3 server kept for checking; the password stays sealed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MailboxServerRow {
+    pub id: i64,
+    pub name: String,
+    pub protocol: String,
+    pub host: String,
+    pub port: i64,
+    pub security: String,
+    pub username: String,
+    #[serde(skip_serializing)]
+    pub password_sealed: String,
+    pub skip_tls_verify: bool,
+    pub created_at: i64,
+}
+
 /// What the panel's dashboard shows.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Dashboard {

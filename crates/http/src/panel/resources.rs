@@ -17,6 +17,7 @@ pub fn routes() -> axum::Router<PanelState> {
     axum::Router::new()
         .route("/r/{slug}", get(list).post(create))
         .route("/r/{slug}/{id}/remove", post(remove))
+        .route("/r/{slug}/{id}/test", post(test))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -51,6 +52,8 @@ pub struct Resource {
     pub remove: Option<&'static str>,
     /// What the create answer holds that is shown only once (a key, a password, a secret).
     pub once: &'static str,
+    /// Rows have a Test button (`POST {api}/{id}/test`).
+    pub test: bool,
 }
 
 const fn field(name: &'static str, label: &'static str, kind: Kind, required: bool) -> Field {
@@ -83,6 +86,7 @@ pub const RESOURCES: &[Resource] = &[
         ],
         remove: Some("Delete"),
         once: "the account's first API key",
+        test: false,
     },
     Resource {
         slug: "api-keys",
@@ -91,6 +95,7 @@ pub const RESOURCES: &[Resource] = &[
         fields: &[ACCOUNT],
         remove: Some("Revoke"),
         once: "the API key",
+        test: false,
     },
     Resource {
         slug: "smtp-credentials",
@@ -103,6 +108,7 @@ pub const RESOURCES: &[Resource] = &[
         ],
         remove: Some("Revoke"),
         once: "",
+        test: false,
     },
     Resource {
         slug: "suppressions",
@@ -115,6 +121,7 @@ pub const RESOURCES: &[Resource] = &[
         ],
         remove: Some("Delete"),
         once: "",
+        test: false,
     },
     Resource {
         slug: "routing-rules",
@@ -141,6 +148,7 @@ pub const RESOURCES: &[Resource] = &[
         ],
         remove: Some("Delete"),
         once: "",
+        test: false,
     },
     Resource {
         slug: "webhook-endpoints",
@@ -153,6 +161,7 @@ pub const RESOURCES: &[Resource] = &[
         ],
         remove: Some("Delete"),
         once: "the signing secret",
+        test: false,
     },
     Resource {
         slug: "dkim-keys",
@@ -171,6 +180,7 @@ pub const RESOURCES: &[Resource] = &[
         ],
         remove: Some("Delete"),
         once: "",
+        test: false,
     },
     Resource {
         slug: "smtp-connections",
@@ -179,6 +189,40 @@ pub const RESOURCES: &[Resource] = &[
         fields: &[],
         remove: Some("Close"),
         once: "",
+        test: false,
+    },
+    Resource {
+        slug: "mailbox-servers",
+        title: "IMAP / POP3 servers (optional, not used for delivery)",
+        api: "/mailbox-servers",
+        fields: &[
+            field("name", "Name", Kind::Text, true),
+            field("protocol", "Protocol (imap or pop3)", Kind::Text, true),
+            field("host", "Host", Kind::Text, true),
+            field(
+                "security",
+                "Security (none, starttls or tls)",
+                Kind::Text,
+                true,
+            ),
+            field(
+                "port",
+                "Port (empty: 143 / 993 / 110 / 995)",
+                Kind::Number,
+                false,
+            ),
+            field("username", "User", Kind::Text, true),
+            field("password", "Password", Kind::Password, true),
+            field(
+                "skip_tls_verify",
+                "Ignore certificate validation",
+                Kind::Bool,
+                false,
+            ),
+        ],
+        remove: Some("Delete"),
+        once: "",
+        test: true,
     },
 ];
 
@@ -300,7 +344,7 @@ async fn list(
         "resource.html",
         Some(&user),
         json!({
-            "r": { "slug": r.slug, "title": r.title, "remove": r.remove },
+            "r": { "slug": r.slug, "title": r.title, "remove": r.remove, "test": r.test },
             "columns": columns, "rows": rows, "fields": fields,
             "account_id": query.account_id,
         }),
@@ -363,6 +407,28 @@ async fn remove(
         return state.error_page(Some(&user), answer.status, &answer.error_message());
     }
     Redirect::to(&format!("/r/{}{account}", r.slug)).into_response()
+}
+
+/// Runs the resource's check and shows each step.
+async fn test(
+    State(state): State<PanelState>,
+    user: PanelUser,
+    Path((slug, id)): Path<(String, i64)>,
+) -> Response {
+    let Some(r) = resource(&slug).filter(|r| r.test) else {
+        return state.error_page(Some(&user), StatusCode::NOT_FOUND, "no such page");
+    };
+    let answer = state
+        .api(&user, Method::POST, &format!("{}/{id}/test", r.api), None)
+        .await;
+    if !answer.ok() {
+        return state.error_page(Some(&user), answer.status, &answer.error_message());
+    }
+    state.page(
+        "provider_test.html",
+        Some(&user),
+        json!({ "what": r.title, "back": format!("/r/{}", r.slug), "id": id, "result": answer.json() }),
+    )
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ pub(crate) mod auth;
 mod connections;
 mod dashboard;
 mod dkim_keys;
+mod mailbox_servers;
 pub(crate) mod messages;
 pub(crate) mod providers;
 mod rules;
@@ -40,6 +41,7 @@ pub fn router() -> OpenApiRouter<ApiState> {
         .merge(templates::router())
         .merge(suppressions::router())
         .merge(dkim_keys::router())
+        .merge(mailbox_servers::router())
         .merge(webhook_endpoints::router())
         .merge(super::feedback::router())
 }
