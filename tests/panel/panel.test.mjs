@@ -164,6 +164,23 @@ try {
   await page.click(`form[action="/r/api-keys/${created.id}/remove?account_id=${ACCOUNT_ID}"] button`);
   check((await asKey()).status === 401, "the revoked key is refused by the API");
 
+  step = "mailbox check";
+  await page.goto(`${PANEL}/r/mailbox-servers`);
+  check((await page.textContent("h1")).includes("optional"), "the IMAP / POP3 page is labelled optional");
+  await page.fill("form.resource-form input[name=name]", "not-imap");
+  await page.fill("form.resource-form input[name=protocol]", "imap");
+  await page.fill("form.resource-form input[name=host]", "127.0.0.1");
+  await page.fill("form.resource-form input[name=security]", "none");
+  await page.fill("form.resource-form input[name=port]", UPSTREAM_PORT);
+  await page.fill("form.resource-form input[name=username]", "someone");
+  await page.fill("form.resource-form input[name=password]", "mailbox-secret-9");
+  await page.click("form.resource-form button[type=submit]");
+  check(!(await page.content()).includes("mailbox-secret-9"), "the mailbox password is not shown");
+  await page.click("table.resource tr:has-text('not-imap') button:has-text('Test')");
+  const probe = await page.textContent("ol.steps");
+  check((await page.textContent("h1")).includes("failed") && probe.includes("unexpected greeting"),
+    `an SMTP server answering as IMAP fails at the greeting (${probe.trim().replace(/\s+/g, " ")})`);
+
   step = "audit";
   await page.goto(`${PANEL}/audit`);
   const audit = await page.textContent("table.audit");
