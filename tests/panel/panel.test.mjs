@@ -188,6 +188,14 @@ try {
 
   step = "setting";
   await page.goto(`${PANEL}/settings`);
+  await page.fill("input[name=webhook_timestamp_window_secs]", "120");
+  await page.fill("input[name=log_level]", "info");
+  await page.click("button:has-text('Save settings')");
+  check((await page.inputValue("input[name=webhook_timestamp_window_secs]")) === "120", "a run-time setting is saved");
+  await page.goto(`${PANEL}/audit`);
+  const settingsAudit = await page.textContent("table.audit");
+  check(settingsAudit.includes("settings") && settingsAudit.includes("webhook_timestamp_window_secs"), "the settings change is in the audit log");
+  await page.goto(`${PANEL}/settings`);
   await page.click("button:has-text('Rotate the session secret')");
   check(page.url().endsWith("/login"), "rotating the session secret ends this session");
   await page.fill("input[name=email]", EMAIL);

@@ -3,6 +3,7 @@
 pub mod api;
 pub mod panel;
 pub mod password;
+pub mod runtime;
 pub mod webhook;
 
 use std::sync::Arc;

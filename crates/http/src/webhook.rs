@@ -41,6 +41,8 @@ pub struct WebhookState {
     pub hostname: String,
     pub max_message_size: usize,
     per_ip: Arc<Mutex<WindowLimiter>>,
+    /// Admins' run-time changes (enabled, secret, timestamp window) over `config`.
+    runtime: tokio::sync::watch::Receiver<crate::runtime::RuntimeSettings>,
 }
 
 impl WebhookState {
@@ -50,6 +52,7 @@ impl WebhookState {
         submitter: Arc<dyn Submitter>,
         hostname: String,
         max_message_size: usize,
+        runtime: tokio::sync::watch::Receiver<crate::runtime::RuntimeSettings>,
     ) -> Self {
         let per_ip = WindowLimiter::new(config.rate_limit_per_minute, 60_000);
         WebhookState {
@@ -59,6 +62,7 @@ impl WebhookState {
             hostname,
             max_message_size,
             per_ip: Arc::new(Mutex::new(per_ip)),
+            runtime,
         }
     }
 }
@@ -104,7 +108,26 @@ async fn verify_signature(
     body: &[u8],
 ) -> Result<(), Refusal> {
     let config = &state.config;
-    if config.secret.is_empty() {
+    let (enabled, secret, window_secs) = {
+        let runtime = state.runtime.borrow();
+        (
+            runtime.webhook_enabled.unwrap_or(true),
+            runtime
+                .webhook_secret
+                .clone()
+                .unwrap_or_else(|| config.secret.clone()),
+            runtime
+                .webhook_timestamp_window_secs
+                .unwrap_or(config.timestamp_window_secs),
+        )
+    };
+    if !enabled {
+        return Err(refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the webhook is disabled",
+        ));
+    }
+    if secret.is_empty() {
         return if config.allow_unsigned {
             Ok(())
         } else {
@@ -126,7 +149,7 @@ async fn verify_signature(
     ) else {
         return Err(refuse(StatusCode::UNAUTHORIZED, "missing signature"));
     };
-    let mut mac = Hmac::<Sha256>::new_from_slice(config.secret.as_bytes()).map_err(|_| {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).map_err(|_| {
         refuse(
             StatusCode::SERVICE_UNAVAILABLE,
             "webhook secret not configured",
@@ -143,7 +166,7 @@ async fn verify_signature(
     let sent = OffsetDateTime::parse(timestamp, &Rfc3339)
         .map_err(|_| refuse(StatusCode::UNAUTHORIZED, "invalid timestamp"))?;
     let now = now_ms();
-    let window_ms = config.timestamp_window_secs as i64 * 1000;
+    let window_ms = window_secs as i64 * 1000;
     let sent_ms = (sent.unix_timestamp_nanos() / 1_000_000) as i64;
     if (now - sent_ms).abs() > window_ms {
         return Err(refuse(

@@ -83,6 +83,7 @@ impl Hook {
             Arc::new(Submit(store.clone())),
             "sluice.test".into(),
             1 << 20,
+            tokio::sync::watch::channel(Default::default()).1,
         );
         Hook {
             app: router(state),

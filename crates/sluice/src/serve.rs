@@ -57,11 +57,36 @@ async fn ensure_dev_account(store: &dyn Store) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Applies the run-time log level (or the config file's, when it is unset) as it changes.
+async fn follow_log_level(
+    mut runtime: watch::Receiver<sluice_http::runtime::RuntimeSettings>,
+    log_level: crate::logging::LogLevel,
+    configured: String,
+) {
+    let mut applied: Option<String> = None;
+    while runtime.changed().await.is_ok() {
+        let wanted = runtime.borrow().log_level.clone();
+        if wanted == applied {
+            continue;
+        }
+        let level = wanted.clone().unwrap_or_else(|| configured.clone());
+        // Said at the old level too: the new one may hide the line after it.
+        tracing::warn!(%level, "log level changing");
+        match log_level.set(&level) {
+            Ok(()) => {
+                tracing::warn!(%level, "log level changed");
+                applied = wanted;
+            }
+            Err(error) => tracing::error!(%error, "log level not changed"),
+        }
+    }
+}
+
 const DEV_ADMIN_EMAIL: &str = "admin@example.com";
 const DEV_ADMIN_PASSWORD: &str = "dev-admin";
 
 pub async fn run(config: Config, dev: bool, roles: &[Role]) -> anyhow::Result<()> {
-    crate::logging::init(&config.logging)?;
+    let log_level = crate::logging::init(&config.logging)?;
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .context("installing the metrics recorder")?;
@@ -87,6 +112,20 @@ pub async fn run(config: Config, dev: bool, roles: &[Role]) -> anyhow::Result<()
     let (shutdown_tx, shutdown) = watch::channel(false);
     let node = format!("node-{}", uuid::Uuid::new_v4().simple());
     let master_key = Arc::new(master_key(&config)?);
+    // Admins' run-time settings: read from the database every 2 s on every node.
+    let (runtime_tx, runtime) = watch::channel(sluice_http::runtime::RuntimeSettings::default());
+    tokio::spawn(sluice_http::runtime::watch_runtime_settings(
+        store.clone(),
+        master_key.clone(),
+        runtime_tx,
+        Duration::from_secs(2),
+        shutdown.clone(),
+    ));
+    tokio::spawn(follow_log_level(
+        runtime.clone(),
+        log_level,
+        config.logging.level.clone(),
+    ));
     let dispatcher = sluice_worker::Dispatcher::new(
         store.clone(),
         master_key.clone(),
@@ -223,6 +262,7 @@ pub async fn run(config: Config, dev: bool, roles: &[Role]) -> anyhow::Result<()
                 }),
                 config.smtp.hostname.clone(),
                 config.smtp.max_message_size,
+                runtime.clone(),
             );
             let router = sluice_http::webhook::router(state);
             Some(tokio::spawn(sluice_http::serve(

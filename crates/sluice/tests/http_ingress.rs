@@ -186,3 +186,146 @@ fn raw_post(port: u16, path: &str, headers: &[(&str, &str)], body: &str) -> Stri
     let _ = stream.read_to_string(&mut response);
     response
 }
+
+fn signed_webhook(port: u16, secret: &str, subject: &str) -> String {
+    let body = json!({
+        "type": "password_reset", "to": "dora@dest.test", "subject": subject,
+        "token": "t0k3n", "expiresAt": "2030-01-01T00:00:00Z"
+    })
+    .to_string();
+    let timestamp = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{timestamp}.{body}").as_bytes());
+    let signature = hex::encode(mac.finalize().into_bytes());
+    raw_post(
+        port,
+        "/webhook/outbound-email",
+        &[
+            ("X-TransLife-Timestamp", &timestamp),
+            ("X-TransLife-Signature", &signature),
+        ],
+        &body,
+    )
+}
+
+/// Run-time settings changed through the API apply without a restart: the webhook takes
+/// the new secret (and refuses the old), can be switched off, and the log level changes.
+#[test]
+fn runtime_settings_apply_without_a_restart() {
+    let upstream = Upstream::start(&[]);
+    let sluice = Sluice::builder(BIN)
+        .upstream(upstream.port)
+        .webhook("secret = \"hook-secret\"")
+        .webhook("account = \"user@example.com\"")
+        .webhook("sender_domain = \"example.com\"")
+        .webhook("public_web_url = \"https://app.example.com\"")
+        .webhook("rate_limit_per_minute = 100000")
+        .start();
+    let created = sluice.cli(&[
+        "admin",
+        "create",
+        "--email",
+        "ops@example.com",
+        "--password",
+        "ops-password-1",
+    ]);
+    assert!(created.status.success(), "{created:?}");
+    let (_, tokens) = http_json(
+        sluice.ports.http,
+        "POST",
+        "/api/v1/auth/login",
+        None,
+        Some(&json!({ "email": "ops@example.com", "password": "ops-password-1" })),
+    );
+    let token = tokens["access_token"].as_str().unwrap().to_string();
+    let put = |body: serde_json::Value| {
+        http_json(
+            sluice.ports.http,
+            "PUT",
+            "/api/v1/settings",
+            Some(&token),
+            Some(&body),
+        )
+    };
+    let webhook = sluice.ports.webhook;
+    let first = signed_webhook(webhook, "hook-secret", "before");
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+
+    let (status, shown) = put(json!({ "webhook_secret": "rotated-secret-0123456789" }));
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(shown["webhook_secret_set"], true);
+    assert!(
+        !shown.to_string().contains("rotated-secret"),
+        "the secret is never shown"
+    );
+    let applied = wait_until(Duration::from_secs(10), || {
+        signed_webhook(webhook, "rotated-secret-0123456789", "after")
+            .starts_with("HTTP/1.1 200")
+            .then_some(())
+    });
+    assert!(
+        applied.is_some(),
+        "the new secret was not taken without a restart"
+    );
+    assert!(signed_webhook(webhook, "hook-secret", "old").starts_with("HTTP/1.1 401"));
+    let (status, refused) = put(json!({ "log_level": "loud" }));
+    assert_eq!(status, 422, "{refused}");
+
+    // Switched off, then back to the config file.
+    put(json!({ "webhook_enabled": false }));
+    let off = wait_until(Duration::from_secs(10), || {
+        signed_webhook(webhook, "rotated-secret-0123456789", "off")
+            .starts_with("HTTP/1.1 503")
+            .then_some(())
+    });
+    assert!(off.is_some(), "the webhook was not switched off");
+    put(json!({ "reset": ["webhook_enabled", "webhook_secret"] }));
+    let back = wait_until(Duration::from_secs(10), || {
+        signed_webhook(webhook, "hook-secret", "back")
+            .starts_with("HTTP/1.1 200")
+            .then_some(())
+    });
+    assert!(back.is_some(), "the config file's secret did not return");
+
+    // The log level: at `error` an SMTP session's info lines are gone; back at the
+    // config file's level they return.
+    let sessions = || sluice.logs().matches("session started").count();
+    let connect = || {
+        use std::io::{Read, Write};
+        let mut smtp = std::net::TcpStream::connect(("127.0.0.1", sluice.ports.plain)).unwrap();
+        let mut greeting = [0u8; 256];
+        let _ = smtp.read(&mut greeting);
+        let _ = smtp.write_all(b"QUIT\r\n");
+        let _ = smtp.read(&mut greeting);
+    };
+    put(json!({ "log_level": "error" }));
+    let quiet = wait_until(Duration::from_secs(10), || {
+        sluice.logs().contains("log level changing").then_some(())
+    });
+    assert!(quiet.is_some(), "the log level did not change");
+    std::thread::sleep(Duration::from_millis(200));
+    let before = sessions();
+    connect();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(sessions(), before, "no info lines at level error");
+    put(json!({ "reset": ["log_level"] }));
+    let loud = wait_until(Duration::from_secs(10), || {
+        connect();
+        (sessions() > before).then_some(())
+    });
+    assert!(loud.is_some(), "info lines did not return");
+
+    // Every change is in the audit log, without the secret.
+    let (_, audit) = http_json(
+        sluice.ports.http,
+        "GET",
+        "/api/v1/audit-logs",
+        Some(&token),
+        None,
+    );
+    let text = audit.to_string();
+    assert!(text.contains("\"target_type\":\"settings\""), "{text}");
+    assert!(!text.contains("rotated-secret"), "{text}");
+}

@@ -126,7 +126,7 @@ pub fn now_ms() -> i64 {
         (name = "auth"), (name = "accounts"), (name = "users"), (name = "api-keys"),
         (name = "smtp-credentials"), (name = "smtp"), (name = "providers"), (name = "routing-rules"),
         (name = "send"), (name = "templates"), (name = "suppressions"), (name = "feedback"), (name = "dkim-keys"), (name = "webhook-endpoints"),
-        (name = "messages"), (name = "audit"), (name = "dashboard"), (name = "mailbox-servers")
+        (name = "messages"), (name = "audit"), (name = "dashboard"), (name = "mailbox-servers"), (name = "settings")
     )
 )]
 struct ApiDoc;

@@ -35,7 +35,8 @@ pub fn routes() -> axum::Router<PanelState> {
         .route("/users", get(users).post(create_user))
         .route("/users/{id}/disable", post(disable_user))
         .route("/audit", get(audit))
-        .route("/settings", get(settings))
+        .route("/settings", get(settings).post(save_settings))
+        .route("/settings/reset", post(reset_settings))
         .route("/settings/rotate-session-secret", post(rotate_secret))
 }
 
@@ -673,7 +674,84 @@ async fn audit(
 }
 
 async fn settings(State(state): State<PanelState>, user: PanelUser) -> Response {
-    state.page("settings.html", Some(&user), json!({}))
+    // Only admins have run-time settings; others still see the session part.
+    let answer = state.api(&user, Method::GET, "/settings", None).await;
+    let current = if answer.ok() {
+        answer.json()
+    } else {
+        Value::Null
+    };
+    state.page("settings.html", Some(&user), json!({ "s": current }))
+}
+
+#[derive(Deserialize)]
+struct SettingsForm {
+    #[serde(default)]
+    log_level: String,
+    #[serde(default)]
+    webhook_enabled: String,
+    #[serde(default)]
+    webhook_secret: String,
+    #[serde(default)]
+    webhook_timestamp_window_secs: String,
+}
+
+/// The form as the API's update: empty fields stay as they are; "as the config file"
+/// resets the webhook switch.
+fn settings_body(form: &SettingsForm) -> Result<Value, String> {
+    let mut body = json!({ "reset": [] });
+    if !form.log_level.trim().is_empty() {
+        body["log_level"] = json!(form.log_level.trim());
+    }
+    match form.webhook_enabled.as_str() {
+        "on" => body["webhook_enabled"] = json!(true),
+        "off" => body["webhook_enabled"] = json!(false),
+        _ => body["reset"] = json!(["webhook_enabled"]),
+    }
+    if !form.webhook_secret.is_empty() {
+        body["webhook_secret"] = json!(form.webhook_secret);
+    }
+    if let Some(window) = number::<u64>(
+        &Some(form.webhook_timestamp_window_secs.clone()),
+        "the timestamp window",
+    )? {
+        body["webhook_timestamp_window_secs"] = json!(window);
+    }
+    Ok(body)
+}
+
+async fn save_settings(
+    State(state): State<PanelState>,
+    user: PanelUser,
+    Form(form): Form<SettingsForm>,
+) -> Response {
+    match settings_body(&form) {
+        Ok(body) => {
+            act(
+                &state,
+                &user,
+                Method::PUT,
+                "/settings",
+                Some(body),
+                "/settings",
+            )
+            .await
+        }
+        Err(message) => state.error_page(Some(&user), StatusCode::UNPROCESSABLE_ENTITY, &message),
+    }
+}
+
+async fn reset_settings(State(state): State<PanelState>, user: PanelUser) -> Response {
+    let body = json!({ "reset": ["log_level", "webhook_enabled", "webhook_secret", "webhook_timestamp_window_secs"] });
+    act(
+        &state,
+        &user,
+        Method::PUT,
+        "/settings",
+        Some(body),
+        "/settings",
+    )
+    .await
 }
 
 /// Replaces the session secret: every panel session ends, this one too. Admins only.
@@ -726,6 +804,28 @@ mod tests {
             "?status=failed&from=a%20b%26c%40x"
         );
         assert_eq!(query_string(&[("to", None)]), "");
+    }
+
+    #[test]
+    fn settings_form_becomes_the_api_update() {
+        let form = SettingsForm {
+            log_level: " debug ".into(),
+            webhook_enabled: "off".into(),
+            webhook_secret: String::new(),
+            webhook_timestamp_window_secs: "120".into(),
+        };
+        assert_eq!(
+            settings_body(&form).unwrap(),
+            json!({ "reset": [], "log_level": "debug", "webhook_enabled": false, "webhook_timestamp_window_secs": 120 })
+        );
+        let config = SettingsForm {
+            webhook_enabled: "config".into(),
+            log_level: String::new(),
+            ..form
+        };
+        let body = settings_body(&config).unwrap();
+        assert_eq!(body["reset"], json!(["webhook_enabled"]));
+        assert!(body.get("log_level").is_none());
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub(crate) mod messages;
 pub(crate) mod providers;
 mod rules;
 mod send;
+mod settings;
 mod smtp_credentials;
 mod suppressions;
 mod templates;
@@ -38,6 +39,7 @@ pub fn router() -> OpenApiRouter<ApiState> {
         .merge(providers::router())
         .merge(rules::router())
         .merge(send::router())
+        .merge(settings::router())
         .merge(templates::router())
         .merge(suppressions::router())
         .merge(dkim_keys::router())

@@ -1,0 +1,170 @@
+//! Run-time settings (admins): what every node applies within a few seconds without a
+//! restart, over the config file. See `crate::runtime`.
+
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::super::error::{ApiError, Json};
+use super::super::principal::Principal;
+use super::super::{ApiState, now_ms};
+use super::ErrorBody;
+use crate::runtime::{RUNTIME_KEY, StoredRuntime, valid_log_level};
+
+pub fn router() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new().routes(routes!(get_settings, update_settings))
+}
+
+/// The overrides in force; an absent value means the config file's.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SettingsView {
+    pub log_level: Option<String>,
+    pub webhook_enabled: Option<bool>,
+    /// Whether a webhook secret was set here (it is never shown).
+    pub webhook_secret_set: bool,
+    pub webhook_timestamp_window_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSettings {
+    /// `info`, `warn`, ... or `target=level` directives joined by commas.
+    pub log_level: Option<String>,
+    pub webhook_enabled: Option<bool>,
+    /// A new HMAC key for the outbound-email webhook (at least 16 characters).
+    pub webhook_secret: Option<String>,
+    /// 1 to 86,400.
+    pub webhook_timestamp_window_secs: Option<u64>,
+    /// Fields to return to the config file's value.
+    #[serde(default)]
+    pub reset: Vec<String>,
+}
+
+const FIELDS: [&str; 4] = [
+    "log_level",
+    "webhook_enabled",
+    "webhook_secret",
+    "webhook_timestamp_window_secs",
+];
+
+fn view(stored: &StoredRuntime) -> SettingsView {
+    SettingsView {
+        log_level: stored.log_level.clone(),
+        webhook_enabled: stored.webhook_enabled,
+        webhook_secret_set: stored.webhook_secret_sealed.is_some(),
+        webhook_timestamp_window_secs: stored.webhook_timestamp_window_secs,
+    }
+}
+
+async fn stored(state: &ApiState) -> Result<StoredRuntime, ApiError> {
+    Ok(match state.store.setting(RUNTIME_KEY).await? {
+        Some(text) => serde_json::from_str(&text).unwrap_or_default(),
+        None => StoredRuntime::default(),
+    })
+}
+
+/// The run-time settings (admins).
+#[utoipa::path(get, path = "/settings", tag = "settings", security(("bearer" = [])),
+    responses((status = 200, body = SettingsView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn get_settings(
+    State(state): State<ApiState>,
+    who: Principal,
+) -> Result<axum::Json<SettingsView>, ApiError> {
+    if !who.is_admin() {
+        return Err(ApiError::forbidden());
+    }
+    Ok(axum::Json(view(&stored(&state).await?)))
+}
+
+/// Changes run-time settings (admins); every node applies them within a few seconds.
+/// Audited, without the secret.
+#[utoipa::path(put, path = "/settings", tag = "settings", request_body = UpdateSettings,
+    security(("bearer" = [])),
+    responses((status = 200, body = SettingsView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn update_settings(
+    State(state): State<ApiState>,
+    who: Principal,
+    Json(update): Json<UpdateSettings>,
+) -> Result<axum::Json<SettingsView>, ApiError> {
+    if !who.is_admin() {
+        return Err(ApiError::forbidden());
+    }
+    if let Some(unknown) = update.reset.iter().find(|f| !FIELDS.contains(&f.as_str())) {
+        return Err(ApiError::validation(format!(
+            "reset names {unknown}; fields are {}",
+            FIELDS.join(", ")
+        )));
+    }
+    if let Some(level) = &update.log_level
+        && !valid_log_level(level)
+    {
+        return Err(ApiError::validation(
+            "log_level is trace, debug, info, warn, error or off, or target=level directives joined by commas",
+        ));
+    }
+    if let Some(secret) = &update.webhook_secret
+        && (secret.len() < 16 || secret.len() > 256)
+    {
+        return Err(ApiError::validation(
+            "webhook_secret has 16 to 256 characters",
+        ));
+    }
+    if let Some(window) = update.webhook_timestamp_window_secs
+        && !(1..=86_400).contains(&window)
+    {
+        return Err(ApiError::validation(
+            "webhook_timestamp_window_secs is 1 to 86400",
+        ));
+    }
+    let mut settings = stored(&state).await?;
+    let mut changed: Vec<&str> = Vec::new();
+    if let Some(level) = update.log_level {
+        settings.log_level = Some(level);
+        changed.push("log_level");
+    }
+    if let Some(enabled) = update.webhook_enabled {
+        settings.webhook_enabled = Some(enabled);
+        changed.push("webhook_enabled");
+    }
+    if let Some(secret) = update.webhook_secret {
+        settings.webhook_secret_sealed = Some(state.seal_bytes(secret.as_bytes()));
+        changed.push("webhook_secret");
+    }
+    if let Some(window) = update.webhook_timestamp_window_secs {
+        settings.webhook_timestamp_window_secs = Some(window);
+        changed.push("webhook_timestamp_window_secs");
+    }
+    for field in &update.reset {
+        match field.as_str() {
+            "log_level" => settings.log_level = None,
+            "webhook_enabled" => settings.webhook_enabled = None,
+            "webhook_secret" => settings.webhook_secret_sealed = None,
+            _ => settings.webhook_timestamp_window_secs = None,
+        }
+    }
+    let text = serde_json::to_string(&settings)
+        .map_err(|e| ApiError::validation(format!("settings: {e}")))?;
+    state
+        .store
+        .put_setting(RUNTIME_KEY, &text, now_ms())
+        .await?;
+    let shown = view(&settings);
+    state
+        .audit(
+            &who,
+            None,
+            "update",
+            "settings",
+            RUNTIME_KEY,
+            json!({
+                "changed": changed, "reset": update.reset,
+                "log_level": shown.log_level, "webhook_enabled": shown.webhook_enabled,
+                "webhook_timestamp_window_secs": shown.webhook_timestamp_window_secs,
+            }),
+        )
+        .await?;
+    Ok(axum::Json(shown))
+}
