@@ -19,6 +19,11 @@ impl WindowLimiter {
         }
     }
 
+    /// Changes the limit (run-time settings); counts so far are kept.
+    pub fn set_limit(&mut self, limit: u32) {
+        self.limit = limit.max(1);
+    }
+
     /// Counts one request; `Err(ms)` is how long until the key may try again.
     pub fn check(&mut self, key: &str, now_ms: i64) -> Result<(), i64> {
         let start = now_ms - now_ms.rem_euclid(self.window_ms);

@@ -14,37 +14,178 @@ use tokio::sync::watch;
 /// The key in the `settings` table.
 pub const RUNTIME_KEY: &str = "runtime";
 
+/// The webhook's settings an admin may override (not secret); `None` keeps the config
+/// file's value. Flattened into the stored row, the API's view and its update.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct WebhookOverrides {
+    pub webhook_enabled: Option<bool>,
+    /// 1 to 86,400.
+    pub webhook_timestamp_window_secs: Option<u64>,
+    /// Callers allowed (CIDRs); an empty list allows any.
+    #[schema(value_type = Option<Vec<String>>)]
+    pub webhook_allowed_ips: Option<Vec<ipnet::IpNet>>,
+    /// Calls per minute per caller IP (1 to 1,000,000).
+    pub webhook_rate_limit_per_minute: Option<u32>,
+    /// The domain of the From address.
+    pub webhook_sender_domain: Option<String>,
+    pub webhook_default_local_part: Option<String>,
+    /// Let callers choose the local part (`fromLocalPart`).
+    pub webhook_allow_any_local_part: Option<bool>,
+    /// Base of the links the webhook builds.
+    pub webhook_public_web_url: Option<String>,
+}
+
+/// The names `reset` accepts, besides `log_level` and `webhook_secret`.
+pub const OVERRIDE_FIELDS: [&str; 8] = [
+    "webhook_enabled",
+    "webhook_timestamp_window_secs",
+    "webhook_allowed_ips",
+    "webhook_rate_limit_per_minute",
+    "webhook_sender_domain",
+    "webhook_default_local_part",
+    "webhook_allow_any_local_part",
+    "webhook_public_web_url",
+];
+
+impl WebhookOverrides {
+    /// Why a value would not do, if one would not.
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(window) = self.webhook_timestamp_window_secs
+            && !(1..=86_400).contains(&window)
+        {
+            return Err("webhook_timestamp_window_secs is 1 to 86400".into());
+        }
+        if let Some(rate) = self.webhook_rate_limit_per_minute
+            && !(1..=1_000_000).contains(&rate)
+        {
+            return Err("webhook_rate_limit_per_minute is 1 to 1000000".into());
+        }
+        if let Some(domain) = &self.webhook_sender_domain
+            && sluice_core::validate_mailbox(&format!("a@{domain}")).is_err()
+        {
+            return Err("webhook_sender_domain is not a domain".into());
+        }
+        if let Some(local) = &self.webhook_default_local_part
+            && sluice_core::validate_mailbox(&format!("{local}@example.com")).is_err()
+        {
+            return Err("webhook_default_local_part is not a local part".into());
+        }
+        if let Some(url) = &self.webhook_public_web_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err("webhook_public_web_url starts with https:// or http://".into());
+        }
+        Ok(())
+    }
+
+    /// Takes the values `update` sets; the names of those it took.
+    pub fn take(&mut self, update: &WebhookOverrides) -> Vec<&'static str> {
+        let mut changed = Vec::new();
+        macro_rules! take {
+            ($($field:ident),*) => {$(
+                if let Some(value) = &update.$field {
+                    self.$field = Some(value.clone());
+                    changed.push(stringify!($field));
+                }
+            )*};
+        }
+        take!(
+            webhook_enabled,
+            webhook_timestamp_window_secs,
+            webhook_allowed_ips,
+            webhook_rate_limit_per_minute,
+            webhook_sender_domain,
+            webhook_default_local_part,
+            webhook_allow_any_local_part,
+            webhook_public_web_url
+        );
+        changed
+    }
+
+    /// Back to the config file's value; false for a name it does not know.
+    pub fn reset(&mut self, field: &str) -> bool {
+        match field {
+            "webhook_enabled" => self.webhook_enabled = None,
+            "webhook_timestamp_window_secs" => self.webhook_timestamp_window_secs = None,
+            "webhook_allowed_ips" => self.webhook_allowed_ips = None,
+            "webhook_rate_limit_per_minute" => self.webhook_rate_limit_per_minute = None,
+            "webhook_sender_domain" => self.webhook_sender_domain = None,
+            "webhook_default_local_part" => self.webhook_default_local_part = None,
+            "webhook_allow_any_local_part" => self.webhook_allow_any_local_part = None,
+            "webhook_public_web_url" => self.webhook_public_web_url = None,
+            _ => return false,
+        }
+        true
+    }
+
+    /// The config file's webhook settings with these over them.
+    pub fn over(&self, base: &sluice_config::WebhookConfig) -> sluice_config::WebhookConfig {
+        let mut config = base.clone();
+        if let Some(v) = self.webhook_timestamp_window_secs {
+            config.timestamp_window_secs = v;
+        }
+        if let Some(v) = &self.webhook_allowed_ips {
+            config.allowed_ips = v.clone();
+        }
+        if let Some(v) = self.webhook_rate_limit_per_minute {
+            config.rate_limit_per_minute = v;
+        }
+        if let Some(v) = &self.webhook_sender_domain {
+            config.sender_domain = v.clone();
+        }
+        if let Some(v) = &self.webhook_default_local_part {
+            config.default_local_part = v.clone();
+        }
+        if let Some(v) = self.webhook_allow_any_local_part {
+            config.allow_any_local_part = v;
+        }
+        if let Some(v) = &self.webhook_public_web_url {
+            config.public_web_url = v.clone();
+        }
+        config
+    }
+}
+
 /// What is stored (the webhook secret sealed under the master key).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredRuntime {
     pub log_level: Option<String>,
-    pub webhook_enabled: Option<bool>,
     pub webhook_secret_sealed: Option<String>,
-    pub webhook_timestamp_window_secs: Option<u64>,
+    #[serde(flatten)]
+    pub webhook: WebhookOverrides,
 }
 
 /// What the node applies (the secret opened).
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct RuntimeSettings {
     pub log_level: Option<String>,
-    pub webhook_enabled: Option<bool>,
     pub webhook_secret: Option<String>,
-    pub webhook_timestamp_window_secs: Option<u64>,
+    pub webhook: WebhookOverrides,
+}
+
+impl RuntimeSettings {
+    /// The webhook's effective settings: the config file's with these over them.
+    pub fn webhook_config(
+        &self,
+        base: &sluice_config::WebhookConfig,
+    ) -> sluice_config::WebhookConfig {
+        let mut config = self.webhook.over(base);
+        if let Some(secret) = &self.webhook_secret {
+            config.secret = secret.clone();
+        }
+        config
+    }
 }
 
 impl std::fmt::Debug for RuntimeSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RuntimeSettings")
             .field("log_level", &self.log_level)
-            .field("webhook_enabled", &self.webhook_enabled)
             .field(
                 "webhook_secret",
                 &self.webhook_secret.as_ref().map(|_| "********"),
             )
-            .field(
-                "webhook_timestamp_window_secs",
-                &self.webhook_timestamp_window_secs,
-            )
+            .field("webhook", &self.webhook)
             .finish()
     }
 }
@@ -121,9 +262,8 @@ pub fn open(
     };
     Ok(RuntimeSettings {
         log_level: stored.log_level,
-        webhook_enabled: stored.webhook_enabled,
         webhook_secret,
-        webhook_timestamp_window_secs: stored.webhook_timestamp_window_secs,
+        webhook: stored.webhook,
     })
 }
 
@@ -144,6 +284,42 @@ mod tests {
         for bad in ["", "loud", "info,", "=info", "a b=info", "info;drop"] {
             assert!(!valid_log_level(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn overrides_are_checked_taken_reset_and_laid_over_the_config() {
+        let bad = WebhookOverrides {
+            webhook_public_web_url: Some("ftp://x".into()),
+            ..Default::default()
+        };
+        assert!(bad.check().unwrap_err().contains("public_web_url"));
+        let bad = WebhookOverrides {
+            webhook_sender_domain: Some("no domain".into()),
+            ..Default::default()
+        };
+        assert!(bad.check().is_err());
+        let update = WebhookOverrides {
+            webhook_rate_limit_per_minute: Some(5),
+            webhook_allowed_ips: Some(vec!["10.0.0.0/8".parse().unwrap()]),
+            ..Default::default()
+        };
+        assert!(update.check().is_ok());
+        let mut stored = WebhookOverrides::default();
+        assert_eq!(
+            stored.take(&update),
+            vec!["webhook_allowed_ips", "webhook_rate_limit_per_minute"]
+        );
+        let base = sluice_config::WebhookConfig::default();
+        let config = stored.over(&base);
+        assert_eq!(config.rate_limit_per_minute, 5);
+        assert_eq!(config.allowed_ips.len(), 1);
+        assert_eq!(config.timestamp_window_secs, base.timestamp_window_secs);
+        assert!(stored.reset("webhook_rate_limit_per_minute"));
+        assert!(!stored.reset("nonsense"));
+        assert_eq!(
+            stored.over(&base).rate_limit_per_minute,
+            base.rate_limit_per_minute
+        );
     }
 
     #[test]

@@ -104,29 +104,12 @@ fn now_ms() -> i64 {
 /// Checks the signature headers against the raw body; `Err` is the refusal.
 async fn verify_signature(
     state: &WebhookState,
+    config: &WebhookConfig,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(), Refusal> {
-    let config = &state.config;
-    let (enabled, secret, window_secs) = {
-        let runtime = state.runtime.borrow();
-        (
-            runtime.webhook_enabled.unwrap_or(true),
-            runtime
-                .webhook_secret
-                .clone()
-                .unwrap_or_else(|| config.secret.clone()),
-            runtime
-                .webhook_timestamp_window_secs
-                .unwrap_or(config.timestamp_window_secs),
-        )
-    };
-    if !enabled {
-        return Err(refuse(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the webhook is disabled",
-        ));
-    }
+    let secret = &config.secret;
+    let window_secs = config.timestamp_window_secs;
     if secret.is_empty() {
         return if config.allow_unsigned {
             Ok(())
@@ -221,7 +204,17 @@ async fn outbound_email(
     body: Bytes,
 ) -> Response {
     let ip = connect.map(|axum::Extension(ConnectInfo(addr))| addr.ip());
-    let config = state.config.clone();
+    // The config file's settings with the admins' run-time changes over them.
+    let (enabled, config) = {
+        let runtime = state.runtime.borrow();
+        (
+            runtime.webhook.webhook_enabled.unwrap_or(true),
+            runtime.webhook_config(&state.config),
+        )
+    };
+    if !enabled {
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, "the webhook is disabled").into_response();
+    }
     if !config.allowed_ips.is_empty()
         && !ip.is_some_and(|ip| config.allowed_ips.iter().any(|net| net.contains(&ip)))
     {
@@ -229,10 +222,18 @@ async fn outbound_email(
         return refuse(StatusCode::FORBIDDEN, "forbidden").into_response();
     }
     let key = ip.map(|ip| ip.to_string()).unwrap_or_default();
-    if state.per_ip.lock().unwrap().check(&key, now_ms()).is_err() {
+    let limited = state
+        .per_ip
+        .lock()
+        .map(|mut limiter| {
+            limiter.set_limit(config.rate_limit_per_minute);
+            limiter.check(&key, now_ms()).is_err()
+        })
+        .unwrap_or(false);
+    if limited {
         return refuse(StatusCode::TOO_MANY_REQUESTS, "rate limited").into_response();
     }
-    if let Err(refusal) = verify_signature(&state, &headers, &body).await {
+    if let Err(refusal) = verify_signature(&state, &config, &headers, &body).await {
         return refusal.into_response();
     }
     let Ok(payload) = serde_json::from_slice::<Value>(&body) else {
@@ -241,14 +242,17 @@ async fn outbound_email(
     if !payload.is_object() {
         return refuse(StatusCode::BAD_REQUEST, "invalid json: expected an object").into_response();
     }
-    match build_and_submit(&state, &payload).await {
+    match build_and_submit(&state, &config, &payload).await {
         Ok(response) => response,
         Err(refusal) => refusal.into_response(),
     }
 }
 
-async fn build_and_submit(state: &WebhookState, payload: &Value) -> Result<Response, Refusal> {
-    let config = &state.config;
+async fn build_and_submit(
+    state: &WebhookState,
+    config: &WebhookConfig,
+    payload: &Value,
+) -> Result<Response, Refusal> {
     let kind = field(payload, "type")?;
     let (template, path) = match kind {
         "email_verification" => ("email_verification", "verify-email"),

@@ -281,7 +281,17 @@ fn runtime_settings_apply_without_a_restart() {
             .then_some(())
     });
     assert!(off.is_some(), "the webhook was not switched off");
-    put(json!({ "reset": ["webhook_enabled", "webhook_secret"] }));
+    // An allowlist without the caller's address refuses it.
+    let (status, shown) =
+        put(json!({ "webhook_enabled": true, "webhook_allowed_ips": ["10.0.0.0/8"] }));
+    assert_eq!(status, 200, "{shown}");
+    let fenced = wait_until(Duration::from_secs(10), || {
+        signed_webhook(webhook, "rotated-secret-0123456789", "fenced")
+            .starts_with("HTTP/1.1 403")
+            .then_some(())
+    });
+    assert!(fenced.is_some(), "the allowlist was not applied");
+    put(json!({ "reset": ["webhook_enabled", "webhook_secret", "webhook_allowed_ips"] }));
     let back = wait_until(Duration::from_secs(10), || {
         signed_webhook(webhook, "hook-secret", "back")
             .starts_with("HTTP/1.1 200")

@@ -684,16 +684,32 @@ async fn settings(State(state): State<PanelState>, user: PanelUser) -> Response 
     state.page("settings.html", Some(&user), json!({ "s": current }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 struct SettingsForm {
-    #[serde(default)]
     log_level: String,
-    #[serde(default)]
     webhook_enabled: String,
-    #[serde(default)]
     webhook_secret: String,
-    #[serde(default)]
     webhook_timestamp_window_secs: String,
+    webhook_public_web_url: String,
+    webhook_sender_domain: String,
+    webhook_default_local_part: String,
+    webhook_allow_any_local_part: String,
+    webhook_allowed_ips: String,
+    webhook_rate_limit_per_minute: String,
+}
+
+/// A three-way switch: `on`, `off`, or back to the config file.
+fn switch(body: &mut Value, name: &str, value: &str) {
+    match value {
+        "on" => body[name] = json!(true),
+        "off" => body[name] = json!(false),
+        _ => {
+            if let Some(reset) = body["reset"].as_array_mut() {
+                reset.push(json!(name));
+            }
+        }
+    }
 }
 
 /// The form as the API's update: empty fields stay as they are; "as the config file"
@@ -703,10 +719,38 @@ fn settings_body(form: &SettingsForm) -> Result<Value, String> {
     if !form.log_level.trim().is_empty() {
         body["log_level"] = json!(form.log_level.trim());
     }
-    match form.webhook_enabled.as_str() {
-        "on" => body["webhook_enabled"] = json!(true),
-        "off" => body["webhook_enabled"] = json!(false),
-        _ => body["reset"] = json!(["webhook_enabled"]),
+    switch(&mut body, "webhook_enabled", &form.webhook_enabled);
+    switch(
+        &mut body,
+        "webhook_allow_any_local_part",
+        &form.webhook_allow_any_local_part,
+    );
+    for (name, value) in [
+        ("webhook_public_web_url", &form.webhook_public_web_url),
+        ("webhook_sender_domain", &form.webhook_sender_domain),
+        (
+            "webhook_default_local_part",
+            &form.webhook_default_local_part,
+        ),
+    ] {
+        if !value.trim().is_empty() {
+            body[name] = json!(value.trim());
+        }
+    }
+    if !form.webhook_allowed_ips.trim().is_empty() {
+        let ips: Vec<&str> = form
+            .webhook_allowed_ips
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty() && *s != "any")
+            .collect();
+        body["webhook_allowed_ips"] = json!(ips);
+    }
+    if let Some(rate) = number::<u32>(
+        &Some(form.webhook_rate_limit_per_minute.clone()),
+        "the rate limit",
+    )? {
+        body["webhook_rate_limit_per_minute"] = json!(rate);
     }
     if !form.webhook_secret.is_empty() {
         body["webhook_secret"] = json!(form.webhook_secret);
@@ -811,21 +855,35 @@ mod tests {
         let form = SettingsForm {
             log_level: " debug ".into(),
             webhook_enabled: "off".into(),
-            webhook_secret: String::new(),
+            webhook_allow_any_local_part: "on".into(),
             webhook_timestamp_window_secs: "120".into(),
+            webhook_allowed_ips: "10.0.0.0/8, 127.0.0.1/32".into(),
+            ..Default::default()
         };
         assert_eq!(
             settings_body(&form).unwrap(),
-            json!({ "reset": [], "log_level": "debug", "webhook_enabled": false, "webhook_timestamp_window_secs": 120 })
+            json!({ "reset": [], "log_level": "debug", "webhook_enabled": false,
+                    "webhook_allow_any_local_part": true, "webhook_timestamp_window_secs": 120,
+                    "webhook_allowed_ips": ["10.0.0.0/8", "127.0.0.1/32"] })
         );
         let config = SettingsForm {
             webhook_enabled: "config".into(),
-            log_level: String::new(),
-            ..form
+            ..Default::default()
         };
         let body = settings_body(&config).unwrap();
-        assert_eq!(body["reset"], json!(["webhook_enabled"]));
+        assert_eq!(
+            body["reset"],
+            json!(["webhook_enabled", "webhook_allow_any_local_part"])
+        );
         assert!(body.get("log_level").is_none());
+        let any = SettingsForm {
+            webhook_allowed_ips: "any".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            settings_body(&any).unwrap()["webhook_allowed_ips"],
+            json!([])
+        );
     }
 
     #[test]

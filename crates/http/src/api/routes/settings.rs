@@ -11,7 +11,9 @@ use super::super::error::{ApiError, Json};
 use super::super::principal::Principal;
 use super::super::{ApiState, now_ms};
 use super::ErrorBody;
-use crate::runtime::{RUNTIME_KEY, StoredRuntime, valid_log_level};
+use crate::runtime::{
+    OVERRIDE_FIELDS, RUNTIME_KEY, StoredRuntime, WebhookOverrides, valid_log_level,
+};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new().routes(routes!(get_settings, update_settings))
@@ -21,40 +23,30 @@ pub fn router() -> OpenApiRouter<ApiState> {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct SettingsView {
     pub log_level: Option<String>,
-    pub webhook_enabled: Option<bool>,
     /// Whether a webhook secret was set here (it is never shown).
     pub webhook_secret_set: bool,
-    pub webhook_timestamp_window_secs: Option<u64>,
+    #[serde(flatten)]
+    pub webhook: WebhookOverrides,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct UpdateSettings {
     /// `info`, `warn`, ... or `target=level` directives joined by commas.
     pub log_level: Option<String>,
-    pub webhook_enabled: Option<bool>,
-    /// A new HMAC key for the outbound-email webhook (at least 16 characters).
+    /// A new HMAC key for the outbound-email webhook (16 to 256 characters).
     pub webhook_secret: Option<String>,
-    /// 1 to 86,400.
-    pub webhook_timestamp_window_secs: Option<u64>,
+    #[serde(flatten)]
+    pub webhook: WebhookOverrides,
     /// Fields to return to the config file's value.
     #[serde(default)]
     pub reset: Vec<String>,
 }
 
-const FIELDS: [&str; 4] = [
-    "log_level",
-    "webhook_enabled",
-    "webhook_secret",
-    "webhook_timestamp_window_secs",
-];
-
 fn view(stored: &StoredRuntime) -> SettingsView {
     SettingsView {
         log_level: stored.log_level.clone(),
-        webhook_enabled: stored.webhook_enabled,
         webhook_secret_set: stored.webhook_secret_sealed.is_some(),
-        webhook_timestamp_window_secs: stored.webhook_timestamp_window_secs,
+        webhook: stored.webhook.clone(),
     }
 }
 
@@ -92,10 +84,11 @@ async fn update_settings(
     if !who.is_admin() {
         return Err(ApiError::forbidden());
     }
-    if let Some(unknown) = update.reset.iter().find(|f| !FIELDS.contains(&f.as_str())) {
+    let known = |f: &str| f == "log_level" || f == "webhook_secret" || OVERRIDE_FIELDS.contains(&f);
+    if let Some(unknown) = update.reset.iter().find(|f| !known(f)) {
         return Err(ApiError::validation(format!(
-            "reset names {unknown}; fields are {}",
-            FIELDS.join(", ")
+            "reset names {unknown}; fields are log_level, webhook_secret, {}",
+            OVERRIDE_FIELDS.join(", ")
         )));
     }
     if let Some(level) = &update.log_level
@@ -112,37 +105,24 @@ async fn update_settings(
             "webhook_secret has 16 to 256 characters",
         ));
     }
-    if let Some(window) = update.webhook_timestamp_window_secs
-        && !(1..=86_400).contains(&window)
-    {
-        return Err(ApiError::validation(
-            "webhook_timestamp_window_secs is 1 to 86400",
-        ));
-    }
+    update.webhook.check().map_err(ApiError::validation)?;
     let mut settings = stored(&state).await?;
-    let mut changed: Vec<&str> = Vec::new();
+    let mut changed: Vec<&str> = settings.webhook.take(&update.webhook);
     if let Some(level) = update.log_level {
         settings.log_level = Some(level);
         changed.push("log_level");
-    }
-    if let Some(enabled) = update.webhook_enabled {
-        settings.webhook_enabled = Some(enabled);
-        changed.push("webhook_enabled");
     }
     if let Some(secret) = update.webhook_secret {
         settings.webhook_secret_sealed = Some(state.seal_bytes(secret.as_bytes()));
         changed.push("webhook_secret");
     }
-    if let Some(window) = update.webhook_timestamp_window_secs {
-        settings.webhook_timestamp_window_secs = Some(window);
-        changed.push("webhook_timestamp_window_secs");
-    }
     for field in &update.reset {
         match field.as_str() {
             "log_level" => settings.log_level = None,
-            "webhook_enabled" => settings.webhook_enabled = None,
             "webhook_secret" => settings.webhook_secret_sealed = None,
-            _ => settings.webhook_timestamp_window_secs = None,
+            other => {
+                settings.webhook.reset(other);
+            }
         }
     }
     let text = serde_json::to_string(&settings)
@@ -161,8 +141,7 @@ async fn update_settings(
             RUNTIME_KEY,
             json!({
                 "changed": changed, "reset": update.reset,
-                "log_level": shown.log_level, "webhook_enabled": shown.webhook_enabled,
-                "webhook_timestamp_window_secs": shown.webhook_timestamp_window_secs,
+                "log_level": shown.log_level, "webhook": shown.webhook,
             }),
         )
         .await?;
