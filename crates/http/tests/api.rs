@@ -1096,7 +1096,15 @@ async fn tenant_isolation_sweep_over_every_id_route() {
         // Admin-only: any id answers 404 to a tenant.
         ("/mailbox-servers/", "1"),
     ];
-    let audit_before = api.store.list_audit(None, None, 1000).await.unwrap().len();
+    let audit_before = api
+        .store
+        .list_audit(&sluice_store::AuditFilter {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .len();
     let mut swept = 0;
     for (path, item) in api.openapi.paths.paths.iter() {
         if !path.contains("{id}") {
@@ -1164,7 +1172,14 @@ async fn tenant_isolation_sweep_over_every_id_route() {
         .await;
     assert_eq!(seen.body.as_array().map(Vec::len), Some(0), "{}", seen.text);
     assert_eq!(
-        api.store.list_audit(None, None, 1000).await.unwrap().len(),
+        api.store
+            .list_audit(&sluice_store::AuditFilter {
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .len(),
         audit_before
     );
     // Lists are scoped too: B sees none of A's messages, and may not name A.
@@ -1263,7 +1278,14 @@ async fn secrets_never_appear_in_responses_audit_or_logs() {
             .await
             .text,
     );
-    let audit = api.store.list_audit(None, None, 1000).await.unwrap();
+    let audit = api
+        .store
+        .list_audit(&sluice_store::AuditFilter {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     let audit_text = serde_json::to_string(
         &audit
             .iter()

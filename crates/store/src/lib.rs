@@ -344,13 +344,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
 
     async fn add_audit(&self, entry: &AuditEntry, now_ms: i64) -> Result<(), StoreError>;
-    /// Newest first; `account_id` None lists every account's entries.
-    async fn list_audit(
-        &self,
-        account_id: Option<AccountId>,
-        before_id: Option<i64>,
-        limit: i64,
-    ) -> Result<Vec<AuditRow>, StoreError>;
+    /// Newest first, by the filter's fields that are set.
+    async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRow>, StoreError>;
 
     async fn list_messages(
         &self,

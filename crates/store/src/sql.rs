@@ -1583,19 +1583,19 @@ macro_rules! impl_sql_store {
                 Ok(())
             }
 
-            async fn list_audit(
-                &self,
-                account_id: Option<AccountId>,
-                before_id: Option<i64>,
-                limit: i64,
-            ) -> Result<Vec<AuditRow>, StoreError> {
+            async fn list_audit(&self, filter: &$crate::AuditFilter) -> Result<Vec<AuditRow>, StoreError> {
                 let rows = sqlx::query(
                     "SELECT * FROM audit_logs WHERE (account_id = $1 OR $1 IS NULL) \
-                     AND (id < $2 OR $2 IS NULL) ORDER BY id DESC LIMIT $3",
+                     AND (id < $2 OR $2 IS NULL) AND (actor = $4 OR $4 IS NULL) \
+                     AND (action = $5 OR $5 IS NULL) AND (target_type = $6 OR $6 IS NULL) \
+                     ORDER BY id DESC LIMIT $3",
                 )
-                .bind(account_id)
-                .bind(before_id)
-                .bind(limit)
+                .bind(filter.account_id)
+                .bind(filter.before_id)
+                .bind(filter.limit)
+                .bind(filter.actor.as_deref())
+                .bind(filter.action.as_deref())
+                .bind(filter.target_type.as_deref())
                 .fetch_all(&self.read)
                 .await?;
                 rows.iter()

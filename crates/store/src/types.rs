@@ -283,6 +283,19 @@ pub struct AuditEntry {
     pub source_ip: Option<String>,
 }
 
+/// Which audit entries: every field that is set must match (`None` account: all accounts).
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub account_id: Option<AccountId>,
+    /// `user:<id>`, `api_key:<id>`, `cli`.
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub target_type: Option<String>,
+    /// Entries older than this id (the cursor).
+    pub before_id: Option<i64>,
+    pub limit: i64,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuditRow {
     pub id: i64,

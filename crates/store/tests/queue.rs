@@ -554,6 +554,15 @@ async fn provider_calls_are_rows_and_their_ids_find_the_message(backend: Backend
     );
 }
 
+fn audit(account_id: Option<i64>, before_id: Option<i64>, limit: i64) -> sluice_store::AuditFilter {
+    sluice_store::AuditFilter {
+        account_id,
+        before_id,
+        limit,
+        ..Default::default()
+    }
+}
+
 fn message(account_id: i64, n: usize) -> NewMessage {
     NewMessage {
         account_id,
@@ -1130,22 +1139,47 @@ async fn management_records_round_trip(backend: Backend) {
         };
         store.add_audit(&entry, n).await.unwrap();
     }
-    let mine = store.list_audit(Some(account), None, 10).await.unwrap();
+    let mine = store
+        .list_audit(&audit(Some(account), None, 10))
+        .await
+        .unwrap();
     assert_eq!(
         mine.iter()
             .map(|a| a.target_id.as_str())
             .collect::<Vec<_>>(),
         vec!["3", "1"]
     );
-    assert_eq!(store.list_audit(None, None, 10).await.unwrap().len(), 3);
     assert_eq!(
         store
-            .list_audit(None, Some(mine[0].id), 10)
+            .list_audit(&audit(None, None, 10))
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(
+        store
+            .list_audit(&audit(None, Some(mine[0].id), 10))
             .await
             .unwrap()
             .len(),
         2
     );
+
+    let by_action = sluice_store::AuditFilter {
+        action: Some("update".into()),
+        target_type: Some("account".into()),
+        actor: Some("cli".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(store.list_audit(&by_action).await.unwrap().len(), 3);
+    let other = sluice_store::AuditFilter {
+        action: Some("delete".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    assert!(store.list_audit(&other).await.unwrap().is_empty());
 
     // Messages by filter, newest first, with a cursor.
     let ids = store

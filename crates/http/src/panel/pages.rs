@@ -648,6 +648,9 @@ async fn disable_user(
 #[derive(Deserialize)]
 struct AuditSearch {
     account_id: Option<String>,
+    actor: Option<String>,
+    action: Option<String>,
+    target_type: Option<String>,
     cursor: Option<String>,
 }
 
@@ -660,6 +663,9 @@ async fn audit(
         "/audit-logs{}",
         query_string(&[
             ("account_id", search.account_id.as_deref()),
+            ("actor", search.actor.as_deref()),
+            ("action", search.action.as_deref()),
+            ("target_type", search.target_type.as_deref()),
             ("cursor", search.cursor.as_deref()),
         ])
     );
@@ -667,7 +673,10 @@ async fn audit(
         Ok(page) => state.page(
             "audit.html",
             Some(&user),
-            json!({ "page": page, "search": { "account_id": search.account_id } }),
+            json!({ "page": page, "search": {
+                "account_id": search.account_id, "actor": search.actor,
+                "action": search.action, "target_type": search.target_type,
+            } }),
         ),
         Err(page) => page,
     }

@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
-use sluice_store::AuditRow;
+use sluice_store::{AuditFilter, AuditRow};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -19,6 +19,12 @@ pub fn router() -> OpenApiRouter<ApiState> {
 pub struct AuditQuery {
     /// Admins: one account only.
     pub account_id: Option<i64>,
+    /// `user:<id>`, `api_key:<id>` or `cli`.
+    pub actor: Option<String>,
+    /// `create`, `update`, `delete`, `revoke`, ...
+    pub action: Option<String>,
+    /// `provider`, `template`, `settings`, ...
+    pub target_type: Option<String>,
     pub cursor: Option<String>,
     pub limit: Option<i64>,
 }
@@ -66,7 +72,14 @@ async fn list_audit(
     let limit = page_size(query.limit);
     let rows = state
         .store
-        .list_audit(account_id, super::cursor(query.cursor.as_deref())?, limit)
+        .list_audit(&AuditFilter {
+            account_id,
+            actor: query.actor.filter(|a| !a.is_empty()),
+            action: query.action.filter(|a| !a.is_empty()),
+            target_type: query.target_type.filter(|t| !t.is_empty()),
+            before_id: super::cursor(query.cursor.as_deref())?,
+            limit,
+        })
         .await?;
     let next_cursor = (rows.len() as i64 == limit)
         .then(|| rows.last().map(|a| a.id.to_string()))
