@@ -92,6 +92,16 @@ try {
   const steps = await page.textContent("ol.steps");
   check(/EHLO|connected|220/i.test(steps), `the upstream's answers are shown (${steps.trim().replace(/\s+/g, " ")})`);
 
+  step = "service provider";
+  await page.goto(`${PANEL}/providers`);
+  const sendgrid = page.locator("form.service-form[data-type=sendgrid]");
+  await sendgrid.locator("input[name=name]").fill("sg-main");
+  await sendgrid.locator("input[name=api_key]").fill("SG.panel-secret-key");
+  await sendgrid.locator("button[type=submit]").click();
+  const listed = await page.textContent("table.providers");
+  check(listed.includes("sg-main") && listed.includes("sendgrid"), "a SendGrid provider made with its form is listed");
+  check(!(await page.content()).includes("SG.panel-secret-key"), "its API key is not shown");
+
   step = "message";
   await page.goto(`${PANEL}/messages`);
   await page.click(`a[href="/messages/${MESSAGE_ID}"]`);

@@ -28,6 +28,7 @@ pub fn routes() -> axum::Router<PanelState> {
         .route("/messages/{id}/delete", post(delete))
         .route("/providers", get(providers).post(create_provider))
         .route("/providers/{id}/test", post(test_provider))
+        .route("/providers/service", post(create_service_provider))
         .route("/templates", get(templates).post(create_template))
         .route("/templates/preview", post(preview_json))
         .route("/templates/{id}", get(edit_template).post(save_template))
@@ -391,10 +392,108 @@ async fn delete(State(state): State<PanelState>, user: PanelUser, Path(id): Path
     act(&state, &user, Method::DELETE, &path, None, "/messages").await
 }
 
+/// The email services' forms: each type's settings (name, label, secret?) as the API
+/// takes them; the optional ones (base URLs, webhook keys, timeouts) stay API-only.
+const SERVICE_FORMS: &[(&str, &str, &[(&str, &str, bool)])] = &[
+    ("sendgrid", "SendGrid", &[("api_key", "API key", true)]),
+    (
+        "mailgun",
+        "Mailgun",
+        &[
+            ("domain", "Sending domain", false),
+            ("api_key", "API key", true),
+            ("region", "Region (us or eu)", false),
+        ],
+    ),
+    (
+        "ses",
+        "Amazon SES v2",
+        &[
+            ("region", "Region (e.g. eu-west-1)", false),
+            ("access_key_id", "Access key id", false),
+            ("secret_access_key", "Secret access key", true),
+        ],
+    ),
+    (
+        "msgraph",
+        "Microsoft Graph",
+        &[
+            ("tenant_id", "Tenant id", false),
+            ("client_id", "Client id", false),
+            ("client_secret", "Client secret", true),
+            ("sender", "Sender mailbox", false),
+        ],
+    ),
+];
+
 async fn providers(State(state): State<PanelState>, user: PanelUser) -> Response {
+    let services: Vec<Value> = SERVICE_FORMS
+        .iter()
+        .map(|(kind, title, fields)| {
+            let fields: Vec<Value> = fields
+                .iter()
+                .map(|(name, label, secret)| json!({ "name": name, "label": label, "secret": secret }))
+                .collect();
+            json!({ "type": kind, "title": title, "fields": fields })
+        })
+        .collect();
     match api_json(&state, &user, Method::GET, "/providers", None).await {
-        Ok(list) => state.page("providers.html", Some(&user), json!({ "providers": list })),
+        Ok(list) => state.page(
+            "providers.html",
+            Some(&user),
+            json!({ "providers": list, "services": services }),
+        ),
         Err(page) => page,
+    }
+}
+
+/// A provider of one of the email services, from its form.
+fn service_provider_body(form: &[(String, String)]) -> Result<Value, String> {
+    let value = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let kind = value("provider_type").unwrap_or_default();
+    let Some((_, _, fields)) = SERVICE_FORMS.iter().find(|(k, _, _)| *k == kind) else {
+        return Err("choose a provider type".into());
+    };
+    let mut config = serde_json::Map::new();
+    for (name, _, _) in fields.iter() {
+        if let Some(v) = value(name) {
+            config.insert(name.to_string(), json!(v));
+        }
+    }
+    let mut body = json!({ "name": value("name").unwrap_or_default(), "provider_type": kind, "config": config });
+    let field = |name: &str| Some(value(name).unwrap_or_default());
+    if let Some(priority) = number::<i64>(&field("priority"), "priority")? {
+        body["priority"] = json!(priority);
+    }
+    if let Some(account) = number::<i64>(&field("account_id"), "account")? {
+        body["account_id"] = json!(account);
+    }
+    Ok(body)
+}
+
+async fn create_service_provider(
+    State(state): State<PanelState>,
+    user: PanelUser,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    match service_provider_body(&form) {
+        Ok(body) => {
+            act(
+                &state,
+                &user,
+                Method::POST,
+                "/providers",
+                Some(body),
+                "/providers",
+            )
+            .await
+        }
+        Err(message) => state.error_page(Some(&user), StatusCode::UNPROCESSABLE_ENTITY, &message),
     }
 }
 
@@ -892,6 +991,32 @@ mod tests {
         assert_eq!(
             settings_body(&any).unwrap()["webhook_allowed_ips"],
             json!([])
+        );
+    }
+
+    #[test]
+    fn service_forms_become_provider_settings() {
+        let form: Vec<(String, String)> = [
+            ("provider_type", "mailgun"),
+            ("name", "mg"),
+            ("domain", "mg.example.com"),
+            ("api_key", "key-1"),
+            ("region", ""),
+            ("priority", "3"),
+            ("account_id", ""),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(
+            service_provider_body(&form).unwrap(),
+            json!({ "name": "mg", "provider_type": "mailgun", "priority": 3,
+                    "config": { "domain": "mg.example.com", "api_key": "key-1" } })
+        );
+        let unknown = vec![("provider_type".to_string(), "smtp".to_string())];
+        assert!(
+            service_provider_body(&unknown).is_err(),
+            "smtp has its own form"
         );
     }
 
