@@ -394,7 +394,10 @@ async fn delete(State(state): State<PanelState>, user: PanelUser, Path(id): Path
 
 /// The email services' forms: each type's settings (name, label, secret?) as the API
 /// takes them; the optional ones (base URLs, webhook keys, timeouts) stay API-only.
-const SERVICE_FORMS: &[(&str, &str, &[(&str, &str, bool)])] = &[
+/// (setting name, label, secret?)
+type ServiceField = (&'static str, &'static str, bool);
+
+const SERVICE_FORMS: &[(&str, &str, &[ServiceField])] = &[
     ("sendgrid", "SendGrid", &[("api_key", "API key", true)]),
     (
         "mailgun",
