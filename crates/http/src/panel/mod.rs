@@ -35,6 +35,8 @@ pub struct PanelState {
     templates: Arc<minijinja::Environment<'static>>,
     cookie_secure: bool,
     session_ttl_ms: i64,
+    /// The session secret, reused for a second: every page and every form needs it.
+    secret: Arc<sluice_store::ttl_cache::TtlCache<(), Vec<u8>>>,
 }
 
 /// An answer of the in-process API.
@@ -71,6 +73,9 @@ impl PanelState {
             templates: Arc::new(templates()),
             cookie_secure: config.cookie_secure,
             session_ttl_ms: (config.session_ttl_secs as i64).saturating_mul(1000),
+            secret: Arc::new(sluice_store::ttl_cache::TtlCache::new(
+                std::time::Duration::from_secs(1),
+            )),
         }
     }
 

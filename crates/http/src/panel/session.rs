@@ -63,27 +63,35 @@ fn random_token() -> String {
     hex::encode(bytes)
 }
 
-/// The session secret, made on first use.
+/// The session secret, made on first use; read from the database at most once a second
+/// (a rotation on another node applies here within that; its sessions end at once anyway).
 async fn secret(state: &PanelState) -> Result<Vec<u8>, sluice_store::StoreError> {
-    let store = &state.api_state.store;
-    if let Some(hex_secret) = store.setting(SECRET_KEY).await?
-        && let Ok(secret) = hex::decode(hex_secret)
-    {
+    if let Some(secret) = state.secret.get(&()) {
         return Ok(secret);
     }
-    store
-        .put_setting(SECRET_KEY, &random_token(), now_ms())
-        .await?;
-    let stored = store.setting(SECRET_KEY).await?.unwrap_or_default();
-    Ok(hex::decode(stored).unwrap_or_default())
+    let store = &state.api_state.store;
+    let stored = match store.setting(SECRET_KEY).await? {
+        Some(hex_secret) if hex::decode(&hex_secret).is_ok() => hex_secret,
+        _ => {
+            store
+                .put_setting(SECRET_KEY, &random_token(), now_ms())
+                .await?;
+            store.setting(SECRET_KEY).await?.unwrap_or_default()
+        }
+    };
+    let secret = hex::decode(stored).unwrap_or_default();
+    state.secret.put((), secret.clone());
+    Ok(secret)
 }
 
 /// Replaces the session secret and ends every panel session (the caller's too).
 pub async fn rotate_secret(state: &PanelState) -> Result<u64, sluice_store::StoreError> {
     let store = &state.api_state.store;
-    store
-        .put_setting(SECRET_KEY, &random_token(), now_ms())
-        .await?;
+    let fresh = random_token();
+    store.put_setting(SECRET_KEY, &fresh, now_ms()).await?;
+    state
+        .secret
+        .put((), hex::decode(&fresh).unwrap_or_default());
     store.revoke_sessions_of_kind("panel", now_ms()).await
 }
 
