@@ -179,6 +179,8 @@ class Sluice(Target):
 trusted_networks = ["127.0.0.0/8"]
 trusted_account = "bench@example.com"
 max_connections = 20000
+# Every bench session sends as one account.
+max_connections_per_account = 0
 [[smtp.listeners]]
 addr = "127.0.0.1:%d"
 tls = "none"

@@ -92,11 +92,36 @@ try {
   const steps = await page.textContent("ol.steps");
   check(/EHLO|connected|220/i.test(steps), `the upstream's answers are shown (${steps.trim().replace(/\s+/g, " ")})`);
 
+  step = "edit provider and rule";
+  await page.goto(`${PANEL}/providers`);
+  await page.click("table.providers tr:has-text('local-upstream') a:has-text('Edit')");
+  check((await page.inputValue("input[name=name]")) === "local-upstream", "the provider's edit form is filled in");
+  await page.fill("input[name=priority]", "7");
+  await page.click("form.edit-form button[type=submit]");
+  check((await page.textContent("table.providers tr:has-text('local-upstream')")).includes("7"), "the provider's new priority is listed");
+  const providerId = (await page.textContent("table.providers tr:has-text('local-upstream') td")).trim();
+  await page.goto(`${PANEL}/r/routing-rules`);
+  await page.fill("form.resource-form input[name=name]", "never-matches");
+  await page.fill("form.resource-form input[name=priority]", "50");
+  await page.fill("form.resource-form input[name=provider_id]", providerId);
+  await page.fill("form.resource-form textarea[name=conditions]", '{"recipient_domains": ["never.test"]}');
+  await page.fill("form.resource-form input[name=account_id]", ACCOUNT_ID);
+  await page.click("form.resource-form button[type=submit]");
+  await page.click("table.resource tr:has-text('never-matches') a:has-text('Edit')");
+  check((await page.inputValue("textarea[name=conditions]")).includes("never.test"), "the rule's conditions are filled in");
+  await page.fill("input[name=priority]", "60");
+  await page.fill("textarea[name=conditions]", '{"recipient_domains": ["still-never.test"]}');
+  await page.click("form.edit-form button[type=submit]");
+  const rules = await page.textContent("table.resource");
+  check(rules.includes("still-never.test") && rules.includes("60"), "the edited rule is listed");
+
   step = "service provider";
   await page.goto(`${PANEL}/providers`);
   const sendgrid = page.locator("form.service-form[data-type=sendgrid]");
   await sendgrid.locator("input[name=name]").fill("sg-main");
   await sendgrid.locator("input[name=api_key]").fill("SG.panel-secret-key");
+  await sendgrid.locator("input[name=timeout_secs]").fill("12");
+  await sendgrid.locator("input[name=base_url]").fill("https://api.sendgrid.com");
   await sendgrid.locator("button[type=submit]").click();
   const listed = await page.textContent("table.providers");
   check(listed.includes("sg-main") && listed.includes("sendgrid"), "a SendGrid provider made with its form is listed");
@@ -137,6 +162,18 @@ try {
   }
   check(status.includes("delivered"), "the released message is delivered through the chosen provider");
   check((await page.textContent("table:has(th:text('verdict'))")).includes("smtp"), "its attempt through smtp is listed");
+
+  step = "delivery log";
+  // The log is written every 250 ms.
+  let deliveryLog = "";
+  for (let i = 0; i < 20 && !deliveryLog.includes("status=delivered"); i++) {
+    await page.goto(`${PANEL}/delivery-log`);
+    deliveryLog = (await page.locator("pre.delivery-log").count()) ? await page.textContent("pre.delivery-log") : "";
+    if (!deliveryLog.includes("status=delivered")) await page.waitForTimeout(250);
+  }
+  check(deliveryLog.includes(`message=${MESSAGE_ID} `) && deliveryLog.includes("status=captured"), "the delivery log shows the capture");
+  check(/provider=smtp provider_id=\d+ status=delivered code=250/.test(deliveryLog), "the delivery log shows the release through the provider");
+  check(deliveryLog.indexOf("status=delivered") < deliveryLog.indexOf("status=captured"), "newest first");
 
   step = "delete";
   await page.goto(`${PANEL}/messages/${SECOND_ID}`);
@@ -200,13 +237,18 @@ try {
   await page.goto(`${PANEL}/settings`);
   await page.fill("input[name=webhook_timestamp_window_secs]", "120");
   await page.fill("input[name=log_level]", "info");
+  await page.fill("input[name=api_rate_limit_per_minute]", "1000");
+  await page.selectOption("select[name=delivery_mode]", "async");
   await page.click("button:has-text('Save settings')");
   check((await page.inputValue("input[name=webhook_timestamp_window_secs]")) === "120", "a run-time setting is saved");
+  check((await page.inputValue("input[name=api_rate_limit_per_minute]")) === "1000", "the API's rate limit is saved");
+  check((await page.inputValue("select[name=delivery_mode]")) === "async", "the delivery mode is saved");
   await page.goto(`${PANEL}/audit`);
   await page.fill("input[name=target_type]", "settings");
   await page.click("form.filters button");
   const settingsAudit = await page.textContent("table.audit");
   check(settingsAudit.includes("webhook_timestamp_window_secs"), "the settings change is in the audit log");
+  check(settingsAudit.includes("delivery_mode"), "the delivery mode change is in the audit log");
   check(!settingsAudit.includes("provider 1"), "the audit filter leaves out other targets");
   await page.goto(`${PANEL}/settings`);
   await page.click("button:has-text('Rotate the session secret')");

@@ -43,6 +43,8 @@ pub struct Config {
     /// mark delivered mail.
     pub staging: sluice_core::staging::StagingPolicy,
     pub logging: LoggingConfig,
+    pub storage: StorageConfig,
+    pub retention: RetentionConfig,
 }
 
 /// The signed "outbound email" webhook receiver (its own listener).
@@ -149,6 +151,9 @@ pub struct SecretsConfig {
     /// 64 hex characters: the AES-256-GCM key that seals provider secrets. Empty: generated
     /// into `<data_dir>/master.key` (mode 0600) once. Nodes sharing a database must share it.
     pub master_key: String,
+    /// Keys `master_key` replaced (64 hex characters each): what they sealed still opens.
+    /// Keep them until `sluice keys rotate` has re-sealed every body and every secret.
+    pub previous_master_keys: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -230,6 +235,9 @@ pub struct SmtpConfig {
     /// Email of the account that trusted clients send as.
     pub trusted_account: String,
     pub max_connections: usize,
+    /// Sessions one account may hold open at once (authenticated or trusted); beyond it
+    /// AUTH (or the greeting, for trusted clients) is answered 421 4.7.0. 0: no limit.
+    pub max_connections_per_account: usize,
     pub max_message_size: usize,
     pub max_recipients: usize,
     pub max_auth_failures: u32,
@@ -240,12 +248,59 @@ pub struct SmtpConfig {
     pub shutdown_grace_secs: u64,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TlsConfig {
     /// PEM certificate chain; empty: a self-signed one is generated into `data_dir` once.
     pub cert_file: Option<PathBuf>,
     pub key_file: Option<PathBuf>,
+    /// The oldest TLS version offered: "1.2" or "1.3".
+    pub min_version: String,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            cert_file: None,
+            key_file: None,
+            min_version: "1.2".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Seal message bodies with AES-256-GCM under the master key before they are stored.
+    /// Bodies stored before it was turned on stay readable (and stay in the clear until
+    /// `sluice keys rotate` rewrites them).
+    pub encrypt_bodies: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Bodies of delivered, failed, bounced and cancelled messages are removed after this
+    /// many days (the message row, its events and attempts stay). 0: keep forever.
+    pub body_days: u32,
+    /// Finished messages with their events and attempts are removed after this many days.
+    /// 0: keep forever.
+    pub metadata_days: u32,
+    /// Rows removed per statement; the purge runs in such batches until nothing is left.
+    pub batch_size: u32,
+    /// How often the purge runs.
+    pub interval_secs: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            body_days: 7,
+            metadata_days: 90,
+            batch_size: 500,
+            interval_secs: 600,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -303,6 +358,9 @@ pub struct PanelConfig {
     /// Marks the session cookie `Secure` (set it when the panel is reached over HTTPS,
     /// e.g. through a TLS-terminating proxy).
     pub cookie_secure: bool,
+    /// Serve the panel over HTTPS with the listeners' certificate (`[tls]`); the cookie is
+    /// then always `Secure`.
+    pub tls: bool,
     /// How long a panel login lasts.
     pub session_ttl_secs: u64,
 }
@@ -313,6 +371,7 @@ impl Default for PanelConfig {
             listen: Some("127.0.0.1:2581".parse().unwrap()),
             allow_public_bind: false,
             cookie_secure: false,
+            tls: false,
             session_ttl_secs: 12 * 3600,
         }
     }
@@ -345,6 +404,8 @@ impl Default for Config {
             event_webhooks: EventWebhooksConfig::default(),
             staging: Default::default(),
             logging: LoggingConfig::default(),
+            storage: StorageConfig::default(),
+            retention: RetentionConfig::default(),
         }
     }
 }
@@ -379,6 +440,7 @@ impl Default for SmtpConfig {
             trusted_networks: Vec::new(),
             trusted_account: String::new(),
             max_connections: 1000,
+            max_connections_per_account: 200,
             max_message_size: 25 * 1024 * 1024,
             max_recipients: 100,
             max_auth_failures: 3,
@@ -426,7 +488,7 @@ impl Default for LoggingConfig {
     fn default() -> Self {
         LoggingConfig {
             level: "info".into(),
-            format: "text".into(),
+            format: "json".into(),
         }
     }
 }
@@ -459,6 +521,8 @@ pub fn dev_defaults() -> Config {
     config.smtp.trusted_account = DEV_ACCOUNT_EMAIL.into();
     config.delivery.default_provider = ProviderConfig::Capture;
     config.webhook.listen = Some("127.0.0.1:2555".parse().unwrap());
+    // A person reads these logs in a terminal.
+    config.logging.format = "text".into();
     config
 }
 
@@ -543,6 +607,16 @@ impl Config {
             return invalid(
                 "delivery.retry needs initial_delay_secs >= 0, multiplier >= 1, max_attempts >= 1",
             );
+        }
+        if !matches!(self.tls.min_version.as_str(), "1.2" | "1.3") {
+            return invalid("tls.min_version is \"1.2\" or \"1.3\"");
+        }
+        if self.retention.batch_size == 0 || self.retention.interval_secs == 0 {
+            return invalid("retention.batch_size and retention.interval_secs must be at least 1");
+        }
+        let retention = &self.retention;
+        if retention.metadata_days != 0 && retention.body_days > retention.metadata_days {
+            return invalid("retention.body_days must not exceed retention.metadata_days");
         }
         if !matches!(self.logging.format.as_str(), "text" | "json") {
             return invalid("logging.format is \"text\" or \"json\"");

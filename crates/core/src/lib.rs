@@ -8,6 +8,7 @@ pub mod address;
 pub mod connections;
 pub mod feedback;
 pub mod limiter;
+pub mod live;
 pub mod login;
 pub mod message;
 pub mod provider;
@@ -24,6 +25,7 @@ pub mod text;
 pub use address::{AddressError, domain_of, validate_mailbox};
 pub use connections::{ConnectionDirectory, ConnectionInfo, NoConnections};
 pub use limiter::FailureLimiter;
+pub use live::Live;
 pub use login::{LoginState, LoginThrottle};
 pub use message::{
     AcceptOutcome, AccountId, AccountPolicy, DeliveryReport, Envelope, MessageId, MessageStatus,

@@ -94,6 +94,17 @@ pub enum MessageStatus {
 }
 
 impl MessageStatus {
+    pub const ALL: [MessageStatus; 8] = [
+        MessageStatus::Queued,
+        MessageStatus::Sending,
+        MessageStatus::Deferred,
+        MessageStatus::Delivered,
+        MessageStatus::Failed,
+        MessageStatus::Captured,
+        MessageStatus::Cancelled,
+        MessageStatus::Bounced,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             MessageStatus::Queued => "queued",

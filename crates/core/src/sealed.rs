@@ -1,6 +1,12 @@
 //! Secrets at rest: AES-256-GCM under a master key that never enters the database.
 //! Sealed text is `v1.` + base64(nonce ‖ ciphertext ‖ tag); the nonce comes in as an
 //! argument (96 random bits per seal).
+//!
+//! Message bodies (`storage.encrypt_bodies`) are sealed as bytes: [`BODY_MAGIC`], the
+//! 8-byte id of the key, the nonce, then ciphertext ‖ tag. A body without the magic is
+//! stored in the clear (SMTP refuses NUL in mail, so no real message starts with it).
+//! After a key rotation the old keys stay listed as previous keys: whatever they sealed
+//! still opens, and everything sealed from then on uses the current key.
 
 use aes_gcm::aead::{Aead, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -18,7 +24,31 @@ pub enum SealError {
 }
 
 #[derive(Clone)]
-pub struct MasterKey([u8; 32]);
+pub struct MasterKey([u8; 32], Vec<[u8; 32]>);
+
+/// How a sealed body begins.
+pub const BODY_MAGIC: &[u8; 5] = b"\0SLB1";
+const KEY_ID_LEN: usize = 8;
+const NONCE_LEN: usize = 12;
+const TAG_LEN: usize = 16;
+
+fn key_id(key: &[u8; 32]) -> [u8; KEY_ID_LEN] {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest([b"sluice body key id".as_slice(), key].concat());
+    let mut id = [0u8; KEY_ID_LEN];
+    id.copy_from_slice(&digest[..KEY_ID_LEN]);
+    id
+}
+
+/// What a stored body is, as far as the key ring can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyState {
+    Clear,
+    /// Sealed under the current key.
+    Current,
+    /// Sealed under a previous key (or one not configured at all).
+    OtherKey,
+}
 
 impl std::fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -28,13 +58,23 @@ impl std::fmt::Debug for MasterKey {
 
 impl MasterKey {
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        MasterKey(bytes)
+        MasterKey(bytes, Vec::new())
+    }
+
+    /// Keys replaced by this one: what they sealed still opens.
+    pub fn with_previous(mut self, previous: Vec<MasterKey>) -> Self {
+        self.1 = previous.into_iter().map(|key| key.0).collect();
+        self
+    }
+
+    fn ring(&self) -> impl Iterator<Item = &[u8; 32]> {
+        std::iter::once(&self.0).chain(self.1.iter())
     }
 
     pub fn from_hex(text: &str) -> Result<Self, SealError> {
         let bytes = hex::decode(text.trim()).map_err(|_| SealError::BadKey)?;
         let bytes: [u8; 32] = bytes.try_into().map_err(|_| SealError::BadKey)?;
-        Ok(MasterKey(bytes))
+        Ok(MasterKey::from_bytes(bytes))
     }
 
     pub fn to_hex(&self) -> String {
@@ -43,6 +83,52 @@ impl MasterKey {
 
     fn cipher(&self) -> Aes256Gcm {
         Aes256Gcm::new(&self.0.into())
+    }
+
+    /// A message body sealed under the current key.
+    pub fn seal_body(&self, plaintext: &[u8], nonce: [u8; NONCE_LEN]) -> Vec<u8> {
+        let ciphertext = self
+            .cipher()
+            .encrypt(&Nonce::from(nonce), plaintext)
+            .expect("AES-GCM encrypts any length we store");
+        let mut out =
+            Vec::with_capacity(BODY_MAGIC.len() + KEY_ID_LEN + NONCE_LEN + ciphertext.len());
+        out.extend_from_slice(BODY_MAGIC);
+        out.extend_from_slice(&key_id(&self.0));
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&ciphertext);
+        out
+    }
+
+    pub fn body_state(stored: &[u8], key: Option<&MasterKey>) -> BodyState {
+        match stored.strip_prefix(BODY_MAGIC.as_slice()) {
+            None => BodyState::Clear,
+            Some(rest) if key.is_some_and(|k| rest.starts_with(&key_id(&k.0))) => {
+                BodyState::Current
+            }
+            Some(_) => BodyState::OtherKey,
+        }
+    }
+
+    /// A stored body as it was handed in: opened with whichever key of the ring sealed it,
+    /// or as it is when it was stored in the clear.
+    pub fn open_body(&self, stored: Vec<u8>) -> Result<Vec<u8>, SealError> {
+        let Some(rest) = stored.strip_prefix(BODY_MAGIC.as_slice()) else {
+            return Ok(stored);
+        };
+        if rest.len() < KEY_ID_LEN + NONCE_LEN + TAG_LEN {
+            return Err(SealError::Malformed);
+        }
+        let (id, rest) = rest.split_at(KEY_ID_LEN);
+        let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
+        let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| SealError::Malformed)?;
+        let key = self
+            .ring()
+            .find(|key| key_id(key).as_slice() == id)
+            .ok_or(SealError::WrongKey)?;
+        Aes256Gcm::new(&(*key).into())
+            .decrypt(&Nonce::from(nonce), ciphertext)
+            .map_err(|_| SealError::WrongKey)
     }
 
     pub fn seal(&self, plaintext: &[u8], nonce: [u8; 12]) -> String {
@@ -64,9 +150,14 @@ impl MasterKey {
         }
         let (nonce, ciphertext) = raw.split_at(12);
         let nonce: [u8; 12] = nonce.try_into().map_err(|_| SealError::Malformed)?;
-        self.cipher()
-            .decrypt(&Nonce::from(nonce), ciphertext)
-            .map_err(|_| SealError::WrongKey)
+        // The tag tells a wrong key apart, so each key of the ring can simply be tried.
+        self.ring()
+            .find_map(|key| {
+                Aes256Gcm::new(&(*key).into())
+                    .decrypt(&Nonce::from(nonce), ciphertext)
+                    .ok()
+            })
+            .ok_or(SealError::WrongKey)
     }
 }
 
@@ -92,5 +183,43 @@ mod tests {
         assert_eq!(MasterKey::from_hex(&key.to_hex()).unwrap().0, key.0);
         assert_eq!(MasterKey::from_hex("abcd").unwrap_err(), SealError::BadKey);
         assert!(!format!("{key:?}").contains("0101"));
+    }
+
+    #[test]
+    fn bodies_seal_under_the_current_key_and_open_under_any_key_of_the_ring() {
+        let old = MasterKey::from_bytes([1u8; 32]);
+        let body = b"Subject: hi\r\n\r\nsecret body text\r\n".to_vec();
+        let sealed = old.seal_body(&body, [7u8; 12]);
+        assert!(sealed.starts_with(BODY_MAGIC));
+        assert!(!sealed.windows(11).any(|w| w == b"secret body"));
+        assert_eq!(old.open_body(sealed.clone()).unwrap(), body);
+        assert_eq!(
+            MasterKey::body_state(&sealed, Some(&old)),
+            BodyState::Current
+        );
+        // Rotated: the new key opens what the old one sealed only with the old one listed.
+        let new = MasterKey::from_bytes([2u8; 32]);
+        assert_eq!(new.open_body(sealed.clone()), Err(SealError::WrongKey));
+        let ring = new.clone().with_previous(vec![old.clone()]);
+        assert_eq!(ring.open_body(sealed.clone()).unwrap(), body);
+        assert_eq!(
+            MasterKey::body_state(&sealed, Some(&ring)),
+            BodyState::OtherKey
+        );
+        assert_eq!(MasterKey::body_state(&body, Some(&ring)), BodyState::Clear);
+        // Secrets sealed by the old key open through the ring too; new ones use the new key.
+        let secret = old.seal(b"provider-key", [3u8; 12]);
+        assert_eq!(ring.open(&secret).unwrap(), b"provider-key");
+        assert_eq!(new.open(&ring.seal(b"x", [4u8; 12])).unwrap(), b"x");
+        // A clear body passes through; a tampered or truncated one is refused.
+        assert_eq!(ring.open_body(body.clone()).unwrap(), body);
+        let mut tampered = ring.seal_body(&body, [5u8; 12]);
+        let last = tampered.len() - 1;
+        tampered[last] ^= 1;
+        assert_eq!(ring.open_body(tampered), Err(SealError::WrongKey));
+        assert_eq!(
+            ring.open_body(BODY_MAGIC.to_vec()),
+            Err(SealError::Malformed)
+        );
     }
 }

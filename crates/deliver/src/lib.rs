@@ -3,6 +3,7 @@
 //! world on the way out.
 
 mod capture;
+pub mod delivery_log;
 pub mod dkim;
 pub mod http;
 mod log;

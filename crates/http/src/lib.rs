@@ -90,10 +90,23 @@ async fn metrics_text(State(state): State<HttpState>) -> Response {
     let Some(handle) = &state.metrics else {
         return (StatusCode::NOT_FOUND, "metrics are not enabled\n").into_response();
     };
+    // Read at scrape time, from the database every node shares.
     if let Ok(counts) = state.store.count_by_status().await {
-        for (status, count) in counts {
-            metrics::gauge!("sluice_queue_messages", "status" => status).set(count as f64);
+        for status in sluice_core::MessageStatus::ALL {
+            let count = counts
+                .iter()
+                .find(|(name, _)| name == status.as_str())
+                .map_or(0, |(_, n)| *n);
+            metrics::gauge!("sluice_queue_messages", "status" => status.as_str()).set(count as f64);
         }
+    }
+    if let Ok(oldest) = state.store.oldest_waiting_created_at().await {
+        let age = oldest.map_or(0, |created| (api::now_ms() - created).max(0));
+        metrics::gauge!("sluice_queue_oldest_age_seconds").set(age as f64 / 1000.0);
+    }
+    for (pool, in_use, open) in state.store.pool_usage() {
+        metrics::gauge!("sluice_db_connections_in_use", "pool" => pool).set(in_use as f64);
+        metrics::gauge!("sluice_db_connections_open", "pool" => pool).set(open as f64);
     }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

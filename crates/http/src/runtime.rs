@@ -14,10 +14,11 @@ use tokio::sync::watch;
 /// The key in the `settings` table.
 pub const RUNTIME_KEY: &str = "runtime";
 
-/// The webhook's settings an admin may override (not secret); `None` keeps the config
-/// file's value. Flattened into the stored row, the API's view and its update.
+/// The settings an admin may override (not secret): the webhook's, the API's rate limits
+/// and the delivery mode; `None` keeps the config file's value. Flattened into the stored
+/// row, the API's view and its update.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct WebhookOverrides {
+pub struct Overrides {
     pub webhook_enabled: Option<bool>,
     /// 1 to 86,400.
     pub webhook_timestamp_window_secs: Option<u64>,
@@ -33,10 +34,16 @@ pub struct WebhookOverrides {
     pub webhook_allow_any_local_part: Option<bool>,
     /// Base of the links the webhook builds.
     pub webhook_public_web_url: Option<String>,
+    /// API requests per minute per caller (1 to 1,000,000).
+    pub api_rate_limit_per_minute: Option<u32>,
+    /// Sends per hour per `rate_limit_key` (1 to 1,000,000).
+    pub api_send_rate_limit_per_key_per_hour: Option<u32>,
+    /// `async` (250 once stored) or `sync` (250 once the upstream took it).
+    pub delivery_mode: Option<String>,
 }
 
 /// The names `reset` accepts, besides `log_level` and `webhook_secret`.
-pub const OVERRIDE_FIELDS: [&str; 8] = [
+pub const OVERRIDE_FIELDS: [&str; 11] = [
     "webhook_enabled",
     "webhook_timestamp_window_secs",
     "webhook_allowed_ips",
@@ -45,9 +52,12 @@ pub const OVERRIDE_FIELDS: [&str; 8] = [
     "webhook_default_local_part",
     "webhook_allow_any_local_part",
     "webhook_public_web_url",
+    "api_rate_limit_per_minute",
+    "api_send_rate_limit_per_key_per_hour",
+    "delivery_mode",
 ];
 
-impl WebhookOverrides {
+impl Overrides {
     /// Why a value would not do, if one would not.
     pub fn check(&self) -> Result<(), String> {
         if let Some(window) = self.webhook_timestamp_window_secs
@@ -75,11 +85,27 @@ impl WebhookOverrides {
         {
             return Err("webhook_public_web_url starts with https:// or http://".into());
         }
+        for (name, rate) in [
+            ("api_rate_limit_per_minute", self.api_rate_limit_per_minute),
+            (
+                "api_send_rate_limit_per_key_per_hour",
+                self.api_send_rate_limit_per_key_per_hour,
+            ),
+        ] {
+            if rate.is_some_and(|rate| !(1..=1_000_000).contains(&rate)) {
+                return Err(format!("{name} is 1 to 1000000"));
+            }
+        }
+        if let Some(mode) = &self.delivery_mode
+            && !matches!(mode.as_str(), "async" | "sync")
+        {
+            return Err("delivery_mode is async or sync".into());
+        }
         Ok(())
     }
 
     /// Takes the values `update` sets; the names of those it took.
-    pub fn take(&mut self, update: &WebhookOverrides) -> Vec<&'static str> {
+    pub fn take(&mut self, update: &Overrides) -> Vec<&'static str> {
         let mut changed = Vec::new();
         macro_rules! take {
             ($($field:ident),*) => {$(
@@ -97,7 +123,10 @@ impl WebhookOverrides {
             webhook_sender_domain,
             webhook_default_local_part,
             webhook_allow_any_local_part,
-            webhook_public_web_url
+            webhook_public_web_url,
+            api_rate_limit_per_minute,
+            api_send_rate_limit_per_key_per_hour,
+            delivery_mode
         );
         changed
     }
@@ -113,6 +142,11 @@ impl WebhookOverrides {
             "webhook_default_local_part" => self.webhook_default_local_part = None,
             "webhook_allow_any_local_part" => self.webhook_allow_any_local_part = None,
             "webhook_public_web_url" => self.webhook_public_web_url = None,
+            "api_rate_limit_per_minute" => self.api_rate_limit_per_minute = None,
+            "api_send_rate_limit_per_key_per_hour" => {
+                self.api_send_rate_limit_per_key_per_hour = None
+            }
+            "delivery_mode" => self.delivery_mode = None,
             _ => return false,
         }
         true
@@ -152,7 +186,7 @@ pub struct StoredRuntime {
     pub log_level: Option<String>,
     pub webhook_secret_sealed: Option<String>,
     #[serde(flatten)]
-    pub webhook: WebhookOverrides,
+    pub webhook: Overrides,
 }
 
 /// What the node applies (the secret opened).
@@ -160,7 +194,7 @@ pub struct StoredRuntime {
 pub struct RuntimeSettings {
     pub log_level: Option<String>,
     pub webhook_secret: Option<String>,
-    pub webhook: WebhookOverrides,
+    pub webhook: Overrides,
 }
 
 impl RuntimeSettings {
@@ -288,23 +322,23 @@ mod tests {
 
     #[test]
     fn overrides_are_checked_taken_reset_and_laid_over_the_config() {
-        let bad = WebhookOverrides {
+        let bad = Overrides {
             webhook_public_web_url: Some("ftp://x".into()),
             ..Default::default()
         };
         assert!(bad.check().unwrap_err().contains("public_web_url"));
-        let bad = WebhookOverrides {
+        let bad = Overrides {
             webhook_sender_domain: Some("no domain".into()),
             ..Default::default()
         };
         assert!(bad.check().is_err());
-        let update = WebhookOverrides {
+        let update = Overrides {
             webhook_rate_limit_per_minute: Some(5),
             webhook_allowed_ips: Some(vec!["10.0.0.0/8".parse().unwrap()]),
             ..Default::default()
         };
         assert!(update.check().is_ok());
-        let mut stored = WebhookOverrides::default();
+        let mut stored = Overrides::default();
         assert_eq!(
             stored.take(&update),
             vec!["webhook_allowed_ips", "webhook_rate_limit_per_minute"]

@@ -142,6 +142,7 @@ impl Api {
             send_limiter: Arc::new(Mutex::new(sluice_core::rate::WindowLimiter::new(
                 3, 3_600_000,
             ))),
+            delivery_log: Some(dir.path().join("delivery.log")),
         };
         let hash = sluice_core::secret::hash_password(ADMIN_PASSWORD).unwrap();
         store

@@ -2,7 +2,10 @@
 
 mod account;
 mod auth;
+mod keys;
 mod logging;
+mod metrics;
+mod reload;
 mod send;
 mod serve;
 mod sink;
@@ -26,7 +29,7 @@ struct Cli {
 }
 
 #[derive(Args, Clone)]
-struct ConfigArgs {
+pub(crate) struct ConfigArgs {
     /// The TOML config file (every key also settable as SLUICE_SECTION__KEY).
     #[arg(long, short, env = "SLUICE_CONFIG")]
     config: Option<PathBuf>,
@@ -37,7 +40,7 @@ struct ConfigArgs {
 }
 
 impl ConfigArgs {
-    fn load(&self) -> anyhow::Result<Config> {
+    pub(crate) fn load(&self) -> anyhow::Result<Config> {
         let base = if self.dev {
             sluice_config::dev_defaults()
         } else {
@@ -95,6 +98,19 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// The master key.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Seal every stored message body again under the current `secrets.master_key`
+    /// (those sealed under `secrets.previous_master_keys`, and clear ones when
+    /// `storage.encrypt_bodies` is on), in small batches, beside a running server.
+    Rotate(ConfigArgs),
 }
 
 #[derive(Subcommand)]
@@ -147,9 +163,7 @@ fn main() -> anyhow::Result<()> {
         .context("starting the runtime")?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Serve(args) => {
-                serve::run(args.config.load()?, args.config.dev, &args.roles).await
-            }
+            Command::Serve(args) => serve::run(args.config, &args.roles).await,
             Command::Migrate(args) => {
                 let config = args.load()?;
                 logging::init(&config.logging)?;
@@ -198,6 +212,16 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             Command::Send(args) => send::run(args).await,
+            Command::Keys {
+                command: KeysCommand::Rotate(args),
+            } => {
+                let config = args.load()?;
+                logging::init(&config.logging)?;
+                let store = serve::open_store(&config).await?;
+                let (looked, rewritten) = keys::rotate_bodies(store.as_ref()).await?;
+                println!("message bodies: {looked} looked at, {rewritten} sealed again");
+                Ok(())
+            }
             Command::Config {
                 command: ConfigCommand::Check(args),
             } => {
@@ -216,7 +240,7 @@ fn masked_toml(config: &Config) -> anyhow::Result<String> {
         match value {
             toml::Value::Table(table) => {
                 for (key, item) in table.iter_mut() {
-                    if ["password", "api_key", "secret", "client_secret"].contains(&key.as_str()) {
+                    if is_secret_key(key) && !item.is_table() {
                         *item = toml::Value::String("********".into());
                     } else {
                         mask(item);
@@ -234,6 +258,15 @@ fn masked_toml(config: &Config) -> anyhow::Result<String> {
         *db = toml::Value::String(redact_url(url));
     }
     Ok(toml::to_string_pretty(&value)?)
+}
+
+/// Config keys whose values are secrets: `password`, `secret`, `jwt_secret`,
+/// `client_secret`, `secret_access_key`, `api_key`, `master_key`, tokens.
+fn is_secret_key(key: &str) -> bool {
+    key.contains("secret")
+        || key.contains("password")
+        || key.contains("token")
+        || matches!(key, "api_key" | "master_key")
 }
 
 /// Hides a password in `scheme://user:password@host/...`.

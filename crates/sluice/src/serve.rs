@@ -24,6 +24,10 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
         max_connections: config.database.max_connections,
         connect_timeout: Duration::from_secs(config.database.connect_timeout_secs),
         statement_timeout: Duration::from_secs(config.database.statement_timeout_secs),
+        bodies: sluice_store::BodyCodec::new(
+            Some(Arc::new(master_key(config)?)),
+            config.storage.encrypt_bodies,
+        ),
     };
     sluice_store::open(&config.database_url(), &options)
         .await
@@ -57,39 +61,100 @@ async fn ensure_dev_account(store: &dyn Store) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Applies the run-time log level (or the config file's, when it is unset) as it changes.
-async fn follow_log_level(
-    mut runtime: watch::Receiver<sluice_http::runtime::RuntimeSettings>,
+/// What the panel's run-time settings may override and the config file sets otherwise.
+struct Overridable {
     log_level: crate::logging::LogLevel,
-    configured: String,
+    api_rate_limit: Option<Arc<std::sync::Mutex<sluice_core::rate::WindowLimiter>>>,
+    send_limiter: Option<Arc<std::sync::Mutex<sluice_core::rate::WindowLimiter>>>,
+    acceptor: Arc<Acceptor>,
+}
+
+/// The values in force: the run-time setting where an admin made one, else the running
+/// config's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Effective {
+    log_level: String,
+    api_rate_limit_per_minute: u32,
+    send_rate_limit_per_key_per_hour: u32,
+    sync: bool,
+}
+
+fn effective(runtime: &sluice_http::runtime::RuntimeSettings, config: &Config) -> Effective {
+    let overrides = &runtime.webhook;
+    Effective {
+        log_level: runtime
+            .log_level
+            .clone()
+            .unwrap_or_else(|| config.logging.level.clone()),
+        api_rate_limit_per_minute: overrides
+            .api_rate_limit_per_minute
+            .unwrap_or(config.api.rate_limit_per_minute),
+        send_rate_limit_per_key_per_hour: overrides
+            .api_send_rate_limit_per_key_per_hour
+            .unwrap_or(config.api.send_rate_limit_per_key_per_hour),
+        sync: match overrides.delivery_mode.as_deref() {
+            Some(mode) => mode == "sync",
+            None => config.delivery.mode == ConfigMode::Sync,
+        },
+    }
+}
+
+/// Applies the run-time settings over the running config as either changes. Until one
+/// changes, what the process started with stays (the log level of `RUST_LOG` when set).
+async fn follow_overridable(
+    mut runtime: watch::Receiver<sluice_http::runtime::RuntimeSettings>,
+    mut running: watch::Receiver<Arc<Config>>,
+    targets: Overridable,
 ) {
-    let mut applied: Option<String> = None;
-    while runtime.changed().await.is_ok() {
-        let wanted = runtime.borrow().log_level.clone();
-        if wanted == applied {
-            continue;
+    let mut applied = effective(&runtime.borrow(), &running.borrow());
+    loop {
+        tokio::select! {
+            changed = runtime.changed() => if changed.is_err() { return },
+            changed = running.changed() => if changed.is_err() { return },
         }
-        let level = wanted.clone().unwrap_or_else(|| configured.clone());
-        // Said at the old level too: the new one may hide the line after it.
-        tracing::warn!(%level, "log level changing");
-        match log_level.set(&level) {
-            Ok(()) => {
-                tracing::warn!(%level, "log level changed");
-                applied = wanted;
+        let wanted = effective(&runtime.borrow(), &running.borrow());
+        if wanted.log_level != applied.log_level {
+            let level = &wanted.log_level;
+            // Said at the old level too: the new one may hide the line after it.
+            tracing::warn!(%level, "log level changing");
+            match targets.log_level.set(level) {
+                Ok(()) => tracing::warn!(%level, "log level changed"),
+                Err(error) => tracing::error!(%error, "log level not changed"),
             }
-            Err(error) => tracing::error!(%error, "log level not changed"),
         }
+        if let Some(limiter) = &targets.api_rate_limit {
+            limiter
+                .lock()
+                .unwrap()
+                .set_limit(wanted.api_rate_limit_per_minute);
+        }
+        if let Some(limiter) = &targets.send_limiter {
+            limiter
+                .lock()
+                .unwrap()
+                .set_limit(wanted.send_rate_limit_per_key_per_hour);
+        }
+        if wanted.sync != applied.sync {
+            let mode = if wanted.sync {
+                DeliveryMode::Sync
+            } else {
+                DeliveryMode::Async
+            };
+            targets.acceptor.set_mode(mode);
+            info!(?mode, "delivery mode changed");
+        }
+        applied = wanted;
     }
 }
 
 const DEV_ADMIN_EMAIL: &str = "admin@example.com";
 const DEV_ADMIN_PASSWORD: &str = "dev-admin";
 
-pub async fn run(config: Config, dev: bool, roles: &[Role]) -> anyhow::Result<()> {
+pub async fn run(args: crate::ConfigArgs, roles: &[Role]) -> anyhow::Result<()> {
+    let config = args.load()?;
+    let dev = args.dev;
     let log_level = crate::logging::init(&config.logging)?;
-    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .install_recorder()
-        .context("installing the metrics recorder")?;
+    let metrics = crate::metrics::install().context("installing the metrics recorder")?;
     let store = open_store(&config).await?;
     if dev {
         ensure_dev_account(store.as_ref()).await?;
@@ -103,11 +168,9 @@ pub async fn run(config: Config, dev: bool, roles: &[Role]) -> anyhow::Result<()
         );
     }
 
-    let (cert, key) = match (&config.tls.cert_file, &config.tls.key_file) {
-        (Some(cert), Some(key)) => (cert.clone(), key.clone()),
-        _ => sluice_smtp::tls::ensure_self_signed(&config.data_dir, &config.smtp.hostname)?,
-    };
-    let tls = sluice_smtp::tls::server_config(&cert, &key)?;
+    let tls = sluice_smtp::tls::from_config(&config.tls, &config.data_dir, &config.smtp.hostname)?;
+    // The panel's HTTPS (`panel.tls`) serves the same certificate, reloaded with it.
+    let panel_tls = sluice_core::Live::from_arc(tls.clone());
 
     let (shutdown_tx, shutdown) = watch::channel(false);
     let node = format!("node-{}", uuid::Uuid::new_v4().simple());
@@ -121,11 +184,6 @@ pub async fn run(config: Config, dev: bool, roles: &[Role]) -> anyhow::Result<()
         Duration::from_secs(2),
         shutdown.clone(),
     ));
-    tokio::spawn(follow_log_level(
-        runtime.clone(),
-        log_level,
-        config.logging.level.clone(),
-    ));
     let dispatcher = sluice_worker::Dispatcher::new(
         store.clone(),
         master_key.clone(),
@@ -133,6 +191,9 @@ pub async fn run(config: Config, dev: bool, roles: &[Role]) -> anyhow::Result<()
         config.smtp.hostname.clone(),
         Duration::from_millis(config.store.account_cache_ms),
     );
+    dispatcher.log_deliveries_to(sluice_deliver::delivery_log::DeliveryLog::start(
+        delivery_log_path(&config),
+    ));
     let group_commit = GroupCommitConfig {
         max_batch: config.store.group_commit_max_batch,
         max_wait: Duration::from_micros(config.store.group_commit_max_wait_micros),
@@ -140,6 +201,7 @@ pub async fn run(config: Config, dev: bool, roles: &[Role]) -> anyhow::Result<()
     let (committer, committer_task) = GroupCommitter::start(store.clone(), group_commit);
     let (attempts, attempts_task) = AttemptCommitter::start(store.clone(), group_commit);
     let wake = Arc::new(Notify::new());
+    let retry = sluice_core::Live::new(config.delivery.retry.clone());
     let mode = match config.delivery.mode {
         ConfigMode::Async => DeliveryMode::Async,
         ConfigMode::Sync => DeliveryMode::Sync,
@@ -149,7 +211,7 @@ pub async fn run(config: Config, dev: bool, roles: &[Role]) -> anyhow::Result<()
         store.clone(),
         dispatcher.clone(),
         mode,
-        config.delivery.retry.clone(),
+        retry.clone(),
         wake.clone(),
         format!("{node}-sync"),
         Duration::from_secs(config.delivery.lease_secs),
@@ -207,6 +269,32 @@ pub async fn run(config: Config, dev: bool, roles: &[Role]) -> anyhow::Result<()
             master_key.clone(),
         )?),
     };
+    let (running_tx, running_rx) = watch::channel(Arc::new(config.clone()));
+    tokio::spawn(follow_overridable(
+        runtime.clone(),
+        running_rx,
+        Overridable {
+            log_level,
+            api_rate_limit: api.as_ref().map(|api| api.rate_limit.clone()),
+            send_limiter: api.as_ref().map(|api| api.send_limiter.clone()),
+            acceptor: acceptor.clone(),
+        },
+    ));
+    let reload_targets = crate::reload::Targets {
+        smtp: smtp.clone(),
+        dispatcher: dispatcher.clone(),
+        retry: retry.clone(),
+        running: running_tx,
+        panel_tls: panel_tls.clone(),
+    };
+    let reload_args = args.clone();
+    tokio::spawn(crate::reload::follow_config(
+        args.config.clone(),
+        move || reload_args.load(),
+        config.clone(),
+        reload_targets,
+        shutdown.clone(),
+    ));
     let panel = match config.panel.listen.zip(api.clone()) {
         Some((addr, api)) => {
             let socket = TcpListener::bind(addr)
@@ -214,11 +302,16 @@ pub async fn run(config: Config, dev: bool, roles: &[Role]) -> anyhow::Result<()
                 .with_context(|| format!("binding the panel listener {addr}"))?;
             info!(%addr, "panel listener started");
             let state = sluice_http::panel::PanelState::new(api, &config.panel);
-            Some(tokio::spawn(sluice_http::panel::serve(
-                socket,
-                state,
-                shutdown.clone(),
-            )))
+            Some(if config.panel.tls {
+                tokio::spawn(sluice_http::panel::serve_tls(
+                    socket,
+                    state,
+                    panel_tls.clone(),
+                    shutdown.clone(),
+                ))
+            } else {
+                tokio::spawn(sluice_http::panel::serve(socket, state, shutdown.clone()))
+            })
         }
         None => None,
     };
@@ -282,7 +375,7 @@ pub async fn run(config: Config, dev: bool, roles: &[Role]) -> anyhow::Result<()
             batch_size: config.delivery.batch_size,
             lease: Duration::from_secs(config.delivery.lease_secs),
             poll_interval: Duration::from_millis(config.delivery.poll_interval_ms),
-            retry: config.delivery.retry.clone(),
+            retry: retry.clone(),
             staging: config.staging.clone(),
         },
         node.clone(),
@@ -306,6 +399,19 @@ pub async fn run(config: Config, dev: bool, roles: &[Role]) -> anyhow::Result<()
     let event_webhooks_task = roles
         .contains(&Role::Worker)
         .then(|| tokio::spawn(event_webhooks.run(shutdown.clone())));
+    if roles.contains(&Role::Worker) {
+        let retention = &config.retention;
+        tokio::spawn(sluice_worker::retention::run(
+            store.clone(),
+            sluice_worker::retention::RetentionConfig {
+                body_days: retention.body_days,
+                metadata_days: retention.metadata_days,
+                batch_size: retention.batch_size,
+                interval: Duration::from_secs(retention.interval_secs),
+            },
+            shutdown.clone(),
+        ));
+    }
     info!(
         node = %node,
         database = %crate::redact_url(&config.database_url()),
@@ -360,14 +466,29 @@ async fn wait_for_signal() {
     }
 }
 
-/// The key that seals provider secrets: from config, else `<data_dir>/master.key`.
-fn master_key(config: &Config) -> anyhow::Result<sluice_core::sealed::MasterKey> {
+/// The key that seals provider secrets and bodies: from config, else
+/// `<data_dir>/master.key`; with the previous keys it replaced.
+pub fn master_key(config: &Config) -> anyhow::Result<sluice_core::sealed::MasterKey> {
     let master_hex = if config.secrets.master_key.is_empty() {
         key_file(&config.data_dir.join("master.key"))?
     } else {
         config.secrets.master_key.clone()
     };
-    sluice_core::sealed::MasterKey::from_hex(&master_hex).context("secrets.master_key")
+    let previous = config
+        .secrets
+        .previous_master_keys
+        .iter()
+        .map(|hex| sluice_core::sealed::MasterKey::from_hex(hex))
+        .collect::<Result<Vec<_>, _>>()
+        .context("secrets.previous_master_keys")?;
+    Ok(sluice_core::sealed::MasterKey::from_hex(&master_hex)
+        .context("secrets.master_key")?
+        .with_previous(previous))
+}
+
+/// This node's delivery log.
+fn delivery_log_path(config: &Config) -> std::path::PathBuf {
+    config.data_dir.join("delivery.log")
 }
 
 /// The API's state: token keys from config or the data dir, TTLs, login throttle.
@@ -419,6 +540,7 @@ fn api_state(
         rate_limit: Arc::new(std::sync::Mutex::new(
             sluice_core::rate::WindowLimiter::new(api.rate_limit_per_minute, 60_000),
         )),
+        delivery_log: Some(delivery_log_path(config)),
     })
 }
 

@@ -327,6 +327,34 @@ fn runtime_settings_apply_without_a_restart() {
     });
     assert!(loud.is_some(), "info lines did not return");
 
+    // The delivery mode: at `sync` the client's 250 waits for the upstream.
+    let reply_text = || {
+        let sent = common::smtplib_send(
+            sluice.ports.plain,
+            "plain",
+            None,
+            "app@example.com",
+            &["r@dest.test"],
+            &common::sample_message("mode"),
+        );
+        assert!(sent.ok, "{:?}", sent.json);
+        sent.message
+    };
+    assert!(reply_text().contains("queued as"));
+    let (status, shown) = put(json!({ "delivery_mode": "sync" }));
+    assert_eq!(status, 200, "{shown}");
+    let sync = wait_until(Duration::from_secs(10), || {
+        reply_text().contains("delivered as").then_some(())
+    });
+    assert!(sync.is_some(), "the delivery mode did not change");
+    let (status, refused) = put(json!({ "delivery_mode": "later" }));
+    assert_eq!(status, 422, "{refused}");
+    put(json!({ "reset": ["delivery_mode"] }));
+    let back = wait_until(Duration::from_secs(10), || {
+        reply_text().contains("queued as").then_some(())
+    });
+    assert!(back.is_some(), "the config file's mode did not return");
+
     // Every change is in the audit log, without the secret.
     let (_, audit) = http_json(
         sluice.ports.http,
@@ -338,4 +366,31 @@ fn runtime_settings_apply_without_a_restart() {
     let text = audit.to_string();
     assert!(text.contains("\"target_type\":\"settings\""), "{text}");
     assert!(!text.contains("rotated-secret"), "{text}");
+    // Last, as it limits the admin too: the API's rate limit.
+    // The API's rate limit: 5 calls a minute for the account's key. The config file allows
+    // 100, so a 429 before the 100th call is the new limit's.
+    let (status, shown) = put(json!({ "api_rate_limit_per_minute": 5 }));
+    assert_eq!(status, 200, "{shown}");
+    let mut calls = 0;
+    let limited = wait_until(Duration::from_secs(10), || {
+        for _ in 0..6 {
+            calls += 1;
+            let (status, _) = http_json(
+                sluice.ports.http,
+                "GET",
+                "/api/v1/messages?limit=1",
+                Some(&sluice.api_key),
+                None,
+            );
+            if status == 429 {
+                return Some(calls);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(250));
+        None
+    });
+    assert!(
+        limited.is_some_and(|calls| calls < 100),
+        "the API's rate limit did not apply: {limited:?}"
+    );
 }

@@ -2,6 +2,7 @@
 
 mod conn;
 pub mod data;
+mod limits;
 pub mod reply;
 pub mod sasl;
 pub mod server;

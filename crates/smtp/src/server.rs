@@ -10,14 +10,15 @@ use async_trait::async_trait;
 use sluice_config::{ListenerAuth, ListenerConfig, ListenerTls, SmtpConfig};
 use sluice_core::text::sanitize_reply_text;
 use sluice_core::{
-    AccountId, AccountPolicy, ConnectionDirectory, ConnectionInfo, Envelope, FailureLimiter,
+    AccountId, AccountPolicy, ConnectionDirectory, ConnectionInfo, Envelope, FailureLimiter, Live,
 };
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Notify, watch};
 use tokio_rustls::TlsAcceptor;
 use tracing::{Instrument, debug, info, warn};
 
 use crate::conn::Conn;
+use crate::limits::{AccountSlot, OpenSessions};
 use crate::session::{AuthOutcome, Event, RecipientVerdict, Session, SessionConfig};
 use crate::{Reply, sasl::Credentials};
 
@@ -44,12 +45,15 @@ pub trait MessageSink: Send + Sync + 'static {
 
 /// What all listeners of one node share.
 pub struct SmtpServer {
-    config: SmtpConfig,
-    tls: TlsAcceptor,
+    /// Replaced by a config reload; each session reads it once, at its start. Listener
+    /// addresses are bound at start and do not change.
+    config: Live<SmtpConfig>,
+    /// Replaced when the certificate files change.
+    tls: Live<TlsAcceptor>,
     auth: Arc<dyn Authenticator>,
     sink: Arc<dyn MessageSink>,
     limiter: Mutex<FailureLimiter>,
-    connections: Arc<Semaphore>,
+    open: Arc<OpenSessions>,
     shutdown: watch::Receiver<bool>,
     /// Live sessions, for the API: what they are doing and a way to end each.
     registry: Mutex<HashMap<String, (ConnectionInfo, Arc<Notify>)>>,
@@ -111,9 +115,9 @@ impl SmtpServer {
                 config.max_auth_failures,
                 config.auth_failure_window_secs as i64 * 1000,
             )),
-            connections: Arc::new(Semaphore::new(config.max_connections)),
-            config,
-            tls: TlsAcceptor::from(tls),
+            open: Arc::new(OpenSessions::default()),
+            config: Live::new(config),
+            tls: Live::new(TlsAcceptor::from(tls)),
             auth,
             sink,
             shutdown,
@@ -123,7 +127,33 @@ impl SmtpServer {
 
     /// Sessions open now.
     pub fn open_connections(&self) -> usize {
-        self.config.max_connections - self.connections.available_permits()
+        self.open.count()
+    }
+
+    /// Applies a reloaded `[smtp]` section to sessions that start from now on: connection
+    /// limits, trusted networks, timeouts, message limits, the hostname. Listener addresses
+    /// need a restart.
+    pub fn apply_config(&self, config: SmtpConfig) {
+        self.config.set(config);
+    }
+
+    /// A place among the account's sessions, or `None` (counted and logged) when it holds
+    /// `smtp.max_connections_per_account` already.
+    fn account_slot(&self, account: AccountId, limits: &SmtpConfig) -> Option<AccountSlot> {
+        let slot = self
+            .open
+            .claim_account(account, limits.max_connections_per_account);
+        if slot.is_none() {
+            metrics::counter!("sluice_smtp_connections_refused_total", "reason" => "account_limit")
+                .increment(1);
+            info!(account, "refused: the account is at its connection limit");
+        }
+        slot
+    }
+
+    /// Serves new TLS handshakes with this configuration (a renewed certificate).
+    pub fn apply_tls(&self, tls: Arc<rustls::ServerConfig>) {
+        self.tls.set(TlsAcceptor::from(tls));
     }
 
     /// Waits until every session has ended, or `grace` has passed. Returns the number left.
@@ -166,12 +196,12 @@ impl SmtpServer {
                             info!(reason, "connection refused");
                             server.refuse(stream, &kind, reply).await;
                         }
-                        None => match server.connections.clone().try_acquire_owned() {
-                            Ok(permit) => {
+                        None => match server.open.open(server.config.get().max_connections) {
+                            Some(slot) => {
                                 server.session(stream, peer, &kind, &session_id).await;
-                                drop(permit);
+                                drop(slot);
                             }
-                            Err(_) => {
+                            None => {
                                 metrics::counter!("sluice_smtp_connections_refused_total", "reason" => "max_connections")
                                     .increment(1);
                                 info!("connection refused: too many connections");
@@ -195,6 +225,7 @@ impl SmtpServer {
         if kind.auth == ListenerAuth::None
             && !self
                 .config
+                .get()
                 .trusted_networks
                 .iter()
                 .any(|net| net.contains(&ip))
@@ -208,9 +239,9 @@ impl SmtpServer {
     }
 
     async fn refuse(&self, stream: TcpStream, kind: &ListenerConfig, reply: Reply) {
-        let handshake = Duration::from_secs(self.config.tls_handshake_timeout_secs);
+        let handshake = Duration::from_secs(self.config.get().tls_handshake_timeout_secs);
         let conn = if kind.tls == ListenerTls::Implicit {
-            match tokio::time::timeout(handshake, self.tls.accept(stream)).await {
+            match tokio::time::timeout(handshake, self.tls.get().accept(stream)).await {
                 Ok(Ok(tls)) => Conn::Tls(Box::new(tls)),
                 _ => return,
             }
@@ -226,9 +257,10 @@ impl SmtpServer {
     }
 
     async fn session(&self, stream: TcpStream, peer: SocketAddr, kind: &ListenerConfig, id: &str) {
-        let handshake = Duration::from_secs(self.config.tls_handshake_timeout_secs);
+        let limits = self.config.get();
+        let handshake = Duration::from_secs(limits.tls_handshake_timeout_secs);
         let mut conn = if kind.tls == ListenerTls::Implicit {
-            match tokio::time::timeout(handshake, self.tls.accept(stream)).await {
+            match tokio::time::timeout(handshake, self.tls.get().accept(stream)).await {
                 Ok(Ok(tls)) => Conn::Tls(Box::new(tls)),
                 Ok(Err(error)) => return debug!(%error, "tls handshake failed"),
                 Err(_) => return debug!("tls handshake timed out"),
@@ -236,9 +268,24 @@ impl SmtpServer {
         } else {
             Conn::Plain(stream)
         };
+        let mut account_slot = None;
         let trusted = if kind.auth == ListenerAuth::None {
             match self.auth.trusted_policy().await {
-                Ok(Some(policy)) => Some(policy),
+                Ok(Some(policy)) => {
+                    match self.account_slot(policy.account_id, &limits) {
+                        Some(slot) => account_slot = Some(slot),
+                        None => {
+                            let reply = Reply::new(
+                                421,
+                                "4.7.0",
+                                "Too many connections for this account, try again later",
+                            );
+                            let _ = conn.write_all(&reply.to_bytes()).await;
+                            return;
+                        }
+                    }
+                    Some(policy)
+                }
                 Ok(None) => {
                     warn!("smtp.trusted_account does not name an active account");
                     let reply = Reply::new(421, "4.3.0", "Service not available, try again later");
@@ -256,9 +303,9 @@ impl SmtpServer {
             None
         };
         let config = SessionConfig {
-            hostname: self.config.hostname.clone(),
-            max_message_size: self.config.max_message_size,
-            max_recipients: self.config.max_recipients,
+            hostname: limits.hostname.clone(),
+            max_message_size: limits.max_message_size,
+            max_recipients: limits.max_recipients,
             max_line: 4096,
             starttls: kind.tls == ListenerTls::Starttls,
             tls_active: kind.tls == ListenerTls::Implicit,
@@ -287,25 +334,45 @@ impl SmtpServer {
         };
         let mut driver = SessionDriver {
             server: self,
+            limits: limits.clone(),
             peer,
             id,
             account: None,
+            account_slot,
             user: None,
             close,
         };
-        info!(tls = session.tls_active(), "session started");
+        info!(
+            client_ip = %peer.ip(),
+            tls = session.tls_active(),
+            auth = if session.authenticated() { "trusted" } else { "none" },
+            "session started"
+        );
         let outcome = driver.run(&mut session, &mut conn).await;
         let _ = conn.shutdown().await;
-        info!(outcome, account = session.account_id(), "session ended");
+        info!(
+            outcome,
+            account = session.account_id(),
+            auth = match (session.authenticated(), driver.user.is_some()) {
+                (true, true) => "authenticated",
+                (true, false) => "trusted",
+                _ => "none",
+            },
+            "session ended"
+        );
     }
 }
 
 struct SessionDriver<'a> {
     server: &'a SmtpServer,
+    /// The `[smtp]` section as it was when the session started.
+    limits: Arc<SmtpConfig>,
     peer: SocketAddr,
     id: &'a str,
     /// Set once AUTH succeeds.
     account: Option<AccountId>,
+    /// This session's place in its account's connection count.
+    account_slot: Option<AccountSlot>,
     user: Option<String>,
     /// Notified when an administrator closes the session.
     close: Arc<Notify>,
@@ -313,7 +380,7 @@ struct SessionDriver<'a> {
 
 impl SessionDriver<'_> {
     async fn run(&mut self, session: &mut Session, conn: &mut Conn) -> &'static str {
-        let idle = Duration::from_secs(self.server.config.idle_timeout_secs);
+        let idle = Duration::from_secs(self.limits.idle_timeout_secs);
         let mut out = session.greeting().to_bytes();
         // 16 KB: one read takes a small message whole; zeroing 64 KB per session showed in
         // profiles of one-message sessions.
@@ -344,10 +411,16 @@ impl SessionDriver<'_> {
                         session.recipient_checked(&rcpt, verdict);
                     }
                     Event::Authenticate(credentials) => {
-                        let outcome = self.authenticate(&credentials).await;
+                        let mut outcome = self.authenticate(&credentials).await;
                         if let AuthOutcome::Accepted(policy) = &outcome {
-                            self.account = Some(policy.account_id);
-                            self.user = Some(credentials.username.clone());
+                            match self.server.account_slot(policy.account_id, &self.limits) {
+                                Some(slot) => {
+                                    self.account_slot = Some(slot);
+                                    self.account = Some(policy.account_id);
+                                    self.user = Some(credentials.username.clone());
+                                }
+                                None => outcome = AuthOutcome::AccountBusy,
+                            }
                         }
                         session.auth_result(outcome);
                     }
@@ -413,8 +486,8 @@ impl SessionDriver<'_> {
         let Conn::Plain(stream) = std::mem::replace(conn, Conn::Closed) else {
             return Err("starttls on tls");
         };
-        let handshake = Duration::from_secs(self.server.config.tls_handshake_timeout_secs);
-        match tokio::time::timeout(handshake, self.server.tls.accept(stream)).await {
+        let handshake = Duration::from_secs(self.limits.tls_handshake_timeout_secs);
+        match tokio::time::timeout(handshake, self.server.tls.get().accept(stream)).await {
             Ok(Ok(tls)) => {
                 *conn = Conn::Tls(Box::new(tls));
                 debug!("starttls done");
@@ -501,7 +574,7 @@ impl SessionDriver<'_> {
             "Received: from {} ({})\r\n\tby {} (Sluice) with {with} id {};\r\n\t{date}\r\n",
             sanitize_reply_text(session.helo().unwrap_or("unknown"), 100),
             self.peer.ip(),
-            self.server.config.hostname,
+            self.limits.hostname,
             self.id,
         )
     }

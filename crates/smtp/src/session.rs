@@ -68,6 +68,8 @@ pub enum AuthOutcome {
     Blocked,
     /// The credentials could not be checked (database down): 454, try again later.
     Unavailable,
+    /// Right credentials, but the account has as many sessions open as it may: 421, close.
+    AccountBusy,
 }
 
 #[derive(Debug)]
@@ -237,6 +239,13 @@ impl Session {
                     421,
                     "4.7.0",
                     "Too many authentication failures, closing connection",
+                ));
+            }
+            AuthOutcome::AccountBusy => {
+                self.close_with(Reply::new(
+                    421,
+                    "4.7.0",
+                    "Too many connections for this account, try again later",
                 ));
             }
         }

@@ -209,6 +209,13 @@ fn auth_plain_login_failures_and_blocking() {
     c.auth_outcome_override = Some(AuthOutcome::Blocked);
     c.auth_plain("wrong", "421 4.7.0");
     assert!(c.closed);
+    let mut c = Client::new(config());
+    c.cmd("EHLO x", "250");
+    c.cmd("STARTTLS", "220");
+    c.cmd("EHLO x", "250");
+    c.auth_outcome_override = Some(AuthOutcome::AccountBusy);
+    c.auth_plain(PASSWORD, "421 4.7.0");
+    assert!(c.closed);
 }
 
 #[test]

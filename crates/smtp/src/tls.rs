@@ -63,8 +63,37 @@ fn write_private(path: &Path, contents: &[u8]) -> Result<(), TlsError> {
     })
 }
 
-/// A rustls server config (TLS 1.2 and 1.3, aws-lc-rs) from PEM files.
-pub fn server_config(cert_path: &Path, key_path: &Path) -> Result<Arc<ServerConfig>, TlsError> {
+/// The certificate and key files `[tls]` names, or the self-signed pair in the data
+/// directory (made on first use).
+pub fn certificate_files(
+    tls: &sluice_config::TlsConfig,
+    data_dir: &Path,
+    hostname: &str,
+) -> Result<(PathBuf, PathBuf), TlsError> {
+    match (&tls.cert_file, &tls.key_file) {
+        (Some(cert), Some(key)) => Ok((cert.clone(), key.clone())),
+        _ => ensure_self_signed(data_dir, hostname),
+    }
+}
+
+/// The listeners' TLS as `[tls]` says: its files (or the self-signed pair) and the oldest
+/// version offered.
+pub fn from_config(
+    tls: &sluice_config::TlsConfig,
+    data_dir: &Path,
+    hostname: &str,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let (cert, key) = certificate_files(tls, data_dir, hostname)?;
+    server_config(&cert, &key, &tls.min_version)
+}
+
+/// A rustls server config (aws-lc-rs) from PEM files: TLS 1.2 and 1.3, or 1.3 alone when
+/// `min_version` is "1.3".
+pub fn server_config(
+    cert_path: &Path,
+    key_path: &Path,
+    min_version: &str,
+) -> Result<Arc<ServerConfig>, TlsError> {
     let read_err = |path: &Path| {
         let path = path.to_path_buf();
         move |e: rustls::pki_types::pem::Error| TlsError::Read {
@@ -77,9 +106,17 @@ pub fn server_config(cert_path: &Path, key_path: &Path) -> Result<Arc<ServerConf
         .collect::<Result<_, _>>()
         .map_err(read_err(cert_path))?;
     let key = PrivateKeyDer::from_pem_file(key_path).map_err(read_err(key_path))?;
+    static TLS13_ONLY: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13];
+    static TLS12_AND_13: &[&rustls::SupportedProtocolVersion] =
+        &[&rustls::version::TLS12, &rustls::version::TLS13];
+    let versions = if min_version == "1.3" {
+        TLS13_ONLY
+    } else {
+        TLS12_AND_13
+    };
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS12, &rustls::version::TLS13])
+        .with_protocol_versions(versions)
         .map_err(|e| TlsError::Config(e.to_string()))?
         .with_no_client_auth()
         .with_single_cert(certs, key)

@@ -2,6 +2,7 @@
 //!
 //! Only this crate speaks SQL, and every query is parameterised.
 
+mod bodies;
 mod group_commit;
 mod postgres;
 mod sql;
@@ -13,6 +14,7 @@ use thiserror::Error;
 
 pub mod ttl_cache;
 
+pub use bodies::BodyCodec;
 pub use group_commit::{
     AttemptCommitter, BatchWrite, Batcher, EnqueueMessages, GroupCommitConfig, GroupCommitter,
     RecordAttempts,
@@ -399,10 +401,33 @@ pub trait Store: Send + Sync + 'static {
     async fn attempts(&self, id: MessageId) -> Result<Vec<AttemptRow>, StoreError>;
     async fn events(&self, id: MessageId) -> Result<Vec<EventRow>, StoreError>;
     async fn count_by_status(&self) -> Result<Vec<(String, i64)>, StoreError>;
+    /// Seals again (`BodyCodec::reseal`) the bodies of up to `limit` messages after
+    /// `after_id`, in id order: (the last id looked at — `None` when there are no more
+    /// messages —, how many were looked at, how many rewritten).
+    async fn reseal_bodies(
+        &self,
+        after_id: MessageId,
+        limit: u32,
+    ) -> Result<(Option<MessageId>, u64, u64), StoreError>;
+    /// Empties the bodies of up to `limit` finished messages (delivered, failed, bounced,
+    /// cancelled) last changed before `before_ms`; how many.
+    async fn purge_bodies(
+        &self,
+        before_ms: i64,
+        now_ms: i64,
+        limit: u32,
+    ) -> Result<u64, StoreError>;
+    /// Deletes up to `limit` finished messages last changed before `before_ms`, with their
+    /// attempts, events and webhook posts; how many.
+    async fn purge_messages(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError>;
+    /// When the oldest message still waiting for delivery (queued or deferred) was accepted.
+    async fn oldest_waiting_created_at(&self) -> Result<Option<i64>, StoreError>;
+    /// Database connections per pool (`write`, `read`): (pool, in use, open).
+    fn pool_usage(&self) -> Vec<(&'static str, u32, u32)>;
 }
 
 /// How to open a store.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct OpenOptions {
     /// Pool size (for SQLite: readers; writes always go through one connection).
     pub max_connections: u32,
@@ -410,6 +435,8 @@ pub struct OpenOptions {
     pub connect_timeout: std::time::Duration,
     /// Longest any statement may run (PostgreSQL `statement_timeout`).
     pub statement_timeout: std::time::Duration,
+    /// How message bodies are sealed and opened.
+    pub bodies: BodyCodec,
 }
 
 impl Default for OpenOptions {
@@ -418,6 +445,7 @@ impl Default for OpenOptions {
             max_connections: 8,
             connect_timeout: std::time::Duration::from_secs(5),
             statement_timeout: std::time::Duration::from_secs(30),
+            bodies: BodyCodec::default(),
         }
     }
 }

@@ -22,6 +22,7 @@ use crate::{
 pub struct PgStore {
     write: PgPool,
     read: PgPool,
+    bodies: crate::BodyCodec,
 }
 
 impl PgStore {
@@ -43,6 +44,7 @@ impl PgStore {
         Ok(PgStore {
             write: pool.clone(),
             read: pool,
+            bodies: options.bodies.clone(),
         })
     }
 

@@ -1671,7 +1671,9 @@ macro_rules! impl_sql_store {
                          eight_bit, size, body, status, attempts, next_attempt_at, lease_owner, lease_until, \
                          created_at, updated_at, tags, max_attempts) ",
                     );
-                    insert.push_values(chunk, |mut row, message| {
+                    let sealed: Vec<Option<Vec<u8>>> =
+                        chunk.iter().map(|message| self.bodies.seal(&message.body)).collect();
+                    insert.push_values(chunk.iter().zip(&sealed), |mut row, (message, sealed)| {
                         let (status, owner, lease_until) = match &message.lease {
                             Some((owner, until)) => {
                                 (MessageStatus::Sending, Some(owner.as_str()), Some(*until))
@@ -1687,7 +1689,7 @@ macro_rules! impl_sql_store {
                             .push_bind(message.envelope.smtputf8)
                             .push_bind(message.envelope.eight_bit)
                             .push_bind(message.body.len() as i64)
-                            .push_bind(message.body.as_slice())
+                            .push_bind(sealed.as_deref().unwrap_or(message.body.as_slice()))
                             .push_bind(status.as_str())
                             .push_bind(0_i64)
                             .push_bind(now_ms)
@@ -1757,7 +1759,7 @@ macro_rules! impl_sql_store {
                                 smtputf8: row.try_get("smtputf8")?,
                                 eight_bit: row.try_get("eight_bit")?,
                             },
-                            body: row.try_get("body")?,
+                            body: self.bodies.open(row.try_get("body")?)?,
                             attempts: row.try_get::<i64, _>("attempts")? as u32,
                             created_at: row.try_get("created_at")?,
                             max_attempts: row
@@ -1840,7 +1842,7 @@ macro_rules! impl_sql_store {
                     next_attempt_at: row.try_get("next_attempt_at")?,
                     last_error: row.try_get("last_error")?,
                     size: row.try_get("size")?,
-                    body: row.try_get("body")?,
+                    body: self.bodies.open(row.try_get("body")?)?,
                     created_at: row.try_get("created_at")?,
                 }))
             }
@@ -1893,6 +1895,94 @@ macro_rules! impl_sql_store {
                     .await?;
                 rows.iter()
                     .map(|row| Ok((row.try_get("status")?, row.try_get("n")?)))
+                    .collect()
+            }
+
+            async fn reseal_bodies(
+                &self,
+                after_id: MessageId,
+                limit: u32,
+            ) -> Result<(Option<MessageId>, u64, u64), StoreError> {
+                let rows = sqlx::query("SELECT id, body FROM messages WHERE id > $1 ORDER BY id LIMIT $2")
+                    .bind(after_id)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.read)
+                    .await?;
+                let mut last = None;
+                let mut rewrites = Vec::new();
+                for row in &rows {
+                    let id: MessageId = row.try_get("id")?;
+                    let stored: Vec<u8> = row.try_get("body")?;
+                    last = Some(id);
+                    if let Some(resealed) = self.bodies.reseal(&stored)? {
+                        rewrites.push((id, stored, resealed));
+                    }
+                }
+                let mut tx = self.write.begin().await?;
+                let mut rewritten = 0;
+                for (id, stored, resealed) in &rewrites {
+                    // Only if nobody changed it meanwhile (retention may have emptied it).
+                    let done = sqlx::query("UPDATE messages SET body = $1 WHERE id = $2 AND body = $3")
+                        .bind(resealed.as_slice())
+                        .bind(*id)
+                        .bind(stored.as_slice())
+                        .execute(&mut *tx)
+                        .await?;
+                    rewritten += done.rows_affected();
+                }
+                tx.commit().await?;
+                Ok((last, rows.len() as u64, rewritten))
+            }
+
+            async fn purge_bodies(&self, before_ms: i64, now_ms: i64, limit: u32) -> Result<u64, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE messages SET body = $1, body_purged_at = $2 WHERE id IN (\
+                       SELECT id FROM messages \
+                       WHERE status IN ('delivered', 'failed', 'bounced', 'cancelled') \
+                         AND updated_at < $3 AND body_purged_at IS NULL \
+                       ORDER BY updated_at LIMIT $4)",
+                )
+                .bind(Vec::<u8>::new())
+                .bind(now_ms)
+                .bind(before_ms)
+                .bind(i64::from(limit))
+                .execute(&self.write)
+                .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn purge_messages(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError> {
+                // Attempts, events and webhook posts go with their message (ON DELETE CASCADE).
+                let done = sqlx::query(
+                    "DELETE FROM messages WHERE id IN (\
+                       SELECT id FROM messages \
+                       WHERE status IN ('delivered', 'failed', 'bounced', 'cancelled') \
+                         AND updated_at < $1 \
+                       ORDER BY updated_at LIMIT $2)",
+                )
+                .bind(before_ms)
+                .bind(i64::from(limit))
+                .execute(&self.write)
+                .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn oldest_waiting_created_at(&self) -> Result<Option<i64>, StoreError> {
+                let row = sqlx::query(
+                    "SELECT MIN(created_at) AS oldest FROM messages WHERE status IN ('queued', 'deferred')",
+                )
+                .fetch_one(&self.read)
+                .await?;
+                Ok(row.try_get("oldest")?)
+            }
+
+            fn pool_usage(&self) -> Vec<(&'static str, u32, u32)> {
+                [("write", &self.write), ("read", &self.read)]
+                    .into_iter()
+                    .map(|(name, pool)| {
+                        let open = pool.size();
+                        (name, open.saturating_sub(pool.num_idle() as u32), open)
+                    })
                     .collect()
             }
         }

@@ -27,6 +27,7 @@ use crate::{
 pub struct SqliteStore {
     write: SqlitePool,
     read: SqlitePool,
+    bodies: crate::BodyCodec,
 }
 
 impl SqliteStore {
@@ -56,7 +57,11 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(connect.read_only(true))
             .await?;
-        Ok(SqliteStore { write, read })
+        Ok(SqliteStore {
+            write,
+            read,
+            bodies: options.bodies.clone(),
+        })
     }
 
     /// One node owns a SQLite database, so at start-up nothing it leased is being worked on.

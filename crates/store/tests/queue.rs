@@ -5,10 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use sluice_core::sealed::MasterKey;
 use sluice_core::{DeliveryReport, Envelope, MessageStatus, Source, Verdict};
 use sluice_store::{
-    AccountUpdate, AttemptRecord, AuditEntry, GroupCommitConfig, GroupCommitter, MessageFilter,
-    NewAccount, NewMessage, NewUser, OpenOptions, Store,
+    AccountUpdate, AttemptRecord, AuditEntry, BodyCodec, GroupCommitConfig, GroupCommitter,
+    MessageFilter, NewAccount, NewMessage, NewUser, OpenOptions, Store,
 };
 use sluice_testkit::postgres::TempDatabase;
 
@@ -26,22 +27,29 @@ enum Backend {
 
 /// `None` when PostgreSQL tests are skipped (no SLUICE_TEST_DATABASE_URL outside CI).
 async fn store(backend: Backend) -> Option<(Holder, Arc<dyn Store>, i64)> {
-    let options = OpenOptions::default();
-    let (holder, store): (Holder, Arc<dyn Store>) = match backend {
+    let (holder, _url, store, account) = store_with(backend, OpenOptions::default()).await?;
+    Some((holder, store, account))
+}
+
+/// A store opened with `options`, and its URL (to open it again with other options).
+async fn store_with(
+    backend: Backend,
+    options: OpenOptions,
+) -> Option<(Holder, String, Arc<dyn Store>, i64)> {
+    let (holder, url, store): (Holder, String, Arc<dyn Store>) = match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir().unwrap();
             let url = format!("sqlite://{}", dir.path().join("t.db").display());
-            (
-                Holder::Dir(dir),
-                sluice_store::open(&url, &options).await.unwrap(),
-            )
+            let store = sluice_store::open(&url, &options).await.unwrap();
+            (Holder::Dir(dir), url, store)
         }
         Backend::Postgres => {
             let db = tokio::task::spawn_blocking(TempDatabase::create)
                 .await
                 .unwrap()?;
             let store = sluice_store::open(&db.url, &options).await.unwrap();
-            (Holder::Pg(db), store)
+            let url = db.url.clone();
+            (Holder::Pg(db), url, store)
         }
     };
     let account = store
@@ -56,7 +64,7 @@ async fn store(backend: Backend) -> Option<(Holder, Arc<dyn Store>, i64)> {
         )
         .await
         .unwrap();
-    Some((holder, store, account.id))
+    Some((holder, url, store, account.id))
 }
 
 /// Runs each case once per backend, as `sqlite::case` and `postgres::case`.
@@ -94,7 +102,130 @@ conformance!(
     batched_attempts_share_a_transaction_and_skip_lost_leases,
     dashboard_counts_by_status_hour_and_provider,
     captured_messages_are_released_through_a_provider_or_deleted,
+    sealed_bodies_open_under_the_key_ring_and_reseal_under_the_new_key,
+    retention_empties_finished_bodies_then_deletes_finished_messages,
 );
+
+fn with_bodies(key: Option<MasterKey>, encrypt: bool) -> OpenOptions {
+    OpenOptions {
+        bodies: BodyCodec::new(key.map(Arc::new), encrypt),
+        ..OpenOptions::default()
+    }
+}
+
+async fn sealed_bodies_open_under_the_key_ring_and_reseal_under_the_new_key(backend: Backend) {
+    let old = MasterKey::from_bytes([1u8; 32]);
+    let new = MasterKey::from_bytes([2u8; 32]);
+    let Some((_holder, url, store, account)) =
+        store_with(backend, with_bodies(Some(old.clone()), true)).await
+    else {
+        return;
+    };
+    let ids = enqueue_numbered(&store, account, &[1, 2, 3], 1000).await;
+    let body = |n: usize| format!("Subject: {n}\r\n\r\nbody {n}\r\n").into_bytes();
+    assert_eq!(store.message(ids[0]).await.unwrap().unwrap().body, body(1));
+    let claimed = store.claim_due_messages("w", 1000, 100, 1).await.unwrap();
+    assert_eq!(claimed[0].body, body(1));
+    // Without the key the stored bytes do not open: they are not the body.
+    let keyless = sluice_store::open(&url, &with_bodies(None, false))
+        .await
+        .unwrap();
+    assert!(keyless.message(ids[1]).await.is_err());
+    // Rotated: the new key with the old one as previous reads everything ...
+    let rotated = sluice_store::open(
+        &url,
+        &with_bodies(Some(new.clone().with_previous(vec![old])), true),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        rotated.message(ids[1]).await.unwrap().unwrap().body,
+        body(2)
+    );
+    // ... and seals it all again, a batch at a time.
+    assert_eq!(
+        rotated.reseal_bodies(0, 2).await.unwrap(),
+        (Some(ids[1]), 2, 2)
+    );
+    assert_eq!(
+        rotated.reseal_bodies(ids[1], 2).await.unwrap(),
+        (Some(ids[2]), 1, 1)
+    );
+    assert_eq!(
+        rotated.reseal_bodies(ids[2], 2).await.unwrap(),
+        (None, 0, 0)
+    );
+    assert_eq!(
+        rotated.reseal_bodies(0, 10).await.unwrap(),
+        (Some(ids[2]), 3, 0)
+    );
+    // The old key is no longer needed.
+    let new_only = sluice_store::open(&url, &with_bodies(Some(new), false))
+        .await
+        .unwrap();
+    for (n, id) in ids.iter().enumerate() {
+        assert_eq!(
+            new_only.message(*id).await.unwrap().unwrap().body,
+            body(n + 1)
+        );
+    }
+}
+
+async fn retention_empties_finished_bodies_then_deletes_finished_messages(backend: Backend) {
+    let Some((_holder, store, account)) = store(backend).await else {
+        return;
+    };
+    let ids = store
+        .enqueue_messages(&[message(account, 1), message(account, 2)], 1000)
+        .await
+        .unwrap();
+    let claimed = store.claim_due_messages("w", 1000, 100, 1).await.unwrap();
+    assert_eq!(claimed[0].id, ids[0]);
+    let delivered = AttemptRecord {
+        message_id: ids[0],
+        lease_owner: "w".into(),
+        report: DeliveryReport::uniform(
+            "smtp",
+            &["r1@x.test".to_string()],
+            Verdict::Delivered,
+            Some(250),
+            "ok",
+        ),
+        calls: vec![],
+        started_at: 2000,
+        finished_at: 2000,
+        new_status: MessageStatus::Delivered,
+        pending_rcpt: vec![],
+        next_attempt_at: 2000,
+        last_error: None,
+        events: vec![("delivered".into(), String::new())],
+    };
+    assert!(store.record_attempt(&delivered).await.unwrap());
+    // Finished before 3000: only the delivered one; the queued one keeps its body.
+    assert_eq!(store.purge_bodies(1500, 5000, 10).await.unwrap(), 0);
+    assert_eq!(store.purge_bodies(3000, 5000, 10).await.unwrap(), 1);
+    assert_eq!(store.purge_bodies(3000, 5000, 10).await.unwrap(), 0, "once");
+    let purged = store.message(ids[0]).await.unwrap().unwrap();
+    assert!(purged.body.is_empty());
+    assert_eq!(purged.status, "delivered");
+    assert_eq!(store.attempts(ids[0]).await.unwrap().len(), 1);
+    assert!(
+        !store
+            .message(ids[1])
+            .await
+            .unwrap()
+            .unwrap()
+            .body
+            .is_empty()
+    );
+    // Metadata: the finished message goes with its attempts and events.
+    assert_eq!(store.purge_messages(1500, 10).await.unwrap(), 0);
+    assert_eq!(store.purge_messages(3000, 10).await.unwrap(), 1);
+    assert!(store.message(ids[0]).await.unwrap().is_none());
+    assert!(store.attempts(ids[0]).await.unwrap().is_empty());
+    assert!(store.events(ids[0]).await.unwrap().is_empty());
+    assert!(store.message(ids[1]).await.unwrap().is_some());
+}
 
 async fn captured_messages_are_released_through_a_provider_or_deleted(backend: Backend) {
     let Some((_holder, store, account)) = store(backend).await else {
@@ -253,17 +384,7 @@ async fn batched_attempts_share_a_transaction_and_skip_lost_leases(backend: Back
     let Some((_holder, store, account)) = store(backend).await else {
         return;
     };
-    let ids = store
-        .enqueue_messages(
-            &[
-                message(account, 1),
-                message(account, 2),
-                message(account, 3),
-            ],
-            1000,
-        )
-        .await
-        .unwrap();
+    let ids = enqueue_numbered(&store, account, &[1, 2, 3], 1000).await;
     let claimed = store.claim_due_messages("w", 1000, 100, 3).await.unwrap();
     assert_eq!(claimed.len(), 3);
     let (attempts, task) = sluice_store::AttemptCommitter::start(
@@ -561,6 +682,17 @@ fn audit(account_id: Option<i64>, before_id: Option<i64>, limit: i64) -> sluice_
         limit,
         ..Default::default()
     }
+}
+
+/// Enqueues `message(account, n)` for each n, at `now`: their ids.
+async fn enqueue_numbered(
+    store: &Arc<dyn Store>,
+    account: i64,
+    numbers: &[usize],
+    now: i64,
+) -> Vec<i64> {
+    let messages: Vec<NewMessage> = numbers.iter().map(|n| message(account, *n)).collect();
+    store.enqueue_messages(&messages, now).await.unwrap()
 }
 
 fn message(account_id: i64, n: usize) -> NewMessage {

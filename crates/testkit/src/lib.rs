@@ -292,6 +292,9 @@ pub struct SluiceBuilder {
     delivery: Vec<String>,
     provider: String,
     env: Vec<(String, String)>,
+    log_format: String,
+    sections: Vec<String>,
+    panel: Vec<String>,
 }
 
 impl SluiceBuilder {
@@ -336,6 +339,24 @@ impl SluiceBuilder {
     /// The `[delivery.default_provider]` table body.
     pub fn provider(mut self, toml: &str) -> Self {
         self.provider = toml.into();
+        self
+    }
+
+    /// A line under `[panel]`, e.g. `tls = true`.
+    pub fn panel(mut self, line: &str) -> Self {
+        self.panel.push(line.into());
+        self
+    }
+
+    /// `logging.format`: tests read `text` unless they ask for `json`.
+    pub fn log_format(mut self, format: &str) -> Self {
+        self.log_format = format.into();
+        self
+    }
+
+    /// Whole TOML sections appended to the config, e.g. `"[storage]\nencrypt_bodies = true"`.
+    pub fn section(mut self, toml: &str) -> Self {
+        self.sections.push(toml.into());
         self
     }
 
@@ -405,10 +426,16 @@ listen = "127.0.0.1:{http}"
 
 [panel]
 listen = "127.0.0.1:{panel}"
+{panel_lines}
 
 [webhook]
 listen = "127.0.0.1:{webhook}"
 {webhook_lines}
+
+[logging]
+format = "{log_format}"
+
+{sections}
 "#,
             data = dir.path().join("data").display(),
             database = self.database_url.clone().unwrap_or_default(),
@@ -429,6 +456,9 @@ listen = "127.0.0.1:{webhook}"
             webhook = ports.webhook,
             panel = ports.panel,
             webhook_lines = self.webhook.join("\n"),
+            log_format = self.log_format,
+            panel_lines = self.panel.join("\n"),
+            sections = self.sections.join("\n\n"),
         );
         let config_path = dir.path().join("sluice.toml");
         std::fs::write(&config_path, config).unwrap();
@@ -493,6 +523,9 @@ impl Sluice {
             roles: None,
             webhook: Vec::new(),
             env: Vec::new(),
+            log_format: "text".into(),
+            sections: Vec::new(),
+            panel: Vec::new(),
         }
     }
 
@@ -507,6 +540,11 @@ impl Sluice {
             .envs(self.env.iter().cloned())
             .output()
             .expect("sluice runs")
+    }
+
+    /// This instance's own directory (config, data, logs).
+    pub fn dir_path(&self) -> &Path {
+        self.dir.path()
     }
 
     pub fn log_path(&self, start: u32) -> PathBuf {

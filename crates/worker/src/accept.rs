@@ -28,8 +28,9 @@ pub struct Acceptor {
     committer: GroupCommitter,
     store: Arc<dyn Store>,
     dispatcher: Arc<Dispatcher>,
-    mode: DeliveryMode,
-    retry: RetryPolicy,
+    /// The config file's `delivery.mode`, or an admin's run-time choice.
+    mode: sluice_core::Live<DeliveryMode>,
+    retry: sluice_core::Live<RetryPolicy>,
     wake: Arc<Notify>,
     /// Lease owner for messages delivered in the session (sync mode).
     owner: String,
@@ -47,7 +48,7 @@ impl Acceptor {
         store: Arc<dyn Store>,
         dispatcher: Arc<Dispatcher>,
         mode: DeliveryMode,
-        retry: RetryPolicy,
+        retry: sluice_core::Live<RetryPolicy>,
         wake: Arc<Notify>,
         owner: String,
         sync_lease: Duration,
@@ -58,7 +59,7 @@ impl Acceptor {
             committer,
             store,
             dispatcher,
-            mode,
+            mode: sluice_core::Live::new(mode),
             retry,
             wake,
             owner,
@@ -67,6 +68,11 @@ impl Acceptor {
             usage: TtlCache::new(cache_ttl),
             has_suppressions: TtlCache::new(cache_ttl),
         }
+    }
+
+    /// Messages accepted from now on are answered as `mode` says.
+    pub fn set_mode(&self, mode: DeliveryMode) {
+        self.mode.set(mode);
     }
 
     /// Checks the account's monthly limit, commits, then answers (or delivers, in sync mode).
@@ -81,7 +87,8 @@ impl Acceptor {
             sync,
             recipients_checked,
         } = submission;
-        let sync = sync || self.mode == DeliveryMode::Sync;
+        let started = std::time::Instant::now();
+        let sync = sync || *self.mode.get() == DeliveryMode::Sync;
         if let Some(rcpt) = self.staging.refused_recipient(&envelope.rcpt_to) {
             return AcceptOutcome::RecipientNotAllowed(rcpt.to_string());
         }
@@ -154,8 +161,15 @@ impl Acceptor {
                 return AcceptOutcome::Unavailable;
             }
         };
-        metrics::counter!("sluice_messages_accepted_total", "source" => source.as_str())
-            .increment(1);
+        metrics::counter!(
+            "sluice_messages_accepted_total",
+            "source" => source.as_str(),
+            "account" => account_id.to_string()
+        )
+        .increment(1);
+        // Until the commit: what a client waits for its 250 (sync mode adds the delivery).
+        metrics::histogram!("sluice_accept_latency_seconds", "source" => source.as_str())
+            .record(started.elapsed().as_secs_f64());
         match sync_copy {
             None => {
                 self.wake.notify_one();
@@ -231,7 +245,8 @@ impl Acceptor {
             .await;
         let finished_at = now_ms();
         let jitter: f64 = rand::rng().random();
-        let plan = plan_after_sync_attempt(&report, started_at, finished_at, &self.retry, jitter);
+        let plan =
+            plan_after_sync_attempt(&report, started_at, finished_at, &self.retry.get(), jitter);
         let first_failure = report.first_failure().cloned();
         let overall = report.overall();
         let status = plan.status;

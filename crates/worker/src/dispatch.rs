@@ -48,13 +48,15 @@ pub struct Dispatched {
 pub struct Dispatcher {
     store: Arc<dyn Store>,
     master_key: Arc<MasterKey>,
-    /// `delivery.default_provider`.
-    default: Arc<dyn Deliverer>,
+    /// `delivery.default_provider`; a config reload replaces it.
+    default: sluice_core::Live<dyn Deliverer>,
     hello_name: String,
     /// Deliverers by provider id, with the `updated_at` they were built from: a changed
     /// provider is rebuilt, an unchanged one keeps its connections and tokens.
     built: Mutex<HashMap<i64, Built>>,
     settings: TtlCache<AccountId, Arc<AccountSettings>>,
+    /// Where every provider call's result is written, when set.
+    delivery_log: std::sync::OnceLock<Arc<sluice_deliver::delivery_log::DeliveryLog>>,
 }
 
 /// A deliverer and the `updated_at` of the provider row it was built from.
@@ -71,16 +73,28 @@ impl Dispatcher {
         Arc::new(Dispatcher {
             store,
             master_key,
-            default,
+            default: sluice_core::Live::from_arc(default),
             hello_name,
             built: Mutex::new(HashMap::new()),
             settings: TtlCache::new(cache_ttl),
+            delivery_log: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Writes every provider call's result to `log` from now on (set once).
+    pub fn log_deliveries_to(&self, log: Arc<sluice_deliver::delivery_log::DeliveryLog>) {
+        let _ = self.delivery_log.set(log);
     }
 
     /// The kind of the default provider, for logs.
     pub fn default_kind(&self) -> &'static str {
-        self.default.kind()
+        self.default.get().kind()
+    }
+
+    /// Messages no rule routes go to `default` from now on (a reloaded
+    /// `delivery.default_provider`); attempts under way finish with the old one.
+    pub fn set_default(&self, default: Arc<dyn Deliverer>) {
+        self.default.set_arc(default);
     }
 
     /// Delivers to every recipient of `message.envelope` the way the rules say.
@@ -170,6 +184,19 @@ impl Dispatcher {
                         body: body.unwrap_or(message.body),
                     })
                     .await;
+                if let Some(log) = self.delivery_log.get() {
+                    let logged = sluice_deliver::delivery_log::LoggedMessage {
+                        id: message.id,
+                        account_id: message.account_id,
+                        mail_from: &message.envelope.mail_from,
+                    };
+                    log.append(&sluice_deliver::delivery_log::format_lines(
+                        crate::now_ms(),
+                        &logged,
+                        provider_id,
+                        &report,
+                    ));
+                }
                 remaining = report.transient_recipients();
                 let last = index + 1 == route.targets.len();
                 if !remaining.is_empty() && !last {
@@ -260,10 +287,10 @@ impl Dispatcher {
         providers: &[ProviderRow],
     ) -> (Option<i64>, Arc<dyn Deliverer>) {
         let Target::Provider(id) = target else {
-            return (None, self.default.clone());
+            return (None, self.default.get());
         };
         let Some(row) = providers.iter().find(|p| p.id == id) else {
-            return (None, self.default.clone());
+            return (None, self.default.get());
         };
         let mut built = self.built.lock().expect("deliverer cache");
         if let Some((updated_at, deliverer)) = built.get(&id)

@@ -6,6 +6,7 @@ mod accept;
 mod dispatch;
 pub mod event_webhooks;
 pub mod plan;
+pub mod retention;
 mod runner;
 
 pub use accept::{Acceptor, DeliveryMode};

@@ -22,7 +22,8 @@ pub struct WorkerConfig {
     pub batch_size: u32,
     pub lease: Duration,
     pub poll_interval: Duration,
-    pub retry: RetryPolicy,
+    /// A config reload replaces it; each attempt plans with the one of its time.
+    pub retry: sluice_core::Live<RetryPolicy>,
     pub staging: sluice_core::staging::StagingPolicy,
 }
 
@@ -150,11 +151,21 @@ impl Worker {
             message.attempts,
             message.created_at,
             finished_at,
-            &message_policy(&self.config.retry, message.max_attempts),
+            &message_policy(&self.config.retry.get(), message.max_attempts),
             jitter,
         );
-        metrics::counter!("sluice_messages_total", "status" => plan.status.as_str(), "provider" => report.provider.clone())
-            .increment(1);
+        metrics::counter!(
+            "sluice_messages_total",
+            "status" => plan.status.as_str(),
+            "provider" => report.provider.clone(),
+            "account" => message.account_id.to_string()
+        )
+        .increment(1);
+        if plan.status == sluice_core::MessageStatus::Delivered {
+            // From accept to the upstream's yes, retries included.
+            metrics::histogram!("sluice_delivery_latency_seconds", "provider" => report.provider.clone())
+                .record((finished_at - message.created_at).max(0) as f64 / 1000.0);
+        }
         info!(
             provider = %report.provider,
             status = plan.status.as_str(),

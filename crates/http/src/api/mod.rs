@@ -54,6 +54,8 @@ pub struct ApiState {
     pub feedback: Arc<feedback::FeedbackState>,
     /// Requests per minute per caller (API key or user).
     pub rate_limit: Arc<std::sync::Mutex<sluice_core::rate::WindowLimiter>>,
+    /// This node's delivery log file, when it writes one.
+    pub delivery_log: Option<std::path::PathBuf>,
 }
 
 impl ApiState {
@@ -167,17 +169,44 @@ pub fn router(state: ApiState) -> (Router, utoipa::openapi::OpenApi) {
 }
 
 /// Gives every request an id (`X-Request-Id`), used in error bodies and logs.
+/// Counts every request by route (the matched pattern, never the path itself, so ids do
+/// not multiply the series), method and status.
 async fn request_id(request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |path| path.as_str().to_string());
+    let method = request.method().as_str().to_string();
     let id = uuid::Uuid::new_v4().simple().to_string();
     let span = tracing::info_span!("http", request_id = %id, method = %request.method(), path = %request.uri().path());
     let mut response = error::REQUEST_ID
         .scope(
             id.clone(),
-            tracing::Instrument::instrument(next.run(request), span),
+            tracing::Instrument::instrument(next.run(request), span.clone()),
         )
         .await;
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", value);
     }
+    let status = response.status().as_u16();
+    // The access log: inside the request's span, so the line carries its request id.
+    span.in_scope(|| {
+        tracing::info!(
+            route = %route,
+            status,
+            ms = started.elapsed().as_millis() as u64,
+            "request"
+        )
+    });
+    metrics::counter!(
+        "sluice_http_requests_total",
+        "route" => route.clone(),
+        "method" => method,
+        "status" => status.to_string()
+    )
+    .increment(1);
+    metrics::histogram!("sluice_http_request_duration_seconds", "route" => route)
+        .record(started.elapsed().as_secs_f64());
     response
 }

@@ -71,7 +71,7 @@ impl PanelState {
             api_state,
             api_router,
             templates: Arc::new(templates()),
-            cookie_secure: config.cookie_secure,
+            cookie_secure: config.cookie_secure || config.tls,
             session_ttl_ms: (config.session_ttl_secs as i64).saturating_mul(1000),
             secret: Arc::new(sluice_store::ttl_cache::TtlCache::new(
                 std::time::Duration::from_secs(1),
@@ -182,6 +182,14 @@ fn templates() -> minijinja::Environment<'static> {
         ),
         ("users.html", include_str!("templates/users.html")),
         ("audit.html", include_str!("templates/audit.html")),
+        (
+            "resource_edit.html",
+            include_str!("templates/resource_edit.html"),
+        ),
+        (
+            "delivery_log.html",
+            include_str!("templates/delivery_log.html"),
+        ),
         ("settings.html", include_str!("templates/settings.html")),
         ("resource.html", include_str!("templates/resource.html")),
         ("created.html", include_str!("templates/created.html")),
@@ -274,6 +282,57 @@ pub async fn serve(
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     crate::serve(listener, router(state), shutdown).await
+}
+
+/// Serves the panel over HTTPS (HTTP/1.1) on `listener` until shutdown: each connection's
+/// handshake in its own task (bounded by 10 s), with the certificate `tls` holds at that
+/// moment, so a reloaded certificate serves new connections. The client's address goes
+/// into `ConnectInfo` as with the plain listener, for the audit log.
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    state: PanelState,
+    tls: sluice_core::Live<rustls::ServerConfig>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    use tower::ServiceExt;
+    let router = router(state);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(_) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stopped(&mut shutdown) => return Ok(()),
+        };
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls.get());
+        let router = router.clone();
+        tokio::spawn(async move {
+            let handshake = std::time::Duration::from_secs(10);
+            let Ok(Ok(stream)) = tokio::time::timeout(handshake, acceptor.accept(stream)).await
+            else {
+                return;
+            };
+            let service = hyper::service::service_fn(
+                move |mut request: hyper::Request<hyper::body::Incoming>| {
+                    request
+                        .extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
+                    router.clone().oneshot(request.map(axum::body::Body::new))
+                },
+            );
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// Resolves once shutdown has begun (the guard `wait_for` returns is not `Send`).
+async fn stopped(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
 /// The client's address, when the listener recorded it.

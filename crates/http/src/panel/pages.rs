@@ -36,6 +36,7 @@ pub fn routes() -> axum::Router<PanelState> {
         .route("/users", get(users).post(create_user))
         .route("/users/{id}/disable", post(disable_user))
         .route("/audit", get(audit))
+        .route("/delivery-log", get(delivery_log))
         .route("/settings", get(settings).post(save_settings))
         .route("/settings/reset", post(reset_settings))
         .route("/settings/rotate-session-secret", post(rotate_secret))
@@ -144,6 +145,21 @@ async fn messages(
 }
 
 /// The stored message's bytes, through the API.
+/// The last 5 MB of this node's delivery log, newest line first.
+async fn delivery_log(State(state): State<PanelState>, user: PanelUser) -> Response {
+    let answer = state.api(&user, Method::GET, "/delivery-log", None).await;
+    if !answer.ok() {
+        return state.error_page(Some(&user), answer.status, &answer.error_message());
+    }
+    let text = String::from_utf8_lossy(&answer.bytes);
+    let lines: Vec<&str> = text.lines().rev().collect();
+    state.page(
+        "delivery_log.html",
+        Some(&user),
+        json!({ "lines": lines, "bytes": answer.bytes.len() }),
+    )
+}
+
 async fn raw_of(state: &PanelState, user: &PanelUser, id: i64) -> Result<Vec<u8>, Response> {
     let answer = state
         .api(user, Method::GET, &format!("/messages/{id}/raw"), None)
@@ -392,13 +408,32 @@ async fn delete(State(state): State<PanelState>, user: PanelUser, Path(id): Path
     act(&state, &user, Method::DELETE, &path, None, "/messages").await
 }
 
-/// The email services' forms: each type's settings (name, label, secret?) as the API
-/// takes them; the optional ones (base URLs, webhook keys, timeouts) stay API-only.
+/// The email services' forms: each type's settings as the API takes them, the optional
+/// ones (base URLs, webhook keys, timeouts) labelled so and left out when empty.
 /// (setting name, label, secret?)
 type ServiceField = (&'static str, &'static str, bool);
 
+const TIMEOUT: ServiceField = ("timeout_secs", "Timeout in seconds (optional, 30)", false);
+
 const SERVICE_FORMS: &[(&str, &str, &[ServiceField])] = &[
-    ("sendgrid", "SendGrid", &[("api_key", "API key", true)]),
+    (
+        "sendgrid",
+        "SendGrid",
+        &[
+            ("api_key", "API key", true),
+            (
+                "base_url",
+                "Base URL (optional, https://api.sendgrid.com)",
+                false,
+            ),
+            (
+                "webhook_verification_key",
+                "Event Webhook verification key (optional, base64)",
+                false,
+            ),
+            TIMEOUT,
+        ],
+    ),
     (
         "mailgun",
         "Mailgun",
@@ -406,6 +441,13 @@ const SERVICE_FORMS: &[(&str, &str, &[ServiceField])] = &[
             ("domain", "Sending domain", false),
             ("api_key", "API key", true),
             ("region", "Region (us or eu)", false),
+            ("base_url", "Base URL (optional, by region)", false),
+            (
+                "webhook_signing_key",
+                "HTTP webhook signing key (optional)",
+                true,
+            ),
+            TIMEOUT,
         ],
     ),
     (
@@ -415,6 +457,9 @@ const SERVICE_FORMS: &[(&str, &str, &[ServiceField])] = &[
             ("region", "Region (e.g. eu-west-1)", false),
             ("access_key_id", "Access key id", false),
             ("secret_access_key", "Secret access key", true),
+            ("endpoint", "Endpoint (optional, by region)", false),
+            ("configuration_set", "Configuration set (optional)", false),
+            TIMEOUT,
         ],
     ),
     (
@@ -425,6 +470,17 @@ const SERVICE_FORMS: &[(&str, &str, &[ServiceField])] = &[
             ("client_id", "Client id", false),
             ("client_secret", "Client secret", true),
             ("sender", "Sender mailbox", false),
+            (
+                "authority_url",
+                "Authority URL (optional, https://login.microsoftonline.com)",
+                false,
+            ),
+            (
+                "graph_url",
+                "Graph URL (optional, https://graph.microsoft.com)",
+                false,
+            ),
+            TIMEOUT,
         ],
     ),
 ];
@@ -463,8 +519,12 @@ fn service_provider_body(form: &[(String, String)]) -> Result<Value, String> {
         return Err("choose a provider type".into());
     };
     let mut config = serde_json::Map::new();
-    for (name, _, _) in fields.iter() {
-        if let Some(v) = value(name) {
+    for (name, label, _) in fields.iter() {
+        if *name == "timeout_secs" {
+            if let Some(secs) = number::<u64>(&value(name), label)? {
+                config.insert(name.to_string(), json!(secs));
+            }
+        } else if let Some(v) = value(name) {
             config.insert(name.to_string(), json!(v));
         }
     }
@@ -808,6 +868,9 @@ struct SettingsForm {
     webhook_allow_any_local_part: String,
     webhook_allowed_ips: String,
     webhook_rate_limit_per_minute: String,
+    api_rate_limit_per_minute: String,
+    api_send_rate_limit_per_key_per_hour: String,
+    delivery_mode: String,
 }
 
 /// A three-way switch: `on`, `off`, or back to the config file.
@@ -857,11 +920,34 @@ fn settings_body(form: &SettingsForm) -> Result<Value, String> {
             .collect();
         body["webhook_allowed_ips"] = json!(ips);
     }
-    if let Some(rate) = number::<u32>(
-        &Some(form.webhook_rate_limit_per_minute.clone()),
-        "the rate limit",
-    )? {
-        body["webhook_rate_limit_per_minute"] = json!(rate);
+    for (name, value, what) in [
+        (
+            "webhook_rate_limit_per_minute",
+            &form.webhook_rate_limit_per_minute,
+            "the webhook's rate limit",
+        ),
+        (
+            "api_rate_limit_per_minute",
+            &form.api_rate_limit_per_minute,
+            "the API's rate limit",
+        ),
+        (
+            "api_send_rate_limit_per_key_per_hour",
+            &form.api_send_rate_limit_per_key_per_hour,
+            "the send limit per key",
+        ),
+    ] {
+        if let Some(rate) = number::<u32>(&Some(value.clone()), what)? {
+            body[name] = json!(rate);
+        }
+    }
+    match form.delivery_mode.as_str() {
+        "async" | "sync" => body["delivery_mode"] = json!(form.delivery_mode),
+        _ => {
+            if let Some(reset) = body["reset"].as_array_mut() {
+                reset.push(json!("delivery_mode"));
+            }
+        }
     }
     if !form.webhook_secret.is_empty() {
         body["webhook_secret"] = json!(form.webhook_secret);
@@ -897,7 +983,9 @@ async fn save_settings(
 }
 
 async fn reset_settings(State(state): State<PanelState>, user: PanelUser) -> Response {
-    let body = json!({ "reset": ["log_level", "webhook_enabled", "webhook_secret", "webhook_timestamp_window_secs"] });
+    let mut reset = vec!["log_level", "webhook_secret"];
+    reset.extend(crate::runtime::OVERRIDE_FIELDS);
+    let body = json!({ "reset": reset });
     act(
         &state,
         &user,
@@ -969,13 +1057,16 @@ mod tests {
             webhook_allow_any_local_part: "on".into(),
             webhook_timestamp_window_secs: "120".into(),
             webhook_allowed_ips: "10.0.0.0/8, 127.0.0.1/32".into(),
+            api_rate_limit_per_minute: "300".into(),
+            delivery_mode: "sync".into(),
             ..Default::default()
         };
         assert_eq!(
             settings_body(&form).unwrap(),
             json!({ "reset": [], "log_level": "debug", "webhook_enabled": false,
                     "webhook_allow_any_local_part": true, "webhook_timestamp_window_secs": 120,
-                    "webhook_allowed_ips": ["10.0.0.0/8", "127.0.0.1/32"] })
+                    "webhook_allowed_ips": ["10.0.0.0/8", "127.0.0.1/32"],
+                    "api_rate_limit_per_minute": 300, "delivery_mode": "sync" })
         );
         let config = SettingsForm {
             webhook_enabled: "config".into(),
@@ -984,7 +1075,11 @@ mod tests {
         let body = settings_body(&config).unwrap();
         assert_eq!(
             body["reset"],
-            json!(["webhook_enabled", "webhook_allow_any_local_part"])
+            json!([
+                "webhook_enabled",
+                "webhook_allow_any_local_part",
+                "delivery_mode"
+            ])
         );
         assert!(body.get("log_level").is_none());
         let any = SettingsForm {
@@ -1005,6 +1100,8 @@ mod tests {
             ("domain", "mg.example.com"),
             ("api_key", "key-1"),
             ("region", ""),
+            ("webhook_signing_key", "sign-1"),
+            ("timeout_secs", "12"),
             ("priority", "3"),
             ("account_id", ""),
         ]
@@ -1014,7 +1111,17 @@ mod tests {
         assert_eq!(
             service_provider_body(&form).unwrap(),
             json!({ "name": "mg", "provider_type": "mailgun", "priority": 3,
-                    "config": { "domain": "mg.example.com", "api_key": "key-1" } })
+                    "config": { "domain": "mg.example.com", "api_key": "key-1",
+                                "webhook_signing_key": "sign-1", "timeout_secs": 12 } })
+        );
+        let slow: Vec<(String, String)> = [("provider_type", "ses"), ("timeout_secs", "soon")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert!(
+            service_provider_body(&slow)
+                .unwrap_err()
+                .contains("must be a number")
         );
         let unknown = vec![("provider_type".to_string(), "smtp".to_string())];
         assert!(

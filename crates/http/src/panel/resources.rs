@@ -18,6 +18,7 @@ pub fn routes() -> axum::Router<PanelState> {
         .route("/r/{slug}", get(list).post(create))
         .route("/r/{slug}/{id}/remove", post(remove))
         .route("/r/{slug}/{id}/test", post(test))
+        .route("/r/{slug}/{id}/edit", get(edit_form).post(save_edit))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -34,6 +35,7 @@ pub enum Kind {
     Json,
 }
 
+#[derive(Clone, Copy)]
 pub struct Field {
     pub name: &'static str,
     pub label: &'static str,
@@ -54,6 +56,9 @@ pub struct Resource {
     pub once: &'static str,
     /// Rows have a Test button (`POST {api}/{id}/test`).
     pub test: bool,
+    /// The edit form (`GET {api}/{id}` fills it, `PUT {api}/{id}` saves it); empty: rows
+    /// are not edited here.
+    pub edit: &'static [Field],
 }
 
 const fn field(name: &'static str, label: &'static str, kind: Kind, required: bool) -> Field {
@@ -64,6 +69,26 @@ const fn field(name: &'static str, label: &'static str, kind: Kind, required: bo
         required,
     }
 }
+
+/// A routing rule's fields (the create form adds the account).
+const RULE_FIELDS: &[Field] = &[
+    field("name", "Name", Kind::Text, true),
+    field("priority", "Priority (lower first)", Kind::Number, true),
+    field("provider_id", "Provider id", Kind::Number, true),
+    field(
+        "fallbacks",
+        "Fallback provider ids (comma-separated)",
+        Kind::Numbers,
+        false,
+    ),
+    field(
+        "conditions",
+        "Conditions (JSON, e.g. {\"recipient_domains\": [\"example.org\"]})",
+        Kind::Json,
+        false,
+    ),
+    field("enabled", "Enabled", Kind::Bool, false),
+];
 
 const ACCOUNT: Field = field("account_id", "Account id (admins)", Kind::Number, false);
 
@@ -87,6 +112,7 @@ pub const RESOURCES: &[Resource] = &[
         remove: Some("Delete"),
         once: "the account's first API key",
         test: false,
+        edit: &[],
     },
     Resource {
         slug: "api-keys",
@@ -96,6 +122,7 @@ pub const RESOURCES: &[Resource] = &[
         remove: Some("Revoke"),
         once: "the API key",
         test: false,
+        edit: &[],
     },
     Resource {
         slug: "smtp-credentials",
@@ -109,6 +136,7 @@ pub const RESOURCES: &[Resource] = &[
         remove: Some("Revoke"),
         once: "",
         test: false,
+        edit: &[],
     },
     Resource {
         slug: "suppressions",
@@ -122,33 +150,40 @@ pub const RESOURCES: &[Resource] = &[
         remove: Some("Delete"),
         once: "",
         test: false,
+        edit: &[],
     },
     Resource {
         slug: "routing-rules",
         title: "Routing rules",
         api: "/routing-rules",
         fields: &[
-            field("name", "Name", Kind::Text, true),
-            field("priority", "Priority (lower first)", Kind::Number, true),
-            field("provider_id", "Provider id", Kind::Number, true),
-            field(
-                "fallbacks",
-                "Fallback provider ids (comma-separated)",
-                Kind::Numbers,
-                false,
-            ),
-            field(
-                "conditions",
-                "Conditions (JSON, e.g. {\"recipient_domains\": [\"example.org\"]})",
-                Kind::Json,
-                false,
-            ),
-            field("enabled", "Enabled", Kind::Bool, false),
+            RULE_FIELDS[0],
+            RULE_FIELDS[1],
+            RULE_FIELDS[2],
+            RULE_FIELDS[3],
+            RULE_FIELDS[4],
+            RULE_FIELDS[5],
             ACCOUNT,
         ],
         remove: Some("Delete"),
         once: "",
         test: false,
+        edit: RULE_FIELDS,
+    },
+    Resource {
+        slug: "providers",
+        title: "Providers",
+        api: "/providers",
+        // Created on the providers page, with a form per type.
+        fields: &[],
+        remove: Some("Delete"),
+        once: "",
+        test: false,
+        edit: &[
+            field("name", "Name", Kind::Text, true),
+            field("priority", "Priority (lower first)", Kind::Number, true),
+            field("enabled", "Enabled", Kind::Bool, false),
+        ],
     },
     Resource {
         slug: "webhook-endpoints",
@@ -162,6 +197,17 @@ pub const RESOURCES: &[Resource] = &[
         remove: Some("Delete"),
         once: "the signing secret",
         test: false,
+        edit: &[
+            field("url", "URL", Kind::Text, true),
+            field("events", "Events (comma-separated, or *)", Kind::List, true),
+            field("enabled", "Enabled", Kind::Bool, false),
+            field(
+                "secret",
+                "New signing secret (empty: keep the current one)",
+                Kind::Password,
+                false,
+            ),
+        ],
     },
     Resource {
         slug: "dkim-keys",
@@ -181,6 +227,7 @@ pub const RESOURCES: &[Resource] = &[
         remove: Some("Delete"),
         once: "",
         test: false,
+        edit: &[],
     },
     Resource {
         slug: "smtp-connections",
@@ -190,6 +237,7 @@ pub const RESOURCES: &[Resource] = &[
         remove: Some("Close"),
         once: "",
         test: false,
+        edit: &[],
     },
     Resource {
         slug: "mailbox-servers",
@@ -223,6 +271,7 @@ pub const RESOURCES: &[Resource] = &[
         remove: Some("Delete"),
         once: "",
         test: true,
+        edit: &[],
     },
 ];
 
@@ -268,6 +317,35 @@ pub fn form_body(fields: &[Field], form: &[(String, String)]) -> Result<Value, S
         body.insert(f.name.to_string(), value);
     }
     Ok(Value::Object(body))
+}
+
+/// The edit form's fields, filled in from the item the API returned. Passwords and
+/// secrets start empty (empty keeps them).
+pub fn filled_fields(fields: &[Field], item: &Value) -> Vec<Value> {
+    fields
+        .iter()
+        .map(|f| {
+            let current = &item[f.name];
+            let value = match (f.kind, current) {
+                (Kind::Password, _) | (_, Value::Null) => String::new(),
+                (Kind::List | Kind::Numbers, Value::Array(items)) => items
+                    .iter()
+                    .map(|v| match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                (Kind::Json, value) => serde_json::to_string_pretty(value).unwrap_or_default(),
+                (_, Value::String(s)) => s.clone(),
+                (_, other) => other.to_string(),
+            };
+            json!({
+                "name": f.name, "label": f.label, "kind": format!("{:?}", f.kind).to_lowercase(),
+                "required": f.required, "value": value, "checked": current.as_bool() == Some(true),
+            })
+        })
+        .collect()
 }
 
 /// Rows of a list answer (an array, or a page's `items`), each as (column, text) cells.
@@ -344,7 +422,8 @@ async fn list(
         "resource.html",
         Some(&user),
         json!({
-            "r": { "slug": r.slug, "title": r.title, "remove": r.remove, "test": r.test },
+            "r": { "slug": r.slug, "title": r.title, "remove": r.remove, "test": r.test,
+                   "edit": !r.edit.is_empty() },
             "columns": columns, "rows": rows, "fields": fields,
             "account_id": query.account_id,
         }),
@@ -407,6 +486,59 @@ async fn remove(
         return state.error_page(Some(&user), answer.status, &answer.error_message());
     }
     Redirect::to(&format!("/r/{}{account}", r.slug)).into_response()
+}
+
+async fn edit_form(
+    State(state): State<PanelState>,
+    user: PanelUser,
+    Path((slug, id)): Path<(String, i64)>,
+) -> Response {
+    let Some(r) = resource(&slug).filter(|r| !r.edit.is_empty()) else {
+        return state.error_page(Some(&user), StatusCode::NOT_FOUND, "no such page");
+    };
+    let answer = state
+        .api(&user, Method::GET, &format!("{}/{id}", r.api), None)
+        .await;
+    if !answer.ok() {
+        return state.error_page(Some(&user), answer.status, &answer.error_message());
+    }
+    state.page(
+        "resource_edit.html",
+        Some(&user),
+        json!({
+            "r": { "slug": r.slug, "title": r.title }, "id": id,
+            "fields": filled_fields(r.edit, &answer.json()),
+        }),
+    )
+}
+
+async fn save_edit(
+    State(state): State<PanelState>,
+    user: PanelUser,
+    Path((slug, id)): Path<(String, i64)>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let Some(r) = resource(&slug).filter(|r| !r.edit.is_empty()) else {
+        return state.error_page(Some(&user), StatusCode::NOT_FOUND, "no such page");
+    };
+    let body = match form_body(r.edit, &form) {
+        Ok(body) => body,
+        Err(message) => {
+            return state.error_page(Some(&user), StatusCode::UNPROCESSABLE_ENTITY, &message);
+        }
+    };
+    let answer = state
+        .api(&user, Method::PUT, &format!("{}/{id}", r.api), Some(body))
+        .await;
+    if !answer.ok() {
+        return state.error_page(Some(&user), answer.status, &answer.error_message());
+    }
+    let back = if r.slug == "providers" {
+        "/providers".to_string()
+    } else {
+        format!("/r/{}", r.slug)
+    };
+    Redirect::to(&back).into_response()
 }
 
 /// Runs the resource's check and shows each step.
@@ -493,6 +625,62 @@ mod tests {
         )
         .unwrap_err();
         assert!(json.contains("is not JSON"), "{json}");
+    }
+
+    #[test]
+    fn edit_forms_are_filled_from_the_item() {
+        let rules = resource("routing-rules").unwrap();
+        let item = json!({ "id": 3, "name": "eu", "priority": 5, "provider_id": 2,
+            "fallbacks": [3, 4], "conditions": { "recipient_domains": ["example.org"] },
+            "enabled": true });
+        let filled = filled_fields(rules.edit, &item);
+        let value = |name: &str| {
+            filled
+                .iter()
+                .find(|f| f["name"] == name)
+                .map(|f| f["value"].as_str().unwrap().to_string())
+                .unwrap()
+        };
+        assert_eq!(value("name"), "eu");
+        assert_eq!(value("priority"), "5");
+        assert_eq!(value("fallbacks"), "3, 4");
+        assert!(value("conditions").contains("\"recipient_domains\""));
+        assert!(
+            filled
+                .iter()
+                .any(|f| f["name"] == "enabled" && f["checked"] == true)
+        );
+        // The filled form, sent back unchanged, is the same rule.
+        let form: Vec<(String, String)> = filled
+            .iter()
+            .filter(|f| f["kind"] != "bool" || f["checked"] == true)
+            .map(|f| {
+                let value = if f["kind"] == "bool" {
+                    "on".to_string()
+                } else {
+                    f["value"].as_str().unwrap().to_string()
+                };
+                (f["name"].as_str().unwrap().to_string(), value)
+            })
+            .collect();
+        let body = form_body(rules.edit, &form).unwrap();
+        for key in [
+            "name",
+            "priority",
+            "provider_id",
+            "fallbacks",
+            "conditions",
+            "enabled",
+        ] {
+            assert_eq!(body[key], item[key], "{key}");
+        }
+        // A secret is never filled in.
+        let endpoints = resource("webhook-endpoints").unwrap();
+        let filled = filled_fields(
+            endpoints.edit,
+            &json!({ "secret": "s3cret", "url": "https://h.test" }),
+        );
+        assert!(!serde_json::to_string(&filled).unwrap().contains("s3cret"));
     }
 
     #[test]

@@ -277,6 +277,22 @@ async fn apply(
                 now,
             )
             .await?;
+        metrics::counter!(
+            "sluice_feedback_total",
+            "kind" => event.kind.event_kind(),
+            "account" => account_id.to_string(),
+            "provider" => provider.id.to_string()
+        )
+        .increment(1);
+        if bounced {
+            metrics::counter!(
+                "sluice_messages_total",
+                "status" => "bounced",
+                "account" => account_id.to_string(),
+                "provider" => provider.name.clone()
+            )
+            .increment(1);
+        }
         if let Some(reason) = event.kind.suppression_reason() {
             state
                 .store

@@ -6,6 +6,7 @@ mod audit;
 pub(crate) mod auth;
 mod connections;
 mod dashboard;
+mod delivery_log;
 mod dkim_keys;
 mod mailbox_servers;
 pub(crate) mod messages;
@@ -36,6 +37,7 @@ pub fn router() -> OpenApiRouter<ApiState> {
         .merge(audit::router())
         .merge(connections::router())
         .merge(dashboard::router())
+        .merge(delivery_log::router())
         .merge(providers::router())
         .merge(rules::router())
         .merge(send::router())

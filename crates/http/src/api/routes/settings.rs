@@ -11,9 +11,7 @@ use super::super::error::{ApiError, Json};
 use super::super::principal::Principal;
 use super::super::{ApiState, now_ms};
 use super::ErrorBody;
-use crate::runtime::{
-    OVERRIDE_FIELDS, RUNTIME_KEY, StoredRuntime, WebhookOverrides, valid_log_level,
-};
+use crate::runtime::{OVERRIDE_FIELDS, Overrides, RUNTIME_KEY, StoredRuntime, valid_log_level};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new().routes(routes!(get_settings, update_settings))
@@ -26,7 +24,7 @@ pub struct SettingsView {
     /// Whether a webhook secret was set here (it is never shown).
     pub webhook_secret_set: bool,
     #[serde(flatten)]
-    pub webhook: WebhookOverrides,
+    pub webhook: Overrides,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -36,7 +34,7 @@ pub struct UpdateSettings {
     /// A new HMAC key for the outbound-email webhook (16 to 256 characters).
     pub webhook_secret: Option<String>,
     #[serde(flatten)]
-    pub webhook: WebhookOverrides,
+    pub webhook: Overrides,
     /// Fields to return to the config file's value.
     #[serde(default)]
     pub reset: Vec<String>,
