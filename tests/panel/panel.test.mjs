@@ -191,6 +191,9 @@ try {
   check((await page.textContent("h1")) === "Template welcome", "the new template opens in the editor");
   await page.fill("textarea[name=html]", "<p class=greeting>Hello {{ name }}!</p>");
   const preview = page.frameLocator("#preview-html");
+  // Chromium does not lay out a sandboxed (cross-origin) frame that is off screen, so its
+  // content counts as hidden until the frame is scrolled into view, as a user would.
+  await page.locator("#preview-html").scrollIntoViewIfNeeded();
   await preview.locator("p.greeting").waitFor({ timeout: 5000 });
   check((await preview.locator("p.greeting").textContent()) === "Hello Ada!", "the live preview renders the HTML with sample data");
   check((await page.textContent("#preview-subject")) === "Welcome Ada", "the live preview renders the subject");
