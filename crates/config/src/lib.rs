@@ -621,6 +621,12 @@ impl Config {
         if !matches!(self.logging.format.as_str(), "text" | "json") {
             return invalid("logging.format is \"text\" or \"json\"");
         }
+        if let ProviderConfig::Smtp(smtp) = &self.delivery.default_provider
+            && let Some(name) = &smtp.from_name
+            && let Err(problem) = sluice_core::provider::check_sender_name(name)
+        {
+            return invalid(&format!("delivery.default_provider: {problem}"));
+        }
         Ok(())
     }
 

@@ -77,6 +77,10 @@ pub struct SmtpProviderConfig {
     /// Name sent in EHLO; defaults to `smtp.hostname`.
     #[serde(default)]
     pub hello_name: Option<String>,
+    /// Sender display name: put before a From address that has no name
+    /// (`sluice_deliver::sender_name`).
+    #[serde(default)]
+    pub from_name: Option<String>,
 }
 
 fn default_security() -> SmtpSecurity {
@@ -93,6 +97,24 @@ impl SmtpProviderConfig {
     }
 }
 
+/// The longest display name a provider may set, in bytes.
+pub const MAX_SENDER_NAME: usize = 200;
+
+/// Whether `name` can be a sender display name: not empty, no control characters
+/// (CR/LF would inject headers), at most [`MAX_SENDER_NAME`] bytes.
+pub fn check_sender_name(name: &str) -> Result<(), String> {
+    if name.trim().is_empty() {
+        return Err("from_name must not be empty (leave it out for none)".into());
+    }
+    if name.len() > MAX_SENDER_NAME {
+        return Err(format!("from_name is longer than {MAX_SENDER_NAME} bytes"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err("from_name must not hold control characters".into());
+    }
+    Ok(())
+}
+
 /// Never prints the password.
 impl std::fmt::Debug for SmtpProviderConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -104,6 +126,7 @@ impl std::fmt::Debug for SmtpProviderConfig {
             .field("password", &self.password.as_ref().map(|_| "********"))
             .field("timeout_secs", &self.timeout_secs)
             .field("skip_tls_verify", &self.skip_tls_verify)
+            .field("from_name", &self.from_name)
             .finish()
     }
 }

@@ -34,6 +34,11 @@ pub fn check_settings(provider_type: &str, settings: &Value) -> Result<(), Strin
     {
         return Err("host must not be empty".into());
     }
+    if let ProviderConfig::Smtp(smtp) = &config
+        && let Some(name) = &smtp.from_name
+    {
+        crate::provider::check_sender_name(name)?;
+    }
     Ok(())
 }
 

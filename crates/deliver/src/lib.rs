@@ -8,6 +8,7 @@ pub mod dkim;
 pub mod http;
 mod log;
 pub mod mailbox;
+pub mod sender_name;
 mod smtp;
 pub mod transport;
 
@@ -18,7 +19,7 @@ use sluice_core::{AccountId, DeliveryReport, Envelope, MessageId, ProviderConfig
 
 pub use capture::CaptureDeliverer;
 pub use log::LogDeliverer;
-pub use smtp::{ProbeReport, SmtpDeliverer, probe_smtp};
+pub use smtp::{ProbeReport, SmtpDeliverer, TestMessage, probe_smtp, send_test_message};
 
 /// One message on its way out. `envelope.rcpt_to` holds only the recipients to try now.
 #[derive(Debug, Clone, Copy)]
@@ -33,6 +34,11 @@ pub struct Outbound<'a> {
 pub trait Deliverer: Send + Sync + 'static {
     /// The provider kind, for attempts and metrics: `smtp`, `sendgrid`, `log`, ...
     fn kind(&self) -> &'static str;
+    /// The display name this provider puts before a bare From address (SMTP providers'
+    /// `from_name`); the Dispatcher applies it before DKIM signing.
+    fn sender_name(&self) -> Option<&str> {
+        None
+    }
     /// Never fails: every error becomes a transient or permanent result per recipient.
     async fn deliver(&self, message: Outbound<'_>) -> DeliveryReport;
 }

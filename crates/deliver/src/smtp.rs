@@ -181,6 +181,10 @@ impl Deliverer for SmtpDeliverer {
         "smtp"
     }
 
+    fn sender_name(&self) -> Option<&str> {
+        self.config.from_name.as_deref()
+    }
+
     async fn deliver(&self, message: Outbound<'_>) -> DeliveryReport {
         let rcpts = &message.envelope.rcpt_to;
         // The whole attempt is bounded, not just each read.
@@ -300,4 +304,85 @@ pub async fn probe_smtp(config: &SmtpProviderConfig, default_hello: &str) -> Pro
         )),
     }
     ProbeReport { ok: true, steps }
+}
+
+/// Who a test message goes from and to, and the provider's name for its subject.
+#[derive(Debug, Clone, Copy)]
+pub struct TestMessage<'a> {
+    pub from: &'a str,
+    pub to: &'a str,
+    pub provider_name: &'a str,
+    /// Unix seconds, for the Date header and the Message-ID.
+    pub now_secs: i64,
+}
+
+/// [`probe_smtp`], then, when that passed, one real message sent through the provider
+/// as a delivery would send it (sender display name applied), with the upstream's
+/// answer to it as the last step.
+pub async fn send_test_message(
+    config: &SmtpProviderConfig,
+    default_hello: &str,
+    test: TestMessage<'_>,
+) -> ProbeReport {
+    let mut report = probe_smtp(config, default_hello).await;
+    if !report.ok {
+        return report;
+    }
+    let deliverer = SmtpDeliverer::new(config.clone(), default_hello);
+    let plain = test_message(&test, &deliverer.hello);
+    let body = config
+        .from_name
+        .as_deref()
+        .and_then(|name| crate::sender_name::with_sender_name(&plain, name))
+        .unwrap_or(plain);
+    let envelope = sluice_core::Envelope {
+        mail_from: test.from.to_string(),
+        rcpt_to: vec![test.to.to_string()],
+        smtputf8: !test.from.is_ascii() || !test.to.is_ascii(),
+        eight_bit: false,
+    };
+    let delivered = deliverer
+        .deliver(Outbound {
+            id: 0,
+            account_id: 0,
+            envelope: &envelope,
+            body: &body,
+        })
+        .await;
+    let Some(result) = delivered.recipients.first() else {
+        report.ok = false;
+        report.steps.push("test message: no answer".into());
+        return report;
+    };
+    report.ok = result.verdict == Verdict::Delivered;
+    let outcome = if report.ok { "accepted" } else { "refused" };
+    let code = result.code.map(|c| format!("{c} ")).unwrap_or_default();
+    report.steps.push(format!(
+        "test message to {}: {outcome}: {code}{}",
+        test.to, result.response
+    ));
+    report
+}
+
+/// A short plain-text message saying what it is.
+fn test_message(test: &TestMessage<'_>, hello: &str) -> Vec<u8> {
+    let date = time::OffsetDateTime::from_unix_timestamp(test.now_secs)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc2822)
+                .ok()
+        })
+        .unwrap_or_default();
+    let name = sanitize_reply_text(test.provider_name, 100);
+    format!(
+        "From: {from}\r\nTo: {to}\r\nSubject: Sluice test message ({name})\r\n\
+         Date: {date}\r\nMessage-ID: <sluice-test-{secs}@{hello}>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\r\n\
+         This message was sent by Sluice's Test SMTP to check the provider \"{name}\".\r\n\
+         Nothing needs to be done with it.\r\n",
+        from = test.from,
+        to = test.to,
+        secs = test.now_secs,
+    )
+    .into_bytes()
 }

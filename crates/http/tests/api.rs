@@ -1522,6 +1522,10 @@ async fn providers_keep_secrets_sealed_and_masked_and_are_tested_for_real() {
             json!({ "name": "", "provider_type": "log", "config": {} }),
             "empty name",
         ),
+        (
+            json!({ "name": "x", "provider_type": "smtp", "config": { "host": "h", "from_name": "A\r\nBcc: e@x.test" } }),
+            "a sender name that would inject a header",
+        ),
     ] {
         let reply = api
             .call(Method::POST, "/providers", Some(&key), Some(bad))
@@ -1610,6 +1614,67 @@ async fn providers_keep_secrets_sealed_and_masked_and_are_tested_for_real() {
         .await;
     assert_eq!(test.body["ok"], true, "{}", test.text);
     assert!(test.text.contains("QUIT accepted"), "{}", test.text);
+
+    // With a sender display name set, a test message goes for real and carries it.
+    let named = api
+        .call(
+            Method::PUT,
+            &format!("/providers/{id}"),
+            Some(&key),
+            Some(json!({ "config": { "host": "127.0.0.1", "port": upstream.port, "security": "none", "from_name": "Alpha Billing" } })),
+        )
+        .await;
+    assert_eq!(named.status, StatusCode::OK, "{}", named.text);
+    assert_eq!(named.body["config"]["password"], "********", "kept");
+    let path = format!("/providers/{id}/test");
+    for (bad, field) in [
+        (
+            json!({ "from": "not an address", "to": "check@dest.test" }),
+            "from",
+        ),
+        (json!({ "from": "billing@alpha.test", "to": "" }), "to"),
+    ] {
+        let refused = api
+            .call(Method::POST, &path, Some(&member), Some(bad))
+            .await;
+        assert_error(
+            &refused,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        );
+        assert!(refused.text.contains(field), "{}", refused.text);
+    }
+    let test = api
+        .call(
+            Method::POST,
+            &path,
+            Some(&member),
+            Some(json!({ "from": "billing@alpha.test", "to": "check@dest.test" })),
+        )
+        .await;
+    assert_eq!(test.body["ok"], true, "{}", test.text);
+    let last = test.body["steps"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .to_string();
+    assert!(
+        last.contains("test message to check@dest.test: accepted: 250"),
+        "{last}"
+    );
+    let received = upstream.wait_for(1, std::time::Duration::from_secs(10));
+    let text = received[0].text();
+    assert_eq!(received[0].rcpt_tos(), ["check@dest.test"]);
+    assert!(
+        text.contains("\r\nFrom: Alpha Billing <billing@alpha.test>\r\n")
+            || text.starts_with("From: Alpha Billing <billing@alpha.test>\r\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Subject: Sluice test message (local relay)"),
+        "{text}"
+    );
     let closed = sluice_testkit::free_port();
     let broken = api
         .call(

@@ -85,3 +85,64 @@ fn mail_to_smtp_providers_is_signed_and_verifies_independently() {
         "a changed body does not verify"
     );
 }
+
+/// An SMTP provider's sender display name goes before a bare From, and Sluice signs
+/// after naming, so the signature still verifies; a From with a name is left as written.
+#[test]
+fn a_providers_sender_name_goes_before_a_bare_from_and_is_signed() {
+    let upstream = Upstream::start(&[]);
+    let sluice = Sluice::builder(BIN).start();
+    let db = Db::open(&sluice);
+    let api =
+        |method: &str, path: &str, body: Option<Value>| common::api(&sluice, method, path, body);
+    let (status, key) = api(
+        "POST",
+        "/dkim-keys",
+        Some(json!({ "domain": "example.com", "selector": "named" })),
+    );
+    assert_eq!(status, 201, "{key}");
+    let (status, provider) = api(
+        "POST",
+        "/providers",
+        Some(json!({ "name": "named relay", "provider_type": "smtp",
+            "config": { "host": "127.0.0.1", "port": upstream.port, "security": "none",
+                        "from_name": "Example Billing" } })),
+    );
+    assert_eq!(status, 201, "{provider}");
+
+    for from in ["billing@example.com", "Ann <ann@example.com>"] {
+        let (status, sent) = api(
+            "POST",
+            "/send",
+            Some(json!({ "from": from, "to": "ann@dest.test", "subject": "Named", "text": "hi" })),
+        );
+        assert_eq!(status, 202, "{sent}");
+        db.wait_status(sent["id"].as_i64().unwrap(), "delivered", 20);
+    }
+    let received = upstream.wait_for(2, std::time::Duration::from_secs(10));
+    let header_of = |raw: &[u8]| {
+        String::from_utf8_lossy(raw)
+            .lines()
+            .find(|l| l.starts_with("From:"))
+            .map(str::to_string)
+    };
+    let froms: Vec<Option<String>> = received.iter().map(|r| header_of(&r.raw)).collect();
+    assert!(
+        froms.contains(&Some("From: Example Billing <billing@example.com>".into())),
+        "{froms:?}"
+    );
+    assert!(
+        froms
+            .iter()
+            .any(|f| f.as_deref().is_some_and(|f| f.contains("Ann"))
+                && !f.as_deref().unwrap().contains("Example Billing")),
+        "{froms:?}"
+    );
+    for message in &received {
+        assert!(
+            dkimpy_verifies(&message.raw, &key["dns_record"]),
+            "dkimpy accepts {}",
+            message.text()
+        );
+    }
+}

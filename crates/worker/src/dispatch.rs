@@ -150,8 +150,9 @@ impl Dispatcher {
         };
         let mut calls = Vec::new();
         let mut finals = Vec::new();
-        // Signed once, when an SMTP provider is first used.
-        let mut dkim_signed: Option<Option<Vec<u8>>> = None;
+        // The copy for SMTP providers: sender name applied, then DKIM-signed; made once
+        // per sender name, when an SMTP provider with that name is first used.
+        let mut prepared: HashMap<Option<String>, Option<Vec<u8>>> = HashMap::new();
         let routes = match message.release_provider_id {
             Some(id) => vec![sluice_core::router::Route {
                 rule_id: None,
@@ -169,10 +170,11 @@ impl Dispatcher {
                     ..message.envelope.clone()
                 };
                 let body = if deliverer.kind() == "smtp" {
-                    if dkim_signed.is_none() {
-                        dkim_signed = Some(self.dkim_signed(message, &settings.dkim_keys));
-                    }
-                    dkim_signed.as_ref().and_then(|s| s.as_deref())
+                    let name = deliverer.sender_name();
+                    prepared
+                        .entry(name.map(str::to_string))
+                        .or_insert_with(|| self.smtp_copy(message, name, &settings.dkim_keys))
+                        .as_deref()
                 } else {
                     None
                 };
@@ -228,13 +230,27 @@ impl Dispatcher {
         Dispatched { calls, merged }
     }
 
-    /// The message DKIM-signed with the account's enabled key for its From domain; None
+    /// The copy an SMTP provider sends: its sender name put before a bare From, then
+    /// signed; None when that is the stored message unchanged.
+    fn smtp_copy(
+        &self,
+        message: Dispatch<'_>,
+        sender_name: Option<&str>,
+        keys: &[DkimKeyRow],
+    ) -> Option<Vec<u8>> {
+        let named = sender_name
+            .and_then(|name| sluice_deliver::sender_name::with_sender_name(message.body, name));
+        let body = named.as_deref().unwrap_or(message.body);
+        self.dkim_signed(body, keys).or(named)
+    }
+
+    /// `body` DKIM-signed with the account's enabled key for its From domain; None
     /// when there is no such key or signing failed (the message then goes unsigned).
-    fn dkim_signed(&self, message: Dispatch<'_>, keys: &[DkimKeyRow]) -> Option<Vec<u8>> {
+    fn dkim_signed(&self, body: &[u8], keys: &[DkimKeyRow]) -> Option<Vec<u8>> {
         if keys.is_empty() {
             return None;
         }
-        let domain = sluice_deliver::dkim::from_domain(message.body)?;
+        let domain = sluice_deliver::dkim::from_domain(body)?;
         let row = keys.iter().find(|k| k.enabled && k.domain == domain)?;
         let Ok(pkcs8) = self.master_key.open(&row.private_key) else {
             warn!(
@@ -249,7 +265,7 @@ impl Dispatcher {
             domain: row.domain.clone(),
             selector: row.selector.clone(),
         };
-        match key.sign(message.body) {
+        match key.sign(body) {
             Ok(signed) => Some(signed),
             Err(error) => {
                 warn!(%error, dkim_key = row.id, "DKIM signing failed; sending unsigned");

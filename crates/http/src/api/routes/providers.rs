@@ -302,19 +302,33 @@ async fn delete_provider(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Optional body of a provider test: send one real test message.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestRequest {
+    /// Envelope sender and From of the test message.
+    pub from: String,
+    /// Its one recipient.
+    pub to: String,
+}
+
 /// Checks a provider can be reached: for smtp, connect (TLS as configured), EHLO, AUTH if
-/// configured, QUIT. Other network providers are tested once their deliverers exist.
+/// configured, QUIT; with a body (`from`, `to`), then sends one real test message through
+/// it (sender display name applied) and shows the upstream's answer. Other network
+/// providers are tested once their deliverers exist.
 #[utoipa::path(post, path = "/providers/{id}/test", tag = "providers", params(("id" = i64, Path)),
-    security(("bearer" = [])),
+    request_body(content = Option<TestRequest>), security(("bearer" = [])),
     responses((status = 200, body = TestResult), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn test_provider(
     State(state): State<ApiState>,
     who: Principal,
     Path(id): Path<i64>,
+    body: axum::body::Bytes,
 ) -> Result<axum::Json<TestResult>, ApiError> {
     let row = visible_provider(&state, &who, id).await?;
     who.require(Role::Member)?;
+    let request = test_request(&body)?;
     let secrets = state.unseal(&row.secrets)?;
     let settings = merge_secrets(&row.provider_type, &row.config, &secrets);
     let result = match row.provider_type.as_str() {
@@ -325,9 +339,19 @@ async fn test_provider(
         "smtp" => {
             let config: sluice_core::SmtpProviderConfig = serde_json::from_value(settings)
                 .map_err(|e| ApiError::validation(format!("stored settings: {e}")))?;
-            sluice_deliver::probe_smtp(&config, "sluice.invalid")
-                .await
-                .into()
+            match &request {
+                None => sluice_deliver::probe_smtp(&config, "sluice.invalid").await,
+                Some(request) => {
+                    let test = sluice_deliver::TestMessage {
+                        from: &request.from,
+                        to: &request.to,
+                        provider_name: &row.name,
+                        now_secs: now_ms() / 1000,
+                    };
+                    sluice_deliver::send_test_message(&config, "sluice.invalid", test).await
+                }
+            }
+            .into()
         }
         other => {
             return Err(ApiError::new(
@@ -344,10 +368,24 @@ async fn test_provider(
             "test",
             "provider",
             id,
-            serde_json::json!({ "ok": result.ok }),
+            serde_json::json!({ "ok": result.ok, "test_message": request.is_some() }),
         )
         .await?;
     Ok(axum::Json(result))
+}
+
+/// The test request in `body`, if any: an empty body only probes.
+fn test_request(body: &[u8]) -> Result<Option<TestRequest>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let request: TestRequest = serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_request", e.to_string()))?;
+    for (field, address) in [("from", &request.from), ("to", &request.to)] {
+        sluice_core::address::validate_mailbox(address)
+            .map_err(|e| ApiError::validation(format!("{field}: {e}")))?;
+    }
+    Ok(Some(request))
 }
 
 impl From<sluice_deliver::ProbeReport> for TestResult {
