@@ -83,7 +83,8 @@ try {
   await page.selectOption("#smtp-security", "none");
   check((await page.inputValue("#smtp-port")) === "25", "the plain preset fills in port 25");
   await page.fill("#smtp-port", UPSTREAM_PORT);
-  await page.fill("input[name=timeout_secs]", "5");
+  await page.fill("form.provider-form input[name=timeout_secs]", "5");
+  await page.fill("form.provider-form input[name=from_name]", "Panel Relay");
   await page.click("form.provider-form button[type=submit]");
   check((await page.textContent("table.providers")).includes("local-upstream"), "the provider is listed");
   await page.click("table.providers tr:has-text('local-upstream') button:has-text('Test SMTP')");
@@ -91,14 +92,25 @@ try {
   check(test.includes("passed"), `Test SMTP against the real upstream passes (${test.trim()})`);
   const steps = await page.textContent("ol.steps");
   check(/EHLO|connected|220/i.test(steps), `the upstream's answers are shown (${steps.trim().replace(/\s+/g, " ")})`);
+  check((await page.inputValue("form.test-message-form input[name=from]")) === EMAIL, "the test message's From is the admin's address");
+  await page.fill("form.test-message-form input[name=to]", "check@dest.test");
+  await page.click("form.test-message-form button[type=submit]");
+  const sent = (await page.textContent("ol.steps")).replace(/\s+/g, " ");
+  check((await page.textContent("h1")).includes("passed") && /test message to check@dest\.test: accepted: 250/.test(sent),
+    `a real test message is sent and the upstream's answer shown (${sent.trim()})`);
 
   step = "edit provider and rule";
   await page.goto(`${PANEL}/providers`);
   await page.click("table.providers tr:has-text('local-upstream') a:has-text('Edit')");
-  check((await page.inputValue("input[name=name]")) === "local-upstream", "the provider's edit form is filled in");
+  check((await page.inputValue("input[name=name]")) === "local-upstream"
+    && (await page.inputValue("input[name=from_name]")) === "Panel Relay"
+    && (await page.inputValue("#smtp-port")) === UPSTREAM_PORT
+    && (await page.inputValue("input[name=password]")) === "", "the provider's edit form is filled in (no secret)");
   await page.fill("input[name=priority]", "7");
+  await page.fill("input[name=timeout_secs]", "6");
   await page.click("form.edit-form button[type=submit]");
-  check((await page.textContent("table.providers tr:has-text('local-upstream')")).includes("7"), "the provider's new priority is listed");
+  const edited = await page.textContent("table.providers tr:has-text('local-upstream')");
+  check(edited.includes("7") && edited.includes('"timeout_secs": 6'), `the provider's new priority and timeout are listed (${edited.trim()})`);
   const providerId = (await page.textContent("table.providers tr:has-text('local-upstream') td")).trim();
   await page.goto(`${PANEL}/r/routing-rules`);
   await page.fill("form.resource-form input[name=name]", "never-matches");
@@ -126,6 +138,13 @@ try {
   const listed = await page.textContent("table.providers");
   check(listed.includes("sg-main") && listed.includes("sendgrid"), "a SendGrid provider made with its form is listed");
   check(!(await page.content()).includes("SG.panel-secret-key"), "its API key is not shown");
+  await page.click("table.providers tr:has-text('sg-main') a:has-text('Edit')");
+  check((await page.inputValue("input[name=api_key]")) === "" && (await page.inputValue("input[name=timeout_secs]")) === "12",
+    "its edit form shows its settings but not its key");
+  await page.fill("input[name=timeout_secs]", "15");
+  await page.click("form.edit-form button[type=submit]");
+  const sg = await page.textContent("table.providers tr:has-text('sg-main')");
+  check(sg.includes('"timeout_secs": 15') && sg.includes('"api_key": "********"'), `an edit without the key keeps it (${sg.trim()})`);
 
   step = "message";
   await page.goto(`${PANEL}/messages`);

@@ -119,12 +119,21 @@ fn the_panel_works_in_a_real_browser() {
         "{stdout}"
     );
 
-    // The released message reached the real upstream through the provider made in the panel.
-    let received = upstream.wait_for(1, Duration::from_secs(10));
+    // Test SMTP's message and the released message reached the real upstream through the
+    // provider made in the panel, both with its sender display name before their bare From.
+    let received = upstream.wait_for(2, Duration::from_secs(10));
+    let texts: Vec<String> = received.iter().map(|r| r.text()).collect();
+    let test = texts
+        .iter()
+        .find(|t| t.contains("Subject: Sluice test message"));
     assert!(
-        received[0].text().contains("Subject: Q1"),
-        "{}",
-        received[0].text()
+        test.is_some_and(|t| t.contains("From: Panel Relay <admin@panel.test>\r\n")),
+        "{texts:?}"
+    );
+    let released = texts.iter().find(|t| t.contains("Subject: Q1"));
+    assert!(
+        released.is_some_and(|t| t.contains("From: Panel Relay <reports@example.com>\r\n")),
+        "{texts:?}"
     );
 
     let logs = sluice.logs();

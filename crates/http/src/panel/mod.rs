@@ -8,6 +8,7 @@
 
 mod chart;
 mod pages;
+mod providers;
 mod resources;
 mod session;
 
@@ -172,6 +173,14 @@ fn templates() -> minijinja::Environment<'static> {
         ("message.html", include_str!("templates/message.html")),
         ("providers.html", include_str!("templates/providers.html")),
         (
+            "provider_fields.html",
+            include_str!("templates/provider_fields.html"),
+        ),
+        (
+            "provider_edit.html",
+            include_str!("templates/provider_edit.html"),
+        ),
+        (
             "provider_test.html",
             include_str!("templates/provider_test.html"),
         ),
@@ -220,6 +229,7 @@ fn templates() -> minijinja::Environment<'static> {
 pub fn router(state: PanelState) -> Router {
     let csrf_state = state.clone();
     pages::routes()
+        .merge(providers::routes())
         .merge(resources::routes())
         .merge(session::routes())
         .route(

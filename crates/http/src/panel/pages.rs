@@ -26,9 +26,6 @@ pub fn routes() -> axum::Router<PanelState> {
         .route("/messages/{id}/cancel", post(cancel))
         .route("/messages/{id}/release", post(release))
         .route("/messages/{id}/delete", post(delete))
-        .route("/providers", get(providers).post(create_provider))
-        .route("/providers/{id}/test", post(test_provider))
-        .route("/providers/service", post(create_service_provider))
         .route("/templates", get(templates).post(create_template))
         .route("/templates/preview", post(preview_json))
         .route("/templates/{id}", get(edit_template).post(save_template))
@@ -65,7 +62,7 @@ fn query_string(pairs: &[(&str, Option<&str>)]) -> String {
 }
 
 /// Runs an API call and answers with its JSON, or with an error page.
-async fn api_json(
+pub(super) async fn api_json(
     state: &PanelState,
     user: &PanelUser,
     method: Method,
@@ -331,7 +328,7 @@ async fn attachment(
 }
 
 /// Runs a state-changing API call, then goes to `then`; an error page if it failed.
-async fn act(
+pub(super) async fn act(
     state: &PanelState,
     user: &PanelUser,
     method: Method,
@@ -408,244 +405,17 @@ async fn delete(State(state): State<PanelState>, user: PanelUser, Path(id): Path
     act(&state, &user, Method::DELETE, &path, None, "/messages").await
 }
 
-/// The email services' forms: each type's settings as the API takes them, the optional
-/// ones (base URLs, webhook keys, timeouts) labelled so and left out when empty.
-/// (setting name, label, secret?)
-type ServiceField = (&'static str, &'static str, bool);
-
-const TIMEOUT: ServiceField = ("timeout_secs", "Timeout in seconds (optional, 30)", false);
-
-const SERVICE_FORMS: &[(&str, &str, &[ServiceField])] = &[
-    (
-        "sendgrid",
-        "SendGrid",
-        &[
-            ("api_key", "API key", true),
-            (
-                "base_url",
-                "Base URL (optional, https://api.sendgrid.com)",
-                false,
-            ),
-            (
-                "webhook_verification_key",
-                "Event Webhook verification key (optional, base64)",
-                false,
-            ),
-            TIMEOUT,
-        ],
-    ),
-    (
-        "mailgun",
-        "Mailgun",
-        &[
-            ("domain", "Sending domain", false),
-            ("api_key", "API key", true),
-            ("region", "Region (us or eu)", false),
-            ("base_url", "Base URL (optional, by region)", false),
-            (
-                "webhook_signing_key",
-                "HTTP webhook signing key (optional)",
-                true,
-            ),
-            TIMEOUT,
-        ],
-    ),
-    (
-        "ses",
-        "Amazon SES v2",
-        &[
-            ("region", "Region (e.g. eu-west-1)", false),
-            ("access_key_id", "Access key id", false),
-            ("secret_access_key", "Secret access key", true),
-            ("endpoint", "Endpoint (optional, by region)", false),
-            ("configuration_set", "Configuration set (optional)", false),
-            TIMEOUT,
-        ],
-    ),
-    (
-        "msgraph",
-        "Microsoft Graph",
-        &[
-            ("tenant_id", "Tenant id", false),
-            ("client_id", "Client id", false),
-            ("client_secret", "Client secret", true),
-            ("sender", "Sender mailbox", false),
-            (
-                "authority_url",
-                "Authority URL (optional, https://login.microsoftonline.com)",
-                false,
-            ),
-            (
-                "graph_url",
-                "Graph URL (optional, https://graph.microsoft.com)",
-                false,
-            ),
-            TIMEOUT,
-        ],
-    ),
-];
-
-async fn providers(State(state): State<PanelState>, user: PanelUser) -> Response {
-    let services: Vec<Value> = SERVICE_FORMS
-        .iter()
-        .map(|(kind, title, fields)| {
-            let fields: Vec<Value> = fields
-                .iter()
-                .map(|(name, label, secret)| json!({ "name": name, "label": label, "secret": secret }))
-                .collect();
-            json!({ "type": kind, "title": title, "fields": fields })
-        })
-        .collect();
-    match api_json(&state, &user, Method::GET, "/providers", None).await {
-        Ok(list) => state.page(
-            "providers.html",
-            Some(&user),
-            json!({ "providers": list, "services": services }),
-        ),
-        Err(page) => page,
-    }
-}
-
-/// A provider of one of the email services, from its form.
-fn service_provider_body(form: &[(String, String)]) -> Result<Value, String> {
-    let value = |name: &str| {
-        form.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-    };
-    let kind = value("provider_type").unwrap_or_default();
-    let Some((_, _, fields)) = SERVICE_FORMS.iter().find(|(k, _, _)| *k == kind) else {
-        return Err("choose a provider type".into());
-    };
-    let mut config = serde_json::Map::new();
-    for (name, label, _) in fields.iter() {
-        if *name == "timeout_secs" {
-            if let Some(secs) = number::<u64>(&value(name), label)? {
-                config.insert(name.to_string(), json!(secs));
-            }
-        } else if let Some(v) = value(name) {
-            config.insert(name.to_string(), json!(v));
-        }
-    }
-    let mut body = json!({ "name": value("name").unwrap_or_default(), "provider_type": kind, "config": config });
-    let field = |name: &str| Some(value(name).unwrap_or_default());
-    if let Some(priority) = number::<i64>(&field("priority"), "priority")? {
-        body["priority"] = json!(priority);
-    }
-    if let Some(account) = number::<i64>(&field("account_id"), "account")? {
-        body["account_id"] = json!(account);
-    }
-    Ok(body)
-}
-
-async fn create_service_provider(
-    State(state): State<PanelState>,
-    user: PanelUser,
-    Form(form): Form<Vec<(String, String)>>,
-) -> Response {
-    match service_provider_body(&form) {
-        Ok(body) => {
-            act(
-                &state,
-                &user,
-                Method::POST,
-                "/providers",
-                Some(body),
-                "/providers",
-            )
-            .await
-        }
-        Err(message) => state.error_page(Some(&user), StatusCode::UNPROCESSABLE_ENTITY, &message),
-    }
-}
-
-#[derive(Deserialize)]
-struct SmtpProviderForm {
-    name: String,
-    host: String,
-    port: Option<String>,
-    security: String,
-    username: Option<String>,
-    password: Option<String>,
-    timeout_secs: Option<String>,
-    skip_tls_verify: Option<String>,
-    priority: Option<String>,
-    account_id: Option<String>,
-}
-
 /// A number field of a form: empty is absent; anything else must be a number.
-fn number<T: std::str::FromStr>(field: &Option<String>, name: &str) -> Result<Option<T>, String> {
+pub(super) fn number<T: std::str::FromStr>(
+    field: &Option<String>,
+    name: &str,
+) -> Result<Option<T>, String> {
     match field.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
         None => Ok(None),
         Some(v) => v
             .parse()
             .map(Some)
             .map_err(|_| format!("{name} must be a number")),
-    }
-}
-
-fn smtp_provider_body(form: &SmtpProviderForm) -> Result<Value, String> {
-    let mut config = json!({
-        "host": form.host.trim(),
-        "security": form.security,
-        "skip_tls_verify": form.skip_tls_verify.is_some(),
-    });
-    if let Some(port) = number::<u16>(&form.port, "port")? {
-        config["port"] = json!(port);
-    }
-    if let Some(timeout) = number::<u64>(&form.timeout_secs, "timeout")? {
-        config["timeout_secs"] = json!(timeout);
-    }
-    for (key, value) in [("username", &form.username), ("password", &form.password)] {
-        if let Some(value) = value.as_deref().filter(|v| !v.is_empty()) {
-            config[key] = json!(value);
-        }
-    }
-    let mut body = json!({ "name": form.name.trim(), "provider_type": "smtp", "config": config });
-    if let Some(priority) = number::<i64>(&form.priority, "priority")? {
-        body["priority"] = json!(priority);
-    }
-    if let Some(account) = number::<i64>(&form.account_id, "account")? {
-        body["account_id"] = json!(account);
-    }
-    Ok(body)
-}
-
-async fn create_provider(
-    State(state): State<PanelState>,
-    user: PanelUser,
-    Form(form): Form<SmtpProviderForm>,
-) -> Response {
-    match smtp_provider_body(&form) {
-        Ok(body) => {
-            act(
-                &state,
-                &user,
-                Method::POST,
-                "/providers",
-                Some(body),
-                "/providers",
-            )
-            .await
-        }
-        Err(message) => state.error_page(Some(&user), StatusCode::UNPROCESSABLE_ENTITY, &message),
-    }
-}
-
-async fn test_provider(
-    State(state): State<PanelState>,
-    user: PanelUser,
-    Path(id): Path<i64>,
-) -> Response {
-    let path = format!("/providers/{id}/test");
-    match api_json(&state, &user, Method::POST, &path, None).await {
-        Ok(result) => state.page(
-            "provider_test.html",
-            Some(&user),
-            json!({ "id": id, "result": result }),
-        ),
-        Err(page) => page,
     }
 }
 
@@ -1093,84 +863,10 @@ mod tests {
     }
 
     #[test]
-    fn service_forms_become_provider_settings() {
-        let form: Vec<(String, String)> = [
-            ("provider_type", "mailgun"),
-            ("name", "mg"),
-            ("domain", "mg.example.com"),
-            ("api_key", "key-1"),
-            ("region", ""),
-            ("webhook_signing_key", "sign-1"),
-            ("timeout_secs", "12"),
-            ("priority", "3"),
-            ("account_id", ""),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        assert_eq!(
-            service_provider_body(&form).unwrap(),
-            json!({ "name": "mg", "provider_type": "mailgun", "priority": 3,
-                    "config": { "domain": "mg.example.com", "api_key": "key-1",
-                                "webhook_signing_key": "sign-1", "timeout_secs": 12 } })
-        );
-        let slow: Vec<(String, String)> = [("provider_type", "ses"), ("timeout_secs", "soon")]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        assert!(
-            service_provider_body(&slow)
-                .unwrap_err()
-                .contains("must be a number")
-        );
-        let unknown = vec![("provider_type".to_string(), "smtp".to_string())];
-        assert!(
-            service_provider_body(&unknown).is_err(),
-            "smtp has its own form"
-        );
-    }
-
-    #[test]
     fn attachment_names_cannot_break_the_header() {
         assert_eq!(safe_file_name("report \"q1\".pdf"), "report__q1_.pdf");
         assert_eq!(safe_file_name("../.."), ".._..");
         assert_eq!(safe_file_name("..."), "attachment");
         assert_eq!(safe_file_name("a\r\nb"), "a__b");
-    }
-
-    #[test]
-    fn smtp_form_fields_become_provider_settings() {
-        let form = SmtpProviderForm {
-            name: " relay ".into(),
-            host: "mx.example.com".into(),
-            port: Some("".into()),
-            security: "starttls".into(),
-            username: Some("u".into()),
-            password: Some("".into()),
-            timeout_secs: Some("10".into()),
-            skip_tls_verify: Some("on".into()),
-            priority: None,
-            account_id: Some("3".into()),
-        };
-        let body = smtp_provider_body(&form).unwrap();
-        assert_eq!(body["name"], "relay");
-        assert_eq!(
-            body["config"]["port"],
-            Value::Null,
-            "empty port: the preset's"
-        );
-        assert_eq!(body["config"]["timeout_secs"], 10);
-        assert_eq!(body["config"]["skip_tls_verify"], true);
-        assert_eq!(body["config"]["username"], "u");
-        assert_eq!(body["config"]["password"], Value::Null);
-        assert_eq!(body["account_id"], 3);
-        let bad = SmtpProviderForm {
-            port: Some("x".into()),
-            ..form
-        };
-        assert_eq!(
-            smtp_provider_body(&bad).unwrap_err(),
-            "port must be a number"
-        );
     }
 }

@@ -174,16 +174,12 @@ pub const RESOURCES: &[Resource] = &[
         slug: "providers",
         title: "Providers",
         api: "/providers",
-        // Created on the providers page, with a form per type.
+        // Created and edited on the providers pages, with a form per type.
         fields: &[],
         remove: Some("Delete"),
         once: "",
         test: false,
-        edit: &[
-            field("name", "Name", Kind::Text, true),
-            field("priority", "Priority (lower first)", Kind::Number, true),
-            field("enabled", "Enabled", Kind::Bool, false),
-        ],
+        edit: &[],
     },
     Resource {
         slug: "webhook-endpoints",
@@ -533,12 +529,7 @@ async fn save_edit(
     if !answer.ok() {
         return state.error_page(Some(&user), answer.status, &answer.error_message());
     }
-    let back = if r.slug == "providers" {
-        "/providers".to_string()
-    } else {
-        format!("/r/{}", r.slug)
-    };
-    Redirect::to(&back).into_response()
+    Redirect::to(&format!("/r/{}", r.slug)).into_response()
 }
 
 /// Runs the resource's check and shows each step.
