@@ -1137,6 +1137,8 @@ async fn tenant_isolation_sweep_over_every_id_route() {
                     json!({ "url": "https://hooks.beta.test/", "events": ["*"] })
                 } else if path.ends_with("/release") {
                     json!({ "provider_id": 1 })
+                } else if path == "/providers/{id}/test" {
+                    json!({ "from": "app@beta.test", "to": "r@dest.test" })
                 } else {
                     json!({})
                 };

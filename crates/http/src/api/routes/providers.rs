@@ -326,9 +326,10 @@ async fn test_provider(
     Path(id): Path<i64>,
     body: axum::body::Bytes,
 ) -> Result<axum::Json<TestResult>, ApiError> {
+    // Like the Json extractor elsewhere: the body's shape is checked first.
+    let request = test_request(&body)?;
     let row = visible_provider(&state, &who, id).await?;
     who.require(Role::Member)?;
-    let request = test_request(&body)?;
     let secrets = state.unseal(&row.secrets)?;
     let settings = merge_secrets(&row.provider_type, &row.config, &secrets);
     let result = match row.provider_type.as_str() {
@@ -379,8 +380,13 @@ fn test_request(body: &[u8]) -> Result<Option<TestRequest>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    let request: TestRequest = serde_json::from_slice(body)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_request", e.to_string()))?;
+    let request: TestRequest = serde_json::from_slice(body).map_err(|e| {
+        if e.is_data() {
+            ApiError::validation(e.to_string())
+        } else {
+            ApiError::new(StatusCode::BAD_REQUEST, "malformed_request", e.to_string())
+        }
+    })?;
     for (field, address) in [("from", &request.from), ("to", &request.to)] {
         sluice_core::address::validate_mailbox(address)
             .map_err(|e| ApiError::validation(format!("{field}: {e}")))?;
