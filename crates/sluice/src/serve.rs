@@ -381,9 +381,16 @@ pub async fn run(args: crate::ConfigArgs, roles: &[Role]) -> anyhow::Result<()> 
         node.clone(),
         wake,
     );
-    let worker_task = roles
-        .contains(&Role::Worker)
-        .then(|| tokio::spawn(worker.run(shutdown.clone())));
+    let worker_task = roles.contains(&Role::Worker).then(|| {
+        // This node's async mail goes straight to its worker, leased in the INSERT.
+        let (handoff, handed) = sluice_worker::handoff::handoff(
+            config.delivery.concurrency,
+            node.clone(),
+            Duration::from_secs(config.delivery.lease_secs),
+        );
+        acceptor.hand_off_to(handoff);
+        tokio::spawn(worker.run(shutdown.clone(), Some(handed)))
+    });
     let hooks = &config.event_webhooks;
     let event_webhooks = sluice_worker::event_webhooks::EventWebhookSender::new(
         store.clone(),

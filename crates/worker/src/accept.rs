@@ -9,7 +9,7 @@ use sluice_core::{
     AcceptOutcome, AccountId, AccountPolicy, Envelope, MessageId, MessageStatus, RetryPolicy,
     Submission, Verdict, month_of,
 };
-use sluice_store::{GroupCommitter, NewMessage, Store};
+use sluice_store::{ClaimedMessage, GroupCommitter, NewMessage, Store};
 use tokio::sync::Notify;
 use tracing::warn;
 
@@ -39,6 +39,8 @@ pub struct Acceptor {
     staging: StagingPolicy,
     usage: TtlCache<(AccountId, String), i64>,
     has_suppressions: TtlCache<AccountId, bool>,
+    /// This node's worker, when it runs one: async mail goes to it leased (`handoff`).
+    handoff: std::sync::OnceLock<crate::handoff::Handoff>,
 }
 
 impl Acceptor {
@@ -67,7 +69,13 @@ impl Acceptor {
             staging,
             usage: TtlCache::new(cache_ttl),
             has_suppressions: TtlCache::new(cache_ttl),
+            handoff: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Async mail goes from now on straight to the worker behind `handoff` (set once).
+    pub fn hand_off_to(&self, handoff: crate::handoff::Handoff) {
+        let _ = self.handoff.set(handoff);
     }
 
     /// Messages accepted from now on are answered as `mode` says.
@@ -131,12 +139,19 @@ impl Acceptor {
                 return AcceptOutcome::Unavailable;
             }
         }
-        let lease = sync.then(|| {
-            (
-                self.owner.clone(),
-                now_ms() + self.sync_lease.as_millis() as i64,
-            )
-        });
+        let reserved = match sync {
+            false => self.handoff.get().and_then(|h| h.reserve(now_ms())),
+            true => None,
+        };
+        let lease = match &reserved {
+            Some(place) => Some(place.lease()),
+            None => sync.then(|| {
+                (
+                    self.owner.clone(),
+                    now_ms() + self.sync_lease.as_millis() as i64,
+                )
+            }),
+        };
         let message = NewMessage {
             account_id,
             source,
@@ -146,7 +161,7 @@ impl Acceptor {
             tags,
             max_attempts,
         };
-        let sync_copy = sync.then(|| {
+        let copy = (sync || reserved.is_some()).then(|| {
             (
                 message.envelope.clone(),
                 message.body.clone(),
@@ -170,12 +185,27 @@ impl Acceptor {
         // Until the commit: what a client waits for its 250 (sync mode adds the delivery).
         metrics::histogram!("sluice_accept_latency_seconds", "source" => source.as_str())
             .record(started.elapsed().as_secs_f64());
-        match sync_copy {
-            None => {
+        match (copy, reserved) {
+            (None, _) => {
                 self.wake.notify_one();
                 AcceptOutcome::Queued(id)
             }
-            Some((envelope, body, tags)) => {
+            (Some((envelope, body, tags)), Some(place)) => {
+                place.send(ClaimedMessage {
+                    id,
+                    account_id,
+                    envelope,
+                    body,
+                    attempts: 0,
+                    created_at: now_ms(),
+                    max_attempts,
+                    source: source.as_str().to_string(),
+                    tags,
+                    release_provider_id: None,
+                });
+                AcceptOutcome::Queued(id)
+            }
+            (Some((envelope, body, tags)), None) => {
                 let message = Dispatch {
                     id,
                     account_id,

@@ -5,6 +5,7 @@
 mod accept;
 mod dispatch;
 pub mod event_webhooks;
+pub mod handoff;
 pub mod plan;
 pub mod retention;
 mod runner;

@@ -8,11 +8,12 @@ use std::time::Duration;
 use rand::Rng;
 use sluice_core::RetryPolicy;
 use sluice_store::{AttemptCommitter, ClaimedMessage, Store};
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tracing::{Instrument, info, warn};
 
 use crate::dispatch::{Dispatch, Dispatched, Dispatcher};
+use crate::handoff::HandoffReceiver;
 use crate::now_ms;
 use crate::plan::{message_policy, plan_after_attempt};
 
@@ -58,57 +59,86 @@ impl Worker {
         })
     }
 
-    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+    /// Runs until `shutdown`: delivers what this node's acceptor hands off (`handoff`,
+    /// already leased to this worker) and claims due messages, at once when woken by an
+    /// unleased commit, again right away while claims come back full, else every
+    /// `poll_interval` (retries, other nodes' mail, expired leases).
+    pub async fn run(
+        self: Arc<Self>,
+        mut shutdown: watch::Receiver<bool>,
+        mut handoff: Option<HandoffReceiver>,
+    ) {
         let slots = Arc::new(Semaphore::new(self.config.concurrency));
         let mut in_flight = JoinSet::new();
         info!(owner = %self.owner, concurrency = self.config.concurrency, "worker started");
+        let mut claim_now = true;
+        let mut next_poll = tokio::time::Instant::now() + self.config.poll_interval;
         while !*shutdown.borrow() {
             while in_flight.try_join_next().is_some() {}
+            // Handed-off messages first: they are ours already.
+            while let Some(rx) = handoff.as_mut() {
+                let Ok(permit) = slots.clone().try_acquire_owned() else {
+                    break;
+                };
+                match rx.try_recv() {
+                    Ok(message) => self.spawn_delivery(&mut in_flight, message, permit),
+                    Err(_) => break,
+                }
+            }
             let free = slots
                 .available_permits()
                 .min(self.config.batch_size as usize);
-            if free == 0 {
-                tokio::select! {
-                    _ = in_flight.join_next() => {}
-                    _ = shutdown.changed() => {}
-                }
-                continue;
-            }
-            let lease_ms = self.config.lease.as_millis() as i64;
-            let claimed = match self
-                .store
-                .claim_due_messages(&self.owner, now_ms(), lease_ms, free as u32)
-                .await
-            {
-                Ok(claimed) => claimed,
-                Err(error) => {
-                    warn!(%error, "claiming messages failed");
-                    tokio::select! {
-                        _ = tokio::time::sleep(self.config.poll_interval.max(Duration::from_millis(500))) => {}
-                        _ = shutdown.changed() => {}
+            if claim_now && free > 0 {
+                let lease_ms = self.config.lease.as_millis() as i64;
+                match self
+                    .store
+                    .claim_due_messages(&self.owner, now_ms(), lease_ms, free as u32)
+                    .await
+                {
+                    Ok(claimed) => {
+                        // A full claim may have left more behind: claim again at once.
+                        claim_now = claimed.len() == free;
+                        for message in claimed {
+                            let permit =
+                                slots.clone().acquire_owned().await.expect("semaphore open");
+                            self.spawn_delivery(&mut in_flight, message, permit);
+                        }
                     }
+                    Err(error) => {
+                        warn!(%error, "claiming messages failed");
+                        claim_now = false;
+                        next_poll = tokio::time::Instant::now()
+                            + self.config.poll_interval.max(Duration::from_millis(500));
+                    }
+                }
+                if claim_now {
                     continue;
                 }
-            };
-            if claimed.is_empty() {
-                tokio::select! {
-                    _ = tokio::time::sleep(self.config.poll_interval) => {}
-                    _ = self.wake.notified() => {}
-                    _ = shutdown.changed() => {}
-                }
-                continue;
             }
-            for message in claimed {
-                let permit = slots.clone().acquire_owned().await.expect("semaphore open");
-                let worker = self.clone();
-                let span = tracing::info_span!("delivery", message_id = message.id);
-                in_flight.spawn(
-                    async move {
-                        worker.deliver_one(message).await;
-                        drop(permit);
+            let take_handoff = handoff.is_some() && slots.available_permits() > 0;
+            tokio::select! {
+                _ = tokio::time::sleep_until(next_poll) => {
+                    claim_now = true;
+                    next_poll = tokio::time::Instant::now() + self.config.poll_interval;
+                }
+                _ = self.wake.notified() => claim_now = true,
+                message = next_handed_off(&mut handoff), if take_handoff => match message {
+                    Some(message) => {
+                        let permit = slots.clone().acquire_owned().await.expect("semaphore open");
+                        self.spawn_delivery(&mut in_flight, message, permit);
                     }
-                    .instrument(span),
-                );
+                    None => handoff = None,
+                },
+                _ = in_flight.join_next(), if !in_flight.is_empty() => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        // Mail handed off but not started is ours under lease: deliver it too.
+        if let Some(mut rx) = handoff {
+            rx.close();
+            while let Ok(message) = rx.try_recv() {
+                let permit = slots.clone().acquire_owned().await.expect("semaphore open");
+                self.spawn_delivery(&mut in_flight, message, permit);
             }
         }
         let left = in_flight.len();
@@ -117,6 +147,23 @@ impl Worker {
         }
         while in_flight.join_next().await.is_some() {}
         info!("worker stopped");
+    }
+
+    fn spawn_delivery(
+        self: &Arc<Self>,
+        in_flight: &mut JoinSet<()>,
+        message: ClaimedMessage,
+        permit: OwnedSemaphorePermit,
+    ) {
+        let worker = self.clone();
+        let span = tracing::info_span!("delivery", message_id = message.id);
+        in_flight.spawn(
+            async move {
+                worker.deliver_one(message).await;
+                drop(permit);
+            }
+            .instrument(span),
+        );
     }
 
     async fn deliver_one(&self, message: ClaimedMessage) {
@@ -203,5 +250,13 @@ impl Worker {
                 }
             }
         }
+    }
+}
+
+/// The next handed-off message; None when the channel is gone.
+async fn next_handed_off(handoff: &mut Option<HandoffReceiver>) -> Option<ClaimedMessage> {
+    match handoff {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
