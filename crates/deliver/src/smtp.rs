@@ -20,12 +20,36 @@ const EXCERPT: usize = 300;
 const MAX_IDLE: usize = 64;
 /// ...and for at most this long (upstreams close idle sessions; Postfix after 300 s).
 const IDLE_FOR: Duration = Duration::from_secs(30);
+/// A connection idle this long is checked with RSET before it is used again.
+const CHECK_AFTER: Duration = Duration::from_secs(1);
 
 pub struct SmtpDeliverer {
     config: SmtpProviderConfig,
     hello: String,
     /// Connections that finished a transaction cleanly, newest last.
-    idle: std::sync::Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
+    idle: std::sync::Mutex<Vec<(Upstream, Instant)>>,
+}
+
+/// A connection and whether its server takes pipelined commands (RFC 2920).
+struct Upstream {
+    conn: AsyncSmtpConnection,
+    pipelining: bool,
+}
+
+/// A failed transaction, and whether the message content had been sent (then it is
+/// never tried again on a fresh connection: the upstream may have taken it).
+struct TransactionError {
+    error: SmtpError,
+    content_sent: bool,
+}
+
+impl From<SmtpError> for TransactionError {
+    fn from(error: SmtpError) -> Self {
+        TransactionError {
+            error,
+            content_sent: false,
+        }
+    }
 }
 
 enum AttemptError {
@@ -46,38 +70,42 @@ impl SmtpDeliverer {
         }
     }
 
-    /// A connection that answered RSET, or a new one. Pooled connections save the TCP
-    /// (and TLS, and AUTH) handshakes and the EHLO of every message.
-    async fn checkout(&self) -> Result<(AsyncSmtpConnection, bool), AttemptError> {
+    /// A pooled connection, or a new one. Pooled connections save the TCP (and TLS, and
+    /// AUTH) handshakes and the EHLO of every message. One idle for [`CHECK_AFTER`] or more
+    /// must answer RSET first; a fresher one is used at once (if the upstream dropped it
+    /// meanwhile, the transaction fails before the content and is tried again fresh).
+    async fn checkout(&self) -> Result<(Upstream, bool), AttemptError> {
         loop {
             let pooled = {
                 let mut idle = self.idle.lock().expect("pool lock");
                 idle.retain(|(_, since)| since.elapsed() < IDLE_FOR);
                 idle.pop()
             };
-            let Some((mut conn, _)) = pooled else { break };
-            if conn.command("RSET\r\n").await.is_ok() {
-                return Ok((conn, true));
+            let Some((mut upstream, since)) = pooled else {
+                break;
+            };
+            if since.elapsed() < CHECK_AFTER || upstream.conn.command("RSET\r\n").await.is_ok() {
+                return Ok((upstream, true));
             }
-            conn.abort().await;
+            upstream.conn.abort().await;
         }
         Ok((self.connect().await?, false))
     }
 
     /// Back to the pool after a clean transaction; QUIT when the pool is full.
-    async fn checkin(&self, conn: AsyncSmtpConnection) {
+    async fn checkin(&self, upstream: Upstream) {
         let mut full = {
             let mut idle = self.idle.lock().expect("pool lock");
             if idle.len() < MAX_IDLE {
-                idle.push((conn, Instant::now()));
+                idle.push((upstream, Instant::now()));
                 return;
             }
-            conn
+            upstream
         };
-        let _ = full.quit().await;
+        let _ = full.conn.quit().await;
     }
 
-    async fn connect(&self) -> Result<AsyncSmtpConnection, AttemptError> {
+    async fn connect(&self) -> Result<Upstream, AttemptError> {
         let target = ClientTarget {
             host: self.config.host.clone(),
             port: self.config.port(),
@@ -94,21 +122,32 @@ impl SmtpDeliverer {
             ConnectError::Io(e) => AttemptError::Io(e.to_string()),
             ConnectError::Smtp(e) => AttemptError::Smtp(e),
         })?;
+        // lettre keeps only the EHLO keywords it knows; ask once more for PIPELINING.
+        let pipelining = match conn.command(format!("EHLO {}\r\n", self.hello)).await {
+            Ok(reply) => reply
+                .message()
+                .any(|line| line.trim().eq_ignore_ascii_case("PIPELINING")),
+            Err(error) => return Err(AttemptError::Smtp(error)),
+        };
         if let (Some(user), Some(password)) = (&self.config.username, &self.config.password) {
             let credentials = Credentials::new(user.clone(), password.clone());
             conn.auth(&[Mechanism::Plain, Mechanism::Login], &credentials)
                 .await
                 .map_err(AttemptError::Smtp)?;
         }
-        Ok(conn)
+        Ok(Upstream { conn, pipelining })
     }
 
+    /// MAIL, RCPT per recipient, DATA, content. With PIPELINING the commands go in one
+    /// write and their replies are read in order; the content (dot-stuffed, with its end
+    /// mark) is always one write.
     async fn transaction(
         &self,
-        conn: &mut AsyncSmtpConnection,
+        upstream: &mut Upstream,
         message: Outbound<'_>,
-    ) -> Result<Vec<RecipientResult>, SmtpError> {
+    ) -> Result<Vec<RecipientResult>, TransactionError> {
         let envelope = message.envelope;
+        let conn = &mut upstream.conn;
         let mut params = String::new();
         let info = conn.server_info();
         if envelope.smtputf8 && info.supports_feature(Extension::SmtpUtfEight) {
@@ -117,28 +156,58 @@ impl SmtpDeliverer {
         if envelope.eight_bit && info.supports_feature(Extension::EightBitMime) {
             params.push_str(" BODY=8BITMIME");
         }
-        conn.command(format!("MAIL FROM:<{}>{params}\r\n", envelope.mail_from))
-            .await?;
+        let mail = format!("MAIL FROM:<{}>{params}\r\n", envelope.mail_from);
+        let rcpt = |to: &str| format!("RCPT TO:<{to}>\r\n");
         let mut results = Vec::with_capacity(envelope.rcpt_to.len());
         let mut accepted = Vec::new();
-        for rcpt in &envelope.rcpt_to {
-            match conn.command(format!("RCPT TO:<{rcpt}>\r\n")).await {
-                Ok(_) => accepted.push(rcpt.clone()),
+        if upstream.pipelining {
+            let mut commands = mail;
+            for to in &envelope.rcpt_to {
+                commands.push_str(&rcpt(to));
+            }
+            commands.push_str("DATA\r\n");
+            // MAIL refused: the upstream refuses the rest too; the connection is dropped.
+            conn.command(commands).await?;
+        } else {
+            conn.command(mail).await?;
+        }
+        for to in &envelope.rcpt_to {
+            let reply = match upstream.pipelining {
+                true => conn.read_response().await,
+                false => conn.command(rcpt(to)).await,
+            };
+            match reply {
+                Ok(_) => accepted.push(to.clone()),
                 Err(error) if error.status().is_some() => {
-                    results.push(result_from_error(rcpt, &error));
+                    results.push(result_from_error(to, &error))
                 }
-                Err(error) => return Err(error),
+                Err(error) => return Err(error.into()),
             }
         }
-        if accepted.is_empty() {
-            let _ = conn.command("RSET\r\n").await;
-            return Ok(results);
+        let data = match (upstream.pipelining, accepted.is_empty()) {
+            (true, _) => conn.read_response().await,
+            (false, false) => conn.command("DATA\r\n").await,
+            (false, true) => {
+                let _ = conn.command("RSET\r\n").await;
+                return Ok(results);
+            }
+        };
+        match data {
+            // Pipelined DATA with no recipient: refused, as it should be.
+            Err(error) if accepted.is_empty() && error.status().is_some() => {
+                let _ = conn.command("RSET\r\n").await;
+                return Ok(results);
+            }
+            // ...or taken anyway: end the empty content at once.
+            Ok(_) if accepted.is_empty() => {
+                let _ = conn.command(".\r\n").await;
+                return Ok(results);
+            }
+            Ok(_) => {}
+            Err(error) => return Err(error.into()),
         }
-        conn.command("DATA\r\n").await?;
-        // lettre ends DATA with CRLF.CRLF itself; a body that already ends in CRLF would
-        // otherwise arrive with one line too many.
-        let body = message.body.strip_suffix(b"\r\n").unwrap_or(message.body);
-        match conn.message(body).await {
+        let sent = send_content(conn, message.body).await;
+        match sent {
             Ok(response) => {
                 let text = response.message().collect::<Vec<_>>().join(" ");
                 let code = u16::from(response.code());
@@ -154,10 +223,50 @@ impl SmtpDeliverer {
             Err(error) if error.status().is_some() => {
                 results.extend(accepted.iter().map(|rcpt| result_from_error(rcpt, &error)));
             }
-            Err(error) => return Err(error),
+            Err(error) => {
+                return Err(TransactionError {
+                    error,
+                    content_sent: true,
+                });
+            }
         }
         Ok(results)
     }
+}
+
+/// Sends the content, dot-stuffed and ended with `CRLF . CRLF`, in one write; answers the
+/// upstream's reply to it.
+async fn send_content(
+    conn: &mut AsyncSmtpConnection,
+    body: &[u8],
+) -> Result<lettre::transport::smtp::response::Response, SmtpError> {
+    let stuffed = dot_stuffed(body);
+    match String::from_utf8(stuffed) {
+        // lettre writes commands in one piece; content that is text goes as one.
+        Ok(text) => conn.command(text).await,
+        // 8-bit content that is not UTF-8: lettre's own writer (two writes).
+        Err(_) => {
+            let body = body.strip_suffix(b"\r\n").unwrap_or(body);
+            conn.message(body).await
+        }
+    }
+}
+
+/// `body` made transparent (RFC 5321 4.5.2: a `.` that starts a line is doubled) and
+/// ended with the end-of-data mark. A body ending in CRLF gets no extra empty line.
+fn dot_stuffed(body: &[u8]) -> Vec<u8> {
+    let body = body.strip_suffix(b"\r\n").unwrap_or(body);
+    let mut out = Vec::with_capacity(body.len() + body.len() / 64 + 5);
+    let mut line_start = true;
+    for &b in body {
+        if line_start && b == b'.' {
+            out.push(b'.');
+        }
+        out.push(b);
+        line_start = b == b'\n';
+    }
+    out.extend_from_slice(b"\r\n.\r\n");
+    out
 }
 
 /// 5xx is permanent; 4xx, timeouts, connection and TLS errors are transient.
@@ -192,24 +301,26 @@ impl Deliverer for SmtpDeliverer {
         let attempt = async {
             // Failures while connecting (TCP, TLS, AUTH) are deferred even when 5xx, like
             // Postfix's soft bounce: the fix is usually on our side and the mail should wait.
-            let (mut conn, reused) = self.checkout().await.map_err(|e| (e, true))?;
-            let results = match self.transaction(&mut conn, message).await {
+            let (mut upstream, reused) = self.checkout().await.map_err(|e| (e, true))?;
+            let results = match self.transaction(&mut upstream, message).await {
                 // A pooled connection the upstream dropped meanwhile: once more, fresh.
-                Err(error) if reused && error.status().is_none() => {
-                    conn.abort().await;
-                    conn = self.connect().await.map_err(|e| (e, true))?;
-                    self.transaction(&mut conn, message).await
+                Err(failed)
+                    if reused && !failed.content_sent && failed.error.status().is_none() =>
+                {
+                    upstream.conn.abort().await;
+                    upstream = self.connect().await.map_err(|e| (e, true))?;
+                    self.transaction(&mut upstream, message).await
                 }
                 other => other,
             };
             match results {
                 Ok(results) => {
-                    self.checkin(conn).await;
+                    self.checkin(upstream).await;
                     Ok(results)
                 }
-                Err(error) => {
-                    conn.abort().await;
-                    Err((AttemptError::Smtp(error), false))
+                Err(failed) => {
+                    upstream.conn.abort().await;
+                    Err((AttemptError::Smtp(failed.error), false))
                 }
             }
         };
@@ -275,7 +386,7 @@ pub async fn probe_smtp(config: &SmtpProviderConfig, default_hello: &str) -> Pro
     let limit = Duration::from_secs(config.timeout_secs.saturating_mul(2).max(1));
     let connected = tokio::time::timeout(limit, deliverer.connect()).await;
     let mut conn = match connected {
-        Ok(Ok(conn)) => conn,
+        Ok(Ok(upstream)) => upstream.conn,
         Ok(Err(error)) => {
             let text = match error {
                 AttemptError::Io(text) => text,
@@ -385,4 +496,29 @@ fn test_message(test: &TestMessage<'_>, hello: &str) -> Vec<u8> {
         secs = test.now_secs,
     )
     .into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dot_stuffed;
+
+    #[test]
+    fn content_is_made_transparent_and_ended_once() {
+        let table: [(&[u8], &[u8]); 6] = [
+            (b"a\r\nb\r\n", b"a\r\nb\r\n.\r\n"),
+            (b"a\r\nb", b"a\r\nb\r\n.\r\n"),
+            (b".starts\r\n..two\r\n", b"..starts\r\n...two\r\n.\r\n"),
+            (b"x\r\n.\r\ny\r\n", b"x\r\n..\r\ny\r\n.\r\n"),
+            (b"bare\n.lf\r\n", b"bare\n..lf\r\n.\r\n"),
+            (b"mid.dot\r\n", b"mid.dot\r\n.\r\n"),
+        ];
+        for (body, wire) in table {
+            assert_eq!(
+                dot_stuffed(body),
+                wire,
+                "{:?}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
 }

@@ -43,6 +43,10 @@ fn relays_byte_exact_over_starttls_and_implicit_tls() {
         assert!(copy.text().contains("with ESMTPSA id"), "{}", copy.text());
         assert_eq!(copy.envelope["mail_from"], "app@example.com");
         assert_eq!(copy.rcpt_tos(), vec!["rcpt@dest.test", "second@dest.test"]);
+        assert_eq!(
+            copy.envelope["pipelined"], true,
+            "MAIL, RCPT and DATA in one write to an upstream that offers PIPELINING"
+        );
     }
     for id in ids {
         let message = db.wait_status(id, "delivered", 10);
@@ -216,27 +220,48 @@ fn upstream_5xx_fails_the_message_and_records_the_attempt() {
 
 #[test]
 fn per_recipient_results_when_the_upstream_refuses_some() {
-    let upstream = Upstream::start(&["--reject-rcpt", "nobody"]);
-    let sluice = Sluice::builder(BIN).upstream(upstream.port).start();
-    let db = Db::open(&sluice);
-    let result = smtplib_send(
-        sluice.ports.implicit,
-        "implicit",
-        USER,
-        "app@example.com",
-        &["nobody@dest.test", "somebody@dest.test"],
-        &sample_message("partial"),
-    );
-    assert!(result.ok);
-    let id = result.message_id();
-    let received = upstream.wait_for(1, Duration::from_secs(20));
-    assert_eq!(received[0].rcpt_tos(), vec!["somebody@dest.test"]);
-    let message = db.wait_status(id, "delivered", 10);
-    assert!(message.last_error.unwrap_or_default().starts_with("550"));
-    assert_eq!(
-        db.events(id),
-        vec!["queued", "recipient_failed", "delivered"]
-    );
+    // Pipelined (the upstream offers PIPELINING) and one command at a time.
+    for (options, pipelined) in [(&[][..], true), (&["--no-pipelining"][..], false)] {
+        let upstream = Upstream::start(&[&["--reject-rcpt", "nobody"], options].concat());
+        let sluice = Sluice::builder(BIN).upstream(upstream.port).start();
+        let db = Db::open(&sluice);
+        let send = |rcpts: &[&str], subject: &str| {
+            let result = smtplib_send(
+                sluice.ports.implicit,
+                "implicit",
+                USER,
+                "app@example.com",
+                rcpts,
+                &sample_message(subject),
+            );
+            assert!(result.ok, "{:?}", result.json);
+            result.message_id()
+        };
+        let id = send(&["nobody@dest.test", "somebody@dest.test"], "partial");
+        let received = upstream.wait_for(1, Duration::from_secs(20));
+        assert_eq!(received[0].rcpt_tos(), vec!["somebody@dest.test"]);
+        assert_eq!(received[0].envelope["pipelined"], pipelined);
+        let message = db.wait_status(id, "delivered", 10);
+        assert!(message.last_error.unwrap_or_default().starts_with("550"));
+        assert_eq!(
+            db.events(id),
+            vec!["queued", "recipient_failed", "delivered"]
+        );
+        // Every recipient refused: the message fails, no content is sent, and the
+        // pooled connection is still in step for the next message.
+        let refused = send(&["nobody@dest.test"], "refused");
+        let message = db.wait_status(refused, "failed", 10);
+        assert!(message.last_error.unwrap_or_default().starts_with("550"));
+        let next = send(&["somebody@dest.test"], "next");
+        db.wait_status(next, "delivered", 10);
+        let received = upstream.wait_for(2, Duration::from_secs(10));
+        assert!(
+            received[1].text().contains("Subject: next\r\n"),
+            "{}",
+            received[1].text()
+        );
+        assert_eq!(received.len(), 2, "nothing of the refused message arrived");
+    }
 }
 
 #[test]

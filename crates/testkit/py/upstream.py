@@ -22,6 +22,7 @@ parser.add_argument("--reject-data", action="store_true", help="554 at the end o
 parser.add_argument("--discard", action="store_true", help="count messages, store nothing")
 parser.add_argument("--discard-body", action="store_true", help="store only the header section")
 parser.add_argument("--delay", type=float, default=0.0, help="seconds to wait before answering DATA")
+parser.add_argument("--no-pipelining", action="store_true", help="do not advertise PIPELINING")
 parser.add_argument("--tls-cert", default="")
 parser.add_argument("--tls-key", default="")
 args = parser.parse_args()
@@ -32,6 +33,19 @@ class Handler:
     def __init__(self):
         self.transactions = 0
         self.stored = 0
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if not args.no_pipelining:
+            responses.insert(len(responses) - 1, "250-PIPELINING")
+        return responses
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        # Commands that came with MAIL in one write are already waiting in the buffer.
+        session.pipelined = bool(server._reader._buffer)
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if args.reject_rcpt and args.reject_rcpt in address:
@@ -64,6 +78,7 @@ class Handler:
                     "rcpt_tos": envelope.rcpt_tos,
                     "mail_options": envelope.mail_options,
                     "tls": session.ssl is not None,
+                    "pipelined": getattr(session, "pipelined", False),
                 },
                 f,
             )
