@@ -2326,3 +2326,50 @@ async fn suppressed_recipients_are_refused_at_send_until_removed_or_expired() {
         .await;
     assert_eq!(listed.body.as_array().unwrap().len(), 1, "{}", listed.text);
 }
+
+#[tokio::test]
+async fn a_body_removed_by_retention_is_gone_but_its_message_stays() {
+    let api = Api::new().await;
+    let admin = api.admin_token().await;
+    let (account, key) = api.account(&admin, "kept", "kept.test").await;
+    let id = api
+        .store
+        .enqueue_messages(&[message_for(account)], 5)
+        .await
+        .unwrap()[0];
+    let raw_path = format!("/messages/{id}/raw");
+    let before = api.call(Method::GET, &raw_path, Some(&key), None).await;
+    assert_eq!(before.text, "Subject: hi\r\n\r\nbody\r\n");
+    let claimed = api.store.claim_due_messages("w", 6, 1000, 1).await.unwrap();
+    assert_eq!(claimed[0].id, id);
+    let delivered = sluice_store::AttemptRecord {
+        message_id: id,
+        lease_owner: "w".into(),
+        report: sluice_core::DeliveryReport::uniform(
+            "smtp",
+            &["r@dest.test".to_string()],
+            sluice_core::Verdict::Delivered,
+            Some(250),
+            "ok",
+        ),
+        calls: vec![],
+        started_at: 10,
+        finished_at: 10,
+        new_status: sluice_core::MessageStatus::Delivered,
+        pending_rcpt: vec![],
+        next_attempt_at: 10,
+        last_error: None,
+        events: vec![("delivered".into(), String::new())],
+    };
+    assert!(api.store.record_attempt(&delivered).await.unwrap());
+    assert_eq!(api.store.purge_bodies(i64::MAX, 200, 10).await.unwrap(), 1);
+    let gone = api.call(Method::GET, &raw_path, Some(&key), None).await;
+    assert_error(&gone, StatusCode::GONE, "body_purged");
+    let detail = api
+        .call(Method::GET, &format!("/messages/{id}"), Some(&key), None)
+        .await;
+    assert_eq!(detail.status, StatusCode::OK, "{}", detail.text);
+    assert_eq!(detail.body["body_purged_at"], 200);
+    assert_eq!(detail.body["status"], "delivered");
+    assert_eq!(detail.body["delivery_attempts"][0]["verdict"], "delivered");
+}

@@ -1844,6 +1844,7 @@ macro_rules! impl_sql_store {
                     size: row.try_get("size")?,
                     body: self.bodies.open(row.try_get("body")?)?,
                     created_at: row.try_get("created_at")?,
+                    body_purged_at: row.try_get("body_purged_at")?,
                 }))
             }
 

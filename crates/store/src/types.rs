@@ -132,6 +132,8 @@ pub struct MessageRecord {
     #[serde(skip)]
     pub body: Vec<u8>,
     pub created_at: i64,
+    /// When retention emptied the body (`body` is then empty).
+    pub body_purged_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -178,9 +178,13 @@ async fn message(
         Ok(detail) => detail,
         Err(page) => return page,
     };
-    let raw = match raw_of(&state, &user, id).await {
-        Ok(raw) => raw,
-        Err(page) => return page,
+    // Retention may have emptied the body: the envelope, attempts and events remain.
+    let raw = match detail["body_purged_at"].is_null() {
+        false => Vec::new(),
+        true => match raw_of(&state, &user, id).await {
+            Ok(raw) => raw,
+            Err(page) => return page,
+        },
     };
     // A captured message can be released through a provider the user can choose.
     let providers = match detail["status"] == "captured" {

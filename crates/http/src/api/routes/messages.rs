@@ -109,6 +109,8 @@ pub struct MessageDetail {
     pub last_error: Option<String>,
     pub size: i64,
     pub created_at: i64,
+    /// Set when retention emptied the body (`retention.body_days`): the raw source is gone.
+    pub body_purged_at: Option<i64>,
     pub delivery_attempts: Vec<AttemptView>,
     pub events: Vec<EventView>,
 }
@@ -201,6 +203,7 @@ async fn get_message(
         last_error: m.last_error,
         size: m.size,
         created_at: m.created_at,
+        body_purged_at: m.body_purged_at,
         delivery_attempts: attempts.into_iter().map(attempt_view).collect(),
         events: events
             .into_iter()
@@ -213,17 +216,25 @@ async fn get_message(
     }))
 }
 
-/// The message as stored (RFC 5322, with Sluice's Received header).
+/// The message as stored (RFC 5322, with Sluice's Received header); 410 `body_purged`
+/// once retention has emptied it.
 #[utoipa::path(get, path = "/messages/{id}/raw", tag = "messages", params(("id" = i64, Path)),
     security(("bearer" = [])),
     responses((status = 200, content_type = "message/rfc822", body = String), (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody)))]
+        (status = 404, body = ErrorBody), (status = 410, body = ErrorBody)))]
 async fn get_raw(
     State(state): State<ApiState>,
     who: Principal,
     Path(id): Path<i64>,
 ) -> Result<axum::response::Response, ApiError> {
     let m = visible_message(&state, &who, id).await?;
+    if m.body_purged_at.is_some() {
+        return Err(ApiError::new(
+            axum::http::StatusCode::GONE,
+            "body_purged",
+            "the body was removed by retention (retention.body_days); the envelope, attempts and events remain",
+        ));
+    }
     Ok(([(header::CONTENT_TYPE, "message/rfc822")], m.body).into_response())
 }
 
