@@ -340,6 +340,14 @@ fn metrics_move_with_mail_and_parse_as_prometheus_text() {
         2.0
     );
     assert_eq!(moved("sluice_accept_latency_seconds_count", &[]), 3.0);
+    // An idle worker keeps up: all three went straight to it, none waited to be claimed.
+    assert_eq!(
+        (
+            moved("sluice_accept_handoff_total", &["to=\"worker\""]),
+            moved("sluice_accept_handoff_total", &["to=\"queue\""])
+        ),
+        (3.0, 0.0)
+    );
     assert_eq!(moved("sluice_delivery_latency_seconds_count", &[]), 3.0);
     // Histograms, with buckets, not summaries.
     assert!(

@@ -185,6 +185,15 @@ impl Acceptor {
         // Until the commit: what a client waits for its 250 (sync mode adds the delivery).
         metrics::histogram!("sluice_accept_latency_seconds", "source" => source.as_str())
             .record(started.elapsed().as_secs_f64());
+        if !sync && self.handoff.get().is_some() {
+            // How often this node's worker keeps up (handed over) or is behind (queued).
+            let path = if reserved.is_some() {
+                "worker"
+            } else {
+                "queue"
+            };
+            metrics::counter!("sluice_accept_handoff_total", "to" => path).increment(1);
+        }
         match (copy, reserved) {
             (None, _) => {
                 self.wake.notify_one();
