@@ -382,9 +382,8 @@ impl SessionDriver<'_> {
     async fn run(&mut self, session: &mut Session, conn: &mut Conn) -> &'static str {
         let idle = Duration::from_secs(self.limits.idle_timeout_secs);
         let mut out = session.greeting().to_bytes();
-        // 16 KB: one read takes a small message whole; zeroing 64 KB per session showed in
-        // profiles of one-message sessions.
-        let mut buf = vec![0u8; 16 * 1024];
+        // Only TLS sessions keep a read buffer (see `Conn::read_with`).
+        let mut tls_buf = Vec::new();
         let mut shutdown = self.server.shutdown.clone();
         loop {
             while let Some(event) = session.next_event() {
@@ -444,7 +443,7 @@ impl SessionDriver<'_> {
                 continue;
             }
             let read = tokio::select! {
-                read = tokio::time::timeout(idle, conn.read(&mut buf)) => read,
+                read = tokio::time::timeout(idle, conn.read_with(&mut tls_buf, |bytes| session.feed(bytes))) => read,
                 _ = stopped(&mut shutdown), if !stopping => continue,
                 _ = self.close.notified() => {
                     info!("closed by an administrator");
@@ -454,7 +453,7 @@ impl SessionDriver<'_> {
             };
             match read {
                 Ok(Ok(0)) => return "client closed",
-                Ok(Ok(n)) => session.feed(&buf[..n]),
+                Ok(Ok(_)) => {}
                 Ok(Err(_)) => return "read failed",
                 Err(_) => {
                     session.close_with(Reply::new(
