@@ -324,10 +324,15 @@ async fn test_provider(
     State(state): State<ApiState>,
     who: Principal,
     Path(id): Path<i64>,
-    body: axum::body::Bytes,
+    request: Option<Json<TestRequest>>,
 ) -> Result<axum::Json<TestResult>, ApiError> {
-    // Like the Json extractor elsewhere: the body's shape is checked first.
-    let request = test_request(&body)?;
+    let request = request.map(|Json(request)| request);
+    if let Some(request) = &request {
+        for (field, address) in [("from", &request.from), ("to", &request.to)] {
+            sluice_core::address::validate_mailbox(address)
+                .map_err(|e| ApiError::validation(format!("{field}: {e}")))?;
+        }
+    }
     let row = visible_provider(&state, &who, id).await?;
     who.require(Role::Member)?;
     let secrets = state.unseal(&row.secrets)?;
@@ -373,25 +378,6 @@ async fn test_provider(
         )
         .await?;
     Ok(axum::Json(result))
-}
-
-/// The test request in `body`, if any: an empty body only probes.
-fn test_request(body: &[u8]) -> Result<Option<TestRequest>, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(None);
-    }
-    let request: TestRequest = serde_json::from_slice(body).map_err(|e| {
-        if e.is_data() {
-            ApiError::validation(e.to_string())
-        } else {
-            ApiError::new(StatusCode::BAD_REQUEST, "malformed_request", e.to_string())
-        }
-    })?;
-    for (field, address) in [("from", &request.from), ("to", &request.to)] {
-        sluice_core::address::validate_mailbox(address)
-            .map_err(|e| ApiError::validation(format!("{field}: {e}")))?;
-    }
-    Ok(Some(request))
 }
 
 impl From<sluice_deliver::ProbeReport> for TestResult {
