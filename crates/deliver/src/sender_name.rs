@@ -8,7 +8,7 @@
 //! signature covers) already has the name the sender chose, or the provider has no name set.
 
 use base64::Engine;
-pub use sluice_core::provider::{MAX_SENDER_NAME, check_sender_name};
+use sluice_core::provider::check_sender_name;
 
 /// `message` with `name` as the display name of its From address, or None when the
 /// message goes as it is (From has a name already, several mailboxes, none, or `name`
@@ -132,6 +132,7 @@ fn encoded_word(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sluice_core::provider::MAX_SENDER_NAME;
 
     fn named(message: &str, name: &str) -> Option<String> {
         with_sender_name(message.as_bytes(), name).map(|m| String::from_utf8(m).unwrap())

@@ -20,7 +20,7 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -351,4 +351,44 @@ fn client_of(request: &axum::http::request::Parts) -> Option<SocketAddr> {
         .extensions
         .get::<axum::extract::ConnectInfo<SocketAddr>>()
         .map(|c| c.0)
+}
+
+/// Runs an API call and answers with its JSON, or with an error page.
+pub(super) async fn api_json(
+    state: &PanelState,
+    user: &PanelUser,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> Result<Value, Response> {
+    let answer = state.api(user, method, path, body).await;
+    if answer.ok() {
+        Ok(answer.json())
+    } else {
+        Err(state.error_page(Some(user), answer.status, &answer.error_message()))
+    }
+}
+
+/// Runs a state-changing API call, then goes to `then`; an error page if it failed.
+pub(super) async fn act(
+    state: &PanelState,
+    user: &PanelUser,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+    then: &str,
+) -> Response {
+    match api_json(state, user, method, path, body).await {
+        Ok(_) => Redirect::to(then).into_response(),
+        Err(page) => page,
+    }
+}
+
+/// A submitted form as the handlers get it, for tests.
+#[cfg(test)]
+pub(super) fn form_pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }

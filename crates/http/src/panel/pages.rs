@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::chart::{HourBars, hourly_svg};
-use super::{PanelState, PanelUser, session};
+use super::{PanelState, PanelUser, act, api_json, session};
 use crate::api::now_ms;
 
 pub fn routes() -> axum::Router<PanelState> {
@@ -59,22 +59,6 @@ fn query_string(pairs: &[(&str, Option<&str>)]) -> String {
         }
     }
     out
-}
-
-/// Runs an API call and answers with its JSON, or with an error page.
-pub(super) async fn api_json(
-    state: &PanelState,
-    user: &PanelUser,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> Result<Value, Response> {
-    let answer = state.api(user, method, path, body).await;
-    if answer.ok() {
-        Ok(answer.json())
-    } else {
-        Err(state.error_page(Some(user), answer.status, &answer.error_message()))
-    }
 }
 
 async fn dashboard(State(state): State<PanelState>, user: PanelUser) -> Response {
@@ -328,21 +312,6 @@ async fn attachment(
         )
             .into_response(),
         None => state.error_page(Some(&user), StatusCode::NOT_FOUND, "no such attachment"),
-    }
-}
-
-/// Runs a state-changing API call, then goes to `then`; an error page if it failed.
-pub(super) async fn act(
-    state: &PanelState,
-    user: &PanelUser,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-    then: &str,
-) -> Response {
-    match api_json(state, user, method, path, body).await {
-        Ok(_) => Redirect::to(then).into_response(),
-        Err(page) => page,
     }
 }
 

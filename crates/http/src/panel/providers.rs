@@ -10,8 +10,8 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::pages::{act, api_json, number};
-use super::{PanelState, PanelUser};
+use super::pages::number;
+use super::{PanelState, PanelUser, act, api_json};
 
 pub fn routes() -> axum::Router<PanelState> {
     axum::Router::new()
@@ -21,7 +21,7 @@ pub fn routes() -> axum::Router<PanelState> {
             "/providers/{id}/edit",
             get(edit_provider).post(save_provider),
         )
-        .route("/providers/service", post(create_service_provider))
+        .route("/providers/service", post(create_provider))
 }
 
 /// The email services' forms: each type's settings as the API takes them, the optional
@@ -144,7 +144,7 @@ fn form_value(form: &FormPairs, name: &str) -> Option<String> {
 
 /// The settings of a provider from its form: the SMTP form or an email service's.
 /// Secrets left empty are left out (on an update, the stored ones are kept).
-fn provider_config(form: &FormPairs) -> Result<(String, Value), String> {
+fn form_settings(form: &FormPairs) -> Result<(String, Value), String> {
     let value = |name: &str| form_value(form, name);
     let kind = value("provider_type").unwrap_or_else(|| "smtp".into());
     let mut config = serde_json::Map::new();
@@ -188,7 +188,7 @@ fn provider_config(form: &FormPairs) -> Result<(String, Value), String> {
 
 /// The API's body to create a provider from its form.
 fn new_provider_body(form: &FormPairs) -> Result<Value, String> {
-    let (kind, config) = provider_config(form)?;
+    let (kind, config) = form_settings(form)?;
     let mut body = json!({ "name": form_value(form, "name").unwrap_or_default(),
                            "provider_type": kind, "config": config });
     if let Some(priority) = number::<i64>(&form_value(form, "priority"), "priority")? {
@@ -202,7 +202,7 @@ fn new_provider_body(form: &FormPairs) -> Result<Value, String> {
 
 /// The API's body to update a provider from its edit form (type and account stay).
 fn update_provider_body(form: &FormPairs) -> Result<Value, String> {
-    let (_, config) = provider_config(form)?;
+    let (_, config) = form_settings(form)?;
     let mut body = json!({ "name": form_value(form, "name").unwrap_or_default(),
                            "config": config, "enabled": form_value(form, "enabled").is_some() });
     if let Some(priority) = number::<i64>(&form_value(form, "priority"), "priority")? {
@@ -211,7 +211,7 @@ fn update_provider_body(form: &FormPairs) -> Result<Value, String> {
     Ok(body)
 }
 
-/// Both create forms (SMTP and the services') post here or to `/providers/service`.
+/// Both create forms: SMTP posts to `/providers`, the services' to `/providers/service`.
 async fn create_provider(
     State(state): State<PanelState>,
     user: PanelUser,
@@ -231,14 +231,6 @@ async fn create_provider(
         }
         Err(message) => state.error_page(Some(&user), StatusCode::UNPROCESSABLE_ENTITY, &message),
     }
-}
-
-async fn create_service_provider(
-    state: State<PanelState>,
-    user: PanelUser,
-    form: Form<Vec<(String, String)>>,
-) -> Response {
-    create_provider(state, user, form).await
 }
 
 async fn edit_provider(
@@ -315,13 +307,7 @@ async fn test_provider(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-        items
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::panel::form_pairs as pairs;
 
     #[test]
     fn service_forms_become_provider_settings() {

@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{PanelState, PanelUser};
+use super::{PanelState, PanelUser, act, api_json};
 
 pub fn routes() -> axum::Router<PanelState> {
     axum::Router::new()
@@ -402,11 +402,11 @@ async fn list(
         return state.error_page(Some(&user), StatusCode::NOT_FOUND, "no such page");
     };
     let path = format!("{}{}", r.api, account_query(query.account_id.as_deref()));
-    let answer = state.api(&user, Method::GET, &path, None).await;
-    if !answer.ok() {
-        return state.error_page(Some(&user), answer.status, &answer.error_message());
-    }
-    let (columns, rows) = table_rows(&answer.json());
+    let listed = match api_json(&state, &user, Method::GET, &path, None).await {
+        Ok(listed) => listed,
+        Err(page) => return page,
+    };
+    let (columns, rows) = table_rows(&listed);
     let fields: Vec<Value> = r
         .fields
         .iter()
@@ -441,15 +441,15 @@ async fn create(
             return state.error_page(Some(&user), StatusCode::UNPROCESSABLE_ENTITY, &message);
         }
     };
-    let answer = state.api(&user, Method::POST, r.api, Some(body)).await;
-    if !answer.ok() {
-        return state.error_page(Some(&user), answer.status, &answer.error_message());
-    }
+    let created = match api_json(&state, &user, Method::POST, r.api, Some(body)).await {
+        Ok(created) => created,
+        Err(page) => return page,
+    };
     if r.once.is_empty() {
         return Redirect::to(&format!("/r/{}", r.slug)).into_response();
     }
     // Shown here once: the API will not show it again.
-    let created = serde_json::to_string_pretty(&answer.json()).unwrap_or_default();
+    let created = serde_json::to_string_pretty(&created).unwrap_or_default();
     state.page(
         "created.html",
         Some(&user),
@@ -470,18 +470,9 @@ async fn remove(
     if !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
         return state.error_page(Some(&user), StatusCode::NOT_FOUND, "no such item");
     }
-    let answer = state
-        .api(
-            &user,
-            Method::DELETE,
-            &format!("{}/{id}{account}", r.api),
-            None,
-        )
-        .await;
-    if !answer.ok() {
-        return state.error_page(Some(&user), answer.status, &answer.error_message());
-    }
-    Redirect::to(&format!("/r/{}{account}", r.slug)).into_response()
+    let path = format!("{}/{id}{account}", r.api);
+    let back = format!("/r/{}{account}", r.slug);
+    act(&state, &user, Method::DELETE, &path, None, &back).await
 }
 
 async fn edit_form(
@@ -492,18 +483,16 @@ async fn edit_form(
     let Some(r) = resource(&slug).filter(|r| !r.edit.is_empty()) else {
         return state.error_page(Some(&user), StatusCode::NOT_FOUND, "no such page");
     };
-    let answer = state
-        .api(&user, Method::GET, &format!("{}/{id}", r.api), None)
-        .await;
-    if !answer.ok() {
-        return state.error_page(Some(&user), answer.status, &answer.error_message());
-    }
+    let item = match api_json(&state, &user, Method::GET, &format!("{}/{id}", r.api), None).await {
+        Ok(item) => item,
+        Err(page) => return page,
+    };
     state.page(
         "resource_edit.html",
         Some(&user),
         json!({
             "r": { "slug": r.slug, "title": r.title }, "id": id,
-            "fields": filled_fields(r.edit, &answer.json()),
+            "fields": filled_fields(r.edit, &item),
         }),
     )
 }
@@ -523,13 +512,16 @@ async fn save_edit(
             return state.error_page(Some(&user), StatusCode::UNPROCESSABLE_ENTITY, &message);
         }
     };
-    let answer = state
-        .api(&user, Method::PUT, &format!("{}/{id}", r.api), Some(body))
-        .await;
-    if !answer.ok() {
-        return state.error_page(Some(&user), answer.status, &answer.error_message());
-    }
-    Redirect::to(&format!("/r/{}", r.slug)).into_response()
+    let path = format!("{}/{id}", r.api);
+    act(
+        &state,
+        &user,
+        Method::PUT,
+        &path,
+        Some(body),
+        &format!("/r/{}", r.slug),
+    )
+    .await
 }
 
 /// Runs the resource's check and shows each step.
@@ -541,29 +533,22 @@ async fn test(
     let Some(r) = resource(&slug).filter(|r| r.test) else {
         return state.error_page(Some(&user), StatusCode::NOT_FOUND, "no such page");
     };
-    let answer = state
-        .api(&user, Method::POST, &format!("{}/{id}/test", r.api), None)
-        .await;
-    if !answer.ok() {
-        return state.error_page(Some(&user), answer.status, &answer.error_message());
-    }
+    let path = format!("{}/{id}/test", r.api);
+    let result = match api_json(&state, &user, Method::POST, &path, None).await {
+        Ok(result) => result,
+        Err(page) => return page,
+    };
     state.page(
         "provider_test.html",
         Some(&user),
-        json!({ "what": r.title, "back": format!("/r/{}", r.slug), "id": id, "result": answer.json() }),
+        json!({ "what": r.title, "back": format!("/r/{}", r.slug), "id": id, "result": result }),
     )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-        items
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::panel::form_pairs as pairs;
 
     #[test]
     fn form_fields_become_the_api_body() {
