@@ -5,10 +5,11 @@
 //! open the socket ourselves (and, for implicit TLS, do the handshake ourselves) and hand
 //! lettre the stream.
 
+use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -98,10 +99,7 @@ pub async fn connect(target: &ClientTarget) -> Result<AsyncSmtpConnection, Conne
     };
     let mut conn = AsyncSmtpConnection::connect_with_transport(stream, &hello).await?;
     if target.security == ClientSecurity::Starttls {
-        let parameters = TlsParameters::builder(target.host.clone())
-            .dangerous_accept_invalid_certs(target.skip_tls_verify)
-            .dangerous_accept_invalid_hostnames(target.skip_tls_verify)
-            .build_rustls()?;
+        let parameters = starttls_parameters(&target.host, target.skip_tls_verify)?;
         conn.starttls(parameters, &hello).await?;
     }
     Ok(conn)
@@ -111,7 +109,42 @@ fn io_error(kind: io::ErrorKind, text: &str) -> io::Error {
     io::Error::new(kind, text.to_string())
 }
 
+/// lettre's STARTTLS parameters for `host`, built once per host and reused: building them
+/// reads and parses the system's root certificates, which cost more than the handshake.
+/// (A change to the system's roots applies from the next start.)
+fn starttls_parameters(host: &str, skip_verify: bool) -> Result<TlsParameters, SmtpError> {
+    static BUILT: LazyLock<Mutex<HashMap<(String, bool), TlsParameters>>> =
+        LazyLock::new(Default::default);
+    let key = (host.to_string(), skip_verify);
+    if let Some(parameters) = BUILT.lock().expect("tls parameters lock").get(&key) {
+        return Ok(parameters.clone());
+    }
+    let parameters = TlsParameters::builder(host.to_string())
+        .dangerous_accept_invalid_certs(skip_verify)
+        .dangerous_accept_invalid_hostnames(skip_verify)
+        .build_rustls()?;
+    let mut built = BUILT.lock().expect("tls parameters lock");
+    // Bounded by the upstream hosts a node talks to; a node that talks to very many
+    // starts over rather than growing.
+    if built.len() >= 1024 {
+        built.clear();
+    }
+    built.insert(key, parameters.clone());
+    Ok(parameters)
+}
+
+/// The rustls client configuration (implicit TLS, the mailbox check), built once per
+/// process for each of verify / skip-verify: the system's roots are read once.
 pub(crate) fn client_config(skip_verify: bool) -> Arc<ClientConfig> {
+    static VERIFYING: LazyLock<Arc<ClientConfig>> = LazyLock::new(|| build_client_config(false));
+    static SKIPPING: LazyLock<Arc<ClientConfig>> = LazyLock::new(|| build_client_config(true));
+    match skip_verify {
+        true => SKIPPING.clone(),
+        false => VERIFYING.clone(),
+    }
+}
+
+fn build_client_config(skip_verify: bool) -> Arc<ClientConfig> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
