@@ -308,7 +308,9 @@ impl Default for RetentionConfig {
 pub struct StoreConfig {
     /// Most messages one group commit holds.
     pub group_commit_max_batch: usize,
-    /// Longest a message waits for others to share its commit, in microseconds.
+    /// Longest a write waits for others to share its commit, in microseconds. 0 (the
+    /// default): none; writes that arrive while a commit is running share the next one,
+    /// which is batching enough under load and adds no wait when idle.
     pub group_commit_max_wait_micros: u64,
     /// How long (ms) a node may reuse an account's settings it read for delivery and
     /// accept: providers, routing rules, DKIM keys, monthly usage. 0: read them for every
@@ -456,7 +458,7 @@ impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             group_commit_max_batch: 256,
-            group_commit_max_wait_micros: 1000,
+            group_commit_max_wait_micros: 0,
             account_cache_ms: 1000,
         }
     }

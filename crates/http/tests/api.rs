@@ -17,7 +17,7 @@ const ACCOUNT_PASSWORD: &str = "smtp-password-A1";
 
 /// The real accept path (group commit, monthly limit), delivering through `log`.
 fn acceptor(store: Arc<dyn Store>) -> sluice_worker::Acceptor {
-    let (committer, _task) = sluice_store::GroupCommitter::start(
+    let (committer, _task) = sluice_store::QueueCommitter::start(
         store.clone(),
         sluice_store::GroupCommitConfig {
             max_batch: 8,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use sluice_config::{Config, DeliveryMode as ConfigMode};
-use sluice_store::{AttemptCommitter, GroupCommitConfig, GroupCommitter, Store};
+use sluice_store::{GroupCommitConfig, QueueCommitter, Store};
 use sluice_worker::{Acceptor, DeliveryMode, Worker, WorkerConfig};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
@@ -198,8 +198,9 @@ pub async fn run(args: crate::ConfigArgs, roles: &[Role]) -> anyhow::Result<()> 
         max_batch: config.store.group_commit_max_batch,
         max_wait: Duration::from_micros(config.store.group_commit_max_wait_micros),
     };
-    let (committer, committer_task) = GroupCommitter::start(store.clone(), group_commit);
-    let (attempts, attempts_task) = AttemptCommitter::start(store.clone(), group_commit);
+    // New messages and delivery attempts: one group committer, so they share transactions.
+    let (committer, committer_task) = QueueCommitter::start(store.clone(), group_commit);
+    let attempts = committer.clone();
     let wake = Arc::new(Notify::new());
     let retry = sluice_core::Live::new(config.delivery.retry.clone());
     let mode = match config.delivery.mode {
@@ -445,14 +446,13 @@ pub async fn run(args: crate::ConfigArgs, roles: &[Role]) -> anyhow::Result<()> 
     for task in [http, webhook, panel].into_iter().flatten() {
         let _ = task.await;
     }
-    // The last holders of the accept path (and so of the committers): when they are gone
-    // the committers write what they hold and end.
+    // The last holders of the accept path (and so of the committer; the worker's copy went
+    // with the worker): when they are gone the committer writes what it holds and ends.
     drop(connections);
     drop(smtp);
     drop(acceptor);
     let committers = async {
         let _ = committer_task.await;
-        let _ = attempts_task.await;
     };
     if tokio::time::timeout(Duration::from_secs(5), committers)
         .await

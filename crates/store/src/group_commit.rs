@@ -1,6 +1,6 @@
 //! Group commit: concurrent writers share one transaction, so throughput is not bounded by
-//! one fsync per write. The only places writes are batched: new messages
-//! ([`GroupCommitter`]) and delivery attempts ([`AttemptCommitter`]), one mechanism.
+//! one fsync per write. The only place writes are batched: new messages and delivery
+//! attempts, together ([`QueueCommitter`]).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -30,7 +30,7 @@ pub trait BatchWrite: Send + Sync + 'static {
     /// Writes every item in one transaction; one output per item, in order.
     async fn write(
         store: &dyn Store,
-        items: &[Self::Item],
+        items: Vec<Self::Item>,
         now_ms: i64,
     ) -> Result<Vec<Self::Output>, StoreError>;
 }
@@ -73,48 +73,95 @@ impl<W: BatchWrite> Batcher<W> {
     }
 }
 
-/// New messages: `submit` answers the message's id once it is committed.
-pub struct EnqueueMessages;
+/// One write to the queue: a new message, or a delivery attempt's outcome.
+pub enum QueueWrite {
+    Message(NewMessage),
+    Attempt(AttemptRecord),
+}
+
+/// What a committed [`QueueWrite`] answers: the message's id, or whether the attempt's
+/// lease still held (and so whether it was applied).
+pub enum QueueWritten {
+    Message(MessageId),
+    Attempt(bool),
+}
+
+/// New messages and delivery attempts share a transaction: under load each batch holds
+/// both the mail just accepted and the outcomes of mail just delivered, and pays for one
+/// commit (one fsync, and the pages both touch written once).
+pub struct QueueWrites;
 
 #[async_trait]
-impl BatchWrite for EnqueueMessages {
-    type Item = NewMessage;
-    type Output = MessageId;
-    const NAME: &'static str = "enqueue";
+impl BatchWrite for QueueWrites {
+    type Item = QueueWrite;
+    type Output = QueueWritten;
+    const NAME: &'static str = "queue";
     async fn write(
         store: &dyn Store,
-        items: &[NewMessage],
+        items: Vec<QueueWrite>,
         now_ms: i64,
-    ) -> Result<Vec<MessageId>, StoreError> {
-        store.enqueue_messages(items, now_ms).await
+    ) -> Result<Vec<QueueWritten>, StoreError> {
+        let mut messages = Vec::new();
+        let mut attempts = Vec::new();
+        let mut kinds = Vec::with_capacity(items.len());
+        for item in items {
+            match item {
+                QueueWrite::Message(message) => {
+                    messages.push(message);
+                    kinds.push(true);
+                }
+                QueueWrite::Attempt(attempt) => {
+                    attempts.push(attempt);
+                    kinds.push(false);
+                }
+            }
+        }
+        let (ids, applied) = store.write_queue(&messages, &attempts, now_ms).await?;
+        let (mut ids, mut applied) = (ids.into_iter(), applied.into_iter());
+        kinds
+            .into_iter()
+            .map(|is_message| match is_message {
+                true => ids.next().map(QueueWritten::Message),
+                false => applied.next().map(QueueWritten::Attempt),
+            })
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| {
+                StoreError::Database("the store answered fewer writes than asked".into())
+            })
     }
 }
 
-/// Delivery attempts: `submit` answers whether the lease was still held.
-pub struct RecordAttempts;
+/// The queue's group committer: new messages (the accept path) and delivery attempts (the
+/// worker) go through one batching task. Clone freely.
+#[derive(Clone)]
+pub struct QueueCommitter(Batcher<QueueWrites>);
 
-#[async_trait]
-impl BatchWrite for RecordAttempts {
-    type Item = AttemptRecord;
-    type Output = bool;
-    const NAME: &'static str = "attempts";
-    async fn write(
-        store: &dyn Store,
-        items: &[AttemptRecord],
-        _now_ms: i64,
-    ) -> Result<Vec<bool>, StoreError> {
-        store.record_attempts(items).await
+impl QueueCommitter {
+    pub fn start(store: Arc<dyn Store>, config: GroupCommitConfig) -> (Self, JoinHandle<()>) {
+        let (batcher, task) = Batcher::start(store, config);
+        (QueueCommitter(batcher), task)
     }
-}
 
-pub type GroupCommitter = Batcher<EnqueueMessages>;
-pub type AttemptCommitter = Batcher<RecordAttempts>;
-
-impl GroupCommitter {
     /// Returns once the message is committed to stable storage, with its id.
     pub async fn commit(&self, message: NewMessage) -> Result<MessageId, StoreError> {
-        self.submit(message).await
+        match self.0.submit(QueueWrite::Message(message)).await? {
+            QueueWritten::Message(id) => Ok(id),
+            QueueWritten::Attempt(_) => Err(mismatch()),
+        }
     }
+
+    /// Returns once the attempt is committed: whether the lease still held (false: the
+    /// attempt was not recorded, another worker owns the message).
+    pub async fn record(&self, attempt: AttemptRecord) -> Result<bool, StoreError> {
+        match self.0.submit(QueueWrite::Attempt(attempt)).await? {
+            QueueWritten::Attempt(applied) => Ok(applied),
+            QueueWritten::Message(_) => Err(mismatch()),
+        }
+    }
+}
+
+fn mismatch() -> StoreError {
+    StoreError::Database("a queue write was answered as another kind".into())
 }
 
 async fn run_batcher<W: BatchWrite>(
@@ -149,20 +196,25 @@ async fn run_batcher<W: BatchWrite>(
 async fn write_batch<W: BatchWrite>(store: &dyn Store, batch: &mut Vec<Pending<W>>) {
     let (items, replies): (Vec<W::Item>, Vec<_>) =
         batch.drain(..).map(|p| (p.item, p.reply)).unzip();
-    metrics::histogram!("sluice_group_commit_batch_size", "write" => W::NAME)
-        .record(items.len() as f64);
+    let count = items.len();
+    metrics::histogram!("sluice_group_commit_batch_size", "write" => W::NAME).record(count as f64);
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or_default();
-    match W::write(store, &items, now_ms).await {
+    let started = std::time::Instant::now();
+    let written = W::write(store, items, now_ms).await;
+    // The transaction's time, fsync included: what every writer in the batch waited last.
+    metrics::histogram!("sluice_group_commit_seconds", "write" => W::NAME)
+        .record(started.elapsed().as_secs_f64());
+    match written {
         Ok(outputs) => {
             for (reply, output) in replies.into_iter().zip(outputs) {
                 let _ = reply.send(Ok(output));
             }
         }
         Err(err) => {
-            tracing::error!(error = %err, batch = items.len(), write = W::NAME, "group commit failed");
+            tracing::error!(error = %err, batch = count, write = W::NAME, "group commit failed");
             for reply in replies {
                 let _ = reply.send(Err(err.clone()));
             }

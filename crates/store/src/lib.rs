@@ -16,8 +16,7 @@ pub mod ttl_cache;
 
 pub use bodies::BodyCodec;
 pub use group_commit::{
-    AttemptCommitter, BatchWrite, Batcher, EnqueueMessages, GroupCommitConfig, GroupCommitter,
-    RecordAttempts,
+    BatchWrite, Batcher, GroupCommitConfig, QueueCommitter, QueueWrite, QueueWrites, QueueWritten,
 };
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -362,6 +361,16 @@ pub trait Store: Send + Sync + 'static {
         messages: &[NewMessage],
         now_ms: i64,
     ) -> Result<Vec<MessageId>, StoreError>;
+
+    /// New messages and delivery attempts in one transaction (the group commit writes both
+    /// kinds together: one fsync for the batch): the messages' ids in order, then per
+    /// attempt whether it was applied, as `enqueue_messages` and `record_attempts` answer.
+    async fn write_queue(
+        &self,
+        messages: &[NewMessage],
+        attempts: &[AttemptRecord],
+        now_ms: i64,
+    ) -> Result<(Vec<MessageId>, Vec<bool>), StoreError>;
 
     /// Leases up to `limit` messages that are due (or whose lease expired) to `owner`.
     async fn claim_due_messages(

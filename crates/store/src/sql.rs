@@ -156,6 +156,83 @@ macro_rules! impl_sql_store {
                 Ok(())
             }
 
+            /// New messages inside a transaction: one INSERT per chunk of rows, one usage
+            /// update per account. Returns their ids in order.
+            async fn enqueue_in(
+                &self,
+                tx: &mut sqlx::Transaction<'_, $db>,
+                messages: &[NewMessage],
+                now_ms: i64,
+            ) -> Result<Vec<MessageId>, StoreError> {
+                let mut ids = Vec::with_capacity(messages.len());
+                for chunk in messages.chunks($crate::sql::ROWS_PER_STATEMENT) {
+                    let mut insert = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO messages (account_id, source, mail_from, rcpt_to, pending_rcpt, smtputf8, \
+                         eight_bit, size, body, status, attempts, next_attempt_at, lease_owner, lease_until, \
+                         created_at, updated_at, tags, max_attempts) ",
+                    );
+                    let sealed: Vec<Option<Vec<u8>>> =
+                        chunk.iter().map(|message| self.bodies.seal(&message.body)).collect();
+                    insert.push_values(chunk.iter().zip(&sealed), |mut row, (message, sealed)| {
+                        let (status, owner, lease_until) = match &message.lease {
+                            Some((owner, until)) => {
+                                (MessageStatus::Sending, Some(owner.as_str()), Some(*until))
+                            }
+                            None => (MessageStatus::Queued, None, None),
+                        };
+                        let rcpt = json(&message.envelope.rcpt_to);
+                        row.push_bind(message.account_id)
+                            .push_bind(message.source.as_str())
+                            .push_bind(message.envelope.mail_from.as_str())
+                            .push_bind(rcpt.clone())
+                            .push_bind(rcpt)
+                            .push_bind(message.envelope.smtputf8)
+                            .push_bind(message.envelope.eight_bit)
+                            .push_bind(message.body.len() as i64)
+                            .push_bind(sealed.as_deref().unwrap_or(message.body.as_slice()))
+                            .push_bind(status.as_str())
+                            .push_bind(0_i64)
+                            .push_bind(now_ms)
+                            .push_bind(owner)
+                            .push_bind(lease_until)
+                            .push_bind(now_ms)
+                            .push_bind(now_ms)
+                            .push_bind(json(&message.tags))
+                            .push_bind(message.max_attempts.map(i64::from));
+                    });
+                    insert.push(" RETURNING id");
+                    // One statement inserts the chunk; ids are handed out in the order the
+                    // rows are inserted (SQLite's rowid and PostgreSQL's sequence both only
+                    // grow), so the sorted ids answer the chunk's messages in order.
+                    // The `queued` events come from the `messages_queued_event` trigger.
+                    let mut chunk_ids: Vec<i64> =
+                        insert.build_query_scalar::<i64>().fetch_all(&mut **tx).await?;
+                    chunk_ids.sort_unstable();
+                    ids.extend(chunk_ids);
+                }
+                // One usage update per account in the batch, not per message.
+                let mut per_account: Vec<(AccountId, i64)> = Vec::new();
+                for message in messages {
+                    match per_account.iter_mut().find(|(a, _)| *a == message.account_id) {
+                        Some((_, n)) => *n += 1,
+                        None => per_account.push((message.account_id, 1)),
+                    }
+                }
+                for (account_id, n) in per_account {
+                    sqlx::query(
+                        "INSERT INTO account_usage (account_id, month, messages) VALUES ($1, $2, $3) \
+                         ON CONFLICT (account_id, month) \
+                         DO UPDATE SET messages = account_usage.messages + $3",
+                    )
+                    .bind(account_id)
+                    .bind(sluice_core::month_of(now_ms))
+                    .bind(n)
+                    .execute(&mut **tx)
+                    .await?;
+                }
+                Ok(ids)
+            }
+
             /// Attempts inside a transaction, a few statements per batch rather than per
             /// attempt (each statement is a round trip to the database): one UPDATE of the
             /// messages whose lease still holds, one INSERT of their provider calls, one of their
@@ -1664,74 +1741,22 @@ macro_rules! impl_sql_store {
                 now_ms: i64,
             ) -> Result<Vec<MessageId>, StoreError> {
                 let mut tx = self.write.begin().await?;
-                let mut ids = Vec::with_capacity(messages.len());
-                for chunk in messages.chunks($crate::sql::ROWS_PER_STATEMENT) {
-                    let mut insert = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO messages (account_id, source, mail_from, rcpt_to, pending_rcpt, smtputf8, \
-                         eight_bit, size, body, status, attempts, next_attempt_at, lease_owner, lease_until, \
-                         created_at, updated_at, tags, max_attempts) ",
-                    );
-                    let sealed: Vec<Option<Vec<u8>>> =
-                        chunk.iter().map(|message| self.bodies.seal(&message.body)).collect();
-                    insert.push_values(chunk.iter().zip(&sealed), |mut row, (message, sealed)| {
-                        let (status, owner, lease_until) = match &message.lease {
-                            Some((owner, until)) => {
-                                (MessageStatus::Sending, Some(owner.as_str()), Some(*until))
-                            }
-                            None => (MessageStatus::Queued, None, None),
-                        };
-                        let rcpt = json(&message.envelope.rcpt_to);
-                        row.push_bind(message.account_id)
-                            .push_bind(message.source.as_str())
-                            .push_bind(message.envelope.mail_from.as_str())
-                            .push_bind(rcpt.clone())
-                            .push_bind(rcpt)
-                            .push_bind(message.envelope.smtputf8)
-                            .push_bind(message.envelope.eight_bit)
-                            .push_bind(message.body.len() as i64)
-                            .push_bind(sealed.as_deref().unwrap_or(message.body.as_slice()))
-                            .push_bind(status.as_str())
-                            .push_bind(0_i64)
-                            .push_bind(now_ms)
-                            .push_bind(owner)
-                            .push_bind(lease_until)
-                            .push_bind(now_ms)
-                            .push_bind(now_ms)
-                            .push_bind(json(&message.tags))
-                            .push_bind(message.max_attempts.map(i64::from));
-                    });
-                    insert.push(" RETURNING id");
-                    // One statement inserts the chunk; ids are handed out in the order the
-                    // rows are inserted (SQLite's rowid and PostgreSQL's sequence both only
-                    // grow), so the sorted ids answer the chunk's messages in order.
-                    // The `queued` events come from the `messages_queued_event` trigger.
-                    let mut chunk_ids: Vec<i64> =
-                        insert.build_query_scalar::<i64>().fetch_all(&mut *tx).await?;
-                    chunk_ids.sort_unstable();
-                    ids.extend(chunk_ids);
-                }
-                // One usage update per account in the batch, not per message.
-                let mut per_account: Vec<(AccountId, i64)> = Vec::new();
-                for message in messages {
-                    match per_account.iter_mut().find(|(a, _)| *a == message.account_id) {
-                        Some((_, n)) => *n += 1,
-                        None => per_account.push((message.account_id, 1)),
-                    }
-                }
-                for (account_id, n) in per_account {
-                    sqlx::query(
-                        "INSERT INTO account_usage (account_id, month, messages) VALUES ($1, $2, $3) \
-                         ON CONFLICT (account_id, month) \
-                         DO UPDATE SET messages = account_usage.messages + $3",
-                    )
-                    .bind(account_id)
-                    .bind(sluice_core::month_of(now_ms))
-                    .bind(n)
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                let ids = self.enqueue_in(&mut tx, messages, now_ms).await?;
                 tx.commit().await?;
                 Ok(ids)
+            }
+
+            async fn write_queue(
+                &self,
+                messages: &[NewMessage],
+                attempts: &[AttemptRecord],
+                now_ms: i64,
+            ) -> Result<(Vec<MessageId>, Vec<bool>), StoreError> {
+                let mut tx = self.write.begin().await?;
+                let ids = self.enqueue_in(&mut tx, messages, now_ms).await?;
+                let applied = Self::record_attempts_in(&mut tx, attempts).await?;
+                tx.commit().await?;
+                Ok((ids, applied))
             }
 
             async fn claim_due_messages(

@@ -8,8 +8,8 @@ use std::time::Duration;
 use sluice_core::sealed::MasterKey;
 use sluice_core::{DeliveryReport, Envelope, MessageStatus, Source, Verdict};
 use sluice_store::{
-    AccountUpdate, AttemptRecord, AuditEntry, BodyCodec, GroupCommitConfig, GroupCommitter,
-    MessageFilter, NewAccount, NewMessage, NewUser, OpenOptions, Store,
+    AccountUpdate, AttemptRecord, AuditEntry, BodyCodec, GroupCommitConfig, MessageFilter,
+    NewAccount, NewMessage, NewUser, OpenOptions, QueueCommitter, Store,
 };
 use sluice_testkit::postgres::TempDatabase;
 
@@ -92,6 +92,7 @@ macro_rules! conformance {
 conformance!(
     accounts_are_found_case_insensitively_and_unique,
     group_commit_shares_transactions_and_keeps_every_message,
+    new_messages_and_attempts_share_one_transaction,
     claim_leases_and_expired_leases_return,
     deferred_messages_wait_for_their_time_and_keep_only_pending_recipients,
     concurrent_claimers_never_share_a_message,
@@ -387,7 +388,7 @@ async fn batched_attempts_share_a_transaction_and_skip_lost_leases(backend: Back
     let ids = enqueue_numbered(&store, account, &[1, 2, 3], 1000).await;
     let claimed = store.claim_due_messages("w", 1000, 100, 3).await.unwrap();
     assert_eq!(claimed.len(), 3);
-    let (attempts, task) = sluice_store::AttemptCommitter::start(
+    let (attempts, task) = sluice_store::QueueCommitter::start(
         store.clone(),
         GroupCommitConfig {
             max_batch: 8,
@@ -415,10 +416,10 @@ async fn batched_attempts_share_a_transaction_and_skip_lost_leases(backend: Back
     };
     // Four writers at once; the second lost its lease, the fourth repeats the first.
     let (a, b, c, d) = tokio::join!(
-        attempts.submit(record(ids[0], "w")),
-        attempts.submit(record(ids[1], "someone-else")),
-        attempts.submit(record(ids[2], "w")),
-        attempts.submit(record(ids[0], "w")),
+        attempts.record(record(ids[0], "w")),
+        attempts.record(record(ids[1], "someone-else")),
+        attempts.record(record(ids[2], "w")),
+        attempts.record(record(ids[0], "w")),
     );
     assert_eq!(
         (a.unwrap(), b.unwrap(), c.unwrap(), d.unwrap()),
@@ -741,7 +742,7 @@ async fn group_commit_shares_transactions_and_keeps_every_message(backend: Backe
     let Some((_holder, store, account)) = store(backend).await else {
         return;
     };
-    let (committer, task) = GroupCommitter::start(
+    let (committer, task) = QueueCommitter::start(
         store.clone(),
         GroupCommitConfig {
             max_batch: 16,
@@ -777,6 +778,106 @@ async fn group_commit_shares_transactions_and_keeps_every_message(backend: Backe
             .starts_with("Subject: ")
     );
     assert_eq!(store.events(ids[7]).await.unwrap()[0].kind, "queued");
+}
+
+/// The group committer writes the accept path's messages and the worker's attempts in one
+/// transaction; each writer still gets its own answer.
+async fn new_messages_and_attempts_share_one_transaction(backend: Backend) {
+    let Some((_holder, store, account)) = store(backend).await else {
+        return;
+    };
+    let ids = enqueue_numbered(&store, account, &[1, 2], 1000).await;
+    assert_eq!(
+        store
+            .claim_due_messages("w", 1000, 100, 2)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    let delivered = |id: i64, owner: &str| AttemptRecord {
+        message_id: id,
+        lease_owner: owner.into(),
+        report: DeliveryReport::uniform(
+            "smtp",
+            &["r@x.test".to_string()],
+            Verdict::Delivered,
+            Some(250),
+            "ok",
+        ),
+        calls: vec![],
+        started_at: 1001,
+        finished_at: 1002,
+        new_status: MessageStatus::Delivered,
+        pending_rcpt: vec![],
+        next_attempt_at: 1002,
+        last_error: None,
+        events: vec![("delivered".into(), String::new())],
+    };
+    let (new_ids, applied) = store
+        .write_queue(
+            &[message(account, 3), message(account, 4)],
+            &[delivered(ids[0], "w"), delivered(ids[1], "someone-else")],
+            1003,
+        )
+        .await
+        .unwrap();
+    assert_eq!(applied, vec![true, false]);
+    assert_eq!(new_ids.len(), 2);
+    for (n, id) in [(3, new_ids[0]), (4, new_ids[1])] {
+        let stored = store.message(id).await.unwrap().unwrap();
+        assert_eq!(
+            (stored.status.as_str(), stored.body),
+            ("queued", message(account, n).body)
+        );
+    }
+    assert_eq!(
+        store.message(ids[0]).await.unwrap().unwrap().status,
+        "delivered"
+    );
+    assert_eq!(
+        store.message(ids[1]).await.unwrap().unwrap().status,
+        "sending"
+    );
+
+    // Through the committer, writers of both kinds at once, each answered as its kind.
+    assert_eq!(
+        store
+            .claim_due_messages("w", 1004, 100, 2)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    let (committer, task) = QueueCommitter::start(
+        store.clone(),
+        GroupCommitConfig {
+            max_batch: 16,
+            max_wait: Duration::from_millis(20),
+        },
+    );
+    let (first, second, recorded, lost) = tokio::join!(
+        committer.commit(message(account, 5)),
+        committer.commit(message(account, 6)),
+        committer.record(delivered(new_ids[0], "w")),
+        committer.record(delivered(new_ids[1], "someone-else")),
+    );
+    let (first, second) = (first.unwrap(), second.unwrap());
+    assert_eq!((recorded.unwrap(), lost.unwrap()), (true, false));
+    assert_eq!(
+        store.message(first).await.unwrap().unwrap().body,
+        message(account, 5).body
+    );
+    assert_eq!(
+        store.message(second).await.unwrap().unwrap().body,
+        message(account, 6).body
+    );
+    assert_eq!(
+        store.message(new_ids[0]).await.unwrap().unwrap().status,
+        "delivered"
+    );
+    drop(committer);
+    task.await.unwrap();
 }
 
 async fn claim_leases_and_expired_leases_return(backend: Backend) {

@@ -9,7 +9,7 @@ use sluice_core::{
     AcceptOutcome, AccountId, AccountPolicy, Envelope, MessageId, MessageStatus, RetryPolicy,
     Submission, Verdict, month_of,
 };
-use sluice_store::{ClaimedMessage, GroupCommitter, NewMessage, Store};
+use sluice_store::{ClaimedMessage, NewMessage, QueueCommitter, Store};
 use tokio::sync::Notify;
 use tracing::warn;
 
@@ -25,7 +25,7 @@ pub enum DeliveryMode {
 }
 
 pub struct Acceptor {
-    committer: GroupCommitter,
+    committer: QueueCommitter,
     store: Arc<dyn Store>,
     dispatcher: Arc<Dispatcher>,
     /// The config file's `delivery.mode`, or an admin's run-time choice.
@@ -46,7 +46,7 @@ pub struct Acceptor {
 impl Acceptor {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        committer: GroupCommitter,
+        committer: QueueCommitter,
         store: Arc<dyn Store>,
         dispatcher: Arc<Dispatcher>,
         mode: DeliveryMode,

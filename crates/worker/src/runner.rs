@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rand::Rng;
 use sluice_core::RetryPolicy;
-use sluice_store::{AttemptCommitter, ClaimedMessage, Store};
+use sluice_store::{ClaimedMessage, QueueCommitter, Store};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tracing::{Instrument, info, warn};
@@ -32,7 +32,7 @@ pub struct Worker {
     store: Arc<dyn Store>,
     dispatcher: Arc<Dispatcher>,
     /// Attempts are recorded in shared transactions (one fsync for many).
-    attempts: AttemptCommitter,
+    attempts: QueueCommitter,
     config: WorkerConfig,
     /// Lease owner name: unique per process.
     owner: String,
@@ -44,7 +44,7 @@ impl Worker {
     pub fn new(
         store: Arc<dyn Store>,
         dispatcher: Arc<Dispatcher>,
-        attempts: AttemptCommitter,
+        attempts: QueueCommitter,
         config: WorkerConfig,
         owner: String,
         wake: Arc<Notify>,
@@ -238,7 +238,7 @@ impl Worker {
         let patience = (self.config.lease / 2).min(Duration::from_secs(30));
         let deadline = tokio::time::Instant::now() + patience;
         loop {
-            match self.attempts.submit(record.clone()).await {
+            match self.attempts.record(record.clone()).await {
                 Ok(true) => return,
                 Ok(false) => return warn!("lease lost before the attempt was recorded"),
                 Err(error) if tokio::time::Instant::now() + Duration::from_secs(1) < deadline => {
