@@ -257,13 +257,22 @@ async fn send_content(
 fn dot_stuffed(body: &[u8]) -> Vec<u8> {
     let body = body.strip_suffix(b"\r\n").unwrap_or(body);
     let mut out = Vec::with_capacity(body.len() + body.len() / 64 + 5);
-    let mut line_start = true;
-    for &b in body {
-        if line_start && b == b'.' {
+    // Line by line: a line that starts with a dot gets another; the rest is copied whole.
+    let mut rest = body;
+    loop {
+        if rest.first() == Some(&b'.') {
             out.push(b'.');
         }
-        out.push(b);
-        line_start = b == b'\n';
+        match memchr::memchr(b'\n', rest) {
+            Some(end) => {
+                out.extend_from_slice(&rest[..=end]);
+                rest = &rest[end + 1..];
+            }
+            None => {
+                out.extend_from_slice(rest);
+                break;
+            }
+        }
     }
     out.extend_from_slice(b"\r\n.\r\n");
     out

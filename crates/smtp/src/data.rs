@@ -53,15 +53,27 @@ impl DataReceiver {
         self.size > self.limit
     }
 
+    /// Keeps what fits under the limit; counts everything.
     fn keep(&mut self, body: &mut Vec<u8>, bytes: &[u8]) {
+        let room = self.limit.saturating_sub(self.size);
+        body.extend_from_slice(&bytes[..bytes.len().min(room)]);
         self.size += bytes.len();
-        if self.size <= self.limit {
-            body.extend_from_slice(bytes);
-        }
     }
 
     pub fn ingest(&mut self, input: &[u8], body: &mut Vec<u8>) -> Ingested {
-        for (i, &b) in input.iter().enumerate() {
+        let mut i = 0;
+        while i < input.len() {
+            if self.state == DotState::Mid {
+                // Inside a line only CR, LF and NUL matter: the bytes up to the next one are
+                // kept in one copy.
+                let run = memchr::memchr3(b'\r', b'\n', 0, &input[i..]).unwrap_or(input.len() - i);
+                if run > 0 {
+                    self.keep(body, &input[i..i + run]);
+                    i += run;
+                    continue;
+                }
+            }
+            let b = input[i];
             self.state = match self.state {
                 DotState::Cr if b == b'\n' => {
                     self.keep(body, b"\r\n");
@@ -80,6 +92,7 @@ impl DataReceiver {
                     DotState::Mid
                 }
             };
+            i += 1;
         }
         Ingested::NeedMore
     }
@@ -111,6 +124,60 @@ impl BareNewlineCheck {
             Err(ContentError::BareCr)
         } else {
             Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `input` in pieces cut at `cuts`; the outcome and what was kept.
+    fn feed(input: &[u8], cuts: &[usize], limit: usize) -> (Ingested, Vec<u8>, usize) {
+        let mut receiver = DataReceiver::new(limit);
+        let mut body = Vec::new();
+        let mut start = 0;
+        for &end in cuts.iter().chain([&input.len()]) {
+            match receiver.ingest(&input[start..end], &mut body) {
+                Ingested::NeedMore => start = end,
+                Ingested::Done(n) => return (Ingested::Done(start + n), body, receiver.size),
+                refused => return (refused, body, receiver.size),
+            }
+        }
+        (Ingested::NeedMore, body, receiver.size)
+    }
+
+    #[test]
+    fn content_is_the_same_however_it_is_cut() {
+        let cases: [(&[u8], Ingested, &[u8]); 8] = [
+            (b"a line\r\n..dot\r\n.\r\nMAIL", Ingested::Done(18), b"a line\r\n.dot\r\n"),
+            (b".\r\n", Ingested::Done(3), b""),
+            (b"x\r\n.\r\n", Ingested::Done(6), b"x\r\n"),
+            (b"long text without end", Ingested::NeedMore, b"long text without end"),
+            (b"ab\ncd\r\n.\r\n", Ingested::Refused(ContentError::BareLf), b"ab"),
+            (b"ab\rcd\r\n.\r\n", Ingested::Refused(ContentError::BareCr), b"ab"),
+            (b"ab\0cd\r\n.\r\n", Ingested::Refused(ContentError::Nul), b"ab"),
+            (b"x\r\n.\r\r\n", Ingested::Refused(ContentError::BareCr), b"x\r\n"),
+        ];
+        for (input, outcome, kept) in cases {
+            for cut in 0..=input.len() {
+                let (got, body, _) = feed(input, &[cut], 1000);
+                assert_eq!((&got, body.as_slice()), (&outcome, kept), "{input:?} cut at {cut}");
+            }
+            let every_byte: Vec<usize> = (1..input.len()).collect();
+            let (got, body, _) = feed(input, &every_byte, 1000);
+            assert_eq!((&got, body.as_slice()), (&outcome, kept), "{input:?} byte by byte");
+        }
+    }
+
+    #[test]
+    fn over_the_limit_keeps_the_first_bytes_and_counts_all() {
+        let input = b"0123456789\r\nabcdef\r\n.\r\n";
+        for cut in 0..=input.len() {
+            let (got, body, size) = feed(input, &[cut], 8);
+            assert_eq!(got, Ingested::Done(input.len()));
+            assert_eq!(body, b"01234567", "cut at {cut}");
+            assert_eq!(size, 20, "cut at {cut}");
         }
     }
 }
