@@ -150,23 +150,55 @@ mod tests {
     #[test]
     fn content_is_the_same_however_it_is_cut() {
         let cases: [(&[u8], Ingested, &[u8]); 8] = [
-            (b"a line\r\n..dot\r\n.\r\nMAIL", Ingested::Done(18), b"a line\r\n.dot\r\n"),
+            (
+                b"a line\r\n..dot\r\n.\r\nMAIL",
+                Ingested::Done(18),
+                b"a line\r\n.dot\r\n",
+            ),
             (b".\r\n", Ingested::Done(3), b""),
             (b"x\r\n.\r\n", Ingested::Done(6), b"x\r\n"),
-            (b"long text without end", Ingested::NeedMore, b"long text without end"),
-            (b"ab\ncd\r\n.\r\n", Ingested::Refused(ContentError::BareLf), b"ab"),
-            (b"ab\rcd\r\n.\r\n", Ingested::Refused(ContentError::BareCr), b"ab"),
-            (b"ab\0cd\r\n.\r\n", Ingested::Refused(ContentError::Nul), b"ab"),
-            (b"x\r\n.\r\r\n", Ingested::Refused(ContentError::BareCr), b"x\r\n"),
+            (
+                b"long text without end",
+                Ingested::NeedMore,
+                b"long text without end",
+            ),
+            (
+                b"ab\ncd\r\n.\r\n",
+                Ingested::Refused(ContentError::BareLf),
+                b"ab",
+            ),
+            (
+                b"ab\rcd\r\n.\r\n",
+                Ingested::Refused(ContentError::BareCr),
+                b"ab",
+            ),
+            (
+                b"ab\0cd\r\n.\r\n",
+                Ingested::Refused(ContentError::Nul),
+                b"ab",
+            ),
+            (
+                b"x\r\n.\r\r\n",
+                Ingested::Refused(ContentError::BareCr),
+                b"x\r\n",
+            ),
         ];
         for (input, outcome, kept) in cases {
             for cut in 0..=input.len() {
                 let (got, body, _) = feed(input, &[cut], 1000);
-                assert_eq!((&got, body.as_slice()), (&outcome, kept), "{input:?} cut at {cut}");
+                assert_eq!(
+                    (&got, body.as_slice()),
+                    (&outcome, kept),
+                    "{input:?} cut at {cut}"
+                );
             }
             let every_byte: Vec<usize> = (1..input.len()).collect();
             let (got, body, _) = feed(input, &every_byte, 1000);
-            assert_eq!((&got, body.as_slice()), (&outcome, kept), "{input:?} byte by byte");
+            assert_eq!(
+                (&got, body.as_slice()),
+                (&outcome, kept),
+                "{input:?} byte by byte"
+            );
         }
     }
 

@@ -15,7 +15,7 @@ use sluice_testkit::postgres::TempDatabase;
 
 /// Keeps the backend's storage alive for the test.
 enum Holder {
-    Dir(#[allow(dead_code)] tempfile::TempDir),
+    Dir(tempfile::TempDir),
     Pg(#[allow(dead_code)] TempDatabase),
 }
 
@@ -1465,4 +1465,37 @@ async fn management_records_round_trip(backend: Backend) {
         ..all
     };
     assert!(store.list_messages(&delivered).await.unwrap().is_empty());
+}
+
+/// SQLite: committed pages reach the database file within a moment, by the background
+/// checkpointer, though far fewer than the writer's own checkpoint threshold were written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_wal_is_copied_into_the_database_in_the_background() {
+    let Some((holder, store, account)) = store(Backend::Sqlite).await else {
+        return;
+    };
+    let Holder::Dir(dir) = &holder else {
+        unreachable!("a SQLite store lives in a directory")
+    };
+    let db = dir.path().join("t.db");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = std::fs::metadata(&db).unwrap().len();
+    let messages: Vec<NewMessage> = (0..50)
+        .map(|n| NewMessage {
+            body: vec![b'x'; 10_000],
+            ..message(account, n)
+        })
+        .collect();
+    store.enqueue_messages(&messages, 1000).await.unwrap();
+    let grown = async {
+        loop {
+            if std::fs::metadata(&db).unwrap().len() >= before + 400_000 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), grown)
+        .await
+        .expect("the 500 KB of new messages reach the database file, not only the WAL");
 }
