@@ -32,6 +32,12 @@ pub struct SqliteStore {
     _checkpoints: std::sync::Arc<()>,
 }
 
+/// Prepared statements the writer keeps. Group commit writes a batch with one multi-row
+/// statement per table, so each batch size is a statement of its own: sqlx's 100 were
+/// evicted and parsed again all the time under load (3% of the CPU). Batch sizes are
+/// bounded by `store.group_commit_max_batch` (256). The bench's quick load holds about
+/// 16 MB more RSS with them (106 -> 122 MB) and runs 7% faster.
+const STATEMENT_CACHE: usize = 1000;
 /// How often the background checkpointer copies the WAL into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// WAL pages after which the writer checkpoints itself, on its commit path (SQLite's
@@ -61,6 +67,7 @@ impl SqliteStore {
                 connect
                     .clone()
                     .pragma("cache_size", "-32768")
+                    .statement_cache_capacity(STATEMENT_CACHE)
                     .pragma("wal_autocheckpoint", WRITER_CHECKPOINT_PAGES),
             )
             .await?;
