@@ -183,23 +183,10 @@ async fn retention_empties_finished_bodies_then_deletes_finished_messages(backen
     let claimed = store.claim_due_messages("w", 1000, 100, 1).await.unwrap();
     assert_eq!(claimed[0].id, ids[0]);
     let delivered = AttemptRecord {
-        message_id: ids[0],
-        lease_owner: "w".into(),
-        report: DeliveryReport::uniform(
-            "smtp",
-            &["r1@x.test".to_string()],
-            Verdict::Delivered,
-            Some(250),
-            "ok",
-        ),
-        calls: vec![],
         started_at: 2000,
         finished_at: 2000,
-        new_status: MessageStatus::Delivered,
-        pending_rcpt: vec![],
         next_attempt_at: 2000,
-        last_error: None,
-        events: vec![("delivered".into(), String::new())],
+        ..delivered_attempt(ids[0], "w")
     };
     assert!(store.record_attempt(&delivered).await.unwrap());
     // Finished before 3000: only the delivered one; the queued one keeps its body.
@@ -238,8 +225,6 @@ async fn captured_messages_are_released_through_a_provider_or_deleted(backend: B
         .unwrap();
     store.claim_due_messages("w", 1000, 100, 2).await.unwrap();
     let captured = |id: i64| AttemptRecord {
-        message_id: id,
-        lease_owner: "w".into(),
         report: DeliveryReport::uniform(
             "capture",
             &["r@x.test".to_string()],
@@ -247,14 +232,9 @@ async fn captured_messages_are_released_through_a_provider_or_deleted(backend: B
             None,
             "captured",
         ),
-        calls: vec![],
-        started_at: 1001,
-        finished_at: 1002,
         new_status: MessageStatus::Captured,
-        pending_rcpt: vec![],
-        next_attempt_at: 1002,
-        last_error: None,
         events: vec![("captured".into(), String::new())],
+        ..delivered_attempt(id, "w")
     };
     store
         .record_attempts(&[captured(ids[0]), captured(ids[1])])
@@ -395,25 +375,7 @@ async fn batched_attempts_share_a_transaction_and_skip_lost_leases(backend: Back
             max_wait: Duration::from_millis(20),
         },
     );
-    let record = |id: i64, owner: &str| AttemptRecord {
-        message_id: id,
-        lease_owner: owner.into(),
-        report: DeliveryReport::uniform(
-            "smtp",
-            &["r@x.test".to_string()],
-            Verdict::Delivered,
-            Some(250),
-            "ok",
-        ),
-        calls: vec![],
-        started_at: 1001,
-        finished_at: 1002,
-        new_status: MessageStatus::Delivered,
-        pending_rcpt: vec![],
-        next_attempt_at: 1002,
-        last_error: None,
-        events: vec![("delivered".into(), String::new())],
-    };
+    let record = delivered_attempt;
     // Four writers at once; the second lost its lease, the fourth repeats the first.
     let (a, b, c, d) = tokio::join!(
         attempts.record(record(ids[0], "w")),
@@ -494,20 +456,12 @@ async fn subscribed_events_fill_the_webhook_outbox_and_attempts_are_kept(backend
         "ok",
     );
     let record = AttemptRecord {
-        message_id: ids[0],
-        lease_owner: "w".into(),
         report,
-        calls: vec![],
-        started_at: 1001,
-        finished_at: 1002,
-        new_status: MessageStatus::Delivered,
-        pending_rcpt: vec![],
-        next_attempt_at: 1002,
-        last_error: None,
         events: vec![
             ("delivered".into(), "provider=smtp".into()),
             ("failover".into(), "not subscribed".into()),
         ],
+        ..delivered_attempt(ids[0], "w")
     };
     assert!(store.record_attempt(&record).await.unwrap());
     let due = store
@@ -630,8 +584,6 @@ async fn provider_calls_are_rows_and_their_ids_find_the_message(backend: Backend
     let mut second = DeliveryReport::uniform("mailgun", rcpts, Verdict::Delivered, Some(200), "ok");
     second.provider_message_id = Some("mg-123@x.test".into());
     let record = AttemptRecord {
-        message_id: ids[0],
-        lease_owner: "w".into(),
         report: second.clone(),
         calls: vec![
             sluice_store::ProviderAttempt {
@@ -643,13 +595,8 @@ async fn provider_calls_are_rows_and_their_ids_find_the_message(backend: Backend
                 report: second,
             },
         ],
-        started_at: 1001,
-        finished_at: 1002,
-        new_status: MessageStatus::Delivered,
-        pending_rcpt: vec![],
-        next_attempt_at: 1002,
-        last_error: None,
         events: vec![],
+        ..delivered_attempt(ids[0], "w")
     };
     assert!(store.record_attempt(&record).await.unwrap());
     let attempts = store.attempts(ids[0]).await.unwrap();
@@ -694,6 +641,29 @@ async fn enqueue_numbered(
 ) -> Vec<i64> {
     let messages: Vec<NewMessage> = numbers.iter().map(|n| message(account, *n)).collect();
     store.enqueue_messages(&messages, now).await.unwrap()
+}
+
+/// A delivered attempt of message `id` by lease owner `owner`, at 1002.
+fn delivered_attempt(id: i64, owner: &str) -> AttemptRecord {
+    AttemptRecord {
+        message_id: id,
+        lease_owner: owner.into(),
+        report: DeliveryReport::uniform(
+            "smtp",
+            &["r@x.test".to_string()],
+            Verdict::Delivered,
+            Some(250),
+            "ok",
+        ),
+        calls: vec![],
+        started_at: 1001,
+        finished_at: 1002,
+        new_status: MessageStatus::Delivered,
+        pending_rcpt: vec![],
+        next_attempt_at: 1002,
+        last_error: None,
+        events: vec![("delivered".into(), String::new())],
+    }
 }
 
 fn message(account_id: i64, n: usize) -> NewMessage {
@@ -795,25 +765,7 @@ async fn new_messages_and_attempts_share_one_transaction(backend: Backend) {
             .len(),
         2
     );
-    let delivered = |id: i64, owner: &str| AttemptRecord {
-        message_id: id,
-        lease_owner: owner.into(),
-        report: DeliveryReport::uniform(
-            "smtp",
-            &["r@x.test".to_string()],
-            Verdict::Delivered,
-            Some(250),
-            "ok",
-        ),
-        calls: vec![],
-        started_at: 1001,
-        finished_at: 1002,
-        new_status: MessageStatus::Delivered,
-        pending_rcpt: vec![],
-        next_attempt_at: 1002,
-        last_error: None,
-        events: vec![("delivered".into(), String::new())],
-    };
+    let delivered = delivered_attempt;
     let (new_ids, applied) = store
         .write_queue(
             &[message(account, 3), message(account, 4)],
