@@ -51,7 +51,7 @@ impl PasswordChecks {
 
     /// Whether `password` matches `hash`.
     pub async fn matches(&self, key: &str, hash: String, password: &str) -> bool {
-        if self.matched.get(&key.to_string()).as_ref() == Some(&hash) {
+        if self.matched.get(key).as_ref() == Some(&hash) {
             return true;
         }
         let gate = self
@@ -63,7 +63,7 @@ impl PasswordChecks {
             .clone();
         let ok = {
             let _turn = gate.lock().await;
-            if self.matched.get(&key.to_string()).as_ref() == Some(&hash) {
+            if self.matched.get(key).as_ref() == Some(&hash) {
                 true
             } else {
                 self.argon2_runs.fetch_add(1, Ordering::Relaxed);

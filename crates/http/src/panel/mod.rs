@@ -384,6 +384,21 @@ pub(super) async fn act(
     }
 }
 
+/// [`act`] with the API body a form became, or the form's error as a 422 page.
+pub(super) async fn act_on_form(
+    state: &PanelState,
+    user: &PanelUser,
+    method: Method,
+    path: &str,
+    body: Result<Value, String>,
+    then: &str,
+) -> Response {
+    match body {
+        Ok(body) => act(state, user, method, path, Some(body), then).await,
+        Err(message) => state.error_page(Some(user), StatusCode::UNPROCESSABLE_ENTITY, &message),
+    }
+}
+
 /// A submitted form as the handlers get it, for tests.
 #[cfg(test)]
 pub(super) fn form_pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -4,14 +4,14 @@
 
 use axum::Form;
 use axum::extract::{Path, State};
-use axum::http::{Method, StatusCode};
+use axum::http::Method;
 use axum::response::Response;
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::pages::number;
-use super::{PanelState, PanelUser, act, api_json};
+use super::{PanelState, PanelUser, act_on_form, api_json};
 
 pub fn routes() -> axum::Router<PanelState> {
     axum::Router::new()
@@ -186,14 +186,22 @@ fn form_settings(form: &FormPairs) -> Result<(String, Value), String> {
     Ok((kind, Value::Object(config)))
 }
 
-/// The API's body to create a provider from its form.
-fn new_provider_body(form: &FormPairs) -> Result<Value, String> {
+/// What a provider's create and edit forms share: its name, settings and priority (and
+/// the type the settings are of).
+fn provider_body(form: &FormPairs) -> Result<(String, Value), String> {
     let (kind, config) = form_settings(form)?;
-    let mut body = json!({ "name": form_value(form, "name").unwrap_or_default(),
-                           "provider_type": kind, "config": config });
+    let mut body =
+        json!({ "name": form_value(form, "name").unwrap_or_default(), "config": config });
     if let Some(priority) = number::<i64>(&form_value(form, "priority"), "priority")? {
         body["priority"] = json!(priority);
     }
+    Ok((kind, body))
+}
+
+/// The API's body to create a provider from its form.
+fn new_provider_body(form: &FormPairs) -> Result<Value, String> {
+    let (kind, mut body) = provider_body(form)?;
+    body["provider_type"] = json!(kind);
     if let Some(account) = number::<i64>(&form_value(form, "account_id"), "account")? {
         body["account_id"] = json!(account);
     }
@@ -202,12 +210,8 @@ fn new_provider_body(form: &FormPairs) -> Result<Value, String> {
 
 /// The API's body to update a provider from its edit form (type and account stay).
 fn update_provider_body(form: &FormPairs) -> Result<Value, String> {
-    let (_, config) = form_settings(form)?;
-    let mut body = json!({ "name": form_value(form, "name").unwrap_or_default(),
-                           "config": config, "enabled": form_value(form, "enabled").is_some() });
-    if let Some(priority) = number::<i64>(&form_value(form, "priority"), "priority")? {
-        body["priority"] = json!(priority);
-    }
+    let (_, mut body) = provider_body(form)?;
+    body["enabled"] = json!(form_value(form, "enabled").is_some());
     Ok(body)
 }
 
@@ -217,20 +221,16 @@ async fn create_provider(
     user: PanelUser,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    match new_provider_body(&form) {
-        Ok(body) => {
-            act(
-                &state,
-                &user,
-                Method::POST,
-                "/providers",
-                Some(body),
-                "/providers",
-            )
-            .await
-        }
-        Err(message) => state.error_page(Some(&user), StatusCode::UNPROCESSABLE_ENTITY, &message),
-    }
+    let body = new_provider_body(&form);
+    act_on_form(
+        &state,
+        &user,
+        Method::POST,
+        "/providers",
+        body,
+        "/providers",
+    )
+    .await
 }
 
 async fn edit_provider(
@@ -268,13 +268,9 @@ async fn save_provider(
     Path(id): Path<i64>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    match update_provider_body(&form) {
-        Ok(body) => {
-            let path = format!("/providers/{id}");
-            act(&state, &user, Method::PUT, &path, Some(body), "/providers").await
-        }
-        Err(message) => state.error_page(Some(&user), StatusCode::UNPROCESSABLE_ENTITY, &message),
-    }
+    let path = format!("/providers/{id}");
+    let body = update_provider_body(&form);
+    act_on_form(&state, &user, Method::PUT, &path, body, "/providers").await
 }
 
 #[derive(Deserialize)]

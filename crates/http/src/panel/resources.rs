@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{PanelState, PanelUser, act, api_json};
+use super::{PanelState, PanelUser, act, act_on_form, api_json};
 
 pub fn routes() -> axum::Router<PanelState> {
     axum::Router::new()
@@ -506,22 +506,10 @@ async fn save_edit(
     let Some(r) = resource(&slug).filter(|r| !r.edit.is_empty()) else {
         return state.error_page(Some(&user), StatusCode::NOT_FOUND, "no such page");
     };
-    let body = match form_body(r.edit, &form) {
-        Ok(body) => body,
-        Err(message) => {
-            return state.error_page(Some(&user), StatusCode::UNPROCESSABLE_ENTITY, &message);
-        }
-    };
     let path = format!("{}/{id}", r.api);
-    act(
-        &state,
-        &user,
-        Method::PUT,
-        &path,
-        Some(body),
-        &format!("/r/{}", r.slug),
-    )
-    .await
+    let back = format!("/r/{}", r.slug);
+    let body = form_body(r.edit, &form);
+    act_on_form(&state, &user, Method::PUT, &path, body, &back).await
 }
 
 /// Runs the resource's check and shows each step.
