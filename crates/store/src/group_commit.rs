@@ -79,10 +79,10 @@ pub enum QueueWrite {
     Attempt(AttemptRecord),
 }
 
-/// What a committed [`QueueWrite`] answers: the message's id, or whether the attempt's
-/// lease still held (and so whether it was applied).
+/// What a committed [`QueueWrite`] answers: the message's id (with the message, handed
+/// back), or whether the attempt's lease still held (and so whether it was applied).
 pub enum QueueWritten {
-    Message(MessageId),
+    Message(MessageId, NewMessage),
     Attempt(bool),
 }
 
@@ -117,11 +117,12 @@ impl BatchWrite for QueueWrites {
             }
         }
         let (ids, applied) = store.write_queue(&messages, &attempts, now_ms).await?;
-        let (mut ids, mut applied) = (ids.into_iter(), applied.into_iter());
+        let mut written = ids.into_iter().zip(messages);
+        let mut applied = applied.into_iter();
         kinds
             .into_iter()
             .map(|is_message| match is_message {
-                true => ids.next().map(QueueWritten::Message),
+                true => written.next().map(|(id, m)| QueueWritten::Message(id, m)),
                 false => applied.next().map(QueueWritten::Attempt),
             })
             .collect::<Option<Vec<_>>>()
@@ -142,10 +143,11 @@ impl QueueCommitter {
         (QueueCommitter(batcher), task)
     }
 
-    /// Returns once the message is committed to stable storage, with its id.
-    pub async fn commit(&self, message: NewMessage) -> Result<MessageId, StoreError> {
+    /// Returns once the message is committed to stable storage: its id, and the message
+    /// handed back (what works on it after the commit needs no copy of its body).
+    pub async fn commit(&self, message: NewMessage) -> Result<(MessageId, NewMessage), StoreError> {
         match self.0.submit(QueueWrite::Message(message)).await? {
-            QueueWritten::Message(id) => Ok(id),
+            QueueWritten::Message(id, message) => Ok((id, message)),
             QueueWritten::Attempt(_) => Err(mismatch()),
         }
     }
@@ -155,7 +157,7 @@ impl QueueCommitter {
     pub async fn record(&self, attempt: AttemptRecord) -> Result<bool, StoreError> {
         match self.0.submit(QueueWrite::Attempt(attempt)).await? {
             QueueWritten::Attempt(applied) => Ok(applied),
-            QueueWritten::Message(_) => Err(mismatch()),
+            QueueWritten::Message(..) => Err(mismatch()),
         }
     }
 }

@@ -161,15 +161,8 @@ impl Acceptor {
             tags,
             max_attempts,
         };
-        let copy = (sync || reserved.is_some()).then(|| {
-            (
-                message.envelope.clone(),
-                message.body.clone(),
-                message.tags.clone(),
-            )
-        });
-        let id = match self.committer.commit(message).await {
-            Ok(id) => id,
+        let (id, message) = match self.committer.commit(message).await {
+            Ok(committed) => committed,
             Err(error) => {
                 warn!(%error, "message not stored");
                 metrics::counter!("sluice_accept_failures_total").increment(1);
@@ -194,34 +187,34 @@ impl Acceptor {
             };
             metrics::counter!("sluice_accept_handoff_total", "to" => path).increment(1);
         }
-        match (copy, reserved) {
-            (None, _) => {
+        match (sync, reserved) {
+            (false, None) => {
                 self.wake.notify_one();
                 AcceptOutcome::Queued(id)
             }
-            (Some((envelope, body, tags)), Some(place)) => {
+            (false, Some(place)) => {
                 place.send(ClaimedMessage {
                     id,
                     account_id,
-                    envelope,
-                    body,
+                    envelope: message.envelope,
+                    body: message.body,
                     attempts: 0,
                     created_at: now_ms(),
                     max_attempts,
                     source: source.as_str().to_string(),
-                    tags,
+                    tags: message.tags,
                     release_provider_id: None,
                 });
                 AcceptOutcome::Queued(id)
             }
-            (Some((envelope, body, tags)), None) => {
+            (true, _) => {
                 let message = Dispatch {
                     id,
                     account_id,
                     source,
-                    tags: &tags,
-                    envelope: &envelope,
-                    body: &body,
+                    tags: &message.tags,
+                    envelope: &message.envelope,
+                    body: &message.body,
                     release_provider_id: None,
                 };
                 self.deliver_now(message).await
