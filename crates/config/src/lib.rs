@@ -45,6 +45,31 @@ pub struct Config {
     pub logging: LoggingConfig,
     pub storage: StorageConfig,
     pub retention: RetentionConfig,
+    /// The resolver for sender-domain verification and for every outbound destination.
+    pub dns: DnsConfig,
+    /// Where tenants' destinations (provider hosts and URLs, webhooks, test servers) may
+    /// connect.
+    pub egress: EgressConfig,
+}
+
+/// Name resolution for domain verification and egress.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DnsConfig {
+    /// Nameservers as `ip:port`, queried over UDP and TCP. Empty: the system resolver
+    /// (`/etc/resolv.conf`).
+    pub nameservers: Vec<SocketAddr>,
+}
+
+/// The egress policy for destinations a tenant names.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EgressConfig {
+    /// Address ranges opened to tenants beyond the public internet (CIDRs), e.g.
+    /// `["10.1.2.0/24", "::1/128"]`. Loopback, private, link-local, CGNAT, multicast,
+    /// unspecified and documentation ranges (and IPv6 forms embedding them) are closed
+    /// unless listed here.
+    pub allow: Vec<IpNet>,
 }
 
 /// The signed "outbound email" webhook receiver (its own listener).
@@ -408,6 +433,8 @@ impl Default for Config {
             logging: LoggingConfig::default(),
             storage: StorageConfig::default(),
             retention: RetentionConfig::default(),
+            dns: DnsConfig::default(),
+            egress: EgressConfig::default(),
         }
     }
 }
@@ -523,6 +550,9 @@ pub fn dev_defaults() -> Config {
     config.smtp.trusted_account = DEV_ACCOUNT_EMAIL.into();
     config.delivery.default_provider = ProviderConfig::Capture;
     config.webhook.listen = Some("127.0.0.1:2555".parse().unwrap());
+    // A developer's upstreams and webhook receivers run on this machine: loopback is opened
+    // through the same setting an operator would use, not a special case.
+    config.egress.allow = vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
     // A person reads these logs in a terminal.
     config.logging.format = "text".into();
     config

@@ -5,6 +5,7 @@
 mod capture;
 pub mod delivery_log;
 pub mod dkim;
+pub mod dns;
 pub mod http;
 mod log;
 pub mod mailbox;
