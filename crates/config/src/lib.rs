@@ -267,7 +267,12 @@ pub struct SmtpConfig {
     pub max_recipients: usize,
     pub max_auth_failures: u32,
     pub auth_failure_window_secs: u64,
+    /// Waiting for a command, and the longest one command may take from its first byte
+    /// (a client cannot keep a slot by trickling bytes).
     pub idle_timeout_secs: u64,
+    /// Message content (DATA/BDAT) must arrive at least this fast, in bytes per second,
+    /// after the first `idle_timeout_secs` (Postfix's `smtpd_min_data_rate`).
+    pub min_data_rate: u64,
     pub tls_handshake_timeout_secs: u64,
     /// How long sessions may run on after shutdown begins.
     pub shutdown_grace_secs: u64,
@@ -475,6 +480,7 @@ impl Default for SmtpConfig {
             max_auth_failures: 3,
             auth_failure_window_secs: 900,
             idle_timeout_secs: 300,
+            min_data_rate: 500,
             tls_handshake_timeout_secs: 10,
             shutdown_grace_secs: 30,
         }

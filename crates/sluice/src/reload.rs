@@ -24,6 +24,7 @@ pub const LIVE_KEYS: &[&str] = &[
     "smtp.max_connections_per_account",
     "smtp.trusted_networks",
     "smtp.idle_timeout_secs",
+    "smtp.min_data_rate",
     "smtp.tls_handshake_timeout_secs",
     "smtp.max_recipients",
     "delivery.retry",
@@ -222,6 +223,7 @@ fn merge_live(mut running: Config, new: Config) -> Config {
     running.smtp.max_connections_per_account = new.smtp.max_connections_per_account;
     running.smtp.trusted_networks = new.smtp.trusted_networks;
     running.smtp.idle_timeout_secs = new.smtp.idle_timeout_secs;
+    running.smtp.min_data_rate = new.smtp.min_data_rate;
     running.smtp.tls_handshake_timeout_secs = new.smtp.tls_handshake_timeout_secs;
     running.smtp.max_recipients = new.smtp.max_recipients;
     running.delivery.retry = new.delivery.retry;
@@ -268,6 +270,7 @@ mod tests {
         every.smtp.max_connections_per_account = 7;
         every.smtp.trusted_networks = vec!["10.0.0.0/8".parse().unwrap()];
         every.smtp.idle_timeout_secs = 7;
+        every.smtp.min_data_rate = 7;
         every.smtp.tls_handshake_timeout_secs = 7;
         every.smtp.max_recipients = 7;
         every.delivery.retry.max_attempts = 7;

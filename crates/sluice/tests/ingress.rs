@@ -387,3 +387,78 @@ c.ehlo("x"); c.starttls(context=ctx); c.ehlo("x"); c.login("user@example.com", "
     let received = upstream.wait_for(1, Duration::from_secs(20));
     assert_eq!(received[0].rcpt_tos(), vec!["fine@dest.test"]);
 }
+
+/// A client that writes `prefix`, then `drip` one byte every 400 ms, until the server closes
+/// (or 15 s pass). Returns what the server said after the greeting and how long it took.
+fn trickle(port: u16, prefix: &[u8], drip: u8) -> (String, Duration) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(400)))
+        .unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut greeting = String::new();
+    reader.read_line(&mut greeting).unwrap();
+    assert!(greeting.starts_with("220"), "{greeting}");
+    let started = std::time::Instant::now();
+    stream.write_all(prefix).unwrap();
+    let mut said = Vec::new();
+    while started.elapsed() < Duration::from_secs(15) {
+        let mut buf = [0u8; 512];
+        match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => said.extend_from_slice(&buf[..n]),
+            Err(_) => {}
+        }
+        if stream.write_all(&[drip]).is_err() {
+            break;
+        }
+    }
+    (
+        String::from_utf8_lossy(&said).into_owned(),
+        started.elapsed(),
+    )
+}
+
+/// Slowloris: bytes that never finish a command, or message content at a trickle, do not
+/// hold a connection slot past the command deadline (idle_timeout_secs from the first byte)
+/// or the minimum data rate.
+#[test]
+fn trickling_clients_are_cut_off_and_free_their_slots() {
+    let sluice = Sluice::builder(BIN)
+        .smtp("idle_timeout_secs = 2")
+        .smtp("max_connections = 2")
+        .smtp("min_data_rate = 500")
+        .start();
+    let port = sluice.ports.plain;
+    // The harness's readiness probe may still hold a slot for a moment.
+    std::thread::sleep(Duration::from_millis(500));
+    // Both slots taken by trickling clients: one inside a command, one inside DATA.
+    let command = std::thread::spawn(move || trickle(port, b"EHLO ", b'a'));
+    let data = std::thread::spawn(move || {
+        trickle(
+            port,
+            b"EHLO x\r\nMAIL FROM:<app@example.com>\r\nRCPT TO:<r@dest.test>\r\nDATA\r\n",
+            b'b',
+        )
+    });
+    let (said, took) = command.join().unwrap();
+    assert!(said.contains("421 4.4.2"), "{said}");
+    assert!(
+        took < Duration::from_secs(6),
+        "the command trickle held on for {took:?}"
+    );
+    let (said, took) = data.join().unwrap();
+    assert!(said.contains("354"), "{said}");
+    assert!(said.contains("421 4.4.2"), "{said}");
+    assert!(
+        took < Duration::from_secs(8),
+        "the content trickle held on for {took:?}"
+    );
+    // The slots are free again: a normal client gets in and sends.
+    let out = sluice.raw_session(
+        port,
+        b"EHLO x\r\nMAIL FROM:<app@example.com>\r\nRCPT TO:<r@dest.test>\r\nDATA\r\nSubject: hi\r\n\r\nok\r\n.\r\nQUIT\r\n",
+    );
+    assert!(out.starts_with("220"), "{out}");
+    assert!(out.contains("queued"), "{out}");
+}

@@ -2,6 +2,7 @@
 
 mod conn;
 pub mod data;
+pub mod deadline;
 mod limits;
 pub mod reply;
 pub mod sasl;

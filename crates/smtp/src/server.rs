@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use sluice_config::{ListenerAuth, ListenerConfig, ListenerTls, SmtpConfig};
@@ -18,6 +18,7 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{Instrument, debug, info, warn};
 
 use crate::conn::Conn;
+use crate::deadline::{InputPhase, RequestClock};
 use crate::limits::{AccountSlot, OpenSessions};
 use crate::session::{AuthOutcome, Event, RecipientVerdict, Session, SessionConfig};
 use crate::{Reply, sasl::Credentials};
@@ -381,6 +382,7 @@ struct SessionDriver<'a> {
 impl SessionDriver<'_> {
     async fn run(&mut self, session: &mut Session, conn: &mut Conn) -> &'static str {
         let idle = Duration::from_secs(self.limits.idle_timeout_secs);
+        let mut clock = RequestClock::default();
         let mut out = session.greeting().to_bytes();
         // Only TLS sessions keep a read buffer (see `Conn::read_with`).
         let mut tls_buf = Vec::new();
@@ -442,8 +444,11 @@ impl SessionDriver<'_> {
                 ));
                 continue;
             }
+            let phase = session.input_phase();
+            let deadline =
+                clock.read_deadline(phase, Instant::now(), idle, self.limits.min_data_rate);
             let read = tokio::select! {
-                read = tokio::time::timeout(idle, conn.read_with(&mut tls_buf, |bytes| session.feed(bytes))) => read,
+                read = tokio::time::timeout_at(deadline.into(), conn.read_with(&mut tls_buf, |bytes| session.feed(bytes))) => read,
                 _ = stopped(&mut shutdown), if !stopping => continue,
                 _ = self.close.notified() => {
                     info!("closed by an administrator");
@@ -456,10 +461,16 @@ impl SessionDriver<'_> {
                 Ok(Ok(_)) => {}
                 Ok(Err(_)) => return "read failed",
                 Err(_) => {
+                    let why = match phase {
+                        InputPhase::Idle => "Idle timeout",
+                        InputPhase::Request => "Command not completed in time",
+                        InputPhase::Content { .. } => "Message content arriving too slowly",
+                    };
+                    info!(why, "session timed out");
                     session.close_with(Reply::new(
                         421,
                         "4.4.2",
-                        "Idle timeout, closing connection",
+                        format!("{why}, closing connection"),
                     ));
                 }
             }

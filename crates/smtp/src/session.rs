@@ -12,6 +12,7 @@ use smtp_proto::Request;
 use smtp_proto::{AUTH_LOGIN, AUTH_PLAIN, Error as ProtoError, MAIL_BODY_8BITMIME, MAIL_SMTPUTF8};
 
 use crate::data::{BareNewlineCheck, ContentError, DataReceiver, Ingested};
+use crate::deadline::InputPhase;
 use crate::reply::Reply;
 use crate::sasl::{self, Credentials, SaslError};
 
@@ -83,16 +84,20 @@ enum State {
     AuthLoginPassword {
         username: String,
     },
-    /// Reading a command line that was too long, up to its end.
-    DiscardLine,
+    /// Reading a command line that was too long, up to its end; `discarded` bytes so far.
+    DiscardLine {
+        discarded: usize,
+    },
     Data(DataReceiver),
     Bdat {
         remaining: usize,
         last: bool,
     },
-    /// A BDAT chunk that is refused but must still be read off the wire.
+    /// A BDAT chunk that is refused but must still be read off the wire (RFC 3030 §2:
+    /// the server reads and discards it), then answered with `refusal`.
     BdatDiscard {
         remaining: usize,
+        refusal: Reply,
     },
     /// An event went out that the caller must answer first.
     Waiting,
@@ -106,6 +111,8 @@ struct Transaction {
     eight_bit: bool,
     body: Vec<u8>,
     bdat_check: BareNewlineCheck,
+    /// A BDAT chunk of this transaction was taken (its content clock is running).
+    bdat_started: bool,
 }
 
 pub struct Session {
@@ -118,7 +125,13 @@ pub struct Session {
     policy: Option<AccountPolicy>,
     transaction: Option<Transaction>,
     close_sent: bool,
+    /// Bytes fed while message content (DATA/BDAT) was being read, for the data-rate deadline.
+    content_received: u64,
 }
+
+/// How much of an over-long command line is read off before the session gives up on the
+/// client: a line end must come within this many bytes of the limit.
+const MAX_DISCARD: usize = 64 * 1024;
 
 impl Session {
     /// `trusted` is the account a trusted-network client sends as on an `auth = "none"` listener.
@@ -133,6 +146,7 @@ impl Session {
             policy: trusted,
             transaction: None,
             close_sent: false,
+            content_received: 0,
         }
     }
 
@@ -183,7 +197,45 @@ impl Session {
     /// Bytes read from the client.
     pub fn feed(&mut self, bytes: &[u8]) {
         if !matches!(self.state, State::Closed) {
+            if self.reading_content() {
+                self.content_received += bytes.len() as u64;
+            }
             self.input.extend_from_slice(bytes);
+        }
+    }
+
+    fn reading_content(&self) -> bool {
+        matches!(
+            self.state,
+            State::Data(_) | State::Bdat { .. } | State::BdatDiscard { .. }
+        )
+    }
+
+    /// What the session waits for, so the caller can bound how long the client may take
+    /// (see [`crate::deadline`]).
+    pub fn input_phase(&self) -> InputPhase {
+        if self.reading_content() {
+            return InputPhase::Content {
+                received: self.content_received,
+            };
+        }
+        let partial_line = !self.input.is_empty()
+            && matches!(
+                self.state,
+                State::Command
+                    | State::AuthPlain
+                    | State::AuthLoginUser
+                    | State::AuthLoginPassword { .. }
+            );
+        // A SASL challenge was answered with 334: the response is a request under way.
+        let sasl = matches!(
+            self.state,
+            State::AuthPlain | State::AuthLoginUser | State::AuthLoginPassword { .. }
+        );
+        if partial_line || sasl || matches!(self.state, State::DiscardLine { .. }) {
+            InputPhase::Request
+        } else {
+            InputPhase::Idle
         }
     }
 
@@ -323,30 +375,40 @@ impl Session {
                 }
             }
             State::Bdat { remaining, last } => self.step_bdat(remaining, last),
-            State::BdatDiscard { remaining } => {
+            State::BdatDiscard { remaining, refusal } => {
                 let take = remaining.min(self.input.len());
                 self.input.drain(..take);
                 if take == remaining {
                     self.state = State::Command;
-                    self.reply(Reply::new(503, "5.5.1", "BDAT without a mail transaction"));
+                    self.reply(refusal);
                     true
                 } else {
                     self.state = State::BdatDiscard {
                         remaining: remaining - take,
+                        refusal,
                     };
                     false
                 }
             }
-            State::DiscardLine => match self.input.iter().position(|&b| b == b'\n') {
-                Some(end) => {
+            State::DiscardLine { discarded } => match self.input.iter().position(|&b| b == b'\n') {
+                Some(end) if discarded + end < MAX_DISCARD => {
                     self.input.drain(..=end);
                     self.state = State::Command;
                     true
                 }
-                None => {
+                None if discarded + self.input.len() < MAX_DISCARD => {
+                    let discarded = discarded + self.input.len();
                     self.input.clear();
-                    self.state = State::DiscardLine;
+                    self.state = State::DiscardLine { discarded };
                     false
+                }
+                _ => {
+                    self.close_with(Reply::new(
+                        421,
+                        "4.7.0",
+                        "Too much input without a line end, closing connection",
+                    ));
+                    true
                 }
             },
             line_state @ (State::Command
@@ -356,8 +418,9 @@ impl Session {
                 let Some(end) = self.input.iter().position(|&b| b == b'\n') else {
                     self.state = line_state;
                     if self.input.len() > self.config.max_line {
+                        let discarded = self.input.len();
                         self.input.clear();
-                        self.state = State::DiscardLine;
+                        self.state = State::DiscardLine { discarded };
                         self.reply(Reply::new(500, "5.5.6", "Line too long"));
                         return true;
                     }
@@ -624,6 +687,7 @@ impl Session {
             eight_bit,
             body: Vec::new(),
             bdat_check: BareNewlineCheck::default(),
+            bdat_started: false,
         });
         self.reply(Reply::new(250, "2.1.0", "Sender OK"));
     }
@@ -691,21 +755,39 @@ impl Session {
             return self.reply(Reply::new(503, "5.5.1", "DATA after BDAT"));
         }
         self.reply(Reply::plain(354, "End data with <CR><LF>.<CR><LF>"));
+        self.content_received = 0;
         self.state = State::Data(DataReceiver::new(self.config.max_message_size));
     }
 
     fn bdat(&mut self, chunk_size: usize, last: bool) {
+        if !self.transaction.as_ref().is_some_and(|tx| tx.bdat_started) {
+            self.content_received = 0;
+        }
         if !self.has_recipients() {
             self.state = State::BdatDiscard {
                 remaining: chunk_size,
+                refusal: Reply::new(503, "5.5.1", "BDAT without a mail transaction"),
             };
             return;
         }
         let so_far = self.transaction.as_ref().map_or(0, |tx| tx.body.len());
         if so_far.saturating_add(chunk_size) > self.config.max_message_size {
-            // The chunk cannot be kept and is too big to read off; end the session.
             self.transaction = None;
-            return self.close_with(Reply::new(552, "5.3.4", "Message size exceeds fixed limit"));
+            let refusal = Reply::new(552, "5.3.4", "Message size exceeds fixed limit");
+            if chunk_size > self.config.max_message_size {
+                // Larger than any message may be: not worth reading off. End the session.
+                return self.close_with(refusal);
+            }
+            // Read the chunk off and discard it, then refuse the message; the session
+            // stays usable for the next transaction (RFC 3030 §2).
+            self.state = State::BdatDiscard {
+                remaining: chunk_size,
+                refusal,
+            };
+            return;
+        }
+        if let Some(tx) = self.transaction.as_mut() {
+            tx.bdat_started = true;
         }
         self.state = State::Bdat {
             remaining: chunk_size,

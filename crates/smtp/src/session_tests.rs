@@ -411,3 +411,77 @@ fn suppressed_recipients_get_550_and_the_transaction_goes_on() {
     c.cmd("hi\r\n.", "250");
     assert_eq!(c.stored[0].0.rcpt_to, vec!["ok@x.test", "ok2@x.test"]);
 }
+
+#[test]
+fn an_over_long_line_is_discarded_only_up_to_a_bound() {
+    let mut c = Client::authenticated();
+    // No line end within the limit: 500, then the rest is read off...
+    let out = c.send("A".repeat(5000).as_bytes());
+    assert!(out.starts_with("500 5.5.6"), "{out}");
+    c.send("B".repeat(30_000).as_bytes());
+    assert!(!c.closed);
+    // ...but not forever: past 64 KiB without a line end the client is cut off.
+    let out = c.send("C".repeat(40_000).as_bytes());
+    assert!(out.starts_with("421 4.7.0"), "{out}");
+    assert!(c.closed);
+}
+
+#[test]
+fn an_oversized_bdat_chunk_is_read_off_and_refused_and_the_session_goes_on() {
+    let mut c = Client::authenticated();
+    c.cmd("MAIL FROM:<a@example.com>", "250");
+    c.cmd("RCPT TO:<r@x.test>", "250");
+    let out = c.send(b"BDAT 600\r\n");
+    assert_eq!(out, "");
+    // 600 + 600 > 1000: the second chunk is refused once it has been read off.
+    let first = "x".repeat(598) + "\r\n";
+    let out = c.send(first.as_bytes());
+    assert_eq!(Client::codes(&out), vec!["250"], "{out}");
+    let out = c.send(format!("BDAT 600 LAST\r\n{}", "y".repeat(600)).as_bytes());
+    assert_eq!(Client::codes(&out), vec!["552"], "{out}");
+    assert!(out.starts_with("552 5.3.4"), "{out}");
+    assert!(!c.closed);
+    assert!(c.stored.is_empty());
+    // The transaction is gone; a new one works.
+    c.cmd("MAIL FROM:<a@example.com>", "250");
+    c.cmd("RCPT TO:<r@x.test>", "250");
+    let out = c.send(b"BDAT 5 LAST\r\nhi\r\n.");
+    assert_eq!(Client::codes(&out), vec!["250"], "{out}");
+    assert_eq!(c.stored[0].1, b"hi\r\n.");
+    // A chunk larger than any message may be is not read off: the session ends.
+    c.cmd("MAIL FROM:<a@example.com>", "250");
+    c.cmd("RCPT TO:<r@x.test>", "250");
+    let out = c.send(b"BDAT 999999999 LAST\r\n");
+    assert!(out.starts_with("552 5.3.4"), "{out}");
+    assert!(c.closed);
+}
+
+#[test]
+fn the_input_phase_tells_a_waiting_session_from_a_half_received_request() {
+    use crate::deadline::InputPhase;
+    let mut c = Client::authenticated();
+    assert_eq!(c.session.input_phase(), InputPhase::Idle);
+    c.send(b"EHLO ");
+    assert_eq!(c.session.input_phase(), InputPhase::Request);
+    c.send(b"x\r\n");
+    assert_eq!(c.session.input_phase(), InputPhase::Idle);
+    // A SASL challenge awaits its answer: a request under way.
+    let mut fresh = Client::new(config());
+    fresh.cmd("EHLO client.test", "250");
+    fresh.cmd("STARTTLS", "220");
+    fresh.cmd("EHLO client.test", "250");
+    fresh.cmd("AUTH LOGIN", "334");
+    assert_eq!(fresh.session.input_phase(), InputPhase::Request);
+    // Content counts its bytes.
+    c.cmd("MAIL FROM:<a@example.com>", "250");
+    c.cmd("RCPT TO:<r@x.test>", "250");
+    c.cmd("DATA", "354");
+    assert_eq!(c.session.input_phase(), InputPhase::Content { received: 0 });
+    c.send(b"01234567\r\n");
+    assert_eq!(
+        c.session.input_phase(),
+        InputPhase::Content { received: 10 }
+    );
+    c.cmd(".", "250");
+    assert_eq!(c.session.input_phase(), InputPhase::Idle);
+}
