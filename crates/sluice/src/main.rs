@@ -186,7 +186,7 @@ fn main() -> anyhow::Result<()> {
                     },
             } => {
                 let config = config.load()?;
-                let store = serve::open_store(&config).await?;
+                let store = open_existing_store(&config).await?;
                 let created =
                     account::create(store.as_ref(), &name, &email, &password, &domains).await?;
                 if let Some(limit) = monthly_limit {
@@ -206,7 +206,7 @@ fn main() -> anyhow::Result<()> {
                     },
             } => {
                 let config = config.load()?;
-                let store = serve::open_store(&config).await?;
+                let store = open_existing_store(&config).await?;
                 let id = account::create_admin(store.as_ref(), &email, &password).await?;
                 println!("admin user id: {id}");
                 Ok(())
@@ -217,7 +217,7 @@ fn main() -> anyhow::Result<()> {
             } => {
                 let config = args.load()?;
                 logging::init(&config.logging)?;
-                let store = serve::open_store(&config).await?;
+                let store = open_existing_store(&config).await?;
                 let (looked, rewritten) = keys::rotate_bodies(store.as_ref()).await?;
                 println!("message bodies: {looked} looked at, {rewritten} sealed again");
                 Ok(())
@@ -233,6 +233,26 @@ fn main() -> anyhow::Result<()> {
     })
 }
 
+/// Opens the database of a command that changes what a server uses (account, admin,
+/// keys): it says which database on stderr, and refuses to make a new SQLite file, so a
+/// command run without the server's `--config` (or `--dev`) does not quietly write to a
+/// database no server reads.
+async fn open_existing_store(
+    config: &Config,
+) -> anyhow::Result<std::sync::Arc<dyn sluice_store::Store>> {
+    let url = config.database_url();
+    if let Some(path) = url.strip_prefix("sqlite://")
+        && !std::path::Path::new(path).exists()
+    {
+        anyhow::bail!(
+            "no database at {path}: give the server's --config (or --dev for `serve --dev`'s ./data), \
+             or create it first with `sluice migrate`"
+        );
+    }
+    eprintln!("database: {}", redact_url(&url));
+    serve::open_store(config).await
+}
+
 /// The effective config as TOML, with every secret replaced.
 fn masked_toml(config: &Config) -> anyhow::Result<String> {
     let mut value = toml::Value::try_from(config)?;
@@ -240,10 +260,22 @@ fn masked_toml(config: &Config) -> anyhow::Result<String> {
         match value {
             toml::Value::Table(table) => {
                 for (key, item) in table.iter_mut() {
-                    if is_secret_key(key) && !item.is_table() {
-                        *item = toml::Value::String("********".into());
-                    } else {
+                    if !is_secret_key(key) {
                         mask(item);
+                        continue;
+                    }
+                    // Secrets are text; a number or a flag under such a name
+                    // (`access_token_ttl_secs`) is not one.
+                    match item {
+                        toml::Value::String(_) => {
+                            *item = toml::Value::String("********".into());
+                        }
+                        toml::Value::Array(items) => {
+                            for secret in items.iter_mut().filter(|i| i.is_str()) {
+                                *secret = toml::Value::String("********".into());
+                            }
+                        }
+                        _ => mask(item),
                     }
                 }
             }
@@ -260,13 +292,15 @@ fn masked_toml(config: &Config) -> anyhow::Result<String> {
     Ok(toml::to_string_pretty(&value)?)
 }
 
-/// Config keys whose values are secrets: `password`, `secret`, `jwt_secret`,
-/// `client_secret`, `secret_access_key`, `api_key`, `master_key`, tokens.
+/// Config keys whose text values are secrets: `password`, `secret`, `jwt_secret`,
+/// `client_secret`, `secret_access_key`, `api_key`, `master_key`,
+/// `previous_master_keys`, tokens.
 fn is_secret_key(key: &str) -> bool {
     key.contains("secret")
         || key.contains("password")
         || key.contains("token")
-        || matches!(key, "api_key" | "master_key")
+        || key.contains("api_key")
+        || key.contains("master_key")
 }
 
 /// Hides a password in `scheme://user:password@host/...`.

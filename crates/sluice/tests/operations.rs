@@ -193,7 +193,7 @@ print(code, text.decode())
 #[test]
 fn config_check_masks_secrets() {
     let sluice = Sluice::builder(BIN)
-        .section("[secrets]\nmaster_key = \"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\"")
+        .section("[secrets]\nmaster_key = \"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\"\nprevious_master_keys = [\"ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100\"]")
         .section("[api]\njwt_secret = \"jwt-secret-value\"")
         .start();
     let out = sluice.cli(&["config", "check"]);
@@ -203,6 +203,10 @@ fn config_check_masks_secrets() {
     assert!(!text.contains("00112233445566778899"), "{text}");
     assert!(!text.contains("jwt-secret-value"), "{text}");
     assert!(text.contains("master_key = \"********\""), "{text}");
+    // Keys that only look like secrets keep their values: durations are not tokens.
+    assert!(!text.contains("ffeeddccbbaa9988"), "{text}");
+    assert!(text.contains("access_token_ttl_secs = 900"), "{text}");
+    assert!(text.contains("refresh_token_ttl_secs = 604800"), "{text}");
     // A broken file: a clear error and a failing exit code.
     let broken = sluice.dir_path().join("broken.toml");
     std::fs::write(&broken, "[smtp]\nmax_connections = \"many\"\n").unwrap();
@@ -652,4 +656,47 @@ print("plain", answer.startswith(b"HTTP/1.1 200"))
         "{cookie}"
     );
     assert!(out.contains("plain False"), "{out}");
+}
+
+/// Commands that change what a server uses say which database they open, and do not make
+/// a new one where no server reads (`admin create` without the server's `--config`).
+#[test]
+fn admin_create_names_its_database_and_refuses_a_missing_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sluice.toml");
+    std::fs::write(
+        &config,
+        format!("data_dir = \"{}\"\n", dir.path().join("data").display()),
+    )
+    .unwrap();
+    let admin_create = || {
+        std::process::Command::new(BIN)
+            .args(["admin", "create", "--config"])
+            .arg(&config)
+            .args([
+                "--email",
+                "root@example.com",
+                "--password",
+                "long-enough-pass",
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = admin_create();
+    assert!(!out.status.success(), "{out:?}");
+    let error = String::from_utf8_lossy(&out.stderr);
+    assert!(error.contains("no database at"), "{error}");
+    assert!(!dir.path().join("data/sluice.db").exists());
+    // Once the database exists (`sluice migrate`), the command says which one it used.
+    let out = std::process::Command::new(BIN)
+        .args(["migrate", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let out = admin_create();
+    assert!(out.status.success(), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("database: sqlite://"), "{said}");
+    assert!(said.contains("data/sluice.db"), "{said}");
 }
