@@ -4,6 +4,7 @@ pub mod api;
 pub mod panel;
 pub mod password;
 pub mod runtime;
+pub mod unread_body;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -121,6 +122,7 @@ pub async fn serve(
     router: Router,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
+    let router = unread_body::close_when_body_unread(router);
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<std::net::SocketAddr>(),

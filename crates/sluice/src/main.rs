@@ -185,8 +185,7 @@ fn main() -> anyhow::Result<()> {
                         monthly_limit,
                     },
             } => {
-                let config = config.load()?;
-                let store = open_existing_store(&config).await?;
+                let store = open_store_of_command(&config).await?;
                 let created =
                     account::create(store.as_ref(), &name, &email, &password, &domains).await?;
                 if let Some(limit) = monthly_limit {
@@ -205,8 +204,7 @@ fn main() -> anyhow::Result<()> {
                         password,
                     },
             } => {
-                let config = config.load()?;
-                let store = open_existing_store(&config).await?;
+                let store = open_store_of_command(&config).await?;
                 let id = account::create_admin(store.as_ref(), &email, &password).await?;
                 println!("admin user id: {id}");
                 Ok(())
@@ -215,9 +213,8 @@ fn main() -> anyhow::Result<()> {
             Command::Keys {
                 command: KeysCommand::Rotate(args),
             } => {
-                let config = args.load()?;
-                logging::init(&config.logging)?;
-                let store = open_existing_store(&config).await?;
+                logging::init(&args.load()?.logging)?;
+                let store = open_store_of_command(&args).await?;
                 let (looked, rewritten) = keys::rotate_bodies(store.as_ref()).await?;
                 println!("message bodies: {looked} looked at, {rewritten} sealed again");
                 Ok(())
@@ -234,23 +231,27 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// Opens the database of a command that changes what a server uses (account, admin,
-/// keys): it says which database on stderr, and refuses to make a new SQLite file, so a
-/// command run without the server's `--config` (or `--dev`) does not quietly write to a
-/// database no server reads.
-async fn open_existing_store(
-    config: &Config,
+/// keys) and says which database on stderr. Run on the built-in defaults alone (no
+/// `--config`, `SLUICE_CONFIG` or `--dev`), it refuses to make a new SQLite file, so a
+/// command that forgot the server's config does not quietly write to a database no server
+/// reads.
+async fn open_store_of_command(
+    args: &ConfigArgs,
 ) -> anyhow::Result<std::sync::Arc<dyn sluice_store::Store>> {
+    let config = args.load()?;
     let url = config.database_url();
-    if let Some(path) = url.strip_prefix("sqlite://")
+    if args.config.is_none()
+        && !args.dev
+        && let Some(path) = url.strip_prefix("sqlite://")
         && !std::path::Path::new(path).exists()
     {
         anyhow::bail!(
-            "no database at {path}: give the server's --config (or --dev for `serve --dev`'s ./data), \
-             or create it first with `sluice migrate`"
+            "no database at {path} (the built-in default): give the server's --config, \
+             or --dev to use `serve --dev`'s ./data"
         );
     }
     eprintln!("database: {}", redact_url(&url));
-    serve::open_store(config).await
+    serve::open_store(&config).await
 }
 
 /// The effective config as TOML, with every secret replaced.

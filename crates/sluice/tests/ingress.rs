@@ -462,3 +462,35 @@ fn trickling_clients_are_cut_off_and_free_their_slots() {
     assert!(out.starts_with("220"), "{out}");
     assert!(out.contains("queued"), "{out}");
 }
+
+/// A keep-alive client whose POST is refused before its body is read (401) is told
+/// `Connection: close`, so its next request goes on a new connection instead of meeting a
+/// socket the server has closed ("remote end closed connection without response").
+#[test]
+fn a_refused_post_says_connection_close_and_keep_alive_clients_carry_on() {
+    let sluice = Sluice::builder(BIN).start();
+    let script = r#"
+import http.client, json, sys
+port = int(sys.argv[1])
+conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+body = json.dumps({"from": "app@example.com", "to": ["r@dest.test"], "subject": "x", "text": "y" * 20000})
+for i in range(30):
+    conn.request("POST", "/api/v1/send", body=body,
+                 headers={"authorization": "Bearer wrong", "content-type": "application/json"})
+    r = conn.getresponse(); r.read()
+    assert r.status == 401, r.status
+    assert (r.getheader("connection") or "").lower() == "close", dict(r.getheaders())
+    conn.request("GET", "/healthz")
+    r = conn.getresponse(); r.read()
+    assert r.status == 200, r.status
+    assert r.getheader("connection") is None, dict(r.getheaders())
+print("ok")
+"#;
+    let out = sluice_testkit::python(script, &[sluice.ports.http.to_string()]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.trim() == "ok",
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -659,20 +659,17 @@ print("plain", answer.startswith(b"HTTP/1.1 200"))
 }
 
 /// Commands that change what a server uses say which database they open, and do not make
-/// a new one where no server reads (`admin create` without the server's `--config`).
+/// a new one where no server reads (`admin create` on the built-in defaults, without the
+/// server's `--config` or `--dev`).
 #[test]
-fn admin_create_names_its_database_and_refuses_a_missing_one() {
+fn admin_create_names_its_database_and_refuses_the_default_when_missing() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("sluice.toml");
-    std::fs::write(
-        &config,
-        format!("data_dir = \"{}\"\n", dir.path().join("data").display()),
-    )
-    .unwrap();
-    let admin_create = || {
+    let admin_create = |extra: &[&str]| {
         std::process::Command::new(BIN)
-            .args(["admin", "create", "--config"])
-            .arg(&config)
+            .current_dir(dir.path())
+            .env_remove("SLUICE_CONFIG")
+            .args(["admin", "create"])
+            .args(extra)
             .args([
                 "--email",
                 "root@example.com",
@@ -682,21 +679,23 @@ fn admin_create_names_its_database_and_refuses_a_missing_one() {
             .output()
             .unwrap()
     };
-    let out = admin_create();
-    assert!(!out.status.success(), "{out:?}");
-    let error = String::from_utf8_lossy(&out.stderr);
-    assert!(error.contains("no database at"), "{error}");
-    assert!(!dir.path().join("data/sluice.db").exists());
-    // Once the database exists (`sluice migrate`), the command says which one it used.
-    let out = std::process::Command::new(BIN)
-        .args(["migrate", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let out = admin_create();
+    if !std::path::Path::new("/var/lib/sluice/sluice.db").exists() {
+        let out = admin_create(&[]);
+        assert!(!out.status.success(), "{out:?}");
+        let error = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            error.contains("no database at /var/lib/sluice/sluice.db"),
+            "{error}"
+        );
+        assert!(!std::path::Path::new("/var/lib/sluice/sluice.db").exists());
+    }
+    // With --dev it writes where `serve --dev` reads (./data) and says so.
+    let out = admin_create(&["--dev"]);
     assert!(out.status.success(), "{out:?}");
     let said = String::from_utf8_lossy(&out.stderr);
-    assert!(said.contains("database: sqlite://"), "{said}");
-    assert!(said.contains("data/sluice.db"), "{said}");
+    assert!(
+        said.contains("database: sqlite://./data/sluice.db"),
+        "{said}"
+    );
+    assert!(dir.path().join("data/sluice.db").exists());
 }

@@ -305,7 +305,7 @@ pub async fn serve_tls(
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     use tower::ServiceExt;
-    let router = router(state);
+    let router = crate::unread_body::close_when_body_unread(router(state));
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
