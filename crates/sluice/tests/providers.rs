@@ -421,8 +421,10 @@ fn recipients_over_a_services_limit_go_in_several_calls() {
             &sluice,
             "POST",
             "/send",
-            Some(json!({ "from": "app@example.com", "to": to, "subject": format!("many via {service}"),
-                         "text": "hello", "headers": { "X-Service": service } })),
+            Some(
+                json!({ "from": "app@example.com", "to": to, "subject": format!("many via {service}"),
+                         "text": "hello", "headers": { "X-Service": service } }),
+            ),
         );
         assert_eq!(status, 202, "{body}");
         (body["id"].as_i64().unwrap(), to)
@@ -455,8 +457,16 @@ fn recipients_over_a_services_limit_go_in_several_calls() {
         db.wait_status(id, "delivered", 30);
         let calls = fake.requests(service);
         let sizes: Vec<usize> = calls.iter().map(|c| recipients_of(c).len()).collect();
-        assert_eq!(sizes, vec![limit, 1], "{service}: {:?}", calls[0]["problems"]);
-        assert!(calls.iter().all(|c| c["problems"] == json!([])), "{service}");
+        assert_eq!(
+            sizes,
+            vec![limit, 1],
+            "{service}: {:?}",
+            calls[0]["problems"]
+        );
+        assert!(
+            calls.iter().all(|c| c["problems"] == json!([])),
+            "{service}"
+        );
         let mut sent: Vec<String> = calls.iter().flat_map(recipients_of).collect();
         sent.sort();
         let mut expected = all;
@@ -502,7 +512,10 @@ fn only_envelope_recipients_receive_through_every_service() {
     // Graph reads recipients from the headers: Ann stays visible in Cc, the subscriber
     // is a Bcc, the list address is gone.
     let graph = &fake.requests("graph")[0];
-    assert_eq!(graph["visible"], json!({ "To": [], "Cc": ["ann@dest.test"] }));
+    assert_eq!(
+        graph["visible"],
+        json!({ "To": [], "Cc": ["ann@dest.test"] })
+    );
     // SendGrid gets the display name.
     let sendgrid = &fake.requests("sendgrid")[0]["json"]["personalizations"];
     assert!(
@@ -525,9 +538,11 @@ fn sendgrid_gets_display_names() {
         &sluice,
         "POST",
         "/send",
-        Some(json!({ "from": "App <app@example.com>", "to": ["Ann Example <ann@dest.test>"],
+        Some(
+            json!({ "from": "App <app@example.com>", "to": ["Ann Example <ann@dest.test>"],
                      "cc": ["Jürgen Cc <j@dest.test>"], "reply_to": "Help Desk <help@example.com>",
-                     "subject": "names", "text": "hello" })),
+                     "subject": "names", "text": "hello" }),
+        ),
     );
     assert_eq!(status, 202, "{body}");
     db.wait_status(body["id"].as_i64().unwrap(), "delivered", 20);

@@ -94,7 +94,11 @@ pub fn for_envelope(body: &[u8], rcpts: &[String]) -> Vec<u8> {
                 if kept.is_empty() {
                     continue;
                 }
-                let name = if kind == RecipientField::To { "To" } else { "Cc" };
+                let name = if kind == RecipientField::To {
+                    "To"
+                } else {
+                    "Cc"
+                };
                 out.extend_from_slice(address_field(name, &kept).as_bytes());
                 placed.extend(kept.into_iter().map(|(address, _)| address));
             }
@@ -170,7 +174,10 @@ fn field_addresses(field: &[u8], kind: RecipientField) -> Vec<(String, Option<St
     list.map(|list| {
         list.iter()
             .filter_map(|a| {
-                let name = a.name().filter(|n| !n.trim().is_empty()).map(str::to_string);
+                let name = a
+                    .name()
+                    .filter(|n| !n.trim().is_empty())
+                    .map(str::to_string);
                 Some((a.address()?.to_ascii_lowercase(), name))
             })
             .collect()
@@ -241,7 +248,10 @@ Subject: Issue 7\r\n\r\nhello\r\n";
         assert_eq!(receivers(&out), vec!["subscriber@example.org"]);
         let text = String::from_utf8(out).unwrap();
         assert!(!text.contains("newsletter@"), "{text}");
-        assert!(text.ends_with("Subject: Issue 7\r\n\r\nhello\r\n"), "{text}");
+        assert!(
+            text.ends_with("Subject: Issue 7\r\n\r\nhello\r\n"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -249,14 +259,20 @@ Subject: Issue 7\r\n\r\nhello\r\n";
         let body = "To: Ann Example <ann@x.test>, other@elsewhere.test\r\nCc: =?utf-8?q?J=C3=BCrgen?= <j@x.test>,\r\n gone@x.test\r\n\
 Bcc: secret@x.test, hid@x.test\r\nSubject: s\r\n\r\nbody\r\n"
             .as_bytes();
-        let out = for_envelope(body, &rcpts(&["ANN@x.test", "j@x.test", "hid@x.test", "new@x.test"]));
+        let out = for_envelope(
+            body,
+            &rcpts(&["ANN@x.test", "j@x.test", "hid@x.test", "new@x.test"]),
+        );
         assert_eq!(
             receivers(&out),
             vec!["ann@x.test", "hid@x.test", "j@x.test", "new@x.test"]
         );
         let parsed = parse(&out).unwrap();
         let to = parsed.to().unwrap().first().unwrap();
-        assert_eq!((to.name(), to.address()), (Some("Ann Example"), Some("ann@x.test")));
+        assert_eq!(
+            (to.name(), to.address()),
+            (Some("Ann Example"), Some("ann@x.test"))
+        );
         let cc = parsed.cc().unwrap().first().unwrap();
         assert_eq!(cc.name(), Some("Jürgen"));
         assert_eq!(parsed.subject(), Some("s"));
@@ -268,7 +284,10 @@ Bcc: secret@x.test, hid@x.test\r\nSubject: s\r\n\r\nbody\r\n"
     fn headers_naming_only_envelope_recipients_are_left_alone() {
         let body = b"To: A <a@x.test>\r\nSubject: s\r\n\r\nhi\r\n";
         let out = for_envelope(body, &rcpts(&["a@x.test", "b@x.test"]));
-        assert_eq!(out, b"Bcc: b@x.test\r\nTo: A <a@x.test>\r\nSubject: s\r\n\r\nhi\r\n");
+        assert_eq!(
+            out,
+            b"Bcc: b@x.test\r\nTo: A <a@x.test>\r\nSubject: s\r\n\r\nhi\r\n"
+        );
         assert_eq!(for_envelope(body, &rcpts(&["a@x.test"])), body.to_vec());
     }
 

@@ -138,7 +138,11 @@ pub mod limits {
 /// Delivers to `rcpts` in calls of at most `limit` recipients, one after the other, and
 /// merges the reports: each recipient keeps the result of its own call. Once a call's
 /// credentials are refused (401/403), the recipients left get that result without a call.
-pub async fn in_batches<'a, F, Fut>(rcpts: &'a [String], limit: usize, mut call: F) -> DeliveryReport
+pub async fn in_batches<'a, F, Fut>(
+    rcpts: &'a [String],
+    limit: usize,
+    mut call: F,
+) -> DeliveryReport
 where
     F: FnMut(&'a [String]) -> Fut,
     Fut: Future<Output = DeliveryReport>,
@@ -146,7 +150,10 @@ where
     let mut merged: Option<DeliveryReport> = None;
     for batch in rcpts.chunks(limit.max(1)) {
         if let Some(done) = merged.as_mut()
-            && done.events.iter().any(|(kind, _)| kind == "provider_auth_failed")
+            && done
+                .events
+                .iter()
+                .any(|(kind, _)| kind == "provider_auth_failed")
             && let Some(refused) = done.recipients.last().cloned()
         {
             done.recipients
@@ -248,7 +255,9 @@ mod tests {
         let report = in_batches(&rcpts, 50, |batch| {
             calls += 1;
             let mut report = uniform(batch, Verdict::Permanent, 403);
-            report.events.push(("provider_auth_failed".into(), "no".into()));
+            report
+                .events
+                .push(("provider_auth_failed".into(), "no".into()));
             async move { report }
         })
         .await;

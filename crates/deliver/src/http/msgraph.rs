@@ -12,9 +12,7 @@ use base64::Engine;
 use sluice_core::{DeliveryReport, MsGraphConfig, Verdict};
 use tokio::sync::Mutex;
 
-use super::{
-    Answer, client, in_batches, join, limits, mime, report_for_answer, report_for_error,
-};
+use super::{Answer, client, in_batches, join, limits, mime, report_for_answer, report_for_error};
 use crate::{Deliverer, Outbound};
 
 pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";

@@ -11,9 +11,7 @@ use mail_parser::{MessagePart, MimeHeaders};
 use serde_json::{Value, json};
 use sluice_core::{DeliveryReport, SendgridConfig, Verdict};
 
-use super::{
-    Answer, client, in_batches, join, limits, mime, report_for_answer, report_for_error,
-};
+use super::{Answer, client, in_batches, join, limits, mime, report_for_answer, report_for_error};
 use crate::{Deliverer, Outbound};
 
 pub const DEFAULT_BASE_URL: &str = "https://api.sendgrid.com";
@@ -319,7 +317,8 @@ Subject: s\r\n\r\nhi\r\n";
     fn only_envelope_recipients_and_none_sees_another() {
         // A list address in To that is not an envelope recipient: it gets nothing, and
         // each subscriber gets a copy addressed to them alone.
-        let body = b"From: list@a.test\r\nTo: Newsletter <newsletter@a.test>\r\nSubject: s\r\n\r\nhi\r\n";
+        let body =
+            b"From: list@a.test\r\nTo: Newsletter <newsletter@a.test>\r\nSubject: s\r\n\r\nhi\r\n";
         let payload = payload_for(body, &["s1@b.test", "s2@b.test"]);
         assert_eq!(
             payload["personalizations"],
