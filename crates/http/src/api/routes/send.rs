@@ -134,23 +134,6 @@ fn mailboxes(field: &str, list: Option<&Recipients>) -> Result<Vec<Mailbox>, Api
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_workflow_platforms_names_fold_into_ours() {
-        let mut request: SendRequest = serde_json::from_value(serde_json::json!({
-            "to": "a@b.test", "subject": "s", "body": "<p>x</p>", "retryAttempts": 2
-        }))
-        .unwrap();
-        request.resolve_aliases().unwrap();
-        assert_eq!(request.html.as_deref(), Some("<p>x</p>"));
-        assert_eq!(request.retry_attempts, Some(2));
-        assert!(request.html_alias.is_none() && request.retry_attempts_alias.is_none());
-    }
-}
-
 fn check_tags(tags: &[String]) -> Result<(), ApiError> {
     if tags.len() > 20 {
         return Err(ApiError::validation("tags: at most 20"));
@@ -404,5 +387,22 @@ async fn send(
         AcceptOutcome::Unavailable => Err(ApiError::from(sluice_store::StoreError::Unavailable(
             String::new(),
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_workflow_platforms_names_fold_into_ours() {
+        let mut request: SendRequest = serde_json::from_value(serde_json::json!({
+            "to": "a@b.test", "subject": "s", "body": "<p>x</p>", "retryAttempts": 2
+        }))
+        .unwrap();
+        request.resolve_aliases().unwrap();
+        assert_eq!(request.html.as_deref(), Some("<p>x</p>"));
+        assert_eq!(request.retry_attempts, Some(2));
+        assert!(request.html_alias.is_none() && request.retry_attempts_alias.is_none());
     }
 }
