@@ -25,7 +25,8 @@ struct Hook {
     _dir: tempfile::TempDir,
 }
 
-struct Submit(Arc<dyn Store>);
+/// Queues into the store, or answers that the account has sent its monthly limit.
+struct Submit(Arc<dyn Store>, bool);
 
 #[async_trait::async_trait]
 impl sluice_http::api::Submitter for Submit {
@@ -34,6 +35,9 @@ impl sluice_http::api::Submitter for Submit {
         policy: &sluice_core::AccountPolicy,
         s: sluice_core::Submission,
     ) -> sluice_core::AcceptOutcome {
+        if self.1 {
+            return sluice_core::AcceptOutcome::QuotaExceeded;
+        }
         let message = sluice_store::NewMessage {
             account_id: policy.account_id,
             source: s.source,
@@ -62,6 +66,15 @@ fn config() -> WebhookConfig {
 
 impl Hook {
     async fn new(config: WebhookConfig) -> Hook {
+        Hook::build(config, false).await
+    }
+
+    /// A webhook whose account has sent its monthly limit.
+    async fn over_quota(config: WebhookConfig) -> Hook {
+        Hook::build(config, true).await
+    }
+
+    async fn build(config: WebhookConfig, over_quota: bool) -> Hook {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("w.db").display());
         let store = sluice_store::open(&url, &Default::default()).await.unwrap();
@@ -80,7 +93,7 @@ impl Hook {
         let state = WebhookState::new(
             config,
             store.clone(),
-            Arc::new(Submit(store.clone())),
+            Arc::new(Submit(store.clone(), over_quota)),
             "sluice.test".into(),
             1 << 20,
             tokio::sync::watch::channel(Default::default()).1,
@@ -448,4 +461,19 @@ async fn too_many_requests_carry_retry_after() {
         .parse()
         .unwrap();
     assert!((1..=60).contains(&wait), "{wait}");
+    // The monthly limit: come back next month (UTC), at most 31 days away.
+    let hook = Hook::over_quota(config()).await;
+    let (status, reply, headers) = hook
+        .post_full(&body, &signed(&body, &now_iso(0)), "127.0.0.1")
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{reply}");
+    assert_eq!(reply["error"], "monthly limit reached");
+    let wait: i64 = headers
+        .get("retry-after")
+        .expect("Retry-After on the monthly limit's 429")
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=31 * 86_400).contains(&wait), "{wait}");
 }
