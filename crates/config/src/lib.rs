@@ -659,6 +659,13 @@ impl Config {
         if !matches!(self.logging.format.as_str(), "text" | "json") {
             return invalid("logging.format is \"text\" or \"json\"");
         }
+        if !self.webhook.public_web_url.is_empty()
+            && let Err(problem) = sluice_core::web_url::check_web_url(&self.webhook.public_web_url)
+        {
+            return invalid(&format!(
+                "webhook.public_web_url must be an absolute http(s) URL: {problem}"
+            ));
+        }
         if let ProviderConfig::Smtp(smtp) = &self.delivery.default_provider
             && let Some(name) = &smtp.from_name
             && let Err(problem) = sluice_core::provider::check_sender_name(name)

@@ -82,3 +82,25 @@ fn unknown_keys_in_a_config_section_are_still_refused() {
         Ok(())
     });
 }
+
+#[test]
+fn webhook_public_web_url_must_be_an_absolute_http_url() {
+    for bad in [
+        "javascript:alert(1)",
+        "app.example.com",
+        "//app.example.com",
+        "https://",
+        "https://app.example.com/\"><script>",
+        "ftp://app.example.com",
+    ] {
+        let mut config = Config::default();
+        config.webhook.public_web_url = bad.into();
+        let error = config.validate().expect_err(bad).to_string();
+        assert!(error.contains("webhook.public_web_url"), "{bad}: {error}");
+    }
+    for good in ["", "https://app.example.com", "http://127.0.0.1:8080/app/"] {
+        let mut config = Config::default();
+        config.webhook.public_web_url = good.into();
+        assert!(config.validate().is_ok(), "{good}");
+    }
+}

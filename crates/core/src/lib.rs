@@ -21,6 +21,7 @@ pub mod sealed;
 pub mod secret;
 pub mod staging;
 pub mod text;
+pub mod web_url;
 
 pub use address::{AddressError, domain_of, validate_mailbox};
 pub use connections::{ConnectionDirectory, ConnectionInfo, NoConnections};

@@ -81,9 +81,12 @@ impl Overrides {
             return Err("webhook_default_local_part is not a local part".into());
         }
         if let Some(url) = &self.webhook_public_web_url
-            && !(url.starts_with("https://") || url.starts_with("http://"))
+            && !url.is_empty()
+            && let Err(problem) = sluice_core::web_url::check_web_url(url)
         {
-            return Err("webhook_public_web_url starts with https:// or http://".into());
+            return Err(format!(
+                "webhook_public_web_url must be an absolute http(s) URL: {problem}"
+            ));
         }
         for (name, rate) in [
             ("api_rate_limit_per_minute", self.api_rate_limit_per_minute),

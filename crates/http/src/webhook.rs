@@ -7,7 +7,10 @@
 //!   hex(HMAC-SHA256(secret, timestamp + "." + raw body)), compared in constant time, the
 //!   timestamp within the window, each signature accepted once within it.
 //! - Answers `{"ok": true, "to", "subject", "queued_id", "queued_at"}` or
-//!   `{"ok": false, "error": "..."}` with 400, 401, 403, 429 or 503.
+//!   `{"ok": false, "error": "..."}` with 400, 401, 403, 429 or 503; a 429, and a 503 that
+//!   passes, carry `Retry-After`.
+//! - `link`, when given, is an absolute http(s) URL (it becomes an `href`), else 400
+//!   `invalid field: link`; an empty one counts as not given.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -24,6 +27,7 @@ use sha2::Sha256;
 use sluice_config::WebhookConfig;
 use sluice_core::rate::WindowLimiter;
 use sluice_core::text::is_header_safe;
+use sluice_core::web_url::check_web_url;
 use sluice_core::{AcceptOutcome, Envelope, Source, Submission};
 use sluice_store::Store;
 use time::OffsetDateTime;
@@ -31,6 +35,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::api::Submitter;
 use crate::api::compose::{self, Composed, parse_mailbox};
+use crate::api::error::secs_until_next_month;
 use crate::api::render::{builtin, render};
 
 #[derive(Clone)]
@@ -81,12 +86,22 @@ pub fn router(state: WebhookState) -> Router {
 struct Refusal {
     status: StatusCode,
     error: String,
+    /// Seconds for `Retry-After`.
+    retry_after: Option<i64>,
 }
 
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         let body = json!({ "ok": false, "error": self.error });
-        (self.status, axum::Json(body)).into_response()
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(secs) = self.retry_after
+            && let Ok(value) = axum::http::HeaderValue::from_str(&secs.max(1).to_string())
+        {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, value);
+        }
+        response
     }
 }
 
@@ -94,8 +109,20 @@ fn refuse(status: StatusCode, error: impl Into<String>) -> Refusal {
     Refusal {
         status,
         error: error.into(),
+        retry_after: None,
     }
 }
+
+/// A refusal that passes: try again in `secs`.
+fn refuse_for(status: StatusCode, error: impl Into<String>, secs: i64) -> Refusal {
+    Refusal {
+        retry_after: Some(secs),
+        ..refuse(status, error)
+    }
+}
+
+/// Seconds a database outage is expected to last, as the API's 503s say.
+const UNAVAILABLE_RETRY_SECS: i64 = 5;
 
 fn now_ms() -> i64 {
     crate::api::now_ms()
@@ -165,9 +192,10 @@ async fn verify_signature(
     {
         Ok(true) => Ok(()),
         Ok(false) => Err(refuse(StatusCode::UNAUTHORIZED, "signature already used")),
-        Err(_) => Err(refuse(
+        Err(_) => Err(refuse_for(
             StatusCode::SERVICE_UNAVAILABLE,
             "database unavailable",
+            UNAVAILABLE_RETRY_SECS,
         )),
     }
 }
@@ -227,11 +255,16 @@ async fn outbound_email(
         .lock()
         .map(|mut limiter| {
             limiter.set_limit(config.rate_limit_per_minute);
-            limiter.check(&key, now_ms()).is_err()
+            limiter.check(&key, now_ms()).err()
         })
-        .unwrap_or(false);
-    if limited {
-        return refuse(StatusCode::TOO_MANY_REQUESTS, "rate limited").into_response();
+        .unwrap_or(None);
+    if let Some(wait_ms) = limited {
+        return refuse_for(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate limited",
+            (wait_ms + 999) / 1000,
+        )
+        .into_response();
     }
     if let Err(refusal) = verify_signature(&state, &config, &headers, &body).await {
         return refusal.into_response();
@@ -271,7 +304,10 @@ async fn build_and_submit(
     if OffsetDateTime::parse(expires_at, &Rfc3339).is_err() {
         return Err(refuse(StatusCode::BAD_REQUEST, "invalid field: expiresAt"));
     }
-    let link = optional(payload, "link")?;
+    let link = optional(payload, "link")?.filter(|link| !link.is_empty());
+    if link.is_some_and(|link| check_web_url(link).is_err()) {
+        return Err(refuse(StatusCode::BAD_REQUEST, "invalid field: link"));
+    }
     let local_part = optional(payload, "fromLocalPart")?;
 
     if config.sender_domain.is_empty() {
@@ -284,7 +320,13 @@ async fn build_and_submit(
         .store
         .account_by_email(&config.account)
         .await
-        .map_err(|_| refuse(StatusCode::SERVICE_UNAVAILABLE, "database unavailable"))?
+        .map_err(|_| {
+            refuse_for(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database unavailable",
+                UNAVAILABLE_RETRY_SECS,
+            )
+        })?
         .filter(|a| a.is_active())
         .ok_or_else(|| {
             refuse(
@@ -330,9 +372,10 @@ async fn build_and_submit(
             render(s, t, h, &data)
         }
         Err(_) => {
-            return Err(refuse(
+            return Err(refuse_for(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "database unavailable",
+                UNAVAILABLE_RETRY_SECS,
             ));
         }
     }
@@ -390,17 +433,19 @@ async fn build_and_submit(
             ));
         }
         AcceptOutcome::QuotaExceeded => {
-            return Err(refuse(
+            return Err(refuse_for(
                 StatusCode::TOO_MANY_REQUESTS,
                 "monthly limit reached",
+                secs_until_next_month(now),
             ));
         }
         AcceptOutcome::Transient { .. }
         | AcceptOutcome::Permanent { .. }
         | AcceptOutcome::Unavailable => {
-            return Err(refuse(
+            return Err(refuse_for(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "message not stored, try again later",
+                UNAVAILABLE_RETRY_SECS,
             ));
         }
     };

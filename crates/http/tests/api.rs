@@ -104,6 +104,7 @@ struct Reply {
     body: Value,
     text: String,
     request_id: String,
+    retry_after: Option<String>,
 }
 
 impl Api {
@@ -198,6 +199,10 @@ impl Api {
             .get("x-request-id")
             .map(|v| v.to_str().unwrap().to_string())
             .unwrap_or_default();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_string());
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
             .await
             .unwrap();
@@ -208,6 +213,7 @@ impl Api {
             body,
             text,
             request_id,
+            retry_after,
         }
     }
 
@@ -2136,6 +2142,14 @@ async fn send_refuses_header_injection_and_policy_breaches_storing_nothing() {
         StatusCode::TOO_MANY_REQUESTS,
         "monthly_limit_reached",
     );
+    // A 429 says when to come back: at the start of next month (UTC), at most 31 days away.
+    let wait: i64 = over
+        .retry_after
+        .as_deref()
+        .expect("Retry-After on the monthly limit's 429")
+        .parse()
+        .unwrap();
+    assert!((1..=31 * 86_400).contains(&wait), "{wait}");
     assert_eq!(api.store.list_messages(&filter).await.unwrap().len(), 4);
 }
 
@@ -2372,4 +2386,106 @@ async fn a_body_removed_by_retention_is_gone_but_its_message_stays() {
     assert_eq!(detail.body["body_purged_at"], 200);
     assert_eq!(detail.body["status"], "delivered");
     assert_eq!(detail.body["delivery_attempts"][0]["verdict"], "delivered");
+}
+
+/// The workflow platform's node sends `{"to", "subject", "template", "data"}` (its subject
+/// is required) and names the HTML body `body` and the retries `retryAttempts`.
+#[tokio::test]
+async fn the_workflow_platforms_sends_are_accepted() {
+    let api = Api::new().await;
+    let admin = api.admin_token().await;
+    let (_, key) = api.account(&admin, "acme", "acme.test").await;
+    let stored = |reply: Reply| {
+        assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.text);
+        let id = reply.body["id"].as_i64().unwrap();
+        let store = api.store.clone();
+        async move { store.message(id).await.unwrap().unwrap() }
+    };
+    // Templated, with the caller's subject: the caller's subject wins over the template's.
+    let reply = api
+        .call(
+            Method::POST,
+            "/send",
+            Some(&key),
+            Some(json!({ "to": "d@dest.test", "from": "x@acme.test", "subject": "Your account is ready",
+                         "template": "welcome", "data": { "name": "Dana" } })),
+        )
+        .await;
+    let message = stored(reply).await;
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&message.body)
+        .unwrap();
+    assert_eq!(parsed.subject(), Some("Your account is ready"));
+    assert!(parsed.body_html(0).unwrap().contains("Hello Dana"));
+    // Its own field names: `body` is the HTML body, `retryAttempts` the retries.
+    let reply = api
+        .call(
+            Method::POST,
+            "/send",
+            Some(&key),
+            Some(
+                json!({ "to": ["d@dest.test"], "from": "x@acme.test", "subject": "Report",
+                         "body": "<p>The <b>report</b> is ready.</p>", "retryAttempts": 2 }),
+            ),
+        )
+        .await;
+    let message = stored(reply).await;
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&message.body)
+        .unwrap();
+    assert_eq!(parsed.subject(), Some("Report"));
+    assert!(
+        parsed
+            .body_html(0)
+            .unwrap()
+            .contains("<p>The <b>report</b> is ready.</p>")
+    );
+    // A template with a body of the caller's, or a field and its alias together, is
+    // still refused, naming the fields.
+    for (body, names) in [
+        (
+            json!({ "to": "d@dest.test", "template": "welcome", "text": "mine" }),
+            "text",
+        ),
+        (
+            json!({ "to": "d@dest.test", "template": "welcome", "body": "<p>mine</p>" }),
+            "html",
+        ),
+        (
+            json!({ "to": "d@dest.test", "subject": "s", "html": "<p>a</p>", "body": "<p>b</p>" }),
+            "body",
+        ),
+        (
+            json!({ "to": "d@dest.test", "subject": "s", "text": "t", "retry_attempts": 1, "retryAttempts": 2 }),
+            "retryAttempts",
+        ),
+    ] {
+        let reply = api
+            .call(Method::POST, "/send", Some(&key), Some(body))
+            .await;
+        assert_error(
+            &reply,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        );
+        assert!(
+            reply.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(names),
+            "{}",
+            reply.text
+        );
+    }
+    // The aliases are in the OpenAPI document.
+    let schema = serde_json::to_value(&api.openapi).unwrap();
+    let properties = &schema["components"]["schemas"]["SendRequest"]["properties"];
+    for alias in ["body", "retryAttempts"] {
+        assert!(
+            properties[alias]["description"]
+                .as_str()
+                .is_some_and(|d| d.contains("Alias")),
+            "{alias}: {properties}"
+        );
+    }
 }

@@ -25,7 +25,8 @@ struct Hook {
     _dir: tempfile::TempDir,
 }
 
-struct Submit(Arc<dyn Store>);
+/// Queues into the store, or answers that the account has sent its monthly limit.
+struct Submit(Arc<dyn Store>, bool);
 
 #[async_trait::async_trait]
 impl sluice_http::api::Submitter for Submit {
@@ -34,6 +35,9 @@ impl sluice_http::api::Submitter for Submit {
         policy: &sluice_core::AccountPolicy,
         s: sluice_core::Submission,
     ) -> sluice_core::AcceptOutcome {
+        if self.1 {
+            return sluice_core::AcceptOutcome::QuotaExceeded;
+        }
         let message = sluice_store::NewMessage {
             account_id: policy.account_id,
             source: s.source,
@@ -62,6 +66,15 @@ fn config() -> WebhookConfig {
 
 impl Hook {
     async fn new(config: WebhookConfig) -> Hook {
+        Hook::build(config, false).await
+    }
+
+    /// A webhook whose account has sent its monthly limit.
+    async fn over_quota(config: WebhookConfig) -> Hook {
+        Hook::build(config, true).await
+    }
+
+    async fn build(config: WebhookConfig, over_quota: bool) -> Hook {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("w.db").display());
         let store = sluice_store::open(&url, &Default::default()).await.unwrap();
@@ -80,7 +93,7 @@ impl Hook {
         let state = WebhookState::new(
             config,
             store.clone(),
-            Arc::new(Submit(store.clone())),
+            Arc::new(Submit(store.clone(), over_quota)),
             "sluice.test".into(),
             1 << 20,
             tokio::sync::watch::channel(Default::default()).1,
@@ -98,6 +111,17 @@ impl Hook {
         headers: &[(&str, String)],
         from: &str,
     ) -> (StatusCode, Value) {
+        let (status, body, _) = self.post_full(body, headers, from).await;
+        (status, body)
+    }
+
+    /// The answer with its headers.
+    async fn post_full(
+        &self,
+        body: &[u8],
+        headers: &[(&str, String)],
+        from: &str,
+    ) -> (StatusCode, Value, axum::http::HeaderMap) {
         let mut request =
             Request::post("/webhook/outbound-email").header("content-type", "application/json");
         for (name, value) in headers {
@@ -108,12 +132,14 @@ impl Hook {
         request.extensions_mut().insert(ConnectInfo(addr));
         let response = self.app.clone().oneshot(request).await.unwrap();
         let status = response.status();
+        let headers = response.headers().clone();
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
             .await
             .unwrap();
         (
             status,
             serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            headers,
         )
     }
 }
@@ -370,4 +396,84 @@ async fn configuration_refusals_ip_allowlist_and_rate_limit() {
         any.store.message(id).await.unwrap().unwrap().mail_from,
         "security@acme.test"
     );
+}
+
+/// `link` becomes an href in the mail: only an absolute http(s) URL is taken.
+#[tokio::test]
+async fn link_must_be_an_absolute_http_url() {
+    let hook = Hook::new(config()).await;
+    for bad in [
+        "javascript:alert(1)",
+        "JavaScript:alert(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "//evil.test/verify",
+        "/verify-email?token=1",
+        "https://",
+        "https:///path",
+        "https://app.acme.test/\"><script>",
+        "https://app.acme.test/ x",
+        "ftp://app.acme.test/x",
+    ] {
+        let mut value: Value = serde_json::from_slice(&payload()).unwrap();
+        value["link"] = json!(bad);
+        let bytes = value.to_string().into_bytes();
+        let reply = hook
+            .post(&bytes, &signed(&bytes, &now_iso(0)), "127.0.0.1")
+            .await;
+        refused(&reply, StatusCode::BAD_REQUEST, "invalid field: link");
+    }
+    let mut value: Value = serde_json::from_slice(&payload()).unwrap();
+    value["link"] = json!("https://app.acme.test/verify?token=a%20b&x=1");
+    let bytes = value.to_string().into_bytes();
+    let reply = hook
+        .post(&bytes, &signed(&bytes, &now_iso(0)), "127.0.0.1")
+        .await;
+    assert_eq!(reply.0, StatusCode::OK, "{}", reply.1);
+    let id = reply.1["queued_id"].as_i64().unwrap();
+    let body = hook.store.message(id).await.unwrap().unwrap().body;
+    let parsed = mail_parser::MessageParser::default().parse(&body).unwrap();
+    assert!(
+        parsed
+            .body_text(0)
+            .unwrap()
+            .contains("https://app.acme.test/verify?token=a%20b&x=1")
+    );
+    assert!(parsed.body_html(0).unwrap().contains("href=\"https:"));
+}
+
+/// Every 429 says when to come back.
+#[tokio::test]
+async fn too_many_requests_carry_retry_after() {
+    let hook = Hook::new(WebhookConfig {
+        rate_limit_per_minute: 1,
+        ..config()
+    })
+    .await;
+    let body = payload();
+    hook.post(&body, &[], "127.0.0.1").await;
+    let (status, reply, headers) = hook.post_full(&body, &[], "127.0.0.1").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{reply}");
+    let wait: u64 = headers
+        .get("retry-after")
+        .expect("Retry-After on 429")
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    // The monthly limit: come back next month (UTC), at most 31 days away.
+    let hook = Hook::over_quota(config()).await;
+    let (status, reply, headers) = hook
+        .post_full(&body, &signed(&body, &now_iso(0)), "127.0.0.1")
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{reply}");
+    assert_eq!(reply["error"], "monthly limit reached");
+    let wait: i64 = headers
+        .get("retry-after")
+        .expect("Retry-After on the monthly limit's 429")
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=31 * 86_400).contains(&wait), "{wait}");
 }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{BIN, Db, api};
+use common::{BIN, Db, api, smtplib_send};
 use serde_json::{Value, json};
 use sluice_testkit::Sluice;
 use sluice_testkit::esp::EspFake;
@@ -369,5 +369,197 @@ fn rules_split_recipients_across_services_and_fail_over() {
     assert_eq!(
         second.requests("mailgun")[1]["recipients"],
         json!(["cy@three.test"])
+    );
+}
+
+/// Routes messages with `X-Service: <service>` to a provider of that service at `fake`.
+fn provider_per_service(sluice: &Sluice, fake: &EspFake) {
+    let providers = [
+        ("sendgrid", "sendgrid", sendgrid(fake)),
+        ("mailgun", "mailgun", mailgun(fake)),
+        (
+            "ses",
+            "ses",
+            ses(fake, "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
+        ),
+        ("graph", "msgraph", msgraph(fake, "graph-secret")),
+    ];
+    for (n, (service, kind, settings)) in providers.into_iter().enumerate() {
+        let id = create_provider(sluice, service, kind, settings);
+        create_rule(
+            sluice,
+            n as i64 + 1,
+            json!({ "header": { "name": "X-Service", "equals": service } }),
+            id,
+            &[],
+        );
+    }
+}
+
+fn recipients_of(request: &Value) -> Vec<String> {
+    let mut all: Vec<String> = request["recipients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap().to_ascii_lowercase())
+        .collect();
+    all.sort();
+    all
+}
+
+/// SES takes at most 50 recipients per call, Graph 500, SendGrid and Mailgun 1000: a
+/// message to more goes in several calls, and each recipient keeps its own call's result.
+#[test]
+fn recipients_over_a_services_limit_go_in_several_calls() {
+    let fake = EspFake::start(&[]);
+    let sluice = Sluice::builder(BIN).smtp("max_recipients = 1100").start();
+    let db = Db::open(&sluice);
+    provider_per_service(&sluice, &fake);
+    let send_many = |service: &str, count: usize| {
+        let to: Vec<String> = (0..count).map(|n| format!("r{n}@dest.test")).collect();
+        let (status, body) = api(
+            &sluice,
+            "POST",
+            "/send",
+            Some(
+                json!({ "from": "app@example.com", "to": to, "subject": format!("many via {service}"),
+                         "text": "hello", "headers": { "X-Service": service } }),
+            ),
+        );
+        assert_eq!(status, 202, "{body}");
+        (body["id"].as_i64().unwrap(), to)
+    };
+
+    // SES: 120 recipients in calls of 50, 50 and 20; the second call is refused, and only
+    // its 50 recipients fail.
+    fake.script("ses", &["", "400"]);
+    let (id, all) = send_many("ses", 120);
+    db.wait_status(id, "delivered", 30);
+    let calls = fake.requests("ses");
+    let sizes: Vec<usize> = calls.iter().map(|c| recipients_of(c).len()).collect();
+    assert_eq!(sizes, vec![50, 50, 20], "{:?}", calls[0]["problems"]);
+    assert!(calls.iter().all(|c| c["problems"] == json!([])));
+    let failed = db
+        .events(id)
+        .iter()
+        .filter(|e| *e == "recipient_failed")
+        .count();
+    assert_eq!(failed, 50);
+    let mut sent: Vec<String> = calls.iter().flat_map(recipients_of).collect();
+    sent.sort();
+    let mut expected = all.clone();
+    expected.sort();
+    assert_eq!(sent, expected, "every recipient in exactly one call");
+
+    // Graph 501, SendGrid and Mailgun 1001: two calls each, all delivered.
+    for (service, limit) in [("graph", 500), ("sendgrid", 1000), ("mailgun", 1000)] {
+        let (id, all) = send_many(service, limit + 1);
+        db.wait_status(id, "delivered", 30);
+        let calls = fake.requests(service);
+        let sizes: Vec<usize> = calls.iter().map(|c| recipients_of(c).len()).collect();
+        assert_eq!(
+            sizes,
+            vec![limit, 1],
+            "{service}: {:?}",
+            calls[0]["problems"]
+        );
+        assert!(
+            calls.iter().all(|c| c["problems"] == json!([])),
+            "{service}"
+        );
+        let mut sent: Vec<String> = calls.iter().flat_map(recipients_of).collect();
+        sent.sort();
+        let mut expected = all;
+        expected.sort();
+        assert_eq!(sent, expected, "{service}");
+    }
+}
+
+/// A list mail: header `To: newsletter@example.com`, envelope recipients a subscriber and
+/// a named Cc. Only the envelope recipients may receive it, through every service.
+#[test]
+fn only_envelope_recipients_receive_through_every_service() {
+    let fake = EspFake::start(&[]);
+    let sluice = Sluice::builder(BIN).start();
+    let db = Db::open(&sluice);
+    provider_per_service(&sluice, &fake);
+    for service in ["sendgrid", "mailgun", "ses", "graph"] {
+        let message = format!(
+            "From: List <list@example.com>\r\nTo: Newsletter <newsletter@example.com>\r\n\
+             Cc: Ann Example <ann@dest.test>\r\nSubject: issue 7 via {service}\r\n\
+             X-Service: {service}\r\nMessage-ID: <issue7-{service}@example.com>\r\n\
+             MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nhello\r\n"
+        );
+        let sent = smtplib_send(
+            sluice.ports.plain,
+            "plain",
+            None,
+            "list@example.com",
+            &["subscriber@example.org", "ann@dest.test"],
+            message.as_bytes(),
+        );
+        assert!(sent.ok, "{:?}", sent.message);
+        db.wait_status(sent.message_id(), "delivered", 20);
+        let requests = fake.requests(service);
+        assert_eq!(requests.len(), 1, "{service}");
+        assert_eq!(requests[0]["problems"], json!([]), "{service}");
+        assert_eq!(
+            recipients_of(&requests[0]),
+            vec!["ann@dest.test", "subscriber@example.org"],
+            "{service}: only the envelope recipients"
+        );
+    }
+    // Graph reads recipients from the headers: Ann stays visible in Cc, the subscriber
+    // is a Bcc, the list address is gone.
+    let graph = &fake.requests("graph")[0];
+    assert_eq!(
+        graph["visible"],
+        json!({ "To": [], "Cc": ["ann@dest.test"] })
+    );
+    // SendGrid gets the display name.
+    let sendgrid = &fake.requests("sendgrid")[0]["json"]["personalizations"];
+    assert!(
+        sendgrid
+            .to_string()
+            .contains(r#"{"email":"ann@dest.test","name":"Ann Example"}"#),
+        "{sendgrid}"
+    );
+}
+
+/// `To: Ann Example <ann@…>`, Cc and Reply-To names reach SendGrid with their names.
+#[test]
+fn sendgrid_gets_display_names() {
+    let fake = EspFake::start(&[]);
+    let sluice = Sluice::builder(BIN).start();
+    let db = Db::open(&sluice);
+    let sg = create_provider(&sluice, "sg", "sendgrid", sendgrid(&fake));
+    create_rule(&sluice, 1, json!({}), sg, &[]);
+    let (status, body) = api(
+        &sluice,
+        "POST",
+        "/send",
+        Some(
+            json!({ "from": "App <app@example.com>", "to": ["Ann Example <ann@dest.test>"],
+                     "cc": ["Jürgen Cc <j@dest.test>"], "reply_to": "Help Desk <help@example.com>",
+                     "subject": "names", "text": "hello" }),
+        ),
+    );
+    assert_eq!(status, 202, "{body}");
+    db.wait_status(body["id"].as_i64().unwrap(), "delivered", 20);
+    let request = &fake.requests("sendgrid")[0];
+    assert_eq!(request["problems"], json!([]));
+    let sent = &request["json"];
+    assert_eq!(
+        sent["personalizations"],
+        json!([{ "to": [{ "email": "ann@dest.test", "name": "Ann Example" }],
+                 "cc": [{ "email": "j@dest.test", "name": "Jürgen Cc" }] }])
+    );
+    assert_eq!(
+        sent["reply_to"],
+        json!({ "email": "help@example.com", "name": "Help Desk" })
+    );
+    assert_eq!(
+        sent["from"],
+        json!({ "email": "app@example.com", "name": "App" })
     );
 }

@@ -62,6 +62,16 @@ def parse_mime(raw):
     return message
 
 
+def header_recipients(message):
+    """Every address the To, Cc and Bcc fields name."""
+    found = []
+    for field in ("To", "Cc", "Bcc"):
+        for _, address in email.utils.getaddresses([str(v) for v in message.get_all(field, [])]):
+            if address:
+                found.append(address)
+    return found
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -145,6 +155,14 @@ class Handler(BaseHTTPRequestHandler):
         personalizations = payload.get("personalizations")
         if not isinstance(personalizations, list) or not personalizations:
             problems.append("personalizations")
+        # The documented limits, refused with SendGrid's own messages (mail-send errors page).
+        if isinstance(personalizations, list) and len(personalizations) > 1000:
+            problems.append("personalizations limit")
+            return 400, {"errors": [{"message": "The personalization block is limited to 1000 personalizations per API request. You have provided %d personalizations. Please consider splitting this into multiple requests and resending your request." % len(personalizations), "field": "personalizations", "help": None}]}, {}
+        total = sum(len(p.get(f) or []) for p in personalizations or [] for f in ("to", "cc", "bcc"))
+        if total > 1000:
+            problems.append("recipients limit")
+            return 400, {"errors": [{"message": "There is a limit of 1000 total recipients (to + cc + bcc) per request.", "field": "personalizations", "help": None}]}, {}
         for p in personalizations or []:
             seen = []
             if not p.get("to"):
@@ -154,6 +172,8 @@ class Handler(BaseHTTPRequestHandler):
                     address = (r.get("email") or "").lower()
                     if not EMAIL.match(address) or address in seen:
                         problems.append("personalizations.%s" % field)
+                    if "name" in r and (not isinstance(r["name"], str) or not r["name"]):
+                        problems.append("personalizations.%s.name" % field)
                     seen.append(address)
                     entry["recipients"].append(r.get("email"))
         if not EMAIL.match(str((payload.get("from") or {}).get("email", ""))):
@@ -204,6 +224,10 @@ class Handler(BaseHTTPRequestHandler):
             fields.setdefault(name, []).append(part)
         entry["recipients"] = [p.get_content().strip() for p in fields.get("to", [])]
         entry["variables"] = {k: fields[k][0].get_content() for k in fields if k and k.startswith("v:")}
+        if len(entry["recipients"]) > 1000:
+            # Mailgun's limit of 1000 recipients per message (the text is ours).
+            entry["problems"].append("recipients limit")
+            return 400, {"message": "Too many recipients: the limit is 1000 per message"}, {}
         if not entry["recipients"] or not all(EMAIL.match(r) for r in entry["recipients"]):
             entry["problems"].append("to")
             return 400, {"message": "'to' parameter is not a valid address. please check documentation"}, {}
@@ -233,10 +257,23 @@ class Handler(BaseHTTPRequestHandler):
             entry["problems"].append("content")
             return 400, {"message": "Content.Raw.Data is required"}, {"x-amzn-ErrorType": "BadRequestException"}
         entry["json"] = payload
-        entry["recipients"] = (payload.get("Destination") or {}).get("ToAddresses", [])
-        if parse_mime(raw) is None:
+        message = parse_mime(raw)
+        if message is None:
             entry["problems"].append("mime")
             return 400, {"message": "Illegal content"}, {"x-amzn-ErrorType": "BadRequestException"}
+        # With a Destination, SES sends to it and not to the headers' addresses; without
+        # one, to every To, Cc and Bcc of the raw message.
+        destination = payload.get("Destination")
+        if destination:
+            entry["recipients"] = [a for f in ("ToAddresses", "CcAddresses", "BccAddresses")
+                                   for a in destination.get(f, [])]
+        else:
+            entry["recipients"] = header_recipients(message)
+        if len(entry["recipients"]) > 50:
+            # "The message may not include more than 50 recipients, across the To:, CC: and
+            # BCC: fields" (SES quotas); refused as the service does.
+            entry["problems"].append("recipients limit")
+            return 400, {"message": "Recipient count exceeds 50."}, {"x-amzn-ErrorType": "BadRequestException"}
         entry["mime"] = raw.decode("utf-8", "replace")
         entry["message_id"] = "0102%s-000000" % uuid.uuid4().hex
         return 200, {"MessageId": entry["message_id"]}, {}
@@ -314,12 +351,17 @@ class Handler(BaseHTTPRequestHandler):
         if message is None:
             entry["problems"].append("mime")
             return 400, {"error": {"code": "ErrorMimeContentInvalid"}}, {}
-        for field in ("To", "Cc", "Bcc"):
-            for _, address in email.utils.getaddresses(message.get_all(field, [])):
-                entry["recipients"].append(address)
+        # Graph sends to whoever the MIME's To, Cc and Bcc name: these are who receive it.
+        entry["recipients"] = header_recipients(message)
+        entry["visible"] = {f: [a for _, a in email.utils.getaddresses(message.get_all(f, []))]
+                            for f in ("To", "Cc")}
         if not entry["recipients"]:
             entry["problems"].append("recipients")
             return 400, {"error": {"code": "ErrorInvalidRecipients"}}, {}
+        if len(entry["recipients"]) > 500:
+            # Exchange Online's recipient limit (500 per message by default, To + Cc + Bcc).
+            entry["problems"].append("recipients limit")
+            return 400, {"error": {"code": "ErrorRecipientLimitExceeded", "message": "The message exceeds the maximum number of recipients (500)."}}, {}
         entry["mime"] = raw.decode("utf-8", "replace")
         return 202, b"", {}
 

@@ -1,11 +1,13 @@
 //! Mailgun `POST /v3/{domain}/messages.mime`: basic auth `api:{key}`, multipart with one
-//! `to` field per envelope recipient and the raw MIME as the `message` file.
+//! `to` field per envelope recipient and the raw MIME as the `message` file. Mailgun sends
+//! to the `to` fields only, never to the message's own To/Cc headers; at most 1000 of them
+//! per call.
 
 use async_trait::async_trait;
 use reqwest::multipart::{Form, Part};
 use sluice_core::{DeliveryReport, MailgunConfig, MailgunRegion};
 
-use super::{Answer, client, join, report_for_answer, report_for_error};
+use super::{Answer, client, in_batches, join, limits, report_for_answer, report_for_error};
 use crate::{Deliverer, Outbound};
 
 pub struct MailgunDeliverer {
@@ -35,7 +37,16 @@ impl Deliverer for MailgunDeliverer {
     }
 
     async fn deliver(&self, message: Outbound<'_>) -> DeliveryReport {
-        let rcpts = &message.envelope.rcpt_to;
+        in_batches(&message.envelope.rcpt_to, limits::MAILGUN, |rcpts| {
+            self.send_mime(&message, rcpts)
+        })
+        .await
+    }
+}
+
+impl MailgunDeliverer {
+    /// One messages.mime call for these recipients (at most [`limits::MAILGUN`]).
+    async fn send_mime(&self, message: &Outbound<'_>, rcpts: &[String]) -> DeliveryReport {
         let mut form = Form::new();
         for rcpt in rcpts {
             form = form.text("to", rcpt.clone());

@@ -1,5 +1,7 @@
-//! What the services that do not take an envelope need to know from the message itself.
+//! What the services that do not take an envelope need to know from the message itself,
+//! and the message as such a service must get it so that only envelope recipients receive it.
 
+use base64::Engine;
 use mail_parser::{Address, Message, MessageParser};
 
 /// Addresses of an address header, lower case.
@@ -43,9 +45,251 @@ pub fn with_envelope_bcc(body: &[u8], named: &[String], rcpts: &[String]) -> Vec
     out
 }
 
+/// Display name (when there is one) by lower-case address, from To, Cc and Bcc.
+pub fn display_names(message: &Message<'_>) -> Vec<(String, String)> {
+    [message.to(), message.cc(), message.bcc()]
+        .into_iter()
+        .flatten()
+        .flat_map(|list| list.iter())
+        .filter_map(|a| Some((a.address()?.to_ascii_lowercase(), a.name()?.to_string())))
+        .filter(|(_, name)| !name.trim().is_empty())
+        .collect()
+}
+
+/// For services that send to whoever the headers name (Graph): the message as it must go
+/// to exactly `rcpts`. When the To, Cc and Bcc fields name only envelope recipients, the
+/// message is left as it is and the envelope recipients they do not name are added as a
+/// `Bcc` field (see [`with_envelope_bcc`]). When they name anyone else (a list address, a
+/// recipient routed elsewhere or suppressed), those fields are rewritten: To and Cc keep
+/// the envelope recipients they name, with their display names, Bcc fields go, and every
+/// envelope recipient not named is put in a new `Bcc` field, which the service strips.
+pub fn for_envelope(body: &[u8], rcpts: &[String]) -> Vec<u8> {
+    let wanted: Vec<String> = rcpts.iter().map(|r| r.to_ascii_lowercase()).collect();
+    let (head, rest) = body.split_at(header_end(body));
+    let fields = header_fields(head);
+    let mut named = Vec::new();
+    let mut stranger = false;
+    for field in &fields {
+        if let Some(kind) = recipient_field(field) {
+            for (address, _) in field_addresses(field, kind) {
+                stranger |= !wanted.contains(&address);
+                named.push(address);
+            }
+        }
+    }
+    if !stranger {
+        return with_envelope_bcc(body, &named, rcpts);
+    }
+    let mut placed: Vec<String> = Vec::new();
+    let mut out = Vec::with_capacity(body.len() + 64);
+    for field in &fields {
+        match recipient_field(field) {
+            None => out.extend_from_slice(field),
+            Some(RecipientField::Bcc) => {}
+            Some(kind) => {
+                let kept: Vec<(String, Option<String>)> = field_addresses(field, kind)
+                    .into_iter()
+                    .filter(|(address, _)| wanted.contains(address) && !placed.contains(address))
+                    .collect();
+                if kept.is_empty() {
+                    continue;
+                }
+                let name = if kind == RecipientField::To {
+                    "To"
+                } else {
+                    "Cc"
+                };
+                out.extend_from_slice(address_field(name, &kept).as_bytes());
+                placed.extend(kept.into_iter().map(|(address, _)| address));
+            }
+        }
+    }
+    out.extend_from_slice(rest);
+    with_envelope_bcc(&out, &placed, rcpts)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RecipientField {
+    To,
+    Cc,
+    Bcc,
+}
+
+fn recipient_field(field: &[u8]) -> Option<RecipientField> {
+    let colon = field.iter().position(|b| *b == b':')?;
+    let name = String::from_utf8_lossy(&field[..colon]);
+    match name.trim().to_ascii_lowercase().as_str() {
+        "to" => Some(RecipientField::To),
+        "cc" => Some(RecipientField::Cc),
+        "bcc" => Some(RecipientField::Bcc),
+        _ => None,
+    }
+}
+
+/// The offset where the header block ends (after the last field's line end), or the
+/// whole message when it has no body.
+fn header_end(body: &[u8]) -> usize {
+    let mut at = 0;
+    while at < body.len() {
+        let line_end = memchr::memchr(b'\n', &body[at..]).map_or(body.len(), |i| at + i + 1);
+        let line = &body[at..line_end];
+        if line == b"\r\n" || line == b"\n" {
+            return at;
+        }
+        at = line_end;
+    }
+    body.len()
+}
+
+/// The fields of a header block, each with its continuation lines and line end.
+fn header_fields(head: &[u8]) -> Vec<&[u8]> {
+    let mut fields: Vec<(usize, usize)> = Vec::new();
+    let mut at = 0;
+    while at < head.len() {
+        let line_end = memchr::memchr(b'\n', &head[at..]).map_or(head.len(), |i| at + i + 1);
+        match (head[at], fields.last_mut()) {
+            (b' ' | b'\t', Some(last)) => last.1 = line_end,
+            _ => fields.push((at, line_end)),
+        }
+        at = line_end;
+    }
+    fields.into_iter().map(|(a, b)| &head[a..b]).collect()
+}
+
+/// The addresses of one To / Cc / Bcc field: (lower-case address, display name).
+fn field_addresses(field: &[u8], kind: RecipientField) -> Vec<(String, Option<String>)> {
+    let mut alone = field.to_vec();
+    if !alone.ends_with(b"\n") {
+        alone.extend_from_slice(b"\r\n");
+    }
+    alone.extend_from_slice(b"\r\n");
+    let Some(parsed) = MessageParser::default().parse(&alone) else {
+        return Vec::new();
+    };
+    let list = match kind {
+        RecipientField::To => parsed.to(),
+        RecipientField::Cc => parsed.cc(),
+        RecipientField::Bcc => parsed.bcc(),
+    };
+    list.map(|list| {
+        list.iter()
+            .filter_map(|a| {
+                let name = a
+                    .name()
+                    .filter(|n| !n.trim().is_empty())
+                    .map(str::to_string);
+                Some((a.address()?.to_ascii_lowercase(), name))
+            })
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// `Name: a, "B" <b>` folded one address a line; names quoted, or RFC 2047 encoded when
+/// they are not printable ASCII.
+fn address_field(name: &str, addresses: &[(String, Option<String>)]) -> String {
+    let rendered: Vec<String> = addresses
+        .iter()
+        .map(|(address, display)| match display {
+            None => address.clone(),
+            Some(display) => format!("{} <{address}>", phrase(display)),
+        })
+        .collect();
+    format!("{name}: {}\r\n", rendered.join(",\r\n "))
+}
+
+fn phrase(display: &str) -> String {
+    if display.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        let escaped = display.replace('\\', "\\\\").replace('"', "\\\"");
+        return format!("\"{escaped}\"");
+    }
+    // Encoded words of at most 45 bytes of text each (under 75 characters encoded).
+    let mut words = Vec::new();
+    let mut chunk = String::new();
+    for c in display.chars().filter(|c| !c.is_control()) {
+        if chunk.len() + c.len_utf8() > 45 {
+            words.push(std::mem::take(&mut chunk));
+        }
+        chunk.push(c);
+    }
+    words.push(chunk);
+    words
+        .iter()
+        .map(|w| {
+            format!(
+                "=?utf-8?b?{}?=",
+                base64::engine::general_purpose::STANDARD.encode(w)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rcpts(list: &[&str]) -> Vec<String> {
+        list.iter().map(|r| r.to_string()).collect()
+    }
+
+    /// The addresses the service would send to: every To, Cc and Bcc of the result.
+    fn receivers(body: &[u8]) -> Vec<String> {
+        let mut all = header_recipients(&parse(body).unwrap());
+        all.sort();
+        all
+    }
+
+    #[test]
+    fn a_list_address_in_to_receives_nothing() {
+        let body = b"From: List <list@example.com>\r\nTo: Newsletter <newsletter@example.com>\r\n\
+Subject: Issue 7\r\n\r\nhello\r\n";
+        let out = for_envelope(body, &rcpts(&["subscriber@example.org"]));
+        assert_eq!(receivers(&out), vec!["subscriber@example.org"]);
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.contains("newsletter@"), "{text}");
+        assert!(
+            text.ends_with("Subject: Issue 7\r\n\r\nhello\r\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn named_envelope_recipients_keep_their_place_and_names() {
+        let body = "To: Ann Example <ann@x.test>, other@elsewhere.test\r\nCc: =?utf-8?q?J=C3=BCrgen?= <j@x.test>,\r\n gone@x.test\r\n\
+Bcc: secret@x.test, hid@x.test\r\nSubject: s\r\n\r\nbody\r\n"
+            .as_bytes();
+        let out = for_envelope(
+            body,
+            &rcpts(&["ANN@x.test", "j@x.test", "hid@x.test", "new@x.test"]),
+        );
+        assert_eq!(
+            receivers(&out),
+            vec!["ann@x.test", "hid@x.test", "j@x.test", "new@x.test"]
+        );
+        let parsed = parse(&out).unwrap();
+        let to = parsed.to().unwrap().first().unwrap();
+        assert_eq!(
+            (to.name(), to.address()),
+            (Some("Ann Example"), Some("ann@x.test"))
+        );
+        let cc = parsed.cc().unwrap().first().unwrap();
+        assert_eq!(cc.name(), Some("Jürgen"));
+        assert_eq!(parsed.subject(), Some("s"));
+        let text = String::from_utf8_lossy(&out);
+        assert!(!text.contains("secret@") && !text.contains("gone@") && !text.contains("other@"));
+    }
+
+    #[test]
+    fn headers_naming_only_envelope_recipients_are_left_alone() {
+        let body = b"To: A <a@x.test>\r\nSubject: s\r\n\r\nhi\r\n";
+        let out = for_envelope(body, &rcpts(&["a@x.test", "b@x.test"]));
+        assert_eq!(
+            out,
+            b"Bcc: b@x.test\r\nTo: A <a@x.test>\r\nSubject: s\r\n\r\nhi\r\n"
+        );
+        assert_eq!(for_envelope(body, &rcpts(&["a@x.test"])), body.to_vec());
+    }
 
     #[test]
     fn envelope_only_recipients_become_bcc() {

@@ -8,6 +8,7 @@ pub mod msgraph;
 pub mod sendgrid;
 pub mod ses;
 
+use std::future::Future;
 use std::time::{Duration, SystemTime};
 
 use sluice_core::text::sanitize_reply_text;
@@ -122,6 +123,70 @@ pub fn report_for_error(
     DeliveryReport::uniform(provider, rcpts, Verdict::Transient, None, what)
 }
 
+/// Recipients per call that each service documents (To + Cc + Bcc together):
+/// SES v2 SendEmail 50 ("divide your recipient list into groups of 50 or fewer");
+/// SendGrid v3 mail send 1000 ("a limit of 1000 total recipients (to + cc + bcc) per
+/// request", and 1000 personalizations); Mailgun 1000 recipients per message;
+/// Microsoft Graph sendMail: Exchange Online's recipient limit, 500 per message by default.
+pub mod limits {
+    pub const SES: usize = 50;
+    pub const SENDGRID: usize = 1000;
+    pub const MAILGUN: usize = 1000;
+    pub const MSGRAPH: usize = 500;
+}
+
+/// Delivers to `rcpts` in calls of at most `limit` recipients, one after the other, and
+/// merges the reports: each recipient keeps the result of its own call. Once a call's
+/// credentials are refused (401/403), the recipients left get that result without a call.
+pub async fn in_batches<'a, F, Fut>(
+    rcpts: &'a [String],
+    limit: usize,
+    mut call: F,
+) -> DeliveryReport
+where
+    F: FnMut(&'a [String]) -> Fut,
+    Fut: Future<Output = DeliveryReport>,
+{
+    let mut merged: Option<DeliveryReport> = None;
+    for batch in rcpts.chunks(limit.max(1)) {
+        if let Some(done) = merged.as_mut()
+            && done
+                .events
+                .iter()
+                .any(|(kind, _)| kind == "provider_auth_failed")
+            && let Some(refused) = done.recipients.last().cloned()
+        {
+            done.recipients
+                .extend(batch.iter().map(|rcpt| sluice_core::RecipientResult {
+                    rcpt: rcpt.clone(),
+                    ..refused.clone()
+                }));
+            continue;
+        }
+        let report = call(batch).await;
+        merged = Some(match merged {
+            None => report,
+            Some(done) => merge(done, report),
+        });
+    }
+    merged.unwrap_or_default()
+}
+
+/// Two calls' reports as one attempt's: results side by side, the longest Retry-After,
+/// the first provider message id (the attempt row has room for one), events once each.
+fn merge(mut into: DeliveryReport, next: DeliveryReport) -> DeliveryReport {
+    into.recipients.extend(next.recipients);
+    into.captured |= next.captured;
+    into.provider_message_id = into.provider_message_id.or(next.provider_message_id);
+    into.retry_after_secs = into.retry_after_secs.max(next.retry_after_secs);
+    for event in next.events {
+        if !into.events.contains(&event) {
+            into.events.push(event);
+        }
+    }
+    into
+}
+
 /// Joins a base URL and a path without doubling the slash.
 pub fn join(base: &str, path: &str) -> String {
     format!("{}{}", base.trim_end_matches('/'), path)
@@ -149,6 +214,57 @@ mod tests {
         for (status, verdict) in table {
             assert_eq!(classify_status(status), verdict, "{status}");
         }
+    }
+
+    fn uniform(rcpts: &[String], verdict: Verdict, code: u16) -> DeliveryReport {
+        DeliveryReport::uniform("ses", rcpts, verdict, Some(code), "HTTP")
+    }
+
+    #[tokio::test]
+    async fn batches_keep_each_recipients_own_result() {
+        let rcpts: Vec<String> = (0..120).map(|n| format!("r{n}@x.test")).collect();
+        let mut sizes = Vec::new();
+        let report = in_batches(&rcpts, 50, |batch| {
+            sizes.push(batch.len());
+            let verdict = if sizes.len() == 2 {
+                Verdict::Permanent
+            } else {
+                Verdict::Delivered
+            };
+            let mut report = uniform(batch, verdict, if sizes.len() == 2 { 400 } else { 200 });
+            report.retry_after_secs = Some(sizes.len() as u64);
+            report.provider_message_id = Some(format!("id-{}", sizes.len()));
+            async move { report }
+        })
+        .await;
+        assert_eq!(sizes, vec![50, 50, 20]);
+        let got: Vec<&str> = report.recipients.iter().map(|r| r.rcpt.as_str()).collect();
+        assert_eq!(got, rcpts.iter().map(String::as_str).collect::<Vec<_>>());
+        let failed: Vec<usize> = (0..120)
+            .filter(|n| report.recipients[*n].verdict == Verdict::Permanent)
+            .collect();
+        assert_eq!(failed, (50..100).collect::<Vec<_>>());
+        assert_eq!(report.retry_after_secs, Some(3));
+        assert_eq!(report.provider_message_id.as_deref(), Some("id-1"));
+    }
+
+    #[tokio::test]
+    async fn refused_credentials_stop_the_batches() {
+        let rcpts: Vec<String> = (0..120).map(|n| format!("r{n}@x.test")).collect();
+        let mut calls = 0;
+        let report = in_batches(&rcpts, 50, |batch| {
+            calls += 1;
+            let mut report = uniform(batch, Verdict::Permanent, 403);
+            report
+                .events
+                .push(("provider_auth_failed".into(), "no".into()));
+            async move { report }
+        })
+        .await;
+        assert_eq!(calls, 1);
+        assert_eq!(report.recipients.len(), 120);
+        assert!(report.recipients.iter().all(|r| r.code == Some(403)));
+        assert_eq!(report.events.len(), 1);
     }
 
     #[test]

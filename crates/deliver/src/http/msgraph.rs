@@ -1,6 +1,9 @@
 //! Microsoft Graph `POST /v1.0/users/{sender}/sendMail` with the MIME message base64 in a
 //! `text/plain` body. The token comes from the client-credentials grant, is cached until a
-//! minute before it expires, and is fetched again once if Graph answers 401.
+//! minute before it expires, and is fetched again once if Graph answers 401. Graph takes
+//! no envelope: it sends to whoever the MIME's To, Cc and Bcc name, so each call gets the
+//! message rewritten for exactly its envelope recipients ([`mime::for_envelope`]), at most
+//! 500 of them (Exchange Online's recipient limit per message).
 
 use std::time::{Duration, Instant};
 
@@ -9,7 +12,7 @@ use base64::Engine;
 use sluice_core::{DeliveryReport, MsGraphConfig, Verdict};
 use tokio::sync::Mutex;
 
-use super::{Answer, client, join, mime, report_for_answer, report_for_error};
+use super::{Answer, client, in_batches, join, limits, mime, report_for_answer, report_for_error};
 use crate::{Deliverer, Outbound};
 
 pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
@@ -113,16 +116,24 @@ impl Deliverer for MsGraphDeliverer {
     }
 
     async fn deliver(&self, message: Outbound<'_>) -> DeliveryReport {
-        let rcpts = &message.envelope.rcpt_to;
-        let parsed = mime::parse(message.body);
-        let named = parsed
-            .as_ref()
-            .map(mime::header_recipients)
-            .unwrap_or_default();
-        let message_id = parsed
-            .as_ref()
-            .and_then(|m| m.message_id().map(str::to_string));
-        let mime = mime::with_envelope_bcc(message.body, &named, rcpts);
+        let message_id = mime::parse(message.body).and_then(|m| m.message_id().map(str::to_string));
+        in_batches(&message.envelope.rcpt_to, limits::MSGRAPH, |rcpts| {
+            self.send_to(&message, rcpts, message_id.clone())
+        })
+        .await
+    }
+}
+
+impl MsGraphDeliverer {
+    /// One sendMail of the message rewritten for exactly these recipients (Graph sends to
+    /// whoever its headers name: see [`mime::for_envelope`]).
+    async fn send_to(
+        &self,
+        message: &Outbound<'_>,
+        rcpts: &[String],
+        message_id: Option<String>,
+    ) -> DeliveryReport {
+        let mime = mime::for_envelope(message.body, rcpts);
         let body = base64::engine::general_purpose::STANDARD.encode(&mime);
         let mut fresh = false;
         loop {
@@ -153,7 +164,7 @@ impl Deliverer for MsGraphDeliverer {
                     continue;
                 }
                 Ok(answer) => {
-                    return report_for_answer("msgraph", rcpts, &answer, message_id.clone());
+                    return report_for_answer("msgraph", rcpts, &answer, message_id);
                 }
                 Err(error) => return report_for_error("msgraph", rcpts, &error),
             }

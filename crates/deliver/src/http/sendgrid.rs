@@ -1,7 +1,9 @@
 //! SendGrid v3 `POST /v3/mail/send`. SendGrid takes JSON, not MIME: the message is parsed
 //! and its parts carried over (from, reply-to, subject, text and HTML bodies, attachments,
-//! custom headers). Recipients come from the envelope, placed as To/Cc/Bcc by the headers
-//! that name them.
+//! custom headers). Recipients come from the envelope only, placed as To/Cc/Bcc by the
+//! headers that name them, with the headers' display names; when the To header names none
+//! of them (a list address), each gets a personalization (a copy) of its own, so no
+//! recipient sees another. At most 1000 recipients per call.
 
 use async_trait::async_trait;
 use base64::Engine;
@@ -9,7 +11,7 @@ use mail_parser::{MessagePart, MimeHeaders};
 use serde_json::{Value, json};
 use sluice_core::{DeliveryReport, SendgridConfig, Verdict};
 
-use super::{Answer, client, join, mime, report_for_answer, report_for_error};
+use super::{Answer, client, in_batches, join, limits, mime, report_for_answer, report_for_error};
 use crate::{Deliverer, Outbound};
 
 pub const DEFAULT_BASE_URL: &str = "https://api.sendgrid.com";
@@ -44,8 +46,17 @@ impl Deliverer for SendgridDeliverer {
     }
 
     async fn deliver(&self, message: Outbound<'_>) -> DeliveryReport {
-        let rcpts = &message.envelope.rcpt_to;
-        let Some(payload) = mail_send_payload(&message) else {
+        in_batches(&message.envelope.rcpt_to, limits::SENDGRID, |rcpts| {
+            self.mail_send(&message, rcpts)
+        })
+        .await
+    }
+}
+
+impl SendgridDeliverer {
+    /// One mail send for these recipients (at most [`limits::SENDGRID`]).
+    async fn mail_send(&self, message: &Outbound<'_>, rcpts: &[String]) -> DeliveryReport {
+        let Some(payload) = mail_send_payload(message, rcpts) else {
             return DeliveryReport::uniform(
                 "sendgrid",
                 rcpts,
@@ -73,19 +84,27 @@ impl Deliverer for SendgridDeliverer {
     }
 }
 
-/// The JSON body of a mail send for this message.
-pub fn mail_send_payload(message: &Outbound<'_>) -> Option<Value> {
+/// The JSON body of a mail send of this message to `rcpts` (envelope recipients).
+pub fn mail_send_payload(message: &Outbound<'_>, rcpts: &[String]) -> Option<Value> {
     let parsed = mime::parse(message.body)?;
     let named_to = mime::addresses(parsed.to());
     let named_cc = mime::addresses(parsed.cc());
+    let names = mime::display_names(&parsed);
+    let entry = |rcpt: &str, lower: &str| {
+        let mut entry = json!({ "email": rcpt });
+        if let Some((_, name)) = names.iter().find(|(address, _)| address == lower) {
+            entry["name"] = json!(name);
+        }
+        entry
+    };
     let mut seen = Vec::new();
     let (mut to, mut cc, mut bcc) = (Vec::new(), Vec::new(), Vec::new());
-    for rcpt in &message.envelope.rcpt_to {
+    for rcpt in rcpts {
         let lower = rcpt.to_ascii_lowercase();
         if seen.contains(&lower) {
             continue;
         }
-        let entry = json!({ "email": rcpt });
+        let entry = entry(rcpt, &lower);
         if named_to.contains(&lower) {
             to.push(entry);
         } else if named_cc.contains(&lower) {
@@ -95,18 +114,23 @@ pub fn mail_send_payload(message: &Outbound<'_>) -> Option<Value> {
         }
         seen.push(lower);
     }
-    if to.is_empty() {
-        // SendGrid needs a To in every personalization.
-        to.append(&mut cc);
-        to.append(&mut bcc);
-    }
-    let mut personalization = json!({ "to": to });
-    if !cc.is_empty() {
-        personalization["cc"] = json!(cc);
-    }
-    if !bcc.is_empty() {
-        personalization["bcc"] = json!(bcc);
-    }
+    let personalizations: Vec<Value> = if to.is_empty() {
+        // SendGrid needs a To in every personalization, and puts it in the To header: each
+        // recipient gets a copy of its own rather than seeing the others.
+        cc.into_iter()
+            .chain(bcc)
+            .map(|one| json!({ "to": [one] }))
+            .collect()
+    } else {
+        let mut personalization = json!({ "to": to });
+        if !cc.is_empty() {
+            personalization["cc"] = json!(cc);
+        }
+        if !bcc.is_empty() {
+            personalization["bcc"] = json!(bcc);
+        }
+        vec![personalization]
+    };
     let from = parsed.from().and_then(|f| f.first());
     let mut from_json =
         json!({ "email": from.and_then(|a| a.address()).unwrap_or(&message.envelope.mail_from) });
@@ -114,7 +138,7 @@ pub fn mail_send_payload(message: &Outbound<'_>) -> Option<Value> {
         from_json["name"] = json!(name);
     }
     let mut payload = json!({
-        "personalizations": [personalization],
+        "personalizations": personalizations,
         "from": from_json,
         "subject": parsed.subject().filter(|s| !s.is_empty()).unwrap_or("(no subject)"),
         "content": contents(&parsed),
@@ -124,6 +148,9 @@ pub fn mail_send_payload(message: &Outbound<'_>) -> Option<Value> {
         && let Some(address) = reply_to.address()
     {
         payload["reply_to"] = json!({ "email": address });
+        if let Some(name) = reply_to.name().filter(|n| !n.trim().is_empty()) {
+            payload["reply_to"]["name"] = json!(name);
+        }
     }
     let attachments: Vec<Value> = parsed.attachments().map(attachment).collect();
     if !attachments.is_empty() {
@@ -218,16 +245,19 @@ Content-Transfer-Encoding: base64\r\n\r\nJVBERg==\r\n--b1--\r\n";
             smtputf8: false,
             eight_bit: false,
         };
-        let payload = mail_send_payload(&Outbound {
-            id: 42,
-            account_id: 1,
-            envelope: &envelope,
-            body,
-        })
+        let payload = mail_send_payload(
+            &Outbound {
+                id: 42,
+                account_id: 1,
+                envelope: &envelope,
+                body,
+            },
+            &envelope.rcpt_to,
+        )
         .unwrap();
         assert_eq!(
             payload["personalizations"],
-            json!([{ "to": [{ "email": "ann@b.test" }], "cc": [{ "email": "cy@b.test" }],
+            json!([{ "to": [{ "email": "ann@b.test", "name": "Ann" }], "cc": [{ "email": "cy@b.test" }],
                      "bcc": [{ "email": "hidden@b.test" }] }])
         );
         assert_eq!(
@@ -248,5 +278,52 @@ Content-Transfer-Encoding: base64\r\n\r\nJVBERg==\r\n--b1--\r\n";
         );
         assert_eq!(payload["headers"], json!({ "X-Campaign": "spring" }));
         assert_eq!(payload["custom_args"], json!({ "sluice_message_id": "42" }));
+    }
+
+    fn payload_for(body: &[u8], rcpts: &[&str]) -> Value {
+        let envelope = Envelope {
+            mail_from: "bounce@a.test".into(),
+            rcpt_to: rcpts.iter().map(|r| r.to_string()).collect(),
+            smtputf8: false,
+            eight_bit: false,
+        };
+        let message = Outbound {
+            id: 7,
+            account_id: 1,
+            envelope: &envelope,
+            body,
+        };
+        mail_send_payload(&message, &envelope.rcpt_to).unwrap()
+    }
+
+    #[test]
+    fn display_names_of_to_cc_and_reply_to_are_passed() {
+        let body = "From: Shop <shop@a.test>\r\nTo: Ann Example <ann@b.test>, bo@b.test\r\n\
+Cc: \"Cy, Jr.\" <cy@b.test>\r\nReply-To: Help Desk <help@a.test>\r\n\
+Subject: s\r\n\r\nhi\r\n";
+        let payload = payload_for(body.as_bytes(), &["ann@b.test", "bo@b.test", "cy@b.test"]);
+        assert_eq!(
+            payload["personalizations"],
+            json!([{ "to": [{ "email": "ann@b.test", "name": "Ann Example" }, { "email": "bo@b.test" }],
+                     "cc": [{ "email": "cy@b.test", "name": "Cy, Jr." }] }])
+        );
+        assert_eq!(
+            payload["reply_to"],
+            json!({ "email": "help@a.test", "name": "Help Desk" })
+        );
+    }
+
+    #[test]
+    fn only_envelope_recipients_and_none_sees_another() {
+        // A list address in To that is not an envelope recipient: it gets nothing, and
+        // each subscriber gets a copy addressed to them alone.
+        let body =
+            b"From: list@a.test\r\nTo: Newsletter <newsletter@a.test>\r\nSubject: s\r\n\r\nhi\r\n";
+        let payload = payload_for(body, &["s1@b.test", "s2@b.test"]);
+        assert_eq!(
+            payload["personalizations"],
+            json!([{ "to": [{ "email": "s1@b.test" }] }, { "to": [{ "email": "s2@b.test" }] }])
+        );
+        assert!(!payload.to_string().contains("newsletter@"));
     }
 }

@@ -1,6 +1,7 @@
 //! Amazon SES v2 `POST /v2/email/outbound-emails` with `Content.Raw.Data`, signed with
 //! SigV4 (service `ses`). The envelope recipients go in `Destination.ToAddresses`; SES
-//! sends the raw message to them as it is.
+//! sends the raw message to them as it is, and only to them (the headers' addresses are
+//! not used when a Destination is given). At most 50 recipients per call.
 
 use std::time::SystemTime;
 
@@ -12,7 +13,7 @@ use base64::Engine;
 use serde_json::json;
 use sluice_core::{DeliveryReport, SesConfig, Verdict};
 
-use super::{Answer, client, join, report_for_answer, report_for_error};
+use super::{Answer, client, in_batches, join, limits, report_for_answer, report_for_error};
 use crate::{Deliverer, Outbound};
 
 pub struct SesDeliverer {
@@ -35,10 +36,14 @@ impl SesDeliverer {
 }
 
 /// The JSON body of a SendEmail call for this message.
-pub fn send_email_payload(message: &Outbound<'_>, configuration_set: Option<&str>) -> Vec<u8> {
+pub fn send_email_payload(
+    message: &Outbound<'_>,
+    rcpts: &[String],
+    configuration_set: Option<&str>,
+) -> Vec<u8> {
     let mut payload = json!({
         "FromEmailAddress": message.envelope.mail_from,
-        "Destination": { "ToAddresses": message.envelope.rcpt_to },
+        "Destination": { "ToAddresses": rcpts },
         "Content": { "Raw": { "Data": base64::engine::general_purpose::STANDARD.encode(message.body) } },
         "EmailTags": [{ "Name": "sluice_message_id", "Value": message.id.to_string() }],
     });
@@ -96,8 +101,17 @@ impl Deliverer for SesDeliverer {
     }
 
     async fn deliver(&self, message: Outbound<'_>) -> DeliveryReport {
-        let rcpts = &message.envelope.rcpt_to;
-        let body = send_email_payload(&message, self.config.configuration_set.as_deref());
+        in_batches(&message.envelope.rcpt_to, limits::SES, |rcpts| {
+            self.send_email(&message, rcpts)
+        })
+        .await
+    }
+}
+
+impl SesDeliverer {
+    /// One SendEmail call for these recipients (at most [`limits::SES`]).
+    async fn send_email(&self, message: &Outbound<'_>, rcpts: &[String]) -> DeliveryReport {
+        let body = send_email_payload(message, rcpts, self.config.configuration_set.as_deref());
         let url = join(&self.endpoint(), "/v2/email/outbound-emails");
         let Some(host) = reqwest::Url::parse(&url)
             .ok()

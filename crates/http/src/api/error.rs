@@ -122,6 +122,21 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Seconds from `now_ms` to the start of the next calendar month (UTC), when a monthly
+/// limit opens again: the `Retry-After` of its 429s. At least 1.
+pub fn secs_until_next_month(now_ms: i64) -> i64 {
+    let Ok(now) = time::OffsetDateTime::from_unix_timestamp(now_ms.div_euclid(1000)) else {
+        return 86_400;
+    };
+    let (year, month) = match now.month() {
+        time::Month::December => (now.year() + 1, time::Month::January),
+        month => (now.year(), month.next()),
+    };
+    time::Date::from_calendar_date(year, month, 1)
+        .map(|first| (first.midnight().assume_utc() - now).whole_seconds().max(1))
+        .unwrap_or(86_400)
+}
+
 /// Malformed JSON and wrong shapes become 400/422 in our format, not axum's text.
 pub struct Json<T>(pub T);
 
@@ -215,5 +230,18 @@ where
             .await
             .map(|axum::extract::Path(value)| Path(value))
             .map_err(|_| ApiError::not_found())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::secs_until_next_month;
+
+    #[test]
+    fn a_monthly_limit_opens_at_the_next_month() {
+        // 2026-12-31T23:59:00Z: a minute to 2027-01-01.
+        assert_eq!(secs_until_next_month(1_798_761_540_000), 60);
+        // 2026-02-01T00:00:00Z: all of February (28 days).
+        assert_eq!(secs_until_next_month(1_769_904_000_000), 28 * 86_400);
     }
 }

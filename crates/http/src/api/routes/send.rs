@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::super::compose::{self, Composed, Mailbox, parse_mailbox};
-use super::super::error::{ApiError, Json, Query};
+use super::super::error::{ApiError, Json, Query, secs_until_next_month};
 use super::super::principal::{Principal, Role};
 use super::super::render::{builtin, render};
 use super::super::{ApiState, now_ms};
@@ -63,10 +63,15 @@ pub struct SendRequest {
     /// In the envelope only, never in a header.
     pub bcc: Option<Recipients>,
     pub reply_to: Option<String>,
+    /// With a template, replaces the template's subject.
     pub subject: Option<String>,
     pub text: Option<String>,
     pub html: Option<String>,
-    /// A template name (the account's, the system's or a built-in) instead of subject/text/html.
+    /// Alias of `html`, the workflow platform's name for the HTML body.
+    #[serde(rename = "body")]
+    pub html_alias: Option<String>,
+    /// A template name (the account's, the system's or a built-in) instead of text/html;
+    /// a `subject` given with it wins over the template's.
     pub template: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub data: Option<Value>,
@@ -76,6 +81,9 @@ pub struct SendRequest {
     pub tags: Option<Vec<String>>,
     /// Retries after the first attempt (the server's limit still applies).
     pub retry_attempts: Option<u32>,
+    /// Alias of `retry_attempts`, the workflow platform's name.
+    #[serde(rename = "retryAttempts")]
+    pub retry_attempts_alias: Option<u32>,
     /// Limits sends per key for this account (`api.send_rate_limit_per_key_per_hour`).
     pub rate_limit_key: Option<String>,
 }
@@ -91,6 +99,30 @@ pub struct Sent {
     pub id: i64,
     /// `queued` (202) or `delivered` (200, sync mode).
     pub status: String,
+}
+
+impl SendRequest {
+    /// Folds the workflow platform's names into ours; a field and its alias together is a
+    /// 422 naming both.
+    fn resolve_aliases(&mut self) -> Result<(), ApiError> {
+        if let Some(html) = self.html_alias.take() {
+            if self.html.is_some() {
+                return Err(ApiError::validation(
+                    "give html or body (its alias), not both",
+                ));
+            }
+            self.html = Some(html);
+        }
+        if let Some(retries) = self.retry_attempts_alias.take() {
+            if self.retry_attempts.is_some() {
+                return Err(ApiError::validation(
+                    "give retry_attempts or retryAttempts (its alias), not both",
+                ));
+            }
+            self.retry_attempts = Some(retries);
+        }
+        Ok(())
+    }
 }
 
 fn mailboxes(field: &str, list: Option<&Recipients>) -> Result<Vec<Mailbox>, ApiError> {
@@ -128,9 +160,10 @@ async fn send(
     State(state): State<ApiState>,
     who: Principal,
     Query(query): Query<SendQuery>,
-    Json(body): Json<SendRequest>,
+    Json(mut body): Json<SendRequest>,
 ) -> Result<(StatusCode, axum::Json<Sent>), ApiError> {
     who.require(Role::Member)?;
+    body.resolve_aliases()?;
     let sync = match query.mode.as_deref() {
         None | Some("async") => false,
         Some("sync") => true,
@@ -200,9 +233,9 @@ async fn send(
 
     let (subject, text, html) = match &body.template {
         Some(name) => {
-            if body.subject.is_some() || body.text.is_some() || body.html.is_some() {
+            if body.text.is_some() || body.html.is_some() {
                 return Err(ApiError::validation(
-                    "give a template or subject/text/html, not both",
+                    "give a template or text/html, not both",
                 ));
             }
             let data = body
@@ -220,7 +253,12 @@ async fn send(
             };
             let text = (!rendered.text.trim().is_empty()).then_some(rendered.text);
             let html = (!rendered.html.trim().is_empty()).then_some(rendered.html);
-            (rendered.subject, text, html)
+            // The caller's subject over the template's, as the outbound-email webhook does.
+            let subject = match &body.subject {
+                Some(subject) if !subject.trim().is_empty() => subject.clone(),
+                _ => rendered.subject,
+            };
+            (subject, text, html)
         }
         None => (
             body.subject.clone().unwrap_or_default(),
@@ -329,7 +367,7 @@ async fn send(
             ),
         )),
         AcceptOutcome::QuotaExceeded => Err(ApiError {
-            retry_after: None,
+            retry_after: Some(secs_until_next_month(now_ms())),
             ..ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "monthly_limit_reached",
@@ -349,5 +387,22 @@ async fn send(
         AcceptOutcome::Unavailable => Err(ApiError::from(sluice_store::StoreError::Unavailable(
             String::new(),
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_workflow_platforms_names_fold_into_ours() {
+        let mut request: SendRequest = serde_json::from_value(serde_json::json!({
+            "to": "a@b.test", "subject": "s", "body": "<p>x</p>", "retryAttempts": 2
+        }))
+        .unwrap();
+        request.resolve_aliases().unwrap();
+        assert_eq!(request.html.as_deref(), Some("<p>x</p>"));
+        assert_eq!(request.retry_attempts, Some(2));
+        assert!(request.html_alias.is_none() && request.retry_attempts_alias.is_none());
     }
 }
