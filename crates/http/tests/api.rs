@@ -131,6 +131,9 @@ impl Api {
             api_keys: Arc::new(sluice_store::ttl_cache::TtlCache::new(
                 std::time::Duration::ZERO,
             )),
+            account_status: Arc::new(sluice_store::ttl_cache::TtlCache::new(
+                std::time::Duration::ZERO,
+            )),
             feedback: Arc::new(sluice_http::api::feedback::FeedbackState {
                 max_age_secs: 600,
                 certificates: sluice_http::api::feedback::verify::SnsCertificates::new(vec![]),
