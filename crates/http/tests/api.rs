@@ -960,7 +960,7 @@ async fn accounts_users_keys_messages_and_audit() {
         &api.call(Method::GET, "/api-keys", Some(&first_key), None)
             .await,
         StatusCode::UNAUTHORIZED,
-        "unauthorized",
+        "account_deleted",
     );
     let gone = api
         .call(

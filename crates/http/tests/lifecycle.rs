@@ -97,7 +97,6 @@ impl App {
         let url = format!("sqlite://{}", dir.path().join("lifecycle.db").display());
         let store = sluice_store::open(&url, &Default::default()).await.unwrap();
         let acceptor = acceptor(store.clone());
-        let cache = || Arc::new(sluice_store::ttl_cache::TtlCache::new(std::time::Duration::ZERO));
         let state = ApiState {
             store: store.clone(),
             tokens: Arc::new(Tokens::new(b"lifecycle-test-secret-0123456789", 900)),
@@ -114,8 +113,12 @@ impl App {
             connections: Arc::new(sluice_core::NoConnections),
             master_key: Arc::new(sluice_core::sealed::MasterKey::from_bytes([7u8; 32])),
             event_webhooks_allow_private: false,
-            api_keys: cache(),
-            account_status: cache(),
+            api_keys: Arc::new(sluice_store::ttl_cache::TtlCache::new(
+                std::time::Duration::ZERO,
+            )),
+            account_status: Arc::new(sluice_store::ttl_cache::TtlCache::new(
+                std::time::Duration::ZERO,
+            )),
             feedback: Arc::new(sluice_http::api::feedback::FeedbackState {
                 max_age_secs: 600,
                 certificates: sluice_http::api::feedback::verify::SnsCertificates::new(vec![]),
