@@ -167,6 +167,9 @@ mod tests {
         assert_eq!(body["error"]["message"], "refused: the token is wrong");
         let (status, response) = call(app, request("POST", "/json")).await;
         assert_eq!(status, StatusCode::CONFLICT);
-        assert_eq!(json(response).await, serde_json::json!({"error": {"code": "conflict"}}));
+        assert_eq!(
+            json(response).await,
+            serde_json::json!({"error": {"code": "conflict"}})
+        );
     }
 }

@@ -165,7 +165,13 @@ impl App {
         }
     }
 
-    async fn api(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Answer {
+    async fn api(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
         let mut request = Request::builder()
             .method(method)
             .uri(format!("/api/v1{path}"));
@@ -467,7 +473,12 @@ async fn suspended_and_deleted_accounts_are_shut_out_and_their_mail_held_then_ca
     assert_eq!(late, AcceptOutcome::AccountSuspended);
     // The admin has no account: not locked out, and sees the held mail.
     let seen = app
-        .api(Method::GET, &format!("/messages/{message}"), Some(&admin), None)
+        .api(
+            Method::GET,
+            &format!("/messages/{message}"),
+            Some(&admin),
+            None,
+        )
         .await;
     assert_eq!(seen.body["status"], "held", "{}", seen.text);
 

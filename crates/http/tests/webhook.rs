@@ -383,8 +383,14 @@ async fn a_suspended_or_deleted_webhook_account_is_refused_and_nothing_is_stored
         .unwrap()
         .id;
     for (status, error) in [
-        (sluice_core::AccountStatus::Suspended, "webhook account suspended"),
-        (sluice_core::AccountStatus::Deleted, "webhook account deleted"),
+        (
+            sluice_core::AccountStatus::Suspended,
+            "webhook account suspended",
+        ),
+        (
+            sluice_core::AccountStatus::Deleted,
+            "webhook account deleted",
+        ),
     ] {
         hook.store
             .set_account_status(account, status, 2)
@@ -432,13 +438,22 @@ async fn the_listeners_own_answers_are_json() {
             (status, body, allow)
         }
     };
-    let check = |(status, body, _): &(StatusCode, Value, Option<_>), want: StatusCode, code: &str| {
-        assert_eq!(*status, want, "{body}");
-        assert_eq!(body["ok"], false, "{body}");
-        assert_eq!(body["error"]["code"], code, "{body}");
-        assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
-        assert!(body["error"]["request_id"].as_str().is_some_and(|m| !m.is_empty()));
-    };
+    let check =
+        |(status, body, _): &(StatusCode, Value, Option<_>), want: StatusCode, code: &str| {
+            assert_eq!(*status, want, "{body}");
+            assert_eq!(body["ok"], false, "{body}");
+            assert_eq!(body["error"]["code"], code, "{body}");
+            assert!(
+                body["error"]["message"]
+                    .as_str()
+                    .is_some_and(|m| !m.is_empty())
+            );
+            assert!(
+                body["error"]["request_id"]
+                    .as_str()
+                    .is_some_and(|m| !m.is_empty())
+            );
+        };
     let wrong = call("GET", "/webhook/outbound-email", Vec::new()).await;
     check(&wrong, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
     assert!(wrong.2.is_some(), "Allow header kept");

@@ -116,11 +116,9 @@ pub fn reply_for(outcome: &AcceptOutcome) -> Reply {
             "4.7.1",
             "This account is suspended; message not accepted, try again later",
         ),
-        AcceptOutcome::AccountDeleted => Reply::new(
-            550,
-            "5.7.1",
-            "This account is deleted; message refused",
-        ),
+        AcceptOutcome::AccountDeleted => {
+            Reply::new(550, "5.7.1", "This account is deleted; message refused")
+        }
         AcceptOutcome::Unavailable => Reply::new(
             451,
             "4.3.0",

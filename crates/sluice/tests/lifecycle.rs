@@ -93,16 +93,25 @@ fn suspension_holds_mail_and_shuts_every_door_reactivation_opens_them_deletion_i
     set_status(&sluice, &admin, account, "suspended");
     assert_eq!(db.message(id).status, "held");
     assert!(db.events(id).contains(&"held".to_string()));
-    for (user, password) in [("user@example.com", "secret"), ("app-sender", "app-sender-pw-1")] {
+    for (user, password) in [
+        ("user@example.com", "secret"),
+        ("app-sender", "app-sender-pw-1"),
+    ] {
         let code = auth_code(sluice.ports.submission, user, password);
         assert!(code.starts_with("535 5.7.8"), "{user}: {code}");
     }
     let greeting = trusted_greeting(sluice.ports.plain);
     assert!(greeting.starts_with("421 4.7.0"), "{greeting}");
     let (code, body) = api(&sluice, "GET", "/messages", None);
-    assert_eq!((code, body["error"]["code"].as_str()), (403, Some("account_suspended")));
+    assert_eq!(
+        (code, body["error"]["code"].as_str()),
+        (403, Some("account_suspended"))
+    );
     let (code, body) = api(&sluice, "GET", &format!("/messages/{id}/raw"), None);
-    assert_eq!((code, body["error"]["code"].as_str()), (403, Some("account_suspended")));
+    assert_eq!(
+        (code, body["error"]["code"].as_str()),
+        (403, Some("account_suspended"))
+    );
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(upstream.count(), 0, "held mail is not sent");
 
@@ -111,7 +120,10 @@ fn suspension_holds_mail_and_shuts_every_door_reactivation_opens_them_deletion_i
     let received = upstream.wait_for(1, Duration::from_secs(20));
     assert!(received[0].text().contains("Subject: held"));
     db.wait_status(id, "delivered", 20);
-    for (user, password) in [("user@example.com", "secret"), ("app-sender", "app-sender-pw-1")] {
+    for (user, password) in [
+        ("user@example.com", "secret"),
+        ("app-sender", "app-sender-pw-1"),
+    ] {
         let code = auth_code(sluice.ports.submission, user, password);
         assert!(code.starts_with("235"), "{user}: {code}");
     }
@@ -122,14 +134,20 @@ fn suspension_holds_mail_and_shuts_every_door_reactivation_opens_them_deletion_i
 
     // Deleted: refused for good, with a permanent answer on the trusted port.
     set_status(&sluice, &admin, account, "deleted");
-    for (user, password) in [("user@example.com", "secret"), ("app-sender", "app-sender-pw-1")] {
+    for (user, password) in [
+        ("user@example.com", "secret"),
+        ("app-sender", "app-sender-pw-1"),
+    ] {
         let code = auth_code(sluice.ports.submission, user, password);
         assert!(code.starts_with("535 5.7.8"), "{user}: {code}");
     }
     let greeting = trusted_greeting(sluice.ports.plain);
     assert!(greeting.starts_with("554 5.7.1"), "{greeting}");
     let (code, body) = api(&sluice, "GET", "/messages", None);
-    assert_eq!((code, body["error"]["code"].as_str()), (401, Some("account_deleted")));
+    assert_eq!(
+        (code, body["error"]["code"].as_str()),
+        (401, Some("account_deleted"))
+    );
     let logs = sluice.logs();
     assert!(!logs.contains("app-sender-pw-1"), "a password in the log");
 }

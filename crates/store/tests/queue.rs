@@ -1550,7 +1550,10 @@ async fn account_status_holds_releases_and_cancels_its_mail_and_ends_its_session
         assert_eq!(session.revoked_at, Some(2000), "{hash}");
     }
     // Workers never claim held mail: only the other account's message is due.
-    let due = store.claim_due_messages("w2", 10_000, 1000, 10).await.unwrap();
+    let due = store
+        .claim_due_messages("w2", 10_000, 1000, 10)
+        .await
+        .unwrap();
     assert_eq!(due.iter().map(|m| m.id).collect::<Vec<_>>(), [theirs]);
     // Suspending again changes nothing more.
     let again = store
@@ -1603,7 +1606,15 @@ async fn account_status_holds_releases_and_cancels_its_mail_and_ends_its_session
             .contains(&"account_deleted".to_string())
     );
     // The body stays for admins until retention.
-    assert!(!store.message(queued).await.unwrap().unwrap().body.is_empty());
+    assert!(
+        !store
+            .message(queued)
+            .await
+            .unwrap()
+            .unwrap()
+            .body
+            .is_empty()
+    );
     // A deletion is final.
     assert!(
         store

@@ -6,8 +6,8 @@ use std::time::Duration;
 use rand::Rng;
 use sluice_core::staging::StagingPolicy;
 use sluice_core::{
-    AcceptOutcome, AccountId, AccountStatus, AccountPolicy, Envelope, MessageId, MessageStatus, RetryPolicy,
-    Submission, Verdict, month_of,
+    AcceptOutcome, AccountId, AccountPolicy, AccountStatus, Envelope, MessageId, MessageStatus,
+    RetryPolicy, Submission, Verdict, month_of,
 };
 use sluice_store::{ClaimedMessage, NewMessage, QueueCommitter, Store};
 use tokio::sync::Notify;
