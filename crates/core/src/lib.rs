@@ -4,6 +4,7 @@
 //! Nothing here does I/O or reads a clock: time arrives as unix milliseconds
 //! and randomness as a sample in `[0, 1)`.
 
+pub mod account;
 pub mod address;
 pub mod connections;
 pub mod feedback;
@@ -23,6 +24,7 @@ pub mod staging;
 pub mod text;
 pub mod web_url;
 
+pub use account::AccountStatus;
 pub use address::{AddressError, domain_of, validate_mailbox};
 pub use connections::{ConnectionDirectory, ConnectionInfo, NoConnections};
 pub use limiter::FailureLimiter;

@@ -86,15 +86,18 @@ pub enum MessageStatus {
     Failed,
     /// Kept by the capture provider, not sent.
     Captured,
-    /// Withdrawn before delivery.
+    /// Withdrawn before delivery (by a caller, or because its account was deleted).
     Cancelled,
+    /// Kept back while its account is suspended; queued again when it is reactivated.
+    /// Workers never claim it.
+    Held,
     /// Delivered to the service, which then reported a hard bounce or a drop (single
     /// recipient messages; with several recipients the events tell each one's fate).
     Bounced,
 }
 
 impl MessageStatus {
-    pub const ALL: [MessageStatus; 8] = [
+    pub const ALL: [MessageStatus; 9] = [
         MessageStatus::Queued,
         MessageStatus::Sending,
         MessageStatus::Deferred,
@@ -103,6 +106,7 @@ impl MessageStatus {
         MessageStatus::Captured,
         MessageStatus::Cancelled,
         MessageStatus::Bounced,
+        MessageStatus::Held,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -115,6 +119,7 @@ impl MessageStatus {
             MessageStatus::Captured => "captured",
             MessageStatus::Cancelled => "cancelled",
             MessageStatus::Bounced => "bounced",
+            MessageStatus::Held => "held",
         }
     }
 
@@ -128,6 +133,7 @@ impl MessageStatus {
             "captured" => MessageStatus::Captured,
             "cancelled" => MessageStatus::Cancelled,
             "bounced" => MessageStatus::Bounced,
+            "held" => MessageStatus::Held,
             _ => return None,
         })
     }
@@ -158,6 +164,12 @@ pub enum AcceptOutcome {
     Suppressed(Vec<String>),
     /// Not stored: staging allows only some recipients, and this is not one of them.
     RecipientNotAllowed(String),
+    /// Not stored: the account is suspended (a temporary refusal: SMTP 451 4.7.1,
+    /// HTTP 403 `account_suspended`).
+    AccountSuspended,
+    /// Not stored: the account is deleted (a permanent refusal: SMTP 550 5.7.1, HTTP 401
+    /// `account_deleted`).
+    AccountDeleted,
     /// Not stored: the database could not take it. Nothing was promised.
     Unavailable,
 }
@@ -179,7 +191,7 @@ pub struct Submission {
 
 /// Message events a tenant's webhook endpoint may subscribe to (`*`: all of them).
 /// Every event recorded on a message is one of these, but `queued`, which is not posted.
-pub const PUBLISHED_EVENT_KINDS: [&str; 18] = [
+pub const PUBLISHED_EVENT_KINDS: [&str; 21] = [
     "delivered",
     "deferred",
     "failed",
@@ -187,6 +199,9 @@ pub const PUBLISHED_EVENT_KINDS: [&str; 18] = [
     "recipient_failed",
     "captured",
     "cancelled",
+    "held",
+    "hold_released",
+    "account_deleted",
     "retry_requested",
     "failover",
     "provider_auth_failed",

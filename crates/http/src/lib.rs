@@ -1,6 +1,7 @@
 //! The HTTP side: liveness, readiness, Prometheus metrics and the management API.
 
 pub mod api;
+pub mod error_body;
 pub mod panel;
 pub mod password;
 pub mod runtime;
@@ -33,10 +34,11 @@ pub fn router(state: HttpState, api: Option<api::ApiState>) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics_text))
         .with_state(state);
-    match api {
+    let router = match api {
         Some(api) => router.nest("/api/v1", api::router(api).0),
         None => router,
-    }
+    };
+    router.layer(axum::middleware::from_fn(error_body::api_shape))
 }
 
 async fn healthz() -> impl IntoResponse {

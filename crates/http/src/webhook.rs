@@ -80,6 +80,7 @@ pub fn router(state: WebhookState) -> Router {
             get(|| async { axum::Json(json!({ "status": "ok" })) }),
         )
         .with_state(state)
+        .layer(axum::middleware::from_fn(crate::error_body::webhook_shape))
 }
 
 /// An answer of the contract's error shape: `{"ok": false, "error": "..."}`.
@@ -327,13 +328,23 @@ async fn build_and_submit(
                 UNAVAILABLE_RETRY_SECS,
             )
         })?
-        .filter(|a| a.is_active())
         .ok_or_else(|| {
             refuse(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "webhook account not configured",
             )
         })?;
+    // The operator's account for this webhook, suspended or deleted by an admin: refused
+    // (403: the caller cannot fix it by retrying now), nothing stored.
+    match account.state() {
+        sluice_core::AccountStatus::Active => {}
+        sluice_core::AccountStatus::Suspended => {
+            return Err(refuse(StatusCode::FORBIDDEN, "webhook account suspended"));
+        }
+        sluice_core::AccountStatus::Deleted => {
+            return Err(refuse(StatusCode::FORBIDDEN, "webhook account deleted"));
+        }
+    }
     // fromLocalPart is used only where the operator allows any local part.
     let local = match local_part {
         Some(local) if config.allow_any_local_part => local,
@@ -438,6 +449,12 @@ async fn build_and_submit(
                 "monthly limit reached",
                 secs_until_next_month(now),
             ));
+        }
+        AcceptOutcome::AccountSuspended => {
+            return Err(refuse(StatusCode::FORBIDDEN, "webhook account suspended"));
+        }
+        AcceptOutcome::AccountDeleted => {
+            return Err(refuse(StatusCode::FORBIDDEN, "webhook account deleted"));
         }
         AcceptOutcome::Transient { .. }
         | AcceptOutcome::Permanent { .. }

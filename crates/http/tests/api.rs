@@ -132,6 +132,9 @@ impl Api {
             api_keys: Arc::new(sluice_store::ttl_cache::TtlCache::new(
                 std::time::Duration::ZERO,
             )),
+            account_status: Arc::new(sluice_store::ttl_cache::TtlCache::new(
+                std::time::Duration::ZERO,
+            )),
             feedback: Arc::new(sluice_http::api::feedback::FeedbackState {
                 max_age_secs: 600,
                 certificates: sluice_http::api::feedback::verify::SnsCertificates::new(vec![]),
@@ -963,7 +966,7 @@ async fn accounts_users_keys_messages_and_audit() {
         &api.call(Method::GET, "/api-keys", Some(&first_key), None)
             .await,
         StatusCode::UNAUTHORIZED,
-        "unauthorized",
+        "account_deleted",
     );
     let gone = api
         .call(

@@ -476,4 +476,101 @@ async fn too_many_requests_carry_retry_after() {
         .parse()
         .unwrap();
     assert!((1..=31 * 86_400).contains(&wait), "{wait}");
+#[tokio::test]
+async fn a_suspended_or_deleted_webhook_account_is_refused_and_nothing_is_stored() {
+    let hook = Hook::new(config()).await;
+    let account = hook
+        .store
+        .account_by_email("hooks@acme.test")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    for (status, error) in [
+        (
+            sluice_core::AccountStatus::Suspended,
+            "webhook account suspended",
+        ),
+        (
+            sluice_core::AccountStatus::Deleted,
+            "webhook account deleted",
+        ),
+    ] {
+        hook.store
+            .set_account_status(account, status, 2)
+            .await
+            .unwrap()
+            .unwrap();
+        let body = payload();
+        refused(
+            &hook
+                .post(&body, &signed(&body, &now_iso(0)), "127.0.0.1")
+                .await,
+            StatusCode::FORBIDDEN,
+            error,
+        );
+    }
+    let all = sluice_store::MessageFilter {
+        limit: 10,
+        ..Default::default()
+    };
+    assert!(hook.store.list_messages(&all).await.unwrap().is_empty());
+}
+
+/// The listener's own answers outside the contract (404, 405, 413) are JSON too:
+/// `"ok": false` as the contract has it, `error` with a code as the API's errors have it.
+#[tokio::test]
+async fn the_listeners_own_answers_are_json() {
+    let hook = Hook::new(config()).await;
+    let call = |method: &str, path: &str, body: Vec<u8>| {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", "application/json")
+            .body(Body::from(body))
+            .unwrap();
+        let app = hook.app.clone();
+        async move {
+            let response = app.oneshot(request).await.unwrap();
+            let status = response.status();
+            let allow = response.headers().get("allow").cloned();
+            let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            let body: Value = serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)));
+            (status, body, allow)
+        }
+    };
+    let check =
+        |(status, body, _): &(StatusCode, Value, Option<_>), want: StatusCode, code: &str| {
+            assert_eq!(*status, want, "{body}");
+            assert_eq!(body["ok"], false, "{body}");
+            assert_eq!(body["error"]["code"], code, "{body}");
+            assert!(
+                body["error"]["message"]
+                    .as_str()
+                    .is_some_and(|m| !m.is_empty())
+            );
+            assert!(
+                body["error"]["request_id"]
+                    .as_str()
+                    .is_some_and(|m| !m.is_empty())
+            );
+        };
+    let wrong = call("GET", "/webhook/outbound-email", Vec::new()).await;
+    check(&wrong, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+    assert!(wrong.2.is_some(), "Allow header kept");
+    check(
+        &call("POST", "/webhook/nothing", Vec::new()).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    // Past the body limit (2 MiB): 413, before any signature check.
+    let big = format!("{{\"subject\":\"{}\"}}", "x".repeat(3 << 20)).into_bytes();
+    check(
+        &call("POST", "/webhook/outbound-email", big).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    );
 }

@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sluice_core::AccountPolicy;
-use sluice_smtp::Authenticator;
+use sluice_core::{AccountPolicy, AccountStatus};
+use sluice_smtp::{Authenticator, TrustedAccount};
 use sluice_store::Store;
 use sluice_store::ttl_cache::TtlCache;
 
@@ -24,7 +24,7 @@ pub struct StoreAuthenticator {
     /// Verified against when the user does not exist, so both cases take as long.
     dummy_hash: String,
     verified: TtlCache<String, AccountPolicy>,
-    trusted: TtlCache<(), Option<AccountPolicy>>,
+    trusted: TtlCache<(), TrustedAccount>,
     checks: PasswordChecks,
 }
 
@@ -153,18 +153,25 @@ impl Authenticator for StoreAuthenticator {
         Ok(policy)
     }
 
-    async fn trusted_policy(&self) -> Result<Option<AccountPolicy>, String> {
-        if let Some(policy) = self.trusted.get(&()) {
-            return Ok(policy);
+    async fn trusted_policy(&self) -> Result<TrustedAccount, String> {
+        if let Some(trusted) = self.trusted.get(&()) {
+            return Ok(trusted);
         }
         let account = self
             .store
             .account_by_email(&self.trusted_account)
             .await
             .map_err(|e| e.to_string())?;
-        let policy = account.filter(|a| a.is_active()).map(|a| a.policy());
-        self.trusted.put((), policy.clone());
-        Ok(policy)
+        let trusted = match account {
+            None => TrustedAccount::Missing,
+            Some(account) => match account.state() {
+                AccountStatus::Active => TrustedAccount::Active(account.policy()),
+                AccountStatus::Suspended => TrustedAccount::Suspended,
+                AccountStatus::Deleted => TrustedAccount::Deleted,
+            },
+        };
+        self.trusted.put((), trusted.clone());
+        Ok(trusted)
     }
 }
 

@@ -531,6 +531,9 @@ fn api_state(
         api_keys: Arc::new(sluice_store::ttl_cache::TtlCache::new(
             Duration::from_millis(config.store.account_cache_ms),
         )),
+        account_status: Arc::new(sluice_store::ttl_cache::TtlCache::new(
+            Duration::from_millis(config.store.account_cache_ms),
+        )),
         feedback: Arc::new(sluice_http::api::feedback::FeedbackState {
             max_age_secs: config.feedback.max_age_secs as i64,
             certificates: sluice_http::api::feedback::verify::SnsCertificates::new(

@@ -110,6 +110,15 @@ pub fn reply_for(outcome: &AcceptOutcome) -> Reply {
                 sanitize_reply_text(rcpt, 100)
             ),
         ),
+        // Temporary: a suspension can be lifted, and the client keeps the message.
+        AcceptOutcome::AccountSuspended => Reply::new(
+            451,
+            "4.7.1",
+            "This account is suspended; message not accepted, try again later",
+        ),
+        AcceptOutcome::AccountDeleted => {
+            Reply::new(550, "5.7.1", "This account is deleted; message refused")
+        }
         AcceptOutcome::Unavailable => Reply::new(
             451,
             "4.3.0",

@@ -11,7 +11,7 @@ pub mod session;
 pub mod tls;
 
 pub use reply::Reply;
-pub use server::{Authenticator, MessageSink, SmtpServer};
+pub use server::{Authenticator, MessageSink, SmtpServer, TrustedAccount};
 pub use session::{AuthOutcome, Event, RecipientVerdict, Session, SessionConfig};
 
 #[cfg(test)]

@@ -33,7 +33,20 @@ pub trait Authenticator: Send + Sync + 'static {
         password: &str,
     ) -> Result<Option<AccountPolicy>, String>;
     /// The account trusted-network clients send as.
-    async fn trusted_policy(&self) -> Result<Option<AccountPolicy>, String>;
+    async fn trusted_policy(&self) -> Result<TrustedAccount, String>;
+}
+
+/// The account `smtp.trusted_account` names, as the store has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrustedAccount {
+    Active(AccountPolicy),
+    /// Greeted `421 4.7.0`: a suspension can be lifted, so clients keep their mail and
+    /// retry.
+    Suspended,
+    /// Greeted `554 5.7.1`: no mail is taken here, and retrying will not change that.
+    Deleted,
+    /// No such account (a configuration mistake): `421 4.3.0`.
+    Missing,
 }
 
 /// Takes accepted messages. Its reply is the client's: 250 only once the message is stored.
@@ -272,7 +285,7 @@ impl SmtpServer {
         let mut account_slot = None;
         let trusted = if kind.auth == ListenerAuth::None {
             match self.auth.trusted_policy().await {
-                Ok(Some(policy)) => {
+                Ok(TrustedAccount::Active(policy)) => {
                     match self.account_slot(policy.account_id, &limits) {
                         Some(slot) => account_slot = Some(slot),
                         None => {
@@ -287,9 +300,23 @@ impl SmtpServer {
                     }
                     Some(policy)
                 }
-                Ok(None) => {
-                    warn!("smtp.trusted_account does not name an active account");
-                    let reply = Reply::new(421, "4.3.0", "Service not available, try again later");
+                Ok(refused) => {
+                    let reply = match refused {
+                        TrustedAccount::Suspended => Reply::new(
+                            421,
+                            "4.7.0",
+                            "The account of this service is suspended, try again later",
+                        ),
+                        TrustedAccount::Deleted => Reply::new(
+                            554,
+                            "5.7.1",
+                            "The account of this service is deleted; no mail is accepted here",
+                        ),
+                        _ => {
+                            warn!("smtp.trusted_account does not name an account");
+                            Reply::new(421, "4.3.0", "Service not available, try again later")
+                        }
+                    };
                     let _ = conn.write_all(&reply.to_bytes()).await;
                     return;
                 }

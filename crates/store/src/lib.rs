@@ -78,6 +78,19 @@ pub trait Store: Send + Sync + 'static {
         now_ms: i64,
     ) -> Result<Option<Account>, StoreError>;
 
+    /// Moves an account to `status` (never out of `deleted`) and, in the same transaction,
+    /// its waiting mail: `suspended` holds queued and deferred messages, `active` queues
+    /// held ones again, `deleted` cancels queued, deferred and held ones, each with an
+    /// event (`held`, `hold_released`, `account_deleted`); `suspended` and `deleted` also
+    /// revoke every refresh token and panel session of its users. `None`: no such
+    /// account, or it is deleted.
+    async fn set_account_status(
+        &self,
+        id: AccountId,
+        status: sluice_core::AccountStatus,
+        now_ms: i64,
+    ) -> Result<Option<AccountStatusChange>, StoreError>;
+
     /// Stores a key's hash; returns the key's id.
     async fn add_api_key(
         &self,

@@ -493,6 +493,93 @@ macro_rules! impl_sql_store {
                 row.as_ref().map(Self::account_from_row).transpose()
             }
 
+            async fn set_account_status(
+                &self,
+                id: AccountId,
+                status: sluice_core::AccountStatus,
+                now_ms: i64,
+            ) -> Result<Option<$crate::AccountStatusChange>, StoreError> {
+                use sluice_core::AccountStatus;
+                let mut tx = self.write.begin().await?;
+                let row = sqlx::query(
+                    "UPDATE accounts SET status = $1, updated_at = $2 \
+                     WHERE id = $3 AND status <> 'deleted' RETURNING *",
+                )
+                .bind(status.as_str())
+                .bind(now_ms)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(row) = row else {
+                    tx.rollback().await?;
+                    return Ok(None);
+                };
+                let account = Self::account_from_row(&row)?;
+                // What becomes of its mail: held while suspended, queued again (due now)
+                // when reactivated, cancelled when deleted. Leased (`sending`) messages
+                // finish the attempt under way.
+                let (sql, kind, detail) = match status {
+                    AccountStatus::Suspended => (
+                        "UPDATE messages SET status = 'held', updated_at = $1 \
+                         WHERE account_id = $2 AND status IN ('queued', 'deferred') RETURNING id",
+                        "held",
+                        "account suspended",
+                    ),
+                    AccountStatus::Active => (
+                        "UPDATE messages SET status = 'queued', next_attempt_at = $1, updated_at = $1 \
+                         WHERE account_id = $2 AND status = 'held' RETURNING id",
+                        "hold_released",
+                        "account reactivated",
+                    ),
+                    AccountStatus::Deleted => (
+                        "UPDATE messages SET status = 'cancelled', updated_at = $1 \
+                         WHERE account_id = $2 AND status IN ('queued', 'deferred', 'held') RETURNING id",
+                        "account_deleted",
+                        "account deleted",
+                    ),
+                };
+                let ids: Vec<i64> = sqlx::query_scalar(sql)
+                    .bind(now_ms)
+                    .bind(id)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                for chunk in ids.chunks($crate::sql::ROWS_PER_STATEMENT) {
+                    let mut insert = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO events (message_id, account_id, kind, detail, created_at) ",
+                    );
+                    insert.push_values(chunk, |mut row, &message_id| {
+                        row.push_bind(message_id)
+                            .push_bind(id)
+                            .push_bind(kind)
+                            .push_bind(detail)
+                            .push_bind(now_ms);
+                    });
+                    // The `events_webhook_outbox` trigger fills tenants' webhook outbox.
+                    insert.build().execute(&mut *tx).await?;
+                }
+                // Suspension and deletion end every login of its users: refresh tokens and
+                // panel sessions. Reactivation does not bring them back.
+                let sessions_revoked = if status.is_active() {
+                    0
+                } else {
+                    sqlx::query(
+                        "UPDATE sessions SET revoked_at = $1 WHERE revoked_at IS NULL \
+                         AND user_id IN (SELECT id FROM users WHERE account_id = $2)",
+                    )
+                    .bind(now_ms)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                };
+                tx.commit().await?;
+                Ok(Some($crate::AccountStatusChange {
+                    account,
+                    messages_changed: ids.len() as u64,
+                    sessions_revoked,
+                }))
+            }
+
             async fn api_key_by_hash(
                 &self,
                 key_hash: &str,
@@ -861,7 +948,7 @@ macro_rules! impl_sql_store {
                 let mut tx = self.write.begin().await?;
                 let done = sqlx::query(
                     "UPDATE messages SET status = 'cancelled', updated_at = $1 \
-                     WHERE id = $2 AND status IN ('queued', 'deferred')",
+                     WHERE id = $2 AND status IN ('queued', 'deferred', 'held')",
                 )
                 .bind(now_ms)
                 .bind(id)

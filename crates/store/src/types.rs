@@ -41,7 +41,12 @@ impl std::fmt::Debug for Account {
 
 impl Account {
     pub fn is_active(&self) -> bool {
-        self.status == "active"
+        self.state().is_active()
+    }
+
+    /// `status`, decoded (an unknown text is `Deleted`).
+    pub fn state(&self) -> sluice_core::AccountStatus {
+        sluice_core::AccountStatus::parse(&self.status)
     }
 
     pub fn policy(&self) -> AccountPolicy {
@@ -153,6 +158,16 @@ pub struct EventRow {
     pub kind: String,
     pub detail: String,
     pub created_at: i64,
+}
+
+/// What `Store::set_account_status` did.
+#[derive(Debug, Clone)]
+pub struct AccountStatusChange {
+    pub account: Account,
+    /// Messages held, queued again or cancelled.
+    pub messages_changed: u64,
+    /// Refresh tokens and panel sessions ended.
+    pub sessions_revoked: u64,
 }
 
 /// Fields of an account to change; `None` leaves one as it is.

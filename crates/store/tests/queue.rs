@@ -105,6 +105,7 @@ conformance!(
     captured_messages_are_released_through_a_provider_or_deleted,
     sealed_bodies_open_under_the_key_ring_and_reseal_under_the_new_key,
     retention_empties_finished_bodies_then_deletes_finished_messages,
+    account_status_holds_releases_and_cancels_its_mail_and_ends_its_sessions,
 );
 
 fn with_bodies(key: Option<MasterKey>, encrypt: bool) -> OpenOptions {
@@ -1455,4 +1456,173 @@ async fn sqlite_wal_is_copied_into_the_database_in_the_background() {
     tokio::time::timeout(Duration::from_secs(5), grown)
         .await
         .expect("the 500 KB of new messages reach the database file, not only the WAL");
+}
+
+async fn kinds_of(store: &Arc<dyn Store>, id: i64) -> Vec<String> {
+    store
+        .events(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect()
+}
+
+async fn account_status_holds_releases_and_cancels_its_mail_and_ends_its_sessions(
+    backend: Backend,
+) {
+    use sluice_core::AccountStatus;
+    let Some((_holder, store, account)) = store(backend).await else {
+        return;
+    };
+    let other = store
+        .create_account(
+            NewAccount {
+                name: "other".into(),
+                email: "other@other.test".into(),
+                password_hash: "x".into(),
+                allowed_domains: vec!["other.test".into()],
+            },
+            1,
+        )
+        .await
+        .unwrap()
+        .id;
+    let user = store
+        .create_user(
+            NewUser {
+                account_id: Some(account),
+                email: "member@example.com".into(),
+                password_hash: "x".into(),
+                role: "member".into(),
+            },
+            1,
+        )
+        .await
+        .unwrap();
+    store
+        .create_session(user.id, "refresh", "refresh-hash", 1_000_000, 1)
+        .await
+        .unwrap();
+    store
+        .create_session(user.id, "panel", "panel-hash", 1_000_000, 1)
+        .await
+        .unwrap();
+    // Queued, deferred, delivered, in flight (leased); and another account's queued one.
+    let ids = enqueue_numbered(&store, account, &[1, 2, 3, 4], 0).await;
+    let (queued, deferred, delivered, in_flight) = (ids[0], ids[1], ids[2], ids[3]);
+    let theirs = enqueue_numbered(&store, other, &[5], 0).await[0];
+    let claimed = store.claim_due_messages("w", 0, 100_000, 10).await.unwrap();
+    assert_eq!(claimed.len(), 5);
+    let mut deferral = delivered_attempt(deferred, "w");
+    deferral.new_status = MessageStatus::Deferred;
+    deferral.next_attempt_at = 0;
+    deferral.events = vec![];
+    store.record_attempt(&deferral).await.unwrap();
+    store
+        .record_attempt(&delivered_attempt(delivered, "w"))
+        .await
+        .unwrap();
+    // Back to the queue, as if never claimed (their leases are this test's to drop).
+    for id in [queued, theirs] {
+        let mut back = delivered_attempt(id, "w");
+        back.new_status = MessageStatus::Queued;
+        back.next_attempt_at = 0;
+        back.events = vec![];
+        store.record_attempt(&back).await.unwrap();
+    }
+
+    let change = store
+        .set_account_status(account, AccountStatus::Suspended, 2000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(change.account.state(), AccountStatus::Suspended);
+    assert_eq!(change.messages_changed, 2);
+    assert_eq!(change.sessions_revoked, 2);
+    assert_eq!(
+        statuses_of(&store, &[queued, deferred, delivered, in_flight, theirs]).await,
+        ["held", "held", "delivered", "sending", "queued"]
+    );
+    assert!(kinds_of(&store, queued).await.contains(&"held".to_string()));
+    for hash in ["refresh-hash", "panel-hash"] {
+        let session = store.session_by_hash(hash).await.unwrap().unwrap();
+        assert_eq!(session.revoked_at, Some(2000), "{hash}");
+    }
+    // Workers never claim held mail: only the other account's message is due.
+    let due = store
+        .claim_due_messages("w2", 10_000, 1000, 10)
+        .await
+        .unwrap();
+    assert_eq!(due.iter().map(|m| m.id).collect::<Vec<_>>(), [theirs]);
+    // Suspending again changes nothing more.
+    let again = store
+        .set_account_status(account, AccountStatus::Suspended, 2500)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((again.messages_changed, again.sessions_revoked), (0, 0));
+
+    let change = store
+        .set_account_status(account, AccountStatus::Active, 3000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((change.messages_changed, change.sessions_revoked), (2, 0));
+    assert_eq!(
+        statuses_of(&store, &[queued, deferred]).await,
+        ["queued", "queued"]
+    );
+    assert!(
+        kinds_of(&store, deferred)
+            .await
+            .contains(&"hold_released".to_string())
+    );
+    let record = store.message(queued).await.unwrap().unwrap();
+    assert_eq!(record.next_attempt_at, 3000, "due at once");
+    // Reactivation does not bring revoked sessions back.
+    let session = store.session_by_hash("panel-hash").await.unwrap().unwrap();
+    assert!(session.revoked_at.is_some());
+
+    let held_again = store
+        .set_account_status(account, AccountStatus::Suspended, 3500)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(held_again.messages_changed, 2);
+    let change = store
+        .set_account_status(account, AccountStatus::Deleted, 4000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(change.messages_changed, 2, "held mail is cancelled too");
+    assert_eq!(
+        statuses_of(&store, &[queued, deferred, delivered, theirs]).await,
+        ["cancelled", "cancelled", "delivered", "sending"]
+    );
+    assert!(
+        kinds_of(&store, queued)
+            .await
+            .contains(&"account_deleted".to_string())
+    );
+    // The body stays for admins until retention.
+    assert!(
+        !store
+            .message(queued)
+            .await
+            .unwrap()
+            .unwrap()
+            .body
+            .is_empty()
+    );
+    // A deletion is final.
+    assert!(
+        store
+            .set_account_status(account, AccountStatus::Active, 5000)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let account = store.account(account).await.unwrap().unwrap();
+    assert_eq!(account.state(), AccountStatus::Deleted);
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 use rand::Rng;
 use sluice_core::staging::StagingPolicy;
 use sluice_core::{
-    AcceptOutcome, AccountId, AccountPolicy, Envelope, MessageId, MessageStatus, RetryPolicy,
-    Submission, Verdict, month_of,
+    AcceptOutcome, AccountId, AccountPolicy, AccountStatus, Envelope, MessageId, MessageStatus,
+    RetryPolicy, Submission, Verdict, month_of,
 };
 use sluice_store::{ClaimedMessage, NewMessage, QueueCommitter, Store};
 use tokio::sync::Notify;
@@ -38,6 +38,8 @@ pub struct Acceptor {
     sync_lease: Duration,
     staging: StagingPolicy,
     usage: TtlCache<(AccountId, String), i64>,
+    /// Whether an account may send, read at most once per `store.account_cache_ms`.
+    account_status: TtlCache<AccountId, AccountStatus>,
     has_suppressions: TtlCache<AccountId, bool>,
     /// This node's worker, when it runs one: async mail goes to it leased (`handoff`).
     handoff: std::sync::OnceLock<crate::handoff::Handoff>,
@@ -68,6 +70,7 @@ impl Acceptor {
             sync_lease,
             staging,
             usage: TtlCache::new(cache_ttl),
+            account_status: TtlCache::new(cache_ttl),
             has_suppressions: TtlCache::new(cache_ttl),
             handoff: std::sync::OnceLock::new(),
         }
@@ -97,6 +100,23 @@ impl Acceptor {
         } = submission;
         let started = std::time::Instant::now();
         let sync = sync || *self.mode.get() == DeliveryMode::Sync;
+        // A session or key that authenticated before a suspension or deletion sends no
+        // more once this node has read the account again.
+        match self.account_status(policy.account_id).await {
+            Ok(AccountStatus::Active) => {}
+            Ok(status) => {
+                metrics::counter!("sluice_accept_refused_total", "reason" => status.as_str())
+                    .increment(1);
+                return match status {
+                    AccountStatus::Suspended => AcceptOutcome::AccountSuspended,
+                    _ => AcceptOutcome::AccountDeleted,
+                };
+            }
+            Err(error) => {
+                warn!(%error, "account not readable; message not stored");
+                return AcceptOutcome::Unavailable;
+            }
+        }
         if let Some(rcpt) = self.staging.refused_recipient(&envelope.rcpt_to) {
             return AcceptOutcome::RecipientNotAllowed(rcpt.to_string());
         }
@@ -242,6 +262,24 @@ impl Acceptor {
             return Ok(Vec::new());
         }
         self.store.suppressed(account_id, rcpts, now).await
+    }
+
+    /// The account's status, read at most once per `store.account_cache_ms`; a missing
+    /// account is `Deleted`.
+    async fn account_status(
+        &self,
+        account_id: AccountId,
+    ) -> Result<AccountStatus, sluice_store::StoreError> {
+        if let Some(status) = self.account_status.get(&account_id) {
+            return Ok(status);
+        }
+        let status = self
+            .store
+            .account(account_id)
+            .await?
+            .map_or(AccountStatus::Deleted, |a| a.state());
+        self.account_status.put(account_id, status);
+        Ok(status)
     }
 
     /// The account's messages this month, read at most once per `store.account_cache_ms`

@@ -59,6 +59,34 @@ impl ApiError {
         )
     }
 
+    /// Valid credentials of a suspended account: 403, since the caller is known but may
+    /// not act until an admin reactivates the account.
+    pub fn account_suspended() -> Self {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "account_suspended",
+            "this account is suspended; ask an administrator to reactivate it",
+        )
+    }
+
+    /// Credentials of a deleted account: 401, since they no longer identify anyone who
+    /// can act (a deletion is not undone).
+    pub fn account_deleted() -> Self {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "account_deleted",
+            "this account is deleted",
+        )
+    }
+
+    /// The refusal for an account that is not active.
+    pub fn account_inactive(status: sluice_core::AccountStatus) -> Self {
+        match status {
+            sluice_core::AccountStatus::Suspended => ApiError::account_suspended(),
+            _ => ApiError::account_deleted(),
+        }
+    }
+
     pub fn not_found() -> Self {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such resource")
     }
@@ -177,7 +205,8 @@ where
     }
 }
 
-/// A wrong shape is 422, a body that is not JSON 400, a missing JSON content type 415.
+/// A wrong shape is 422, a body that is not JSON 400, a missing JSON content type 415, a
+/// body past the limit 413.
 fn json_rejection(rejection: axum::extract::rejection::JsonRejection) -> ApiError {
     use axum::extract::rejection::JsonRejection;
     match rejection {
@@ -186,6 +215,11 @@ fn json_rejection(rejection: axum::extract::rejection::JsonRejection) -> ApiErro
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
             "send Content-Type: application/json",
+        ),
+        e if e.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the request body is too large",
         ),
         e => ApiError::new(StatusCode::BAD_REQUEST, "malformed_request", e.body_text()),
     }

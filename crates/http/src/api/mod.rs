@@ -48,6 +48,10 @@ pub struct ApiState {
     /// API keys seen recently: key hash → (key id, the active account), for
     /// `store.account_cache_ms`.
     pub api_keys: Arc<sluice_store::ttl_cache::TtlCache<String, (i64, sluice_store::Account)>>,
+    /// Accounts' statuses, for users' access tokens, for `store.account_cache_ms`: a
+    /// suspension or deletion shuts every token out within that time.
+    pub account_status:
+        Arc<sluice_store::ttl_cache::TtlCache<sluice_core::AccountId, sluice_core::AccountStatus>>,
     /// Whether event webhook endpoints may be loopback or private addresses.
     pub event_webhooks_allow_private: bool,
     /// Verifies feedback webhooks from the email services.
@@ -77,6 +81,24 @@ impl ApiState {
             .account(account_id)
             .await?
             .filter(|a| a.is_active()))
+    }
+
+    /// An account's status, from the cache when read in the last `store.account_cache_ms`;
+    /// a missing account is `Deleted`.
+    pub async fn account_status(
+        &self,
+        account_id: sluice_core::AccountId,
+    ) -> Result<sluice_core::AccountStatus, error::ApiError> {
+        if let Some(status) = self.account_status.get(&account_id) {
+            return Ok(status);
+        }
+        let status = self
+            .store
+            .account(account_id)
+            .await?
+            .map_or(sluice_core::AccountStatus::Deleted, |a| a.state());
+        self.account_status.put(account_id, status);
+        Ok(status)
     }
 
     /// Records who changed what; never secrets (callers pass only non-secret fields).
@@ -164,6 +186,7 @@ pub fn router(state: ApiState) -> (Router, utoipa::openapi::OpenApi) {
         )
         .fallback(|| async { error::ApiError::not_found() })
         .with_state(state)
+        .layer(axum::middleware::from_fn(crate::error_body::api_shape))
         .layer(axum::middleware::from_fn(request_id));
     (router, openapi)
 }

@@ -154,8 +154,10 @@ async fn authenticate(parts: &mut Parts, state: &ApiState) -> Result<Principal, 
                     .store
                     .account(key.account_id)
                     .await?
-                    .filter(|a| a.is_active())
-                    .ok_or_else(ApiError::unauthorized)?;
+                    .ok_or_else(ApiError::account_deleted)?;
+                if !account.is_active() {
+                    return Err(ApiError::account_inactive(account.state()));
+                }
                 let account_id = account.id;
                 state.api_keys.put(hash.clone(), (key.id, account));
                 (key.id, account_id)
@@ -180,6 +182,14 @@ async fn authenticate(parts: &mut Parts, state: &ApiState) -> Result<Principal, 
         .filter(|u| u.status == "active")
         .ok_or_else(ApiError::unauthorized)?;
     let role = Role::parse(&user.role).ok_or_else(ApiError::unauthorized)?;
+    // A user of an account acts only while the account is active. System admins belong to
+    // no account, so no account's state locks them out.
+    if let Some(account_id) = user.account_id {
+        let status = state.account_status(account_id).await?;
+        if !status.is_active() {
+            return Err(ApiError::account_inactive(status));
+        }
+    }
     Ok(Principal {
         actor: format!("user:{}", user.id),
         account_id: user.account_id,

@@ -255,6 +255,7 @@ pub fn router(state: PanelState) -> Router {
             csrf_state,
             session::require_csrf,
         ))
+        .layer(axum::middleware::from_fn(crate::error_body::api_shape))
         .layer(axum::middleware::from_fn(security_headers))
 }
 

@@ -112,7 +112,13 @@ pub const RESOURCES: &[Resource] = &[
         remove: Some("Delete"),
         once: "the account's first API key",
         test: false,
-        edit: &[],
+        // Suspending holds the account's mail and shuts its people out; `active` undoes it.
+        edit: &[field(
+            "status",
+            "Status: active or suspended",
+            Kind::Text,
+            true,
+        )],
     },
     Resource {
         slug: "api-keys",

@@ -132,6 +132,18 @@ impl FromRequestParts<PanelState> for PanelUser {
             .map_err(unavailable)?
             .filter(|u| u.status == "active")
             .ok_or_else(to_login)?;
+        // Suspending or deleting the account revokes its panel sessions; this also shuts
+        // out one that began within the cache window before that.
+        if let Some(account_id) = user.account_id {
+            let status = state
+                .api_state
+                .account_status(account_id)
+                .await
+                .map_err(IntoResponse::into_response)?;
+            if !status.is_active() {
+                return Err(to_login());
+            }
+        }
         let secret = secret(state).await.map_err(unavailable)?;
         Ok(PanelUser {
             id: user.id,
@@ -265,7 +277,11 @@ async fn login(
             .await
         {
             Ok(user) => user,
-            Err(_) => {
+            Err(error) => {
+                let message = match error.code {
+                    "account_suspended" | "account_deleted" => error.message,
+                    _ => "Wrong email or password, or the user is locked or disabled.".into(),
+                };
                 // The form again, with the same pre-login token (the CSRF check passed on it).
                 let mut parts = axum::http::Request::new(()).into_parts().0;
                 parts.headers = headers;
@@ -278,10 +294,10 @@ async fn login(
                     None,
                     serde_json::json!({
                         "csrf": csrf,
-                        "error": "Wrong email or password, or the user is locked or disabled.",
+                        "error": message,
                     }),
                 );
-                *page.status_mut() = StatusCode::UNAUTHORIZED;
+                *page.status_mut() = error.status;
                 return page;
             }
         };

@@ -4,6 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
+use sluice_core::AccountStatus;
 use sluice_core::secret::new_secret;
 use sluice_store::{Account, AccountUpdate, NewAccount};
 use utoipa::{IntoParams, ToSchema};
@@ -78,7 +79,8 @@ pub struct UpdateAccount {
     /// Admins only.
     pub monthly_limit: Option<i64>,
     pub allow_any_local_part: Option<bool>,
-    /// `active` or `suspended`; admins only.
+    /// `active` or `suspended`; admins only. Suspending refuses every way in and holds the
+    /// account's queued mail (status `held`); reactivating queues it again.
     pub status: Option<String>,
 }
 
@@ -266,10 +268,19 @@ async fn update_account(
         check_domains(domains)?;
     }
     check_limit(body.monthly_limit)?;
-    if let Some(status) = &body.status
-        && !matches!(status.as_str(), "active" | "suspended")
-    {
-        return Err(ApiError::validation("status is active or suspended"));
+    let status = match body.status.as_deref() {
+        None => None,
+        Some("active") => Some(AccountStatus::Active),
+        Some("suspended") => Some(AccountStatus::Suspended),
+        Some(_) => return Err(ApiError::validation("status is active or suspended")),
+    };
+    let mut lifecycle = serde_json::Value::Null;
+    if let Some(status) = status {
+        let change = change_status(&state, id, status).await?;
+        lifecycle = serde_json::json!({
+            "messages_changed": change.messages_changed,
+            "sessions_revoked": change.sessions_revoked,
+        });
     }
     let update = AccountUpdate {
         name: body.name.clone(),
@@ -277,21 +288,28 @@ async fn update_account(
         allowed_domains: body.allowed_domains.clone(),
         monthly_limit: body.monthly_limit,
         allow_any_local_part: body.allow_any_local_part,
-        status: body.status.clone(),
+        status: None,
     };
     let account = state
         .store
         .update_account(id, &update, now_ms())
         .await?
         .ok_or_else(ApiError::not_found)?;
-    let changes = serde_json::to_value(&update).unwrap_or_default();
+    let mut changes = serde_json::to_value(&update).unwrap_or_default();
+    if let Some(status) = status {
+        changes["status"] = status.as_str().into();
+        changes["lifecycle"] = lifecycle;
+    }
     state
         .audit(&who, Some(id), "update", "account", id, changes)
         .await?;
     Ok(axum::Json(account.into()))
 }
 
-/// Deletes an account (admins): it can no longer log in or send; its data stays.
+/// Deletes an account (admins): its users, keys, SMTP logins and trusted-port mapping stop
+/// working (within `store.account_cache_ms`), its refresh tokens and panel sessions are
+/// revoked, its queued, deferred and held mail is cancelled (event `account_deleted`);
+/// the rows stay for admins and retention. Not undone.
 #[utoipa::path(delete, path = "/accounts/{id}", tag = "accounts", params(("id" = i64, Path)),
     security(("bearer" = [])),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -304,15 +322,7 @@ async fn delete_account(
     if !who.is_admin() {
         return Err(ApiError::forbidden());
     }
-    let update = AccountUpdate {
-        status: Some("deleted".into()),
-        ..Default::default()
-    };
-    state
-        .store
-        .update_account(id, &update, now_ms())
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let change = change_status(&state, id, AccountStatus::Deleted).await?;
     state
         .audit(
             &who,
@@ -320,8 +330,34 @@ async fn delete_account(
             "delete",
             "account",
             id,
-            serde_json::json!({}),
+            serde_json::json!({
+                "messages_cancelled": change.messages_changed,
+                "sessions_revoked": change.sessions_revoked,
+            }),
         )
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Moves an account to `status` with what goes with it (its mail held, released or
+/// cancelled; its sessions revoked), and lets this node's caches know at once.
+async fn change_status(
+    state: &ApiState,
+    id: i64,
+    status: AccountStatus,
+) -> Result<sluice_store::AccountStatusChange, ApiError> {
+    let change = state
+        .store
+        .set_account_status(id, status, now_ms())
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    state.account_status.put(id, status);
+    tracing::info!(
+        account = id,
+        status = status.as_str(),
+        messages = change.messages_changed,
+        sessions = change.sessions_revoked,
+        "account status changed"
+    );
+    Ok(change)
 }

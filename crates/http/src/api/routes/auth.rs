@@ -107,13 +107,31 @@ pub(crate) async fn verify_login(
             .set_login_state(user.id, &LoginState::default())
             .await?;
     }
+    // Only someone who knows the password learns that the account is suspended or deleted.
+    account_may_act(state, &user).await?;
     tracing::info!(user = user.id, "login");
     Ok(user)
 }
 
+/// Refuses a user whose account is suspended (403 `account_suspended`) or deleted (401
+/// `account_deleted`); system admins (no account) always pass.
+pub(crate) async fn account_may_act(
+    state: &ApiState,
+    user: &sluice_store::User,
+) -> Result<(), ApiError> {
+    if let Some(account_id) = user.account_id {
+        let status = state.account_status(account_id).await?;
+        if !status.is_active() {
+            return Err(ApiError::account_inactive(status));
+        }
+    }
+    Ok(())
+}
+
 /// Logs a user in. Wrong email, wrong password and a locked user get the same answer.
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = TokenPair), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = TokenPair), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 async fn login(
     State(state): State<ApiState>,
     Json(request): Json<LoginRequest>,
@@ -124,7 +142,7 @@ async fn login(
 
 /// Trades a refresh token for a new pair; the old refresh token stops working.
 #[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshRequest,
-    responses((status = 200, body = TokenPair), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = TokenPair), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn refresh(
     State(state): State<ApiState>,
     Json(request): Json<RefreshRequest>,
@@ -139,14 +157,13 @@ async fn refresh(
     if !state.store.revoke_session(session.id, now_ms()).await? {
         return Err(ApiError::unauthorized());
     }
-    let active = state
+    let user = state
         .store
         .user(session.user_id)
         .await?
-        .is_some_and(|u| u.status == "active");
-    if !active {
-        return Err(ApiError::unauthorized());
-    }
+        .filter(|u| u.status == "active")
+        .ok_or_else(ApiError::unauthorized)?;
+    account_may_act(&state, &user).await?;
     Ok(axum::Json(issue_pair(&state, session.user_id).await?))
 }
 

@@ -115,7 +115,7 @@ pub struct MessageDetail {
     pub events: Vec<EventView>,
 }
 
-pub(crate) const STATUSES: [&str; 8] = [
+pub(crate) const STATUSES: [&str; 9] = [
     "queued",
     "sending",
     "deferred",
@@ -124,6 +124,7 @@ pub(crate) const STATUSES: [&str; 8] = [
     "captured",
     "cancelled",
     "bounced",
+    "held",
 ];
 
 /// Searches messages, newest first.
@@ -339,7 +340,7 @@ async fn release_message(
     ))
 }
 
-/// Cancels a message not yet delivered (queued or deferred), or deletes a captured one with
+/// Cancels a message not yet delivered (queued, deferred or held), or deletes a captured one with
 /// its attempts and events (members and up).
 #[utoipa::path(delete, path = "/messages/{id}", tag = "messages", params(("id" = i64, Path)),
     security(("bearer" = [])),
@@ -367,7 +368,7 @@ async fn cancel_message(
     }
     if !state.store.cancel_message(id, now_ms()).await? {
         return Err(ApiError::conflict(format!(
-            "only queued or deferred messages can be cancelled (and captured ones deleted); this one is {}",
+            "only queued, deferred or held messages can be cancelled (and captured ones deleted); this one is {}",
             message.status
         )));
     }

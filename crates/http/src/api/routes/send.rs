@@ -384,6 +384,8 @@ async fn send(
             "recipient_not_allowed",
             format!("{rcpt} is not an allowed recipient here (staging)"),
         )),
+        AcceptOutcome::AccountSuspended => Err(ApiError::account_suspended()),
+        AcceptOutcome::AccountDeleted => Err(ApiError::account_deleted()),
         AcceptOutcome::Unavailable => Err(ApiError::from(sluice_store::StoreError::Unavailable(
             String::new(),
         ))),
