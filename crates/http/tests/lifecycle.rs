@@ -471,6 +471,35 @@ async fn suspended_and_deleted_accounts_are_shut_out_and_their_mail_held_then_ca
         )
         .await;
     assert_eq!(late, AcceptOutcome::AccountSuspended);
+    // A worker that claimed its mail before the suspension held it sends nothing.
+    let dispatcher = sluice_worker::Dispatcher::new(
+        app.store.clone(),
+        Arc::new(sluice_core::sealed::MasterKey::from_hex(&"11".repeat(32)).unwrap()),
+        Arc::new(sluice_deliver::LogDeliverer),
+        "test.invalid".into(),
+        std::time::Duration::ZERO,
+    );
+    let envelope = sluice_core::Envelope {
+        mail_from: "app@acme.test".into(),
+        rcpt_to: vec!["r@dest.test".into()],
+        smtputf8: false,
+        eight_bit: false,
+    };
+    let claimed = sluice_worker::Dispatch {
+        id: message,
+        account_id: account,
+        source: sluice_core::Source::Api,
+        tags: &[],
+        envelope: &envelope,
+        body: b"Subject: x\r\n\r\nx\r\n",
+        release_provider_id: None,
+    };
+    let dispatched = dispatcher.dispatch(claimed, 0.5).await;
+    assert!(dispatched.calls.is_empty(), "no provider was called");
+    assert_eq!(
+        dispatched.merged.recipients[0].verdict,
+        sluice_core::Verdict::Transient
+    );
     // The admin has no account: not locked out, and sees the held mail.
     let seen = app
         .api(
@@ -508,6 +537,12 @@ async fn suspended_and_deleted_accounts_are_shut_out_and_their_mail_held_then_ca
     assert_eq!(
         app.store.message(message).await.unwrap().unwrap().status,
         "queued"
+    );
+    let dispatched = dispatcher.dispatch(claimed, 0.5).await;
+    assert_eq!(
+        dispatched.merged.recipients[0].verdict,
+        sluice_core::Verdict::Delivered,
+        "active again: it goes out"
     );
     assert!(
         held_events(&app, message)

@@ -16,12 +16,14 @@ use sluice_store::ttl_cache::TtlCache;
 
 /// What delivery reads of an account: its providers (and the system-wide ones), its
 /// routing rules and its DKIM keys.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct AccountSettings {
     providers: Vec<ProviderRow>,
     /// Parsed once per read; rules whose conditions no longer parse are left out.
     rules: Vec<Rule>,
     dkim_keys: Vec<DkimKeyRow>,
+    /// Only an active account's mail leaves.
+    status: sluice_core::AccountStatus,
 }
 use tracing::warn;
 
@@ -118,6 +120,22 @@ impl Dispatcher {
                 };
             }
         };
+        // Mail of a suspended or deleted account never leaves: a message claimed before
+        // the suspension held it (leased then, or accepted within the cache window) is
+        // deferred with nothing sent; the suspension's sweep or a deletion's takes it.
+        if !settings.status.is_active() {
+            let report = DeliveryReport::uniform(
+                "account",
+                rcpts,
+                Verdict::Transient,
+                None,
+                &format!("account {}: not sent", settings.status.as_str()),
+            );
+            return Dispatched {
+                calls: Vec::new(),
+                merged: report,
+            };
+        }
         // Only rules on headers need the header section read.
         let headers = if settings.rules.iter().any(|r| r.conditions.header.is_some()) {
             sluice_core::router::header_fields(message.body)
@@ -287,10 +305,16 @@ impl Dispatcher {
             rows.iter().filter_map(rule_of).collect()
         };
         let dkim_keys = self.store.list_dkim_keys(Some(account_id)).await?;
+        let status = self
+            .store
+            .account(account_id)
+            .await?
+            .map_or(sluice_core::AccountStatus::Deleted, |a| a.state());
         let settings = Arc::new(AccountSettings {
             providers,
             rules,
             dkim_keys,
+            status,
         });
         self.settings.put(account_id, settings.clone());
         Ok(settings)
