@@ -14,6 +14,8 @@ use sluice_store::{DkimKeyRow, ProviderAttempt, ProviderRow, RuleRow, Store, Sto
 
 use sluice_store::ttl_cache::TtlCache;
 
+use crate::slots::{SlotLimits, Slots};
+
 /// What delivery reads of an account: its providers (and the system-wide ones), its
 /// routing rules and its DKIM keys.
 #[derive(Debug, Default)]
@@ -45,6 +47,28 @@ pub struct Dispatched {
     pub merged: DeliveryReport,
 }
 
+impl Dispatched {
+    /// Not tried: the provider had no free slot. Transient for every recipient (sync mode
+    /// answers 451); the worker gives the message back to the queue without an attempt.
+    fn busy(rcpts: &[String]) -> Dispatched {
+        Dispatched {
+            calls: Vec::new(),
+            merged: DeliveryReport::uniform(
+                BUSY,
+                rcpts,
+                Verdict::Transient,
+                None,
+                "every delivery slot of the provider is in use",
+            ),
+        }
+    }
+
+    /// True when nothing was tried because the provider had no free slot.
+    pub fn untried_busy(&self) -> bool {
+        self.calls.is_empty() && self.merged.provider == BUSY
+    }
+}
+
 pub struct Dispatcher {
     store: Arc<dyn Store>,
     master_key: Arc<MasterKey>,
@@ -57,7 +81,13 @@ pub struct Dispatcher {
     settings: TtlCache<AccountId, Arc<AccountSettings>>,
     /// Where every provider call's result is written, when set.
     delivery_log: std::sync::OnceLock<Arc<sluice_deliver::delivery_log::DeliveryLog>>,
+    /// Slots per provider and destination host (`SlotLimits::default()` unless set).
+    slots: std::sync::OnceLock<Slots>,
 }
+
+/// The provider name of a report for a message not tried because its provider had no free
+/// slot.
+pub const BUSY: &str = "busy";
 
 /// A deliverer and the `updated_at` of the provider row it was built from.
 type Built = (i64, Arc<dyn Deliverer>);
@@ -78,12 +108,22 @@ impl Dispatcher {
             built: Mutex::new(HashMap::new()),
             settings: TtlCache::new(cache_ttl),
             delivery_log: std::sync::OnceLock::new(),
+            slots: std::sync::OnceLock::new(),
         })
     }
 
     /// Writes every provider call's result to `log` from now on (set once).
     pub fn log_deliveries_to(&self, log: Arc<sluice_deliver::delivery_log::DeliveryLog>) {
         let _ = self.delivery_log.set(log);
+    }
+
+    /// Per-provider and per-host slots from now on (set once, before the first delivery).
+    pub fn limit_slots(&self, limits: SlotLimits) {
+        let _ = self.slots.set(Slots::new(limits));
+    }
+
+    fn slots(&self) -> &Slots {
+        self.slots.get_or_init(|| Slots::new(SlotLimits::default()))
     }
 
     /// The kind of the default provider, for logs.
@@ -178,6 +218,23 @@ impl Dispatcher {
                 } else {
                     None
                 };
+                let destination = deliverer.destination();
+                let Some(held) = self.slots().try_take(provider_id, destination.as_deref()) else {
+                    // Nothing tried yet: the whole message waits, untried.
+                    if calls.is_empty() {
+                        return Dispatched::busy(rcpts);
+                    }
+                    // Part of it went out already: the rest waits as a transient failure.
+                    let report = DeliveryReport::uniform(
+                        deliverer.kind(),
+                        &remaining,
+                        Verdict::Transient,
+                        None,
+                        "every delivery slot of the provider is in use",
+                    );
+                    finals.extend(report.recipients);
+                    break;
+                };
                 let mut report = deliverer
                     .deliver(Outbound {
                         id: message.id,
@@ -186,6 +243,7 @@ impl Dispatcher {
                         body: body.unwrap_or(message.body),
                     })
                     .await;
+                drop(held);
                 if let Some(log) = self.delivery_log.get() {
                     let logged = sluice_deliver::delivery_log::LoggedMessage {
                         id: message.id,
