@@ -129,7 +129,10 @@ fn faketime() -> Option<(tempfile::TempDir, PathBuf)> {
     Some((dir, file))
 }
 
-fn with_faketime(builder: sluice_testkit::SluiceBuilder, file: &Path) -> sluice_testkit::SluiceBuilder {
+fn with_faketime(
+    builder: sluice_testkit::SluiceBuilder,
+    file: &Path,
+) -> sluice_testkit::SluiceBuilder {
     builder
         .env("LD_PRELOAD", LIBFAKETIME)
         .env("FAKETIME_TIMESTAMP_FILE", file.to_str().unwrap())

@@ -89,6 +89,11 @@ pub struct Dispatcher {
 /// slot.
 pub const BUSY: &str = "busy";
 
+/// How long a message waits for a slot of its provider before it goes back to the queue:
+/// long enough for a fast provider's slots to free, short enough that mail for a slow one
+/// holds the node's slots only briefly.
+const SLOT_PATIENCE: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// A deliverer and the `updated_at` of the provider row it was built from.
 type Built = (i64, Arc<dyn Deliverer>);
 
@@ -219,7 +224,11 @@ impl Dispatcher {
                     None
                 };
                 let destination = deliverer.destination();
-                let Some(held) = self.slots().try_take(provider_id, destination.as_deref()) else {
+                let held = self
+                    .slots()
+                    .take(provider_id, destination.as_deref(), SLOT_PATIENCE)
+                    .await;
+                let Some(held) = held else {
                     // Nothing tried yet: the whole message waits, untried.
                     if calls.is_empty() {
                         return Dispatched::busy(rcpts);

@@ -1,11 +1,12 @@
 //! Delivery slots per provider and per SMTP destination host, so a slow or hanging
 //! upstream holds only its own: a call takes a slot of its provider and one of its
-//! destination or does not start. Never waited for: a message whose provider is full goes
-//! back to the queue untried (`Store::defer_untried`) instead of holding one of the node's
-//! slots while it waits.
+//! destination or does not start. Waited for only briefly (`SLOT_PATIENCE` in the
+//! dispatcher): a message whose provider stays full goes back to the queue untried
+//! (`Store::defer_untried`) instead of holding one of the node's slots while it waits.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -53,29 +54,34 @@ impl Slots {
             .clone()
     }
 
-    /// A slot of `provider` (None: the default provider) and of `destination`, or None
-    /// when either is full.
-    pub fn try_take(&self, provider: Option<i64>, destination: Option<&str>) -> Option<Held> {
+    /// A slot of `provider` (None: the default provider) and of `destination`, waiting at
+    /// most `patience` for them (a fast provider's slots free within that, so its burst
+    /// goes out without going back to the queue); None when either stayed full.
+    pub async fn take(
+        &self,
+        provider: Option<i64>,
+        destination: Option<&str>,
+        patience: Duration,
+    ) -> Option<Held> {
         let key = match provider {
             Some(id) => format!("provider:{id}"),
             None => "provider:default".to_string(),
         };
-        let provider = self
-            .semaphore(key, self.limits.per_provider)
-            .try_acquire_owned()
-            .ok()?;
-        let host = match destination {
-            Some(host) => Some(
-                self.semaphore(format!("host:{host}"), self.limits.per_host)
-                    .try_acquire_owned()
-                    .ok()?,
-            ),
-            None => None,
+        let provider = self.semaphore(key, self.limits.per_provider);
+        let host =
+            destination.map(|host| self.semaphore(format!("host:{host}"), self.limits.per_host));
+        let both = async {
+            let provider = provider.acquire_owned().await.ok()?;
+            let host = match host {
+                Some(host) => Some(host.acquire_owned().await.ok()?),
+                None => None,
+            };
+            Some(Held {
+                _provider: provider,
+                _host: host,
+            })
         };
-        Some(Held {
-            _provider: provider,
-            _host: host,
-        })
+        tokio::time::timeout(patience, both).await.ok().flatten()
     }
 }
 
@@ -83,28 +89,30 @@ impl Slots {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_full_provider_or_host_gives_no_slot_and_a_freed_one_does() {
+    const NOW: Duration = Duration::from_millis(0);
+
+    #[tokio::test]
+    async fn a_full_provider_or_host_gives_no_slot_and_a_freed_one_does() {
         let slots = Slots::new(SlotLimits {
             per_provider: 2,
             per_host: 3,
         });
-        let a1 = slots.try_take(Some(1), Some("mx.a:25")).unwrap();
-        let _a2 = slots.try_take(Some(1), Some("mx.a:25")).unwrap();
+        let take = |p, h| slots.take(p, h, NOW);
+        let a1 = take(Some(1), Some("mx.a:25")).await.unwrap();
+        let _a2 = take(Some(1), Some("mx.a:25")).await.unwrap();
         assert!(
-            slots.try_take(Some(1), Some("mx.a:25")).is_none(),
+            take(Some(1), Some("mx.a:25")).await.is_none(),
             "provider 1 full"
         );
         // Another provider to the same host: the host has one slot left.
-        let _b1 = slots.try_take(Some(2), Some("mx.a:25")).unwrap();
-        assert!(
-            slots.try_take(Some(2), Some("mx.a:25")).is_none(),
-            "host full"
-        );
+        let _b1 = take(Some(2), Some("mx.a:25")).await.unwrap();
+        assert!(take(Some(2), Some("mx.a:25")).await.is_none(), "host full");
         // Other providers and hosts are not held up.
-        assert!(slots.try_take(Some(3), Some("mx.b:25")).is_some());
-        assert!(slots.try_take(None, None).is_some());
-        drop(a1);
-        assert!(slots.try_take(Some(1), Some("mx.a:25")).is_some());
+        assert!(take(Some(3), Some("mx.b:25")).await.is_some());
+        assert!(take(None, None).await.is_some());
+        // A slot freed while one waits is taken.
+        let waiting = slots.take(Some(1), Some("mx.a:25"), Duration::from_secs(5));
+        let (held, ()) = tokio::join!(waiting, async { drop(a1) });
+        assert!(held.is_some());
     }
 }
