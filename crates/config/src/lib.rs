@@ -365,6 +365,11 @@ pub struct DeliveryConfig {
     pub retry: RetryPolicy,
     /// Deliveries in flight at once per node.
     pub concurrency: usize,
+    /// Deliveries in flight at once per node through one provider: a slow upstream holds
+    /// only these; its other messages wait in the queue, untried.
+    pub provider_concurrency: usize,
+    /// ...and to one SMTP destination host (host:port), whichever providers point there.
+    pub host_concurrency: usize,
     /// Most messages one claim takes.
     pub batch_size: u32,
     /// How long a claim holds a message before another worker may take it.
@@ -504,6 +509,8 @@ impl Default for DeliveryConfig {
             default_provider: ProviderConfig::Log,
             retry: RetryPolicy::default(),
             concurrency: 64,
+            provider_concurrency: 16,
+            host_concurrency: 16,
             batch_size: 128,
             lease_secs: 300,
             poll_interval_ms: 250,
@@ -636,6 +643,11 @@ impl Config {
         }
         if self.store.group_commit_max_batch == 0 {
             return invalid("store.group_commit_max_batch must be at least 1");
+        }
+        if self.delivery.provider_concurrency == 0 || self.delivery.host_concurrency == 0 {
+            return invalid(
+                "delivery.provider_concurrency and delivery.host_concurrency must be at least 1",
+            );
         }
         if self.delivery.concurrency == 0 || self.delivery.batch_size == 0 {
             return invalid("delivery.concurrency and delivery.batch_size must be at least 1");

@@ -3,6 +3,7 @@
 //! world on the way out.
 
 mod capture;
+pub mod deadline;
 pub mod delivery_log;
 pub mod dkim;
 pub mod dns;
@@ -38,6 +39,11 @@ pub trait Deliverer: Send + Sync + 'static {
     /// The display name this provider puts before a bare From address (SMTP providers'
     /// `from_name`); the Dispatcher applies it before DKIM signing.
     fn sender_name(&self) -> Option<&str> {
+        None
+    }
+    /// The host and port an SMTP provider connects to, so deliveries to one destination
+    /// share its slots; None for services reached by HTTP.
+    fn destination(&self) -> Option<String> {
         None
     }
     /// Never fails: every error becomes a transient or permanent result per recipient.

@@ -303,9 +303,19 @@ impl Deliverer for SmtpDeliverer {
         self.config.from_name.as_deref()
     }
 
+    fn destination(&self) -> Option<String> {
+        Some(format!(
+            "{}:{}",
+            self.config.host.to_ascii_lowercase(),
+            self.config.port()
+        ))
+    }
+
     async fn deliver(&self, message: Outbound<'_>) -> DeliveryReport {
         let rcpts = &message.envelope.rcpt_to;
-        // The whole attempt is bounded, not just each read.
+        // Each step has its deadline of `timeout_secs` (the connection's DeadlineStream);
+        // the whole attempt is bounded too, so an upstream that answers every step just in
+        // time cannot hold a slot for ever.
         let limit = Duration::from_secs(self.config.timeout_secs.saturating_mul(4).max(1));
         let attempt = async {
             // Failures while connecting (TCP, TLS, AUTH) are deferred even when 5xx, like

@@ -22,6 +22,8 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+use crate::deadline::DeadlineStream;
+
 /// How the connection is secured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientSecurity {
@@ -93,9 +95,10 @@ pub async fn connect(target: &ClientTarget) -> Result<AsyncSmtpConnection, Conne
             )
             .await
             .map_err(|_| io_error(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
-            Box::new(TlsTransport(tls))
+            Box::new(DeadlineStream::new(TlsTransport(tls), target.timeout))
         }
-        _ => Box::new(tcp),
+        // Every read and write from here on (greeting, STARTTLS, each reply) has a deadline.
+        _ => Box::new(DeadlineStream::new(tcp, target.timeout)),
     };
     let mut conn = AsyncSmtpConnection::connect_with_transport(stream, &hello).await?;
     if target.security == ClientSecurity::Starttls {

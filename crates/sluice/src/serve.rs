@@ -191,6 +191,10 @@ pub async fn run(args: crate::ConfigArgs, roles: &[Role]) -> anyhow::Result<()> 
         config.smtp.hostname.clone(),
         Duration::from_millis(config.store.account_cache_ms),
     );
+    dispatcher.limit_slots(sluice_worker::SlotLimits {
+        per_provider: config.delivery.provider_concurrency,
+        per_host: config.delivery.host_concurrency,
+    });
     dispatcher.log_deliveries_to(sluice_deliver::delivery_log::DeliveryLog::start(
         delivery_log_path(&config),
     ));

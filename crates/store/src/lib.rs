@@ -385,7 +385,10 @@ pub trait Store: Send + Sync + 'static {
         now_ms: i64,
     ) -> Result<(Vec<MessageId>, Vec<bool>), StoreError>;
 
-    /// Leases up to `limit` messages that are due (or whose lease expired) to `owner`.
+    /// Leases up to `limit` messages that are due (or whose lease, held by another owner,
+    /// expired) to `owner`, for `lease_ms`. A message `owner` leased itself is never taken
+    /// again by `owner`, however late the clock says it is. SQLite measures the lease with
+    /// `now_ms`; PostgreSQL with the database's clock, so no node's clock jump steals it.
     async fn claim_due_messages(
         &self,
         owner: &str,
@@ -403,6 +406,25 @@ pub trait Store: Send + Sync + 'static {
     /// Returns every leased message to the queue. Only safe when no other node
     /// shares the database (SQLite, at start-up).
     async fn release_all_leases(&self, now_ms: i64) -> Result<u64, StoreError>;
+
+    /// Gives a message `owner` leased back to the queue without an attempt (its provider
+    /// had no free slot), due at `next_attempt_at`; its attempts are unchanged. False when
+    /// the lease was lost.
+    async fn defer_untried(
+        &self,
+        id: MessageId,
+        owner: &str,
+        next_attempt_at: i64,
+        now_ms: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// The node's wall clock jumped back by `-jump_ms` and now reads `now_ms`. On SQLite
+    /// (whose only clock is this node's) waiting messages due after `now_ms` are moved by
+    /// the jump: a retry planned for 5 minutes later still goes 5 minutes later, and what
+    /// was due stays due (mail queued after the jump only becomes due earlier);
+    /// on PostgreSQL nothing moves (due times are also compared with the database's clock,
+    /// and other nodes' clocks did not jump). The number of messages moved.
+    async fn follow_clock_jump(&self, jump_ms: i64, now_ms: i64) -> Result<u64, StoreError>;
 
     async fn message(&self, id: MessageId) -> Result<Option<MessageRecord>, StoreError>;
     /// Queues a failed or deferred message again, due now (a failed one to all its

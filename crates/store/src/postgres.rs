@@ -52,6 +52,19 @@ impl PgStore {
     async fn release_leases(&self, _now_ms: i64) -> Result<u64, StoreError> {
         Ok(0)
     }
+
+    /// Other nodes' clocks did not jump, and due times are also compared with the
+    /// database's clock: nothing to move.
+    async fn shift_due_times(&self, _jump_ms: i64, _now_ms: i64) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+}
+
+/// The database's clock in Unix milliseconds.
+macro_rules! db_now_ms {
+    () => {
+        "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)"
+    };
 }
 
 impl_sql_store!(
@@ -61,7 +74,12 @@ impl_sql_store!(
     // Candidates come from each kind's index in order, a few times `$4` of them, so a claim
     // does not sort the whole backlog (one OR over the three did); then up to `$4` of them
     // that are still due and not locked by another node's claim are taken.
-    claim_sql = "UPDATE messages SET status = 'sending', lease_owner = $1, lease_until = $2, updated_at = $3 \
+    // Leases are stamped and checked against the database's clock (`db_now_ms!`), so a
+    // node whose clock jumped neither steals others' leases nor loses its own.
+    claim_sql = concat!(
+        "UPDATE messages SET status = 'sending', lease_owner = $1, lease_until = ",
+        db_now_ms!(),
+        " + $2, updated_at = $3 \
          WHERE id IN (SELECT id FROM messages \
              WHERE id IN (SELECT id FROM ( \
                  (SELECT id, next_attempt_at AS due FROM messages \
@@ -69,13 +87,18 @@ impl_sql_store!(
                  UNION ALL (SELECT id, next_attempt_at AS due FROM messages \
                      WHERE status = 'deferred' AND next_attempt_at <= $3 ORDER BY next_attempt_at LIMIT $4 * 4) \
                  UNION ALL (SELECT id, lease_until AS due FROM messages \
-                     WHERE status = 'sending' AND lease_until < $3 ORDER BY lease_until LIMIT $4 * 4) \
+                     WHERE status = 'sending' AND lease_until < ",
+        db_now_ms!(),
+        " AND lease_owner <> $1 ORDER BY lease_until LIMIT $4 * 4) \
                  ) AS candidates ORDER BY due LIMIT $4 * 4) \
                AND ((status IN ('queued', 'deferred') AND next_attempt_at <= $3) \
-                 OR (status = 'sending' AND lease_until < $3)) \
+                 OR (status = 'sending' AND lease_until < ",
+        db_now_ms!(),
+        " AND lease_owner <> $1)) \
              ORDER BY next_attempt_at LIMIT $4 \
              FOR UPDATE SKIP LOCKED) \
-         RETURNING id, account_id, mail_from, pending_rcpt, smtputf8, eight_bit, body, attempts, created_at, max_attempts, source, tags, release_provider_id",
+         RETURNING id, account_id, mail_from, pending_rcpt, smtputf8, eight_bit, body, attempts, created_at, max_attempts, source, tags, release_provider_id"
+    ),
     webhook_claim_sql = "UPDATE webhook_deliveries SET lease_owner = $1, lease_until = $2, updated_at = $3 \
          WHERE id IN (SELECT id FROM webhook_deliveries \
              WHERE status = 'pending' AND next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until < $3) \

@@ -7,7 +7,11 @@ pub(crate) fn json<T: serde::Serialize>(value: &T) -> String {
 }
 
 /// Implements [`crate::Store`] for `$store`, which has `write` and `read` pools of `$db`
-/// and an inherent `async fn release_leases(&self, now_ms: i64)`.
+/// and inherent `async fn release_leases(&self, now_ms: i64)` and
+/// `async fn shift_due_times(&self, jump_ms: i64, now_ms: i64)`. The claim statement binds
+/// `$1` owner, `$2` lease length in ms, `$3` the node's now, `$4` limit; it never takes a
+/// message whose lease `$1` itself holds (a node knows what it is working on: its own
+/// lease can only look expired because the clock jumped).
 macro_rules! impl_sql_store {
     ($store:ty, $db:ty, $row:ty, claim_sql = $claim_sql:expr, webhook_claim_sql = $webhook_claim_sql:expr) => {
         impl $store {
@@ -1855,7 +1859,7 @@ macro_rules! impl_sql_store {
             ) -> Result<Vec<ClaimedMessage>, StoreError> {
                 let rows = sqlx::query($claim_sql)
                 .bind(owner)
-                .bind(now_ms + lease_ms)
+                .bind(lease_ms)
                 .bind(now_ms)
                 .bind(i64::from(limit))
                 .fetch_all(&self.write)
@@ -1934,6 +1938,31 @@ macro_rules! impl_sql_store {
 
             async fn release_all_leases(&self, now_ms: i64) -> Result<u64, StoreError> {
                 self.release_leases(now_ms).await
+            }
+
+            async fn defer_untried(
+                &self,
+                id: MessageId,
+                owner: &str,
+                next_attempt_at: i64,
+                now_ms: i64,
+            ) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE messages SET status = CASE WHEN attempts = 0 THEN 'queued' ELSE 'deferred' END, \
+                     next_attempt_at = $1, lease_owner = NULL, lease_until = NULL, updated_at = $2 \
+                     WHERE id = $3 AND lease_owner = $4 AND status = 'sending'",
+                )
+                .bind(next_attempt_at)
+                .bind(now_ms)
+                .bind(id)
+                .bind(owner)
+                .execute(&self.write)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn follow_clock_jump(&self, jump_ms: i64, now_ms: i64) -> Result<u64, StoreError> {
+                self.shift_due_times(jump_ms, now_ms).await
             }
 
             async fn message(&self, id: MessageId) -> Result<Option<MessageRecord>, StoreError> {

@@ -109,6 +109,19 @@ impl SqliteStore {
         .await?;
         Ok(done.rows_affected())
     }
+
+    /// The node's clock is the queue's: waiting messages move with a jump of it.
+    async fn shift_due_times(&self, jump_ms: i64, now_ms: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE messages SET next_attempt_at = next_attempt_at + $1 \
+             WHERE status IN ('queued', 'deferred') AND next_attempt_at > $2",
+        )
+        .bind(jump_ms)
+        .bind(now_ms)
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected())
+    }
 }
 
 /// Copies committed WAL pages into the database file from its own connection, off the
@@ -142,14 +155,14 @@ impl_sql_store!(
     // Each kind of due message is read from its index in order and only `$4` of each, so a
     // claim costs the same with a backlog of millions as with none (one OR over the three
     // made SQLite fetch and sort every due row).
-    claim_sql = "UPDATE messages SET status = 'sending', lease_owner = $1, lease_until = $2, updated_at = $3 \
+    claim_sql = "UPDATE messages SET status = 'sending', lease_owner = $1, lease_until = $3 + $2, updated_at = $3 \
          WHERE id IN (SELECT id FROM ( \
              SELECT * FROM (SELECT id, next_attempt_at AS due FROM messages \
                  WHERE status = 'queued' AND next_attempt_at <= $3 ORDER BY next_attempt_at LIMIT $4) \
              UNION ALL SELECT * FROM (SELECT id, next_attempt_at AS due FROM messages \
                  WHERE status = 'deferred' AND next_attempt_at <= $3 ORDER BY next_attempt_at LIMIT $4) \
              UNION ALL SELECT * FROM (SELECT id, lease_until AS due FROM messages \
-                 WHERE status = 'sending' AND lease_until < $3 ORDER BY lease_until LIMIT $4) \
+                 WHERE status = 'sending' AND lease_until < $3 AND lease_owner <> $1 ORDER BY lease_until LIMIT $4) \
              ) ORDER BY due LIMIT $4) \
          RETURNING id, account_id, mail_from, pending_rcpt, smtputf8, eight_bit, body, attempts, created_at, max_attempts, source, tags, release_provider_id",
     webhook_claim_sql = "UPDATE webhook_deliveries SET lease_owner = $1, lease_until = $2, updated_at = $3 \

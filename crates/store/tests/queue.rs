@@ -106,7 +106,98 @@ conformance!(
     sealed_bodies_open_under_the_key_ring_and_reseal_under_the_new_key,
     retention_empties_finished_bodies_then_deletes_finished_messages,
     account_status_holds_releases_and_cancels_its_mail_and_ends_its_sessions,
+    a_node_never_reclaims_its_own_lease_and_untried_mail_goes_back,
+    a_backward_clock_jump_moves_waiting_mail_on_sqlite_only,
 );
+
+/// A node's own lease can look expired only because its clock jumped (it knows what it is
+/// working on): it never takes it again, so a forward jump does not deliver twice. Mail it
+/// could not start (its provider had no free slot) goes back untried.
+async fn a_node_never_reclaims_its_own_lease_and_untried_mail_goes_back(backend: Backend) {
+    let Some((_holder, store, account)) = store(backend).await else {
+        return;
+    };
+    let ids = enqueue_numbered(&store, account, &[1, 2], 1000).await;
+    let claimed = store.claim_due_messages("n1", 1000, 100, 2).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    // Three hours later by n1's clock: nothing of its own comes back to it.
+    let jumped = 1000 + 3 * 3_600_000;
+    assert!(
+        store
+            .claim_due_messages("n1", jumped, 100, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // n1 gives message 2 back untried: due again at 1500, attempts unchanged, queued.
+    assert!(store.defer_untried(ids[1], "n1", 1500, 1001).await.unwrap());
+    assert!(
+        !store.defer_untried(ids[1], "n1", 1500, 1001).await.unwrap(),
+        "no longer leased"
+    );
+    assert!(!store.defer_untried(ids[0], "n2", 1500, 1001).await.unwrap());
+    let back = store.message(ids[1]).await.unwrap().unwrap();
+    assert_eq!((back.status.as_str(), back.attempts), ("queued", 0));
+    assert!(
+        store
+            .claim_due_messages("n1", 1499, 100, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = store.claim_due_messages("n1", 1500, 100, 10).await.unwrap();
+    assert_eq!(again.iter().map(|m| m.id).collect::<Vec<_>>(), vec![ids[1]]);
+    // n1 still records message 1: its lease held all along.
+    assert!(
+        store
+            .record_attempt(&delivered_attempt(ids[0], "n1"))
+            .await
+            .unwrap()
+    );
+}
+
+/// SQLite's only clock is the node's: a backward jump moves waiting mail with it, so a
+/// retry due 5 minutes later is still due 5 minutes later. PostgreSQL moves nothing.
+async fn a_backward_clock_jump_moves_waiting_mail_on_sqlite_only(backend: Backend) {
+    let Some((_holder, store, account)) = store(backend).await else {
+        return;
+    };
+    let hour = 3_600_000_i64;
+    let now = 10 * hour;
+    let ids = enqueue_numbered(&store, account, &[1, 2], now).await;
+    store.claim_due_messages("n1", now, 100, 1).await.unwrap();
+    assert!(
+        store
+            .defer_untried(ids[0], "n1", now + 300_000, now)
+            .await
+            .unwrap()
+    );
+    // The clock goes back three hours.
+    let after = now - 3 * hour;
+    let moved = store.follow_clock_jump(-3 * hour, after).await.unwrap();
+    let due = store
+        .message(ids[0])
+        .await
+        .unwrap()
+        .unwrap()
+        .next_attempt_at;
+    match backend {
+        Backend::Sqlite => {
+            // Everything waiting moves: what was due stays due (message 2, due at `now`).
+            assert_eq!(moved, 2);
+            assert_eq!(due, after + 300_000);
+            let claimed = store
+                .claim_due_messages("n1", after + 300_000, 100, 10)
+                .await
+                .unwrap();
+            assert_eq!(claimed.len(), 2);
+        }
+        Backend::Postgres => {
+            assert_eq!(moved, 0);
+            assert_eq!(due, now + 300_000);
+        }
+    }
+}
 
 fn with_bodies(key: Option<MasterKey>, encrypt: bool) -> OpenOptions {
     OpenOptions {
@@ -863,7 +954,9 @@ async fn claim_leases_and_expired_leases_return(backend: Backend) {
         second.iter().map(|m| m.id).collect::<Vec<_>>(),
         vec![ids[1]]
     );
-    // w1's lease runs to 1100; at 1101 another worker takes the message over.
+    // w1's lease runs to 1100; at 1101 another worker takes the message over. (On
+    // PostgreSQL the lease is measured by the database's clock: a node whose clock says
+    // 1101, or three hours later, does not take it before 100 ms really passed.)
     assert!(
         store
             .claim_due_messages("w3", 1100, 100, 10)
@@ -871,8 +964,27 @@ async fn claim_leases_and_expired_leases_return(backend: Backend) {
             .unwrap()
             .is_empty()
     );
+    if let Backend::Postgres = backend {
+        let jumped = 1101 + 3 * 3_600_000;
+        assert!(
+            store
+                .claim_due_messages("w3", jumped, 100, 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "a node's clock jump does not expire another's lease"
+        );
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
     let taken = store.claim_due_messages("w3", 1101, 100, 10).await.unwrap();
-    assert_eq!(taken.iter().map(|m| m.id).collect::<Vec<_>>(), vec![ids[0]]);
+    let expected = match backend {
+        Backend::Sqlite => vec![ids[0]],
+        // 150 ms really passed: w2's lease ran out by the database's clock too.
+        Backend::Postgres => vec![ids[0], ids[1]],
+    };
+    let mut taken: Vec<i64> = taken.iter().map(|m| m.id).collect();
+    taken.sort();
+    assert_eq!(taken, expected);
 
     // w1 lost its lease: its result is not applied.
     let report = DeliveryReport::uniform(
@@ -981,6 +1093,7 @@ async fn deferred_messages_wait_for_their_time_and_keep_only_pending_recipients(
                     .unwrap()
                     .is_empty()
             );
+            tokio::time::sleep(Duration::from_millis(1100)).await;
             assert_eq!(
                 store
                     .claim_due_messages("w2", 1501, 1000, 10)

@@ -14,6 +14,8 @@ use sluice_store::{DkimKeyRow, ProviderAttempt, ProviderRow, RuleRow, Store, Sto
 
 use sluice_store::ttl_cache::TtlCache;
 
+use crate::slots::{SlotLimits, Slots};
+
 /// What delivery reads of an account: its providers (and the system-wide ones), its
 /// routing rules and its DKIM keys.
 #[derive(Debug)]
@@ -47,6 +49,28 @@ pub struct Dispatched {
     pub merged: DeliveryReport,
 }
 
+impl Dispatched {
+    /// Not tried: the provider had no free slot. Transient for every recipient (sync mode
+    /// answers 451); the worker gives the message back to the queue without an attempt.
+    fn busy(rcpts: &[String]) -> Dispatched {
+        Dispatched {
+            calls: Vec::new(),
+            merged: DeliveryReport::uniform(
+                BUSY,
+                rcpts,
+                Verdict::Transient,
+                None,
+                "every delivery slot of the provider is in use",
+            ),
+        }
+    }
+
+    /// True when nothing was tried because the provider had no free slot.
+    pub fn untried_busy(&self) -> bool {
+        self.calls.is_empty() && self.merged.provider == BUSY
+    }
+}
+
 pub struct Dispatcher {
     store: Arc<dyn Store>,
     master_key: Arc<MasterKey>,
@@ -59,7 +83,18 @@ pub struct Dispatcher {
     settings: TtlCache<AccountId, Arc<AccountSettings>>,
     /// Where every provider call's result is written, when set.
     delivery_log: std::sync::OnceLock<Arc<sluice_deliver::delivery_log::DeliveryLog>>,
+    /// Slots per provider and destination host (`SlotLimits::default()` unless set).
+    slots: std::sync::OnceLock<Slots>,
 }
+
+/// The provider name of a report for a message not tried because its provider had no free
+/// slot.
+pub const BUSY: &str = "busy";
+
+/// How long a message waits for a slot of its provider before it goes back to the queue:
+/// long enough for a fast provider's slots to free, short enough that mail for a slow one
+/// holds the node's slots only briefly.
+const SLOT_PATIENCE: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// A deliverer and the `updated_at` of the provider row it was built from.
 type Built = (i64, Arc<dyn Deliverer>);
@@ -80,12 +115,22 @@ impl Dispatcher {
             built: Mutex::new(HashMap::new()),
             settings: TtlCache::new(cache_ttl),
             delivery_log: std::sync::OnceLock::new(),
+            slots: std::sync::OnceLock::new(),
         })
     }
 
     /// Writes every provider call's result to `log` from now on (set once).
     pub fn log_deliveries_to(&self, log: Arc<sluice_deliver::delivery_log::DeliveryLog>) {
         let _ = self.delivery_log.set(log);
+    }
+
+    /// Per-provider and per-host slots from now on (set once, before the first delivery).
+    pub fn limit_slots(&self, limits: SlotLimits) {
+        let _ = self.slots.set(Slots::new(limits));
+    }
+
+    fn slots(&self) -> &Slots {
+        self.slots.get_or_init(|| Slots::new(SlotLimits::default()))
     }
 
     /// The kind of the default provider, for logs.
@@ -196,6 +241,27 @@ impl Dispatcher {
                 } else {
                     None
                 };
+                let destination = deliverer.destination();
+                let held = self
+                    .slots()
+                    .take(provider_id, destination.as_deref(), SLOT_PATIENCE)
+                    .await;
+                let Some(held) = held else {
+                    // Nothing tried yet: the whole message waits, untried.
+                    if calls.is_empty() {
+                        return Dispatched::busy(rcpts);
+                    }
+                    // Part of it went out already: the rest waits as a transient failure.
+                    let report = DeliveryReport::uniform(
+                        deliverer.kind(),
+                        &remaining,
+                        Verdict::Transient,
+                        None,
+                        "every delivery slot of the provider is in use",
+                    );
+                    finals.extend(report.recipients);
+                    break;
+                };
                 let mut report = deliverer
                     .deliver(Outbound {
                         id: message.id,
@@ -204,6 +270,7 @@ impl Dispatcher {
                         body: body.unwrap_or(message.body),
                     })
                     .await;
+                drop(held);
                 if let Some(log) = self.delivery_log.get() {
                     let logged = sluice_deliver::delivery_log::LoggedMessage {
                         id: message.id,

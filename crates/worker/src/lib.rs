@@ -3,16 +3,19 @@
 //! them while the client waits).
 
 mod accept;
+pub mod clock;
 mod dispatch;
 pub mod event_webhooks;
 pub mod handoff;
 pub mod plan;
 pub mod retention;
 mod runner;
+pub mod slots;
 
 pub use accept::{Acceptor, DeliveryMode};
 pub use dispatch::{Dispatch, Dispatched, Dispatcher};
 pub use runner::{Worker, WorkerConfig};
+pub use slots::SlotLimits;
 pub use sluice_core::AcceptOutcome;
 
 pub(crate) fn source_of(stored: &str) -> sluice_core::Source {

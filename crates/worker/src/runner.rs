@@ -12,10 +12,14 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tracing::{Instrument, info, warn};
 
+use crate::clock::ClockWatch;
 use crate::dispatch::{Dispatch, Dispatched, Dispatcher};
 use crate::handoff::HandoffReceiver;
 use crate::now_ms;
 use crate::plan::{message_policy, plan_after_attempt};
+
+/// A message whose provider had no free slot is due again this much later (plus up to 1 s).
+const BUSY_RETRY_MS: i64 = 2_000;
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -73,8 +77,11 @@ impl Worker {
         info!(owner = %self.owner, concurrency = self.config.concurrency, "worker started");
         let mut claim_now = true;
         let mut next_poll = tokio::time::Instant::now() + self.config.poll_interval;
+        let started = std::time::Instant::now();
+        let mut clock = ClockWatch::new(now_ms(), 0);
         while !*shutdown.borrow() {
             while in_flight.try_join_next().is_some() {}
+            self.follow_clock(&mut clock, started).await;
             // Handed-off messages first: they are ours already.
             while let Some(rx) = handoff.as_mut() {
                 let Ok(permit) = slots.clone().try_acquire_owned() else {
@@ -175,7 +182,7 @@ impl Worker {
             &message.body,
         );
         let sample: f64 = rand::rng().random();
-        let Dispatched { calls, merged } = self
+        let dispatched = self
             .dispatcher
             .dispatch(
                 Dispatch {
@@ -190,6 +197,10 @@ impl Worker {
                 sample,
             )
             .await;
+        if dispatched.untried_busy() && self.give_back_untried(message.id).await {
+            return;
+        }
+        let Dispatched { calls, merged } = dispatched;
         let report = merged;
         let finished_at = now_ms();
         let jitter: f64 = rand::rng().random();
@@ -231,12 +242,33 @@ impl Worker {
         self.record_while_leased(record).await;
     }
 
-    /// Records the attempt, trying again every second while the database is unreachable
-    /// (for at most half the lease, 30 s at most): otherwise a short outage would leave the
-    /// message waiting for its whole lease to expire, and a delivered one would go out again.
+    /// Gives a message whose provider had no free slot back to the queue, untried, due
+    /// again in 2 to 3 s. False when that failed (the attempt is then recorded as a
+    /// transient failure).
+    async fn give_back_untried(&self, id: sluice_core::MessageId) -> bool {
+        let now = now_ms();
+        let again = now + BUSY_RETRY_MS + rand::rng().random_range(0..1_000);
+        match self.store.defer_untried(id, &self.owner, again, now).await {
+            Ok(given_back) => {
+                metrics::counter!("sluice_deliveries_deferred_busy_total").increment(1);
+                if !given_back {
+                    warn!("lease lost before the message was given back");
+                }
+                true
+            }
+            Err(error) => {
+                warn!(%error, "giving back a message whose provider is busy failed");
+                false
+            }
+        }
+    }
+
+    /// Records the attempt, trying again every second while the database is unreachable,
+    /// for as long as the lease lasts (measured on this node's monotonic clock). A node
+    /// never claims its own leases again, so giving up early would leave the message
+    /// leased to it until it restarts; a delivered one must not go out again either.
     async fn record_while_leased(&self, record: sluice_store::AttemptRecord) {
-        let patience = (self.config.lease / 2).min(Duration::from_secs(30));
-        let deadline = tokio::time::Instant::now() + patience;
+        let deadline = tokio::time::Instant::now() + self.config.lease;
         loop {
             match self.attempts.record(record.clone()).await {
                 Ok(true) => return,
@@ -246,8 +278,32 @@ impl Worker {
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
                 Err(error) => {
-                    return warn!(%error, "recording the attempt failed; the lease will expire and the message be retried");
+                    return warn!(%error, "recording the attempt failed; the message stays leased until the lease ends or this node restarts");
                 }
+            }
+        }
+    }
+
+    /// Follows a jump of the wall clock: a backward one moves waiting mail with it (on
+    /// SQLite; see `Store::follow_clock_jump`), a forward one only makes retries early.
+    async fn follow_clock(&self, watch: &mut ClockWatch, started: std::time::Instant) {
+        let wall = now_ms();
+        let Some(jump) = watch.observe(wall, started.elapsed().as_millis() as i64) else {
+            return;
+        };
+        if jump > 0 {
+            return warn!(
+                jump_ms = jump,
+                "the wall clock jumped forward; leases hold, retries may go early"
+            );
+        }
+        match self.store.follow_clock_jump(jump, wall).await {
+            Ok(moved) => warn!(
+                jump_ms = jump,
+                moved, "the wall clock jumped back; waiting mail moved with it"
+            ),
+            Err(error) => {
+                warn!(%error, jump_ms = jump, "the wall clock jumped back; moving waiting mail failed")
             }
         }
     }
