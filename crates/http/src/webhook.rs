@@ -86,7 +86,20 @@ struct Refusal {
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         let body = json!({ "ok": false, "error": self.error });
-        (self.status, axum::Json(body)).into_response()
+        let retry_after = match self.status {
+            StatusCode::INSUFFICIENT_STORAGE => Some("30"),
+            StatusCode::SERVICE_UNAVAILABLE => Some("5"),
+            _ => None,
+        };
+        match retry_after {
+            Some(secs) => (
+                self.status,
+                [(axum::http::header::RETRY_AFTER, secs)],
+                axum::Json(body),
+            )
+                .into_response(),
+            None => (self.status, axum::Json(body)).into_response(),
+        }
     }
 }
 
@@ -393,6 +406,12 @@ async fn build_and_submit(
             return Err(refuse(
                 StatusCode::TOO_MANY_REQUESTS,
                 "monthly limit reached",
+            ));
+        }
+        AcceptOutcome::InsufficientStorage => {
+            return Err(refuse(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "message not stored: insufficient storage, try again later",
             ));
         }
         AcceptOutcome::Transient { .. }

@@ -349,5 +349,6 @@ async fn send(
         AcceptOutcome::Unavailable => Err(ApiError::from(sluice_store::StoreError::Unavailable(
             String::new(),
         ))),
+        AcceptOutcome::InsufficientStorage => Err(ApiError::insufficient_storage()),
     }
 }
