@@ -298,13 +298,29 @@ impl Default for TlsConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageConfig {
     /// Seal message bodies with AES-256-GCM under the master key before they are stored.
     /// Bodies stored before it was turned on stay readable (and stay in the clear until
     /// `sluice keys rotate` rewrites them).
     pub encrypt_bodies: bool,
+    /// New mail is refused (452 4.3.1 / 507) while the file system holding the SQLite
+    /// database has less than this many bytes free, and taken again once it has more.
+    /// 0 turns the check off. Not applied on PostgreSQL (its disk is not this machine's).
+    pub min_free_bytes: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            encrypt_bodies: false,
+            // One WAL cycle (the writer checkpoints at ~40 MB of WAL, and the checkpoint
+            // may grow the database file by as much) plus the delivery log and its rotated
+            // copy (2 × 5 MB), with room to spare.
+            min_free_bytes: 100 * 1024 * 1024,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

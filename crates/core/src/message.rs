@@ -172,6 +172,9 @@ pub enum AcceptOutcome {
     AccountDeleted,
     /// Not stored: the database could not take it. Nothing was promised.
     Unavailable,
+    /// Not stored: the disk is below its reserve, full, or failed the write or its sync.
+    /// Nothing was promised.
+    InsufficientStorage,
 }
 
 /// A message an ingress hands in.

@@ -24,6 +24,9 @@ pub struct HttpState {
     /// `None` when no recorder is installed (tests).
     pub metrics: Option<PrometheusHandle>,
     pub started: std::time::Instant,
+    /// `storage.min_free_bytes` on the database's file system (SQLite), for `/readyz` and
+    /// `sluice_storage_free_bytes`.
+    pub reserve: Option<sluice_store::DiskReserve>,
 }
 
 /// Health, readiness and metrics, plus the API under `/api/v1` when given.
@@ -71,10 +74,34 @@ async fn health(State(state): State<HttpState>) -> Response {
     }
 }
 
-/// 200 when the database answers; 503 with `Retry-After` when it does not.
+/// 200 when the database answers and the disk holds its reserve; 503 with `Retry-After`
+/// when not (new mail is refused then), so a load balancer steers clients elsewhere.
 async fn readyz(State(state): State<HttpState>) -> Response {
     match state.store.ping().await {
-        Ok(()) => Json(serde_json::json!({ "status": "ready" })).into_response(),
+        Ok(()) => match state.reserve.as_ref().map(|r| (r.check(), r.min_free_bytes())) {
+            Some((Err(error), min_free_bytes)) => {
+                tracing::warn!(%error, "not ready: storage below its reserve");
+                let free_bytes = state.reserve.as_ref().and_then(|r| r.free_bytes().ok());
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(header::RETRY_AFTER, "30")],
+                    Json(serde_json::json!({
+                        "error": {
+                            "code": "insufficient_storage",
+                            "message": "the disk is below storage.min_free_bytes; new mail is refused",
+                            "free_bytes": free_bytes,
+                            "min_free_bytes": min_free_bytes,
+                        }
+                    })),
+                )
+                    .into_response()
+            }
+            Some((Ok(free_bytes), min_free_bytes)) if min_free_bytes > 0 => Json(
+                serde_json::json!({ "status": "ready", "free_bytes": free_bytes, "min_free_bytes": min_free_bytes }),
+            )
+            .into_response(),
+            _ => Json(serde_json::json!({ "status": "ready" })).into_response(),
+        },
         Err(error) => {
             tracing::warn!(%error, "not ready: database unreachable");
             (
@@ -106,6 +133,9 @@ async fn metrics_text(State(state): State<HttpState>) -> Response {
     if let Ok(oldest) = state.store.oldest_waiting_created_at().await {
         let age = oldest.map_or(0, |created| (api::now_ms() - created).max(0));
         metrics::gauge!("sluice_queue_oldest_age_seconds").set(age as f64 / 1000.0);
+    }
+    if let Some(reserve) = &state.reserve {
+        let _ = reserve.free_bytes();
     }
     for (pool, in_use, open) in state.store.pool_usage() {
         metrics::gauge!("sluice_db_connections_in_use", "pool" => pool).set(in_use as f64);
@@ -152,6 +182,7 @@ mod tests {
                 store,
                 metrics: None,
                 started: std::time::Instant::now(),
+                reserve: Some(sluice_store::DiskReserve::new(dir.path(), 1)),
             },
             None,
         );
@@ -168,5 +199,32 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn not_ready_below_the_storage_reserve() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("h.db").display());
+        let store = sluice_store::open(&url, &Default::default()).await.unwrap();
+        let app = router(
+            HttpState {
+                store,
+                metrics: None,
+                started: std::time::Instant::now(),
+                reserve: Some(sluice_store::DiskReserve::new(dir.path(), u64::MAX)),
+            },
+            None,
+        );
+        let response = app
+            .oneshot(Request::get("/readyz").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "30");
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"]["code"], "insufficient_storage");
     }
 }

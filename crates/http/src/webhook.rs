@@ -95,7 +95,14 @@ impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         let body = json!({ "ok": false, "error": self.error });
         let mut response = (self.status, axum::Json(body)).into_response();
-        if let Some(secs) = self.retry_after
+        // Storage and database refusals say when to come back even when the refusal did
+        // not name a time.
+        let retry_after = self.retry_after.or(match self.status {
+            StatusCode::INSUFFICIENT_STORAGE => Some(30),
+            StatusCode::SERVICE_UNAVAILABLE => Some(5),
+            _ => None,
+        });
+        if let Some(secs) = retry_after
             && let Ok(value) = axum::http::HeaderValue::from_str(&secs.max(1).to_string())
         {
             response
@@ -455,6 +462,12 @@ async fn build_and_submit(
         }
         AcceptOutcome::AccountDeleted => {
             return Err(refuse(StatusCode::FORBIDDEN, "webhook account deleted"));
+        }
+        AcceptOutcome::InsufficientStorage => {
+            return Err(refuse(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "message not stored: insufficient storage, try again later",
+            ));
         }
         AcceptOutcome::Transient { .. }
         | AcceptOutcome::Permanent { .. }

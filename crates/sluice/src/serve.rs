@@ -223,6 +223,10 @@ pub async fn run(args: crate::ConfigArgs, roles: &[Role]) -> anyhow::Result<()> 
         config.staging.clone(),
         Duration::from_millis(config.store.account_cache_ms),
     ));
+    let reserve = disk_reserve(&config);
+    if let Some(reserve) = &reserve {
+        acceptor.keep_reserve(reserve.clone());
+    }
 
     let auth = Arc::new(StoreAuthenticator::new(
         store.clone(),
@@ -331,6 +335,7 @@ pub async fn run(args: crate::ConfigArgs, roles: &[Role]) -> anyhow::Result<()> 
                     store: store.clone(),
                     metrics: Some(metrics),
                     started: std::time::Instant::now(),
+                    reserve: reserve.clone(),
                 },
                 Some(api),
             );
@@ -577,4 +582,20 @@ fn key_file(path: &std::path::Path) -> anyhow::Result<String> {
         .with_context(|| format!("creating {}", path.display()))?;
     file.write_all(key.as_bytes())?;
     Ok(key)
+}
+
+/// `storage.min_free_bytes` on the file system of the SQLite database; none on PostgreSQL
+/// (its disk is another machine's) or when set to 0.
+fn disk_reserve(config: &Config) -> Option<sluice_store::DiskReserve> {
+    let url = config.database_url();
+    let path = url
+        .strip_prefix("sqlite://")
+        .or(url.strip_prefix("sqlite:"))?;
+    let path = path.split('?').next().unwrap_or(path);
+    let dir = std::path::Path::new(path)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .map_or_else(|| config.data_dir.clone(), std::path::Path::to_path_buf);
+    (config.storage.min_free_bytes > 0)
+        .then(|| sluice_store::DiskReserve::new(dir, config.storage.min_free_bytes))
 }

@@ -124,6 +124,9 @@ pub fn reply_for(outcome: &AcceptOutcome) -> Reply {
             "4.3.0",
             "Temporary failure storing the message, try again later",
         ),
+        AcceptOutcome::InsufficientStorage => {
+            Reply::new(452, "4.3.1", "Insufficient system storage, try again later")
+        }
     }
 }
 
@@ -142,6 +145,10 @@ mod tests {
             (
                 AcceptOutcome::Unavailable,
                 "451 4.3.0 Temporary failure storing the message, try again later\r\n",
+            ),
+            (
+                AcceptOutcome::InsufficientStorage,
+                "452 4.3.1 Insufficient system storage, try again later\r\n",
             ),
             (
                 AcceptOutcome::Permanent {

@@ -5,6 +5,7 @@
 mod bodies;
 mod group_commit;
 mod postgres;
+mod reserve;
 mod sql;
 mod sqlite;
 mod types;
@@ -19,6 +20,7 @@ pub use group_commit::{
     BatchWrite, Batcher, GroupCommitConfig, QueueCommitter, QueueWrite, QueueWrites, QueueWritten,
 };
 pub use postgres::PgStore;
+pub use reserve::{DiskReserve, storage_faults};
 pub use sqlite::SqliteStore;
 pub use types::*;
 
@@ -36,6 +38,10 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database error: {0}")]
     Database(String),
+    /// The disk failed the write or its sync, is full, or is below `storage.min_free_bytes`;
+    /// nothing of the write is promised. Answered 452 4.3.1 (SMTP) / 507 (HTTP).
+    #[error("storage failed: {0}")]
+    Storage(String),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -43,6 +49,10 @@ impl From<sqlx::Error> for StoreError {
         match &err {
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 StoreError::Conflict(db.message().to_string())
+            }
+            sqlx::Error::Database(db) if reserve::is_storage_fault(db.as_ref()) => {
+                reserve::note_storage_fault();
+                StoreError::Storage(db.message().to_string())
             }
             sqlx::Error::RowNotFound => StoreError::NotFound,
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {

@@ -32,7 +32,15 @@ impl PgStore {
         let statement_timeout = format!("{}ms", options.statement_timeout.as_millis());
         let connect = PgConnectOptions::from_str(url)?
             .options([("statement_timeout", statement_timeout.as_str())]);
+        // A connection released with a transaction still counted (a COMMIT that failed, one
+        // abandoned on an error) is closed rather than reused: the failed COMMIT was never
+        // acknowledged (its error is the caller's answer), and nothing later runs on a
+        // connection whose transaction state sqlx and the server may see differently.
         let pool = PgPoolOptions::new()
+            .after_release(|conn, _meta| {
+                let finished = !sqlx::Connection::is_in_transaction(conn);
+                Box::pin(async move { Ok(finished) })
+            })
             .max_connections(options.max_connections.max(2))
             .acquire_timeout(options.connect_timeout)
             .connect_with(connect)

@@ -60,7 +60,7 @@ impl SqliteStore {
             .pragma("mmap_size", "268435456");
         // The writer touches every new message's pages again at claim and record; a page cache
         // that holds a few seconds of them (32 MB) keeps those from being read back.
-        let write = SqlitePoolOptions::new()
+        let write = distrusting_faults(SqlitePoolOptions::new())
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(
@@ -75,13 +75,13 @@ impl SqliteStore {
             .run(&write)
             .await
             .map_err(|e| StoreError::Database(e.to_string()))?;
-        let read = SqlitePoolOptions::new()
+        let read = distrusting_faults(SqlitePoolOptions::new())
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(connect.clone().read_only(true))
             .await?;
         let checkpoints = std::sync::Arc::new(());
-        let checkpointer = SqlitePoolOptions::new()
+        let checkpointer = distrusting_faults(SqlitePoolOptions::new())
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(connect)
@@ -122,6 +122,32 @@ impl SqliteStore {
         .await?;
         Ok(done.rows_affected())
     }
+}
+
+/// A pool that does not reuse a connection a failed write may have left wrong.
+///
+/// SQLite documents that after SQLITE_FULL, SQLITE_IOERR (and a few more) within a
+/// transaction "the transaction might be rolled back automatically", and only
+/// `sqlite3_get_autocommit` tells (sqlite.org/c3ref/get_autocommit.html). sqlx keeps its own
+/// transaction depth: after a failed COMMIT it still counts one, its ROLLBACK on drop fails
+/// ("no transaction is active") and leaves the count at one, and from then on `begin()`
+/// issues a SAVEPOINT and `commit()` a RELEASE of it. Once a later failure leaves a real
+/// transaction open under that count, every "commit" releases a nested savepoint and
+/// reaches no disk: the 250s without a WAL write of issue 18. So:
+/// - a connection released with a transaction still counted (a failed or abandoned one) is
+///   closed, never handed out again;
+/// - after any storage fault, every connection opened before it is closed on its next
+///   acquire; the fresh connection reads the database header and the WAL index anew.
+fn distrusting_faults(options: SqlitePoolOptions) -> SqlitePoolOptions {
+    options
+        .after_release(|conn, _meta| {
+            let finished = !sqlx::Connection::is_in_transaction(conn);
+            Box::pin(async move { Ok(finished) })
+        })
+        .before_acquire(|_conn, meta| {
+            let stale = crate::reserve::opened_before_last_fault(meta.age);
+            Box::pin(async move { Ok(!stale) })
+        })
 }
 
 /// Copies committed WAL pages into the database file from its own connection, off the

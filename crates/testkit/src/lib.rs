@@ -295,9 +295,17 @@ pub struct SluiceBuilder {
     log_format: String,
     sections: Vec<String>,
     panel: Vec<String>,
+    data_dir: Option<PathBuf>,
 }
 
 impl SluiceBuilder {
+    /// `data_dir` (and so the SQLite database) here instead of `<test dir>/data`, e.g. on a
+    /// small file system of the test's own.
+    pub fn data_dir(mut self, dir: &Path) -> Self {
+        self.data_dir = Some(dir.to_path_buf());
+        self
+    }
+
     /// Use this database (PostgreSQL) instead of SQLite in the test directory.
     pub fn database(mut self, url: &str) -> Self {
         self.database_url = Some(url.into());
@@ -369,6 +377,10 @@ impl SluiceBuilder {
     /// example.com) with the CLI, and starts `sluice serve`.
     pub fn start(self) -> Sluice {
         let dir = tempfile::tempdir().unwrap();
+        let data_dir = self
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| dir.path().join("data"));
         let ports = Ports {
             submission: free_port(),
             implicit: free_port(),
@@ -437,7 +449,7 @@ format = "{log_format}"
 
 {sections}
 "#,
-            data = dir.path().join("data").display(),
+            data = data_dir.display(),
             database = self.database_url.clone().unwrap_or_default(),
             smtp = if self.smtp.iter().any(|l| l.starts_with("trusted_networks")) {
                 self.smtp.join("\n")
@@ -463,6 +475,7 @@ format = "{log_format}"
         let config_path = dir.path().join("sluice.toml");
         std::fs::write(&config_path, config).unwrap();
         let mut sluice = Sluice {
+            data_dir,
             bin: self.bin,
             database_url: self.database_url,
             roles: self.roles,
@@ -499,6 +512,7 @@ format = "{log_format}"
 
 /// A running `sluice serve` in its own directory.
 pub struct Sluice {
+    data_dir: PathBuf,
     bin: PathBuf,
     database_url: Option<String>,
     roles: Option<String>,
@@ -526,6 +540,7 @@ impl Sluice {
             log_format: "text".into(),
             sections: Vec::new(),
             panel: Vec::new(),
+            data_dir: None,
         }
     }
 
@@ -666,7 +681,7 @@ impl Sluice {
     }
 
     pub fn database_path(&self) -> PathBuf {
-        self.dir.path().join("data").join("sluice.db")
+        self.data_dir.join("sluice.db")
     }
 
     pub fn database_url(&self) -> String {
@@ -742,6 +757,63 @@ impl Sluice {
         let _ = stream.read_to_end(&mut out);
         String::from_utf8_lossy(&out).into_owned()
     }
+}
+
+/// A tmpfs of `size` (e.g. `"32m"`) mounted on a directory of its own; unmounted when
+/// dropped. `None` when it cannot be mounted (not root, no mount(8)) and `CI` is unset: the
+/// caller skips; under `CI` it panics instead, so CI never passes a test that did not run.
+pub struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    pub fn mount(size: &str) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output();
+        match mounted {
+            Ok(out) if out.status.success() => Some(Tmpfs { dir }),
+            other => {
+                let why = format!("cannot mount a tmpfs: {other:?}");
+                assert!(std::env::var_os("CI").is_none(), "{why}");
+                eprintln!("skipped: {why}");
+                None
+            }
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// Builds `c/fault_shim.c` with gcc into `out` and returns the library for `LD_PRELOAD`.
+/// While the file named by `SLUICE_FAULT_CONTROL` exists, the shim fails with EIO the calls
+/// it names (`fsync`: fsync/fdatasync; `write`: write/pwrite/writev; both when it names
+/// both) on files under `SLUICE_FAULT_DIR`.
+pub fn build_fault_shim(out: &Path) -> PathBuf {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("c/fault_shim.c");
+    let lib = out.join("fault_shim.so");
+    let built = Command::new("gcc")
+        .args(["-shared", "-fPIC", "-O2", "-Wall", "-Werror", "-o"])
+        .arg(&lib)
+        .arg(&source)
+        .arg("-ldl")
+        .output()
+        .expect("gcc runs");
+    assert!(built.status.success(), "gcc: {built:?}");
+    lib
 }
 
 /// An extra `sluice serve` process; killed when dropped.

@@ -43,6 +43,8 @@ pub struct Acceptor {
     has_suppressions: TtlCache<AccountId, bool>,
     /// This node's worker, when it runs one: async mail goes to it leased (`handoff`).
     handoff: std::sync::OnceLock<crate::handoff::Handoff>,
+    /// `storage.min_free_bytes` on the database's file system (SQLite only).
+    reserve: std::sync::OnceLock<sluice_store::DiskReserve>,
 }
 
 impl Acceptor {
@@ -73,7 +75,13 @@ impl Acceptor {
             account_status: TtlCache::new(cache_ttl),
             has_suppressions: TtlCache::new(cache_ttl),
             handoff: std::sync::OnceLock::new(),
+            reserve: std::sync::OnceLock::new(),
         }
+    }
+
+    /// New mail is refused while `reserve` does not hold (set once).
+    pub fn keep_reserve(&self, reserve: sluice_store::DiskReserve) {
+        let _ = self.reserve.set(reserve);
     }
 
     /// Async mail goes from now on straight to the worker behind `handoff` (set once).
@@ -147,6 +155,10 @@ impl Acceptor {
             None => (envelope, body),
         };
         let account_id = policy.account_id;
+        if let Some(Err(error)) = self.reserve.get().map(|r| r.check()) {
+            warn!(%error, "message refused: storage reserve");
+            return refused_for_storage("reserve");
+        }
         match self.monthly_usage(account_id).await {
             Ok(used) if used >= policy.monthly_limit => {
                 metrics::counter!("sluice_accept_refused_total", "reason" => "monthly_limit")
@@ -183,6 +195,10 @@ impl Acceptor {
         };
         let (id, message) = match self.committer.commit(message).await {
             Ok(committed) => committed,
+            Err(error @ sluice_store::StoreError::Storage(_)) => {
+                warn!(%error, "message not stored");
+                return refused_for_storage("write");
+            }
             Err(error) => {
                 warn!(%error, "message not stored");
                 metrics::counter!("sluice_accept_failures_total").increment(1);
@@ -338,6 +354,13 @@ impl Acceptor {
             _ => AcceptOutcome::Transient { id, code, text },
         }
     }
+}
+
+/// A message refused because the disk cannot take it: below the reserve, or a write or
+/// sync that failed.
+fn refused_for_storage(reason: &'static str) -> AcceptOutcome {
+    metrics::counter!("sluice_storage_refusals_total", "reason" => reason).increment(1);
+    AcceptOutcome::InsufficientStorage
 }
 
 /// The body as a provider gets it: with the staging headers first when they are on.

@@ -43,6 +43,18 @@ impl ApiError {
         }
     }
 
+    /// 507: the message was not stored (disk below its reserve, full, or failing).
+    pub fn insufficient_storage() -> Self {
+        ApiError {
+            retry_after: Some(30),
+            ..ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "insufficient_storage",
+                "the message was not stored: insufficient storage, try again later",
+            )
+        }
+    }
+
     pub fn unauthorized() -> Self {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -109,6 +121,10 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::NotFound => ApiError::not_found(),
             StoreError::Conflict(_) => ApiError::conflict("a resource with these values exists"),
+            StoreError::Storage(error) => {
+                tracing::error!(%error, "storage failed");
+                ApiError::insufficient_storage()
+            }
             StoreError::Unavailable(_) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "database_unavailable",

@@ -155,7 +155,8 @@ fn check_tags(tags: &[String]) -> Result<(), ApiError> {
     security(("bearer" = [])),
     responses((status = 202, body = Sent), (status = 200, body = Sent), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
-        (status = 429, body = ErrorBody), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
+        (status = 429, body = ErrorBody), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody),
+        (status = 507, body = ErrorBody)))]
 async fn send(
     State(state): State<ApiState>,
     who: Principal,
@@ -389,6 +390,7 @@ async fn send(
         AcceptOutcome::Unavailable => Err(ApiError::from(sluice_store::StoreError::Unavailable(
             String::new(),
         ))),
+        AcceptOutcome::InsufficientStorage => Err(ApiError::insufficient_storage()),
     }
 }
 
