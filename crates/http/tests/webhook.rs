@@ -476,6 +476,8 @@ async fn too_many_requests_carry_retry_after() {
         .parse()
         .unwrap();
     assert!((1..=31 * 86_400).contains(&wait), "{wait}");
+}
+
 #[tokio::test]
 async fn a_suspended_or_deleted_webhook_account_is_refused_and_nothing_is_stored() {
     let hook = Hook::new(config()).await;
