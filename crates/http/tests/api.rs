@@ -2025,11 +2025,7 @@ async fn send_refuses_header_injection_and_policy_breaches_storing_nothing() {
             Some(with("from", json!("ceo@elsewhere.test"))),
         )
         .await;
-    assert_error(
-        &foreign,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "sender_not_allowed",
-    );
+    assert_error(&foreign, StatusCode::FORBIDDEN, "sender_not_verified");
     let no_body = api
         .call(
             Method::POST,
