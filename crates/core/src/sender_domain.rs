@@ -77,7 +77,10 @@ pub fn normalize_domain(input: &str) -> Result<String, String> {
             return Err(format!("{domain:?} is not a domain"));
         }
     }
-    if labels.last().is_some_and(|tld| tld.chars().all(|c| c.is_ascii_digit())) {
+    if labels
+        .last()
+        .is_some_and(|tld| tld.chars().all(|c| c.is_ascii_digit()))
+    {
         return Err(format!("{domain:?} is an address, not a domain"));
     }
     Ok(domain)

@@ -65,7 +65,10 @@ fn spf_table() {
         (&["google-site-verification=x"], Missing),
         (&["v=spf1 -all"], Ok),
         (&["V=SPF1 include:_spf.example.net ~all"], Ok),
-        (&["v=spf1 ip4:192.0.2.0/24 ip6:2001:db8::/32 a mx:mail.acme.test/24 -all"], Ok),
+        (
+            &["v=spf1 ip4:192.0.2.0/24 ip6:2001:db8::/32 a mx:mail.acme.test/24 -all"],
+            Ok,
+        ),
         (&["v=spf1 redirect=_spf.acme.test"], Ok),
         (&["v=spf1 a exp=explain.acme.test -all", "other text"], Ok),
         (&["v=spf1"], Ok),
@@ -77,7 +80,9 @@ fn spf_table() {
         (&["v=spf1 ++all"], Invalid),
         (&["v=spf1 redirect="], Invalid),
         (
-            &["v=spf1 include:a.t include:b.t include:c.t include:d.t include:e.t include:f.t a mx ptr exists:x.t redirect=y.t"],
+            &[
+                "v=spf1 include:a.t include:b.t include:c.t include:d.t include:e.t include:f.t a mx ptr exists:x.t redirect=y.t",
+            ],
             Invalid,
         ),
     ];
@@ -127,7 +132,10 @@ fn dkim_table() {
         (&["v=DKIM1; k=rsa; p=OTHERKEY"], Invalid),
         (&["v=DKIM1; k=rsa; p="], Invalid),
         (&["v=DKIM2; p=MIIBIjANBgkq"], Invalid),
-        (&["v=DKIM1; p=MIIBIjANBgkq", "v=DKIM1; p=MIIBIjANBgkq"], Invalid),
+        (
+            &["v=DKIM1; p=MIIBIjANBgkq", "v=DKIM1; p=MIIBIjANBgkq"],
+            Invalid,
+        ),
     ];
     for (values, want) in table {
         let check = dkim_check(name, expected, &txt(values));
@@ -145,7 +153,10 @@ fn dkim_summary_of_keys() {
     let missing = Check::missing("b");
     let invalid = Check::invalid("c");
     assert_eq!(dkim_summary("d", vec![ok.clone(), ok.clone()]).status, Ok);
-    assert_eq!(dkim_summary("d", vec![ok.clone(), missing.clone()]), missing);
+    assert_eq!(
+        dkim_summary("d", vec![ok.clone(), missing.clone()]),
+        missing
+    );
     assert_eq!(
         dkim_summary("d", vec![missing.clone(), invalid.clone(), ok]),
         invalid
