@@ -424,7 +424,7 @@ fn a_domain_is_usable_once_its_dns_proves_it_and_only_for_the_account_that_prove
         &sluice,
         &admin,
         "GET",
-        &format!("/audit?account_id={a_id}&target_type=domain"),
+        &format!("/audit-logs?account_id={a_id}&target_type=domain"),
         None,
     );
     let actions: Vec<&str> = audit["items"]
