@@ -20,6 +20,7 @@ pub mod router;
 pub mod routing;
 pub mod sealed;
 pub mod secret;
+pub mod sender_domain;
 pub mod staging;
 pub mod text;
 pub mod web_url;

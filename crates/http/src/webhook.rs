@@ -363,10 +363,11 @@ async fn build_and_submit(
     )
     .map_err(|_| refuse(StatusCode::BAD_REQUEST, "invalid field: fromLocalPart"))?;
     let policy = account.policy();
+    // Like every ingress: only a verified domain of the account (`/api/v1/domains`).
     if !policy.allows_sender(&from.address) {
         return Err(refuse(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "sender domain not configured",
+            StatusCode::FORBIDDEN,
+            "sender domain is not a verified domain of the webhook account",
         ));
     }
     let link = match link {

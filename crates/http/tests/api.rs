@@ -147,6 +147,9 @@ impl Api {
                 3, 3_600_000,
             ))),
             delivery_log: Some(dir.path().join("delivery.log")),
+            // Nothing answers there: verification in these tests finds no records.
+            resolver: sluice_deliver::dns::Resolver::new(&["127.0.0.1:9".parse().unwrap()])
+                .unwrap(),
         };
         let hash = sluice_core::secret::hash_password(ADMIN_PASSWORD).unwrap();
         store
@@ -571,6 +574,50 @@ async fn accounts_users_keys_messages_and_audit() {
         )
         .await;
     assert_error(&limit, StatusCode::FORBIDDEN, "forbidden");
+    // Allowed domains are a read-only view of the verified domains: a tenant's write
+    // grants nothing; an admin's list is the admin vouching for exactly those.
+    let grab = api
+        .call(
+            Method::PUT,
+            &format!("/accounts/{account}"),
+            Some(&first_key),
+            Some(json!({ "allowed_domains": ["other-tenant.test", "gmail.com"] })),
+        )
+        .await;
+    assert_error(&grab, StatusCode::BAD_REQUEST, "read_only_field");
+    let own = api
+        .call(
+            Method::GET,
+            &format!("/accounts/{account}"),
+            Some(&first_key),
+            None,
+        )
+        .await;
+    assert_eq!(own.body["allowed_domains"], json!(["acme.test"]));
+    let vouched = api
+        .call(
+            Method::PUT,
+            &format!("/accounts/{account}"),
+            Some(&admin),
+            Some(json!({ "allowed_domains": ["acme.test", "Mail.Acme.Test."] })),
+        )
+        .await;
+    assert_eq!(vouched.status, StatusCode::OK, "{}", vouched.text);
+    assert_eq!(
+        vouched.body["allowed_domains"],
+        json!(["acme.test", "mail.acme.test"])
+    );
+    let listed = api
+        .call(Method::GET, "/domains", Some(&first_key), None)
+        .await;
+    let hows: Vec<&str> = listed
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["verified_how"].as_str().unwrap())
+        .collect();
+    assert_eq!(hows, vec!["admin", "admin"], "{}", listed.text);
     let bad_status = api
         .call(
             Method::PUT,
@@ -1090,7 +1137,18 @@ async fn tenant_isolation_sweep_over_every_id_route() {
         .await;
     assert_eq!(endpoint.status, StatusCode::CREATED, "{}", endpoint.text);
     let a_endpoint = endpoint.body["id"].as_i64().unwrap().to_string();
+    let domain = api
+        .call(
+            Method::POST,
+            "/domains",
+            Some(&a_key),
+            Some(json!({ "domain": "mail.alpha.test" })),
+        )
+        .await;
+    assert_eq!(domain.status, StatusCode::CREATED, "{}", domain.text);
+    let a_domain = domain.body["id"].as_i64().unwrap().to_string();
     let ids: &[(&str, &str)] = &[
+        ("/domains/", &a_domain),
         ("/accounts/", &a.to_string()),
         ("/users/", &a_user.to_string()),
         ("/api-keys/", &a_key_id.to_string()),
@@ -1178,6 +1236,13 @@ async fn tenant_isolation_sweep_over_every_id_route() {
     );
     let credentials = api.store.list_smtp_credentials(a).await.unwrap();
     assert!(credentials.iter().all(|c| c.revoked_at.is_none()));
+    assert!(
+        api.store
+            .domain(a_domain.parse().unwrap())
+            .await
+            .unwrap()
+            .is_some_and(|d| d.checked_at.is_none())
+    );
     assert!(api.connections.closed.lock().unwrap().is_empty());
     let seen = api
         .call(Method::GET, "/smtp/connections", Some(&b_key), None)
@@ -2034,11 +2099,7 @@ async fn send_refuses_header_injection_and_policy_breaches_storing_nothing() {
             Some(with("from", json!("ceo@elsewhere.test"))),
         )
         .await;
-    assert_error(
-        &foreign,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "sender_not_allowed",
-    );
+    assert_error(&foreign, StatusCode::FORBIDDEN, "sender_not_verified");
     let no_body = api
         .call(
             Method::POST,

@@ -332,6 +332,19 @@ async fn configuration_refusals_ip_allowlist_and_rate_limit() {
         StatusCode::SERVICE_UNAVAILABLE,
         "sender domain not configured",
     );
+    // A sender domain the webhook account has not verified.
+    let hook = Hook::new(WebhookConfig {
+        sender_domain: "unverified.test".into(),
+        ..config()
+    })
+    .await;
+    refused(
+        &hook
+            .post(&body, &signed(&body, &now_iso(0)), "127.0.0.1")
+            .await,
+        StatusCode::FORBIDDEN,
+        "sender domain is not a verified domain of the webhook account",
+    );
     // Source IP allowlist.
     let hook = Hook::new(WebhookConfig {
         allowed_ips: vec!["10.0.0.0/8".parse().unwrap()],

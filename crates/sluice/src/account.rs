@@ -33,6 +33,12 @@ pub async fn create(
     if password.is_empty() {
         anyhow::bail!("--password must not be empty");
     }
+    // The operator acts as an admin: each domain is added verified (`admin`).
+    let domains = domains
+        .iter()
+        .map(|d| sluice_core::sender_domain::normalize_domain(d))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!("--domain: {e}"))?;
     let now = now_ms();
     let account = store
         .create_account(
@@ -40,7 +46,7 @@ pub async fn create(
                 name: name.to_string(),
                 email: email.to_string(),
                 password_hash: hash_password(password)?,
-                allowed_domains: domains.to_vec(),
+                allowed_domains: domains,
             },
             now,
         )

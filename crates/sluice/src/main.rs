@@ -126,7 +126,8 @@ enum AccountCommand {
         email: String,
         #[arg(long, env = "SLUICE_ACCOUNT_PASSWORD")]
         password: String,
-        /// A domain the account may send from; repeat for more.
+        /// A domain the account may send from, added verified (the operator vouches for
+        /// it); repeat for more.
         #[arg(long = "domain", required = true)]
         domains: Vec<String>,
         /// Messages a calendar month (default 10,000).

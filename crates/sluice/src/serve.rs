@@ -36,19 +36,38 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 
 async fn ensure_dev_account(store: &dyn Store) -> anyhow::Result<()> {
     use sluice_config::{DEV_ACCOUNT_DOMAIN, DEV_ACCOUNT_EMAIL, DEV_ACCOUNT_PASSWORD};
-    if store.account_by_email(DEV_ACCOUNT_EMAIL).await?.is_none() {
-        let created = crate::account::create(
-            store,
-            "Development",
-            DEV_ACCOUNT_EMAIL,
-            DEV_ACCOUNT_PASSWORD,
-            &[DEV_ACCOUNT_DOMAIN.to_string()],
-        )
-        .await?;
-        info!(
-            account = created.id,
-            "created dev account {DEV_ACCOUNT_EMAIL} (its password is in the README)"
-        );
+    match store.account_by_email(DEV_ACCOUNT_EMAIL).await? {
+        None => {
+            let created = crate::account::create(
+                store,
+                "Development",
+                DEV_ACCOUNT_EMAIL,
+                DEV_ACCOUNT_PASSWORD,
+                &[DEV_ACCOUNT_DOMAIN.to_string()],
+            )
+            .await?;
+            info!(
+                account = created.id,
+                "created dev account {DEV_ACCOUNT_EMAIL} (its password is in the README)"
+            );
+        }
+        // The dev flow stays one command: its domain is verified (as an admin would).
+        Some(account)
+            if !account
+                .allowed_domains
+                .iter()
+                .any(|d| d == DEV_ACCOUNT_DOMAIN) =>
+        {
+            store
+                .create_domain(
+                    account.id,
+                    DEV_ACCOUNT_DOMAIN,
+                    Some("admin"),
+                    crate::account::now_ms(),
+                )
+                .await?;
+        }
+        Some(_) => {}
     }
     // A system admin for the web panel and the API's user login.
     if store.user_by_email(DEV_ADMIN_EMAIL).await?.is_none() {
@@ -560,6 +579,8 @@ fn api_state(
             sluice_core::rate::WindowLimiter::new(api.rate_limit_per_minute, 60_000),
         )),
         delivery_log: Some(delivery_log_path(config)),
+        resolver: sluice_deliver::dns::Resolver::new(&config.dns.nameservers)
+            .context("[dns] nameservers")?,
     })
 }
 

@@ -34,13 +34,14 @@ fn mail_to_smtp_providers_is_signed_and_verifies_independently() {
     let db = Db::open(&sluice);
     let api =
         |method: &str, path: &str, body: Option<Value>| common::api(&sluice, method, path, body);
-    // Only the account's own domains can get a key.
+    // Only the account's own (verified) domains can get a key.
     let (status, refused) = api(
         "POST",
         "/dkim-keys",
         Some(json!({ "domain": "elsewhere.test", "selector": "s1" })),
     );
-    assert_eq!(status, 422, "{refused}");
+    assert_eq!(status, 403, "{refused}");
+    assert_eq!(refused["error"]["code"], "domain_not_verified");
     let (status, key) = api(
         "POST",
         "/dkim-keys",

@@ -81,7 +81,7 @@ fn trusted_network_sends_without_auth_but_only_its_domains() {
         &["r@dest.test"],
         &sample_message("x"),
     );
-    assert_eq!(refused.code, 553, "{:?}", refused.json);
+    assert_eq!(refused.code, 550, "{:?}", refused.json);
     let received = upstream.wait_for(1, Duration::from_secs(20));
     assert!(received[0].text().contains("with ESMTP id"));
 }

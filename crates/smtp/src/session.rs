@@ -674,11 +674,13 @@ impl Session {
             return self.reply(Reply::new(553, "5.6.7", "Non-ASCII address needs SMTPUTF8"));
         }
         if !policy.allows_sender(from) {
-            return self.reply(Reply::new(
-                553,
-                "5.7.1",
-                "Sender address not allowed for this account",
-            ));
+            // Only the account's verified domains (`/api/v1/domains`) may be senders.
+            let text = if from.is_empty() {
+                "Null sender not allowed for this account"
+            } else {
+                "Sender domain is not a verified domain of this account; add and verify it at /api/v1/domains"
+            };
+            return self.reply(Reply::new(550, "5.7.1", text));
         }
         self.transaction = Some(Transaction {
             mail_from: from.to_string(),

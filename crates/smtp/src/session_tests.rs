@@ -221,8 +221,11 @@ fn auth_plain_login_failures_and_blocking() {
 #[test]
 fn sender_policy_recipients_and_limits() {
     let mut c = Client::authenticated();
-    c.cmd("MAIL FROM:<a@evil.test>", "553 5.7.1");
-    c.cmd("MAIL FROM:<>", "553 5.7.1");
+    c.cmd(
+        "MAIL FROM:<a@evil.test>",
+        "550 5.7.1 Sender domain is not a verified domain of this account; add and verify it at /api/v1/domains",
+    );
+    c.cmd("MAIL FROM:<>", "550 5.7.1 Null sender");
     c.cmd("MAIL FROM:<a@example.com> SIZE=1001", "552 5.3.4");
     c.cmd("MAIL FROM:<bad address@example.com>", "501");
     c.cmd("MAIL FROM:<a@example.com> SIZE=10", "250 2.1.0");
@@ -382,7 +385,10 @@ fn trusted_session_sends_without_auth() {
     let out = c.cmd("EHLO x", "250");
     assert!(!out.contains("AUTH") && !out.contains("STARTTLS"), "{out}");
     c.cmd("AUTH PLAIN AGRldkBleGFtcGxlLmNvbQBzM2NyZXQ=", "503");
-    c.cmd("MAIL FROM:<a@evil.test>", "553 5.7.1");
+    c.cmd(
+        "MAIL FROM:<a@evil.test>",
+        "550 5.7.1 Sender domain is not a verified domain of this account; add and verify it at /api/v1/domains",
+    );
     c.cmd("MAIL FROM:<a@example.com>", "250");
     c.cmd("RCPT TO:<r@x.test>", "250");
     c.cmd("DATA", "354");

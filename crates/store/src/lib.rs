@@ -3,6 +3,7 @@
 //! Only this crate speaks SQL, and every query is parameterised.
 
 mod bodies;
+mod domains;
 mod group_commit;
 mod postgres;
 mod reserve;
@@ -327,6 +328,45 @@ pub trait Store: Send + Sync + 'static {
         account_id: Option<AccountId>,
     ) -> Result<Vec<DkimKeyRow>, StoreError>;
     async fn delete_dkim_key(&self, id: i64) -> Result<bool, StoreError>;
+
+    /// Adds a sender domain to the account: unverified with a new token, or with
+    /// `verified_how` (`admin`) verified at once (an existing unverified row of the account
+    /// becomes verified). The row, and whether it was added (Conflict: the account has it
+    /// already, unverified adds only).
+    async fn create_domain(
+        &self,
+        account_id: AccountId,
+        domain: &str,
+        verified_how: Option<&str>,
+        now_ms: i64,
+    ) -> Result<(DomainRow, bool), StoreError>;
+    async fn domain(&self, id: i64) -> Result<Option<DomainRow>, StoreError>;
+    /// By domain; `account_id` None lists every account's.
+    async fn list_domains(
+        &self,
+        account_id: Option<AccountId>,
+    ) -> Result<Vec<DomainRow>, StoreError>;
+    async fn delete_domain(&self, id: i64) -> Result<bool, StoreError>;
+    /// Marks the domain verified by DNS, unless another account holds the same domain
+    /// verified (then `None`, and nothing changes), in one statement.
+    async fn verify_domain_by_dns(
+        &self,
+        id: i64,
+        now_ms: i64,
+    ) -> Result<Option<DomainRow>, StoreError>;
+    /// Whether an account other than `account_id` has `domain` verified.
+    async fn domain_verified_elsewhere(
+        &self,
+        account_id: AccountId,
+        domain: &str,
+    ) -> Result<bool, StoreError>;
+    /// Keeps the result of a DNS check (SPF, DKIM, DMARC) on the domain.
+    async fn record_domain_checks(
+        &self,
+        id: i64,
+        checks: &serde_json::Value,
+        now_ms: i64,
+    ) -> Result<Option<DomainRow>, StoreError>;
 
     /// Adds (or renews) a suppression of `address` for the account.
     #[allow(clippy::too_many_arguments)]

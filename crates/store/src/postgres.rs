@@ -9,11 +9,12 @@ use sluice_core::{AccountId, Envelope, MessageId, MessageStatus, Verdict};
 use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow, Postgres};
 
+use crate::domains::impl_domain_sql;
 use crate::sql::{impl_sql_store, json, like_escape};
 use crate::{
     Account, AccountUpdate, ApiKeyRow, AttemptRecord, AttemptRow, AuditEntry, AuditRow,
-    ClaimedMessage, DkimKeyRow, DueWebhook, EventRow, MessageFilter, MessageRecord, MessageSummary,
-    NewAccount, NewDkimKey, NewMessage, NewProvider, NewRule, NewTemplate, NewUser,
+    ClaimedMessage, DkimKeyRow, DomainRow, DueWebhook, EventRow, MessageFilter, MessageRecord,
+    MessageSummary, NewAccount, NewDkimKey, NewMessage, NewProvider, NewRule, NewTemplate, NewUser,
     NewWebhookEndpoint, OpenOptions, ProviderRow, RuleRow, SessionRow, SmtpCredential, StoreError,
     SuppressionRow, TemplateRow, User, UserUpdate, WebhookAttemptRecord, WebhookAttemptRow,
     WebhookDeliveryRow, WebhookEndpointRow,
@@ -113,3 +114,5 @@ impl_sql_store!(
              ORDER BY next_attempt_at LIMIT $4 \
              FOR UPDATE SKIP LOCKED)"
 );
+
+impl_domain_sql!(PgStore, Postgres, PgRow);

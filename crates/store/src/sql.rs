@@ -21,7 +21,8 @@ macro_rules! impl_sql_store {
                     name: row.try_get("name")?,
                     email: row.try_get("email")?,
                     password_hash: row.try_get("password_hash")?,
-                    allowed_domains: serde_json::from_str(row.try_get("allowed_domains")?)?,
+                    // Filled from the verified rows of `domains` (`with_domains`).
+                    allowed_domains: Vec::new(),
                     status: row.try_get("status")?,
                     monthly_limit: row.try_get("monthly_limit")?,
                     allow_any_local_part: row.try_get("allow_any_local_part")?,
@@ -397,23 +398,24 @@ macro_rules! impl_sql_store {
                 account: NewAccount,
                 now_ms: i64,
             ) -> Result<Account, StoreError> {
-                let domains: Vec<String> = account
-                    .allowed_domains
-                    .iter()
-                    .map(|d| d.to_ascii_lowercase())
-                    .collect();
+                // The domains given are an operator's or admin's: verified (`admin`).
+                let mut tx = self.write.begin().await?;
                 let row = sqlx::query(
                     "INSERT INTO accounts (name, email, password_hash, allowed_domains, status, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, 'active', $5, $5) RETURNING *",
+                     VALUES ($1, $2, $3, '[]', 'active', $4, $4) RETURNING *",
                 )
                 .bind(&account.name)
                 .bind(account.email.to_ascii_lowercase())
                 .bind(&account.password_hash)
-                .bind(json(&domains))
                 .bind(now_ms)
-                .fetch_one(&self.write)
+                .fetch_one(&mut *tx)
                 .await?;
-                Self::account_from_row(&row)
+                let mut created = Self::account_from_row(&row)?;
+                Self::vouch_domains_tx(&mut tx, created.id, &account.allowed_domains, "admin", false, now_ms)
+                    .await?;
+                created.allowed_domains = Self::verified_domains_of(&mut *tx, created.id).await?;
+                tx.commit().await?;
+                Ok(created)
             }
 
             async fn account_by_email(&self, email: &str) -> Result<Option<Account>, StoreError> {
@@ -421,7 +423,8 @@ macro_rules! impl_sql_store {
                     .bind(email.to_ascii_lowercase())
                     .fetch_optional(&self.read)
                     .await?;
-                row.as_ref().map(Self::account_from_row).transpose()
+                let account = row.as_ref().map(Self::account_from_row).transpose()?;
+                self.with_domains(account).await
             }
 
             async fn add_api_key(
@@ -449,7 +452,8 @@ macro_rules! impl_sql_store {
                     .bind(id)
                     .fetch_optional(&self.read)
                     .await?;
-                row.as_ref().map(Self::account_from_row).transpose()
+                let account = row.as_ref().map(Self::account_from_row).transpose()?;
+                self.with_domains(account).await
             }
 
             async fn list_accounts(
@@ -464,7 +468,11 @@ macro_rules! impl_sql_store {
                 .bind(limit)
                 .fetch_all(&self.read)
                 .await?;
-                rows.iter().map(Self::account_from_row).collect()
+                let accounts = rows
+                    .iter()
+                    .map(Self::account_from_row)
+                    .collect::<Result<Vec<_>, StoreError>>()?;
+                self.list_with_domains(accounts).await
             }
 
             async fn update_account(
@@ -473,28 +481,34 @@ macro_rules! impl_sql_store {
                 update: &AccountUpdate,
                 now_ms: i64,
             ) -> Result<Option<Account>, StoreError> {
-                let domains = update.allowed_domains.as_ref().map(|d| {
-                    json(&d.iter().map(|x| x.to_ascii_lowercase()).collect::<Vec<_>>())
-                });
+                let mut tx = self.write.begin().await?;
                 let row = sqlx::query(
                     "UPDATE accounts SET name = COALESCE($1, name), email = COALESCE($2, email), \
-                     allowed_domains = COALESCE($3, allowed_domains), \
-                     monthly_limit = COALESCE($4, monthly_limit), \
-                     allow_any_local_part = COALESCE($5, allow_any_local_part), \
-                     status = COALESCE($6, status), updated_at = $7 \
-                     WHERE id = $8 AND status <> 'deleted' RETURNING *",
+                     monthly_limit = COALESCE($3, monthly_limit), \
+                     allow_any_local_part = COALESCE($4, allow_any_local_part), \
+                     status = COALESCE($5, status), updated_at = $6 \
+                     WHERE id = $7 AND status <> 'deleted' RETURNING *",
                 )
                 .bind(update.name.as_deref())
                 .bind(update.email.as_ref().map(|e| e.to_ascii_lowercase()))
-                .bind(domains)
                 .bind(update.monthly_limit)
                 .bind(update.allow_any_local_part)
                 .bind(update.status.as_deref())
                 .bind(now_ms)
                 .bind(id)
-                .fetch_optional(&self.write)
+                .fetch_optional(&mut *tx)
                 .await?;
-                row.as_ref().map(Self::account_from_row).transpose()
+                let Some(row) = row else {
+                    return Ok(None);
+                };
+                let mut account = Self::account_from_row(&row)?;
+                // An admin's list of allowed domains: exactly these are verified (`admin`).
+                if let Some(domains) = &update.allowed_domains {
+                    Self::vouch_domains_tx(&mut tx, id, domains, "admin", true, now_ms).await?;
+                }
+                account.allowed_domains = Self::verified_domains_of(&mut *tx, id).await?;
+                tx.commit().await?;
+                Ok(Some(account))
             }
 
             async fn set_account_status(
@@ -1619,6 +1633,56 @@ macro_rules! impl_sql_store {
                     .execute(&self.write)
                     .await?;
                 Ok(done.rows_affected() > 0)
+            }
+
+            async fn create_domain(
+                &self,
+                account_id: AccountId,
+                domain: &str,
+                verified_how: Option<&str>,
+                now_ms: i64,
+            ) -> Result<(DomainRow, bool), StoreError> {
+                self.create_domain_sql(account_id, domain, verified_how, now_ms).await
+            }
+
+            async fn domain(&self, id: i64) -> Result<Option<DomainRow>, StoreError> {
+                self.domain_sql(id).await
+            }
+
+            async fn list_domains(
+                &self,
+                account_id: Option<AccountId>,
+            ) -> Result<Vec<DomainRow>, StoreError> {
+                self.list_domains_sql(account_id).await
+            }
+
+            async fn delete_domain(&self, id: i64) -> Result<bool, StoreError> {
+                self.delete_domain_sql(id).await
+            }
+
+            async fn verify_domain_by_dns(
+                &self,
+                id: i64,
+                now_ms: i64,
+            ) -> Result<Option<DomainRow>, StoreError> {
+                self.verify_domain_by_dns_sql(id, now_ms).await
+            }
+
+            async fn domain_verified_elsewhere(
+                &self,
+                account_id: AccountId,
+                domain: &str,
+            ) -> Result<bool, StoreError> {
+                self.verified_elsewhere_sql(account_id, domain).await
+            }
+
+            async fn record_domain_checks(
+                &self,
+                id: i64,
+                checks: &serde_json::Value,
+                now_ms: i64,
+            ) -> Result<Option<DomainRow>, StoreError> {
+                self.record_domain_checks_sql(id, checks, now_ms).await
             }
 
             async fn add_suppression(

@@ -11,11 +11,12 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 
+use crate::domains::impl_domain_sql;
 use crate::sql::{impl_sql_store, json, like_escape};
 use crate::{
     Account, AccountUpdate, ApiKeyRow, AttemptRecord, AttemptRow, AuditEntry, AuditRow,
-    ClaimedMessage, DkimKeyRow, DueWebhook, EventRow, MessageFilter, MessageRecord, MessageSummary,
-    NewAccount, NewDkimKey, NewMessage, NewProvider, NewRule, NewTemplate, NewUser,
+    ClaimedMessage, DkimKeyRow, DomainRow, DueWebhook, EventRow, MessageFilter, MessageRecord,
+    MessageSummary, NewAccount, NewDkimKey, NewMessage, NewProvider, NewRule, NewTemplate, NewUser,
     NewWebhookEndpoint, OpenOptions, ProviderRow, RuleRow, SessionRow, SmtpCredential, StoreError,
     SuppressionRow, TemplateRow, User, UserUpdate, WebhookAttemptRecord, WebhookAttemptRow,
     WebhookDeliveryRow, WebhookEndpointRow,
@@ -196,3 +197,5 @@ impl_sql_store!(
              WHERE status = 'pending' AND next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until < $3) \
              ORDER BY next_attempt_at LIMIT $4)"
 );
+
+impl_domain_sql!(SqliteStore, Sqlite, SqliteRow);

@@ -60,6 +60,8 @@ pub struct ApiState {
     pub rate_limit: Arc<std::sync::Mutex<sluice_core::rate::WindowLimiter>>,
     /// This node's delivery log file, when it writes one.
     pub delivery_log: Option<std::path::PathBuf>,
+    /// The one resolver (`[dns] nameservers`): sender-domain verification and checks.
+    pub resolver: sluice_deliver::dns::Resolver,
 }
 
 impl ApiState {
@@ -149,7 +151,7 @@ pub fn now_ms() -> i64 {
     tags(
         (name = "auth"), (name = "accounts"), (name = "users"), (name = "api-keys"),
         (name = "smtp-credentials"), (name = "smtp"), (name = "providers"), (name = "routing-rules"),
-        (name = "send"), (name = "templates"), (name = "suppressions"), (name = "feedback"), (name = "dkim-keys"), (name = "webhook-endpoints"),
+        (name = "send"), (name = "templates"), (name = "suppressions"), (name = "feedback"), (name = "dkim-keys"), (name = "domains"), (name = "webhook-endpoints"),
         (name = "messages"), (name = "audit"), (name = "dashboard"), (name = "mailbox-servers"), (name = "settings")
     )
 )]

@@ -7,6 +7,7 @@
 //! CSRF tokens, and turning JSON into HTML.
 
 mod chart;
+mod domains;
 mod pages;
 mod providers;
 mod resources;
@@ -201,6 +202,7 @@ fn templates() -> minijinja::Environment<'static> {
         ),
         ("settings.html", include_str!("templates/settings.html")),
         ("resource.html", include_str!("templates/resource.html")),
+        ("domains.html", include_str!("templates/domains.html")),
         ("created.html", include_str!("templates/created.html")),
     ] {
         if let Err(error) = env.add_template(name, source) {
@@ -231,6 +233,7 @@ pub fn router(state: PanelState) -> Router {
     pages::routes()
         .merge(providers::routes())
         .merge(resources::routes())
+        .merge(domains::routes())
         .merge(session::routes())
         .route(
             "/static/panel.js",

@@ -103,9 +103,9 @@ pub const RESOURCES: &[Resource] = &[
             field("password", "Password", Kind::Password, true),
             field(
                 "allowed_domains",
-                "Allowed sender domains (comma-separated)",
+                "Sender domains you vouch for (verified at once; comma-separated)",
                 Kind::List,
-                true,
+                false,
             ),
             field("monthly_limit", "Monthly limit", Kind::Number, false),
         ],

@@ -26,6 +26,7 @@ pub struct AccountView {
     pub id: i64,
     pub name: String,
     pub email: String,
+    /// The account's verified sender domains: read-only, managed at `/api/v1/domains`.
     pub allowed_domains: Vec<String>,
     pub monthly_limit: i64,
     pub allow_any_local_part: bool,
@@ -58,6 +59,8 @@ pub struct CreateAccount {
     pub email: String,
     /// The SMTP AUTH password (at least 8 characters). Stored as argon2id, never returned.
     pub password: String,
+    /// Domains the admin vouches for: added verified (`admin`).
+    #[serde(default)]
     pub allowed_domains: Vec<String>,
     pub monthly_limit: Option<i64>,
     pub allow_any_local_part: Option<bool>,
@@ -75,6 +78,9 @@ pub struct CreatedAccount {
 pub struct UpdateAccount {
     pub name: Option<String>,
     pub email: Option<String>,
+    /// Admins only (others: 400 `read_only_field`): the account's verified domains become
+    /// exactly these, vouched for by the admin; others listed before become unverified.
+    /// Tenants add and verify domains at `/api/v1/domains`.
     pub allowed_domains: Option<Vec<String>>,
     /// Admins only.
     pub monthly_limit: Option<i64>,
@@ -101,16 +107,15 @@ fn check_email(email: &str) -> Result<(), ApiError> {
     sluice_core::validate_mailbox(email).map_err(|e| ApiError::validation(format!("email: {e}")))
 }
 
-fn check_domains(domains: &[String]) -> Result<(), ApiError> {
-    for domain in domains {
-        if domain.starts_with('[') || sluice_core::validate_mailbox(&format!("x@{domain}")).is_err()
-        {
-            return Err(ApiError::validation(format!(
-                "allowed_domains: {domain:?} is not a domain"
-            )));
-        }
-    }
-    Ok(())
+/// The domains an admin vouches for, each as `/api/v1/domains` takes it.
+fn check_domains(domains: &[String]) -> Result<Vec<String>, ApiError> {
+    domains
+        .iter()
+        .map(|domain| {
+            sluice_core::sender_domain::normalize_domain(domain)
+                .map_err(|e| ApiError::validation(format!("allowed_domains: {e}")))
+        })
+        .collect()
 }
 
 fn check_limit(limit: Option<i64>) -> Result<(), ApiError> {
@@ -135,7 +140,7 @@ async fn create_account(
     }
     check_name(&body.name)?;
     check_email(&body.email)?;
-    check_domains(&body.allowed_domains)?;
+    let domains = check_domains(&body.allowed_domains)?;
     check_limit(body.monthly_limit)?;
     let hash = super::hash_new_password(&body.password).await?;
     let now = now_ms();
@@ -146,7 +151,7 @@ async fn create_account(
                 name: body.name.clone(),
                 email: body.email.clone(),
                 password_hash: hash,
-                allowed_domains: body.allowed_domains.clone(),
+                allowed_domains: domains,
             },
             now,
         )
@@ -242,11 +247,11 @@ async fn get_account(
     Ok(axum::Json(visible_account(&state, &who, id).await?.into()))
 }
 
-/// Changes an account: admins any field, owners name, email, domains and local-part policy.
+/// Changes an account: admins any field, owners name, email and local-part policy.
 #[utoipa::path(put, path = "/accounts/{id}", tag = "accounts", params(("id" = i64, Path)),
     request_body = UpdateAccount, security(("bearer" = [])),
     responses((status = 200, body = AccountView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn update_account(
     State(state): State<ApiState>,
     who: Principal,
@@ -264,9 +269,19 @@ async fn update_account(
     if let Some(email) = &body.email {
         check_email(email)?;
     }
-    if let Some(domains) = &body.allowed_domains {
-        check_domains(domains)?;
+    if body.allowed_domains.is_some() && !who.is_admin() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "read_only_field",
+            "allowed_domains is read-only: it lists the account's verified domains; \
+             add and verify a domain at /api/v1/domains",
+        ));
     }
+    let domains = body
+        .allowed_domains
+        .as_deref()
+        .map(check_domains)
+        .transpose()?;
     check_limit(body.monthly_limit)?;
     let status = match body.status.as_deref() {
         None => None,
@@ -285,7 +300,7 @@ async fn update_account(
     let update = AccountUpdate {
         name: body.name.clone(),
         email: body.email.clone(),
-        allowed_domains: body.allowed_domains.clone(),
+        allowed_domains: domains,
         monthly_limit: body.monthly_limit,
         allow_any_local_part: body.allow_any_local_part,
         status: None,

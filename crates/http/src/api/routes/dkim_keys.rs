@@ -65,7 +65,7 @@ impl From<DkimKeyRow> for DkimKeyView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateDkimKey {
-    /// One of the account's allowed sender domains.
+    /// One of the account's verified sender domains (`/api/v1/domains`).
     pub domain: String,
     /// Letters, digits and hyphens.
     pub selector: String,
@@ -96,8 +96,10 @@ async fn create_dkim_key(
         .ok_or_else(ApiError::not_found)?;
     let domain = body.domain.trim().to_ascii_lowercase();
     if !account.allowed_domains.contains(&domain) {
-        return Err(ApiError::validation(
-            "domain must be one of the account's allowed sender domains",
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "domain_not_verified",
+            "domain is not a verified domain of this account; add and verify it at /api/v1/domains",
         ));
     }
     let selector_ok = !body.selector.is_empty()

@@ -8,6 +8,7 @@ mod connections;
 mod dashboard;
 mod delivery_log;
 mod dkim_keys;
+mod domains;
 mod mailbox_servers;
 pub(crate) mod messages;
 pub(crate) mod providers;
@@ -45,6 +46,7 @@ pub fn router() -> OpenApiRouter<ApiState> {
         .merge(templates::router())
         .merge(suppressions::router())
         .merge(dkim_keys::router())
+        .merge(domains::router())
         .merge(mailbox_servers::router())
         .merge(webhook_endpoints::router())
         .merge(super::feedback::router())

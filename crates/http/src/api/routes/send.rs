@@ -200,10 +200,11 @@ async fn send(
     let policy = account.policy();
     if !policy.allows_sender(&from.address) {
         return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "sender_not_allowed",
+            StatusCode::FORBIDDEN,
+            "sender_not_verified",
             format!(
-                "from: the domain of {} is not allowed for this account",
+                "from: the domain of {} is not a verified domain of this account; \
+                 add and verify it at /api/v1/domains",
                 from.address
             ),
         ));

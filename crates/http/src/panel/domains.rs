@@ -1,0 +1,124 @@
+//! The panel's Domains page: the account's sender domains with their verified mark, the
+//! TXT record to publish and the last SPF / DKIM / DMARC check; add, verify (DNS now) and
+//! remove, each through `/api/v1/domains`.
+
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::Method;
+use axum::response::Response;
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{PanelState, PanelUser, act, act_on_form, api_json};
+
+pub fn routes() -> axum::Router<PanelState> {
+    axum::Router::new()
+        .route("/domains", get(list).post(add))
+        .route("/domains/{id}/verify", post(verify))
+        .route("/domains/{id}/remove", post(remove))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    account_id: Option<String>,
+}
+
+fn account_query(account_id: Option<&str>) -> String {
+    match account_id
+        .map(str::trim)
+        .filter(|a| a.parse::<i64>().is_ok())
+    {
+        Some(a) => format!("?account_id={a}"),
+        None => String::new(),
+    }
+}
+
+async fn list(
+    State(state): State<PanelState>,
+    user: PanelUser,
+    Query(query): Query<ListQuery>,
+) -> Response {
+    let path = format!("/domains{}", account_query(query.account_id.as_deref()));
+    let domains = match api_json(&state, &user, Method::GET, &path, None).await {
+        Ok(domains) => domains,
+        Err(page) => return page,
+    };
+    state.page(
+        "domains.html",
+        Some(&user),
+        json!({ "domains": domains, "account_id": query.account_id }),
+    )
+}
+
+/// The add form as the API's body: the domain; admins may name the account and vouch.
+fn add_body(form: &[(String, String)]) -> Result<Value, String> {
+    let value = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim())
+            .filter(|v| !v.is_empty())
+    };
+    let domain = value("domain").ok_or("Domain is required")?;
+    let mut body = json!({ "domain": domain });
+    if let Some(account) = value("account_id") {
+        let id: i64 = account
+            .parse()
+            .map_err(|_| "Account id must be a number".to_string())?;
+        body["account_id"] = json!(id);
+    }
+    if value("verified").is_some() {
+        body["verified"] = json!(true);
+    }
+    Ok(body)
+}
+
+async fn add(
+    State(state): State<PanelState>,
+    user: PanelUser,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    act_on_form(
+        &state,
+        &user,
+        Method::POST,
+        "/domains",
+        add_body(&form),
+        "/domains",
+    )
+    .await
+}
+
+async fn verify(State(state): State<PanelState>, user: PanelUser, Path(id): Path<i64>) -> Response {
+    let path = format!("/domains/{id}/verify");
+    act(&state, &user, Method::POST, &path, None, "/domains").await
+}
+
+async fn remove(State(state): State<PanelState>, user: PanelUser, Path(id): Path<i64>) -> Response {
+    let path = format!("/domains/{id}");
+    act(&state, &user, Method::DELETE, &path, None, "/domains").await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::panel::form_pairs as pairs;
+
+    #[test]
+    fn the_add_form_becomes_the_api_body() {
+        assert_eq!(
+            add_body(&pairs(&[("domain", " acme.test "), ("account_id", "")])),
+            Ok(json!({ "domain": "acme.test" }))
+        );
+        assert_eq!(
+            add_body(&pairs(&[
+                ("domain", "acme.test"),
+                ("account_id", "7"),
+                ("verified", "on")
+            ])),
+            Ok(json!({ "domain": "acme.test", "account_id": 7, "verified": true }))
+        );
+        assert!(add_body(&pairs(&[("domain", "")])).is_err());
+        assert!(add_body(&pairs(&[("domain", "a.test"), ("account_id", "x")])).is_err());
+    }
+}
