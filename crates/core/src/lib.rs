@@ -6,6 +6,7 @@
 
 pub mod address;
 pub mod connections;
+pub mod egress;
 pub mod feedback;
 pub mod limiter;
 pub mod live;
