@@ -5,18 +5,28 @@ use async_trait::async_trait;
 use reqwest::multipart::{Form, Part};
 use sluice_core::{DeliveryReport, MailgunConfig, MailgunRegion};
 
-use super::{Answer, client, join, report_for_answer, report_for_error};
+use super::{
+    Answer, client, join, literal_refusal, refused_report, report_for_answer, report_for_error,
+};
+use crate::egress::Egress;
 use crate::{Deliverer, Outbound};
 
 pub struct MailgunDeliverer {
     config: MailgunConfig,
     http: reqwest::Client,
+    refused: Option<String>,
 }
 
 impl MailgunDeliverer {
-    pub fn new(config: MailgunConfig) -> Self {
-        let http = client(config.timeout_secs);
-        MailgunDeliverer { config, http }
+    pub fn new(config: MailgunConfig, egress: &Egress) -> Self {
+        let http = client(config.timeout_secs, egress);
+        let mut deliverer = MailgunDeliverer {
+            config,
+            http,
+            refused: None,
+        };
+        deliverer.refused = literal_refusal(egress, &[deliverer.base_url()]);
+        deliverer
     }
 
     fn base_url(&self) -> &str {
@@ -36,6 +46,9 @@ impl Deliverer for MailgunDeliverer {
 
     async fn deliver(&self, message: Outbound<'_>) -> DeliveryReport {
         let rcpts = &message.envelope.rcpt_to;
+        if let Some(why) = &self.refused {
+            return refused_report("mailgun", rcpts, why);
+        }
         let mut form = Form::new();
         for rcpt in rcpts {
             form = form.text("to", rcpt.clone());

@@ -9,7 +9,10 @@ use base64::Engine;
 use sluice_core::{DeliveryReport, MsGraphConfig, Verdict};
 use tokio::sync::Mutex;
 
-use super::{Answer, client, join, mime, report_for_answer, report_for_error};
+use super::{
+    Answer, client, join, literal_refusal, mime, refused_report, report_for_answer, report_for_error,
+};
+use crate::egress::Egress;
 use crate::{Deliverer, Outbound};
 
 pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
@@ -21,6 +24,7 @@ pub struct MsGraphDeliverer {
     config: MsGraphConfig,
     http: reqwest::Client,
     token: Mutex<Option<(String, Instant)>>,
+    refused: Option<String>,
 }
 
 /// Why no token was had.
@@ -31,12 +35,16 @@ enum TokenError {
 }
 
 impl MsGraphDeliverer {
-    pub fn new(config: MsGraphConfig) -> Self {
-        let http = client(config.timeout_secs);
+    pub fn new(config: MsGraphConfig, egress: &Egress) -> Self {
+        let http = client(config.timeout_secs, egress);
+        let authority = config.authority_url.as_deref().unwrap_or(DEFAULT_AUTHORITY);
+        let graph = config.graph_url.as_deref().unwrap_or(DEFAULT_GRAPH);
+        let refused = literal_refusal(egress, &[authority, graph]);
         MsGraphDeliverer {
             config,
             http,
             token: Mutex::new(None),
+            refused,
         }
     }
 
@@ -114,6 +122,9 @@ impl Deliverer for MsGraphDeliverer {
 
     async fn deliver(&self, message: Outbound<'_>) -> DeliveryReport {
         let rcpts = &message.envelope.rcpt_to;
+        if let Some(why) = &self.refused {
+            return refused_report("msgraph", rcpts, why);
+        }
         let parsed = mime::parse(message.body);
         let named = parsed
             .as_ref()

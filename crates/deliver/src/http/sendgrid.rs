@@ -9,7 +9,10 @@ use mail_parser::{MessagePart, MimeHeaders};
 use serde_json::{Value, json};
 use sluice_core::{DeliveryReport, SendgridConfig, Verdict};
 
-use super::{Answer, client, join, mime, report_for_answer, report_for_error};
+use super::{
+    Answer, client, join, literal_refusal, mime, refused_report, report_for_answer, report_for_error,
+};
+use crate::egress::Egress;
 use crate::{Deliverer, Outbound};
 
 pub const DEFAULT_BASE_URL: &str = "https://api.sendgrid.com";
@@ -28,12 +31,19 @@ const PASSED_HEADERS: [&str; 7] = [
 pub struct SendgridDeliverer {
     config: SendgridConfig,
     http: reqwest::Client,
+    refused: Option<String>,
 }
 
 impl SendgridDeliverer {
-    pub fn new(config: SendgridConfig) -> Self {
-        let http = client(config.timeout_secs);
-        SendgridDeliverer { config, http }
+    pub fn new(config: SendgridConfig, egress: &Egress) -> Self {
+        let http = client(config.timeout_secs, egress);
+        let base = config.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL);
+        let refused = literal_refusal(egress, &[base]);
+        SendgridDeliverer {
+            config,
+            http,
+            refused,
+        }
     }
 }
 
@@ -45,6 +55,9 @@ impl Deliverer for SendgridDeliverer {
 
     async fn deliver(&self, message: Outbound<'_>) -> DeliveryReport {
         let rcpts = &message.envelope.rcpt_to;
+        if let Some(why) = &self.refused {
+            return refused_report("sendgrid", rcpts, why);
+        }
         let Some(payload) = mail_send_payload(&message) else {
             return DeliveryReport::uniform(
                 "sendgrid",

@@ -12,18 +12,28 @@ use base64::Engine;
 use serde_json::json;
 use sluice_core::{DeliveryReport, SesConfig, Verdict};
 
-use super::{Answer, client, join, report_for_answer, report_for_error};
+use super::{
+    Answer, client, join, literal_refusal, refused_report, report_for_answer, report_for_error,
+};
+use crate::egress::Egress;
 use crate::{Deliverer, Outbound};
 
 pub struct SesDeliverer {
     config: SesConfig,
     http: reqwest::Client,
+    refused: Option<String>,
 }
 
 impl SesDeliverer {
-    pub fn new(config: SesConfig) -> Self {
-        let http = client(config.timeout_secs);
-        SesDeliverer { config, http }
+    pub fn new(config: SesConfig, egress: &Egress) -> Self {
+        let http = client(config.timeout_secs, egress);
+        let mut deliverer = SesDeliverer {
+            config,
+            http,
+            refused: None,
+        };
+        deliverer.refused = literal_refusal(egress, &[&deliverer.endpoint()]);
+        deliverer
     }
 
     fn endpoint(&self) -> String {
@@ -97,6 +107,9 @@ impl Deliverer for SesDeliverer {
 
     async fn deliver(&self, message: Outbound<'_>) -> DeliveryReport {
         let rcpts = &message.envelope.rcpt_to;
+        if let Some(why) = &self.refused {
+            return refused_report("ses", rcpts, why);
+        }
         let body = send_email_payload(&message, self.config.configuration_set.as_deref());
         let url = join(&self.endpoint(), "/v2/email/outbound-emails");
         let Some(host) = reqwest::Url::parse(&url)
