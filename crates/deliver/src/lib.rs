@@ -59,9 +59,15 @@ pub fn from_config(
         ProviderConfig::Smtp(smtp) => {
             Arc::new(SmtpDeliverer::new(smtp.clone(), hello_name, egress.clone()))
         }
-        ProviderConfig::Sendgrid(c) => Arc::new(http::sendgrid::SendgridDeliverer::new(c.clone(), egress)),
-        ProviderConfig::Mailgun(c) => Arc::new(http::mailgun::MailgunDeliverer::new(c.clone(), egress)),
+        ProviderConfig::Sendgrid(c) => {
+            Arc::new(http::sendgrid::SendgridDeliverer::new(c.clone(), egress))
+        }
+        ProviderConfig::Mailgun(c) => {
+            Arc::new(http::mailgun::MailgunDeliverer::new(c.clone(), egress))
+        }
         ProviderConfig::Ses(c) => Arc::new(http::ses::SesDeliverer::new(c.clone(), egress)),
-        ProviderConfig::Msgraph(c) => Arc::new(http::msgraph::MsGraphDeliverer::new(c.clone(), egress)),
+        ProviderConfig::Msgraph(c) => {
+            Arc::new(http::msgraph::MsGraphDeliverer::new(c.clone(), egress))
+        }
     }
 }

@@ -295,9 +295,18 @@ pub struct SluiceBuilder {
     log_format: String,
     sections: Vec<String>,
     panel: Vec<String>,
+    egress_allow: Vec<String>,
 }
 
 impl SluiceBuilder {
+    /// `[egress] allow`: by default loopback (both families), the way `serve --dev` opens
+    /// it, since test upstreams, service fakes and hook receivers listen there. An empty
+    /// list closes it again, as in production.
+    pub fn egress_allow(mut self, ranges: &[&str]) -> Self {
+        self.egress_allow = ranges.iter().map(|r| r.to_string()).collect();
+        self
+    }
+
     /// Use this database (PostgreSQL) instead of SQLite in the test directory.
     pub fn database(mut self, url: &str) -> Self {
         self.database_url = Some(url.into());
@@ -435,6 +444,9 @@ listen = "127.0.0.1:{webhook}"
 [logging]
 format = "{log_format}"
 
+[egress]
+allow = {egress_allow}
+
 {sections}
 "#,
             data = dir.path().join("data").display(),
@@ -459,6 +471,7 @@ format = "{log_format}"
             log_format = self.log_format,
             panel_lines = self.panel.join("\n"),
             sections = self.sections.join("\n\n"),
+            egress_allow = serde_json::to_string(&self.egress_allow).unwrap(),
         );
         let config_path = dir.path().join("sluice.toml");
         std::fs::write(&config_path, config).unwrap();
@@ -526,6 +539,7 @@ impl Sluice {
             log_format: "text".into(),
             sections: Vec::new(),
             panel: Vec::new(),
+            egress_allow: vec!["127.0.0.0/8".into(), "::1/128".into()],
         }
     }
 

@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 use sluice_core::{DeliveryReport, SendgridConfig, Verdict};
 
 use super::{
-    Answer, client, join, literal_refusal, mime, refused_report, report_for_answer, report_for_error,
+    Answer, client, join, literal_refusal, mime, refused_report, report_for_answer,
+    report_for_error,
 };
 use crate::egress::Egress;
 use crate::{Deliverer, Outbound};

@@ -3,6 +3,7 @@
 //! the handlers' annotations, so a route cannot exist without being described.
 
 pub(crate) mod compose;
+pub(crate) mod destinations;
 pub mod error;
 pub mod feedback;
 pub mod principal;
@@ -48,8 +49,11 @@ pub struct ApiState {
     /// API keys seen recently: key hash → (key id, the active account), for
     /// `store.account_cache_ms`.
     pub api_keys: Arc<sluice_store::ttl_cache::TtlCache<String, (i64, sluice_store::Account)>>,
-    /// Whether event webhook endpoints may be loopback or private addresses.
-    pub event_webhooks_allow_private: bool,
+    /// The egress policy for tenants' destinations (providers, mailbox servers).
+    pub egress: sluice_deliver::egress::EgressPolicy,
+    /// The policy for event webhook endpoints: `egress`, plus the private ranges while the
+    /// deprecated `event_webhooks.allow_private_targets` is on.
+    pub webhook_egress: sluice_deliver::egress::EgressPolicy,
     /// Verifies feedback webhooks from the email services.
     pub feedback: Arc<feedback::FeedbackState>,
     /// Requests per minute per caller (API key or user).
