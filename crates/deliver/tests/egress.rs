@@ -50,7 +50,11 @@ async fn names_are_judged_by_every_address_they_resolve_to() {
     dns.publish("public.egress.test", "A", &["93.184.216.34"]);
     dns.publish("loop.egress.test", "A", &["127.0.0.1"]);
     dns.publish("both.egress.test", "A", &["93.184.216.34", "127.0.0.1"]);
-    dns.publish("six.egress.test", "AAAA", &["2606:4700:4700::1111", "::ffff:7f00:1"]);
+    dns.publish(
+        "six.egress.test",
+        "AAAA",
+        &["2606:4700:4700::1111", "::ffff:7f00:1"],
+    );
     dns.publish("metadata.egress.test", "A", &["169.254.169.254"]);
     dns.publish("nat64.egress.test", "AAAA", &["64:ff9b::a00:1"]);
     let closed = policy(&dns, &[]);
@@ -146,7 +150,10 @@ async fn http_clients_check_literal_urls_and_resolve_names_through_the_policy() 
         assert!(error.refused().is_some(), "{url}: {error}");
     }
     // Names: the client's resolver refuses them, the error says why.
-    let client = closed.http_client(reqwest::Client::builder()).build().unwrap();
+    let client = closed
+        .http_client(reqwest::Client::builder())
+        .build()
+        .unwrap();
     for name in ["hook.egress.test", "both.egress.test"] {
         let url = format!("http://{name}:{port}/");
         assert!(closed.check_url(&url).is_ok(), "names are the resolver's");
