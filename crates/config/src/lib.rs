@@ -126,7 +126,8 @@ pub struct EventWebhooksConfig {
     pub poll_interval_ms: u64,
     /// Posts in flight per node.
     pub batch_size: u32,
-    /// Let endpoints be loopback, private or link-local addresses (off: SSRF guard).
+    /// Deprecated alias (a warning at start): opens loopback, private, link-local and CGNAT
+    /// ranges to event webhooks only, on top of `[egress] allow`.
     pub allow_private_targets: bool,
     pub retry: RetryPolicy,
 }

@@ -7,6 +7,7 @@
 pub mod account;
 pub mod address;
 pub mod connections;
+pub mod egress;
 pub mod feedback;
 pub mod limiter;
 pub mod live;

@@ -7,6 +7,7 @@ pub mod deadline;
 pub mod delivery_log;
 pub mod dkim;
 pub mod dns;
+pub mod egress;
 pub mod http;
 mod log;
 pub mod mailbox;
@@ -20,6 +21,7 @@ use async_trait::async_trait;
 use sluice_core::{AccountId, DeliveryReport, Envelope, MessageId, ProviderConfig};
 
 pub use capture::CaptureDeliverer;
+pub use egress::Egress;
 pub use log::LogDeliverer;
 pub use smtp::{ProbeReport, SmtpDeliverer, TestMessage, probe_smtp, send_test_message};
 
@@ -50,15 +52,28 @@ pub trait Deliverer: Send + Sync + 'static {
     async fn deliver(&self, message: Outbound<'_>) -> DeliveryReport;
 }
 
-/// Builds the deliverer a provider config describes. `hello_name` is the default EHLO name.
-pub fn from_config(config: &ProviderConfig, hello_name: &str) -> Arc<dyn Deliverer> {
+/// Builds the deliverer a provider config describes. `hello_name` is the default EHLO name;
+/// `egress` says whether its destination is checked (a tenant's provider) or trusted.
+pub fn from_config(
+    config: &ProviderConfig,
+    hello_name: &str,
+    egress: &Egress,
+) -> Arc<dyn Deliverer> {
     match config {
         ProviderConfig::Log => Arc::new(LogDeliverer),
         ProviderConfig::Capture => Arc::new(CaptureDeliverer),
-        ProviderConfig::Smtp(smtp) => Arc::new(SmtpDeliverer::new(smtp.clone(), hello_name)),
-        ProviderConfig::Sendgrid(c) => Arc::new(http::sendgrid::SendgridDeliverer::new(c.clone())),
-        ProviderConfig::Mailgun(c) => Arc::new(http::mailgun::MailgunDeliverer::new(c.clone())),
-        ProviderConfig::Ses(c) => Arc::new(http::ses::SesDeliverer::new(c.clone())),
-        ProviderConfig::Msgraph(c) => Arc::new(http::msgraph::MsGraphDeliverer::new(c.clone())),
+        ProviderConfig::Smtp(smtp) => {
+            Arc::new(SmtpDeliverer::new(smtp.clone(), hello_name, egress.clone()))
+        }
+        ProviderConfig::Sendgrid(c) => {
+            Arc::new(http::sendgrid::SendgridDeliverer::new(c.clone(), egress))
+        }
+        ProviderConfig::Mailgun(c) => {
+            Arc::new(http::mailgun::MailgunDeliverer::new(c.clone(), egress))
+        }
+        ProviderConfig::Ses(c) => Arc::new(http::ses::SesDeliverer::new(c.clone(), egress)),
+        ProviderConfig::Msgraph(c) => {
+            Arc::new(http::msgraph::MsGraphDeliverer::new(c.clone(), egress))
+        }
     }
 }

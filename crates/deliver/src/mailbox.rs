@@ -13,6 +13,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader
 use tokio::net::TcpStream;
 
 use crate::ProbeReport;
+use crate::egress::Egress;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -202,9 +203,9 @@ fn shown(text: &str) -> String {
 
 /// Runs the check; every step is reported, the first failure ends it. Passwords never
 /// appear in the steps.
-pub async fn probe_mailbox(server: &MailboxServer) -> ProbeReport {
+pub async fn probe_mailbox(server: &MailboxServer, egress: &Egress) -> ProbeReport {
     let mut steps = Vec::new();
-    let ok = match run(server, &mut steps).await {
+    let ok = match run(server, egress, &mut steps).await {
         Ok(()) => true,
         Err(why) => {
             steps.push(format!("failed: {}", shown(&why)));
@@ -214,19 +215,20 @@ pub async fn probe_mailbox(server: &MailboxServer) -> ProbeReport {
     ProbeReport { ok, steps }
 }
 
-async fn run(server: &MailboxServer, steps: &mut Vec<String>) -> Result<(), String> {
+async fn run(
+    server: &MailboxServer,
+    egress: &Egress,
+    steps: &mut Vec<String>,
+) -> Result<(), String> {
     let timeout = Duration::from_secs(server.timeout_secs.max(1));
     steps.push(format!(
         "connect to {}:{} ({:?}, {:?})",
         server.host, server.port, server.protocol, server.security
     ));
-    let tcp = tokio::time::timeout(
-        timeout,
-        TcpStream::connect((server.host.as_str(), server.port)),
-    )
-    .await
-    .map_err(|_| "connect timed out".to_string())?
-    .map_err(|e| e.to_string())?;
+    let tcp = egress
+        .connect_tcp(&server.host, server.port, timeout)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut dialog = Dialog {
         io: BufReader::new(Stream::Plain(tcp)),
         timeout,

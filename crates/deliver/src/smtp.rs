@@ -11,6 +11,7 @@ use lettre::transport::smtp::extension::Extension;
 use sluice_core::text::sanitize_reply_text;
 use sluice_core::{DeliveryReport, RecipientResult, SmtpProviderConfig, SmtpSecurity, Verdict};
 
+use crate::egress::Egress;
 use crate::transport::{self, ClientSecurity, ClientTarget, ConnectError};
 use crate::{Deliverer, Outbound};
 
@@ -26,6 +27,7 @@ const CHECK_AFTER: Duration = Duration::from_secs(1);
 pub struct SmtpDeliverer {
     config: SmtpProviderConfig,
     hello: String,
+    egress: Egress,
     /// Connections that finished a transaction cleanly, newest last.
     idle: std::sync::Mutex<Vec<(Upstream, Instant)>>,
 }
@@ -58,7 +60,7 @@ enum AttemptError {
 }
 
 impl SmtpDeliverer {
-    pub fn new(config: SmtpProviderConfig, default_hello: &str) -> Self {
+    pub fn new(config: SmtpProviderConfig, default_hello: &str, egress: Egress) -> Self {
         let hello = config
             .hello_name
             .clone()
@@ -66,6 +68,7 @@ impl SmtpDeliverer {
         SmtpDeliverer {
             config,
             hello,
+            egress,
             idle: std::sync::Mutex::new(Vec::new()),
         }
     }
@@ -117,8 +120,10 @@ impl SmtpDeliverer {
             skip_tls_verify: self.config.skip_tls_verify,
             timeout: Duration::from_secs(self.config.timeout_secs),
             hello: self.hello.clone(),
+            egress: self.egress.clone(),
         };
         let mut conn = transport::connect(&target).await.map_err(|e| match e {
+            ConnectError::Egress(e) => AttemptError::Io(e.to_string()),
             ConnectError::Io(e) => AttemptError::Io(e.to_string()),
             ConnectError::Smtp(e) => AttemptError::Smtp(e),
         })?;
@@ -394,8 +399,12 @@ pub struct ProbeReport {
 
 /// Connects as a delivery would (TCP, TLS as configured, EHLO, AUTH if configured) and
 /// says QUIT; sends no mail. Upstream text in the steps is sanitised.
-pub async fn probe_smtp(config: &SmtpProviderConfig, default_hello: &str) -> ProbeReport {
-    let deliverer = SmtpDeliverer::new(config.clone(), default_hello);
+pub async fn probe_smtp(
+    config: &SmtpProviderConfig,
+    default_hello: &str,
+    egress: &Egress,
+) -> ProbeReport {
+    let deliverer = SmtpDeliverer::new(config.clone(), default_hello, egress.clone());
     let mut steps = vec![format!(
         "connect to {}:{} ({:?})",
         config.host,
@@ -452,13 +461,14 @@ pub struct TestMessage<'a> {
 pub async fn send_test_message(
     config: &SmtpProviderConfig,
     default_hello: &str,
+    egress: &Egress,
     test: TestMessage<'_>,
 ) -> ProbeReport {
-    let mut report = probe_smtp(config, default_hello).await;
+    let mut report = probe_smtp(config, default_hello, egress).await;
     if !report.ok {
         return report;
     }
-    let deliverer = SmtpDeliverer::new(config.clone(), default_hello);
+    let deliverer = SmtpDeliverer::new(config.clone(), default_hello, egress.clone());
     let plain = test_message(&test, &deliverer.hello);
     let body = config
         .from_name

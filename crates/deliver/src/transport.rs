@@ -23,6 +23,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use crate::deadline::DeadlineStream;
+use crate::egress::{Egress, EgressError};
 
 /// How the connection is secured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,12 +43,16 @@ pub struct ClientTarget {
     pub skip_tls_verify: bool,
     pub timeout: Duration,
     pub hello: String,
+    /// Checked (a tenant's host) or trusted (the operator's).
+    pub egress: Egress,
 }
 
 /// Why a connection could not be set up.
 #[derive(Debug)]
 pub enum ConnectError {
-    /// TCP or TLS below SMTP.
+    /// Refused by the egress policy, unresolvable, or no TCP connection.
+    Egress(EgressError),
+    /// TLS below SMTP.
     Io(io::Error),
     /// An SMTP answer (greeting, EHLO, STARTTLS) or lettre's own checks.
     Smtp(SmtpError),
@@ -56,6 +61,7 @@ pub enum ConnectError {
 impl std::fmt::Display for ConnectError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            ConnectError::Egress(e) => write!(f, "{e}"),
             ConnectError::Io(e) => write!(f, "connection error: {e}"),
             ConnectError::Smtp(e) => write!(f, "{e}"),
         }
@@ -74,15 +80,14 @@ impl From<io::Error> for ConnectError {
     }
 }
 
-/// Connects, upgrades or wraps TLS as asked, and reads the greeting and EHLO.
+/// Connects (to an address the egress policy checked, for a tenant's host), upgrades or wraps TLS as asked, and reads the greeting and EHLO.
 pub async fn connect(target: &ClientTarget) -> Result<AsyncSmtpConnection, ConnectError> {
     let hello = ClientId::Domain(target.hello.clone());
-    let tcp = tokio::time::timeout(
-        target.timeout,
-        TcpStream::connect((target.host.as_str(), target.port)),
-    )
-    .await
-    .map_err(|_| io_error(io::ErrorKind::TimedOut, "connect timed out"))??;
+    let tcp = target
+        .egress
+        .connect_tcp(&target.host, target.port, target.timeout)
+        .await
+        .map_err(ConnectError::Egress)?;
     tcp.set_nodelay(true)?;
     let stream: Box<dyn AsyncTokioStream> = match target.security {
         ClientSecurity::Implicit => {

@@ -32,6 +32,7 @@ fn acceptor(store: Arc<dyn Store>) -> sluice_worker::Acceptor {
             Arc::new(sluice_core::sealed::MasterKey::from_hex(&"11".repeat(32)).unwrap()),
             Arc::new(sluice_deliver::LogDeliverer),
             "test.invalid".into(),
+            loopback_open(),
             std::time::Duration::ZERO,
         ),
         sluice_worker::DeliveryMode::Async,
@@ -99,6 +100,13 @@ struct Api {
     _dir: tempfile::TempDir,
 }
 
+/// The egress policy with loopback opened (`egress.allow`, as `serve --dev` has it).
+fn loopback_open() -> sluice_deliver::egress::EgressPolicy {
+    let resolver = sluice_deliver::dns::Resolver::new(&[]).unwrap();
+    let allow = ["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
+    sluice_deliver::egress::EgressPolicy::new(resolver, &allow)
+}
+
 struct Reply {
     status: StatusCode,
     body: Value,
@@ -128,7 +136,9 @@ impl Api {
             ))),
             connections: connections.clone(),
             master_key: Arc::new(sluice_core::sealed::MasterKey::from_bytes([7u8; 32])),
-            event_webhooks_allow_private: false,
+            // Upstreams and receivers here run on loopback: opened the way `--dev` does.
+            egress: loopback_open(),
+            webhook_egress: loopback_open(),
             api_keys: Arc::new(sluice_store::ttl_cache::TtlCache::new(
                 std::time::Duration::ZERO,
             )),
@@ -137,7 +147,10 @@ impl Api {
             )),
             feedback: Arc::new(sluice_http::api::feedback::FeedbackState {
                 max_age_secs: 600,
-                certificates: sluice_http::api::feedback::verify::SnsCertificates::new(vec![]),
+                certificates: sluice_http::api::feedback::verify::SnsCertificates::new(
+                    vec![],
+                    sluice_deliver::Egress::Policed(loopback_open()),
+                ),
             }),
             submitter: Arc::new(WorkerSubmitter(Arc::new(acceptor(store.clone())))),
             hostname: "sluice.test".into(),

@@ -117,6 +117,7 @@ pub fn apply(targets: &Targets, old: &Config, new: &Config, tls_files_changed: b
         targets.dispatcher.set_default(sluice_deliver::from_config(
             &running.delivery.default_provider,
             &running.smtp.hostname,
+            &sluice_deliver::Egress::Trusted,
         ));
     }
     if touched("logging.level") || touched("api.") {

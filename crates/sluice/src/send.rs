@@ -213,6 +213,8 @@ impl SessionCtx {
             skip_tls_verify: args.insecure,
             timeout: Duration::from_secs(args.timeout),
             hello: "sluice-send.local".into(),
+            // The operator's own test client: no tenant names this host.
+            egress: sluice_deliver::Egress::Trusted,
         };
         let mut conn = connect(&target)
             .await

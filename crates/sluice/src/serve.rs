@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use sluice_config::{Config, DeliveryMode as ConfigMode};
+use sluice_deliver::egress::EgressPolicy;
 use sluice_store::{GroupCommitConfig, QueueCommitter, Store};
 use sluice_worker::{Acceptor, DeliveryMode, Worker, WorkerConfig};
 use tokio::net::TcpListener;
@@ -175,6 +176,7 @@ pub async fn run(args: crate::ConfigArgs, roles: &[Role]) -> anyhow::Result<()> 
     let log_level = crate::logging::init(&config.logging)?;
     let metrics = crate::metrics::install().context("installing the metrics recorder")?;
     let store = open_store(&config).await?;
+    let (egress, webhook_egress) = egress_policies(&config)?;
     if dev {
         ensure_dev_account(store.as_ref()).await?;
     }
@@ -206,8 +208,13 @@ pub async fn run(args: crate::ConfigArgs, roles: &[Role]) -> anyhow::Result<()> 
     let dispatcher = sluice_worker::Dispatcher::new(
         store.clone(),
         master_key.clone(),
-        sluice_deliver::from_config(&config.delivery.default_provider, &config.smtp.hostname),
+        sluice_deliver::from_config(
+            &config.delivery.default_provider,
+            &config.smtp.hostname,
+            &sluice_deliver::Egress::Trusted,
+        ),
         config.smtp.hostname.clone(),
+        egress.clone(),
         Duration::from_millis(config.store.account_cache_ms),
     );
     dispatcher.limit_slots(sluice_worker::SlotLimits {
@@ -295,6 +302,7 @@ pub async fn run(args: crate::ConfigArgs, roles: &[Role]) -> anyhow::Result<()> 
                 acceptor: acceptor.clone(),
             }),
             master_key.clone(),
+            (egress.clone(), webhook_egress.clone()),
         )?),
     };
     let (running_tx, running_rx) = watch::channel(Arc::new(config.clone()));
@@ -431,6 +439,7 @@ pub async fn run(args: crate::ConfigArgs, roles: &[Role]) -> anyhow::Result<()> 
             retry: hooks.retry.clone(),
         },
         format!("{node}-hooks"),
+        webhook_egress.clone(),
     );
     let event_webhooks_task = roles
         .contains(&Role::Worker)
@@ -522,6 +531,25 @@ pub fn master_key(config: &Config) -> anyhow::Result<sluice_core::sealed::Master
 }
 
 /// This node's delivery log.
+/// The egress policies: for tenants' destinations (`[egress] allow`, names resolved with
+/// `[dns] nameservers`), and for event webhooks, which the deprecated
+/// `event_webhooks.allow_private_targets` opens to the private ranges as well.
+fn egress_policies(config: &Config) -> anyhow::Result<(EgressPolicy, EgressPolicy)> {
+    let resolver = sluice_deliver::dns::Resolver::new(&config.dns.nameservers)
+        .context("building the resolver from [dns] nameservers")?;
+    let egress = EgressPolicy::new(resolver, &config.egress.allow);
+    let webhooks = if config.event_webhooks.allow_private_targets {
+        warn!(
+            "event_webhooks.allow_private_targets is deprecated: it opens loopback, private and \
+             link-local ranges to event webhooks; list the ranges in [egress] allow instead"
+        );
+        egress.opening(&sluice_core::egress::private_ranges())
+    } else {
+        egress.clone()
+    };
+    Ok((egress, webhooks))
+}
+
 fn delivery_log_path(config: &Config) -> std::path::PathBuf {
     config.data_dir.join("delivery.log")
 }
@@ -533,6 +561,7 @@ fn api_state(
     connections: Arc<dyn sluice_core::ConnectionDirectory>,
     submitter: Arc<dyn sluice_http::api::Submitter>,
     master_key: Arc<sluice_core::sealed::MasterKey>,
+    (egress, webhook_egress): (EgressPolicy, EgressPolicy),
 ) -> anyhow::Result<sluice_http::api::ApiState> {
     let api = &config.api;
     let secret = if api.jwt_secret.is_empty() {
@@ -555,7 +584,7 @@ fn api_state(
         dummy_hash: Arc::new(crate::account::hash_password("no such user")?),
         connections,
         master_key,
-        event_webhooks_allow_private: config.event_webhooks.allow_private_targets,
+        webhook_egress,
         api_keys: Arc::new(sluice_store::ttl_cache::TtlCache::new(
             Duration::from_millis(config.store.account_cache_ms),
         )),
@@ -566,8 +595,10 @@ fn api_state(
             max_age_secs: config.feedback.max_age_secs as i64,
             certificates: sluice_http::api::feedback::verify::SnsCertificates::new(
                 config.feedback.sns_cert_url_prefixes.clone(),
+                sluice_deliver::Egress::Policed(egress.clone()),
             ),
         }),
+        egress,
         submitter,
         hostname: config.smtp.hostname.clone(),
         max_message_size: config.smtp.max_message_size,

@@ -18,7 +18,9 @@ fn subscribed_events_are_posted_signed_and_retried() {
         "hook_receiver.py",
         &["--secret", SECRET, "--fail-first", "1"],
     );
+    // Loopback stays closed in [egress]; the deprecated alias opens it for webhooks.
     let sluice = Sluice::builder(BIN)
+        .egress_allow(&[])
         .env("SLUICE_EVENT_WEBHOOKS__ALLOW_PRIVATE_TARGETS", "true")
         .env("SLUICE_EVENT_WEBHOOKS__POLL_INTERVAL_MS", "100")
         .env("SLUICE_EVENT_WEBHOOKS__RETRY__INITIAL_DELAY_SECS", "0.5")

@@ -52,7 +52,6 @@ fn a_slow_provider_holds_only_its_own_slots() {
     let sluice = Sluice::builder(BIN)
         .delivery("concurrency = 8")
         .delivery("provider_concurrency = 3")
-        .section("[egress]\nallow = [\"127.0.0.0/8\"]")
         .start();
     // The account's first provider takes what no rule routes; slow.test goes to the slow one.
     smtp_provider(&sluice, "fast", fast.port);

@@ -296,6 +296,7 @@ pub struct SluiceBuilder {
     sections: Vec<String>,
     panel: Vec<String>,
     data_dir: Option<PathBuf>,
+    egress_allow: Vec<String>,
 }
 
 impl SluiceBuilder {
@@ -303,6 +304,14 @@ impl SluiceBuilder {
     /// small file system of the test's own.
     pub fn data_dir(mut self, dir: &Path) -> Self {
         self.data_dir = Some(dir.to_path_buf());
+        self
+    }
+
+    /// `[egress] allow`: by default loopback (both families), the way `serve --dev` opens
+    /// it, since test upstreams, service fakes and hook receivers listen there. An empty
+    /// list closes it again, as in production.
+    pub fn egress_allow(mut self, ranges: &[&str]) -> Self {
+        self.egress_allow = ranges.iter().map(|r| r.to_string()).collect();
         self
     }
 
@@ -447,6 +456,9 @@ listen = "127.0.0.1:{webhook}"
 [logging]
 format = "{log_format}"
 
+[egress]
+allow = {egress_allow}
+
 {sections}
 "#,
             data = data_dir.display(),
@@ -471,6 +483,7 @@ format = "{log_format}"
             log_format = self.log_format,
             panel_lines = self.panel.join("\n"),
             sections = self.sections.join("\n\n"),
+            egress_allow = serde_json::to_string(&self.egress_allow).unwrap(),
         );
         let config_path = dir.path().join("sluice.toml");
         std::fs::write(&config_path, config).unwrap();
@@ -541,6 +554,7 @@ impl Sluice {
             sections: Vec::new(),
             panel: Vec::new(),
             data_dir: None,
+            egress_allow: vec!["127.0.0.0/8".into(), "::1/128".into()],
         }
     }
 

@@ -2,6 +2,7 @@
 //! (`sluice_core::router`), call each route's providers in failover order (a transient
 //! failure tries the next provider at once), and merge what became of every recipient.
 
+use sluice_deliver::egress::{Egress, EgressPolicy};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -77,6 +78,9 @@ pub struct Dispatcher {
     /// `delivery.default_provider`; a config reload replaces it.
     default: sluice_core::Live<dyn Deliverer>,
     hello_name: String,
+    /// Checks the destinations of tenants' providers; system providers (no account, made
+    /// by an admin) and the default provider (the operator's config) are trusted.
+    tenant_egress: EgressPolicy,
     /// Deliverers by provider id, with the `updated_at` they were built from: a changed
     /// provider is rebuilt, an unchanged one keeps its connections and tokens.
     built: Mutex<HashMap<i64, Built>>,
@@ -105,6 +109,7 @@ impl Dispatcher {
         master_key: Arc<MasterKey>,
         default: Arc<dyn Deliverer>,
         hello_name: String,
+        tenant_egress: EgressPolicy,
         cache_ttl: std::time::Duration,
     ) -> Arc<Self> {
         Arc::new(Dispatcher {
@@ -112,6 +117,7 @@ impl Dispatcher {
             master_key,
             default: sluice_core::Live::from_arc(default),
             hello_name,
+            tenant_egress,
             built: Mutex::new(HashMap::new()),
             settings: TtlCache::new(cache_ttl),
             delivery_log: std::sync::OnceLock::new(),
@@ -412,7 +418,13 @@ impl Dispatcher {
             &row.secrets,
         );
         let deliverer = match opened {
-            Ok(config) => sluice_deliver::from_config(&config, &self.hello_name),
+            Ok(config) => {
+                let egress = match row.account_id {
+                    Some(_) => Egress::Policed(self.tenant_egress.clone()),
+                    None => Egress::Trusted,
+                };
+                sluice_deliver::from_config(&config, &self.hello_name, &egress)
+            }
             Err(problem) => {
                 warn!(provider_id = id, %problem, "provider cannot be used");
                 Arc::new(Misconfigured {

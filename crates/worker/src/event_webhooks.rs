@@ -1,7 +1,9 @@
 //! Tenants' event webhooks: POST each message event to the endpoints that subscribed to
 //! it, signed `Sluice-Signature: t=<unix>,v1=<hex hmac_sha256(secret, t + "." + body)>`,
 //! from the durable outbox the store fills with the event (so nothing is lost across
-//! restarts), claimed under a lease, retried with backoff, every attempt kept.
+//! restarts), claimed under a lease, retried with backoff, every attempt kept. Endpoints
+//! are tenants' destinations: every connection goes through the egress policy, and a
+//! refused endpoint's post is recorded as failed (not retried) with no connection made.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +14,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use sluice_core::sealed::MasterKey;
 use sluice_core::{RetryDecision, RetryPolicy};
+use sluice_deliver::egress::{Egress, EgressPolicy};
 use sluice_store::{DueWebhook, Store, WebhookAttemptRecord};
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -30,8 +33,28 @@ pub struct EventWebhookSender {
     store: Arc<dyn Store>,
     master_key: Arc<MasterKey>,
     http: reqwest::Client,
+    egress: Egress,
     config: EventWebhookConfig,
     owner: String,
+}
+
+/// Why a post did not succeed: its status (if any) and what went wrong; `refused` when the
+/// egress policy refused the endpoint (no retry: nothing will change until its URL or the
+/// policy does).
+struct Failed {
+    status: Option<u16>,
+    error: String,
+    refused: bool,
+}
+
+impl Failed {
+    fn new(status: Option<u16>, error: impl Into<String>) -> Failed {
+        Failed {
+            status,
+            error: error.into(),
+            refused: false,
+        }
+    }
 }
 
 /// The `Sluice-Signature` header value for a body sent at `timestamp` (unix seconds).
@@ -70,17 +93,22 @@ impl EventWebhookSender {
         master_key: Arc<MasterKey>,
         config: EventWebhookConfig,
         owner: String,
+        egress: EgressPolicy,
     ) -> Arc<Self> {
-        let http = reqwest::Client::builder()
+        let egress = Egress::Policed(egress);
+        let builder = reqwest::Client::builder()
             .user_agent(concat!("sluice-webhooks/", env!("CARGO_PKG_VERSION")))
             .timeout(config.timeout)
-            .redirect(reqwest::redirect::Policy::none())
+            .redirect(reqwest::redirect::Policy::none());
+        let http = egress
+            .http_client(builder)
             .build()
             .expect("static client settings");
         Arc::new(EventWebhookSender {
             store,
             master_key,
             http,
+            egress,
             config,
             owner,
         })
@@ -121,18 +149,22 @@ impl EventWebhookSender {
         let started_at = now_ms();
         let outcome = match self.master_key.open(&due.secret) {
             Ok(secret) => self.send(&due, &secret).await,
-            Err(_) => Err((
+            Err(_) => Err(Failed::new(
                 None,
-                "the endpoint's secret does not open with this node's master key".to_string(),
+                "the endpoint's secret does not open with this node's master key",
             )),
         };
         let finished_at = now_ms();
         let (status_code, error) = match &outcome {
             Ok(code) => (Some(*code), None),
-            Err((code, error)) => (*code, Some(error.clone())),
+            Err(failed) => (failed.status, Some(failed.error.clone())),
         };
         let delivered = outcome.is_ok();
-        let next_attempt_at = if delivered {
+        let refused = outcome.as_ref().is_err_and(|failed| failed.refused);
+        if refused {
+            warn!(delivery_id = due.id, error = ?error, "event webhook endpoint refused by the egress policy");
+        }
+        let next_attempt_at = if delivered || refused {
             None
         } else {
             let jitter: f64 = rand::rng().random();
@@ -164,7 +196,14 @@ impl EventWebhookSender {
     }
 
     /// Ok(status) for a 2xx; otherwise the status (if any) and what went wrong.
-    async fn send(&self, due: &DueWebhook, secret: &[u8]) -> Result<u16, (Option<u16>, String)> {
+    async fn send(&self, due: &DueWebhook, secret: &[u8]) -> Result<u16, Failed> {
+        if let Err(refused) = self.egress.check_url(&due.url) {
+            return Err(Failed {
+                status: None,
+                error: format!("not sent: {refused}"),
+                refused: true,
+            });
+        }
         let body = payload(due).to_string();
         let timestamp = now_ms() / 1000;
         let answer = self
@@ -183,10 +222,17 @@ impl EventWebhookSender {
             Ok(response) if response.status().is_success() => Ok(response.status().as_u16()),
             Ok(response) => {
                 let code = response.status().as_u16();
-                Err((Some(code), format!("HTTP {code}")))
+                Err(Failed::new(Some(code), format!("HTTP {code}")))
             }
-            Err(error) if error.is_timeout() => Err((None, "timed out".into())),
-            Err(_) => Err((None, "could not connect".into())),
+            Err(error) => match sluice_deliver::egress::refusal_in(&error) {
+                Some(refused) => Err(Failed {
+                    status: None,
+                    error: format!("not sent: {refused}"),
+                    refused: true,
+                }),
+                None if error.is_timeout() => Err(Failed::new(None, "timed out")),
+                None => Err(Failed::new(None, "could not connect")),
+            },
         }
     }
 }

@@ -7,18 +7,26 @@ use async_trait::async_trait;
 use reqwest::multipart::{Form, Part};
 use sluice_core::{DeliveryReport, MailgunConfig, MailgunRegion};
 
-use super::{Answer, client, in_batches, join, limits, report_for_answer, report_for_error};
+use super::{Answer, client, in_batches, join, limits, report_for_answer, report_for_error, literal_refusal, refused_report};
+use crate::egress::Egress;
 use crate::{Deliverer, Outbound};
 
 pub struct MailgunDeliverer {
     config: MailgunConfig,
     http: reqwest::Client,
+    refused: Option<String>,
 }
 
 impl MailgunDeliverer {
-    pub fn new(config: MailgunConfig) -> Self {
-        let http = client(config.timeout_secs);
-        MailgunDeliverer { config, http }
+    pub fn new(config: MailgunConfig, egress: &Egress) -> Self {
+        let http = client(config.timeout_secs, egress);
+        let mut deliverer = MailgunDeliverer {
+            config,
+            http,
+            refused: None,
+        };
+        deliverer.refused = literal_refusal(egress, &[deliverer.base_url()]);
+        deliverer
     }
 
     fn base_url(&self) -> &str {
@@ -37,6 +45,9 @@ impl Deliverer for MailgunDeliverer {
     }
 
     async fn deliver(&self, message: Outbound<'_>) -> DeliveryReport {
+        if let Some(why) = &self.refused {
+            return refused_report("mailgun", &message.envelope.rcpt_to, why);
+        }
         in_batches(&message.envelope.rcpt_to, limits::MAILGUN, |rcpts| {
             self.send_mime(&message, rcpts)
         })

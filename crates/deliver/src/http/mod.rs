@@ -14,16 +14,38 @@ use std::time::{Duration, SystemTime};
 use sluice_core::text::sanitize_reply_text;
 use sluice_core::{DeliveryReport, Verdict};
 
+use crate::egress::Egress;
+
 /// The HTTP client every service shares: bounded timeouts, our user agent, no redirects
-/// (an API that redirects a POST is misconfigured, not something to follow).
-pub fn client(timeout_secs: u64) -> reqwest::Client {
-    reqwest::Client::builder()
+/// (an API that redirects a POST is misconfigured, not something to follow), names
+/// resolved through the egress policy when a tenant named the service's URL.
+pub fn client(timeout_secs: u64, egress: &Egress) -> reqwest::Client {
+    let builder = reqwest::Client::builder()
         .user_agent(concat!("sluice/", env!("CARGO_PKG_VERSION")))
         .timeout(Duration::from_secs(timeout_secs.max(1)))
         .connect_timeout(Duration::from_secs(timeout_secs.clamp(1, 10)))
-        .redirect(reqwest::redirect::Policy::none())
+        .redirect(reqwest::redirect::Policy::none());
+    egress
+        .http_client(builder)
         .build()
         .expect("reqwest client builds with static settings")
+}
+
+/// Why the egress policy refuses one of a deliverer's URLs written with an IP-literal
+/// host (reqwest connects to those without asking the resolver). Decided once per
+/// deliverer: its URLs and the policy change only with a rebuild.
+pub fn literal_refusal(egress: &Egress, urls: &[&str]) -> Option<String> {
+    urls.iter()
+        .find_map(|url| egress.check_url(url).err())
+        .map(|error| error.to_string())
+}
+
+/// The report when the egress policy refused the service's address: nothing was sent.
+/// Transient, as Postfix defers on a configuration error: the operator may open the range
+/// or the tenant fix the URL, and the message's retry limit still ends it.
+pub fn refused_report(provider: &str, rcpts: &[String], why: &str) -> DeliveryReport {
+    let text = sanitize_reply_text(&format!("not sent: {why}"), 300);
+    DeliveryReport::uniform(provider, rcpts, Verdict::Transient, None, &text)
 }
 
 /// What an HTTP status means for the message.
@@ -113,6 +135,9 @@ pub fn report_for_error(
     rcpts: &[String],
     error: &reqwest::Error,
 ) -> DeliveryReport {
+    if let Some(refused) = crate::egress::refusal_in(error) {
+        return refused_report(provider, rcpts, &refused.to_string());
+    }
     let what = if error.is_timeout() {
         "timed out waiting for the service"
     } else if error.is_connect() {

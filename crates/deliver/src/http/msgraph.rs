@@ -12,7 +12,8 @@ use base64::Engine;
 use sluice_core::{DeliveryReport, MsGraphConfig, Verdict};
 use tokio::sync::Mutex;
 
-use super::{Answer, client, in_batches, join, limits, mime, report_for_answer, report_for_error};
+use super::{Answer, client, in_batches, join, limits, mime, report_for_answer, report_for_error, literal_refusal, refused_report};
+use crate::egress::Egress;
 use crate::{Deliverer, Outbound};
 
 pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
@@ -24,6 +25,7 @@ pub struct MsGraphDeliverer {
     config: MsGraphConfig,
     http: reqwest::Client,
     token: Mutex<Option<(String, Instant)>>,
+    refused: Option<String>,
 }
 
 /// Why no token was had.
@@ -34,12 +36,16 @@ enum TokenError {
 }
 
 impl MsGraphDeliverer {
-    pub fn new(config: MsGraphConfig) -> Self {
-        let http = client(config.timeout_secs);
+    pub fn new(config: MsGraphConfig, egress: &Egress) -> Self {
+        let http = client(config.timeout_secs, egress);
+        let authority = config.authority_url.as_deref().unwrap_or(DEFAULT_AUTHORITY);
+        let graph = config.graph_url.as_deref().unwrap_or(DEFAULT_GRAPH);
+        let refused = literal_refusal(egress, &[authority, graph]);
         MsGraphDeliverer {
             config,
             http,
             token: Mutex::new(None),
+            refused,
         }
     }
 
@@ -116,6 +122,9 @@ impl Deliverer for MsGraphDeliverer {
     }
 
     async fn deliver(&self, message: Outbound<'_>) -> DeliveryReport {
+        if let Some(why) = &self.refused {
+            return refused_report("msgraph", &message.envelope.rcpt_to, why);
+        }
         let message_id = mime::parse(message.body).and_then(|m| m.message_id().map(str::to_string));
         in_batches(&message.envelope.rcpt_to, limits::MSGRAPH, |rcpts| {
             self.send_to(&message, rcpts, message_id.clone())

@@ -11,7 +11,8 @@ use mail_parser::{MessagePart, MimeHeaders};
 use serde_json::{Value, json};
 use sluice_core::{DeliveryReport, SendgridConfig, Verdict};
 
-use super::{Answer, client, in_batches, join, limits, mime, report_for_answer, report_for_error};
+use super::{Answer, client, in_batches, join, limits, mime, report_for_answer, report_for_error, literal_refusal, refused_report};
+use crate::egress::Egress;
 use crate::{Deliverer, Outbound};
 
 pub const DEFAULT_BASE_URL: &str = "https://api.sendgrid.com";
@@ -30,12 +31,19 @@ const PASSED_HEADERS: [&str; 7] = [
 pub struct SendgridDeliverer {
     config: SendgridConfig,
     http: reqwest::Client,
+    refused: Option<String>,
 }
 
 impl SendgridDeliverer {
-    pub fn new(config: SendgridConfig) -> Self {
-        let http = client(config.timeout_secs);
-        SendgridDeliverer { config, http }
+    pub fn new(config: SendgridConfig, egress: &Egress) -> Self {
+        let http = client(config.timeout_secs, egress);
+        let base = config.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL);
+        let refused = literal_refusal(egress, &[base]);
+        SendgridDeliverer {
+            config,
+            http,
+            refused,
+        }
     }
 }
 
@@ -46,6 +54,9 @@ impl Deliverer for SendgridDeliverer {
     }
 
     async fn deliver(&self, message: Outbound<'_>) -> DeliveryReport {
+        if let Some(why) = &self.refused {
+            return refused_report("sendgrid", &message.envelope.rcpt_to, why);
+        }
         in_batches(&message.envelope.rcpt_to, limits::SENDGRID, |rcpts| {
             self.mail_send(&message, rcpts)
         })

@@ -13,18 +13,26 @@ use base64::Engine;
 use serde_json::json;
 use sluice_core::{DeliveryReport, SesConfig, Verdict};
 
-use super::{Answer, client, in_batches, join, limits, report_for_answer, report_for_error};
+use super::{Answer, client, in_batches, join, limits, report_for_answer, report_for_error, literal_refusal, refused_report};
+use crate::egress::Egress;
 use crate::{Deliverer, Outbound};
 
 pub struct SesDeliverer {
     config: SesConfig,
     http: reqwest::Client,
+    refused: Option<String>,
 }
 
 impl SesDeliverer {
-    pub fn new(config: SesConfig) -> Self {
-        let http = client(config.timeout_secs);
-        SesDeliverer { config, http }
+    pub fn new(config: SesConfig, egress: &Egress) -> Self {
+        let http = client(config.timeout_secs, egress);
+        let mut deliverer = SesDeliverer {
+            config,
+            http,
+            refused: None,
+        };
+        deliverer.refused = literal_refusal(egress, &[&deliverer.endpoint()]);
+        deliverer
     }
 
     fn endpoint(&self) -> String {
@@ -101,6 +109,9 @@ impl Deliverer for SesDeliverer {
     }
 
     async fn deliver(&self, message: Outbound<'_>) -> DeliveryReport {
+        if let Some(why) = &self.refused {
+            return refused_report("ses", &message.envelope.rcpt_to, why);
+        }
         in_batches(&message.envelope.rcpt_to, limits::SES, |rcpts| {
             self.send_email(&message, rcpts)
         })

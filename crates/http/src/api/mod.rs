@@ -3,6 +3,7 @@
 //! the handlers' annotations, so a route cannot exist without being described.
 
 pub(crate) mod compose;
+pub(crate) mod destinations;
 pub mod error;
 pub mod feedback;
 pub mod principal;
@@ -54,6 +55,11 @@ pub struct ApiState {
         Arc<sluice_store::ttl_cache::TtlCache<sluice_core::AccountId, sluice_core::AccountStatus>>,
     /// Whether event webhook endpoints may be loopback or private addresses.
     pub event_webhooks_allow_private: bool,
+    /// The egress policy for tenants' destinations (providers, mailbox servers).
+    pub egress: sluice_deliver::egress::EgressPolicy,
+    /// The policy for event webhook endpoints: `egress`, plus the private ranges while the
+    /// deprecated `event_webhooks.allow_private_targets` is on.
+    pub webhook_egress: sluice_deliver::egress::EgressPolicy,
     /// Verifies feedback webhooks from the email services.
     pub feedback: Arc<feedback::FeedbackState>,
     /// Requests per minute per caller (API key or user).

@@ -182,10 +182,11 @@ async fn confirm_subscription(state: &ApiState, message: &Value) -> Result<(), A
     if !state.feedback.certificates.url_allowed(url) {
         return Err(Refused::CertificateUrl.into());
     }
-    let confirmed = reqwest::get(url)
-        .await
-        .and_then(|r| r.error_for_status())
-        .is_ok();
+    let fetched = state.feedback.certificates.fetch(url).await;
+    if let Err(why) = &fetched {
+        tracing::warn!(%why, "SNS SubscribeURL not fetched");
+    }
+    let confirmed = fetched.is_ok();
     tracing::info!(
         topic = message["TopicArn"].as_str().unwrap_or_default(),
         confirmed,

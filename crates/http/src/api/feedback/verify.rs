@@ -2,6 +2,7 @@
 //! Mailgun's HMAC, SNS's RSA signature against a certificate from an allowed URL.
 //! Pure functions over bytes, but for fetching SNS certificates.
 
+use sluice_deliver::egress::Egress;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -151,21 +152,27 @@ pub fn sns_url_allowed(url: &str, prefixes: &[String]) -> bool {
         .unwrap_or(false)
 }
 
-/// Fetches and caches SNS signing certificates' public keys.
+/// Fetches and caches SNS signing certificates' public keys, and fetches SubscribeURLs.
+/// Both URLs come from a request anyone can send, so besides the prefix check every fetch
+/// goes through the egress policy, and redirects are not followed.
 pub struct SnsCertificates {
     http: reqwest::Client,
+    egress: Egress,
     allowed_prefixes: Vec<String>,
     keys: Mutex<HashMap<String, Vec<u8>>>,
 }
 
 impl SnsCertificates {
-    pub fn new(allowed_prefixes: Vec<String>) -> Self {
+    pub fn new(allowed_prefixes: Vec<String>, egress: Egress) -> Self {
+        let builder = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none());
         SnsCertificates {
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(5))
-                .redirect(reqwest::redirect::Policy::none())
+            http: egress
+                .http_client(builder)
                 .build()
                 .expect("static client settings"),
+            egress,
             allowed_prefixes,
             keys: Mutex::new(HashMap::new()),
         }
@@ -175,14 +182,13 @@ impl SnsCertificates {
         sns_url_allowed(url, &self.allowed_prefixes)
     }
 
-    async fn public_key(&self, url: &str) -> Result<Vec<u8>, Refused> {
+    /// GETs an allowed URL through the egress policy; the body of a 2xx answer.
+    pub async fn fetch(&self, url: &str) -> Result<Vec<u8>, String> {
         if !self.url_allowed(url) {
-            return Err(Refused::CertificateUrl);
+            return Err("the URL is not an allowed SNS URL".into());
         }
-        if let Some(key) = self.keys.lock().expect("cert cache").get(url) {
-            return Ok(key.clone());
-        }
-        let pem = async {
+        self.egress.check_url(url).map_err(|e| e.to_string())?;
+        let fetched = async {
             self.http
                 .get(url)
                 .send()
@@ -191,8 +197,26 @@ impl SnsCertificates {
                 .bytes()
                 .await
         }
-        .await
-        .map_err(|_| Refused::Certificate)?;
+        .await;
+        fetched.map(|b| b.to_vec()).map_err(|error| {
+            match sluice_deliver::egress::refusal_in(&error) {
+                Some(refused) => refused.to_string(),
+                None => "the fetch failed".into(),
+            }
+        })
+    }
+
+    async fn public_key(&self, url: &str) -> Result<Vec<u8>, Refused> {
+        if !self.url_allowed(url) {
+            return Err(Refused::CertificateUrl);
+        }
+        if let Some(key) = self.keys.lock().expect("cert cache").get(url) {
+            return Ok(key.clone());
+        }
+        let pem = self.fetch(url).await.map_err(|why| {
+            tracing::warn!(%why, "SNS signing certificate not fetched");
+            Refused::Certificate
+        })?;
         let (_, pem) = x509_parser::pem::parse_x509_pem(&pem).map_err(|_| Refused::Certificate)?;
         let cert = pem.parse_x509().map_err(|_| Refused::Certificate)?;
         let key = cert.public_key().subject_public_key.data.to_vec();

@@ -1,11 +1,13 @@
 //! Optional IMAP / POP3 servers an admin keeps to check (connect, TLS, log in, log out).
 //! Separate from outbound delivery; the password is sealed under the master key and never
-//! shown again.
+//! shown again. The host goes through the egress policy (saved and tested): a check that
+//! reports each step would otherwise map the internal network.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use sluice_deliver::egress::Egress;
 use sluice_deliver::mailbox::{
     MailboxProtocol, MailboxSecurity, MailboxServer, default_port, probe_mailbox,
 };
@@ -13,6 +15,7 @@ use sluice_store::MailboxServerRow;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::super::destinations;
 use super::super::error::{ApiError, Json, Path};
 use super::super::principal::Principal;
 use super::super::{ApiState, now_ms};
@@ -104,6 +107,7 @@ async fn create_server(
     if body.username.is_empty() || body.password.is_empty() {
         return Err(ApiError::validation("username and password are required"));
     }
+    destinations::check_host(&state.egress, "host", host).await?;
     let sealed = state.seal_bytes(json!(body.password).to_string().as_bytes());
     let row = MailboxServerRow {
         id: 0,
@@ -190,7 +194,7 @@ async fn delete_server(
 /// Connects, does TLS where configured, logs in and out; each step's result (admins).
 #[utoipa::path(post, path = "/mailbox-servers/{id}/test", tag = "mailbox-servers", params(("id" = i64, Path)),
     security(("bearer" = [])),
-    responses((status = 200, body = TestResult), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = TestResult), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn test_server(
     State(state): State<ApiState>,
     who: Principal,
@@ -213,7 +217,8 @@ async fn test_server(
         skip_tls_verify: row.skip_tls_verify,
         timeout_secs: 10,
     };
-    let report = probe_mailbox(&server).await;
+    destinations::check_host(&state.egress, "host", &server.host).await?;
+    let report = probe_mailbox(&server, &Egress::Policed(state.egress.clone())).await;
     state
         .audit(
             &who,

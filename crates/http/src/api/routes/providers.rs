@@ -11,6 +11,7 @@ use sluice_store::{NewProvider, ProviderRow};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::super::destinations;
 use super::super::error::{ApiError, Json, Path, Query};
 use super::super::principal::{Principal, Role};
 use super::super::{ApiState, now_ms};
@@ -163,6 +164,7 @@ async fn create_provider(
     let account_id = super::owner_for_new(&state, &who, body.account_id).await?;
     check_name(&body.name)?;
     check_settings(&body.provider_type, &body.config).map_err(ApiError::validation)?;
+    destinations::check_provider(&state, account_id, &body.provider_type, &body.config).await?;
     let (public, secrets) = split_secrets(&body.provider_type, &body.config);
     let row = state
         .store
@@ -241,6 +243,8 @@ async fn update_provider(
         Some(config) => {
             let merged = merge_secrets(&row.provider_type, config, &old_secrets);
             check_settings(&row.provider_type, &merged).map_err(ApiError::validation)?;
+            destinations::check_provider(&state, row.account_id, &row.provider_type, &merged)
+                .await?;
             split_secrets(&row.provider_type, &merged)
         }
         None => (row.config.clone(), old_secrets.clone()),
@@ -345,8 +349,14 @@ async fn test_provider(
         "smtp" => {
             let config: sluice_core::SmtpProviderConfig = serde_json::from_value(settings)
                 .map_err(|e| ApiError::validation(format!("stored settings: {e}")))?;
+            // A tenant's host is refused before any connection (it may have been saved
+            // while it did not resolve, or the policy changed since).
+            if row.account_id.is_some() {
+                destinations::check_host(&state.egress, "config.host", &config.host).await?;
+            }
+            let egress = destinations::provider_egress(&state, row.account_id);
             match &request {
-                None => sluice_deliver::probe_smtp(&config, "sluice.invalid").await,
+                None => sluice_deliver::probe_smtp(&config, "sluice.invalid", &egress).await,
                 Some(request) => {
                     let test = sluice_deliver::TestMessage {
                         from: &request.from,
@@ -354,7 +364,8 @@ async fn test_provider(
                         provider_name: &row.name,
                         now_secs: now_ms() / 1000,
                     };
-                    sluice_deliver::send_test_message(&config, "sluice.invalid", test).await
+                    sluice_deliver::send_test_message(&config, "sluice.invalid", &egress, test)
+                        .await
                 }
             }
             .into()
