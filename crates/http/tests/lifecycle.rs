@@ -34,6 +34,7 @@ fn acceptor(store: Arc<dyn Store>) -> Arc<sluice_worker::Acceptor> {
             Arc::new(sluice_core::sealed::MasterKey::from_hex(&"11".repeat(32)).unwrap()),
             Arc::new(sluice_deliver::LogDeliverer),
             "test.invalid".into(),
+            loopback_open(),
             std::time::Duration::ZERO,
         ),
         sluice_worker::DeliveryMode::Async,
@@ -112,7 +113,8 @@ impl App {
             ))),
             connections: Arc::new(sluice_core::NoConnections),
             master_key: Arc::new(sluice_core::sealed::MasterKey::from_bytes([7u8; 32])),
-            event_webhooks_allow_private: false,
+            egress: loopback_open(),
+            webhook_egress: loopback_open(),
             api_keys: Arc::new(sluice_store::ttl_cache::TtlCache::new(
                 std::time::Duration::ZERO,
             )),
@@ -121,7 +123,10 @@ impl App {
             )),
             feedback: Arc::new(sluice_http::api::feedback::FeedbackState {
                 max_age_secs: 600,
-                certificates: sluice_http::api::feedback::verify::SnsCertificates::new(vec![]),
+                certificates: sluice_http::api::feedback::verify::SnsCertificates::new(
+                    vec![],
+                    sluice_deliver::Egress::Policed(loopback_open()),
+                ),
             }),
             submitter: Arc::new(Submit(acceptor.clone())),
             hostname: "sluice.test".into(),
@@ -131,6 +136,8 @@ impl App {
                 1000, 3_600_000,
             ))),
             delivery_log: None,
+            resolver: sluice_deliver::dns::Resolver::new(&["127.0.0.1:9".parse().unwrap()])
+                .unwrap(),
         };
         store
             .create_user(
@@ -153,6 +160,7 @@ impl App {
                 store: store.clone(),
                 metrics: None,
                 started: std::time::Instant::now(),
+                reserve: None,
             },
             Some(state),
         );
@@ -477,6 +485,7 @@ async fn suspended_and_deleted_accounts_are_shut_out_and_their_mail_held_then_ca
         Arc::new(sluice_core::sealed::MasterKey::from_hex(&"11".repeat(32)).unwrap()),
         Arc::new(sluice_deliver::LogDeliverer),
         "test.invalid".into(),
+        loopback_open(),
         std::time::Duration::ZERO,
     );
     let envelope = sluice_core::Envelope {
@@ -736,4 +745,10 @@ async fn the_panel_answers_every_error_in_json() {
     .await;
     assert_eq!(login.status, StatusCode::OK);
     assert!(login.text.contains("<form"), "{}", login.text);
+}
+
+fn loopback_open() -> sluice_deliver::egress::EgressPolicy {
+    let resolver = sluice_deliver::dns::Resolver::new(&[]).unwrap();
+    let allow = ["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
+    sluice_deliver::egress::EgressPolicy::new(resolver, &allow)
 }

@@ -7,7 +7,10 @@ use async_trait::async_trait;
 use reqwest::multipart::{Form, Part};
 use sluice_core::{DeliveryReport, MailgunConfig, MailgunRegion};
 
-use super::{Answer, client, in_batches, join, limits, report_for_answer, report_for_error, literal_refusal, refused_report};
+use super::{
+    Answer, client, in_batches, join, limits, literal_refusal, refused_report, report_for_answer,
+    report_for_error,
+};
 use crate::egress::Egress;
 use crate::{Deliverer, Outbound};
 

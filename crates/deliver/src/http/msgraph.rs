@@ -12,7 +12,10 @@ use base64::Engine;
 use sluice_core::{DeliveryReport, MsGraphConfig, Verdict};
 use tokio::sync::Mutex;
 
-use super::{Answer, client, in_batches, join, limits, mime, report_for_answer, report_for_error, literal_refusal, refused_report};
+use super::{
+    Answer, client, in_batches, join, limits, literal_refusal, mime, refused_report,
+    report_for_answer, report_for_error,
+};
 use crate::egress::Egress;
 use crate::{Deliverer, Outbound};
 

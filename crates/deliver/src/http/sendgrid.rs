@@ -11,7 +11,10 @@ use mail_parser::{MessagePart, MimeHeaders};
 use serde_json::{Value, json};
 use sluice_core::{DeliveryReport, SendgridConfig, Verdict};
 
-use super::{Answer, client, in_batches, join, limits, mime, report_for_answer, report_for_error, literal_refusal, refused_report};
+use super::{
+    Answer, client, in_batches, join, limits, literal_refusal, mime, refused_report,
+    report_for_answer, report_for_error,
+};
 use crate::egress::Egress;
 use crate::{Deliverer, Outbound};
 

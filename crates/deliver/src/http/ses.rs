@@ -13,7 +13,10 @@ use base64::Engine;
 use serde_json::json;
 use sluice_core::{DeliveryReport, SesConfig, Verdict};
 
-use super::{Answer, client, in_batches, join, limits, report_for_answer, report_for_error, literal_refusal, refused_report};
+use super::{
+    Answer, client, in_batches, join, limits, literal_refusal, refused_report, report_for_answer,
+    report_for_error,
+};
 use crate::egress::Egress;
 use crate::{Deliverer, Outbound};
 

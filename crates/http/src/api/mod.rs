@@ -53,8 +53,6 @@ pub struct ApiState {
     /// suspension or deletion shuts every token out within that time.
     pub account_status:
         Arc<sluice_store::ttl_cache::TtlCache<sluice_core::AccountId, sluice_core::AccountStatus>>,
-    /// Whether event webhook endpoints may be loopback or private addresses.
-    pub event_webhooks_allow_private: bool,
     /// The egress policy for tenants' destinations (providers, mailbox servers).
     pub egress: sluice_deliver::egress::EgressPolicy,
     /// The policy for event webhook endpoints: `egress`, plus the private ranges while the
