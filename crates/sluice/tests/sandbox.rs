@@ -99,7 +99,11 @@ fn a_sandboxed_accounts_mail_is_captured_until_an_admin_turns_sandbox_off() {
     let db = Db::open(&sluice);
     let (account, key) = create_sandboxed_account(&sluice);
     let (status, view) = call(&sluice, &key, "GET", &format!("/accounts/{account}"), None);
-    assert_eq!((status, view["sandbox"].as_bool()), (200, Some(true)), "{view}");
+    assert_eq!(
+        (status, view["sandbox"].as_bool()),
+        (200, Some(true)),
+        "{view}"
+    );
 
     // The account routes to a real upstream: its mail is still captured, nothing leaves.
     let provider = add_upstream_provider(&sluice, &key, &upstream);
@@ -142,7 +146,11 @@ fn a_sandboxed_accounts_mail_is_captured_until_an_admin_turns_sandbox_off() {
         &format!("/accounts/{account}"),
         Some(json!({ "sandbox": false })),
     );
-    assert_eq!((status, view["sandbox"].as_bool()), (200, Some(false)), "{view}");
+    assert_eq!(
+        (status, view["sandbox"].as_bool()),
+        (200, Some(false)),
+        "{view}"
+    );
     let (status, audit) = call(
         &sluice,
         &admin,
@@ -189,13 +197,29 @@ fn sync_mode_captures_a_sandboxed_accounts_mail_before_it_answers() {
     // Off, then on again with the API key (turning it on needs no login): audited both ways.
     let admin = admin_token(&sluice);
     let path = format!("/accounts/{account}");
-    let (status, _) = call(&sluice, &admin, "PUT", &path, Some(json!({ "sandbox": false })));
+    let (status, _) = call(
+        &sluice,
+        &admin,
+        "PUT",
+        &path,
+        Some(json!({ "sandbox": false })),
+    );
     assert_eq!(status, 200);
     let out = send(&sluice, "sync-delivered");
     assert_eq!(db.message(out.message_id()).status, "delivered");
     assert_eq!(upstream.count(), 1);
-    let (status, view) = call(&sluice, &key, "PUT", &path, Some(json!({ "sandbox": true })));
-    assert_eq!((status, view["sandbox"].as_bool()), (200, Some(true)), "{view}");
+    let (status, view) = call(
+        &sluice,
+        &key,
+        "PUT",
+        &path,
+        Some(json!({ "sandbox": true })),
+    );
+    assert_eq!(
+        (status, view["sandbox"].as_bool()),
+        (200, Some(true)),
+        "{view}"
+    );
     let again = send(&sluice, "sync-captured-again");
     assert_eq!(db.message(again.message_id()).status, "captured");
     std::thread::sleep(Duration::from_secs(1));
