@@ -2566,3 +2566,127 @@ async fn the_workflow_platforms_sends_are_accepted() {
         );
     }
 }
+
+/// Sandbox mode: owners (an API key too) and admins turn it on; only a logged-in owner or
+/// an admin turns it off; members and other tenants cannot touch it; every change is an
+/// audit entry naming who made it.
+#[tokio::test]
+async fn sandbox_mode_goes_on_by_any_owner_and_off_only_by_a_login() {
+    let api = Api::new().await;
+    let admin = api.admin_token().await;
+    let (account, key) = api.account(&admin, "acme", "acme.test").await;
+    let (_, other_key) = api.account(&admin, "other", "other.test").await;
+    let (owner_id, owner) = api.user(&admin, account, "owner@acme.test", "owner").await;
+    let (_, member) = api
+        .user(&admin, account, "member@acme.test", "member")
+        .await;
+    let path = format!("/accounts/{account}");
+    let set = |token: String, on: bool| {
+        let api = &api;
+        let path = path.clone();
+        async move {
+            api.call(
+                Method::PUT,
+                &path,
+                Some(&token),
+                Some(json!({ "sandbox": on })),
+            )
+            .await
+        }
+    };
+    let got = api.call(Method::GET, &path, Some(&key), None).await;
+    assert_eq!(got.body["sandbox"], false, "{}", got.text);
+
+    // On: the account's API key may.
+    let on = set(key.clone(), true).await;
+    assert_eq!(
+        (on.status, &on.body["sandbox"]),
+        (StatusCode::OK, &json!(true))
+    );
+    // Off: not by the API key, a member, or another tenant (who sees no such account).
+    let by_key = set(key.clone(), false).await;
+    assert_error(&by_key, StatusCode::FORBIDDEN, "forbidden");
+    assert!(by_key.text.contains("API key"), "{}", by_key.text);
+    assert_error(
+        &set(member.clone(), false).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    assert_error(
+        &set(other_key.clone(), false).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    let got = api.call(Method::GET, &path, Some(&key), None).await;
+    assert_eq!(got.body["sandbox"], true, "{}", got.text);
+    // A logged-in owner may; saying false again changes (and audits) nothing.
+    let off = set(owner.clone(), false).await;
+    assert_eq!(
+        (off.status, &off.body["sandbox"]),
+        (StatusCode::OK, &json!(false))
+    );
+    assert_eq!(set(key.clone(), false).await.status, StatusCode::OK);
+    // Admins both ways.
+    assert_eq!(set(admin.clone(), true).await.body["sandbox"], true);
+    assert_eq!(set(admin.clone(), false).await.body["sandbox"], false);
+    let bad = api
+        .call(
+            Method::PUT,
+            &path,
+            Some(&admin),
+            Some(json!({ "sandbox": "yes" })),
+        )
+        .await;
+    assert_eq!(bad.status.as_u16() / 100, 4, "{}", bad.text);
+    assert!(bad.body["error"]["code"].is_string(), "{}", bad.text);
+
+    let audit = api
+        .call(
+            Method::GET,
+            &format!("/audit-logs?account_id={account}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    let mut changes: Vec<(String, String)> = audit.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"].as_str().unwrap().starts_with("sandbox_"))
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_string(),
+                e["actor"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    changes.reverse();
+    let key_actor = changes[0].1.clone();
+    assert!(key_actor.starts_with("api_key:"), "{changes:?}");
+    let admin_actor = changes[2].1.clone();
+    assert!(admin_actor.starts_with("user:"), "{changes:?}");
+    assert_eq!(
+        changes,
+        vec![
+            ("sandbox_on".to_string(), key_actor),
+            ("sandbox_off".to_string(), format!("user:{owner_id}")),
+            ("sandbox_on".to_string(), admin_actor.clone()),
+            ("sandbox_off".to_string(), admin_actor),
+        ]
+    );
+
+    // Admins may create an account in sandbox mode.
+    let created = api
+        .call(
+            Method::POST,
+            "/accounts",
+            Some(&admin),
+            Some(
+                json!({ "name": "lab", "email": "lab@lab.test", "password": ACCOUNT_PASSWORD,
+                "allowed_domains": ["lab.test"], "sandbox": true }),
+            ),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    assert_eq!(created.body["account"]["sandbox"], true);
+}

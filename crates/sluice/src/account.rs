@@ -26,6 +26,7 @@ pub async fn create(
     email: &str,
     password: &str,
     domains: &[String],
+    sandbox: bool,
 ) -> anyhow::Result<Created> {
     if sluice_core::validate_mailbox(email).is_err() {
         anyhow::bail!("--email must be an email address");
@@ -52,6 +53,17 @@ pub async fn create(
         )
         .await
         .context("creating the account")?;
+    // Before the account has an API key: nothing it sends leaves.
+    if sandbox {
+        let update = sluice_store::AccountUpdate {
+            sandbox: Some(true),
+            ..Default::default()
+        };
+        store
+            .update_account(account.id, &update, now)
+            .await
+            .context("putting the account in sandbox mode")?;
+    }
     let key = new_secret("sk", random_bytes());
     store
         .add_api_key(account.id, &key.prefix, &key.hash, now)
@@ -70,7 +82,50 @@ pub fn now_ms() -> i64 {
         .unwrap_or_default()
 }
 
-/// `sluice admin create`: a system administrator for the API and the panel.
+/// Puts an existing account in sandbox mode, unless someone turned it off on purpose (an
+/// audited `sandbox_off`): `serve --dev` keeps the dev account capturing. True when it
+/// changed.
+pub async fn keep_sandboxed(store: &dyn Store, id: i64) -> anyhow::Result<bool> {
+    let Some(account) = store.account(id).await? else {
+        return Ok(false);
+    };
+    if account.sandbox {
+        return Ok(false);
+    }
+    let turned_off = store
+        .list_audit(&sluice_store::AuditFilter {
+            account_id: Some(id),
+            action: Some("sandbox_off".into()),
+            target_type: Some("account".into()),
+            limit: 1,
+            ..Default::default()
+        })
+        .await?;
+    if !turned_off.is_empty() {
+        return Ok(false);
+    }
+    let now = now_ms();
+    let update = sluice_store::AccountUpdate {
+        sandbox: Some(true),
+        ..Default::default()
+    };
+    store
+        .update_account(id, &update, now)
+        .await
+        .context("putting the account in sandbox mode")?;
+    let entry = sluice_store::AuditEntry {
+        account_id: Some(id),
+        actor: "cli".into(),
+        action: "sandbox_on".into(),
+        target_type: "account".into(),
+        target_id: id.to_string(),
+        changes: serde_json::json!({ "sandbox": true, "by": "serve --dev" }),
+        source_ip: None,
+    };
+    store.add_audit(&entry, now).await?;
+    Ok(true)
+}
+
 /// Changes an account's monthly message limit.
 pub async fn set_monthly_limit(store: &dyn Store, id: i64, limit: i64) -> anyhow::Result<()> {
     if limit < 0 {
@@ -87,6 +142,7 @@ pub async fn set_monthly_limit(store: &dyn Store, id: i64, limit: i64) -> anyhow
     Ok(())
 }
 
+/// `sluice admin create`: a system administrator for the API and the panel.
 pub async fn create_admin(store: &dyn Store, email: &str, password: &str) -> anyhow::Result<i64> {
     if sluice_core::validate_mailbox(email).is_err() {
         anyhow::bail!("--email must be an email address");

@@ -133,6 +133,10 @@ enum AccountCommand {
         /// Messages a calendar month (default 10,000).
         #[arg(long)]
         monthly_limit: Option<i64>,
+        /// Sandbox mode: everything the account sends is captured (status `captured`),
+        /// whatever its providers and rules say, until an owner or admin turns it off.
+        #[arg(long)]
+        sandbox: bool,
     },
 }
 
@@ -184,16 +188,21 @@ fn main() -> anyhow::Result<()> {
                         password,
                         domains,
                         monthly_limit,
+                        sandbox,
                     },
             } => {
                 let store = open_store_of_command(&config).await?;
                 let created =
-                    account::create(store.as_ref(), &name, &email, &password, &domains).await?;
+                    account::create(store.as_ref(), &name, &email, &password, &domains, sandbox)
+                        .await?;
                 if let Some(limit) = monthly_limit {
                     account::set_monthly_limit(store.as_ref(), created.id, limit).await?;
                 }
                 println!("account id: {}", created.id);
                 println!("api key:    {}", created.api_key);
+                if sandbox {
+                    println!("sandbox:    on (everything it sends is captured)");
+                }
                 println!("(the API key is shown once; store it now)");
                 Ok(())
             }

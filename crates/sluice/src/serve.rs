@@ -45,11 +45,12 @@ async fn ensure_dev_account(store: &dyn Store) -> anyhow::Result<()> {
                 DEV_ACCOUNT_EMAIL,
                 DEV_ACCOUNT_PASSWORD,
                 &[DEV_ACCOUNT_DOMAIN.to_string()],
+                true,
             )
             .await?;
             info!(
                 account = created.id,
-                "created dev account {DEV_ACCOUNT_EMAIL} (its password is in the README)"
+                "created dev account {DEV_ACCOUNT_EMAIL} in sandbox mode (its password is in the README)"
             );
         }
         // The dev flow stays one command: its domain is verified (as an admin would).
@@ -69,6 +70,20 @@ async fn ensure_dev_account(store: &dyn Store) -> anyhow::Result<()> {
                 .await?;
         }
         Some(_) => {}
+    }
+    // The dev account captures everything it sends until someone turns that off on purpose.
+    if let Some(account) = store.account_by_email(DEV_ACCOUNT_EMAIL).await? {
+        if crate::account::keep_sandboxed(store, account.id).await? {
+            info!(
+                account = account.id,
+                "dev account {DEV_ACCOUNT_EMAIL} put in sandbox mode"
+            );
+        } else if !account.sandbox {
+            warn!(
+                account = account.id,
+                "dev account {DEV_ACCOUNT_EMAIL} is not in sandbox mode (turned off on purpose): its mail goes to its providers"
+            );
+        }
     }
     // A system admin for the web panel and the API's user login.
     if store.user_by_email(DEV_ADMIN_EMAIL).await?.is_none() {

@@ -26,6 +26,7 @@ macro_rules! impl_sql_store {
                     status: row.try_get("status")?,
                     monthly_limit: row.try_get("monthly_limit")?,
                     allow_any_local_part: row.try_get("allow_any_local_part")?,
+                    sandbox: row.try_get("sandbox")?,
                     created_at: row.try_get("created_at")?,
                     updated_at: row.try_get("updated_at")?,
                 })
@@ -486,7 +487,8 @@ macro_rules! impl_sql_store {
                     "UPDATE accounts SET name = COALESCE($1, name), email = COALESCE($2, email), \
                      monthly_limit = COALESCE($3, monthly_limit), \
                      allow_any_local_part = COALESCE($4, allow_any_local_part), \
-                     status = COALESCE($5, status), updated_at = $6 \
+                     status = COALESCE($5, status), sandbox = COALESCE($8, sandbox), \
+                     updated_at = $6 \
                      WHERE id = $7 AND status <> 'deleted' RETURNING *",
                 )
                 .bind(update.name.as_deref())
@@ -496,6 +498,7 @@ macro_rules! impl_sql_store {
                 .bind(update.status.as_deref())
                 .bind(now_ms)
                 .bind(id)
+                .bind(update.sandbox)
                 .fetch_optional(&mut *tx)
                 .await?;
                 let Some(row) = row else {

@@ -25,6 +25,8 @@ pub struct Account {
     pub status: String,
     pub monthly_limit: i64,
     pub allow_any_local_part: bool,
+    /// Sandbox mode: everything the account sends is captured, whatever the routing says.
+    pub sandbox: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -35,6 +37,7 @@ impl std::fmt::Debug for Account {
             .field("id", &self.id)
             .field("email", &self.email)
             .field("status", &self.status)
+            .field("sandbox", &self.sandbox)
             .finish_non_exhaustive()
     }
 }
@@ -179,6 +182,8 @@ pub struct AccountUpdate {
     pub monthly_limit: Option<i64>,
     pub allow_any_local_part: Option<bool>,
     pub status: Option<String>,
+    /// Sandbox mode on or off (the API audits each change as `sandbox_on` / `sandbox_off`).
+    pub sandbox: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

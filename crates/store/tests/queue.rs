@@ -97,6 +97,7 @@ conformance!(
     deferred_messages_wait_for_their_time_and_keep_only_pending_recipients,
     concurrent_claimers_never_share_a_message,
     management_records_round_trip,
+    an_account_is_not_sandboxed_until_told_and_stays_so_across_other_changes,
     provider_calls_are_rows_and_their_ids_find_the_message,
     dkim_keys_are_unique_per_domain_and_selector,
     subscribed_events_fill_the_webhook_outbox_and_attempts_are_kept,
@@ -1138,6 +1139,69 @@ async fn concurrent_claimers_never_share_a_message(backend: Backend) {
     all.dedup();
     assert_eq!(total, all.len(), "a message was claimed twice");
     assert_eq!(all, ids);
+}
+
+/// Sandbox mode (migration 0018): off for a new account; on and off by update only, and an
+/// update of other fields (or a status change) leaves it as it was; every read shows it.
+async fn an_account_is_not_sandboxed_until_told_and_stays_so_across_other_changes(
+    backend: Backend,
+) {
+    let Some((_holder, store, account)) = store(backend).await else {
+        return;
+    };
+    assert!(!store.account(account).await.unwrap().unwrap().sandbox);
+    let on = AccountUpdate {
+        sandbox: Some(true),
+        ..Default::default()
+    };
+    let updated = store
+        .update_account(account, &on, 2)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(updated.sandbox);
+    let renamed = AccountUpdate {
+        name: Some("renamed".into()),
+        monthly_limit: Some(7),
+        ..Default::default()
+    };
+    let updated = store
+        .update_account(account, &renamed, 3)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(updated.sandbox, "an update without sandbox keeps it");
+    store
+        .set_account_status(account, sluice_core::AccountStatus::Suspended, 4)
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .set_account_status(account, sluice_core::AccountStatus::Active, 5)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(store.account(account).await.unwrap().unwrap().sandbox);
+    assert!(
+        store
+            .account_by_email("t@example.com")
+            .await
+            .unwrap()
+            .unwrap()
+            .sandbox
+    );
+    assert!(store.list_accounts(0, 10).await.unwrap()[0].sandbox);
+    let off = AccountUpdate {
+        sandbox: Some(false),
+        ..Default::default()
+    };
+    let updated = store
+        .update_account(account, &off, 6)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((updated.sandbox, updated.name.as_str()), (false, "renamed"));
+    assert!(!store.account(account).await.unwrap().unwrap().sandbox);
 }
 
 async fn management_records_round_trip(backend: Backend) {

@@ -27,6 +27,8 @@ struct AccountSettings {
     dkim_keys: Vec<DkimKeyRow>,
     /// Only an active account's mail leaves.
     status: sluice_core::AccountStatus,
+    /// Sandbox mode: every message is captured, whatever the rules and providers say.
+    sandbox: bool,
 }
 use tracing::warn;
 
@@ -85,6 +87,8 @@ pub struct Dispatcher {
     /// provider is rebuilt, an unchanged one keeps its connections and tokens.
     built: Mutex<HashMap<i64, Built>>,
     settings: TtlCache<AccountId, Arc<AccountSettings>>,
+    /// What a sandboxed account's mail goes to.
+    capture: Arc<dyn Deliverer>,
     /// Where every provider call's result is written, when set.
     delivery_log: std::sync::OnceLock<Arc<sluice_deliver::delivery_log::DeliveryLog>>,
     /// Slots per provider and destination host (`SlotLimits::default()` unless set).
@@ -120,6 +124,7 @@ impl Dispatcher {
             tenant_egress,
             built: Mutex::new(HashMap::new()),
             settings: TtlCache::new(cache_ttl),
+            capture: Arc::new(sluice_deliver::CaptureDeliverer),
             delivery_log: std::sync::OnceLock::new(),
             slots: std::sync::OnceLock::new(),
         })
@@ -222,10 +227,18 @@ impl Dispatcher {
         // The copy for SMTP providers: sender name applied, then DKIM-signed; made once
         // per sender name, when an SMTP provider with that name is first used.
         let mut prepared: HashMap<Option<String>, Option<Vec<u8>>> = HashMap::new();
+        // A sandboxed account's mail is captured whatever the routing says; a release of
+        // captured mail (a deliberate act) still goes where the release says.
+        let sandboxed = settings.sandbox && message.release_provider_id.is_none();
         let routes = match message.release_provider_id {
             Some(id) => vec![sluice_core::router::Route {
                 rule_id: None,
                 targets: vec![sluice_core::router::Target::Provider(id)],
+                recipients: rcpts.clone(),
+            }],
+            None if sandboxed => vec![sluice_core::router::Route {
+                rule_id: None,
+                targets: vec![sluice_core::router::Target::ConfigDefault],
                 recipients: rcpts.clone(),
             }],
             None => table.route(&facts, rcpts, sample),
@@ -233,7 +246,11 @@ impl Dispatcher {
         for route in routes {
             let mut remaining = route.recipients;
             for (index, target) in route.targets.iter().enumerate() {
-                let (provider_id, deliverer) = self.deliverer(*target, providers);
+                let (provider_id, deliverer) = if sandboxed {
+                    (None, self.capture.clone())
+                } else {
+                    self.deliverer(*target, providers)
+                };
                 let envelope = Envelope {
                     rcpt_to: remaining.clone(),
                     ..message.envelope.clone()
@@ -248,10 +265,15 @@ impl Dispatcher {
                     None
                 };
                 let destination = deliverer.destination();
-                let held = self
-                    .slots()
-                    .take(provider_id, destination.as_deref(), SLOT_PATIENCE)
-                    .await;
+                // Capturing takes no delivery slot: it waits on no upstream.
+                let held = if sandboxed {
+                    Some(None)
+                } else {
+                    self.slots()
+                        .take(provider_id, destination.as_deref(), SLOT_PATIENCE)
+                        .await
+                        .map(Some)
+                };
                 let Some(held) = held else {
                     // Nothing tried yet: the whole message waits, untried.
                     if calls.is_empty() {
@@ -378,16 +400,19 @@ impl Dispatcher {
             rows.iter().filter_map(rule_of).collect()
         };
         let dkim_keys = self.store.list_dkim_keys(Some(account_id)).await?;
-        let status = self
+        let (status, sandbox) = self
             .store
             .account(account_id)
             .await?
-            .map_or(sluice_core::AccountStatus::Deleted, |a| a.state());
+            .map_or((sluice_core::AccountStatus::Deleted, false), |a| {
+                (a.state(), a.sandbox)
+            });
         let settings = Arc::new(AccountSettings {
             providers,
             rules,
             dkim_keys,
             status,
+            sandbox,
         });
         self.settings.put(account_id, settings.clone());
         Ok(settings)

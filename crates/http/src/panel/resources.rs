@@ -113,12 +113,16 @@ pub const RESOURCES: &[Resource] = &[
         once: "the account's first API key",
         test: false,
         // Suspending holds the account's mail and shuts its people out; `active` undoes it.
-        edit: &[field(
-            "status",
-            "Status: active or suspended",
-            Kind::Text,
-            true,
-        )],
+        // Sandbox mode captures everything the account sends (unticking it is audited).
+        edit: &[
+            field("status", "Status: active or suspended", Kind::Text, true),
+            field(
+                "sandbox",
+                "Sandbox mode: capture everything it sends",
+                Kind::Bool,
+                false,
+            ),
+        ],
     },
     Resource {
         slug: "api-keys",

@@ -31,6 +31,9 @@ pub struct AccountView {
     pub monthly_limit: i64,
     pub allow_any_local_part: bool,
     pub status: String,
+    /// Sandbox mode: everything the account sends is captured (status `captured`),
+    /// whatever its rules and providers say.
+    pub sandbox: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -45,6 +48,7 @@ impl From<Account> for AccountView {
             monthly_limit: a.monthly_limit,
             allow_any_local_part: a.allow_any_local_part,
             status: a.status,
+            sandbox: a.sandbox,
             created_at: a.created_at,
             updated_at: a.updated_at,
         }
@@ -64,6 +68,8 @@ pub struct CreateAccount {
     pub allowed_domains: Vec<String>,
     pub monthly_limit: Option<i64>,
     pub allow_any_local_part: Option<bool>,
+    /// Start in sandbox mode: everything the account sends is captured (default false).
+    pub sandbox: Option<bool>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -88,6 +94,11 @@ pub struct UpdateAccount {
     /// `active` or `suspended`; admins only. Suspending refuses every way in and holds the
     /// account's queued mail (status `held`); reactivating queues it again.
     pub status: Option<String>,
+    /// Sandbox mode: `true` captures everything the account sends, whatever its rules and
+    /// providers say (owners, API keys included, and admins). `false` lets its mail out
+    /// again: only a logged-in owner of the account or an admin, never an API key. Each
+    /// change is audited as `sandbox_on` / `sandbox_off`.
+    pub sandbox: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -156,10 +167,12 @@ async fn create_account(
             now,
         )
         .await?;
-    if body.monthly_limit.is_some() || body.allow_any_local_part.is_some() {
+    if body.monthly_limit.is_some() || body.allow_any_local_part.is_some() || body.sandbox.is_some()
+    {
         let update = AccountUpdate {
             monthly_limit: body.monthly_limit,
             allow_any_local_part: body.allow_any_local_part,
+            sandbox: body.sandbox,
             ..Default::default()
         };
         account = state
@@ -178,7 +191,8 @@ async fn create_account(
     let changes = serde_json::json!({
         "name": account.name, "email": account.email,
         "allowed_domains": account.allowed_domains, "monthly_limit": account.monthly_limit,
-        "allow_any_local_part": account.allow_any_local_part, "first_api_key": key_id,
+        "allow_any_local_part": account.allow_any_local_part, "sandbox": account.sandbox,
+        "first_api_key": key_id,
     });
     state
         .audit(
@@ -247,7 +261,8 @@ async fn get_account(
     Ok(axum::Json(visible_account(&state, &who, id).await?.into()))
 }
 
-/// Changes an account: admins any field, owners name, email and local-part policy.
+/// Changes an account: admins any field, owners name, email, local-part policy and sandbox
+/// mode (turning it off takes a login, not an API key).
 #[utoipa::path(put, path = "/accounts/{id}", tag = "accounts", params(("id" = i64, Path)),
     request_body = UpdateAccount, security(("bearer" = [])),
     responses((status = 200, body = AccountView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -258,10 +273,20 @@ async fn update_account(
     Path(id): Path<i64>,
     Json(body): Json<UpdateAccount>,
 ) -> Result<axum::Json<AccountView>, ApiError> {
-    visible_account(&state, &who, id).await?;
+    let before = visible_account(&state, &who, id).await?;
     who.require(Role::Owner)?;
     if !who.is_admin() && (body.monthly_limit.is_some() || body.status.is_some()) {
         return Err(ApiError::forbidden());
+    }
+    // Letting a sandbox's mail out is a person's deliberate act: an API key is what the
+    // application under test holds, so it may turn sandbox mode on but never off.
+    if body.sandbox == Some(false) && before.sandbox && who.api_key_hash.is_some() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "turning sandbox mode off takes a logged-in owner of the account or an admin, \
+             not an API key",
+        ));
     }
     if let Some(name) = &body.name {
         check_name(name)?;
@@ -304,6 +329,7 @@ async fn update_account(
         monthly_limit: body.monthly_limit,
         allow_any_local_part: body.allow_any_local_part,
         status: None,
+        sandbox: body.sandbox,
     };
     let account = state
         .store
@@ -311,13 +337,45 @@ async fn update_account(
         .await?
         .ok_or_else(ApiError::not_found)?;
     let mut changes = serde_json::to_value(&update).unwrap_or_default();
+    if let Some(map) = changes.as_object_mut() {
+        map.remove("sandbox");
+    }
     if let Some(status) = status {
         changes["status"] = status.as_str().into();
         changes["lifecycle"] = lifecycle;
     }
-    state
-        .audit(&who, Some(id), "update", "account", id, changes)
-        .await?;
+    let only_sandbox = body.sandbox.is_some()
+        && body.name.is_none()
+        && body.email.is_none()
+        && body.allowed_domains.is_none()
+        && body.monthly_limit.is_none()
+        && body.allow_any_local_part.is_none()
+        && body.status.is_none();
+    if !only_sandbox {
+        state
+            .audit(&who, Some(id), "update", "account", id, changes)
+            .await?;
+    }
+    // Each change of sandbox mode is an entry of its own, easy to find: who turned it on
+    // or off, and when.
+    if before.sandbox != account.sandbox {
+        let action = if account.sandbox {
+            "sandbox_on"
+        } else {
+            "sandbox_off"
+        };
+        state
+            .audit(
+                &who,
+                Some(id),
+                action,
+                "account",
+                id,
+                serde_json::json!({ "sandbox": account.sandbox }),
+            )
+            .await?;
+        tracing::info!(account = id, actor = %who.actor, action, "account sandbox mode changed");
+    }
     Ok(axum::Json(account.into()))
 }
 
