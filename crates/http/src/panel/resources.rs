@@ -59,6 +59,8 @@ pub struct Resource {
     /// The edit form (`GET {api}/{id}` fills it, `PUT {api}/{id}` saves it); empty: rows
     /// are not edited here.
     pub edit: &'static [Field],
+    /// The API lists them for one account only: an admin (who has none) picks one.
+    pub per_account: bool,
 }
 
 const fn field(name: &'static str, label: &'static str, kind: Kind, required: bool) -> Field {
@@ -119,6 +121,7 @@ pub const RESOURCES: &[Resource] = &[
             Kind::Text,
             true,
         )],
+        per_account: false,
     },
     Resource {
         slug: "api-keys",
@@ -129,6 +132,7 @@ pub const RESOURCES: &[Resource] = &[
         once: "the API key",
         test: false,
         edit: &[],
+        per_account: true,
     },
     Resource {
         slug: "smtp-credentials",
@@ -143,6 +147,7 @@ pub const RESOURCES: &[Resource] = &[
         once: "",
         test: false,
         edit: &[],
+        per_account: true,
     },
     Resource {
         slug: "suppressions",
@@ -157,6 +162,7 @@ pub const RESOURCES: &[Resource] = &[
         once: "",
         test: false,
         edit: &[],
+        per_account: true,
     },
     Resource {
         slug: "routing-rules",
@@ -175,6 +181,7 @@ pub const RESOURCES: &[Resource] = &[
         once: "",
         test: false,
         edit: RULE_FIELDS,
+        per_account: false,
     },
     Resource {
         slug: "providers",
@@ -186,6 +193,7 @@ pub const RESOURCES: &[Resource] = &[
         once: "",
         test: false,
         edit: &[],
+        per_account: false,
     },
     Resource {
         slug: "webhook-endpoints",
@@ -210,6 +218,7 @@ pub const RESOURCES: &[Resource] = &[
                 false,
             ),
         ],
+        per_account: true,
     },
     Resource {
         slug: "dkim-keys",
@@ -230,6 +239,7 @@ pub const RESOURCES: &[Resource] = &[
         once: "",
         test: false,
         edit: &[],
+        per_account: true,
     },
     Resource {
         slug: "smtp-connections",
@@ -240,6 +250,7 @@ pub const RESOURCES: &[Resource] = &[
         once: "",
         test: false,
         edit: &[],
+        per_account: false,
     },
     Resource {
         slug: "mailbox-servers",
@@ -274,6 +285,7 @@ pub const RESOURCES: &[Resource] = &[
         once: "",
         test: true,
         edit: &[],
+        per_account: false,
     },
 ];
 
@@ -374,6 +386,9 @@ fn table_rows(answer: &Value) -> (Vec<String>, Vec<Value>) {
                 .map(|c| match &item[c] {
                     Value::Null => String::new(),
                     Value::String(s) => s.clone(),
+                    Value::Number(ms) if c.ends_with("_at") => {
+                        ms.as_i64().map(super::utc_datetime).unwrap_or_default()
+                    }
                     other => other.to_string(),
                 })
                 .collect();
@@ -381,6 +396,19 @@ fn table_rows(answer: &Value) -> (Vec<String>, Vec<Value>) {
         })
         .collect();
     (columns, rows)
+}
+
+/// The accounts an admin may pick from (id and name), from the API's account list.
+fn account_choices(listed: &Value) -> Vec<Value> {
+    listed
+        .get("items")
+        .and_then(Value::as_array)
+        .or(listed.as_array())
+        .into_iter()
+        .flatten()
+        .filter(|a| a["id"].is_i64())
+        .map(|a| json!({ "id": a["id"], "name": a["name"] }))
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -407,7 +435,39 @@ async fn list(
     let Some(r) = resource(&slug) else {
         return state.error_page(Some(&user), StatusCode::NOT_FOUND, "no such page");
     };
-    let path = format!("{}{}", r.api, account_query(query.account_id.as_deref()));
+    let mut account_id = query
+        .account_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|a| a.parse::<i64>().is_ok())
+        .map(str::to_string);
+    // An admin has no account of their own: these lists need one, so the page offers
+    // a choice of accounts and shows the first until another is picked.
+    let accounts = if r.per_account && user.role == "admin" {
+        let listed = match api_json(&state, &user, Method::GET, "/accounts", None).await {
+            Ok(listed) => listed,
+            Err(page) => return page,
+        };
+        let accounts = account_choices(&listed);
+        if account_id.is_none() {
+            account_id = accounts.first().map(|a| a["id"].to_string());
+        }
+        Some(accounts)
+    } else {
+        None
+    };
+    if r.per_account && user.role == "admin" && account_id.is_none() {
+        return state.page(
+            "resource.html",
+            Some(&user),
+            json!({
+                "r": { "slug": r.slug, "title": r.title },
+                "columns": [], "rows": [], "fields": [], "accounts": accounts,
+                "no_accounts": true,
+            }),
+        );
+    }
+    let path = format!("{}{}", r.api, account_query(account_id.as_deref()));
     let listed = match api_json(&state, &user, Method::GET, &path, None).await {
         Ok(listed) => listed,
         Err(page) => return page,
@@ -427,7 +487,7 @@ async fn list(
             "r": { "slug": r.slug, "title": r.title, "remove": r.remove, "test": r.test,
                    "edit": !r.edit.is_empty() },
             "columns": columns, "rows": rows, "fields": fields,
-            "account_id": query.account_id,
+            "account_id": account_id, "accounts": accounts,
         }),
     )
 }
@@ -452,7 +512,12 @@ async fn create(
         Err(page) => return page,
     };
     if r.once.is_empty() {
-        return Redirect::to(&format!("/r/{}", r.slug)).into_response();
+        let account = form
+            .iter()
+            .find(|(k, _)| k == "account_id")
+            .map(|(_, v)| v.as_str());
+        let back = format!("/r/{}{}", r.slug, account_query(account));
+        return Redirect::to(&back).into_response();
     }
     // Shown here once: the API will not show it again.
     let created = serde_json::to_string_pretty(&created).unwrap_or_default();
@@ -659,6 +724,12 @@ mod tests {
             table_rows(&json!({ "items": [{ "id": 1, "name": "a" }, { "id": 2, "extra": [1] }] }));
         assert_eq!(columns, vec!["id", "name", "extra"]);
         assert_eq!(rows[1]["cells"], json!(["2", "", "[1]"]));
+        let (_, rows) = table_rows(&json!([{ "id": 1, "created_at": 1_796_299_200_000_i64 }]));
+        assert_eq!(
+            rows[0]["cells"],
+            json!(["1", "2026-12-03 12:00:00 UTC"]),
+            "times are UTC date-times, not epoch milliseconds"
+        );
         let (columns, rows) = table_rows(&json!([{ "id": "c1" }]));
         assert_eq!((columns.len(), rows[0]["id"].clone()), (1, json!("c1")));
     }
