@@ -68,6 +68,7 @@ try {
   await page.fill("input[name=password]", "wrong-password");
   await page.click("button[type=submit]");
   check((await page.textContent("p.error")).includes("Wrong email or password"), "a wrong password is refused");
+  check(expected(/status of 401/) === 1, "the refused login (401) was the console's only error");
   await page.fill("input[name=email]", EMAIL);
   await page.fill("input[name=password]", PASSWORD);
   await page.click("button[type=submit]");

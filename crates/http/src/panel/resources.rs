@@ -443,20 +443,18 @@ async fn list(
         .map(str::to_string);
     // An admin has no account of their own: these lists need one, so the page offers
     // a choice of accounts and shows the first until another is picked.
-    let accounts = if r.per_account && user.role == "admin" {
-        let listed = match api_json(&state, &user, Method::GET, "/accounts", None).await {
-            Ok(listed) => listed,
-            Err(page) => return page,
-        };
-        let accounts = account_choices(&listed);
-        if account_id.is_none() {
-            account_id = accounts.first().map(|a| a["id"].to_string());
-        }
-        Some(accounts)
-    } else {
-        None
+    let accounts = match r.per_account && user.role == "admin" {
+        true => match api_json(&state, &user, Method::GET, "/accounts", None).await {
+            Ok(listed) => Some(account_choices(&listed)),
+            // Not a system admin after all: the API scopes the list to their account.
+            Err(_) => None,
+        },
+        false => None,
     };
-    if r.per_account && user.role == "admin" && account_id.is_none() {
+    if let (Some(accounts), None) = (&accounts, &account_id) {
+        account_id = accounts.first().map(|a| a["id"].to_string());
+    }
+    if accounts.is_some() && account_id.is_none() {
         return state.page(
             "resource.html",
             Some(&user),
