@@ -242,6 +242,7 @@ try {
   check(shown === 2, `the message's inline cid: image shows in the sandboxed frame (width ${shown})`);
 
   begin("release");
+  await page.goto(`${PANEL}/messages/${MESSAGE_ID}`);
   const option = await page.locator("form.release select option", { hasText: "local-upstream" }).getAttribute("value");
   await page.selectOption("form.release select", option);
   await page.click("form.release button");

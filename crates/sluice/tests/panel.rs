@@ -40,7 +40,12 @@ fn the_panel_works_in_a_real_browser() {
     );
 
     let upstream = Upstream::start(&[]);
-    let sluice = Sluice::builder(BIN).provider("type = \"capture\"").start();
+    // The panel calls the API as its user for every page (a message page: three calls),
+    // so a browser that walks every page and polls a release needs more than 100 a minute.
+    let sluice = Sluice::builder(BIN)
+        .provider("type = \"capture\"")
+        .section("[api]\nrate_limit_per_minute = 1000")
+        .start();
     let created = sluice.cli(&[
         "admin",
         "create",
