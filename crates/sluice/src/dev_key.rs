@@ -33,8 +33,7 @@ pub async fn fresh_dev_key(store: &dyn Store, data_dir: &Path) -> anyhow::Result
         .add_api_key(account.id, &key.prefix, &key.hash, now)
         .await
         .context("storing the dev API key")?;
-    std::fs::write(&file, id.to_string())
-        .with_context(|| format!("writing {}", file.display()))?;
+    std::fs::write(&file, id.to_string()).with_context(|| format!("writing {}", file.display()))?;
     Ok(key.value)
 }
 

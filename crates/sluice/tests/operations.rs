@@ -754,13 +754,8 @@ fn serve_dev_prints_the_panel_login_and_a_working_api_key() {
     let messages = |key: &str| {
         let ready = sluice_testkit::wait_until(std::time::Duration::from_secs(20), || {
             TcpStream::connect(("127.0.0.1", http)).ok()?;
-            let (status, _) = sluice_testkit::http_json(
-                http,
-                "GET",
-                "/api/v1/messages?limit=1",
-                Some(key),
-                None,
-            );
+            let (status, _) =
+                sluice_testkit::http_json(http, "GET", "/api/v1/messages?limit=1", Some(key), None);
             (status != 0 && status != 503).then_some(status)
         });
         ready.expect("the API answers")

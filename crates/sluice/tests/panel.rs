@@ -121,7 +121,10 @@ fn the_panel_works_in_a_real_browser() {
         let (_, message) = common::api(&sluice, "GET", &format!("/messages/{inline}"), None);
         (message["status"] == "captured").then_some(())
     });
-    assert!(inline_captured.is_some(), "the inline-image message was not captured");
+    assert!(
+        inline_captured.is_some(),
+        "the inline-image message was not captured"
+    );
 
     let mut node = Command::new("node");
     node.arg(&script)

@@ -33,7 +33,10 @@ pub fn part_by_content_id<'a>(message: &'a Message<'_>, cid: &str) -> Option<(St
 }
 
 fn bare_id(id: &str) -> &str {
-    id.trim().trim_start_matches('<').trim_end_matches('>').trim()
+    id.trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .trim()
 }
 
 /// `html` with every quoted `cid:` reference that `find` resolves replaced by a `data:`
@@ -125,7 +128,10 @@ mod tests {
         let shown = inline_cid_images(&html, |cid| part_by_content_id(&message, cid));
         let png = "data:image/png;base64,iVBORw0KGgo=";
         assert!(shown.contains(&format!("src=\"{png}\"")), "{shown}");
-        assert!(shown.contains(&format!("src='{png}'")), "escaped id: {shown}");
+        assert!(
+            shown.contains(&format!("src='{png}'")),
+            "escaped id: {shown}"
+        );
         assert!(
             shown.contains("src=\"cid:script@x\""),
             "an SVG part is not inlined: {shown}"
@@ -136,7 +142,14 @@ mod tests {
     #[test]
     fn odd_html_is_left_alone() {
         let none = |_: &str| None;
-        for html in ["", "\"", "'cid:", "\"cid:\"", "<a href=\"cid:x", "ünïcode 'cid:é'"] {
+        for html in [
+            "",
+            "\"",
+            "'cid:",
+            "\"cid:\"",
+            "<a href=\"cid:x",
+            "ünïcode 'cid:é'",
+        ] {
             assert_eq!(inline_cid_images(html, none), html);
         }
     }

@@ -338,7 +338,11 @@ mod tests {
                 .contains("must be a number")
         );
         assert!(new_provider_body(&pairs(&[("provider_type", "pigeon")])).is_err());
-        let capture = pairs(&[("provider_type", "capture"), ("name", "keep"), ("priority", "")]);
+        let capture = pairs(&[
+            ("provider_type", "capture"),
+            ("name", "keep"),
+            ("priority", ""),
+        ]);
         assert_eq!(
             new_provider_body(&capture).unwrap(),
             json!({ "name": "keep", "provider_type": "capture", "config": {} }),
