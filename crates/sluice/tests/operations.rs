@@ -729,7 +729,7 @@ fn serve_dev_prints_the_panel_login_and_a_working_api_key() {
             .arg(&config)
             .env_remove("SLUICE_CONFIG")
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap())
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -742,6 +742,8 @@ fn serve_dev_prints_the_panel_login_and_a_working_api_key() {
                 break;
             }
         }
+        // Keep reading: a closed stdout would fail the server's next write.
+        std::thread::spawn(move || lines.for_each(drop));
         (child, banner)
     };
     let key_of = |banner: &str| {
@@ -758,7 +760,10 @@ fn serve_dev_prints_the_panel_login_and_a_working_api_key() {
                 sluice_testkit::http_json(http, "GET", "/api/v1/messages?limit=1", Some(key), None);
             (status != 0 && status != 503).then_some(status)
         });
-        ready.expect("the API answers")
+        ready.unwrap_or_else(|| {
+            let log = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
+            panic!("the API does not answer; the server said:\n{log}")
+        })
     };
 
     let (mut first, banner) = start();
