@@ -17,6 +17,7 @@ const UPSTREAM_PORT = env("UPSTREAM_PORT");
 const MESSAGE_ID = env("MESSAGE_ID");
 const ACCOUNT_ID = env("ACCOUNT_ID");
 const SECOND_ID = env("SECOND_MESSAGE_ID");
+const INLINE_ID = env("INLINE_MESSAGE_ID");
 const API = env("API_URL");
 const SCREENSHOTS = process.env.SCREENSHOTS_DIR;
 
@@ -24,6 +25,30 @@ let step = "start";
 const check = (ok, what) => {
   if (!ok) throw new Error(`check failed: ${what}`);
   console.log(`ok - ${what}`);
+};
+
+// Every console error and CSP violation of every page (and frame) visited, with the step
+// it happened in. A step that causes one on purpose (a refused request) takes it back with
+// `expected`; `begin` fails on any other before the next step starts.
+let consoleErrors = [];
+const watch = (p) => {
+  p.on("console", (message) => {
+    if (message.type() !== "error") return;
+    const where = message.location().url || p.url();
+    // The tenant's own script in the sandboxed message frame is blocked on purpose.
+    if (/\/messages\/\d+\/html$/.test(where)) return;
+    consoleErrors.push(`[${step}] ${where}: ${message.text()}`);
+  });
+  p.on("pageerror", (error) => consoleErrors.push(`[${step}] ${p.url()}: ${error.message}`));
+};
+const expected = (pattern) => {
+  const before = consoleErrors.length;
+  consoleErrors = consoleErrors.filter((e) => !pattern.test(e));
+  return before - consoleErrors.length;
+};
+const begin = (name) => {
+  check(consoleErrors.length === 0, `no console errors or CSP violations during ${step}${consoleErrors.length ? `:\n${consoleErrors.join("\n")}` : ""}`);
+  step = name;
 };
 
 const browser = await chromium.launch({
@@ -34,14 +59,16 @@ let page = null;
 try {
   const context = await browser.newContext({ acceptDownloads: true });
   page = await context.newPage();
+  watch(page);
 
-  step = "login";
+  begin("login");
   await page.goto(`${PANEL}/`);
   check(page.url().endsWith("/login"), "a visitor without a session is sent to the login page");
   await page.fill("input[name=email]", EMAIL);
   await page.fill("input[name=password]", "wrong-password");
   await page.click("button[type=submit]");
   check((await page.textContent("p.error")).includes("Wrong email or password"), "a wrong password is refused");
+  check(expected(/status of 401/) === 1, "the refused login (401) was the console's only error");
   await page.fill("input[name=email]", EMAIL);
   await page.fill("input[name=password]", PASSWORD);
   await page.click("button[type=submit]");
@@ -51,9 +78,18 @@ try {
   check(session && session.httpOnly && session.sameSite === "Strict", "the session cookie is HttpOnly and SameSite=Strict");
   check((await page.locator("svg.chart rect").count()) === 72, "the chart has 24 hours of three bars");
   check((await page.textContent("table.queue")).includes("captured"), "queue depth shows the captured message");
+  const capturedCount = (await page.textContent("p.captured-count")).trim();
+  check(capturedCount.endsWith(": 3"), `captured mail is counted apart (${capturedCount})`);
+  const captureRow = (await page.innerText("tr:has(td:text-is('capture'))")).trim().split(/\s+/);
+  check(captureRow[1] === "0" && captureRow[2] === "3", `the capture provider's calls are not counted as delivered (${captureRow.join(" ")})`);
+  const icon = await page.getAttribute("link[rel=icon]", "href");
+  const iconType = await page.evaluate(async (href) => (await fetch(href)).headers.get("content-type"), icon);
+  check(iconType === "image/svg+xml", `the panel has an SVG favicon (${icon}: ${iconType})`);
+  const messages = await (await page.goto(`${PANEL}/messages`)).text();
+  check(!/\b1\d{12}\b/.test(await page.textContent("main")) && messages.includes(" UTC"), "message times are UTC date-times, not epoch milliseconds");
   if (SCREENSHOTS) await page.screenshot({ path: `${SCREENSHOTS}/panel-dashboard.png`, fullPage: true });
 
-  step = "csrf";
+  begin("csrf");
   const forged = await page.evaluate(async () => {
     const answer = await fetch("/providers", {
       method: "POST",
@@ -72,8 +108,26 @@ try {
     return answer.status;
   });
   check(wrong === 403, "a POST with a wrong CSRF token is refused (403)");
+  check(expected(/status of 403/) === 2, "the two refusals were the console's only errors");
 
-  step = "provider";
+  begin("error page");
+  await page.goto(`${PANEL}/providers`);
+  const missing = await page.goto(`${PANEL}/r/no-such-page`);
+  check(missing.status() === 404 && (await page.textContent("h1")).includes("Something went wrong"), "an unknown page shows the error page");
+  expected(/status of 404/);
+  await page.click("a:text-is('Back')");
+  await page.waitForURL(`${PANEL}/providers`);
+  check(page.url() === `${PANEL}/providers`, "the error page's Back link goes back (no javascript: URL for the CSP to block)");
+
+  begin("admin's account picker");
+  for (const [link, title] of [["API keys", "API keys"], ["SMTP credentials", "SMTP credentials"], ["Suppressions", "Suppressions"], ["Webhooks", "Webhook endpoints"], ["DKIM", "DKIM keys"]]) {
+    await page.click(`header nav a:text-is('${link}')`);
+    check((await page.textContent("h1")) === title, `the ${link} link opens its page for an admin, not an error`);
+    check((await page.inputValue("form.account-picker select[name=account_id]")) === ACCOUNT_ID,
+      `${link}: the account picker shows the first account`);
+  }
+
+  begin("provider");
   await page.goto(`${PANEL}/providers`);
   check(!(await page.content()).includes("forged"), "the forged provider was not created");
   await page.fill("input[name=name]", "local-upstream");
@@ -91,6 +145,7 @@ try {
   const test = await page.textContent("h1");
   check(test.includes("passed"), `Test SMTP against the real upstream passes (${test.trim()})`);
   const steps = await page.textContent("ol.steps");
+  check(!steps.includes("(None)") && steps.includes("(plain)"), `Test SMTP's steps name the security (${steps.trim().replace(/\s+/g, " ")})`);
   check(/EHLO|connected|220/i.test(steps), `the upstream's answers are shown (${steps.trim().replace(/\s+/g, " ")})`);
   check((await page.inputValue("form.test-message-form input[name=from]")) === EMAIL, "the test message's From is the admin's address");
   await page.fill("form.test-message-form input[name=to]", "check@dest.test");
@@ -99,7 +154,7 @@ try {
   check((await page.textContent("h1")).includes("passed") && /test message to check@dest\.test: accepted: 250/.test(sent),
     `a real test message is sent and the upstream's answer shown (${sent.trim()})`);
 
-  step = "edit provider and rule";
+  begin("edit provider and rule");
   await page.goto(`${PANEL}/providers`);
   await page.click("table.providers tr:has-text('local-upstream') a:has-text('Edit')");
   check((await page.inputValue("input[name=name]")) === "local-upstream"
@@ -127,7 +182,7 @@ try {
   const rules = await page.textContent("table.resource");
   check(rules.includes("still-never.test") && rules.includes("60"), "the edited rule is listed");
 
-  step = "service provider";
+  begin("service provider");
   await page.goto(`${PANEL}/providers`);
   const sendgrid = page.locator("form.service-form[data-type=sendgrid]");
   await sendgrid.locator("input[name=name]").fill("sg-main");
@@ -137,6 +192,10 @@ try {
   await sendgrid.locator("button[type=submit]").click();
   const listed = await page.textContent("table.providers");
   check(listed.includes("sg-main") && listed.includes("sendgrid"), "a SendGrid provider made with its form is listed");
+  const sgRow = ` ${await page.innerText("table.providers tr:has-text('sg-main')")} `.replace(/\s+/g, " ");
+  const placeholder = await page.getAttribute("form.service-form[data-type=sendgrid] input[name=priority]", "placeholder");
+  check(sgRow.includes(` ${placeholder} `) && placeholder === "100", `the priority field's placeholder is what an empty one stores (${placeholder}; ${sgRow})`);
+  check(!listed.includes("True") && !listed.includes("False") && sgRow.includes(" yes "), "enabled shows as yes, not True");
   check(!(await page.content()).includes("SG.panel-secret-key"), "its API key is not shown");
   await page.click("table.providers tr:has-text('sg-main') a:has-text('Edit')");
   check((await page.inputValue("input[name=api_key]")) === "" && (await page.inputValue("input[name=timeout_secs]")) === "12",
@@ -145,8 +204,14 @@ try {
   await page.click("form.edit-form button[type=submit]");
   const sg = await page.textContent("table.providers tr:has-text('sg-main')");
   check(sg.includes('"timeout_secs": 15') && sg.includes('"api_key": "********"'), `an edit without the key keeps it (${sg.trim()})`);
+  const capture = page.locator("form.service-form[data-type=capture]");
+  await capture.locator("input[name=name]").fill("keep-here");
+  await capture.locator("input[name=priority]").fill("900");
+  await capture.locator("button[type=submit]").click();
+  const kept = ` ${await page.innerText("table.providers tr:has-text('keep-here')")} `.replace(/\s+/g, " ");
+  check(kept.includes(" capture ") && kept.includes(" 900 "), `a capture provider can be chosen in the panel (${kept.trim()})`);
 
-  step = "message";
+  begin("message");
   await page.goto(`${PANEL}/messages`);
   await page.click(`a[href="/messages/${MESSAGE_ID}"]`);
   check((await page.textContent("h1")).includes("captured"), "the captured message opens");
@@ -169,7 +234,15 @@ try {
   check(saved === "quarter,total\nq1,42\n", "the downloaded attachment has its content");
   if (SCREENSHOTS) await page.screenshot({ path: `${SCREENSHOTS}/panel-message.png`, fullPage: true });
 
-  step = "release";
+  begin("inline image");
+  await page.goto(`${PANEL}/messages/${INLINE_ID}`);
+  const logo = page.frameLocator("iframe.message-html").locator("img#logo");
+  await logo.waitFor({ timeout: 5000 });
+  const shown = await logo.evaluate((img) => img.complete && img.naturalWidth);
+  check(shown === 2, `the message's inline cid: image shows in the sandboxed frame (width ${shown})`);
+
+  begin("release");
+  await page.goto(`${PANEL}/messages/${MESSAGE_ID}`);
   const option = await page.locator("form.release select option", { hasText: "local-upstream" }).getAttribute("value");
   await page.selectOption("form.release select", option);
   await page.click("form.release button");
@@ -182,7 +255,7 @@ try {
   check(status.includes("delivered"), "the released message is delivered through the chosen provider");
   check((await page.textContent("table:has(th:text('verdict'))")).includes("smtp"), "its attempt through smtp is listed");
 
-  step = "delivery log";
+  begin("delivery log");
   // The log is written every 250 ms.
   let deliveryLog = "";
   for (let i = 0; i < 20 && !deliveryLog.includes("status=delivered"); i++) {
@@ -194,15 +267,19 @@ try {
   check(/provider=smtp provider_id=\d+ status=delivered code=250/.test(deliveryLog), "the delivery log shows the release through the provider");
   check(deliveryLog.indexOf("status=delivered") < deliveryLog.indexOf("status=captured"), "newest first");
 
-  step = "delete";
+  begin("delete");
   await page.goto(`${PANEL}/messages/${SECOND_ID}`);
   await page.click("form[action$='/delete'] button");
   check(page.url().endsWith("/messages"), "deleting a captured message goes back to the list");
   const gone = await page.goto(`${PANEL}/messages/${SECOND_ID}`);
   check(gone.status() === 404, "the deleted message is gone (404)");
+  expected(/status of 404/);
 
-  step = "template";
+  begin("template");
   await page.goto(`${PANEL}/templates`);
+  await page.fill("input[name=name]", "Not Valid!");
+  check(!(await page.locator("input[name=name]").evaluate((input) => input.checkValidity())),
+    "the template name's pattern is valid and refuses a bad name");
   await page.fill("input[name=name]", "welcome");
   await page.fill("input[name=subject]", "Welcome {{ name }}");
   await page.fill("textarea[name=text]", "Hi {{ name }}");
@@ -220,7 +297,7 @@ try {
   await page.goto(`${PANEL}/templates`);
   check((await page.content()).includes("Welcome {{ name }}"), "the saved template is listed");
 
-  step = "api key";
+  begin("api key");
   await page.goto(`${PANEL}/r/api-keys?account_id=${ACCOUNT_ID}`);
   await page.fill("form.resource-form input[name=account_id]", ACCOUNT_ID);
   await page.click("form.resource-form button[type=submit]");
@@ -230,10 +307,12 @@ try {
   check((await asKey()).status === 200, "the new key works against the API");
   await page.goto(`${PANEL}/r/api-keys?account_id=${ACCOUNT_ID}`);
   check(!(await page.content()).includes(created.api_key), "the key is not shown again in the list");
+  const keys = await page.innerText("table.resource");
+  check(!/\b1\d{12}\b/.test(keys) && keys.includes(" UTC"), `creation times are UTC date-times (${keys.trim().replace(/\s+/g, " ").slice(0, 200)})`);
   await page.click(`form[action="/r/api-keys/${created.id}/remove?account_id=${ACCOUNT_ID}"] button`);
   check((await asKey()).status === 401, "the revoked key is refused by the API");
 
-  step = "mailbox check";
+  begin("mailbox check");
   await page.goto(`${PANEL}/r/mailbox-servers`);
   check((await page.textContent("h1")).includes("optional"), "the IMAP / POP3 page is labelled optional");
   await page.fill("form.resource-form input[name=name]", "not-imap");
@@ -250,12 +329,12 @@ try {
   check((await page.textContent("h1")).includes("failed") && probe.includes("unexpected greeting"),
     `an SMTP server answering as IMAP fails at the greeting (${probe.trim().replace(/\s+/g, " ")})`);
 
-  step = "audit";
+  begin("audit");
   await page.goto(`${PANEL}/audit`);
   const audit = await page.textContent("table.audit");
   check(audit.includes("provider") && audit.includes("template"), "the provider and template changes are in the audit log");
 
-  step = "setting";
+  begin("setting");
   await page.goto(`${PANEL}/settings`);
   await page.fill("input[name=webhook_timestamp_window_secs]", "120");
   await page.fill("input[name=log_level]", "info");
@@ -281,7 +360,7 @@ try {
   await page.goto(`${PANEL}/audit`);
   check((await page.textContent("table.audit")).includes("panel_session_secret"), "the setting change is in the audit log");
 
-  step = "logout";
+  begin("logout");
   const before = (await context.cookies()).find((c) => c.name === "sluice_session");
   await page.click("header button:has-text('Log out')");
   check(page.url().endsWith("/login"), "logging out goes to the login page");
@@ -291,6 +370,7 @@ try {
   await again.goto(`${PANEL}/`);
   check(again.url().endsWith("/login"), "the logged-out session's cookie no longer opens the panel");
   await replay.close();
+  begin("done");
 } catch (error) {
   console.error(`not ok - during ${step}: ${error.message}`);
   if (page) console.error(`the page (${page.url()}) shows:\n${(await page.innerText("main").catch(() => "")).slice(0, 2000)}`);

@@ -54,6 +54,15 @@ impl SmtpSecurity {
             SmtpSecurity::Tls => 465,
         }
     }
+
+    /// How a person names it (Test SMTP's steps): `plain`, `STARTTLS`, `SSL/TLS`.
+    pub fn label(self) -> &'static str {
+        match self {
+            SmtpSecurity::None => "plain",
+            SmtpSecurity::Starttls => "STARTTLS",
+            SmtpSecurity::Tls => "SSL/TLS",
+        }
+    }
 }
 
 #[derive(Clone, PartialEq, Serialize, Deserialize)]

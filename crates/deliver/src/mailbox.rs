@@ -30,6 +30,27 @@ pub enum MailboxSecurity {
     Tls,
 }
 
+impl MailboxProtocol {
+    /// How a person names it (the check's steps).
+    pub fn label(self) -> &'static str {
+        match self {
+            MailboxProtocol::Imap => "IMAP",
+            MailboxProtocol::Pop3 => "POP3",
+        }
+    }
+}
+
+impl MailboxSecurity {
+    /// How a person names it (the check's steps).
+    pub fn label(self) -> &'static str {
+        match self {
+            MailboxSecurity::None => "plain",
+            MailboxSecurity::Starttls => "STARTTLS",
+            MailboxSecurity::Tls => "SSL/TLS",
+        }
+    }
+}
+
 /// Where and as whom to log in.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct MailboxServer {
@@ -222,8 +243,11 @@ async fn run(
 ) -> Result<(), String> {
     let timeout = Duration::from_secs(server.timeout_secs.max(1));
     steps.push(format!(
-        "connect to {}:{} ({:?}, {:?})",
-        server.host, server.port, server.protocol, server.security
+        "connect to {}:{} ({}, {})",
+        server.host,
+        server.port,
+        server.protocol.label(),
+        server.security.label()
     ));
     let tcp = egress
         .connect_tcp(&server.host, server.port, timeout)

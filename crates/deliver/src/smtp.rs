@@ -406,10 +406,10 @@ pub async fn probe_smtp(
 ) -> ProbeReport {
     let deliverer = SmtpDeliverer::new(config.clone(), default_hello, egress.clone());
     let mut steps = vec![format!(
-        "connect to {}:{} ({:?})",
+        "connect to {}:{} ({})",
         config.host,
         config.port(),
-        config.security
+        config.security.label()
     )];
     let limit = Duration::from_secs(config.timeout_secs.saturating_mul(2).max(1));
     let connected = tokio::time::timeout(limit, deliverer.connect()).await;

@@ -2,6 +2,7 @@
 
 mod account;
 mod auth;
+mod dev_key;
 mod keys;
 mod logging;
 mod metrics;

@@ -194,6 +194,11 @@ pub async fn run(args: crate::ConfigArgs, roles: &[Role]) -> anyhow::Result<()> 
     let (egress, webhook_egress) = egress_policies(&config)?;
     if dev {
         ensure_dev_account(store.as_ref()).await?;
+        let key = crate::dev_key::fresh_dev_key(store.as_ref(), &config.data_dir).await?;
+        let admin = (DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD);
+        // One write, its error ignored: a closed stdout must not stop the server.
+        let banner = crate::dev_key::banner(&config, admin, &key);
+        let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), banner.as_bytes());
     }
     // SQLite has one node: whatever a previous run of this node leased is not being worked on.
     let released = store.release_all_leases(crate::account::now_ms()).await?;

@@ -699,3 +699,94 @@ fn admin_create_names_its_database_and_refuses_the_default_when_missing() {
     );
     assert!(dir.path().join("data/sluice.db").exists());
 }
+
+/// `serve --dev` says at start where the panel is, how to log in and which API key works:
+/// a fresh key at each start (keys are stored hashed), the previous start's revoked.
+#[test]
+fn serve_dev_prints_the_panel_login_and_a_working_api_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = sluice_testkit::free_port;
+    let (http, panel) = (port(), port());
+    // `--dev` with a file that moves its listeners off the fixed dev ports.
+    let config = dir.path().join("dev.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"{data}\"\n\
+             [[smtp.listeners]]\naddr = \"127.0.0.1:{smtp}\"\ntls = \"none\"\nauth = \"none\"\n\
+             [http]\nlisten = \"127.0.0.1:{http}\"\n\
+             [panel]\nlisten = \"127.0.0.1:{panel}\"\n\
+             [webhook]\nlisten = \"127.0.0.1:{webhook}\"\n",
+            data = dir.path().join("data").display(),
+            smtp = port(),
+            webhook = port(),
+        ),
+    )
+    .unwrap();
+    let start = || {
+        let mut child = std::process::Command::new(BIN)
+            .args(["serve", "--dev", "--config"])
+            .arg(&config)
+            .env_remove("SLUICE_CONFIG")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut banner = String::new();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            banner.push_str(&line);
+            banner.push('\n');
+            if line.contains("export API_KEY=") {
+                break;
+            }
+        }
+        // Keep reading: a closed stdout would fail the server's next write.
+        std::thread::spawn(move || lines.for_each(drop));
+        (child, banner)
+    };
+    let key_of = |banner: &str| {
+        banner
+            .split("export API_KEY=")
+            .nth(1)
+            .map(|k| k.trim().to_string())
+            .unwrap_or_else(|| panic!("no API key in {banner:?}"))
+    };
+    let messages = |key: &str| {
+        let ready = sluice_testkit::wait_until(std::time::Duration::from_secs(20), || {
+            TcpStream::connect(("127.0.0.1", http)).ok()?;
+            let (status, _) =
+                sluice_testkit::http_json(http, "GET", "/api/v1/messages?limit=1", Some(key), None);
+            (status != 0 && status != 503).then_some(status)
+        });
+        ready.unwrap_or_else(|| {
+            let log = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
+            panic!("the API does not answer; the server said:\n{log}")
+        })
+    };
+
+    let (mut first, banner) = start();
+    assert!(
+        banner.contains(&format!("http://127.0.0.1:{panel}"))
+            && banner.contains("admin@example.com / dev-admin"),
+        "{banner}"
+    );
+    let first_key = key_of(&banner);
+    assert!(first_key.starts_with("sk_"), "{banner}");
+    assert_eq!(messages(&first_key), 200, "the printed key works");
+    first.kill().unwrap();
+    first.wait().unwrap();
+
+    let (mut second, banner) = start();
+    let second_key = key_of(&banner);
+    assert_ne!(second_key, first_key, "a fresh key at each start");
+    assert_eq!(messages(&second_key), 200);
+    assert_eq!(
+        messages(&first_key),
+        401,
+        "the previous start's key is revoked"
+    );
+    second.kill().unwrap();
+    second.wait().unwrap();
+}

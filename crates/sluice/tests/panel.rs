@@ -5,7 +5,9 @@
 //! provider (the upstream receives it) and deletes another, edits a template and sees
 //! the live preview, makes an API key (shown once, works, revoked: refused), changes a
 //! setting and finds it in the audit log, logs out and finds
-//! the session dead. This test starts Sluice and the upstream, sends the message, runs the
+//! the session dead. On every page it collects console errors and CSP violations and
+//! fails on any it did not cause on purpose; an admin's per-account pages open on an
+//! account picker; a message's inline (`cid:`) image shows in the sandboxed frame. This test starts Sluice and the upstream, sends the message, runs the
 //! script and fails with its output if any check fails.
 //!
 //! Needs `npm ci --prefix tests/panel` and `/usr/bin/chromium` (`.ci/run` installs both).
@@ -38,7 +40,12 @@ fn the_panel_works_in_a_real_browser() {
     );
 
     let upstream = Upstream::start(&[]);
-    let sluice = Sluice::builder(BIN).provider("type = \"capture\"").start();
+    // The panel calls the API as its user for every page (a message page: three calls),
+    // so a browser that walks every page and polls a release needs more than 100 a minute.
+    let sluice = Sluice::builder(BIN)
+        .provider("type = \"capture\"")
+        .section("[api]\nrate_limit_per_minute = 1000")
+        .start();
     let created = sluice.cli(&[
         "admin",
         "create",
@@ -90,6 +97,35 @@ fn the_panel_works_in_a_real_browser() {
         "the second message was not captured"
     );
 
+    // A message with an inline image (multipart/related, `cid:`), over SMTP.
+    let related = "From: Reports <reports@example.com>\r\nTo: <cfo@dest.test>\r\n\
+        Subject: Logo\r\nMIME-Version: 1.0\r\n\
+        Content-Type: multipart/related; boundary=\"rel\"\r\n\r\n\
+        --rel\r\nContent-Type: text/html; charset=utf-8\r\n\r\n\
+        <p>Our logo: <img id=\"logo\" src=\"cid:logo@reports.example.com\" alt=\"logo\"></p>\r\n\
+        --rel\r\nContent-Type: image/png\r\nContent-ID: <logo@reports.example.com>\r\n\
+        Content-Disposition: inline\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+        iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAEElEQVR4nGP4z8AARAwQCgAf7gP9i18U1AAAAABJRU5ErkJggg==\r\n\
+        --rel--\r\n";
+    let inline = common::smtplib_send(
+        sluice.ports.plain,
+        "plain",
+        None,
+        "reports@example.com",
+        &["cfo@dest.test"],
+        related.as_bytes(),
+    );
+    assert!(inline.ok, "{:?}", inline.json);
+    let inline = inline.message_id();
+    let inline_captured = wait_until(Duration::from_secs(20), || {
+        let (_, message) = common::api(&sluice, "GET", &format!("/messages/{inline}"), None);
+        (message["status"] == "captured").then_some(())
+    });
+    assert!(
+        inline_captured.is_some(),
+        "the inline-image message was not captured"
+    );
+
     let mut node = Command::new("node");
     node.arg(&script)
         .env(
@@ -102,6 +138,7 @@ fn the_panel_works_in_a_real_browser() {
         .env("MESSAGE_ID", id.to_string())
         .env("ACCOUNT_ID", account_id.to_string())
         .env("SECOND_MESSAGE_ID", second.to_string())
+        .env("INLINE_MESSAGE_ID", inline.to_string())
         .env("API_URL", format!("http://127.0.0.1:{}", sluice.ports.http))
         .env("CHROMIUM", &chromium);
     if let Ok(dir) = std::env::var("SLUICE_PANEL_SCREENSHOTS") {

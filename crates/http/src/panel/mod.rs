@@ -8,6 +8,7 @@
 
 mod chart;
 mod domains;
+mod inline;
 mod pages;
 mod providers;
 mod resources;
@@ -209,22 +210,25 @@ fn templates() -> minijinja::Environment<'static> {
             panic!("panel template {name} does not parse: {error}");
         }
     }
-    env.add_filter("datetime", |ms: i64| {
-        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-            .map(|t| {
-                format!(
-                    "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-                    t.year(),
-                    u8::from(t.month()),
-                    t.day(),
-                    t.hour(),
-                    t.minute(),
-                    t.second()
-                )
-            })
-            .unwrap_or_default()
-    });
+    env.add_filter("datetime", utc_datetime);
     env
+}
+
+/// Epoch milliseconds as a UTC date-time (`2026-12-03 12:00:00 UTC`).
+pub(super) fn utc_datetime(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .map(|t| {
+            format!(
+                "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            )
+        })
+        .unwrap_or_default()
 }
 
 /// The panel's routes, security headers and CSRF check.
@@ -250,6 +254,15 @@ pub fn router(state: PanelState) -> Router {
                 (
                     [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
                     include_str!("static/panel.css"),
+                )
+            }),
+        )
+        .route(
+            "/static/favicon.svg",
+            axum::routing::get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "image/svg+xml")],
+                    include_str!("static/favicon.svg"),
                 )
             }),
         )

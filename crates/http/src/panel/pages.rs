@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::chart::{HourBars, hourly_svg};
+use super::inline::{inline_cid_images, part_by_content_id};
 use super::{PanelState, PanelUser, act, api_json, session};
 use crate::api::now_ms;
 
@@ -82,10 +83,17 @@ async fn dashboard(State(state): State<PanelState>, user: PanelUser) -> Response
         })
         .collect();
     let chart = hourly_svg(&hours);
+    // Captured mail went nowhere: counted apart from what was delivered.
+    let captured: i64 = board["hours"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|h| h["captured"].as_i64().unwrap_or(0))
+        .sum();
     state.page(
         "dashboard.html",
         Some(&user),
-        json!({ "board": board, "chart": chart }),
+        json!({ "board": board, "chart": chart, "captured": captured }),
     )
 }
 
@@ -225,7 +233,8 @@ async fn message(
 }
 
 /// The message's HTML part, for the sandboxed frame of the message page: no scripts, no
-/// requests anywhere (images only inline), no forms, in a unique origin.
+/// requests anywhere (images only inline: `cid:` parts as data: URLs), no forms, in a
+/// unique origin.
 async fn message_html(
     State(state): State<PanelState>,
     user: PanelUser,
@@ -235,9 +244,13 @@ async fn message_html(
         Ok(raw) => raw,
         Err(page) => return page,
     };
+    // Inline images (`cid:`) become data: URLs of their parts: the frame loads nothing.
     let html = MessageParser::default()
         .parse(&raw)
-        .and_then(|m| m.body_html(0).map(|h| h.into_owned()))
+        .and_then(|m| {
+            let html = m.body_html(0)?;
+            Some(inline_cid_images(&html, |cid| part_by_content_id(&m, cid)))
+        })
         .unwrap_or_default();
     let mut response = ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
     let headers = response.headers_mut();

@@ -99,6 +99,9 @@ const SERVICE_FORMS: &[(&str, &str, &[ServiceField])] = &[
             TIMEOUT,
         ],
     ),
+    // Keeps every message it is given in Sluice (Messages: view, release, delete);
+    // delivers nothing. No settings.
+    ("capture", "Capture (keep mail here, deliver nothing)", &[]),
 ];
 
 /// A service's form: its fields, each with the value it has now (`config`), secrets never.
@@ -169,6 +172,10 @@ fn form_settings(form: &FormPairs) -> Result<(String, Value), String> {
                 config.insert(key.into(), json!(v));
             }
         }
+        return Ok((kind, Value::Object(config)));
+    }
+    if kind == "log" {
+        // No settings; its edit form saves name, priority and enabled.
         return Ok((kind, Value::Object(config)));
     }
     let Some((_, _, fields)) = SERVICE_FORMS.iter().find(|(k, _, _)| *k == kind) else {
@@ -331,6 +338,16 @@ mod tests {
                 .contains("must be a number")
         );
         assert!(new_provider_body(&pairs(&[("provider_type", "pigeon")])).is_err());
+        let capture = pairs(&[
+            ("provider_type", "capture"),
+            ("name", "keep"),
+            ("priority", ""),
+        ]);
+        assert_eq!(
+            new_provider_body(&capture).unwrap(),
+            json!({ "name": "keep", "provider_type": "capture", "config": {} }),
+            "capture is a provider type the panel can choose"
+        );
     }
 
     #[test]

@@ -59,6 +59,8 @@ pub struct Resource {
     /// The edit form (`GET {api}/{id}` fills it, `PUT {api}/{id}` saves it); empty: rows
     /// are not edited here.
     pub edit: &'static [Field],
+    /// The API lists them for one account only: an admin (who has none) picks one.
+    pub per_account: bool,
 }
 
 const fn field(name: &'static str, label: &'static str, kind: Kind, required: bool) -> Field {
@@ -123,6 +125,7 @@ pub const RESOURCES: &[Resource] = &[
                 false,
             ),
         ],
+        per_account: false,
     },
     Resource {
         slug: "api-keys",
@@ -133,6 +136,7 @@ pub const RESOURCES: &[Resource] = &[
         once: "the API key",
         test: false,
         edit: &[],
+        per_account: true,
     },
     Resource {
         slug: "smtp-credentials",
@@ -147,6 +151,7 @@ pub const RESOURCES: &[Resource] = &[
         once: "",
         test: false,
         edit: &[],
+        per_account: true,
     },
     Resource {
         slug: "suppressions",
@@ -161,6 +166,7 @@ pub const RESOURCES: &[Resource] = &[
         once: "",
         test: false,
         edit: &[],
+        per_account: true,
     },
     Resource {
         slug: "routing-rules",
@@ -179,6 +185,7 @@ pub const RESOURCES: &[Resource] = &[
         once: "",
         test: false,
         edit: RULE_FIELDS,
+        per_account: false,
     },
     Resource {
         slug: "providers",
@@ -190,6 +197,7 @@ pub const RESOURCES: &[Resource] = &[
         once: "",
         test: false,
         edit: &[],
+        per_account: false,
     },
     Resource {
         slug: "webhook-endpoints",
@@ -214,6 +222,7 @@ pub const RESOURCES: &[Resource] = &[
                 false,
             ),
         ],
+        per_account: true,
     },
     Resource {
         slug: "dkim-keys",
@@ -234,6 +243,7 @@ pub const RESOURCES: &[Resource] = &[
         once: "",
         test: false,
         edit: &[],
+        per_account: true,
     },
     Resource {
         slug: "smtp-connections",
@@ -244,6 +254,7 @@ pub const RESOURCES: &[Resource] = &[
         once: "",
         test: false,
         edit: &[],
+        per_account: false,
     },
     Resource {
         slug: "mailbox-servers",
@@ -278,6 +289,7 @@ pub const RESOURCES: &[Resource] = &[
         once: "",
         test: true,
         edit: &[],
+        per_account: false,
     },
 ];
 
@@ -378,6 +390,9 @@ fn table_rows(answer: &Value) -> (Vec<String>, Vec<Value>) {
                 .map(|c| match &item[c] {
                     Value::Null => String::new(),
                     Value::String(s) => s.clone(),
+                    Value::Number(ms) if c.ends_with("_at") => {
+                        ms.as_i64().map(super::utc_datetime).unwrap_or_default()
+                    }
                     other => other.to_string(),
                 })
                 .collect();
@@ -385,6 +400,19 @@ fn table_rows(answer: &Value) -> (Vec<String>, Vec<Value>) {
         })
         .collect();
     (columns, rows)
+}
+
+/// The accounts an admin may pick from (id and name), from the API's account list.
+fn account_choices(listed: &Value) -> Vec<Value> {
+    listed
+        .get("items")
+        .and_then(Value::as_array)
+        .or(listed.as_array())
+        .into_iter()
+        .flatten()
+        .filter(|a| a["id"].is_i64())
+        .map(|a| json!({ "id": a["id"], "name": a["name"] }))
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -411,7 +439,37 @@ async fn list(
     let Some(r) = resource(&slug) else {
         return state.error_page(Some(&user), StatusCode::NOT_FOUND, "no such page");
     };
-    let path = format!("{}{}", r.api, account_query(query.account_id.as_deref()));
+    let mut account_id = query
+        .account_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|a| a.parse::<i64>().is_ok())
+        .map(str::to_string);
+    // An admin has no account of their own: these lists need one, so the page offers
+    // a choice of accounts and shows the first until another is picked.
+    let accounts = match r.per_account && user.role == "admin" {
+        true => match api_json(&state, &user, Method::GET, "/accounts", None).await {
+            Ok(listed) => Some(account_choices(&listed)),
+            // Not a system admin after all: the API scopes the list to their account.
+            Err(_) => None,
+        },
+        false => None,
+    };
+    if let (Some(accounts), None) = (&accounts, &account_id) {
+        account_id = accounts.first().map(|a| a["id"].to_string());
+    }
+    if accounts.is_some() && account_id.is_none() {
+        return state.page(
+            "resource.html",
+            Some(&user),
+            json!({
+                "r": { "slug": r.slug, "title": r.title },
+                "columns": [], "rows": [], "fields": [], "accounts": accounts,
+                "no_accounts": true,
+            }),
+        );
+    }
+    let path = format!("{}{}", r.api, account_query(account_id.as_deref()));
     let listed = match api_json(&state, &user, Method::GET, &path, None).await {
         Ok(listed) => listed,
         Err(page) => return page,
@@ -431,7 +489,7 @@ async fn list(
             "r": { "slug": r.slug, "title": r.title, "remove": r.remove, "test": r.test,
                    "edit": !r.edit.is_empty() },
             "columns": columns, "rows": rows, "fields": fields,
-            "account_id": query.account_id,
+            "account_id": account_id, "accounts": accounts,
         }),
     )
 }
@@ -456,7 +514,12 @@ async fn create(
         Err(page) => return page,
     };
     if r.once.is_empty() {
-        return Redirect::to(&format!("/r/{}", r.slug)).into_response();
+        let account = form
+            .iter()
+            .find(|(k, _)| k == "account_id")
+            .map(|(_, v)| v.as_str());
+        let back = format!("/r/{}{}", r.slug, account_query(account));
+        return Redirect::to(&back).into_response();
     }
     // Shown here once: the API will not show it again.
     let created = serde_json::to_string_pretty(&created).unwrap_or_default();
@@ -663,6 +726,13 @@ mod tests {
             table_rows(&json!({ "items": [{ "id": 1, "name": "a" }, { "id": 2, "extra": [1] }] }));
         assert_eq!(columns, vec!["id", "name", "extra"]);
         assert_eq!(rows[1]["cells"], json!(["2", "", "[1]"]));
+        let (columns, rows) =
+            table_rows(&json!([{ "id": 1, "created_at": 1_796_299_200_000_i64 }]));
+        let at = columns.iter().position(|c| c == "created_at").unwrap();
+        assert_eq!(
+            rows[0]["cells"][at], "2026-12-03 12:00:00 UTC",
+            "times are UTC date-times, not epoch milliseconds"
+        );
         let (columns, rows) = table_rows(&json!([{ "id": "c1" }]));
         assert_eq!((columns.len(), rows[0]["id"].clone()), (1, json!("c1")));
     }

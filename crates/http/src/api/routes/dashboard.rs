@@ -44,7 +44,10 @@ pub struct StatusCount {
 pub struct HourView {
     pub hour: i64,
     pub accepted: i64,
+    /// Delivered by a real provider; captured mail is counted apart.
     pub delivered: i64,
+    /// Kept by capture (delivered nowhere).
+    pub captured: i64,
     pub failed: i64,
 }
 
@@ -53,6 +56,8 @@ pub struct HourView {
 pub struct ProviderHealth {
     pub provider: String,
     pub delivered: i64,
+    /// Calls of the capture provider: kept, not delivered.
+    pub captured: i64,
     pub transient: i64,
     pub permanent: i64,
     pub last_at: Option<i64>,
@@ -97,7 +102,8 @@ fn view(board: sluice_store::Dashboard, first_hour: i64) -> DashboardView {
         };
         match count.kind.as_str() {
             "queued" => hour.accepted += count.count,
-            "delivered" | "captured" => hour.delivered += count.count,
+            "delivered" => hour.delivered += count.count,
+            "captured" => hour.captured += count.count,
             "failed" | "bounced" => hour.failed += count.count,
             _ => {}
         }
@@ -116,6 +122,7 @@ fn view(board: sluice_store::Dashboard, first_hour: i64) -> DashboardView {
         };
         let health = &mut providers[index];
         match row.verdict.as_str() {
+            "delivered" if row.provider == "capture" => health.captured += row.count,
             "delivered" => health.delivered += row.count,
             "transient" => health.transient += row.count,
             _ => health.permanent += row.count,
@@ -166,6 +173,11 @@ mod tests {
                 },
                 HourCount {
                     hour: first + 23 * HOUR_MS,
+                    kind: "delivered".into(),
+                    count: 3,
+                },
+                HourCount {
+                    hour: first + 23 * HOUR_MS,
                     kind: "bounced".into(),
                     count: 1,
                 },
@@ -188,19 +200,32 @@ mod tests {
                     count: 1,
                     last_at: Some(9),
                 },
+                ProviderCount {
+                    provider: "capture".into(),
+                    verdict: "delivered".into(),
+                    count: 6,
+                    last_at: Some(8),
+                },
             ],
             recent_errors: vec![],
         };
         let view = view(board, first);
         assert_eq!(view.hours.len(), 24);
         assert_eq!(view.hours[0].accepted, 5);
-        assert_eq!((view.hours[23].delivered, view.hours[23].failed), (2, 1));
+        let last = &view.hours[23];
+        assert_eq!(
+            (last.delivered, last.captured, last.failed),
+            (3, 2, 1),
+            "captured mail is not counted as delivered"
+        );
         assert_eq!(
             view.hours.iter().map(|h| h.accepted).sum::<i64>(),
             5,
             "out of range ignored"
         );
-        assert_eq!(view.providers.len(), 1);
+        assert_eq!(view.providers.len(), 2);
+        let capture = &view.providers[1];
+        assert_eq!((capture.delivered, capture.captured), (0, 6));
         let smtp = &view.providers[0];
         assert_eq!(
             (smtp.delivered, smtp.transient, smtp.last_at),

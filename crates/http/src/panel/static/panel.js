@@ -2,6 +2,21 @@
 "use strict";
 
 document.addEventListener("DOMContentLoaded", () => {
+  // The error page's Back link goes back in history (its href, the dashboard, without JS).
+  for (const back of document.querySelectorAll("a[data-back]")) {
+    back.addEventListener("click", (event) => {
+      if (history.length > 1) {
+        event.preventDefault();
+        history.back();
+      }
+    });
+  }
+
+  // An admin's account picker shows the chosen account's items at once.
+  for (const picker of document.querySelectorAll("select[data-autosubmit]")) {
+    picker.addEventListener("change", () => picker.form.submit());
+  }
+
   // SMTP provider form: the security preset fills in its port.
   const security = document.getElementById("smtp-security");
   const port = document.getElementById("smtp-port");
