@@ -19,6 +19,17 @@ pub enum CheckStatus {
     Invalid,
 }
 
+impl CheckStatus {
+    /// The API's word for it: `ok`, `missing` or `invalid`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckStatus::Ok => "ok",
+            CheckStatus::Missing => "missing",
+            CheckStatus::Invalid => "invalid",
+        }
+    }
+}
+
 /// One record's status and a sentence saying what was found (and what to fix).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Check {

@@ -12,38 +12,12 @@ use sluice_http::api::{ApiState, tokens::Tokens};
 use sluice_store::{NewUser, Store};
 use tower::ServiceExt;
 
+mod common;
+
+use common::{acceptor, loopback_open};
+
 const ADMIN_PASSWORD: &str = "admin-password-1";
 const ACCOUNT_PASSWORD: &str = "smtp-password-A1";
-
-/// The real accept path (group commit, monthly limit), delivering through `log`.
-fn acceptor(store: Arc<dyn Store>) -> sluice_worker::Acceptor {
-    let (committer, _task) = sluice_store::QueueCommitter::start(
-        store.clone(),
-        sluice_store::GroupCommitConfig {
-            max_batch: 8,
-            max_wait: std::time::Duration::ZERO,
-        },
-    );
-    sluice_worker::Acceptor::new(
-        committer,
-        store.clone(),
-        sluice_worker::Dispatcher::new(
-            store,
-            Arc::new(sluice_core::sealed::MasterKey::from_hex(&"11".repeat(32)).unwrap()),
-            Arc::new(sluice_deliver::LogDeliverer),
-            "test.invalid".into(),
-            loopback_open(),
-            std::time::Duration::ZERO,
-        ),
-        sluice_worker::DeliveryMode::Async,
-        Default::default(),
-        Arc::new(tokio::sync::Notify::new()),
-        "test".into(),
-        std::time::Duration::from_secs(60),
-        Default::default(),
-        std::time::Duration::ZERO,
-    )
-}
 
 struct WorkerSubmitter(Arc<sluice_worker::Acceptor>);
 
@@ -98,13 +72,6 @@ struct Api {
     store: Arc<dyn Store>,
     openapi: utoipa::openapi::OpenApi,
     _dir: tempfile::TempDir,
-}
-
-/// The egress policy with loopback opened (`egress.allow`, as `serve --dev` has it).
-fn loopback_open() -> sluice_deliver::egress::EgressPolicy {
-    let resolver = sluice_deliver::dns::Resolver::new(&[]).unwrap();
-    let allow = ["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
-    sluice_deliver::egress::EgressPolicy::new(resolver, &allow)
 }
 
 struct Reply {

@@ -15,36 +15,15 @@ use sluice_http::api::{ApiState, tokens::Tokens};
 use sluice_store::{NewUser, Store};
 use tower::ServiceExt;
 
+mod common;
+
+use common::loopback_open;
+
 const ADMIN_PASSWORD: &str = "admin-password-1";
 const USER_PASSWORD: &str = "user-password-1";
 
 fn acceptor(store: Arc<dyn Store>) -> Arc<sluice_worker::Acceptor> {
-    let (committer, _task) = sluice_store::QueueCommitter::start(
-        store.clone(),
-        sluice_store::GroupCommitConfig {
-            max_batch: 8,
-            max_wait: std::time::Duration::ZERO,
-        },
-    );
-    Arc::new(sluice_worker::Acceptor::new(
-        committer,
-        store.clone(),
-        sluice_worker::Dispatcher::new(
-            store,
-            Arc::new(sluice_core::sealed::MasterKey::from_hex(&"11".repeat(32)).unwrap()),
-            Arc::new(sluice_deliver::LogDeliverer),
-            "test.invalid".into(),
-            loopback_open(),
-            std::time::Duration::ZERO,
-        ),
-        sluice_worker::DeliveryMode::Async,
-        Default::default(),
-        Arc::new(tokio::sync::Notify::new()),
-        "test".into(),
-        std::time::Duration::from_secs(60),
-        Default::default(),
-        std::time::Duration::ZERO,
-    ))
+    Arc::new(common::acceptor(store))
 }
 
 struct Submit(Arc<sluice_worker::Acceptor>);
@@ -480,14 +459,7 @@ async fn suspended_and_deleted_accounts_are_shut_out_and_their_mail_held_then_ca
         .await;
     assert_eq!(late, AcceptOutcome::AccountSuspended);
     // A worker that claimed its mail before the suspension held it sends nothing.
-    let dispatcher = sluice_worker::Dispatcher::new(
-        app.store.clone(),
-        Arc::new(sluice_core::sealed::MasterKey::from_hex(&"11".repeat(32)).unwrap()),
-        Arc::new(sluice_deliver::LogDeliverer),
-        "test.invalid".into(),
-        loopback_open(),
-        std::time::Duration::ZERO,
-    );
+    let dispatcher = common::log_dispatcher(app.store.clone());
     let envelope = sluice_core::Envelope {
         mail_from: "app@acme.test".into(),
         rcpt_to: vec!["r@dest.test".into()],
@@ -745,10 +717,4 @@ async fn the_panel_answers_every_error_in_json() {
     .await;
     assert_eq!(login.status, StatusCode::OK);
     assert!(login.text.contains("<form"), "{}", login.text);
-}
-
-fn loopback_open() -> sluice_deliver::egress::EgressPolicy {
-    let resolver = sluice_deliver::dns::Resolver::new(&[]).unwrap();
-    let allow = ["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
-    sluice_deliver::egress::EgressPolicy::new(resolver, &allow)
 }

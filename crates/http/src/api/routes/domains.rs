@@ -74,14 +74,11 @@ impl From<DomainRow> for DomainView {
                 .and_then(|c| serde_json::from_value(c.clone()).ok());
             match found {
                 Some(check) => RecordStatus {
-                    status: serde_json::to_value(check.status)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_string))
-                        .unwrap_or_default(),
+                    status: check.status.as_str().into(),
                     detail: check.detail,
                 },
                 None => RecordStatus {
-                    status: "missing".into(),
+                    status: sender_domain::CheckStatus::Missing.as_str().into(),
                     detail: format!(
                         "not checked yet: POST /api/v1/domains/{}/verify checks DNS",
                         row.id
