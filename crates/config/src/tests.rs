@@ -104,3 +104,60 @@ fn webhook_public_web_url_must_be_an_absolute_http_url() {
         assert!(config.validate().is_ok(), "{good}");
     }
 }
+
+/// Every address a config listens on.
+fn listen_addrs(config: &Config) -> Vec<SocketAddr> {
+    let mut addrs: Vec<SocketAddr> = config.smtp.listeners.iter().map(|l| l.addr).collect();
+    addrs.extend(config.http.listen);
+    addrs.extend(config.panel.listen);
+    addrs.extend(config.webhook.listen);
+    addrs
+}
+
+#[test]
+fn dev_defaults_stay_on_loopback_and_the_container_variant_binds_every_interface() {
+    let trusts = |config: &Config, ip: &str| {
+        let ip: std::net::IpAddr = ip.parse().unwrap();
+        config.smtp.trusted_networks.iter().any(|n| n.contains(&ip))
+    };
+    let loopback = dev_defaults();
+    assert_eq!(loopback.validate().map_err(|e| e.to_string()), Ok(()));
+    let addrs = listen_addrs(&loopback);
+    assert_eq!(addrs.len(), 6, "{addrs:?}");
+    assert!(addrs.iter().all(|a| a.ip().is_loopback()), "{addrs:?}");
+    assert!(trusts(&loopback, "127.0.0.1"));
+    assert!(!trusts(&loopback, "10.88.0.1"), "a developer's machine trusts loopback only");
+    assert!(!loopback.panel.allow_public_bind);
+
+    let container = dev_defaults_on(DevNetwork::Container);
+    assert_eq!(container.validate().map_err(|e| e.to_string()), Ok(()));
+    let ports = |c: &Config| listen_addrs(c).iter().map(|a| a.port()).collect::<Vec<_>>();
+    assert_eq!(ports(&container), ports(&loopback), "the same ports either way");
+    assert!(
+        listen_addrs(&container).iter().all(|a| a.ip().is_unspecified()),
+        "{:?}",
+        listen_addrs(&container)
+    );
+    // A mapped port's client arrives from the engine's bridge gateway.
+    for gateway in ["10.88.0.1", "172.17.0.1", "192.168.65.1", "127.0.0.1"] {
+        assert!(trusts(&container, gateway), "{gateway}");
+    }
+    for outside in ["8.8.8.8", "100.64.0.1", "172.32.0.1"] {
+        assert!(!trusts(&container, outside), "{outside}");
+    }
+    assert_eq!(container.egress.allow, container.smtp.trusted_networks);
+    assert_eq!(container.data_dir, loopback.data_dir);
+}
+
+/// The container image's config file loads and validates (and stays free of typos).
+#[test]
+#[allow(clippy::result_large_err)] // figment::Jail's signature, not ours
+fn container_image_config_loads() {
+    figment::Jail::expect_with(|_jail| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/container/sluice.toml");
+        let config = load(Config::default(), Some(&path)).expect("deploy/container/sluice.toml");
+        assert_eq!(config.data_dir, Path::new("/var/lib/sluice"));
+        assert!(listen_addrs(&config).iter().all(|a| a.ip().is_unspecified() && a.port() > 1024));
+        Ok(())
+    });
+}

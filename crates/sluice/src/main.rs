@@ -3,6 +3,7 @@
 mod account;
 mod auth;
 mod dev_key;
+mod healthcheck;
 mod keys;
 mod logging;
 mod metrics;
@@ -38,12 +39,20 @@ pub(crate) struct ConfigArgs {
     /// account dev@example.com / dev.
     #[arg(long)]
     dev: bool,
+    /// With --dev: listen on every interface and trust the private ranges a container
+    /// engine's bridge uses, so `-p 2525:2525`-style port mappings work (set in the image).
+    #[arg(long, env = "SLUICE_DEV_CONTAINER")]
+    dev_container: bool,
 }
 
 impl ConfigArgs {
     pub(crate) fn load(&self) -> anyhow::Result<Config> {
         let base = if self.dev {
-            sluice_config::dev_defaults()
+            sluice_config::dev_defaults_on(if self.dev_container {
+                sluice_config::DevNetwork::Container
+            } else {
+                sluice_config::DevNetwork::Loopback
+            })
         } else {
             Config::default()
         };
@@ -104,6 +113,9 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Exit 0 when the HTTP listener answers GET /healthz with 200, else 1 (the container
+    /// image's HEALTHCHECK: the slim image has no curl).
+    Healthcheck(healthcheck::HealthcheckArgs),
 }
 
 #[derive(Subcommand)]
@@ -138,6 +150,10 @@ enum AccountCommand {
         /// whatever its providers and rules say, until an owner or admin turns it off.
         #[arg(long)]
         sandbox: bool,
+        /// When an account with this --email exists already, say so and exit 0 without
+        /// changing it (a seeding step run at every start).
+        #[arg(long)]
+        if_missing: bool,
     },
 }
 
@@ -190,9 +206,14 @@ fn main() -> anyhow::Result<()> {
                         domains,
                         monthly_limit,
                         sandbox,
+                        if_missing,
                     },
             } => {
                 let store = open_store_of_command(&config).await?;
+                if if_missing && let Some(existing) = store.account_by_email(&email).await? {
+                    println!("account id: {} (exists; left as it is)", existing.id);
+                    return Ok(());
+                }
                 let created =
                     account::create(store.as_ref(), &name, &email, &password, &domains, sandbox)
                         .await?;
@@ -221,6 +242,7 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             Command::Send(args) => send::run(args).await,
+            Command::Healthcheck(args) => healthcheck::run(args).await,
             Command::Keys {
                 command: KeysCommand::Rotate(args),
             } => {
