@@ -63,12 +63,18 @@ cgroup_manager = "cgroupfs"
 events_logger = "file"
 EOF
 export CONTAINERS_CONF=$WORK/containers.conf
-# HTTPS in a build passes an intercepting proxy whose CA only the host's bundle has.
-CA=/etc/ssl/certs/ca-certificates.crt
-BUILD=(podman build --pull=never --format docker -v "$CA:$CA:ro")
+BUILD=(podman build --pull=never --format docker)
+# HTTPS in a build (cargo fetching crates) passes an intercepting proxy whose CA only the
+# host's bundle has. It is mounted where cargo's OpenSSL probe looks first (/var/ssl), not
+# over /etc/ssl/certs/ca-certificates.crt, which the image's ca-certificates package
+# rewrites (a bind-mounted file cannot be replaced: its postinst would fail).
+HOST_CA=/etc/ssl/certs/ca-certificates.crt
+[ -f "$HOST_CA" ] || fail "no CA bundle at $HOST_CA"
 
-# A stand-in is made again when its recipe (these files, this script) changes.
-recipe() { cat "$@" tests/containers.sh | sha256sum | cut -c1-16; }
+# A stand-in is made again when its recipe changes: the files it is made from, and the
+# version below for what this script does to make it (raise it when that changes).
+RECIPE_VERSION=1
+recipe() { { echo "$RECIPE_VERSION"; cat "$@"; } | sha256sum | cut -c1-16; }
 have_image() { # NAME RECIPE
   [ -z "${SLUICE_CONTAINERS_FRESH:-}" ] \
     && [ "$(podman image inspect --format '{{index .Labels "sluice.recipe"}}' "$1" 2>/dev/null)" = "$2" ]
@@ -96,7 +102,7 @@ EOF
   tar -C "$rootfs" -c . | podman import \
     --change 'CMD ["bash"]' \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-    --change "LABEL sluice.recipe=$base_recipe" - "$BASE" >/dev/null
+    --change "LABEL sluice.recipe=$base_recipe" - "$BASE" >/dev/null 2>&1
   rm -rf "$rootfs"
 fi
 
@@ -136,7 +142,7 @@ fi
 
 step "image: podman build of the Dockerfile (release)"
 build_start=$(date +%s)
-"${BUILD[@]}" -t localhost/sluice:latest . >"$WORK/build.log" 2>&1 \
+"${BUILD[@]}" -v "$HOST_CA:/var/ssl/cert.pem:ro" -t localhost/sluice:latest . >"$WORK/build.log" 2>&1 \
   || { tail -40 "$WORK/build.log"; fail "podman build"; }
 echo "image built in $(($(date +%s) - build_start)) s"
 inspect() { podman image inspect --format "$1" localhost/sluice:latest; }

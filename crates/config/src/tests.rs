@@ -126,15 +126,24 @@ fn dev_defaults_stay_on_loopback_and_the_container_variant_binds_every_interface
     assert_eq!(addrs.len(), 6, "{addrs:?}");
     assert!(addrs.iter().all(|a| a.ip().is_loopback()), "{addrs:?}");
     assert!(trusts(&loopback, "127.0.0.1"));
-    assert!(!trusts(&loopback, "10.88.0.1"), "a developer's machine trusts loopback only");
+    assert!(
+        !trusts(&loopback, "10.88.0.1"),
+        "a developer's machine trusts loopback only"
+    );
     assert!(!loopback.panel.allow_public_bind);
 
     let container = dev_defaults_on(DevNetwork::Container);
     assert_eq!(container.validate().map_err(|e| e.to_string()), Ok(()));
     let ports = |c: &Config| listen_addrs(c).iter().map(|a| a.port()).collect::<Vec<_>>();
-    assert_eq!(ports(&container), ports(&loopback), "the same ports either way");
+    assert_eq!(
+        ports(&container),
+        ports(&loopback),
+        "the same ports either way"
+    );
     assert!(
-        listen_addrs(&container).iter().all(|a| a.ip().is_unspecified()),
+        listen_addrs(&container)
+            .iter()
+            .all(|a| a.ip().is_unspecified()),
         "{:?}",
         listen_addrs(&container)
     );
@@ -157,7 +166,11 @@ fn container_image_config_loads() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/container/sluice.toml");
         let config = load(Config::default(), Some(&path)).expect("deploy/container/sluice.toml");
         assert_eq!(config.data_dir, Path::new("/var/lib/sluice"));
-        assert!(listen_addrs(&config).iter().all(|a| a.ip().is_unspecified() && a.port() > 1024));
+        assert!(
+            listen_addrs(&config)
+                .iter()
+                .all(|a| a.ip().is_unspecified() && a.port() > 1024)
+        );
         Ok(())
     });
 }

@@ -40,9 +40,10 @@ fn parse_url(url: &str) -> anyhow::Result<Target> {
     if authority.is_empty() || authority.contains('@') {
         bail!("--url needs a host (and no user info): {url}");
     }
-    let authority = if authority.rsplit_once(':').is_some_and(|(_, port)| {
-        !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())
-    }) {
+    let authority = if authority
+        .rsplit_once(':')
+        .is_some_and(|(_, port)| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()))
+    {
         authority.to_string()
     } else {
         format!("{authority}:80")
@@ -109,7 +110,10 @@ mod tests {
         assert_eq!(t.authority, "127.0.0.1:2580");
         assert_eq!(t.path, "/healthz");
         assert_eq!(parse_url("http://ingress").unwrap().authority, "ingress:80");
-        assert_eq!(parse_url("http://[::1]:2580/x").unwrap().authority, "[::1]:2580");
+        assert_eq!(
+            parse_url("http://[::1]:2580/x").unwrap().authority,
+            "[::1]:2580"
+        );
         assert_eq!(parse_url("http://[::1]/x").unwrap().authority, "[::1]:80");
         for bad in ["https://a/", "ftp://a", "http:///x", "http://u@a/"] {
             assert!(parse_url(bad).is_err(), "{bad}");
@@ -119,7 +123,10 @@ mod tests {
     #[test]
     fn status_lines() {
         assert_eq!(status_of(b"HTTP/1.1 200 OK\r\n"), Some(200));
-        assert_eq!(status_of(b"HTTP/1.1 503 Service Unavailable\r\nx"), Some(503));
+        assert_eq!(
+            status_of(b"HTTP/1.1 503 Service Unavailable\r\nx"),
+            Some(503)
+        );
         assert_eq!(status_of(b"SSH-2.0-OpenSSH\r\n"), None);
         assert_eq!(status_of(b""), None);
     }
