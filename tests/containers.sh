@@ -154,7 +154,7 @@ podman run --rm localhost/sluice:latest config check --config /etc/sluice/sluice
   || fail "the image's /etc/sluice/sluice.toml does not validate"
 
 cleanup() {
-  podman rm -f -t 0 sluicect-dev >/dev/null 2>&1 || true
+  podman rm -f -v -t 0 sluicect-dev >/dev/null 2>&1 || true
   podman-compose -p "$PROJECT" --in-pod false -f compose.yaml --profile tools down -v -t 5 \
     >/dev/null 2>&1 || true
 }
@@ -185,10 +185,13 @@ code=$(podman inspect --format '{{.State.ExitCode}}' sluicect-dev)
 echo "SIGTERM: exit code $code after $stop_ms ms"
 [ "$code" = 0 ] || { dev_logs; fail "serve --dev exited $code on SIGTERM"; }
 [ "$stop_ms" -lt 10000 ] || fail "serve --dev took $stop_ms ms to stop on SIGTERM"
-podman rm sluicect-dev >/dev/null
+podman rm -v sluicect-dev >/dev/null
 
 step "compose: the quick start on PostgreSQL"
 COMPOSE=(podman-compose -p "$PROJECT" --in-pod false -f compose.yaml)
+# Host ports of their own here too (compose.yaml's defaults are 2587, 2465, 2580, 2581).
+export SLUICE_PORT_SUBMISSION=32687 SLUICE_PORT_SUBMISSIONS=32665 SLUICE_PORT_HTTP=32680 \
+  SLUICE_PORT_PANEL=32681
 compose_logs() { "${COMPOSE[@]}" logs 2>&1 | tail -60; }
 ctr() { echo "${PROJECT}_$1_1"; }
 psql_q() {
@@ -220,10 +223,13 @@ podman healthcheck run "$(ctr ingress)" >/dev/null || { compose_logs; fail "ingr
 workers=$(podman ps --filter "label=io.podman.compose.project=$PROJECT" \
   --filter "label=com.docker.compose.service=worker" --filter status=running -q | wc -l)
 [ "$workers" = 2 ] || { compose_logs; fail "$workers workers running, wanted 2"; }
-python3 tests/containers/probe.py http http://127.0.0.1:2580/healthz 200
-python3 tests/containers/probe.py http http://127.0.0.1:2581/login 200 '<form'
+python3 tests/containers/probe.py http http://127.0.0.1:32680/healthz 200
+python3 tests/containers/probe.py http http://127.0.0.1:32681/login 200 '<form'
+python3 tests/containers/probe.py smtp-submission 32687 dev@example.com dev host@example.com
 
-"${COMPOSE[@]}" run --rm test-client --count 10 --rate 5 >"$WORK/test-client.log" 2>&1 \
+# podman-compose runs a service of a profile only with that profile named (docker compose
+# does without).
+"${COMPOSE[@]}" --profile tools run --rm test-client --count 10 --rate 5 >"$WORK/test-client.log" 2>&1 \
   || { cat "$WORK/test-client.log"; compose_logs; fail "test-client"; }
 cat "$WORK/test-client.log" | grep -v '^\s*$' | tail -5
 grep -Eq '^sent: +10\s*$' "$WORK/test-client.log" || fail "test-client did not report 10 sent"
