@@ -153,10 +153,16 @@ inspect '{{json .Config.Healthcheck}}' | grep -q healthcheck || fail "no HEALTHC
 podman run --rm localhost/sluice:latest config check --config /etc/sluice/sluice.toml >/dev/null \
   || fail "the image's /etc/sluice/sluice.toml does not validate"
 
+# `down` does not know containers made by `--scale`: what is left of the project is removed
+# by its label and names.
+project_containers() { podman ps -aq --filter "label=io.podman.compose.project=$PROJECT"; }
+project_volumes() { podman volume ls -q | grep "^${PROJECT}_" || true; }
 cleanup() {
   podman rm -f -v -t 0 sluicect-dev >/dev/null 2>&1 || true
   podman-compose -p "$PROJECT" --in-pod false -f compose.yaml --profile tools down -v -t 5 \
     >/dev/null 2>&1 || true
+  project_containers | xargs -r podman rm -f -v -t 0 >/dev/null 2>&1 || true
+  project_volumes | xargs -r podman volume rm -f >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 cleanup
@@ -229,13 +235,14 @@ python3 tests/containers/probe.py smtp-submission 32687 dev@example.com dev host
 
 # podman-compose runs a service of a profile only with that profile named (docker compose
 # does without).
+before=$(psql_q "SELECT coalesce(max(id), 0) FROM messages")
 "${COMPOSE[@]}" --profile tools run --rm test-client --count 10 --rate 5 >"$WORK/test-client.log" 2>&1 \
   || { cat "$WORK/test-client.log"; compose_logs; fail "test-client"; }
 cat "$WORK/test-client.log" | grep -v '^\s*$' | tail -5
 grep -Eq 'sent: +10\s*$' "$WORK/test-client.log" || fail "test-client did not report 10 sent"
 delivered=
 for _ in $(seq 60); do
-  delivered=$(psql_q "SELECT count(*) FROM messages WHERE mail_from = 'app@example.com' AND status = 'delivered'")
+  delivered=$(psql_q "SELECT count(*) FROM messages WHERE id > $before AND mail_from = 'app@example.com' AND status = 'delivered'")
   [ "$delivered" = 10 ] && break
   sleep 1
 done
@@ -254,4 +261,6 @@ podman logs "$(ctr seed)" 2>&1 | grep -q "exists; left as it is" \
 
 "${COMPOSE[@]}" --profile tools down -v -t 30 >/dev/null 2>&1 || fail "podman-compose down"
 trap - EXIT
+cleanup
+[ -z "$(project_containers)$(project_volumes)" ] || fail "containers or volumes of $PROJECT are left"
 step "ok"
