@@ -73,7 +73,7 @@ HOST_CA=/etc/ssl/certs/ca-certificates.crt
 
 # A stand-in is made again when its recipe changes: the files it is made from, and the
 # version below for what this script does to make it (raise it when that changes).
-RECIPE_VERSION=1
+RECIPE_VERSION=2
 recipe() { { echo "$RECIPE_VERSION"; cat "$@"; } | sha256sum | cut -c1-16; }
 have_image() { # NAME RECIPE
   [ -z "${SLUICE_CONTAINERS_FRESH:-}" ] \
@@ -96,6 +96,14 @@ path-exclude /usr/share/man/*
 path-exclude /usr/share/locale/*
 path-exclude /usr/share/info/*
 EOF
+  # ... and apt's caches cleaned after every install, as the official image's apt.conf.d does.
+  cat > "$rootfs/etc/apt/apt.conf.d/docker-clean" <<'EOF'
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+EOF
+  echo 'Acquire::Languages "none";' > "$rootfs/etc/apt/apt.conf.d/docker-no-languages"
   find "$rootfs/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete
   rm -rf "$rootfs"/usr/share/man/* "$rootfs"/usr/share/locale/* "$rootfs"/usr/share/info/* \
     "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin
@@ -263,4 +271,6 @@ podman logs "$(ctr seed)" 2>&1 | grep -q "exists; left as it is" \
 trap - EXIT
 cleanup
 [ -z "$(project_containers)$(project_volumes)" ] || fail "containers or volumes of $PROJECT are left"
+# The builder stage's images (the target directory stays in the build's cache mount).
+podman image prune -f >/dev/null
 step "ok"
