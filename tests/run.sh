@@ -21,6 +21,9 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 python3 -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 npm ci --prefix tests/panel --no-audit --no-fund --silent
+# The TypeScript client's dev dependencies (typescript, @types/node); its suite is built and
+# run by crates/sluice/tests/client_typescript.rs (npm run build && npm test).
+npm ci --prefix clients/typescript --no-audit --no-fund --silent
 if [ $# -eq 0 ]; then
   set -- --workspace
 fi
