@@ -19,7 +19,9 @@ fn npm(dir: &Path, args: &[&str]) -> Output {
         .env_remove("SLUICE_URL")
         .env_remove("SLUICE_API_KEY")
         .output()
-        .unwrap_or_else(|error| panic!("npm {args:?} did not start (is Node 20 installed?): {error}"))
+        .unwrap_or_else(|error| {
+            panic!("npm {args:?} did not start (is Node 20 installed?): {error}")
+        })
 }
 
 fn assert_success(what: &str, output: &Output) {
