@@ -46,10 +46,11 @@ export function freePort(): Promise<number> {
 
 /** A server named by SLUICE_URL / SLUICE_API_KEY, or null when the suite starts its own. */
 export function externalSluice(): LiveSluice | null {
-  const baseUrl = process.env.SLUICE_URL;
-  if (!baseUrl) {
+  const named = process.env.SLUICE_URL;
+  if (!named) {
     return null;
   }
+  const baseUrl = named.replace(/\/+$/, "").replace(/\/api\/v1$/, "");
   const apiKey = process.env.SLUICE_API_KEY;
   if (!apiKey) {
     throw new Error("SLUICE_URL is set without SLUICE_API_KEY");
