@@ -57,7 +57,7 @@ def test_a_template_with_data_through_the_async_client(sluice):
     assert "Welcome, Ann!" in sluice.raw(result.id)
 
 
-def test_concurrent_async_sends_are_real_concurrency(sluice):
+def test_concurrent_async_sends_each_make_one_message(sluice):
     recipients = [unique("many") for _ in range(10)]
 
     async def run():

@@ -184,3 +184,36 @@ def test_every_error_is_a_sluice_error():
 def test_the_key_is_not_in_the_repr():
     assert "secret-key" not in repr(Client("http://127.0.0.1:1", "secret-key"))
     assert "secret-key" not in repr(AsyncClient("http://127.0.0.1:1", "secret-key"))
+
+
+def test_async_sends_wait_together_on_one_thread():
+    """20 sends to a server that never answers, with a 0.5 s timeout, all time out within
+    about one timeout, and no thread is started meanwhile: the waiting is asyncio's."""
+    import threading
+    import time as wall
+
+    silent = SilentServer()
+
+    async def run():
+        client = AsyncClient(silent.url, "k", timeout=0.5, retry_attempts=0)
+        threads_before = threading.active_count()
+
+        async def count_threads_midway():
+            await asyncio.sleep(0.25)
+            return threading.active_count()
+
+        started = wall.monotonic()
+        outcomes = await asyncio.gather(
+            count_threads_midway(),
+            *(client.send(**MESSAGE) for _ in range(20)),
+            return_exceptions=True,
+        )
+        return threads_before, outcomes[0], outcomes[1:], wall.monotonic() - started
+
+    try:
+        before, midway, errors, elapsed = asyncio.run(run())
+    finally:
+        silent.close()
+    assert midway == before
+    assert all(isinstance(e, NetworkError) and e.code == "timeout" for e in errors)
+    assert elapsed < 2.5, f"20 timeouts of 0.5 s took {elapsed:.1f} s: not concurrent"

@@ -37,8 +37,8 @@ class _Base:
         clock: Optional[Clock] = None,
         ssl_context: Optional[ssl.SSLContext] = None,
     ) -> None:
-        if not api_key:
-            raise ValueError("api_key is required")
+        if not api_key or not all(32 < ord(c) < 127 for c in api_key):
+            raise ValueError("api_key is required: visible ASCII characters")
         if retry_attempts < 0:
             raise ValueError("retry_attempts must be 0 or more")
         self.base_url = base_url

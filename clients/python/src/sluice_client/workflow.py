@@ -53,7 +53,7 @@ def _success(result_id: int, to: Any, attempts: int, started: float, ended: floa
         "to": recipients(to),
         "attempts": attempts,
         "timestamp": iso_utc(ended),
-        "duration": round((ended - started) * 1000),
+        "duration": max(0, round((ended - started) * 1000)),
     }
 
 
@@ -66,7 +66,7 @@ def _error(error: SluiceError, started: float, ended: float) -> NodeOutput:
         "retryable": error.retryable,
         "attempts": error.attempts,
         "timestamp": iso_utc(ended),
-        "duration": round((ended - started) * 1000),
+        "duration": max(0, round((ended - started) * 1000)),
     }
 
 
