@@ -4,7 +4,8 @@ not send twice, replays and a reused key (the server's Idempotency-Key support).
 from __future__ import annotations
 
 import asyncio
-import base64
+import email
+import email.policy
 import uuid
 
 import pytest
@@ -22,6 +23,9 @@ from sluice_client import (
 from support import DroppingProxy, FakeTime, header_of
 
 
+BLOB = bytes(range(256))
+
+
 def unique(name: str) -> str:
     return f"{name}-{uuid.uuid4().hex[:12]}@example.net"
 
@@ -32,7 +36,7 @@ def test_a_send_with_everything_is_captured(sluice):
     result = client.send(
         to=[to], cc=cc, bcc=unique("bcc"), from_="Billing <billing@example.com>",
         subject="Invoice 42", text="Attached.", html="<p>Attached.</p>",
-        attachments=[{"filename": "a.txt", "content_type": "text/plain", "content": b"hello pdf"}],
+        attachments=[{"filename": "a.bin", "content_type": "application/octet-stream", "content": BLOB}],
         headers={"X-Campaign": "march"}, tags=["billing"],
     )  # fmt: skip
     assert (result.status, result.attempts, result.replayed) == ("queued", 1, False)
@@ -41,7 +45,9 @@ def test_a_send_with_everything_is_captured(sluice):
     assert message["mail_from"] == "billing@example.com" and cc in message["rcpt_to"]
     raw = sluice.raw(result.id)
     assert "Subject: Invoice 42" in raw and "X-Campaign: march" in raw
-    assert base64.b64encode(b"hello pdf").decode() in raw
+    [attachment] = email.message_from_string(raw, policy=email.policy.default).iter_attachments()
+    assert attachment.get_filename() == "a.bin"
+    assert attachment.get_payload(decode=True) == BLOB
 
 
 def test_a_template_with_data_through_the_async_client(sluice):
