@@ -98,10 +98,10 @@ def test_a_retry_after_a_dropped_answer_does_not_send_twice(sluice, flavour):
     keys = [header_of(r, "Idempotency-Key") for r in proxy.requests]
     assert keys[0] == keys[1] == result.idempotency_key
     assert time.sleeps == [1]
-    assert (result.attempts, result.replayed) == (2, True)
-    assert header_of(proxy.answers[1], "Idempotent-Replayed") == "true"
     messages = sluice.wait_captured(to)
     assert [m["id"] for m in messages] == [result.id], "exactly one message"
+    assert (result.attempts, result.replayed) == (2, True)
+    assert header_of(proxy.answers[1], "Idempotent-Replayed") == "true"
 
 
 def test_the_same_key_and_request_again_is_a_replay(sluice):
