@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import email
+import email.policy
 import re
 import uuid
 
@@ -67,19 +70,58 @@ def test_missing_parameters_make_no_call():
     client = Client(server.url, "k")
     try:
         for params, what in [
-            ({"subject": "s", "body": "b"}, "to"),
-            ({"to": "a@example.net", "body": "b"}, "subject"),
-            ({"to": "a@example.net", "subject": "s"}, "text or html"),
+            ({"subject": "s", "body": "b"}, "missing parameter: to"),
+            ({"to": " , ", "subject": "s", "body": "b"}, "missing parameter: to"),
+            ({"to": "a@example.net", "body": "b"}, "missing parameter: subject (or template)"),
+            ({"to": "a@example.net", "subject": "s"}, "missing parameter: body (or template)"),
+            ({"to": "a@example.net", "subject": "s", "body": "b", "retryAttempts": "x"}, "retryAttempts"),
+            ({"to": "a@example.net", "subject": "s", "body": "b", "attachments": [{"filename": "a"}]},
+             "attachments[0]"),
         ]:
             output = execute_email_node(params, client=client)
             assert set(output) == ERROR_KEYS
             assert (output["code"], output["retryable"], output["attempts"]) == ("missing_parameter", False, 0)
             assert what in output["error"]
-        bad = execute_email_node({"to": "a@example.net", "subject": "s", "body": "b", "retryAttempts": "x"}, client=client)
-        assert (bad["status"], bad["code"]) == ("error", "invalid_parameter")
     finally:
         server.close()
     assert server.requests == []
+
+
+def test_the_platforms_spellings_of_addresses_attachments_and_retry_attempts(sluice):
+    """`to` as a comma-separated string (a quoted comma does not split), retryAttempts as a
+    numeric string, attachments with contentType and base64 or text content."""
+    first, second = unique("a"), unique("b")
+    params = {
+        "to": f'"Doe, Ann" <{first}>, {second}', "subject": "s", "body": "<p>b</p>",
+        "retryAttempts": "2",
+        "attachments": [
+            {"filename": "a.bin", "content": base64.b64encode(bytes(range(256))).decode(),
+             "encoding": "base64", "contentType": "application/octet-stream"},
+            {"filename": "note.txt", "content": "plain text", "contentType": "text/plain"},
+        ],
+    }  # fmt: skip
+    output = execute_email_node(params, client=Client(sluice.url, sluice.api_key))
+    assert output["status"] == "success", output
+    assert output["to"] == [f'"Doe, Ann" <{first}>', second]
+    [message] = sluice.wait_captured(second)
+    assert sorted(message["rcpt_to"]) == sorted([first, second])
+    parsed = email.message_from_string(sluice.raw(output["messageId"]), policy=email.policy.default)
+    payloads = {a.get_filename(): a.get_payload(decode=True) for a in parsed.iter_attachments()}
+    assert payloads == {"a.bin": bytes(range(256)), "note.txt": b"plain text"}
+
+
+def test_an_unexpected_failure_is_still_the_error_shape():
+    class Broken(Client):
+        def send(self, **kwargs):
+            raise RuntimeError("boom")
+
+    server = ScriptedServer([])
+    try:
+        output = execute_email_node({"to": "a@example.net", "subject": "s", "body": "b"}, client=Broken(server.url, "k"))
+    finally:
+        server.close()
+    assert set(output) == ERROR_KEYS
+    assert (output["code"], output["error"]) == ("internal_error", "RuntimeError: boom")
 
 
 def test_retry_attempts_timestamp_and_duration_follow_the_injected_clock():
