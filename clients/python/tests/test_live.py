@@ -171,6 +171,7 @@ def test_a_rate_limit_is_429_retried_after_retry_after_capped(sluice):
         limited.send(to=unique("rl"), subject="s", text="t", rate_limit_key=key, retry_attempts=2)
     error = caught.value
     assert (error.status, error.code, error.retryable, error.attempts) == (429, "rate_limited", True, 3)
+    assert error.idempotency_key is not None and len(error.idempotency_key) == 36
     assert error.retry_after is not None and error.retry_after > 10
     assert time.sleeps == [10, 10]
 

@@ -151,6 +151,7 @@ class Client(_Base):
             if isinstance(outcome, SendResult):
                 return outcome
             outcome.attempts = attempt
+            outcome.idempotency_key = key
             if not outcome.retryable or attempt > retries:
                 raise outcome
             self.sleep(retry_delay(attempt, outcome.retry_after))
@@ -226,6 +227,7 @@ class AsyncClient(_Base):
             if isinstance(outcome, SendResult):
                 return outcome
             outcome.attempts = attempt
+            outcome.idempotency_key = key
             if not outcome.retryable or attempt > retries:
                 raise outcome
             await self.sleep(retry_delay(attempt, outcome.retry_after))

@@ -11,7 +11,9 @@ class SluiceError(Exception):
     `retryable` says whether trying again later may succeed; `status` is the HTTP status
     (None when no answer came); `code` is the server's JSON error code, or one of the
     client's own: `network_error`, `timeout`, `missing_parameter`, `invalid_response`.
-    `attempts` is how many requests were made (0 when none was).
+    `attempts` is how many requests were made (0 when none was); `retry_after` the
+    server's Retry-After in seconds; `request_id` the server's; `idempotency_key` the key
+    the tries carried.
     """
 
     def __init__(
@@ -24,6 +26,7 @@ class SluiceError(Exception):
         attempts: int = 0,
         retry_after: Optional[float] = None,
         request_id: Optional[str] = None,
+        idempotency_key: Optional[str] = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -33,6 +36,8 @@ class SluiceError(Exception):
         self.attempts = attempts
         self.retry_after = retry_after
         self.request_id = request_id
+        #: The key every try of the send carried (None when no call was made).
+        self.idempotency_key = idempotency_key
 
     def __repr__(self) -> str:
         return (
