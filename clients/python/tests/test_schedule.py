@@ -217,3 +217,24 @@ def test_async_sends_wait_together_on_one_thread():
     assert midway == before
     assert all(isinstance(e, NetworkError) and e.code == "timeout" for e in errors)
     assert elapsed < 2.5, f"20 timeouts of 0.5 s took {elapsed:.1f} s: not concurrent"
+
+
+def test_the_replay_header_and_a_reused_key_as_the_contract_words_them():
+    """The client's reading of the server's idempotency answers (the live tests check the
+    server's side: test_live.py)."""
+    replay = (202, {"Content-Type": "application/json", "Idempotent-Replayed": "true"},
+              b'{"id": 9, "status": "queued"}')  # fmt: skip
+    server = ScriptedServer([replay, json_error(422, "idempotency_key_reused")])
+    client = Client(server.url, "k", sleep=lambda s: pytest.fail("not retryable"))
+    try:
+        result = client.send(**MESSAGE, idempotency_key="order-9")
+        with pytest.raises(IdempotencyError) as caught:
+            client.send(**MESSAGE, idempotency_key="order-9")
+    finally:
+        server.close()
+    assert (result.id, result.replayed, result.idempotency_key) == (9, True, "order-9")
+    error = caught.value
+    assert (error.status, error.code, error.retryable, error.idempotency_key) == (
+        422, "idempotency_key_reused", False, "order-9",
+    )  # fmt: skip
+    assert [header_of(r, "Idempotency-Key") for r in server.requests] == ["order-9", "order-9"]
