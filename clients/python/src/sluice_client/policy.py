@@ -29,7 +29,7 @@ def retry_delay(retry: int, retry_after: Optional[float] = None) -> float:
     10, ...; a larger `retry_after` (the server's, in seconds) instead, still at most 10."""
     if retry < 1:
         raise ValueError("retry counts from 1")
-    scheduled = min(FIRST_DELAY * 2 ** min(retry - 1, 16), MAX_DELAY)
+    scheduled = min(FIRST_DELAY * float(2 ** min(retry - 1, 16)), MAX_DELAY)
     if retry_after is not None and retry_after > scheduled:
         return min(retry_after, MAX_DELAY)
     return scheduled

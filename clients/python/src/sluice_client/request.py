@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Type, Union
 
 from . import errors
 from .policy import is_retryable_status, parse_retry_after
@@ -132,7 +132,7 @@ def prepare_send(
     return PreparedSend(body=body, to=to_list)
 
 
-def _error_class(status: int, code: str) -> type:
+def _error_class(status: int, code: str) -> Type[errors.SluiceError]:
     if code in IDEMPOTENCY_CODES:
         return errors.IdempotencyError
     if status == 401:
