@@ -13,6 +13,9 @@ need=()
 [ -x /usr/sbin/dovecot ] || need+=(dovecot-imapd dovecot-pop3d)
 command -v openssl >/dev/null || need+=(openssl)
 command -v faketime >/dev/null || need+=(faketime)
+# sluice sendmail (crates/sluice/tests/sendmail.rs): PHP's mail() and mailx (s-nail: no MTA dependency, unlike bsd-mailx) through it.
+command -v php >/dev/null || need+=(php-cli)
+command -v s-nail >/dev/null || need+=(s-nail)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
