@@ -153,6 +153,11 @@ build_start=$(date +%s)
 "${BUILD[@]}" -v "$HOST_CA:/var/ssl/cert.pem:ro" -t localhost/sluice:latest . >"$WORK/build.log" 2>&1 \
   || { tail -40 "$WORK/build.log"; fail "podman build"; }
 echo "image built in $(($(date +%s) - build_start)) s"
+# The binary the builder stage compiled, for tests/deb.sh in .ci/run (one release build).
+ctr=$(podman create localhost/sluice:latest)
+podman cp "$ctr:/usr/local/bin/sluice" "$WORK/sluice-from-image"
+podman rm -f "$ctr" >/dev/null
+"$WORK/sluice-from-image" --version >/dev/null || fail "the image's binary does not run on the host"
 inspect() { podman image inspect --format "$1" localhost/sluice:latest; }
 [ "$(inspect '{{.Config.User}}')" = "10001:10001" ] || fail "the image does not run as 10001"
 inspect '{{json .Config.Healthcheck}}' | grep -q healthcheck || fail "no HEALTHCHECK in the image"

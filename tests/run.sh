@@ -13,6 +13,9 @@ need=()
 [ -x /usr/sbin/dovecot ] || need+=(dovecot-imapd dovecot-pop3d)
 command -v openssl >/dev/null || need+=(openssl)
 command -v faketime >/dev/null || need+=(faketime)
+# sluice sendmail (crates/sluice/tests/sendmail.rs): PHP's mail() and mailx (s-nail: no MTA dependency, unlike bsd-mailx) through it.
+command -v php >/dev/null || need+=(php-cli)
+command -v s-nail >/dev/null || need+=(s-nail)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
@@ -21,6 +24,9 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 python3 -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 npm ci --prefix tests/panel --no-audit --no-fund --silent
+# The TypeScript client's dev dependencies (typescript, @types/node); its suite is built and
+# run by crates/sluice/tests/client_typescript.rs (npm run build && npm test).
+npm ci --prefix clients/typescript --no-audit --no-fund --silent
 if [ $# -eq 0 ]; then
   set -- --workspace
 fi

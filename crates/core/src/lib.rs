@@ -9,6 +9,7 @@ pub mod address;
 pub mod connections;
 pub mod egress;
 pub mod feedback;
+pub mod idempotency;
 pub mod limiter;
 pub mod live;
 pub mod login;

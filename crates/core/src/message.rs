@@ -175,6 +175,9 @@ pub enum AcceptOutcome {
     /// Not stored: the disk is below its reserve, full, or failed the write or its sync.
     /// Nothing was promised.
     InsufficientStorage,
+    /// Not stored: the submission's idempotency key was already taken (by a request that
+    /// committed first); this is what the store remembers of it.
+    IdempotencyKeyTaken(crate::idempotency::IdempotencyRecord),
 }
 
 /// A message an ingress hands in.
@@ -190,6 +193,9 @@ pub struct Submission {
     /// The ingress already checked every recipient against the suppression list (SMTP
     /// does, per RCPT), so the accept path need not read it again.
     pub recipients_checked: bool,
+    /// The HTTP send API's `Idempotency-Key` and the request's hash: the key is written
+    /// with the message, in its transaction; a key already taken stores nothing.
+    pub idempotency: Option<crate::idempotency::IdempotencyKey>,
 }
 
 /// Message events a tenant's webhook endpoint may subscribe to (`*`: all of them).

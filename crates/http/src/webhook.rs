@@ -436,9 +436,15 @@ async fn build_and_submit(
         max_attempts: None,
         sync: false,
         recipients_checked: false,
+        idempotency: None,
     };
     let id = match state.submitter.submit(&policy, submission).await {
         AcceptOutcome::Queued(id) | AcceptOutcome::Delivered(id) => id,
+        // The webhook sends no idempotency key; were one taken, its message is this one.
+        AcceptOutcome::IdempotencyKeyTaken(sluice_core::idempotency::IdempotencyRecord {
+            message_id: Some(id),
+            ..
+        }) => id,
         AcceptOutcome::Suppressed(_) => {
             return Err(refuse(
                 StatusCode::BAD_REQUEST,
@@ -472,6 +478,7 @@ async fn build_and_submit(
         }
         AcceptOutcome::Transient { .. }
         | AcceptOutcome::Permanent { .. }
+        | AcceptOutcome::IdempotencyKeyTaken(_)
         | AcceptOutcome::Unavailable => {
             return Err(refuse_for(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -130,6 +130,7 @@ impl Api {
             // Nothing answers there: verification in these tests finds no records.
             resolver: sluice_deliver::dns::Resolver::new(&["127.0.0.1:9".parse().unwrap()])
                 .unwrap(),
+            sync_lease_ms: 300_000,
         };
         let hash = sluice_core::secret::hash_password(ADMIN_PASSWORD).unwrap();
         store
@@ -276,6 +277,7 @@ fn message_for(account: i64) -> sluice_store::NewMessage {
         lease: None,
         tags: Vec::new(),
         max_attempts: None,
+        idempotency: None,
     }
 }
 
@@ -1030,6 +1032,7 @@ async fn tenant_isolation_sweep_over_every_id_route() {
         lease: None,
         tags: Vec::new(),
         max_attempts: None,
+        idempotency: None,
     };
     let a_message = api.store.enqueue_messages(&[message], 5).await.unwrap()[0];
     let created = api
@@ -2656,4 +2659,119 @@ async fn sandbox_mode_goes_on_by_any_owner_and_off_only_by_a_login() {
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
     assert_eq!(created.body["account"]["sandbox"], true);
+}
+
+/// `Idempotency-Key` on `POST /send` (client-contract.md): a 2xx answer is remembered
+/// with its message and answered again, marked `Idempotent-Replayed: true`; a refusal is
+/// not remembered; the key with another request is 422; keys are per account; a malformed
+/// key is 422; the OpenAPI document describes the header, the replay header and the 409.
+#[tokio::test]
+async fn an_idempotency_key_answers_a_repeated_send_with_the_first_answer() {
+    let api = Api::new().await;
+    let admin = api.admin_token().await;
+    let (account, key) = api.account(&admin, "acme", "acme.test").await;
+    let (_, other_key) = api.account(&admin, "other", "other.test").await;
+    let keyed = |token: &str, idempotency_key: &str, body: &str| {
+        Request::builder()
+            .method(Method::POST)
+            .uri("/api/v1/send")
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .header("idempotency-key", idempotency_key)
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let replayed = |request: Request<Body>| {
+        let app = api.app.clone();
+        async move {
+            let response = app.oneshot(request).await.unwrap();
+            let flag = response
+                .headers()
+                .get("idempotent-replayed")
+                .map(|v| v.to_str().unwrap().to_string());
+            let status = response.status();
+            let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            (
+                status,
+                flag,
+                serde_json::from_slice::<Value>(&bytes).unwrap(),
+            )
+        }
+    };
+    let body = r#"{"from":"app@acme.test","to":"ann@dest.test","subject":"s","text":"t"}"#;
+
+    // A refusal is not remembered: the same key then sends.
+    let refused = body.replace("app@acme.test", "app@elsewhere.test");
+    let (status, flag, answer) = replayed(keyed(&key, "k-1", &refused)).await;
+    assert_eq!((status, flag), (StatusCode::FORBIDDEN, None), "{answer}");
+    let (status, flag, first) = replayed(keyed(&key, "k-1", body)).await;
+    assert_eq!((status, flag), (StatusCode::ACCEPTED, None), "{first}");
+    let id = first["id"].as_i64().unwrap();
+    let (status, flag, again) = replayed(keyed(&key, "k-1", body)).await;
+    assert_eq!(
+        (status, flag.as_deref()),
+        (StatusCode::ACCEPTED, Some("true"))
+    );
+    assert_eq!(again, first);
+    let listed = api
+        .store
+        .list_messages(&sluice_store::MessageFilter {
+            account_id: Some(account),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed.iter().map(|m| m.id).collect::<Vec<_>>(), vec![id]);
+
+    // Another body (even one space) is another request.
+    let spaced = body.replace(r#""t"}"#, r#""t" }"#);
+    let reply = api.send(keyed(&key, "k-1", &spaced)).await;
+    assert_error(
+        &reply,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+    );
+    // Another account's key of the same name is its own.
+    let other_body = body.replace("acme.test", "other.test");
+    let (status, flag, theirs) = replayed(keyed(&other_key, "k-1", &other_body)).await;
+    assert_eq!((status, flag), (StatusCode::ACCEPTED, None), "{theirs}");
+    assert_ne!(theirs["id"], first["id"]);
+    for bad in ["two words", &"k".repeat(256), "tab\there"] {
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri("/api/v1/send")
+            .header("authorization", format!("Bearer {key}"))
+            .header("content-type", "application/json")
+            .header(
+                "idempotency-key",
+                axum::http::HeaderValue::from_bytes(bad.as_bytes()).unwrap(),
+            )
+            .body(Body::from(body))
+            .unwrap();
+        let reply = api.send(request).await;
+        assert_error(
+            &reply,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_idempotency_key",
+        );
+    }
+
+    let document = serde_json::to_value(&api.openapi).unwrap();
+    let send = &document["paths"]["/send"]["post"];
+    assert!(
+        send["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "Idempotency-Key" && p["in"] == "header"),
+        "{send}"
+    );
+    assert!(
+        send["responses"]["202"]["headers"]["Idempotent-Replayed"].is_object(),
+        "{send}"
+    );
+    assert!(send["responses"]["409"].is_object(), "{send}");
 }

@@ -117,6 +117,7 @@ impl App {
             delivery_log: None,
             resolver: sluice_deliver::dns::Resolver::new(&["127.0.0.1:9".parse().unwrap()])
                 .unwrap(),
+            sync_lease_ms: 300_000,
         };
         store
             .create_user(
@@ -454,6 +455,7 @@ async fn suspended_and_deleted_accounts_are_shut_out_and_their_mail_held_then_ca
                 max_attempts: None,
                 sync: false,
                 recipients_checked: false,
+                idempotency: None,
             },
         )
         .await;
@@ -594,6 +596,7 @@ async fn suspended_and_deleted_accounts_are_shut_out_and_their_mail_held_then_ca
                     max_attempts: None,
                     sync: false,
                     recipients_checked: false,
+                    idempotency: None,
                 },
             )
             .await,

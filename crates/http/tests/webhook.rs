@@ -46,6 +46,7 @@ impl sluice_http::api::Submitter for Submit {
             lease: None,
             tags: s.tags,
             max_attempts: s.max_attempts,
+            idempotency: None,
         };
         match self.0.enqueue_messages(&[message], 1).await {
             Ok(ids) => sluice_core::AcceptOutcome::Queued(ids[0]),

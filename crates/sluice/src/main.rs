@@ -9,6 +9,7 @@ mod logging;
 mod metrics;
 mod reload;
 mod send;
+mod sendmail;
 mod serve;
 mod sink;
 
@@ -103,6 +104,14 @@ enum Command {
     },
     /// Send test mail over SMTP: a test client and load generator.
     Send(send::SendArgs),
+    /// sendmail for applications: reads a message on stdin and submits it to the running
+    /// Sluice over SMTP (`[-t] [-i] [-f sender] [--config PATH] [--server HOST:PORT]
+    /// [recipients...]`); also runs as `sendmail` through a symlink. Exits as sendmail does.
+    #[command(disable_help_flag = true)]
+    Sendmail {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Configuration tools.
     Config {
         #[command(subcommand)]
@@ -177,8 +186,22 @@ enum ConfigCommand {
 }
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    // `sendmail` (a symlink to this binary) and `sluice sendmail` take sendmail's own
+    // command line, which clap cannot parse (-oi, -fsender, -F name, ...).
+    let argv: Vec<String> = std::env::args().collect();
+    let program = argv
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .and_then(|name| name.to_str())
+        .unwrap_or_default();
+    if program == "sendmail" {
+        std::process::exit(sendmail::main(&argv[1..]));
+    }
+    if argv.get(1).map(String::as_str) == Some("sendmail") {
+        std::process::exit(sendmail::main(&argv[2..]));
+    }
+    let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -243,6 +266,8 @@ fn main() -> anyhow::Result<()> {
             }
             Command::Send(args) => send::run(args).await,
             Command::Healthcheck(args) => healthcheck::run(args).await,
+            // Taken before clap parses (see above); here for `sluice --help`.
+            Command::Sendmail { args } => std::process::exit(sendmail::main(&args)),
             Command::Keys {
                 command: KeysCommand::Rotate(args),
             } => {

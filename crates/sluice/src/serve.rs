@@ -632,6 +632,7 @@ fn api_state(
         delivery_log: Some(delivery_log_path(config)),
         resolver: sluice_deliver::dns::Resolver::new(&config.dns.nameservers)
             .context("[dns] nameservers")?,
+        sync_lease_ms: (config.delivery.lease_secs as i64).saturating_mul(1000),
     })
 }
 

@@ -23,6 +23,7 @@ impl MessageSink for SmtpSink {
             max_attempts: None,
             sync: false,
             recipients_checked: true,
+            idempotency: None,
         };
         let outcome = self.acceptor.accept(policy, submission).await;
         reply_for(&outcome)
@@ -127,6 +128,11 @@ pub fn reply_for(outcome: &AcceptOutcome) -> Reply {
         AcceptOutcome::InsufficientStorage => {
             Reply::new(452, "4.3.1", "Insufficient system storage, try again later")
         }
+        // SMTP submissions carry no idempotency key; were one taken, the message is stored.
+        AcceptOutcome::IdempotencyKeyTaken(record) => match record.message_id {
+            Some(id) => Reply::new(250, "2.0.0", format!("Ok: already queued as {id}")),
+            None => Reply::new(451, "4.3.0", "Temporary failure, try again later"),
+        },
     }
 }
 

@@ -394,3 +394,141 @@ fn runtime_settings_apply_without_a_restart() {
         "the API's rate limit did not apply: {limited:?}"
     );
 }
+
+/// (status, `Idempotent-Replayed` header if any, JSON body) of a send with an
+/// `Idempotency-Key`.
+fn keyed_send(
+    port: u16,
+    api_key: &str,
+    key: &str,
+    path: &str,
+    body: &str,
+) -> (u16, Option<String>, serde_json::Value) {
+    let auth = format!("Bearer {api_key}");
+    let response = raw_post(
+        port,
+        path,
+        &[("Authorization", &auth), ("Idempotency-Key", key)],
+        body,
+    );
+    let (head, json) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let replayed = head.lines().find_map(|l| {
+        l.to_ascii_lowercase()
+            .strip_prefix("idempotent-replayed:")
+            .map(|v| v.trim().to_string())
+    });
+    (
+        status,
+        replayed,
+        serde_json::from_str(json).unwrap_or_default(),
+    )
+}
+
+fn captured_count(sluice: &Sluice) -> usize {
+    let (status, list) = http_json(
+        sluice.ports.http,
+        "GET",
+        "/api/v1/messages?limit=500",
+        Some(&sluice.api_key),
+        None,
+    );
+    assert_eq!(status, 200, "{list}");
+    list["items"].as_array().map_or(0, Vec::len)
+}
+
+/// `Idempotency-Key` against the real binary: the same key twice is one message and the
+/// first answer again (`Idempotent-Replayed: true`); another request with the key is 422;
+/// many at once with one key are one message, every caller told its id.
+#[test]
+fn an_idempotency_key_makes_a_retried_send_one_message() {
+    let sluice = Sluice::builder(BIN).provider("type = \"capture\"").start();
+    let (port, key) = (sluice.ports.http, sluice.api_key.clone());
+    let body =
+        r#"{"from":"app@example.com","to":"ann@dest.test","subject":"Once","text":"only once"}"#;
+    let (status, replayed, first) = keyed_send(port, &key, "order-42", "/api/v1/send", body);
+    assert_eq!(
+        (status, replayed.as_deref(), first["status"].as_str()),
+        (202, None, Some("queued")),
+        "{first}"
+    );
+    let (status, replayed, again) = keyed_send(port, &key, "order-42", "/api/v1/send", body);
+    assert_eq!(
+        (status, replayed.as_deref()),
+        (202, Some("true")),
+        "{again}"
+    );
+    assert_eq!(again, first, "the first answer, byte for byte as JSON");
+    let other = body.replace("only once", "something else");
+    let (status, _, reused) = keyed_send(port, &key, "order-42", "/api/v1/send", &other);
+    assert_eq!(
+        (status, reused["error"]["code"].as_str()),
+        (422, Some("idempotency_key_reused")),
+        "{reused}"
+    );
+    let (status, _, bad) = keyed_send(port, &key, "two words", "/api/v1/send", body);
+    assert_eq!(
+        (status, bad["error"]["code"].as_str()),
+        (422, Some("invalid_idempotency_key")),
+        "{bad}"
+    );
+    assert_eq!(captured_count(&sluice), 1);
+
+    // Sync mode remembers its 200.
+    let (status, replayed, sync) = keyed_send(port, &key, "sync-1", "/api/v1/send?mode=sync", body);
+    assert_eq!(
+        (status, replayed.as_deref(), sync["status"].as_str()),
+        (200, None, Some("delivered")),
+        "{sync}"
+    );
+    let (status, replayed, again) =
+        keyed_send(port, &key, "sync-1", "/api/v1/send?mode=sync", body);
+    assert_eq!(
+        (status, replayed.as_deref(), &again),
+        (200, Some("true"), &sync)
+    );
+    // The query is part of the request: the same body async is another request.
+    let (status, _, reused) = keyed_send(port, &key, "sync-1", "/api/v1/send", body);
+    assert_eq!(
+        (status, reused["error"]["code"].as_str()),
+        (422, Some("idempotency_key_reused"))
+    );
+    assert_eq!(captured_count(&sluice), 2);
+
+    // Twelve clients at once with one key: one message; each gets its id, or a 409 to retry.
+    let answers: Vec<(u16, Option<String>, serde_json::Value)> = std::thread::scope(|scope| {
+        let calls: Vec<_> = (0..12)
+            .map(|_| scope.spawn(|| keyed_send(port, &key, "burst", "/api/v1/send", body)))
+            .collect();
+        calls.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    let ids: Vec<i64> = answers
+        .iter()
+        .filter(|(status, _, _)| *status == 202)
+        .map(|(_, _, json)| json["id"].as_i64().unwrap())
+        .collect();
+    assert!(
+        !ids.is_empty() && ids.iter().all(|id| *id == ids[0]),
+        "{answers:?}"
+    );
+    assert!(
+        answers
+            .iter()
+            .all(|(s, _, j)| *s == 202
+                || (*s == 409 && j["error"]["code"] == "idempotency_key_in_use")),
+        "{answers:?}"
+    );
+    assert_eq!(
+        answers
+            .iter()
+            .filter(|(s, replayed, _)| *s == 202 && replayed.is_none())
+            .count(),
+        1,
+        "one first answer: {answers:?}"
+    );
+    assert_eq!(captured_count(&sluice), 3);
+}

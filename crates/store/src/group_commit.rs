@@ -6,11 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use sluice_core::MessageId;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::{AttemptRecord, NewMessage, Store, StoreError};
+use crate::{AttemptRecord, Enqueued, NewMessage, Store, StoreError};
 
 #[derive(Debug, Clone, Copy)]
 pub struct GroupCommitConfig {
@@ -79,10 +78,14 @@ pub enum QueueWrite {
     Attempt(AttemptRecord),
 }
 
-/// What a committed [`QueueWrite`] answers: the message's id (with the message, handed
-/// back), or whether the attempt's lease still held (and so whether it was applied).
+/// What a committed [`QueueWrite`] answers: what became of the message (its id, or the
+/// record of the idempotency key it found taken), with the message handed back; or
+/// whether the attempt's lease still held (and so whether it was applied).
+// Each answer lives only from the commit to its writer; boxing would cost an allocation
+// per message on the accept path for nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum QueueWritten {
-    Message(MessageId, NewMessage),
+    Message(Enqueued, NewMessage),
     Attempt(bool),
 }
 
@@ -143,9 +146,10 @@ impl QueueCommitter {
         (QueueCommitter(batcher), task)
     }
 
-    /// Returns once the message is committed to stable storage: its id, and the message
-    /// handed back (what works on it after the commit needs no copy of its body).
-    pub async fn commit(&self, message: NewMessage) -> Result<(MessageId, NewMessage), StoreError> {
+    /// Returns once the message is committed to stable storage: its id (or, when its
+    /// idempotency key was taken, that key's record, and nothing was written), and the
+    /// message handed back (what works on it after the commit needs no copy of its body).
+    pub async fn commit(&self, message: NewMessage) -> Result<(Enqueued, NewMessage), StoreError> {
         match self.0.submit(QueueWrite::Message(message)).await? {
             QueueWritten::Message(id, message) => Ok((id, message)),
             QueueWritten::Attempt(_) => Err(mismatch()),

@@ -5,6 +5,7 @@
 mod bodies;
 mod domains;
 mod group_commit;
+mod idempotency;
 mod postgres;
 mod reserve;
 mod sql;
@@ -418,7 +419,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Commits all messages (a `queued` event and the monthly usage count for each) in one
     /// transaction.
-    /// Returns their ids in order. Nothing is visible before the commit.
+    /// Returns their ids in order. Nothing is visible before the commit. A message whose
+    /// idempotency key is taken fails the whole call (`StoreError::Conflict`): keyed sends
+    /// go through `write_queue`, which answers them one by one.
     async fn enqueue_messages(
         &self,
         messages: &[NewMessage],
@@ -426,14 +429,34 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<MessageId>, StoreError>;
 
     /// New messages and delivery attempts in one transaction (the group commit writes both
-    /// kinds together: one fsync for the batch): the messages' ids in order, then per
-    /// attempt whether it was applied, as `enqueue_messages` and `record_attempts` answer.
+    /// kinds together: one fsync for the batch): per message what became of it, in order,
+    /// then per attempt whether it was applied, as `record_attempts` answers. A message
+    /// whose idempotency key (unexpired) is taken is not written and does not fail the
+    /// batch: it answers `Enqueued::KeyTaken` with the record of the one that took it.
     async fn write_queue(
         &self,
         messages: &[NewMessage],
         attempts: &[AttemptRecord],
         now_ms: i64,
-    ) -> Result<(Vec<MessageId>, Vec<bool>), StoreError>;
+    ) -> Result<(Vec<Enqueued>, Vec<bool>), StoreError>;
+
+    /// The account's record of an idempotency key, unless it expired
+    /// (`IDEMPOTENCY_TTL_MS` before `now_ms`).
+    async fn idempotency_key(
+        &self,
+        account_id: AccountId,
+        key: &str,
+        now_ms: i64,
+    ) -> Result<Option<sluice_core::idempotency::IdempotencyRecord>, StoreError>;
+
+    /// A sync send's key once its answer is known: `Some` remembers the answer, `None`
+    /// forgets the key (a failure is not remembered: a retry runs again).
+    async fn settle_idempotency_key(
+        &self,
+        account_id: AccountId,
+        key: &str,
+        answer: Option<sluice_core::idempotency::SendAnswer>,
+    ) -> Result<(), StoreError>;
 
     /// Leases up to `limit` messages that are due (or whose lease, held by another owner,
     /// expired) to `owner`, for `lease_ms`. A message `owner` leased itself is never taken
@@ -514,6 +537,8 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes up to `limit` finished messages last changed before `before_ms`, with their
     /// attempts, events and webhook posts; how many.
     async fn purge_messages(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError>;
+    /// Deletes up to `limit` idempotency keys created before `before_ms`; how many.
+    async fn purge_idempotency_keys(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError>;
     /// When the oldest message still waiting for delivery (queued or deferred) was accepted.
     async fn oldest_waiting_created_at(&self) -> Result<Option<i64>, StoreError>;
     /// Database connections per pool (`write`, `read`): (pool, in use, open).

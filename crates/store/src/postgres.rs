@@ -10,14 +10,15 @@ use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow, Postgres};
 
 use crate::domains::impl_domain_sql;
+use crate::idempotency::impl_idempotency_sql;
 use crate::sql::{impl_sql_store, json, like_escape};
 use crate::{
     Account, AccountUpdate, ApiKeyRow, AttemptRecord, AttemptRow, AuditEntry, AuditRow,
-    ClaimedMessage, DkimKeyRow, DomainRow, DueWebhook, EventRow, MessageFilter, MessageRecord,
-    MessageSummary, NewAccount, NewDkimKey, NewMessage, NewProvider, NewRule, NewTemplate, NewUser,
-    NewWebhookEndpoint, OpenOptions, ProviderRow, RuleRow, SessionRow, SmtpCredential, StoreError,
-    SuppressionRow, TemplateRow, User, UserUpdate, WebhookAttemptRecord, WebhookAttemptRow,
-    WebhookDeliveryRow, WebhookEndpointRow,
+    ClaimedMessage, DkimKeyRow, DomainRow, DueWebhook, Enqueued, EventRow, MessageFilter,
+    MessageRecord, MessageSummary, NewAccount, NewDkimKey, NewMessage, NewProvider, NewRule,
+    NewTemplate, NewUser, NewWebhookEndpoint, OpenOptions, ProviderRow, RuleRow, SessionRow,
+    SmtpCredential, StoreError, SuppressionRow, TemplateRow, User, UserUpdate,
+    WebhookAttemptRecord, WebhookAttemptRow, WebhookDeliveryRow, WebhookEndpointRow,
 };
 
 pub struct PgStore {
@@ -116,3 +117,4 @@ impl_sql_store!(
 );
 
 impl_domain_sql!(PgStore, Postgres, PgRow);
+impl_idempotency_sql!(PgStore, Postgres, PgRow);

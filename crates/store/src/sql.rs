@@ -169,9 +169,17 @@ macro_rules! impl_sql_store {
                 tx: &mut sqlx::Transaction<'_, $db>,
                 messages: &[NewMessage],
                 now_ms: i64,
-            ) -> Result<Vec<MessageId>, StoreError> {
-                let mut ids = Vec::with_capacity(messages.len());
-                for chunk in messages.chunks($crate::sql::ROWS_PER_STATEMENT) {
+            ) -> Result<Vec<Enqueued>, StoreError> {
+                use $crate::idempotency::KeyClaim;
+                let claims = Self::claim_idempotency_keys(tx, messages, now_ms).await?;
+                let to_write: Vec<&NewMessage> = messages
+                    .iter()
+                    .zip(&claims)
+                    .filter(|(_, claim)| **claim == KeyClaim::Write)
+                    .map(|(message, _)| message)
+                    .collect();
+                let mut ids = Vec::with_capacity(to_write.len());
+                for chunk in to_write.chunks($crate::sql::ROWS_PER_STATEMENT) {
                     let mut insert = sqlx::QueryBuilder::<$db>::new(
                         "INSERT INTO messages (account_id, source, mail_from, rcpt_to, pending_rcpt, smtputf8, \
                          eight_bit, size, body, status, attempts, next_attempt_at, lease_owner, lease_until, \
@@ -216,9 +224,42 @@ macro_rules! impl_sql_store {
                     chunk_ids.sort_unstable();
                     ids.extend(chunk_ids);
                 }
+                // Each message's fate, in order; the keys the written ones claimed point at them.
+                let mut written = ids.into_iter();
+                let mut fates: Vec<Enqueued> = Vec::with_capacity(messages.len());
+                let mut bound: Vec<(AccountId, &str, MessageId)> = Vec::new();
+                for (message, claim) in messages.iter().zip(claims) {
+                    let fate = match claim {
+                        KeyClaim::Write => {
+                            let id = written.next().ok_or_else(|| {
+                                StoreError::Database("fewer ids than messages written".into())
+                            })?;
+                            if let Some(key) = &message.idempotency {
+                                bound.push((message.account_id, key.key.as_str(), id));
+                            }
+                            Enqueued::New(id)
+                        }
+                        KeyClaim::Taken(record) => Enqueued::KeyTaken(record),
+                        // Its twin earlier in the batch was written (this one points at
+                        // it) or found the key taken (so is this one, by the same record).
+                        KeyClaim::SameAs(first) => match (&fates[first], &messages[first].idempotency) {
+                            (Enqueued::New(id), Some(key)) => Enqueued::KeyTaken(
+                                $crate::idempotency::record_of_batch_claim(key, *id, now_ms),
+                            ),
+                            (Enqueued::KeyTaken(record), _) => Enqueued::KeyTaken(record.clone()),
+                            (Enqueued::New(_), None) => {
+                                return Err(StoreError::Database(
+                                    "a keyed message's twin in the batch had no key".into(),
+                                ));
+                            }
+                        },
+                    };
+                    fates.push(fate);
+                }
+                Self::bind_idempotency_keys(tx, &bound).await?;
                 // One usage update per account in the batch, not per message.
                 let mut per_account: Vec<(AccountId, i64)> = Vec::new();
-                for message in messages {
+                for message in to_write {
                     match per_account.iter_mut().find(|(a, _)| *a == message.account_id) {
                         Some((_, n)) => *n += 1,
                         None => per_account.push((message.account_id, 1)),
@@ -236,7 +277,7 @@ macro_rules! impl_sql_store {
                     .execute(&mut **tx)
                     .await?;
                 }
-                Ok(ids)
+                Ok(fates)
             }
 
             /// Attempts inside a transaction, a few statements per batch rather than per
@@ -1899,7 +1940,16 @@ macro_rules! impl_sql_store {
                 now_ms: i64,
             ) -> Result<Vec<MessageId>, StoreError> {
                 let mut tx = self.write.begin().await?;
-                let ids = self.enqueue_in(&mut tx, messages, now_ms).await?;
+                let fates = self.enqueue_in(&mut tx, messages, now_ms).await?;
+                let ids = fates
+                    .into_iter()
+                    .map(|fate| match fate {
+                        Enqueued::New(id) => Ok(id),
+                        Enqueued::KeyTaken(_) => {
+                            Err(StoreError::Conflict("idempotency key taken".into()))
+                        }
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
                 tx.commit().await?;
                 Ok(ids)
             }
@@ -1909,12 +1959,38 @@ macro_rules! impl_sql_store {
                 messages: &[NewMessage],
                 attempts: &[AttemptRecord],
                 now_ms: i64,
-            ) -> Result<(Vec<MessageId>, Vec<bool>), StoreError> {
+            ) -> Result<(Vec<Enqueued>, Vec<bool>), StoreError> {
                 let mut tx = self.write.begin().await?;
-                let ids = self.enqueue_in(&mut tx, messages, now_ms).await?;
+                let fates = self.enqueue_in(&mut tx, messages, now_ms).await?;
                 let applied = Self::record_attempts_in(&mut tx, attempts).await?;
                 tx.commit().await?;
-                Ok((ids, applied))
+                Ok((fates, applied))
+            }
+
+            async fn idempotency_key(
+                &self,
+                account_id: AccountId,
+                key: &str,
+                now_ms: i64,
+            ) -> Result<Option<sluice_core::idempotency::IdempotencyRecord>, StoreError> {
+                Self::idempotency_record(&self.read, account_id, key, now_ms).await
+            }
+
+            async fn settle_idempotency_key(
+                &self,
+                account_id: AccountId,
+                key: &str,
+                answer: Option<sluice_core::idempotency::SendAnswer>,
+            ) -> Result<(), StoreError> {
+                self.settle_idempotency(account_id, key, answer).await
+            }
+
+            async fn purge_idempotency_keys(
+                &self,
+                before_ms: i64,
+                limit: u32,
+            ) -> Result<u64, StoreError> {
+                self.purge_idempotency(before_ms, limit).await
             }
 
             async fn claim_due_messages(

@@ -12,14 +12,15 @@ use sqlx::sqlite::{
 };
 
 use crate::domains::impl_domain_sql;
+use crate::idempotency::impl_idempotency_sql;
 use crate::sql::{impl_sql_store, json, like_escape};
 use crate::{
     Account, AccountUpdate, ApiKeyRow, AttemptRecord, AttemptRow, AuditEntry, AuditRow,
-    ClaimedMessage, DkimKeyRow, DomainRow, DueWebhook, EventRow, MessageFilter, MessageRecord,
-    MessageSummary, NewAccount, NewDkimKey, NewMessage, NewProvider, NewRule, NewTemplate, NewUser,
-    NewWebhookEndpoint, OpenOptions, ProviderRow, RuleRow, SessionRow, SmtpCredential, StoreError,
-    SuppressionRow, TemplateRow, User, UserUpdate, WebhookAttemptRecord, WebhookAttemptRow,
-    WebhookDeliveryRow, WebhookEndpointRow,
+    ClaimedMessage, DkimKeyRow, DomainRow, DueWebhook, Enqueued, EventRow, MessageFilter,
+    MessageRecord, MessageSummary, NewAccount, NewDkimKey, NewMessage, NewProvider, NewRule,
+    NewTemplate, NewUser, NewWebhookEndpoint, OpenOptions, ProviderRow, RuleRow, SessionRow,
+    SmtpCredential, StoreError, SuppressionRow, TemplateRow, User, UserUpdate,
+    WebhookAttemptRecord, WebhookAttemptRow, WebhookDeliveryRow, WebhookEndpointRow,
 };
 
 /// SQLite allows one writer at a time, and a writer that finds the lock taken sleeps in
@@ -199,3 +200,4 @@ impl_sql_store!(
 );
 
 impl_domain_sql!(SqliteStore, Sqlite, SqliteRow);
+impl_idempotency_sql!(SqliteStore, Sqlite, SqliteRow);

@@ -75,6 +75,19 @@ pub struct NewMessage {
     pub tags: Vec<String>,
     /// At most this many delivery attempts (the config's limit still applies).
     pub max_attempts: Option<u32>,
+    /// The HTTP send API's idempotency key, written in the message's transaction; when the
+    /// key is already taken the message is not written (`Enqueued::KeyTaken`).
+    pub idempotency: Option<sluice_core::idempotency::IdempotencyClaim>,
+}
+
+/// What became of a [`NewMessage`] in a commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Enqueued {
+    /// Written, with this id.
+    New(MessageId),
+    /// Not written: its idempotency key was taken, by an earlier commit or by an earlier
+    /// message of the same batch; what that one left.
+    KeyTaken(sluice_core::idempotency::IdempotencyRecord),
 }
 
 /// A message a worker holds under lease.

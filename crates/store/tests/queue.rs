@@ -109,7 +109,14 @@ conformance!(
     account_status_holds_releases_and_cancels_its_mail_and_ends_its_sessions,
     a_node_never_reclaims_its_own_lease_and_untried_mail_goes_back,
     a_backward_clock_jump_moves_waiting_mail_on_sqlite_only,
+    an_idempotency_key_takes_one_message_per_account_for_a_day,
+    a_sync_sends_key_is_settled_or_forgotten,
+    concurrent_commits_of_one_key_write_one_message,
 );
+
+#[path = "queue_cases/idempotency.rs"]
+mod idempotency_cases;
+use idempotency_cases::*;
 
 /// A node's own lease can look expired only because its clock jumped (it knows what it is
 /// working on): it never takes it again, so a forward jump does not deliver twice. Mail it
@@ -759,6 +766,14 @@ fn delivered_attempt(id: i64, owner: &str) -> AttemptRecord {
     }
 }
 
+/// The id of a message that was written (panics on a taken idempotency key).
+fn new_id(fate: &sluice_store::Enqueued) -> i64 {
+    match fate {
+        sluice_store::Enqueued::New(id) => *id,
+        other => panic!("not written: {other:?}"),
+    }
+}
+
 fn message(account_id: i64, n: usize) -> NewMessage {
     NewMessage {
         account_id,
@@ -773,6 +788,7 @@ fn message(account_id: i64, n: usize) -> NewMessage {
         lease: None,
         tags: Vec::new(),
         max_attempts: None,
+        idempotency: None,
     }
 }
 
@@ -819,7 +835,7 @@ async fn group_commit_shares_transactions_and_keeps_every_message(backend: Backe
             committer
                 .commit(message(account, n))
                 .await
-                .map(|(id, _)| id)
+                .map(|(fate, _)| new_id(&fate))
         }));
     }
     let mut ids = Vec::new();
@@ -862,7 +878,7 @@ async fn new_messages_and_attempts_share_one_transaction(backend: Backend) {
         2
     );
     let delivered = delivered_attempt;
-    let (new_ids, applied) = store
+    let (fates, applied) = store
         .write_queue(
             &[message(account, 3), message(account, 4)],
             &[delivered(ids[0], "w"), delivered(ids[1], "someone-else")],
@@ -871,6 +887,7 @@ async fn new_messages_and_attempts_share_one_transaction(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(applied, vec![true, false]);
+    let new_ids: Vec<i64> = fates.iter().map(new_id).collect();
     assert_eq!(new_ids.len(), 2);
     for (n, id) in [(3, new_ids[0]), (4, new_ids[1])] {
         let stored = store.message(id).await.unwrap().unwrap();
@@ -910,7 +927,8 @@ async fn new_messages_and_attempts_share_one_transaction(backend: Backend) {
         committer.record(delivered(new_ids[0], "w")),
         committer.record(delivered(new_ids[1], "someone-else")),
     );
-    let ((first, handed_back), second) = (first.unwrap(), second.unwrap().0);
+    let ((first, handed_back), second) = (first.unwrap(), new_id(&second.unwrap().0));
+    let first = new_id(&first);
     // The committed message comes back to its writer, so nothing needs a copy of it.
     assert_eq!(handed_back.body, message(account, 5).body);
     assert_eq!((recorded.unwrap(), lost.unwrap()), (true, false));

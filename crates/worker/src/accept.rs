@@ -4,12 +4,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
+use sluice_core::idempotency::{IdempotencyClaim, SendAnswer};
 use sluice_core::staging::StagingPolicy;
 use sluice_core::{
     AcceptOutcome, AccountId, AccountPolicy, AccountStatus, Envelope, MessageId, MessageStatus,
     RetryPolicy, Submission, Verdict, month_of,
 };
-use sluice_store::{ClaimedMessage, NewMessage, QueueCommitter, Store};
+use sluice_store::{ClaimedMessage, Enqueued, NewMessage, QueueCommitter, Store};
 use tokio::sync::Notify;
 use tracing::warn;
 
@@ -105,6 +106,7 @@ impl Acceptor {
             max_attempts,
             sync,
             recipients_checked,
+            idempotency,
         } = submission;
         let started = std::time::Instant::now();
         let sync = sync || *self.mode.get() == DeliveryMode::Sync;
@@ -192,9 +194,21 @@ impl Acceptor {
             lease,
             tags,
             max_attempts,
+            // Async: the answer (202 queued) is known now and remembered with the message.
+            // Sync: it is known once the upstream answered (`settle_key`).
+            idempotency: idempotency.as_ref().map(|key| IdempotencyClaim {
+                key: key.key.clone(),
+                request_hash: key.request_hash.clone(),
+                answer: (!sync).then_some(SendAnswer::Queued),
+            }),
         };
         let (id, message) = match self.committer.commit(message).await {
-            Ok(committed) => committed,
+            Ok((Enqueued::New(id), message)) => (id, message),
+            // Another request with this key committed first: nothing was written (the
+            // reserved hand-off place is freed as it drops).
+            Ok((Enqueued::KeyTaken(record), _)) => {
+                return AcceptOutcome::IdempotencyKeyTaken(record);
+            }
             Err(error @ sluice_store::StoreError::Storage(_)) => {
                 warn!(%error, "message not stored");
                 return refused_for_storage("write");
@@ -253,7 +267,11 @@ impl Acceptor {
                     body: &message.body,
                     release_provider_id: None,
                 };
-                self.deliver_now(message).await
+                let outcome = self.deliver_now(message).await;
+                if let Some(key) = &idempotency {
+                    self.settle_key(account_id, &key.key, &outcome).await;
+                }
+                outcome
             }
         }
     }
@@ -309,6 +327,23 @@ impl Acceptor {
         let used = self.store.monthly_usage(account_id, &month).await?;
         self.usage.put(key, used);
         Ok(used)
+    }
+
+    /// A sync send's key once the upstream answered: a 2xx answer is remembered, a failure
+    /// forgets the key (a retry runs again). Unsettled (the database refused), the key
+    /// answers 409 until `sync_lease` passed, then as queued: the workers deliver it.
+    async fn settle_key(&self, account_id: AccountId, key: &str, outcome: &AcceptOutcome) {
+        let answer = match outcome {
+            AcceptOutcome::Delivered(_) => Some(SendAnswer::Delivered),
+            _ => None,
+        };
+        if let Err(error) = self
+            .store
+            .settle_idempotency_key(account_id, key, answer)
+            .await
+        {
+            warn!(%error, "the idempotency key of a sync send was not settled");
+        }
     }
 
     async fn deliver_now(&self, message: Dispatch<'_>) -> AcceptOutcome {

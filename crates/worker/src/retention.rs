@@ -1,7 +1,8 @@
 //! Retention: bodies of finished messages are emptied after `retention.body_days`, the
 //! messages themselves (with attempts, events and webhook posts) deleted after
 //! `retention.metadata_days`, in batches so no statement holds the writer for long.
-//! Captured mail is kept until someone deletes or releases it.
+//! Captured mail is kept until someone deletes or releases it. The send API's idempotency
+//! keys are deleted once a day old (`IDEMPOTENCY_TTL_MS`), whatever the retention settings.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,12 +29,20 @@ pub fn cutoffs(now_ms: i64, body_days: u32, metadata_days: u32) -> (Option<i64>,
     (before(body_days), before(metadata_days))
 }
 
-/// One purge, batch after batch until nothing is left: (bodies emptied, messages deleted).
+/// What one purge removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub bodies: u64,
+    pub messages: u64,
+    pub idempotency_keys: u64,
+}
+
+/// One purge, batch after batch until nothing is left.
 pub async fn purge_expired(
     store: &dyn Store,
     config: &RetentionConfig,
     now_ms: i64,
-) -> Result<(u64, u64), StoreError> {
+) -> Result<Purged, StoreError> {
     let (bodies_before, messages_before) = cutoffs(now_ms, config.body_days, config.metadata_days);
     let batch = config.batch_size.max(1);
     let mut bodies = 0;
@@ -58,7 +67,21 @@ pub async fn purge_expired(
             tokio::task::yield_now().await;
         }
     }
-    Ok((bodies, messages))
+    let mut idempotency_keys = 0;
+    let keys_before = now_ms - sluice_core::idempotency::IDEMPOTENCY_TTL_MS;
+    loop {
+        let done = store.purge_idempotency_keys(keys_before, batch).await?;
+        idempotency_keys += done;
+        if done < u64::from(batch) {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    Ok(Purged {
+        bodies,
+        messages,
+        idempotency_keys,
+    })
 }
 
 /// Purges every `config.interval` until shutdown.
@@ -75,13 +98,19 @@ pub async fn run(
             _ = shutdown.wait_for(|stop| *stop) => return,
         }
         match purge_expired(store.as_ref(), &config, crate::now_ms()).await {
-            Ok((0, 0)) => {}
-            Ok((bodies, messages)) => {
+            Ok(purged) if purged == Purged::default() => {}
+            Ok(Purged {
+                bodies,
+                messages,
+                idempotency_keys,
+            }) => {
                 metrics::counter!("sluice_retention_purged_total", "what" => "body")
                     .increment(bodies);
                 metrics::counter!("sluice_retention_purged_total", "what" => "message")
                     .increment(messages);
-                info!(bodies, messages, "retention: purged");
+                metrics::counter!("sluice_retention_purged_total", "what" => "idempotency_key")
+                    .increment(idempotency_keys);
+                info!(bodies, messages, idempotency_keys, "retention: purged");
             }
             Err(error) => warn!(%error, "retention purge failed; trying again next round"),
         }

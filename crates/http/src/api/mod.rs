@@ -6,6 +6,7 @@ pub(crate) mod compose;
 pub(crate) mod destinations;
 pub mod error;
 pub mod feedback;
+pub mod idempotency;
 pub mod principal;
 pub mod render;
 pub(crate) mod routes;
@@ -66,6 +67,9 @@ pub struct ApiState {
     pub delivery_log: Option<std::path::PathBuf>,
     /// The one resolver (`[dns] nameservers`): sender-domain verification and checks.
     pub resolver: sluice_deliver::dns::Resolver,
+    /// How long a sync send may hold its message (`delivery.lease_secs`): a send with an
+    /// `Idempotency-Key` that has not answered within it is replayed as queued.
+    pub sync_lease_ms: i64,
 }
 
 impl ApiState {

@@ -4,17 +4,20 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
+use axum::extract::{DefaultBodyLimit, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use sluice_core::idempotency::{IdempotencyKey, request_hash};
 use sluice_core::text::{is_header_safe, sanitize_reply_text};
 use sluice_core::{AcceptOutcome, Envelope, Source, Submission};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::super::compose::{self, Composed, Mailbox, parse_mailbox};
-use super::super::error::{ApiError, Json, Query, secs_until_next_month};
+use super::super::error::{ApiError, Query, secs_until_next_month};
+use super::super::idempotency::{self, JsonWithBytes};
 use super::super::principal::{Principal, Role};
 use super::super::render::{builtin, render};
 use super::super::{ApiState, now_ms};
@@ -94,6 +97,21 @@ pub struct SendQuery {
     pub mode: Option<String>,
 }
 
+/// The send's headers.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // Read from the request's headers; here for the OpenAPI document.
+pub struct SendHeaders {
+    /// 1 to 255 visible ASCII characters naming this send, remembered 24 h per account.
+    /// The same key with the same request (query and body bytes) again answers the first
+    /// answer (status and body) with `Idempotent-Replayed: true` and sends nothing more;
+    /// with another request, 422 `idempotency_key_reused`; while the first is still being
+    /// answered (sync mode), 409 `idempotency_key_in_use` with `Retry-After: 1`. Only 2xx
+    /// answers are remembered. Malformed: 422 `invalid_idempotency_key`.
+    #[param(rename = "Idempotency-Key")]
+    pub idempotency_key: Option<String>,
+}
+
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Sent {
     pub id: i64,
@@ -151,19 +169,32 @@ fn check_tags(tags: &[String]) -> Result<(), ApiError> {
 }
 
 /// Sends a message.
-#[utoipa::path(post, path = "/send", tag = "send", request_body = SendRequest, params(SendQuery),
+#[utoipa::path(post, path = "/send", tag = "send", request_body = SendRequest,
+    params(SendQuery, SendHeaders),
     security(("bearer" = [])),
-    responses((status = 202, body = Sent), (status = 200, body = Sent), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
+    responses(
+        (status = 202, body = Sent, headers(("Idempotent-Replayed" = String,
+            description = "`true` on the answer to a repeated request with the same Idempotency-Key"))),
+        (status = 200, body = Sent, headers(("Idempotent-Replayed" = String,
+            description = "`true` on the answer to a repeated request with the same Idempotency-Key"))),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 422, body = ErrorBody),
         (status = 429, body = ErrorBody), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody),
         (status = 507, body = ErrorBody)))]
 async fn send(
     State(state): State<ApiState>,
     who: Principal,
     Query(query): Query<SendQuery>,
-    Json(mut body): Json<SendRequest>,
-) -> Result<(StatusCode, axum::Json<Sent>), ApiError> {
+    RawQuery(raw_query): RawQuery,
+    headers: HeaderMap,
+    JsonWithBytes {
+        value: mut body,
+        bytes,
+    }: JsonWithBytes<SendRequest>,
+) -> Result<Response, ApiError> {
     who.require(Role::Member)?;
+    let idempotency_key = idempotency::key_of(&headers)?;
     body.resolve_aliases()?;
     let sync = match query.mode.as_deref() {
         None | Some("async") => false,
@@ -177,6 +208,18 @@ async fn send(
         .active_account(&who, account_id)
         .await?
         .ok_or_else(ApiError::unauthorized)?;
+    let idempotency = idempotency_key.map(|key| IdempotencyKey {
+        key,
+        request_hash: request_hash(raw_query.as_deref().unwrap_or(""), &bytes),
+    });
+    if let Some(key) = &idempotency
+        && let Some(record) = state
+            .store
+            .idempotency_key(account_id, &key.key, now_ms())
+            .await?
+    {
+        return idempotency::replayed(&record, &key.request_hash, now_ms(), state.sync_lease_ms);
+    }
     if let Some(key) = &body.rate_limit_key {
         if key.is_empty() || key.len() > 200 {
             return Err(ApiError::validation(
@@ -336,6 +379,7 @@ async fn send(
         max_attempts: body.retry_attempts.map(|n| n.saturating_add(1)),
         sync,
         recipients_checked: false,
+        idempotency: idempotency.clone(),
     };
     match state.submitter.submit(&policy, submission).await {
         AcceptOutcome::Queued(id) => Ok((
@@ -344,14 +388,24 @@ async fn send(
                 id,
                 status: "queued".into(),
             }),
-        )),
+        )
+            .into_response()),
         AcceptOutcome::Delivered(id) => Ok((
             StatusCode::OK,
             axum::Json(Sent {
                 id,
                 status: "delivered".into(),
             }),
-        )),
+        )
+            .into_response()),
+        // A request with the same key committed between the lookup and this commit.
+        AcceptOutcome::IdempotencyKeyTaken(record) => {
+            let request_hash = idempotency
+                .as_ref()
+                .map(|key| key.request_hash.as_str())
+                .unwrap_or_default();
+            idempotency::replayed(&record, request_hash, now_ms(), state.sync_lease_ms)
+        }
         AcceptOutcome::Transient { id, text, .. } => Err(ApiError::new(
             StatusCode::BAD_GATEWAY,
             "upstream_deferred",
