@@ -82,6 +82,18 @@ def _prepare(**fields: Any) -> PreparedSend:
     return prepare_send(sender=sender if sender is not None else alias, **fields)
 
 
+def _delay_before_retry(
+    error: errors.SluiceError, attempt: int, key: str, retries: int
+) -> float:
+    """After a failed try: raises `error` (stamped with the tries made and the key) when it
+    is final, else the seconds to wait before the next try. Shared by both clients."""
+    error.attempts = attempt
+    error.idempotency_key = key
+    if not error.retryable or attempt > retries:
+        raise error
+    return retry_delay(attempt, error.retry_after)
+
+
 class Client(_Base):
     """Sends through Sluice's HTTP API, blocking. `sleep` and `clock` are injectable so
     the retry schedule can be tested without waiting."""
@@ -150,11 +162,7 @@ class Client(_Base):
                 outcome = e
             if isinstance(outcome, SendResult):
                 return outcome
-            outcome.attempts = attempt
-            outcome.idempotency_key = key
-            if not outcome.retryable or attempt > retries:
-                raise outcome
-            self.sleep(retry_delay(attempt, outcome.retry_after))
+            self.sleep(_delay_before_retry(outcome, attempt, key, retries))
 
 
 class AsyncClient(_Base):
@@ -226,8 +234,4 @@ class AsyncClient(_Base):
                 outcome = e
             if isinstance(outcome, SendResult):
                 return outcome
-            outcome.attempts = attempt
-            outcome.idempotency_key = key
-            if not outcome.retryable or attempt > retries:
-                raise outcome
-            await self.sleep(retry_delay(attempt, outcome.retry_after))
+            await self.sleep(_delay_before_retry(outcome, attempt, key, retries))
