@@ -288,9 +288,11 @@ try {
   await page.fill("textarea[name=html]", "<p class=greeting>Hello {{ name }}!</p>");
   const preview = page.frameLocator("#preview-html");
   // Chromium does not lay out a sandboxed (cross-origin) frame that is off screen, so its
-  // content counts as hidden until the frame is scrolled into view, as a user would.
+  // content counts as hidden until the frame is scrolled into view, as a user would; and
+  // a loaded CI run once re-rendered the preview after the scroll. What is checked is the
+  // rendered text, so wait for the element to exist, not to be painted.
   await page.locator("#preview-html").scrollIntoViewIfNeeded();
-  await preview.locator("p.greeting").waitFor({ timeout: 5000 });
+  await preview.locator("p.greeting").waitFor({ state: "attached", timeout: 10000 });
   check((await preview.locator("p.greeting").textContent()) === "Hello Ada!", "the live preview renders the HTML with sample data");
   check((await page.textContent("#preview-subject")) === "Welcome Ada", "the live preview renders the subject");
   await page.click("button:has-text('Save')");
