@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use sluice_core::idempotency::{self, IdempotencyRecord, Replay, SendAnswer};
 
 use super::error::{ApiError, Json};
+use super::routes::send::Sent;
 
 pub const HEADER: &str = "idempotency-key";
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
@@ -87,8 +88,10 @@ pub fn replayed(
                 SendAnswer::Queued => StatusCode::ACCEPTED,
                 SendAnswer::Delivered => StatusCode::OK,
             };
-            // The body `Sent` serialises to.
-            let body = serde_json::json!({"id": id, "status": answer.as_str()});
+            let body = Sent {
+                id,
+                status: answer.as_str().into(),
+            };
             let mut response = (status, axum::Json(body)).into_response();
             response
                 .headers_mut()

@@ -13,7 +13,7 @@ mod mailbox_servers;
 pub(crate) mod messages;
 pub(crate) mod providers;
 mod rules;
-mod send;
+pub(crate) mod send;
 mod settings;
 mod smtp_credentials;
 mod suppressions;
