@@ -4,12 +4,10 @@
 
 use std::str::FromStr;
 
-use async_trait::async_trait;
 use sluice_core::{AccountId, Envelope, MessageId, MessageStatus, Verdict};
 use sqlx::Row;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow, Postgres};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, Postgres};
 
-use crate::domains::impl_domain_sql;
 use crate::sql::{impl_sql_store, json, like_escape};
 use crate::{
     Account, AccountUpdate, ApiKeyRow, AttemptRecord, AttemptRow, AuditEntry, AuditRow,
@@ -79,7 +77,6 @@ macro_rules! db_now_ms {
 impl_sql_store!(
     PgStore,
     Postgres,
-    PgRow,
     // Candidates come from each kind's index in order, a few times `$4` of them, so a claim
     // does not sort the whole backlog (one OR over the three did); then up to `$4` of them
     // that are still due and not locked by another node's claim are taken.
@@ -114,5 +111,3 @@ impl_sql_store!(
              ORDER BY next_attempt_at LIMIT $4 \
              FOR UPDATE SKIP LOCKED)"
 );
-
-impl_domain_sql!(PgStore, Postgres, PgRow);
