@@ -24,6 +24,7 @@ pub mod secret;
 pub mod sender_domain;
 pub mod staging;
 pub mod text;
+pub mod user;
 pub mod web_url;
 
 pub use account::AccountStatus;
@@ -41,3 +42,4 @@ pub use provider::{
     SmtpProviderConfig, SmtpSecurity,
 };
 pub use retry::{RetryDecision, RetryPolicy};
+pub use user::{Role, SessionKind, UnknownKind, UserStatus};

@@ -1960,7 +1960,7 @@ async fn send_builds_a_mime_message_and_commits_it() {
     let id = reply.body["id"].as_i64().unwrap();
     let stored = api.store.message(id).await.unwrap().unwrap();
     assert_eq!(stored.account_id, account);
-    assert_eq!(stored.source, "api");
+    assert_eq!(stored.source.as_str(), "api");
     assert_eq!(stored.mail_from, "billing@acme.test");
     assert_eq!(
         stored.rcpt_to,

@@ -80,6 +80,13 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+/// A stored kind (status, role, source …) that names no value of its enum.
+impl From<sluice_core::UnknownKind> for StoreError {
+    fn from(err: sluice_core::UnknownKind) -> Self {
+        StoreError::Corrupt(err.to_string())
+    }
+}
+
 impl From<serde_json::Error> for StoreError {
     fn from(err: serde_json::Error) -> Self {
         StoreError::Corrupt(err.to_string())

@@ -146,23 +146,7 @@ macro_rules! impl_message_sql {
                 .bind(filter.limit)
                 .fetch_all(&self.read)
                 .await?;
-                rows.iter()
-                    .map(|row| {
-                        Ok(MessageSummary {
-                            id: row.try_get("id")?,
-                            account_id: row.try_get("account_id")?,
-                            source: row.try_get("source")?,
-                            mail_from: row.try_get("mail_from")?,
-                            rcpt_to: serde_json::from_str(row.try_get("rcpt_to")?)?,
-                            status: row.try_get("status")?,
-                            attempts: row.try_get::<i64, _>("attempts")? as u32,
-                            size: row.try_get("size")?,
-                            last_error: row.try_get("last_error")?,
-                            created_at: row.try_get("created_at")?,
-                            updated_at: row.try_get("updated_at")?,
-                        })
-                    })
-                    .collect()
+                rows.iter().map($crate::rows::message_summary_from_row).collect()
             }
 
             async fn release_message(
@@ -206,22 +190,7 @@ macro_rules! impl_message_sql {
                     .fetch_optional(&self.read)
                     .await?;
                 let Some(row) = row else { return Ok(None) };
-                Ok(Some(MessageRecord {
-                    id: row.try_get("id")?,
-                    account_id: row.try_get("account_id")?,
-                    source: row.try_get("source")?,
-                    mail_from: row.try_get("mail_from")?,
-                    rcpt_to: serde_json::from_str(row.try_get("rcpt_to")?)?,
-                    pending_rcpt: serde_json::from_str(row.try_get("pending_rcpt")?)?,
-                    status: row.try_get("status")?,
-                    attempts: row.try_get::<i64, _>("attempts")? as u32,
-                    next_attempt_at: row.try_get("next_attempt_at")?,
-                    last_error: row.try_get("last_error")?,
-                    size: row.try_get("size")?,
-                    body: self.bodies.open(row.try_get("body")?)?,
-                    created_at: row.try_get("created_at")?,
-                    body_purged_at: row.try_get("body_purged_at")?,
-                }))
+                Ok(Some($crate::rows::message_record_from_row(&row, &self.bodies)?))
             }
 
             async fn attempts(&self, id: MessageId) -> Result<Vec<AttemptRow>, StoreError> {

@@ -338,27 +338,7 @@ macro_rules! impl_queue_sql {
                 .fetch_all(&self.write)
                 .await?;
                 rows.iter()
-                    .map(|row| {
-                        Ok(ClaimedMessage {
-                            id: row.try_get("id")?,
-                            account_id: row.try_get("account_id")?,
-                            envelope: Envelope {
-                                mail_from: row.try_get("mail_from")?,
-                                rcpt_to: serde_json::from_str(row.try_get("pending_rcpt")?)?,
-                                smtputf8: row.try_get("smtputf8")?,
-                                eight_bit: row.try_get("eight_bit")?,
-                            },
-                            body: self.bodies.open(row.try_get("body")?)?,
-                            attempts: row.try_get::<i64, _>("attempts")? as u32,
-                            created_at: row.try_get("created_at")?,
-                            max_attempts: row
-                                .try_get::<Option<i64>, _>("max_attempts")?
-                                .map(|n| n.clamp(0, u32::MAX as i64) as u32),
-                            source: row.try_get("source")?,
-                            tags: serde_json::from_str(row.try_get("tags")?)?,
-                            release_provider_id: row.try_get("release_provider_id")?,
-                        })
-                    })
+                    .map(|row| $crate::rows::claimed_from_row(row, &self.bodies))
                     .collect()
             }
 

@@ -7,6 +7,8 @@ use sqlx::postgres::{PgRow, Postgres};
 use sqlx::sqlite::{Sqlite, SqliteRow};
 use sqlx::{Decode, Row, Type};
 
+use sluice_core::Envelope;
+
 use crate::StoreError;
 use crate::types::*;
 
@@ -24,6 +26,15 @@ impl<T> Column for T where
 /// The columns of one row, by name.
 pub(crate) trait Columns {
     fn col<T: Column>(&self, name: &str) -> Result<T, StoreError>;
+
+    /// A column holding one of a kind's names (`core`'s `FromStr`): an unknown name is
+    /// `StoreError::Corrupt`, never a default.
+    fn kind<T>(&self, name: &str) -> Result<T, StoreError>
+    where
+        T: std::str::FromStr<Err = sluice_core::UnknownKind>,
+    {
+        Ok(self.col::<String>(name)?.parse()?)
+    }
 
     /// A column holding JSON text.
     fn json<T: DeserializeOwned>(&self, name: &str) -> Result<T, StoreError> {
@@ -51,7 +62,7 @@ pub(crate) fn account_from_row(row: &impl Columns) -> Result<Account, StoreError
         password_hash: row.col("password_hash")?,
         // Filled from the verified rows of `domains` (`with_domains`).
         allowed_domains: Vec::new(),
-        status: row.col("status")?,
+        status: row.kind("status")?,
         monthly_limit: row.col("monthly_limit")?,
         allow_any_local_part: row.col("allow_any_local_part")?,
         sandbox: row.col("sandbox")?,
@@ -157,8 +168,8 @@ pub(crate) fn user_from_row(row: &impl Columns) -> Result<User, StoreError> {
         account_id: row.col("account_id")?,
         email: row.col("email")?,
         password_hash: row.col("password_hash")?,
-        role: row.col("role")?,
-        status: row.col("status")?,
+        role: row.kind("role")?,
+        status: row.kind("status")?,
         failed_logins: row.col("failed_logins")?,
         first_failed_at: row.col("first_failed_at")?,
         locked_until: row.col("locked_until")?,
@@ -210,5 +221,80 @@ pub(crate) fn domain_from_row(row: &impl Columns) -> Result<DomainRow, StoreErro
         checks: row.json("checks")?,
         checked_at: row.col("checked_at")?,
         created_at: row.col("created_at")?,
+    })
+}
+
+/// A message row with its body opened.
+pub(crate) fn message_record_from_row(
+    row: &impl Columns,
+    bodies: &crate::BodyCodec,
+) -> Result<MessageRecord, StoreError> {
+    Ok(MessageRecord {
+        id: row.col("id")?,
+        account_id: row.col("account_id")?,
+        source: row.kind("source")?,
+        mail_from: row.col("mail_from")?,
+        rcpt_to: row.json("rcpt_to")?,
+        pending_rcpt: row.json("pending_rcpt")?,
+        status: row.kind("status")?,
+        attempts: row.col::<i64>("attempts")? as u32,
+        next_attempt_at: row.col("next_attempt_at")?,
+        last_error: row.col("last_error")?,
+        size: row.col("size")?,
+        body: bodies.open(row.col("body")?)?,
+        created_at: row.col("created_at")?,
+        body_purged_at: row.col("body_purged_at")?,
+    })
+}
+
+pub(crate) fn message_summary_from_row(row: &impl Columns) -> Result<MessageSummary, StoreError> {
+    Ok(MessageSummary {
+        id: row.col("id")?,
+        account_id: row.col("account_id")?,
+        source: row.kind("source")?,
+        mail_from: row.col("mail_from")?,
+        rcpt_to: row.json("rcpt_to")?,
+        status: row.kind("status")?,
+        attempts: row.col::<i64>("attempts")? as u32,
+        size: row.col("size")?,
+        last_error: row.col("last_error")?,
+        created_at: row.col("created_at")?,
+        updated_at: row.col("updated_at")?,
+    })
+}
+
+/// A claimed message: `rcpt_to` is its pending recipients, the body opened.
+pub(crate) fn claimed_from_row(
+    row: &impl Columns,
+    bodies: &crate::BodyCodec,
+) -> Result<ClaimedMessage, StoreError> {
+    Ok(ClaimedMessage {
+        id: row.col("id")?,
+        account_id: row.col("account_id")?,
+        envelope: Envelope {
+            mail_from: row.col("mail_from")?,
+            rcpt_to: row.json("pending_rcpt")?,
+            smtputf8: row.col("smtputf8")?,
+            eight_bit: row.col("eight_bit")?,
+        },
+        body: bodies.open(row.col("body")?)?,
+        attempts: row.col::<i64>("attempts")? as u32,
+        created_at: row.col("created_at")?,
+        max_attempts: row
+            .col::<Option<i64>>("max_attempts")?
+            .map(|n| n.clamp(0, u32::MAX as i64) as u32),
+        source: row.kind("source")?,
+        tags: row.json("tags")?,
+        release_provider_id: row.col("release_provider_id")?,
+    })
+}
+
+pub(crate) fn session_from_row(row: &impl Columns) -> Result<SessionRow, StoreError> {
+    Ok(SessionRow {
+        id: row.col("id")?,
+        user_id: row.col("user_id")?,
+        expires_at: row.col("expires_at")?,
+        revoked_at: row.col("revoked_at")?,
+        kind: row.kind("kind")?,
     })
 }

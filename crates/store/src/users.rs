@@ -2,7 +2,7 @@
 //! their sessions (API refresh tokens, panel logins).
 
 use async_trait::async_trait;
-use sluice_core::AccountId;
+use sluice_core::{AccountId, SessionKind};
 
 use crate::StoreError;
 use crate::types::*;
@@ -40,7 +40,7 @@ pub trait UserStore: Send + Sync {
     async fn create_session(
         &self,
         user_id: i64,
-        kind: &str,
+        kind: SessionKind,
         token_hash: &str,
         expires_at: i64,
         now_ms: i64,
@@ -49,7 +49,11 @@ pub trait UserStore: Send + Sync {
     async fn session_by_hash(&self, token_hash: &str) -> Result<Option<SessionRow>, StoreError>;
 
     /// Ends every session of one kind (all panel logins, when its secret is rotated).
-    async fn revoke_sessions_of_kind(&self, kind: &str, now_ms: i64) -> Result<u64, StoreError>;
+    async fn revoke_sessions_of_kind(
+        &self,
+        kind: SessionKind,
+        now_ms: i64,
+    ) -> Result<u64, StoreError>;
 
     /// Revokes once: false if it was already revoked (a replayed refresh token).
     async fn revoke_session(&self, id: i64, now_ms: i64) -> Result<bool, StoreError>;
@@ -157,7 +161,7 @@ macro_rules! impl_user_sql {
             async fn create_session(
                 &self,
                 user_id: i64,
-                kind: &str,
+                kind: sluice_core::SessionKind,
                 token_hash: &str,
                 expires_at: i64,
                 now_ms: i64,
@@ -170,18 +174,18 @@ macro_rules! impl_user_sql {
                 .bind(token_hash)
                 .bind(expires_at)
                 .bind(now_ms)
-                .bind(kind)
+                .bind(kind.as_str())
                 .fetch_one(&self.write)
                 .await?;
                 Ok(id)
             }
 
-            async fn revoke_sessions_of_kind(&self, kind: &str, now_ms: i64) -> Result<u64, StoreError> {
+            async fn revoke_sessions_of_kind(&self, kind: sluice_core::SessionKind, now_ms: i64) -> Result<u64, StoreError> {
                 let done = sqlx::query(
                     "UPDATE sessions SET revoked_at = $1 WHERE kind = $2 AND revoked_at IS NULL",
                 )
                 .bind(now_ms)
-                .bind(kind)
+                .bind(kind.as_str())
                 .execute(&self.write)
                 .await?;
                 Ok(done.rows_affected())
@@ -197,16 +201,7 @@ macro_rules! impl_user_sql {
                 .bind(token_hash)
                 .fetch_optional(&self.read)
                 .await?;
-                row.map(|row| {
-                    Ok(SessionRow {
-                        id: row.try_get("id")?,
-                        user_id: row.try_get("user_id")?,
-                        expires_at: row.try_get("expires_at")?,
-                        revoked_at: row.try_get("revoked_at")?,
-                        kind: row.try_get("kind")?,
-                    })
-                })
-                .transpose()
+                row.as_ref().map($crate::rows::session_from_row).transpose()
             }
 
             async fn revoke_session(&self, id: i64, now_ms: i64) -> Result<bool, StoreError> {

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sluice_store::{Store, StoreError};
+use sluice_store::{QueueStore, StoreError};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -30,7 +30,7 @@ pub fn cutoffs(now_ms: i64, body_days: u32, metadata_days: u32) -> (Option<i64>,
 
 /// One purge, batch after batch until nothing is left: (bodies emptied, messages deleted).
 pub async fn purge_expired(
-    store: &dyn Store,
+    store: &dyn QueueStore,
     config: &RetentionConfig,
     now_ms: i64,
 ) -> Result<(u64, u64), StoreError> {
@@ -63,7 +63,7 @@ pub async fn purge_expired(
 
 /// Purges every `config.interval` until shutdown.
 pub async fn run(
-    store: Arc<dyn Store>,
+    store: Arc<dyn QueueStore>,
     config: RetentionConfig,
     mut shutdown: watch::Receiver<bool>,
 ) {
