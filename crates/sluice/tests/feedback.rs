@@ -161,7 +161,7 @@ fn signed_feedback_updates_messages_and_suppressions_and_bad_signatures_change_n
         (Some(1), Some(1))
     );
     let bounced = db.message(sg_message);
-    assert_eq!(bounced.status, "bounced");
+    assert_eq!(bounced.status.as_str(), "bounced");
     assert!(bounced.last_error.unwrap().contains("550 5.1.1"));
     assert!(db.events(sg_message).contains(&"bounced_hard".to_string()));
     // The same request again is a replay: accepted, not applied twice.
