@@ -923,7 +923,7 @@ async fn accounts_users_keys_messages_and_audit() {
         .await;
     assert_eq!(retried.status, StatusCode::ACCEPTED, "{}", retried.text);
     let again = api.store.message(failed_id).await.unwrap().unwrap();
-    assert_eq!(again.status, "queued");
+    assert_eq!(again.status.as_str(), "queued");
     assert_eq!(again.pending_rcpt, again.rcpt_to);
 
     // The audit log has every change, with actor, target and fields; viewers may not read it.
