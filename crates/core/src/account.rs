@@ -47,6 +47,24 @@ impl AccountStatus {
     }
 }
 
+/// Strict: where a row is read, an unknown text is an error, not a status.
+impl std::fmt::Display for AccountStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for AccountStatus {
+    type Err = crate::user::UnknownKind;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        AccountStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == text)
+            .ok_or_else(|| crate::user::UnknownKind::new("account status", text))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,5 +78,9 @@ mod tests {
         assert_eq!(AccountStatus::parse(""), AccountStatus::Deleted);
         assert!(AccountStatus::Active.is_active());
         assert!(!AccountStatus::Suspended.is_active());
+        for status in AccountStatus::ALL {
+            assert_eq!(status.as_str().parse::<AccountStatus>(), Ok(status));
+        }
+        assert!("Active".parse::<AccountStatus>().is_err());
     }
 }

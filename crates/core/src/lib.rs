@@ -25,6 +25,7 @@ pub mod secret;
 pub mod sender_domain;
 pub mod staging;
 pub mod text;
+pub mod user;
 pub mod web_url;
 
 pub use account::AccountStatus;
@@ -42,3 +43,4 @@ pub use provider::{
     SmtpProviderConfig, SmtpSecurity,
 };
 pub use retry::{RetryDecision, RetryPolicy};
+pub use user::{Role, SessionKind, UnknownKind, UserStatus};

@@ -24,6 +24,23 @@ impl Source {
     }
 }
 
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Source {
+    type Err = crate::user::UnknownKind;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        [Source::Smtp, Source::Api, Source::Webhook]
+            .into_iter()
+            .find(|source| source.as_str() == text)
+            .ok_or_else(|| crate::user::UnknownKind::new("message source", text))
+    }
+}
+
 /// What an authenticated sender may do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountPolicy {
@@ -136,6 +153,21 @@ impl MessageStatus {
             "held" => MessageStatus::Held,
             _ => return None,
         })
+    }
+}
+
+impl std::fmt::Display for MessageStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for MessageStatus {
+    type Err = crate::user::UnknownKind;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        MessageStatus::parse(text)
+            .ok_or_else(|| crate::user::UnknownKind::new("message status", text))
     }
 }
 

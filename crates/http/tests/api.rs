@@ -925,7 +925,7 @@ async fn accounts_users_keys_messages_and_audit() {
         .await;
     assert_eq!(retried.status, StatusCode::ACCEPTED, "{}", retried.text);
     let again = api.store.message(failed_id).await.unwrap().unwrap();
-    assert_eq!(again.status, "queued");
+    assert_eq!(again.status.as_str(), "queued");
     assert_eq!(again.pending_rcpt, again.rcpt_to);
 
     // The audit log has every change, with actor, target and fields; viewers may not read it.
@@ -1963,7 +1963,7 @@ async fn send_builds_a_mime_message_and_commits_it() {
     let id = reply.body["id"].as_i64().unwrap();
     let stored = api.store.message(id).await.unwrap().unwrap();
     assert_eq!(stored.account_id, account);
-    assert_eq!(stored.source, "api");
+    assert_eq!(stored.source.as_str(), "api");
     assert_eq!(stored.mail_from, "billing@acme.test");
     assert_eq!(
         stored.rcpt_to,

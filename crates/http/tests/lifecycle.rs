@@ -347,7 +347,7 @@ async fn suspended_and_deleted_accounts_are_shut_out_and_their_mail_held_then_ca
     app.store
         .create_session(
             user_id,
-            "panel",
+            sluice_core::SessionKind::Panel,
             &sluice_core::secret::hash_token(&panel_cookie),
             i64::MAX / 2,
             1,
@@ -518,7 +518,13 @@ async fn suspended_and_deleted_accounts_are_shut_out_and_their_mail_held_then_ca
         "unauthorized",
     );
     assert_eq!(
-        app.store.message(message).await.unwrap().unwrap().status,
+        app.store
+            .message(message)
+            .await
+            .unwrap()
+            .unwrap()
+            .status
+            .as_str(),
         "queued"
     );
     let dispatched = dispatcher.dispatch(claimed, 0.5).await;
@@ -538,7 +544,7 @@ async fn suspended_and_deleted_accounts_are_shut_out_and_their_mail_held_then_ca
     app.store
         .create_session(
             user_id,
-            "panel",
+            sluice_core::SessionKind::Panel,
             &sluice_core::secret::hash_token(&new_cookie),
             i64::MAX / 2,
             1,
@@ -572,7 +578,7 @@ async fn suspended_and_deleted_accounts_are_shut_out_and_their_mail_held_then_ca
         "unauthorized",
     );
     let record = app.store.message(message).await.unwrap().unwrap();
-    assert_eq!(record.status, "cancelled");
+    assert_eq!(record.status.as_str(), "cancelled");
     assert!(!record.body.is_empty(), "bodies are left to retention");
     assert!(
         held_events(&app, message)

@@ -148,7 +148,7 @@ fn signed_feedback_updates_messages_and_suppressions_and_bad_signatures_change_n
         "{refused}"
     );
     assert_eq!(
-        db.message(sg_message).status,
+        db.message(sg_message).status.as_str(),
         "delivered",
         "nothing changed"
     );
@@ -161,7 +161,7 @@ fn signed_feedback_updates_messages_and_suppressions_and_bad_signatures_change_n
         (Some(1), Some(1))
     );
     let bounced = db.message(sg_message);
-    assert_eq!(bounced.status, "bounced");
+    assert_eq!(bounced.status.as_str(), "bounced");
     assert!(bounced.last_error.unwrap().contains("550 5.1.1"));
     assert!(db.events(sg_message).contains(&"bounced_hard".to_string()));
     // The same request again is a replay: accepted, not applied twice.
@@ -192,7 +192,7 @@ fn signed_feedback_updates_messages_and_suppressions_and_bad_signatures_change_n
     );
     assert!(db.events(mg_message).contains(&"complained".to_string()));
     assert_eq!(
-        db.message(mg_message).status,
+        db.message(mg_message).status.as_str(),
         "delivered",
         "a complaint is not a bounce"
     );
@@ -227,7 +227,7 @@ fn signed_feedback_updates_messages_and_suppressions_and_bad_signatures_change_n
     let (status, _) = post(&sluice, &ses_path, &[], altered.to_string().as_bytes());
     assert_eq!(status, 401);
     assert_eq!(
-        db.message(ses_message).status,
+        db.message(ses_message).status.as_str(),
         "delivered",
         "nothing changed"
     );
@@ -241,7 +241,7 @@ fn signed_feedback_updates_messages_and_suppressions_and_bad_signatures_change_n
             "{applied}"
         );
     }
-    assert_eq!(db.message(ses_message).status, "bounced");
+    assert_eq!(db.message(ses_message).status.as_str(), "bounced");
 
     // Hard bounces and complaints are suppressed, with their source...
     assert_eq!(

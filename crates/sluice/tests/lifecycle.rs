@@ -91,7 +91,7 @@ fn suspension_holds_mail_and_shuts_every_door_reactivation_opens_them_deletion_i
 
     // Suspended: every door refuses, the deferred message is held.
     set_status(&sluice, &admin, account, "suspended");
-    assert_eq!(db.message(id).status, "held");
+    assert_eq!(db.message(id).status.as_str(), "held");
     assert!(db.events(id).contains(&"held".to_string()));
     for (user, password) in [
         ("user@example.com", "secret"),

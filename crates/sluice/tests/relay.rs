@@ -109,7 +109,7 @@ fn sync_mode_gives_the_client_the_upstreams_verdict() {
     );
     assert_eq!(upstream.messages().len(), 1, "delivered before the 250");
     let id = second.message_id();
-    assert_eq!(db.message(id).status, "delivered");
+    assert_eq!(db.message(id).status.as_str(), "delivered");
     assert_eq!(db.attempts(id).len(), 1);
 
     let refused = smtplib_send(
@@ -130,7 +130,7 @@ fn sync_mode_gives_the_client_the_upstreams_verdict() {
     // The failed sync messages are recorded with their attempt too.
     let failed: Vec<_> = (1..=3)
         .map(|id| db.message(id))
-        .filter(|m| m.status == "failed")
+        .filter(|m| m.status.as_str() == "failed")
         .collect();
     assert_eq!(failed.len(), 2, "{failed:?}");
     for message in failed {

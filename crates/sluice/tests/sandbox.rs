@@ -109,7 +109,7 @@ fn a_sandboxed_accounts_mail_is_captured_until_an_admin_turns_sandbox_off() {
     let provider = add_upstream_provider(&sluice, &key, &upstream);
     let captured = send(&sluice, "captured").message_id();
     let record = db.wait_status(captured, "captured", 20);
-    assert_eq!(record.status, "captured");
+    assert_eq!(record.status.as_str(), "captured");
     let attempts = db.attempts(captured);
     assert_eq!(attempts.len(), 1, "{attempts:?}");
     assert_eq!(
@@ -176,7 +176,7 @@ fn a_sandboxed_accounts_mail_is_captured_until_an_admin_turns_sandbox_off() {
     db.wait_status(delivered, "delivered", 20);
     assert_eq!(db.attempts(delivered)[0].provider_id, Some(provider));
     // The captured one stayed captured: turning sandbox off releases nothing.
-    assert_eq!(db.message(captured).status, "captured");
+    assert_eq!(db.message(captured).status.as_str(), "captured");
     assert_eq!(upstream.count(), 1);
 }
 
@@ -190,7 +190,11 @@ fn sync_mode_captures_a_sandboxed_accounts_mail_before_it_answers() {
 
     let sent = send(&sluice, "sync-captured");
     let id = sent.message_id();
-    assert_eq!(db.message(id).status, "captured", "captured before the 250");
+    assert_eq!(
+        db.message(id).status.as_str(),
+        "captured",
+        "captured before the 250"
+    );
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(upstream.count(), 0, "a sandbox's mail reached the upstream");
 
@@ -206,7 +210,7 @@ fn sync_mode_captures_a_sandboxed_accounts_mail_before_it_answers() {
     );
     assert_eq!(status, 200);
     let out = send(&sluice, "sync-delivered");
-    assert_eq!(db.message(out.message_id()).status, "delivered");
+    assert_eq!(db.message(out.message_id()).status.as_str(), "delivered");
     assert_eq!(upstream.count(), 1);
     let (status, view) = call(
         &sluice,
@@ -221,7 +225,7 @@ fn sync_mode_captures_a_sandboxed_accounts_mail_before_it_answers() {
         "{view}"
     );
     let again = send(&sluice, "sync-captured-again");
-    assert_eq!(db.message(again.message_id()).status, "captured");
+    assert_eq!(db.message(again.message_id()).status.as_str(), "captured");
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(upstream.count(), 1);
     let (_, audit) = call(

@@ -157,7 +157,7 @@ fn a_forward_clock_jump_does_not_deliver_in_flight_mail_twice() {
     // In flight: every message is sending, none answered yet.
     wait_until(Duration::from_secs(5), || {
         ids.iter()
-            .all(|id| db.message(*id).status == "sending")
+            .all(|id| db.message(*id).status.as_str() == "sending")
             .then_some(())
     })
     .expect("all in flight");

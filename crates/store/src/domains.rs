@@ -2,6 +2,60 @@
 //! inherent methods the `Store` implementation in `sql.rs` calls. An account's allowed
 //! sender domains are its verified rows here; `accounts.allowed_domains` is not read.
 
+use async_trait::async_trait;
+use sluice_core::AccountId;
+
+use crate::{DomainRow, StoreError};
+
+/// Sender domains of accounts and their verification.
+#[async_trait]
+pub trait DomainStore: Send + Sync {
+    /// Adds a sender domain to the account: unverified with a new token, or with
+    /// `verified_how` (`admin`) verified at once (an existing unverified row of the account
+    /// becomes verified). The row, and whether it was added (Conflict: the account has it
+    /// already, unverified adds only).
+    async fn create_domain(
+        &self,
+        account_id: AccountId,
+        domain: &str,
+        verified_how: Option<&str>,
+        now_ms: i64,
+    ) -> Result<(DomainRow, bool), StoreError>;
+
+    async fn domain(&self, id: i64) -> Result<Option<DomainRow>, StoreError>;
+
+    /// By domain; `account_id` None lists every account's.
+    async fn list_domains(
+        &self,
+        account_id: Option<AccountId>,
+    ) -> Result<Vec<DomainRow>, StoreError>;
+
+    async fn delete_domain(&self, id: i64) -> Result<bool, StoreError>;
+
+    /// Marks the domain verified by DNS, unless another account holds the same domain
+    /// verified (then `None`, and nothing changes), in one statement.
+    async fn verify_domain_by_dns(
+        &self,
+        id: i64,
+        now_ms: i64,
+    ) -> Result<Option<DomainRow>, StoreError>;
+
+    /// Whether an account other than `account_id` has `domain` verified.
+    async fn domain_verified_elsewhere(
+        &self,
+        account_id: AccountId,
+        domain: &str,
+    ) -> Result<bool, StoreError>;
+
+    /// Keeps the result of a DNS check (SPF, DKIM, DMARC) on the domain.
+    async fn record_domain_checks(
+        &self,
+        id: i64,
+        checks: &serde_json::Value,
+        now_ms: i64,
+    ) -> Result<Option<DomainRow>, StoreError>;
+}
+
 /// A verification token: 16 random bytes, hex.
 pub(crate) fn new_token() -> String {
     let bytes: [u8; 16] = rand::random();
@@ -10,23 +64,8 @@ pub(crate) fn new_token() -> String {
 
 /// Implements the domain methods for `$store` (pools `write` and `read` of `$db`).
 macro_rules! impl_domain_sql {
-    ($store:ty, $db:ty, $row:ty) => {
+    ($store:ty, $db:ty) => {
         impl $store {
-            fn domain_from_row(row: &$row) -> Result<DomainRow, StoreError> {
-                Ok(DomainRow {
-                    id: row.try_get("id")?,
-                    account_id: row.try_get("account_id")?,
-                    domain: row.try_get("domain")?,
-                    token: row.try_get("token")?,
-                    verified: row.try_get("verified")?,
-                    verified_at: row.try_get("verified_at")?,
-                    verified_how: row.try_get("verified_how")?,
-                    checks: serde_json::from_str(row.try_get("checks")?)?,
-                    checked_at: row.try_get("checked_at")?,
-                    created_at: row.try_get("created_at")?,
-                })
-            }
-
             /// The account's verified domains, by name.
             async fn verified_domains_of<'e, E>(
                 executor: E,
@@ -125,7 +164,7 @@ macro_rules! impl_domain_sql {
                     .fetch_optional(&mut **tx)
                     .await?;
                 if let Some(row) = existing {
-                    let row = Self::domain_from_row(&row)?;
+                    let row = $crate::rows::domain_from_row(&row)?;
                     if row.verified {
                         return Ok((row, false));
                     }
@@ -138,7 +177,7 @@ macro_rules! impl_domain_sql {
                     .bind(row.id)
                     .fetch_one(&mut **tx)
                     .await?;
-                    return Ok((Self::domain_from_row(&row)?, false));
+                    return Ok(($crate::rows::domain_from_row(&row)?, false));
                 }
                 let row = sqlx::query(
                     "INSERT INTO domains (account_id, domain, token, verified, verified_at, verified_how, created_at) \
@@ -151,10 +190,13 @@ macro_rules! impl_domain_sql {
                 .bind(how)
                 .fetch_one(&mut **tx)
                 .await?;
-                Ok((Self::domain_from_row(&row)?, true))
+                Ok(($crate::rows::domain_from_row(&row)?, true))
             }
+        }
 
-            async fn create_domain_sql(
+        #[async_trait::async_trait]
+        impl $crate::domains::DomainStore for $store {
+            async fn create_domain(
                 &self,
                 account_id: AccountId,
                 domain: &str,
@@ -178,18 +220,18 @@ macro_rules! impl_domain_sql {
                 .bind(now_ms)
                 .fetch_one(&self.write)
                 .await?;
-                Ok((Self::domain_from_row(&row)?, true))
+                Ok(($crate::rows::domain_from_row(&row)?, true))
             }
 
-            async fn domain_sql(&self, id: i64) -> Result<Option<DomainRow>, StoreError> {
+            async fn domain(&self, id: i64) -> Result<Option<DomainRow>, StoreError> {
                 let row = sqlx::query("SELECT * FROM domains WHERE id = $1")
                     .bind(id)
                     .fetch_optional(&self.read)
                     .await?;
-                row.as_ref().map(Self::domain_from_row).transpose()
+                row.as_ref().map($crate::rows::domain_from_row).transpose()
             }
 
-            async fn list_domains_sql(
+            async fn list_domains(
                 &self,
                 account_id: Option<AccountId>,
             ) -> Result<Vec<DomainRow>, StoreError> {
@@ -199,10 +241,10 @@ macro_rules! impl_domain_sql {
                 .bind(account_id)
                 .fetch_all(&self.read)
                 .await?;
-                rows.iter().map(Self::domain_from_row).collect()
+                rows.iter().map($crate::rows::domain_from_row).collect()
             }
 
-            async fn delete_domain_sql(&self, id: i64) -> Result<bool, StoreError> {
+            async fn delete_domain(&self, id: i64) -> Result<bool, StoreError> {
                 let done = sqlx::query("DELETE FROM domains WHERE id = $1")
                     .bind(id)
                     .execute(&self.write)
@@ -210,7 +252,7 @@ macro_rules! impl_domain_sql {
                 Ok(done.rows_affected() > 0)
             }
 
-            async fn verify_domain_by_dns_sql(
+            async fn verify_domain_by_dns(
                 &self,
                 id: i64,
                 now_ms: i64,
@@ -228,10 +270,10 @@ macro_rules! impl_domain_sql {
                 .bind(id)
                 .fetch_optional(&self.write)
                 .await?;
-                row.as_ref().map(Self::domain_from_row).transpose()
+                row.as_ref().map($crate::rows::domain_from_row).transpose()
             }
 
-            async fn verified_elsewhere_sql(
+            async fn domain_verified_elsewhere(
                 &self,
                 account_id: AccountId,
                 domain: &str,
@@ -246,7 +288,7 @@ macro_rules! impl_domain_sql {
                 Ok(found.is_some())
             }
 
-            async fn record_domain_checks_sql(
+            async fn record_domain_checks(
                 &self,
                 id: i64,
                 checks: &serde_json::Value,
@@ -260,7 +302,7 @@ macro_rules! impl_domain_sql {
                 .bind(id)
                 .fetch_optional(&self.write)
                 .await?;
-                row.as_ref().map(Self::domain_from_row).transpose()
+                row.as_ref().map($crate::rows::domain_from_row).transpose()
             }
         }
     };

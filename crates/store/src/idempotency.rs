@@ -1,5 +1,5 @@
 //! The SQL of the send API's idempotency keys (table `idempotency_keys`, migration 0019),
-//! shared by both backends: inherent methods the `Store` implementation in `sql.rs` calls.
+//! shared by both backends: inherent methods the queue area (`queue.rs`) calls.
 //!
 //! A keyed message claims its key in the transaction that writes it, before the message's
 //! INSERT: `INSERT ... ON CONFLICT DO UPDATE ... WHERE expired`, which takes a free or
@@ -36,22 +36,46 @@ pub(crate) fn record_of_batch_claim(
     }
 }
 
+/// Each message's fate in a batch, in order, from the claims and the ids of the messages
+/// written (in the order they were written).
+pub(crate) fn fates_of_batch(
+    messages: &[crate::NewMessage],
+    claims: Vec<KeyClaim>,
+    written_ids: Vec<MessageId>,
+    now_ms: i64,
+) -> Result<Vec<crate::Enqueued>, crate::StoreError> {
+    use crate::Enqueued;
+    let mut written = written_ids.into_iter();
+    let mut fates: Vec<Enqueued> = Vec::with_capacity(messages.len());
+    for claim in claims {
+        let fate = match claim {
+            KeyClaim::Write => Enqueued::New(written.next().ok_or_else(|| {
+                crate::StoreError::Database("fewer ids than messages written".into())
+            })?),
+            KeyClaim::Taken(record) => Enqueued::KeyTaken(record),
+            // Its twin earlier in the batch was written (this one points at it) or found
+            // the key taken (so is this one, by the same record).
+            KeyClaim::SameAs(first) => match (&fates[first], &messages[first].idempotency) {
+                (Enqueued::New(id), Some(key)) => {
+                    Enqueued::KeyTaken(record_of_batch_claim(key, *id, now_ms))
+                }
+                (Enqueued::KeyTaken(record), _) => Enqueued::KeyTaken(record.clone()),
+                (Enqueued::New(_), None) => {
+                    return Err(crate::StoreError::Database(
+                        "a keyed message's twin in the batch had no key".into(),
+                    ));
+                }
+            },
+        };
+        fates.push(fate);
+    }
+    Ok(fates)
+}
+
 /// Implements the idempotency methods for `$store` (pools `write` and `read` of `$db`).
 macro_rules! impl_idempotency_sql {
-    ($store:ty, $db:ty, $row:ty) => {
+    ($store:ty, $db:ty) => {
         impl $store {
-            fn idempotency_from_row(
-                row: &$row,
-            ) -> Result<sluice_core::idempotency::IdempotencyRecord, StoreError> {
-                let answer: Option<String> = row.try_get("answer")?;
-                Ok(sluice_core::idempotency::IdempotencyRecord {
-                    request_hash: row.try_get("request_hash")?,
-                    message_id: row.try_get("message_id")?,
-                    answer: answer.as_deref().and_then(sluice_core::idempotency::SendAnswer::parse),
-                    created_at: row.try_get("created_at")?,
-                })
-            }
-
             /// The unexpired record of `key`, read through `executor` (a pool, or the
             /// transaction that just failed to claim it).
             async fn idempotency_record<'e, E>(
@@ -72,7 +96,7 @@ macro_rules! impl_idempotency_sql {
                 .bind(now_ms - sluice_core::idempotency::IDEMPOTENCY_TTL_MS)
                 .fetch_optional(executor)
                 .await?;
-                row.as_ref().map(Self::idempotency_from_row).transpose()
+                row.as_ref().map($crate::rows::idempotency_from_row).transpose()
             }
 
             /// Claims the keys of a batch's messages, in (account, key) order: per message,

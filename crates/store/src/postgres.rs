@@ -4,21 +4,18 @@
 
 use std::str::FromStr;
 
-use async_trait::async_trait;
-use sluice_core::{AccountId, Envelope, MessageId, MessageStatus, Verdict};
+use sluice_core::{AccountId, MessageId, MessageStatus, Verdict};
 use sqlx::Row;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow, Postgres};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, Postgres};
 
-use crate::domains::impl_domain_sql;
-use crate::idempotency::impl_idempotency_sql;
 use crate::sql::{impl_sql_store, json, like_escape};
 use crate::{
     Account, AccountUpdate, ApiKeyRow, AttemptRecord, AttemptRow, AuditEntry, AuditRow,
-    ClaimedMessage, DkimKeyRow, DomainRow, DueWebhook, Enqueued, EventRow, MessageFilter,
-    MessageRecord, MessageSummary, NewAccount, NewDkimKey, NewMessage, NewProvider, NewRule,
-    NewTemplate, NewUser, NewWebhookEndpoint, OpenOptions, ProviderRow, RuleRow, SessionRow,
-    SmtpCredential, StoreError, SuppressionRow, TemplateRow, User, UserUpdate,
-    WebhookAttemptRecord, WebhookAttemptRow, WebhookDeliveryRow, WebhookEndpointRow,
+    ClaimedMessage, DkimKeyRow, DomainRow, DueWebhook, EventRow, MessageFilter, MessageRecord,
+    MessageSummary, NewAccount, NewDkimKey, NewMessage, NewProvider, NewRule, NewTemplate, NewUser,
+    NewWebhookEndpoint, OpenOptions, ProviderRow, RuleRow, SessionRow, SmtpCredential, StoreError,
+    SuppressionRow, TemplateRow, User, UserUpdate, WebhookAttemptRecord, WebhookAttemptRow,
+    WebhookDeliveryRow, WebhookEndpointRow,
 };
 
 pub struct PgStore {
@@ -80,7 +77,6 @@ macro_rules! db_now_ms {
 impl_sql_store!(
     PgStore,
     Postgres,
-    PgRow,
     // Candidates come from each kind's index in order, a few times `$4` of them, so a claim
     // does not sort the whole backlog (one OR over the three did); then up to `$4` of them
     // that are still due and not locked by another node's claim are taken.
@@ -115,6 +111,3 @@ impl_sql_store!(
              ORDER BY next_attempt_at LIMIT $4 \
              FOR UPDATE SKIP LOCKED)"
 );
-
-impl_domain_sql!(PgStore, Postgres, PgRow);
-impl_idempotency_sql!(PgStore, Postgres, PgRow);

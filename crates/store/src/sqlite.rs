@@ -3,24 +3,21 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use sluice_core::{AccountId, Envelope, MessageId, MessageStatus, Verdict};
+use sluice_core::{AccountId, MessageId, MessageStatus, Verdict};
 use sqlx::Row;
 use sqlx::sqlite::{
-    Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,
 };
 
-use crate::domains::impl_domain_sql;
-use crate::idempotency::impl_idempotency_sql;
 use crate::sql::{impl_sql_store, json, like_escape};
 use crate::{
     Account, AccountUpdate, ApiKeyRow, AttemptRecord, AttemptRow, AuditEntry, AuditRow,
-    ClaimedMessage, DkimKeyRow, DomainRow, DueWebhook, Enqueued, EventRow, MessageFilter,
-    MessageRecord, MessageSummary, NewAccount, NewDkimKey, NewMessage, NewProvider, NewRule,
-    NewTemplate, NewUser, NewWebhookEndpoint, OpenOptions, ProviderRow, RuleRow, SessionRow,
-    SmtpCredential, StoreError, SuppressionRow, TemplateRow, User, UserUpdate,
-    WebhookAttemptRecord, WebhookAttemptRow, WebhookDeliveryRow, WebhookEndpointRow,
+    ClaimedMessage, DkimKeyRow, DomainRow, DueWebhook, EventRow, MessageFilter, MessageRecord,
+    MessageSummary, NewAccount, NewDkimKey, NewMessage, NewProvider, NewRule, NewTemplate, NewUser,
+    NewWebhookEndpoint, OpenOptions, ProviderRow, RuleRow, SessionRow, SmtpCredential, StoreError,
+    SuppressionRow, TemplateRow, User, UserUpdate, WebhookAttemptRecord, WebhookAttemptRow,
+    WebhookDeliveryRow, WebhookEndpointRow,
 };
 
 /// SQLite allows one writer at a time, and a writer that finds the lock taken sleeps in
@@ -179,7 +176,6 @@ async fn checkpoint_in_background(pool: SqlitePool, store: std::sync::Weak<()>) 
 impl_sql_store!(
     SqliteStore,
     Sqlite,
-    SqliteRow,
     // Each kind of due message is read from its index in order and only `$4` of each, so a
     // claim costs the same with a backlog of millions as with none (one OR over the three
     // made SQLite fetch and sort every due row).
@@ -198,6 +194,3 @@ impl_sql_store!(
              WHERE status = 'pending' AND next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until < $3) \
              ORDER BY next_attempt_at LIMIT $4)"
 );
-
-impl_domain_sql!(SqliteStore, Sqlite, SqliteRow);
-impl_idempotency_sql!(SqliteStore, Sqlite, SqliteRow);

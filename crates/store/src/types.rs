@@ -3,7 +3,8 @@
 use serde::{Deserialize, Serialize};
 use sluice_core::router::WeightedProvider;
 use sluice_core::{
-    AccountId, AccountPolicy, DeliveryReport, Envelope, MessageId, MessageStatus, Source,
+    AccountId, AccountPolicy, AccountStatus, DeliveryReport, Envelope, MessageId, MessageStatus,
+    Role, SessionKind, Source, UserStatus,
 };
 
 #[derive(Debug, Clone)]
@@ -22,7 +23,7 @@ pub struct Account {
     pub email: String,
     pub password_hash: String,
     pub allowed_domains: Vec<String>,
-    pub status: String,
+    pub status: AccountStatus,
     pub monthly_limit: i64,
     pub allow_any_local_part: bool,
     /// Sandbox mode: everything the account sends is captured, whatever the routing says.
@@ -47,9 +48,9 @@ impl Account {
         self.state().is_active()
     }
 
-    /// `status`, decoded (an unknown text is `Deleted`).
-    pub fn state(&self) -> sluice_core::AccountStatus {
-        sluice_core::AccountStatus::parse(&self.status)
+    /// `status` (decoded where the row was read: an unknown text is a `StoreError`).
+    pub fn state(&self) -> AccountStatus {
+        self.status
     }
 
     pub fn policy(&self) -> AccountPolicy {
@@ -101,8 +102,8 @@ pub struct ClaimedMessage {
     pub attempts: u32,
     pub created_at: i64,
     pub max_attempts: Option<u32>,
-    /// `smtp`, `api` or `webhook`, for routing rules.
-    pub source: String,
+    /// How it arrived, for routing rules.
+    pub source: Source,
     pub tags: Vec<String>,
     /// Set when a captured message was released through this provider: it goes there,
     /// not by the routing rules.
@@ -141,11 +142,11 @@ pub struct AttemptRecord {
 pub struct MessageRecord {
     pub id: MessageId,
     pub account_id: AccountId,
-    pub source: String,
+    pub source: Source,
     pub mail_from: String,
     pub rcpt_to: Vec<String>,
     pub pending_rcpt: Vec<String>,
-    pub status: String,
+    pub status: MessageStatus,
     pub attempts: u32,
     pub next_attempt_at: i64,
     pub last_error: Option<String>,
@@ -225,8 +226,8 @@ pub struct User {
     pub account_id: Option<AccountId>,
     pub email: String,
     pub password_hash: String,
-    pub role: String,
-    pub status: String,
+    pub role: Role,
+    pub status: UserStatus,
     pub failed_logins: i64,
     pub first_failed_at: Option<i64>,
     pub locked_until: Option<i64>,
@@ -251,7 +252,7 @@ pub struct SessionRow {
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
     /// `refresh` or `panel`.
-    pub kind: String,
+    pub kind: SessionKind,
 }
 
 /// An IMAP / POP3 server kept for checking; the password stays sealed.
@@ -361,10 +362,10 @@ pub struct MessageFilter {
 pub struct MessageSummary {
     pub id: MessageId,
     pub account_id: AccountId,
-    pub source: String,
+    pub source: Source,
     pub mail_from: String,
     pub rcpt_to: Vec<String>,
-    pub status: String,
+    pub status: MessageStatus,
     pub attempts: u32,
     pub size: i64,
     pub last_error: Option<String>,

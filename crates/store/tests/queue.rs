@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sluice_core::sealed::MasterKey;
-use sluice_core::{DeliveryReport, Envelope, MessageStatus, Source, Verdict};
+use sluice_core::{DeliveryReport, Envelope, MessageStatus, SessionKind, Source, Verdict};
 use sluice_store::{
     AccountUpdate, AttemptRecord, AuditEntry, BodyCodec, GroupCommitConfig, MessageFilter,
     NewAccount, NewMessage, NewUser, OpenOptions, QueueCommitter, Store,
@@ -295,7 +295,7 @@ async fn retention_empties_finished_bodies_then_deletes_finished_messages(backen
     assert_eq!(store.purge_bodies(3000, 5000, 10).await.unwrap(), 0, "once");
     let purged = store.message(ids[0]).await.unwrap().unwrap();
     assert!(purged.body.is_empty());
-    assert_eq!(purged.status, "delivered");
+    assert_eq!(purged.status.as_str(), "delivered");
     assert_eq!(store.attempts(ids[0]).await.unwrap().len(), 1);
     assert!(
         !store
@@ -513,7 +513,15 @@ async fn batched_attempts_share_a_transaction_and_skip_lost_leases(backend: Back
 async fn statuses_of(store: &Arc<dyn Store>, ids: &[i64]) -> Vec<String> {
     let mut out = Vec::new();
     for id in ids {
-        out.push(store.message(*id).await.unwrap().unwrap().status);
+        out.push(
+            store
+                .message(*id)
+                .await
+                .unwrap()
+                .unwrap()
+                .status
+                .to_string(),
+        );
     }
     out
 }
@@ -677,7 +685,7 @@ async fn provider_calls_are_rows_and_their_ids_find_the_message(backend: Backend
         .await
         .unwrap();
     let claimed = store.claim_due_messages("w", 1000, 100, 1).await.unwrap();
-    assert_eq!(claimed[0].source, "smtp");
+    assert_eq!(claimed[0].source.as_str(), "smtp");
     assert_eq!(claimed[0].tags, Vec::<String>::new());
     let rcpts = &claimed[0].envelope.rcpt_to;
     let first = DeliveryReport::uniform("sendgrid", rcpts, Verdict::Transient, Some(503), "busy");
@@ -853,7 +861,7 @@ async fn group_commit_shares_transactions_and_keeps_every_message(backend: Backe
     ids.dedup();
     assert_eq!(ids.len(), 100);
     let stored = store.message(ids[7]).await.unwrap().unwrap();
-    assert_eq!(stored.status, "queued");
+    assert_eq!(stored.status.as_str(), "queued");
     assert!(
         String::from_utf8(stored.body)
             .unwrap()
@@ -897,11 +905,23 @@ async fn new_messages_and_attempts_share_one_transaction(backend: Backend) {
         );
     }
     assert_eq!(
-        store.message(ids[0]).await.unwrap().unwrap().status,
+        store
+            .message(ids[0])
+            .await
+            .unwrap()
+            .unwrap()
+            .status
+            .as_str(),
         "delivered"
     );
     assert_eq!(
-        store.message(ids[1]).await.unwrap().unwrap().status,
+        store
+            .message(ids[1])
+            .await
+            .unwrap()
+            .unwrap()
+            .status
+            .as_str(),
         "sending"
     );
 
@@ -941,7 +961,13 @@ async fn new_messages_and_attempts_share_one_transaction(backend: Backend) {
         message(account, 6).body
     );
     assert_eq!(
-        store.message(new_ids[0]).await.unwrap().unwrap().status,
+        store
+            .message(new_ids[0])
+            .await
+            .unwrap()
+            .unwrap()
+            .status
+            .as_str(),
         "delivered"
     );
     drop(committer);
@@ -1028,7 +1054,13 @@ async fn claim_leases_and_expired_leases_return(backend: Backend) {
     };
     assert!(!store.record_attempt(&record).await.unwrap());
     assert_eq!(
-        store.message(ids[0]).await.unwrap().unwrap().status,
+        store
+            .message(ids[0])
+            .await
+            .unwrap()
+            .unwrap()
+            .status
+            .as_str(),
         "sending"
     );
     record.lease_owner = "w3".into();
@@ -1303,7 +1335,7 @@ async fn management_records_round_trip(backend: Backend) {
         (2, Some(5), None)
     );
     let session = store
-        .create_session(user.id, "refresh", "rt1", 100, 1)
+        .create_session(user.id, SessionKind::Refresh, "rt1", 100, 1)
         .await
         .unwrap();
     assert_eq!(
@@ -1316,25 +1348,37 @@ async fn management_records_round_trip(backend: Backend) {
         "revoked twice"
     );
     let other = store
-        .create_session(user.id, "panel", "rt2", 100, 1)
+        .create_session(user.id, SessionKind::Panel, "rt2", 100, 1)
         .await
         .unwrap();
     assert_eq!(
-        store.session_by_hash("rt2").await.unwrap().unwrap().kind,
+        store
+            .session_by_hash("rt2")
+            .await
+            .unwrap()
+            .unwrap()
+            .kind
+            .as_str(),
         "panel"
     );
     assert_eq!(store.revoke_user_sessions(user.id, 4).await.unwrap(), 1);
     assert!(!store.revoke_session(other, 5).await.unwrap());
     // Revoking one kind leaves the other.
     store
-        .create_session(user.id, "panel", "p3", 100, 6)
+        .create_session(user.id, SessionKind::Panel, "p3", 100, 6)
         .await
         .unwrap();
     store
-        .create_session(user.id, "refresh", "r3", 100, 6)
+        .create_session(user.id, SessionKind::Refresh, "r3", 100, 6)
         .await
         .unwrap();
-    assert_eq!(store.revoke_sessions_of_kind("panel", 7).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .revoke_sessions_of_kind(SessionKind::Panel, 7)
+            .await
+            .unwrap(),
+        1
+    );
     assert!(
         store
             .session_by_hash("p3")
@@ -1696,11 +1740,11 @@ async fn account_status_holds_releases_and_cancels_its_mail_and_ends_its_session
         .await
         .unwrap();
     store
-        .create_session(user.id, "refresh", "refresh-hash", 1_000_000, 1)
+        .create_session(user.id, SessionKind::Refresh, "refresh-hash", 1_000_000, 1)
         .await
         .unwrap();
     store
-        .create_session(user.id, "panel", "panel-hash", 1_000_000, 1)
+        .create_session(user.id, SessionKind::Panel, "panel-hash", 1_000_000, 1)
         .await
         .unwrap();
     // Queued, deferred, delivered, in flight (leased); and another account's queued one.

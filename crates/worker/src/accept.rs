@@ -251,7 +251,7 @@ impl Acceptor {
                     attempts: 0,
                     created_at: now_ms(),
                     max_attempts,
-                    source: source.as_str().to_string(),
+                    source,
                     tags: message.tags,
                     release_provider_id: None,
                 });

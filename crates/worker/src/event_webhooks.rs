@@ -15,7 +15,7 @@ use sha2::Sha256;
 use sluice_core::sealed::MasterKey;
 use sluice_core::{RetryDecision, RetryPolicy};
 use sluice_deliver::egress::{Egress, EgressPolicy};
-use sluice_store::{DueWebhook, Store, WebhookAttemptRecord};
+use sluice_store::{DueWebhook, WebhookAttemptRecord, WebhookStore};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -30,7 +30,7 @@ pub struct EventWebhookConfig {
 }
 
 pub struct EventWebhookSender {
-    store: Arc<dyn Store>,
+    store: Arc<dyn WebhookStore>,
     master_key: Arc<MasterKey>,
     http: reqwest::Client,
     egress: Egress,
@@ -89,7 +89,7 @@ pub fn payload(due: &DueWebhook) -> Value {
 
 impl EventWebhookSender {
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<dyn WebhookStore>,
         master_key: Arc<MasterKey>,
         config: EventWebhookConfig,
         owner: String,

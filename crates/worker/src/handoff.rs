@@ -80,7 +80,7 @@ mod tests {
             attempts: 0,
             created_at: 0,
             max_attempts: None,
-            source: "smtp".into(),
+            source: sluice_core::Source::Smtp,
             tags: Vec::new(),
             release_provider_id: None,
         }

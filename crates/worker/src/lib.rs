@@ -18,14 +18,6 @@ pub use runner::{Worker, WorkerConfig};
 pub use slots::SlotLimits;
 pub use sluice_core::AcceptOutcome;
 
-pub(crate) fn source_of(stored: &str) -> sluice_core::Source {
-    match stored {
-        "api" => sluice_core::Source::Api,
-        "webhook" => sluice_core::Source::Webhook,
-        _ => sluice_core::Source::Smtp,
-    }
-}
-
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sluice_store::{Store, StoreError};
+use sluice_store::{QueueStore, StoreError};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -39,7 +39,7 @@ pub struct Purged {
 
 /// One purge, batch after batch until nothing is left.
 pub async fn purge_expired(
-    store: &dyn Store,
+    store: &dyn QueueStore,
     config: &RetentionConfig,
     now_ms: i64,
 ) -> Result<Purged, StoreError> {
@@ -86,7 +86,7 @@ pub async fn purge_expired(
 
 /// Purges every `config.interval` until shutdown.
 pub async fn run(
-    store: Arc<dyn Store>,
+    store: Arc<dyn QueueStore>,
     config: RetentionConfig,
     mut shutdown: watch::Receiver<bool>,
 ) {

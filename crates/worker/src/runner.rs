@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rand::Rng;
 use sluice_core::RetryPolicy;
-use sluice_store::{ClaimedMessage, QueueCommitter, Store};
+use sluice_store::{ClaimedMessage, QueueCommitter, QueueStore};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tracing::{Instrument, info, warn};
@@ -33,7 +33,7 @@ pub struct WorkerConfig {
 }
 
 pub struct Worker {
-    store: Arc<dyn Store>,
+    store: Arc<dyn QueueStore>,
     dispatcher: Arc<Dispatcher>,
     /// Attempts are recorded in shared transactions (one fsync for many).
     attempts: QueueCommitter,
@@ -46,7 +46,7 @@ pub struct Worker {
 
 impl Worker {
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<dyn QueueStore>,
         dispatcher: Arc<Dispatcher>,
         attempts: QueueCommitter,
         config: WorkerConfig,
@@ -188,7 +188,7 @@ impl Worker {
                 Dispatch {
                     id: message.id,
                     account_id: message.account_id,
-                    source: crate::source_of(&message.source),
+                    source: message.source,
                     tags: &message.tags,
                     envelope: &message.envelope,
                     body: &body,

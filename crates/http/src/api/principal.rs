@@ -12,35 +12,7 @@ use sluice_core::secret::hash_token;
 use super::ApiState;
 use super::error::ApiError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Viewer,
-    Member,
-    Owner,
-    Admin,
-}
-
-impl Role {
-    pub fn parse(text: &str) -> Option<Role> {
-        Some(match text {
-            "viewer" => Role::Viewer,
-            "member" => Role::Member,
-            "owner" => Role::Owner,
-            "admin" => Role::Admin,
-            _ => return None,
-        })
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Member => "member",
-            Role::Owner => "owner",
-            Role::Admin => "admin",
-        }
-    }
-}
+pub use sluice_core::Role;
 
 /// The caller of one request.
 #[derive(Debug, Clone)]
@@ -179,9 +151,9 @@ async fn authenticate(parts: &mut Parts, state: &ApiState) -> Result<Principal, 
         .store
         .user(claims.sub)
         .await?
-        .filter(|u| u.status == "active")
+        .filter(|u| u.status == sluice_core::UserStatus::Active)
         .ok_or_else(ApiError::unauthorized)?;
-    let role = Role::parse(&user.role).ok_or_else(ApiError::unauthorized)?;
+    let role = user.role;
     // A user of an account acts only while the account is active. System admins belong to
     // no account, so no account's state locks them out.
     if let Some(account_id) = user.account_id {

@@ -755,7 +755,7 @@ async fn reset_settings(State(state): State<PanelState>, user: PanelUser) -> Res
 
 /// Replaces the session secret: every panel session ends, this one too. Admins only.
 async fn rotate_secret(State(state): State<PanelState>, user: PanelUser) -> Response {
-    if user.role != "admin" {
+    if user.role != sluice_core::Role::Admin {
         return state.error_page(
             Some(&user),
             StatusCode::FORBIDDEN,

@@ -447,7 +447,7 @@ async fn list(
         .map(str::to_string);
     // An admin has no account of their own: these lists need one, so the page offers
     // a choice of accounts and shows the first until another is picked.
-    let accounts = match r.per_account && user.role == "admin" {
+    let accounts = match r.per_account && user.role == sluice_core::Role::Admin {
         true => match api_json(&state, &user, Method::GET, "/accounts", None).await {
             Ok(listed) => Some(account_choices(&listed)),
             // Not a system admin after all: the API scopes the list to their account.

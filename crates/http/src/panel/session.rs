@@ -35,7 +35,7 @@ pub fn routes() -> axum::Router<PanelState> {
 pub struct PanelUser {
     pub id: i64,
     pub email: String,
-    pub role: String,
+    pub role: sluice_core::Role,
     /// An access token for the in-process API calls.
     pub bearer: String,
     /// The CSRF token forms of this session carry.
@@ -92,7 +92,9 @@ pub async fn rotate_secret(state: &PanelState) -> Result<u64, sluice_store::Stor
     state
         .secret
         .put((), hex::decode(&fresh).unwrap_or_default());
-    store.revoke_sessions_of_kind("panel", now_ms()).await
+    store
+        .revoke_sessions_of_kind(sluice_core::SessionKind::Panel, now_ms())
+        .await
 }
 
 fn csrf_for(secret: &[u8], token: &str) -> String {
@@ -124,13 +126,17 @@ impl FromRequestParts<PanelState> for PanelUser {
             .session_by_hash(&hash_token(token))
             .await
             .map_err(unavailable)?
-            .filter(|s| s.kind == "panel" && s.revoked_at.is_none() && s.expires_at > now_ms())
+            .filter(|s| {
+                s.kind == sluice_core::SessionKind::Panel
+                    && s.revoked_at.is_none()
+                    && s.expires_at > now_ms()
+            })
             .ok_or_else(to_login)?;
         let user = store
             .user(session.user_id)
             .await
             .map_err(unavailable)?
-            .filter(|u| u.status == "active")
+            .filter(|u| u.status == sluice_core::UserStatus::Active)
             .ok_or_else(to_login)?;
         // Suspending or deleting the account revokes its panel sessions; this also shuts
         // out one that began within the cache window before that.
@@ -308,7 +314,7 @@ async fn login(
         .store
         .create_session(
             user.id,
-            "panel",
+            sluice_core::SessionKind::Panel,
             &hash_token(&token),
             now + state.session_ttl_ms,
             now,

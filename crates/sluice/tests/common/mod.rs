@@ -131,7 +131,7 @@ impl Db {
     pub fn wait_status(&self, id: i64, status: &str, secs: u64) -> MessageRecord {
         wait_until(std::time::Duration::from_secs(secs), || {
             let m = self.message(id);
-            (m.status == status).then_some(m)
+            (m.status.as_str() == status).then_some(m)
         })
         .unwrap_or_else(|| panic!("message {id} never {status}: {:?}", self.message(id)))
     }

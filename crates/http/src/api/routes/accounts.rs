@@ -47,7 +47,7 @@ impl From<Account> for AccountView {
             allowed_domains: a.allowed_domains,
             monthly_limit: a.monthly_limit,
             allow_any_local_part: a.allow_any_local_part,
-            status: a.status,
+            status: a.status.to_string(),
             sandbox: a.sandbox,
             created_at: a.created_at,
             updated_at: a.updated_at,
@@ -245,7 +245,7 @@ async fn visible_account(state: &ApiState, who: &Principal, id: i64) -> Result<A
         .store
         .account(id)
         .await?
-        .filter(|a| a.status != "deleted")
+        .filter(|a| a.status != AccountStatus::Deleted)
         .ok_or_else(ApiError::not_found)
 }
 

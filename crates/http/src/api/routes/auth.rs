@@ -55,7 +55,13 @@ async fn issue_pair(state: &ApiState, user_id: i64) -> Result<TokenPair, ApiErro
     let expires = now + (state.refresh_ttl_secs as i64) * 1000;
     state
         .store
-        .create_session(user_id, "refresh", &refresh.hash, expires, now)
+        .create_session(
+            user_id,
+            sluice_core::SessionKind::Refresh,
+            &refresh.hash,
+            expires,
+            now,
+        )
         .await?;
     Ok(TokenPair {
         access_token: state.tokens.issue(user_id, (now / 1000) as u64),
@@ -88,7 +94,8 @@ pub(crate) async fn verify_login(
         first_failed_at: user.first_failed_at,
         locked_until: user.locked_until,
     };
-    if state.throttle.is_locked(&login_state, now) || user.status != "active" {
+    if state.throttle.is_locked(&login_state, now) || user.status != sluice_core::UserStatus::Active
+    {
         return Err(invalid_login());
     }
     if !matches {
@@ -151,7 +158,11 @@ async fn refresh(
         .store
         .session_by_hash(&hash_token(&request.refresh_token))
         .await?
-        .filter(|s| s.kind == "refresh" && s.revoked_at.is_none() && s.expires_at > now_ms())
+        .filter(|s| {
+            s.kind == sluice_core::SessionKind::Refresh
+                && s.revoked_at.is_none()
+                && s.expires_at > now_ms()
+        })
         .ok_or_else(ApiError::unauthorized)?;
     // Revoking first, once: a replayed token loses the race and gets 401.
     if !state.store.revoke_session(session.id, now_ms()).await? {
@@ -161,7 +172,7 @@ async fn refresh(
         .store
         .user(session.user_id)
         .await?
-        .filter(|u| u.status == "active")
+        .filter(|u| u.status == sluice_core::UserStatus::Active)
         .ok_or_else(ApiError::unauthorized)?;
     account_may_act(&state, &user).await?;
     Ok(axum::Json(issue_pair(&state, session.user_id).await?))
@@ -178,7 +189,7 @@ async fn logout(
         .store
         .session_by_hash(&hash_token(&request.refresh_token))
         .await?
-        .filter(|s| s.kind == "refresh")
+        .filter(|s| s.kind == sluice_core::SessionKind::Refresh)
         .ok_or_else(ApiError::unauthorized)?;
     state.store.revoke_session(session.id, now_ms()).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)

@@ -61,10 +61,10 @@ impl From<MessageSummary> for MessageItem {
         MessageItem {
             id: m.id,
             account_id: m.account_id,
-            source: m.source,
+            source: m.source.to_string(),
             mail_from: m.mail_from,
             rcpt_to: m.rcpt_to,
-            status: m.status,
+            status: m.status.to_string(),
             attempts: m.attempts,
             size: m.size,
             last_error: m.last_error,
@@ -194,11 +194,11 @@ async fn get_message(
     Ok(axum::Json(MessageDetail {
         id: m.id,
         account_id: m.account_id,
-        source: m.source,
+        source: m.source.to_string(),
         mail_from: m.mail_from,
         rcpt_to: m.rcpt_to,
         pending_rcpt: m.pending_rcpt,
-        status: m.status,
+        status: m.status.to_string(),
         attempts: m.attempts,
         next_attempt_at: m.next_attempt_at,
         last_error: m.last_error,
@@ -353,7 +353,9 @@ async fn cancel_message(
 ) -> Result<axum::http::StatusCode, ApiError> {
     let message = visible_message(&state, &who, id).await?;
     who.require(Role::Member)?;
-    if message.status == "captured" && state.store.delete_captured_message(id).await? {
+    if message.status == sluice_core::MessageStatus::Captured
+        && state.store.delete_captured_message(id).await?
+    {
         state
             .audit(
                 &who,

@@ -104,7 +104,7 @@ async fn live_account(
         .store
         .account(id)
         .await?
-        .is_some_and(|a| a.status != "deleted");
+        .is_some_and(|a| a.status != sluice_core::AccountStatus::Deleted);
     if live {
         Ok(id)
     } else {

@@ -35,8 +35,8 @@ impl From<User> for UserView {
             id: u.id,
             account_id: u.account_id,
             email: u.email,
-            role: u.role,
-            status: u.status,
+            role: u.role.to_string(),
+            status: u.status.to_string(),
             created_at: u.created_at,
         }
     }
@@ -81,7 +81,7 @@ async fn create_user(
             .store
             .account(account)
             .await?
-            .is_some_and(|a| a.status != "deleted");
+            .is_some_and(|a| a.status != sluice_core::AccountStatus::Deleted);
         if !exists {
             return Err(ApiError::not_found());
         }

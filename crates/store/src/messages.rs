@@ -1,0 +1,277 @@
+//! Messages as operators and tenants see them: one message with its attempts and events,
+//! the filtered list, and what a caller may do to one (retry, cancel, release or delete a
+//! captured one); bodies sealed again after a key rotation.
+
+use async_trait::async_trait;
+use sluice_core::MessageId;
+
+use crate::StoreError;
+use crate::types::*;
+
+/// Reading messages and acting on one of them.
+#[async_trait]
+pub trait MessageStore: Send + Sync {
+    async fn list_messages(
+        &self,
+        filter: &MessageFilter,
+    ) -> Result<Vec<MessageSummary>, StoreError>;
+
+    async fn message(&self, id: MessageId) -> Result<Option<MessageRecord>, StoreError>;
+
+    /// Queues a failed or deferred message again, due now (a failed one to all its
+    /// recipients). False when it is in another state.
+    async fn requeue_message(&self, id: MessageId, now_ms: i64) -> Result<bool, StoreError>;
+
+    /// Queues a captured message again, to go through `provider_id` (not the routing rules),
+    /// with event `released`. False when it is not captured.
+    async fn release_message(
+        &self,
+        id: MessageId,
+        provider_id: i64,
+        now_ms: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Deletes a captured message with its attempts and events. False when it is not captured.
+    async fn delete_captured_message(&self, id: MessageId) -> Result<bool, StoreError>;
+
+    /// Withdraws a queued or deferred message. False when it is in another state.
+    async fn cancel_message(&self, id: MessageId, now_ms: i64) -> Result<bool, StoreError>;
+
+    async fn attempts(&self, id: MessageId) -> Result<Vec<AttemptRow>, StoreError>;
+
+    async fn events(&self, id: MessageId) -> Result<Vec<EventRow>, StoreError>;
+
+    /// Seals again (`BodyCodec::reseal`) the bodies of up to `limit` messages after
+    /// `after_id`, in id order: (the last id looked at — `None` when there are no more
+    /// messages —, how many were looked at, how many rewritten).
+    async fn reseal_bodies(
+        &self,
+        after_id: MessageId,
+        limit: u32,
+    ) -> Result<(Option<MessageId>, u64, u64), StoreError>;
+}
+
+/// Implements [`MessageStore`] for `$store` (pools `write` and `read` of `$db`, a `bodies`
+/// codec); also the inherent `insert_event` the other areas' SQL shares.
+macro_rules! impl_message_sql {
+    ($store:ty, $db:ty) => {
+        impl $store {
+            async fn insert_event(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                message_id: MessageId,
+                account_id: Option<AccountId>,
+                kind: &str,
+                detail: &str,
+                now_ms: i64,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO events (message_id, account_id, kind, detail, created_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(message_id)
+                .bind(account_id)
+                .bind(kind)
+                .bind(detail)
+                .bind(now_ms)
+                .execute(&mut **tx)
+                .await?;
+                // The outbox of tenants' event webhooks is filled by the `events_webhook_outbox`
+                // trigger (migration 0011) in this same transaction, without another round trip.
+                Ok(())
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::messages::MessageStore for $store {
+            async fn requeue_message(&self, id: MessageId, now_ms: i64) -> Result<bool, StoreError> {
+                let mut tx = self.write.begin().await?;
+                let done = sqlx::query(
+                    "UPDATE messages SET pending_rcpt = CASE WHEN status = 'failed' \
+                     THEN rcpt_to ELSE pending_rcpt END, status = 'queued', next_attempt_at = $1, \
+                     updated_at = $1 WHERE id = $2 AND status IN ('failed', 'deferred')",
+                )
+                .bind(now_ms)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() == 0 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                Self::insert_event(&mut tx, id, None, "retry_requested", "", now_ms).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn cancel_message(&self, id: MessageId, now_ms: i64) -> Result<bool, StoreError> {
+                let mut tx = self.write.begin().await?;
+                let done = sqlx::query(
+                    "UPDATE messages SET status = 'cancelled', updated_at = $1 \
+                     WHERE id = $2 AND status IN ('queued', 'deferred', 'held')",
+                )
+                .bind(now_ms)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() == 0 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                Self::insert_event(&mut tx, id, None, "cancelled", "", now_ms).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn list_messages(
+                &self,
+                filter: &MessageFilter,
+            ) -> Result<Vec<MessageSummary>, StoreError> {
+                let to_pattern = filter.to.as_ref().map(|to| format!("%\"{}\"%", like_escape(to)));
+                let rows = sqlx::query(
+                    "SELECT id, account_id, source, mail_from, rcpt_to, status, attempts, size, \
+                     last_error, created_at, updated_at FROM messages \
+                     WHERE (account_id = $1 OR $1 IS NULL) AND (status = $2 OR $2 IS NULL) \
+                     AND (mail_from = $3 OR $3 IS NULL) \
+                     AND (rcpt_to LIKE $4 ESCAPE '\\' OR $4 IS NULL) \
+                     AND (created_at >= $5 OR $5 IS NULL) AND (created_at < $6 OR $6 IS NULL) \
+                     AND (id < $7 OR $7 IS NULL) ORDER BY id DESC LIMIT $8",
+                )
+                .bind(filter.account_id)
+                .bind(filter.status.as_deref())
+                .bind(filter.from.as_deref())
+                .bind(to_pattern)
+                .bind(filter.since)
+                .bind(filter.until)
+                .bind(filter.before_id)
+                .bind(filter.limit)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter().map($crate::rows::message_summary_from_row).collect()
+            }
+
+            async fn release_message(
+                &self,
+                id: MessageId,
+                provider_id: i64,
+                now_ms: i64,
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.write.begin().await?;
+                let done = sqlx::query(
+                    "UPDATE messages SET status = 'queued', pending_rcpt = rcpt_to, release_provider_id = $1, \
+                     next_attempt_at = $2, attempts = 0, last_error = NULL, updated_at = $2 \
+                     WHERE id = $3 AND status = 'captured'",
+                )
+                .bind(provider_id)
+                .bind(now_ms)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                Self::insert_event(&mut tx, id, None, "released", &format!("provider_id={provider_id}"), now_ms)
+                    .await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn delete_captured_message(&self, id: MessageId) -> Result<bool, StoreError> {
+                // Its attempts, events and their webhook outbox rows go with it (ON DELETE CASCADE).
+                let done = sqlx::query("DELETE FROM messages WHERE id = $1 AND status = 'captured'")
+                    .bind(id)
+                    .execute(&self.write)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn message(&self, id: MessageId) -> Result<Option<MessageRecord>, StoreError> {
+                let row = sqlx::query("SELECT * FROM messages WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.read)
+                    .await?;
+                let Some(row) = row else { return Ok(None) };
+                Ok(Some($crate::rows::message_record_from_row(&row, &self.bodies)?))
+            }
+
+            async fn attempts(&self, id: MessageId) -> Result<Vec<AttemptRow>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT provider, provider_id, provider_message_id, verdict, code, response, \
+                     started_at, finished_at FROM delivery_attempts WHERE message_id = $1 ORDER BY id",
+                )
+                .bind(id)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(AttemptRow {
+                            provider: row.try_get("provider")?,
+                            provider_id: row.try_get("provider_id")?,
+                            provider_message_id: row.try_get("provider_message_id")?,
+                            verdict: row.try_get("verdict")?,
+                            code: row.try_get("code")?,
+                            response: row.try_get("response")?,
+                            started_at: row.try_get("started_at")?,
+                            finished_at: row.try_get("finished_at")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn events(&self, id: MessageId) -> Result<Vec<EventRow>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT kind, detail, created_at FROM events WHERE message_id = $1 ORDER BY id",
+                )
+                .bind(id)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(EventRow {
+                            kind: row.try_get("kind")?,
+                            detail: row.try_get("detail")?,
+                            created_at: row.try_get("created_at")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn reseal_bodies(
+                &self,
+                after_id: MessageId,
+                limit: u32,
+            ) -> Result<(Option<MessageId>, u64, u64), StoreError> {
+                let rows = sqlx::query("SELECT id, body FROM messages WHERE id > $1 ORDER BY id LIMIT $2")
+                    .bind(after_id)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.read)
+                    .await?;
+                let mut last = None;
+                let mut rewrites = Vec::new();
+                for row in &rows {
+                    let id: MessageId = row.try_get("id")?;
+                    let stored: Vec<u8> = row.try_get("body")?;
+                    last = Some(id);
+                    if let Some(resealed) = self.bodies.reseal(&stored)? {
+                        rewrites.push((id, stored, resealed));
+                    }
+                }
+                let mut tx = self.write.begin().await?;
+                let mut rewritten = 0;
+                for (id, stored, resealed) in &rewrites {
+                    // Only if nobody changed it meanwhile (retention may have emptied it).
+                    let done = sqlx::query("UPDATE messages SET body = $1 WHERE id = $2 AND body = $3")
+                        .bind(resealed.as_slice())
+                        .bind(*id)
+                        .bind(stored.as_slice())
+                        .execute(&mut *tx)
+                        .await?;
+                    rewritten += done.rows_affected();
+                }
+                tx.commit().await?;
+                Ok((last, rows.len() as u64, rewritten))
+            }
+        }
+    };
+}
+
+pub(crate) use impl_message_sql;
