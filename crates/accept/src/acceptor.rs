@@ -1,22 +1,19 @@
-//! The accept path shared by every ingress: commit first, then answer.
+//! The accept path shared by every ingress: check, commit first, then answer.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::Rng;
 use sluice_core::staging::StagingPolicy;
 use sluice_core::{
-    AcceptOutcome, AccountId, AccountPolicy, AccountStatus, Envelope, MessageId, MessageStatus,
-    RetryPolicy, Submission, Verdict, month_of,
+    AcceptOutcome, AccountId, AccountPolicy, AccountStatus, Envelope, Live, Source, Submission,
+    month_of,
 };
-use sluice_store::{ClaimedMessage, NewMessage, QueueCommitter, Store};
+use sluice_store::ttl_cache::TtlCache;
+use sluice_store::{ClaimedMessage, DiskReserve, NewMessage, QueueCommitter, Store, StoreError};
+use sluice_worker::handoff::{Handoff, Reserved};
+use sluice_worker::{Dispatch, SyncDelivery};
 use tokio::sync::Notify;
 use tracing::warn;
-
-use crate::dispatch::{Dispatch, Dispatched, Dispatcher};
-use crate::now_ms;
-use crate::plan::plan_after_sync_attempt;
-use sluice_store::ttl_cache::TtlCache;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryMode {
@@ -24,69 +21,79 @@ pub enum DeliveryMode {
     Sync,
 }
 
+/// Everything an Acceptor is built from.
+pub struct AcceptorSettings {
+    /// New messages are written through it (shared with the worker's attempts).
+    pub committer: QueueCommitter,
+    pub store: Arc<dyn Store>,
+    /// `delivery.mode` at start; `Acceptor::set_mode` follows an admin's run-time choice.
+    pub mode: DeliveryMode,
+    /// Poked when a message is queued unleased, so an idle worker claims it at once.
+    pub wake: Arc<Notify>,
+    pub staging: StagingPolicy,
+    /// How long an account's status, usage and whether it has suppressions are reused
+    /// (`store.account_cache_ms`).
+    pub cache_ttl: Duration,
+    /// Sync mode: the message delivered while its client waits.
+    pub sync: SyncDelivery,
+    /// This node's worker, when it runs one: async mail goes to it leased.
+    pub handoff: Option<Handoff>,
+    /// `storage.min_free_bytes` on the database's file system (SQLite only).
+    pub reserve: Option<DiskReserve>,
+}
+
 pub struct Acceptor {
     committer: QueueCommitter,
     store: Arc<dyn Store>,
-    dispatcher: Arc<Dispatcher>,
     /// The config file's `delivery.mode`, or an admin's run-time choice.
-    mode: sluice_core::Live<DeliveryMode>,
-    retry: sluice_core::Live<RetryPolicy>,
+    mode: Live<DeliveryMode>,
     wake: Arc<Notify>,
-    /// Lease owner for messages delivered in the session (sync mode).
-    owner: String,
-    /// How long a sync delivery may hold its message before workers may take it.
-    sync_lease: Duration,
     staging: StagingPolicy,
     usage: TtlCache<(AccountId, String), i64>,
     /// Whether an account may send, read at most once per `store.account_cache_ms`.
     account_status: TtlCache<AccountId, AccountStatus>,
     has_suppressions: TtlCache<AccountId, bool>,
-    /// This node's worker, when it runs one: async mail goes to it leased (`handoff`).
-    handoff: std::sync::OnceLock<crate::handoff::Handoff>,
-    /// `storage.min_free_bytes` on the database's file system (SQLite only).
-    reserve: std::sync::OnceLock<sluice_store::DiskReserve>,
+    sync: SyncDelivery,
+    handoff: Option<Handoff>,
+    reserve: Option<DiskReserve>,
+}
+
+/// A message checked and ready to commit.
+struct Admitted {
+    source: Source,
+    envelope: Envelope,
+    body: Vec<u8>,
+    tags: Vec<String>,
+    max_attempts: Option<u32>,
+    sync: bool,
 }
 
 impl Acceptor {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        committer: QueueCommitter,
-        store: Arc<dyn Store>,
-        dispatcher: Arc<Dispatcher>,
-        mode: DeliveryMode,
-        retry: sluice_core::Live<RetryPolicy>,
-        wake: Arc<Notify>,
-        owner: String,
-        sync_lease: Duration,
-        staging: StagingPolicy,
-        cache_ttl: Duration,
-    ) -> Self {
+    pub fn new(settings: AcceptorSettings) -> Self {
+        let AcceptorSettings {
+            committer,
+            store,
+            mode,
+            wake,
+            staging,
+            cache_ttl,
+            sync,
+            handoff,
+            reserve,
+        } = settings;
         Acceptor {
             committer,
             store,
-            dispatcher,
-            mode: sluice_core::Live::new(mode),
-            retry,
+            mode: Live::new(mode),
             wake,
-            owner,
-            sync_lease,
             staging,
             usage: TtlCache::new(cache_ttl),
             account_status: TtlCache::new(cache_ttl),
             has_suppressions: TtlCache::new(cache_ttl),
-            handoff: std::sync::OnceLock::new(),
-            reserve: std::sync::OnceLock::new(),
+            sync,
+            handoff,
+            reserve,
         }
-    }
-
-    /// New mail is refused while `reserve` does not hold (set once).
-    pub fn keep_reserve(&self, reserve: sluice_store::DiskReserve) {
-        let _ = self.reserve.set(reserve);
-    }
-
-    /// Async mail goes from now on straight to the worker behind `handoff` (set once).
-    pub fn hand_off_to(&self, handoff: crate::handoff::Handoff) {
-        let _ = self.handoff.set(handoff);
     }
 
     /// Messages accepted from now on are answered as `mode` says.
@@ -97,6 +104,23 @@ impl Acceptor {
     /// Checks the account's monthly limit, commits, then answers (or delivers, in sync mode).
     /// Concurrent accepts may overshoot the limit by the few messages in flight.
     pub async fn accept(&self, policy: &AccountPolicy, submission: Submission) -> AcceptOutcome {
+        let started = std::time::Instant::now();
+        let message = match self.admit(policy, submission).await {
+            Ok(message) => message,
+            Err(refused) => return refused,
+        };
+        self.commit_then_answer(policy.account_id, message, started)
+            .await
+    }
+
+    /// The checks before anything is written: the account's status, staging, suppressions
+    /// (unless the ingress checked them), the disk reserve and the monthly limit; staging's
+    /// forwarding applied.
+    async fn admit(
+        &self,
+        policy: &AccountPolicy,
+        submission: Submission,
+    ) -> Result<Admitted, AcceptOutcome> {
         let Submission {
             source,
             envelope,
@@ -106,39 +130,16 @@ impl Acceptor {
             sync,
             recipients_checked,
         } = submission;
-        let started = std::time::Instant::now();
         let sync = sync || *self.mode.get() == DeliveryMode::Sync;
         // A session or key that authenticated before a suspension or deletion sends no
         // more once this node has read the account again.
-        match self.account_status(policy.account_id).await {
-            Ok(AccountStatus::Active) => {}
-            Ok(status) => {
-                metrics::counter!("sluice_accept_refused_total", "reason" => status.as_str())
-                    .increment(1);
-                return match status {
-                    AccountStatus::Suspended => AcceptOutcome::AccountSuspended,
-                    _ => AcceptOutcome::AccountDeleted,
-                };
-            }
-            Err(error) => {
-                warn!(%error, "account not readable; message not stored");
-                return AcceptOutcome::Unavailable;
-            }
-        }
+        self.check_status(policy.account_id).await?;
         if let Some(rcpt) = self.staging.refused_recipient(&envelope.rcpt_to) {
-            return AcceptOutcome::RecipientNotAllowed(rcpt.to_string());
+            return Err(AcceptOutcome::RecipientNotAllowed(rcpt.to_string()));
         }
-        let suppressed = match recipients_checked {
-            true => Ok(Vec::new()),
-            false => self.suppressed(policy.account_id, &envelope.rcpt_to).await,
-        };
-        match suppressed {
-            Ok(hits) if !hits.is_empty() => return AcceptOutcome::Suppressed(hits),
-            Ok(_) => {}
-            Err(error) => {
-                warn!(%error, "suppressions not readable; message not stored");
-                return AcceptOutcome::Unavailable;
-            }
+        if !recipients_checked {
+            self.check_suppressions(policy.account_id, &envelope.rcpt_to)
+                .await?;
         }
         let (envelope, body) = match self.staging.forward(&envelope.rcpt_to) {
             Some((rcpt_to, header)) => {
@@ -154,35 +155,92 @@ impl Acceptor {
             }
             None => (envelope, body),
         };
-        let account_id = policy.account_id;
-        if let Some(Err(error)) = self.reserve.get().map(|r| r.check()) {
+        if let Some(Err(error)) = self.reserve.as_ref().map(|r| r.check()) {
             warn!(%error, "message refused: storage reserve");
-            return refused_for_storage("reserve");
+            return Err(refused_for_storage("reserve"));
         }
-        match self.monthly_usage(account_id).await {
+        self.check_monthly_limit(policy).await?;
+        Ok(Admitted {
+            source,
+            envelope,
+            body,
+            tags,
+            max_attempts,
+            sync,
+        })
+    }
+
+    async fn check_status(&self, account_id: AccountId) -> Result<(), AcceptOutcome> {
+        match self.account_status(account_id).await {
+            Ok(AccountStatus::Active) => Ok(()),
+            Ok(status) => {
+                metrics::counter!("sluice_accept_refused_total", "reason" => status.as_str())
+                    .increment(1);
+                Err(match status {
+                    AccountStatus::Suspended => AcceptOutcome::AccountSuspended,
+                    _ => AcceptOutcome::AccountDeleted,
+                })
+            }
+            Err(error) => {
+                warn!(%error, "account not readable; message not stored");
+                Err(AcceptOutcome::Unavailable)
+            }
+        }
+    }
+
+    async fn check_suppressions(
+        &self,
+        account_id: AccountId,
+        rcpts: &[String],
+    ) -> Result<(), AcceptOutcome> {
+        match self.suppressed(account_id, rcpts).await {
+            Ok(hits) if !hits.is_empty() => Err(AcceptOutcome::Suppressed(hits)),
+            Ok(_) => Ok(()),
+            Err(error) => {
+                warn!(%error, "suppressions not readable; message not stored");
+                Err(AcceptOutcome::Unavailable)
+            }
+        }
+    }
+
+    async fn check_monthly_limit(&self, policy: &AccountPolicy) -> Result<(), AcceptOutcome> {
+        match self.monthly_usage(policy.account_id).await {
             Ok(used) if used >= policy.monthly_limit => {
                 metrics::counter!("sluice_accept_refused_total", "reason" => "monthly_limit")
                     .increment(1);
-                return AcceptOutcome::QuotaExceeded;
+                Err(AcceptOutcome::QuotaExceeded)
             }
-            Ok(_) => {}
+            Ok(_) => Ok(()),
             Err(error) => {
                 warn!(%error, "usage not readable; message not stored");
-                return AcceptOutcome::Unavailable;
+                Err(AcceptOutcome::Unavailable)
             }
         }
+    }
+
+    /// Commits the message (leased to this node's worker when it has room, or to the sync
+    /// delivery), then answers: queued, or what the upstream said.
+    async fn commit_then_answer(
+        &self,
+        account_id: AccountId,
+        admitted: Admitted,
+        started: std::time::Instant,
+    ) -> AcceptOutcome {
+        let Admitted {
+            source,
+            envelope,
+            body,
+            tags,
+            max_attempts,
+            sync,
+        } = admitted;
         let reserved = match sync {
-            false => self.handoff.get().and_then(|h| h.reserve(now_ms())),
+            false => self.handoff.as_ref().and_then(|h| h.reserve(now_ms())),
             true => None,
         };
         let lease = match &reserved {
             Some(place) => Some(place.lease()),
-            None => sync.then(|| {
-                (
-                    self.owner.clone(),
-                    now_ms() + self.sync_lease.as_millis() as i64,
-                )
-            }),
+            None => sync.then(|| self.sync.lease_from(now_ms())),
         };
         let message = NewMessage {
             account_id,
@@ -195,7 +253,7 @@ impl Acceptor {
         };
         let (id, message) = match self.committer.commit(message).await {
             Ok(committed) => committed,
-            Err(error @ sluice_store::StoreError::Storage(_)) => {
+            Err(error @ StoreError::Storage(_)) => {
                 warn!(%error, "message not stored");
                 return refused_for_storage("write");
             }
@@ -214,7 +272,30 @@ impl Acceptor {
         // Until the commit: what a client waits for its 250 (sync mode adds the delivery).
         metrics::histogram!("sluice_accept_latency_seconds", "source" => source.as_str())
             .record(started.elapsed().as_secs_f64());
-        if !sync && self.handoff.get().is_some() {
+        if sync {
+            let message = Dispatch {
+                id,
+                account_id,
+                source,
+                tags: &message.tags,
+                envelope: &message.envelope,
+                body: &message.body,
+                release_provider_id: None,
+            };
+            return self.sync.deliver(message).await;
+        }
+        self.queue(id, message, reserved)
+    }
+
+    /// Async mode after the commit: the message to this node's worker when a place was
+    /// reserved, else a wake-up for whichever worker claims it.
+    fn queue(
+        &self,
+        id: sluice_core::MessageId,
+        message: NewMessage,
+        reserved: Option<Reserved>,
+    ) -> AcceptOutcome {
+        if self.handoff.is_some() {
             // How often this node's worker keeps up (handed over) or is behind (queued).
             let path = if reserved.is_some() {
                 "worker"
@@ -223,39 +304,22 @@ impl Acceptor {
             };
             metrics::counter!("sluice_accept_handoff_total", "to" => path).increment(1);
         }
-        match (sync, reserved) {
-            (false, None) => {
-                self.wake.notify_one();
-                AcceptOutcome::Queued(id)
-            }
-            (false, Some(place)) => {
-                place.send(ClaimedMessage {
-                    id,
-                    account_id,
-                    envelope: message.envelope,
-                    body: message.body,
-                    attempts: 0,
-                    created_at: now_ms(),
-                    max_attempts,
-                    source: source.as_str().to_string(),
-                    tags: message.tags,
-                    release_provider_id: None,
-                });
-                AcceptOutcome::Queued(id)
-            }
-            (true, _) => {
-                let message = Dispatch {
-                    id,
-                    account_id,
-                    source,
-                    tags: &message.tags,
-                    envelope: &message.envelope,
-                    body: &message.body,
-                    release_provider_id: None,
-                };
-                self.deliver_now(message).await
-            }
+        match reserved {
+            None => self.wake.notify_one(),
+            Some(place) => place.send(ClaimedMessage {
+                id,
+                account_id: message.account_id,
+                envelope: message.envelope,
+                body: message.body,
+                attempts: 0,
+                created_at: now_ms(),
+                max_attempts: message.max_attempts,
+                source: message.source.as_str().to_string(),
+                tags: message.tags,
+                release_provider_id: None,
+            }),
         }
+        AcceptOutcome::Queued(id)
     }
 
     /// Which of `rcpts` the account may not send to. Accounts without any suppression (known
@@ -264,7 +328,7 @@ impl Acceptor {
         &self,
         account_id: AccountId,
         rcpts: &[String],
-    ) -> Result<Vec<String>, sluice_store::StoreError> {
+    ) -> Result<Vec<String>, StoreError> {
         let now = now_ms();
         let any = match self.has_suppressions.get(&account_id) {
             Some(any) => any,
@@ -282,10 +346,7 @@ impl Acceptor {
 
     /// The account's status, read at most once per `store.account_cache_ms`; a missing
     /// account is `Deleted`.
-    async fn account_status(
-        &self,
-        account_id: AccountId,
-    ) -> Result<AccountStatus, sluice_store::StoreError> {
+    async fn account_status(&self, account_id: AccountId) -> Result<AccountStatus, StoreError> {
         if let Some(status) = self.account_status.get(&account_id) {
             return Ok(status);
         }
@@ -300,7 +361,7 @@ impl Acceptor {
 
     /// The account's messages this month, read at most once per `store.account_cache_ms`
     /// (so a busy account may overshoot its limit by that long's worth of mail).
-    async fn monthly_usage(&self, account_id: AccountId) -> Result<i64, sluice_store::StoreError> {
+    async fn monthly_usage(&self, account_id: AccountId) -> Result<i64, StoreError> {
         let month = month_of(now_ms());
         let key = (account_id, month.clone());
         if let Some(used) = self.usage.get(&key) {
@@ -309,50 +370,6 @@ impl Acceptor {
         let used = self.store.monthly_usage(account_id, &month).await?;
         self.usage.put(key, used);
         Ok(used)
-    }
-
-    async fn deliver_now(&self, message: Dispatch<'_>) -> AcceptOutcome {
-        let started_at = now_ms();
-        let id = message.id;
-        let marked = with_delivery_headers(&self.staging, message.account_id, id, message.body);
-        let sample: f64 = rand::rng().random();
-        let Dispatched {
-            calls,
-            merged: report,
-        } = self
-            .dispatcher
-            .dispatch(
-                Dispatch {
-                    body: &marked,
-                    ..message
-                },
-                sample,
-            )
-            .await;
-        let finished_at = now_ms();
-        let jitter: f64 = rand::rng().random();
-        let plan =
-            plan_after_sync_attempt(&report, started_at, finished_at, &self.retry.get(), jitter);
-        let first_failure = report.first_failure().cloned();
-        let overall = report.overall();
-        let status = plan.status;
-        let record = plan.into_record(id, &self.owner, report, calls, started_at, finished_at);
-        if let Err(error) = self.store.record_attempt(&record).await {
-            warn!(%error, message_id = id, "recording the sync attempt failed");
-        }
-        if status == MessageStatus::Deferred {
-            self.wake.notify_one();
-        }
-        let (code, text) = first_failure
-            .map(|r| (r.code, r.response))
-            .unwrap_or((None, String::new()));
-        match (status, overall) {
-            (MessageStatus::Delivered | MessageStatus::Captured | MessageStatus::Deferred, _) => {
-                AcceptOutcome::Delivered(id)
-            }
-            (_, Verdict::Permanent) => AcceptOutcome::Permanent { id, code, text },
-            _ => AcceptOutcome::Transient { id, code, text },
-        }
     }
 }
 
@@ -363,19 +380,9 @@ fn refused_for_storage(reason: &'static str) -> AcceptOutcome {
     AcceptOutcome::InsufficientStorage
 }
 
-/// The body as a provider gets it: with the staging headers first when they are on.
-pub(crate) fn with_delivery_headers<'a>(
-    staging: &StagingPolicy,
-    account_id: AccountId,
-    message_id: MessageId,
-    body: &'a [u8],
-) -> std::borrow::Cow<'a, [u8]> {
-    match staging.delivery_headers(account_id, message_id) {
-        Some(headers) => {
-            let mut marked = headers.into_bytes();
-            marked.extend_from_slice(body);
-            std::borrow::Cow::Owned(marked)
-        }
-        None => std::borrow::Cow::Borrowed(body),
-    }
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
 }

@@ -23,6 +23,7 @@ pub mod sealed;
 pub mod secret;
 pub mod sender_domain;
 pub mod staging;
+pub mod submitter;
 pub mod text;
 pub mod web_url;
 
@@ -41,3 +42,4 @@ pub use provider::{
     SmtpProviderConfig, SmtpSecurity,
 };
 pub use retry::{RetryDecision, RetryPolicy};
+pub use submitter::Submitter;

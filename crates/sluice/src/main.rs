@@ -9,7 +9,6 @@ mod metrics;
 mod reload;
 mod send;
 mod serve;
-mod sink;
 
 use std::path::PathBuf;
 
