@@ -31,9 +31,12 @@ pub struct AcceptorSettings {
     /// Poked when a message is queued unleased, so an idle worker claims it at once.
     pub wake: Arc<Notify>,
     pub staging: StagingPolicy,
-    /// How long an account's status, usage and whether it has suppressions are reused
+    /// How long an account's monthly usage and whether it has suppressions are reused
     /// (`store.account_cache_ms`).
     pub cache_ttl: Duration,
+    /// Accounts' statuses as this node last read them, for `store.account_cache_ms`:
+    /// the one cache the API's principals, logins and panel sessions read too.
+    pub account_status: Arc<TtlCache<AccountId, AccountStatus>>,
     /// Sync mode: the message delivered while its client waits.
     pub sync: SyncDelivery,
     /// This node's worker, when it runs one: async mail goes to it leased.
@@ -51,7 +54,7 @@ pub struct Acceptor {
     staging: StagingPolicy,
     usage: TtlCache<(AccountId, String), i64>,
     /// Whether an account may send, read at most once per `store.account_cache_ms`.
-    account_status: TtlCache<AccountId, AccountStatus>,
+    account_status: Arc<TtlCache<AccountId, AccountStatus>>,
     has_suppressions: TtlCache<AccountId, bool>,
     sync: SyncDelivery,
     handoff: Option<Handoff>,
@@ -77,6 +80,7 @@ impl Acceptor {
             wake,
             staging,
             cache_ttl,
+            account_status,
             sync,
             handoff,
             reserve,
@@ -88,7 +92,7 @@ impl Acceptor {
             wake,
             staging,
             usage: TtlCache::new(cache_ttl),
-            account_status: TtlCache::new(cache_ttl),
+            account_status,
             has_suppressions: TtlCache::new(cache_ttl),
             sync,
             handoff,

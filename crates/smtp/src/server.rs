@@ -10,7 +10,8 @@ use async_trait::async_trait;
 use sluice_config::{ListenerAuth, ListenerConfig, ListenerTls, SmtpConfig};
 use sluice_core::text::sanitize_reply_text;
 use sluice_core::{
-    AcceptOutcome, AccountId, AccountPolicy, ConnectionDirectory, ConnectionInfo, Envelope, FailureLimiter, Live,
+    AcceptOutcome, AccountId, AccountPolicy, ConnectionDirectory, ConnectionInfo, Envelope,
+    FailureLimiter, Live,
 };
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};

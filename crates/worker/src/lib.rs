@@ -16,8 +16,8 @@ mod sync;
 pub use dispatch::{Dispatch, Dispatched, Dispatcher, DispatcherSettings};
 pub use runner::{Worker, WorkerConfig};
 pub use slots::SlotLimits;
-pub use sync::SyncDelivery;
 pub use sluice_core::AcceptOutcome;
+pub use sync::SyncDelivery;
 
 pub(crate) fn source_of(stored: &str) -> sluice_core::Source {
     match stored {

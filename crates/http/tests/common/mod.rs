@@ -45,6 +45,9 @@ pub fn acceptor(store: Arc<dyn Store>) -> sluice_accept::Acceptor {
         wake: wake.clone(),
         staging: Default::default(),
         cache_ttl: std::time::Duration::ZERO,
+        account_status: Arc::new(sluice_store::ttl_cache::TtlCache::new(
+            std::time::Duration::ZERO,
+        )),
         sync: sluice_worker::SyncDelivery {
             store: store.clone(),
             dispatcher: log_dispatcher(store),

@@ -66,4 +66,3 @@ pub(super) async fn ensure_dev_account(store: &dyn Store) -> anyhow::Result<()> 
     }
     Ok(())
 }
-

@@ -12,6 +12,7 @@ use sluice_accept::{Acceptor, AcceptorSettings, DeliveryMode};
 use sluice_config::{Config, DeliveryMode as ConfigMode, ListenerConfig};
 use sluice_core::{ConnectionDirectory, Live, RetryPolicy};
 use sluice_http::runtime::RuntimeSettings;
+use sluice_store::ttl_cache::TtlCache;
 use sluice_store::{DiskReserve, GroupCommitConfig, QueueCommitter, Store};
 use sluice_worker::event_webhooks::{EventWebhookConfig, EventWebhookSender};
 use sluice_worker::handoff::HandoffReceiver;
@@ -76,11 +77,87 @@ struct WorkerParts {
     event_webhooks: Arc<EventWebhookSender>,
 }
 
+/// The accept path of a node, and what its worker shares with it.
+struct AcceptPath {
+    acceptor: Arc<Acceptor>,
+    /// The worker records attempts through the same group committer.
+    committer: QueueCommitter,
+    committer_task: JoinHandle<()>,
+    /// Poked when mail is queued unleased.
+    wake: Arc<Notify>,
+    /// The worker's end of the hand-off, when this node runs a worker.
+    handed: Option<HandoffReceiver>,
+    /// One cache of accounts' statuses for the accept path and the API.
+    account_status: Arc<TtlCache<sluice_core::AccountId, sluice_core::AccountStatus>>,
+}
+
+impl AcceptPath {
+    fn build(
+        config: &Config,
+        node: &str,
+        store: &Arc<dyn Store>,
+        dispatcher: &Arc<Dispatcher>,
+        retry: &Live<RetryPolicy>,
+        with_worker: bool,
+    ) -> AcceptPath {
+        // New messages and delivery attempts: one group committer, so they share
+        // transactions.
+        let (committer, committer_task) =
+            QueueCommitter::start(store.clone(), group_commit(config));
+        let wake = Arc::new(Notify::new());
+        // This node's async mail goes straight to its worker, leased in the INSERT.
+        let (handoff, handed) = match with_worker {
+            true => {
+                let (handoff, handed) = sluice_worker::handoff::handoff(
+                    config.delivery.concurrency,
+                    node.to_string(),
+                    Duration::from_secs(config.delivery.lease_secs),
+                );
+                (Some(handoff), Some(handed))
+            }
+            false => (None, None),
+        };
+        let cache_ttl = Duration::from_millis(config.store.account_cache_ms);
+        let account_status = Arc::new(TtlCache::new(cache_ttl));
+        let acceptor = Arc::new(Acceptor::new(AcceptorSettings {
+            committer: committer.clone(),
+            store: store.clone(),
+            mode: match config.delivery.mode {
+                ConfigMode::Async => DeliveryMode::Async,
+                ConfigMode::Sync => DeliveryMode::Sync,
+            },
+            wake: wake.clone(),
+            staging: config.staging.clone(),
+            cache_ttl,
+            account_status: account_status.clone(),
+            sync: SyncDelivery {
+                store: store.clone(),
+                dispatcher: dispatcher.clone(),
+                retry: retry.clone(),
+                staging: config.staging.clone(),
+                wake: wake.clone(),
+                owner: format!("{node}-sync"),
+                lease: Duration::from_secs(config.delivery.lease_secs),
+            },
+            handoff,
+            reserve: disk_reserve(config),
+        }));
+        AcceptPath {
+            acceptor,
+            committer,
+            committer_task,
+            wake,
+            handed,
+            account_status,
+        }
+    }
+}
+
 /// What `run` waits for at shutdown.
 struct Tasks {
     smtp: Vec<JoinHandle<()>>,
     background: Vec<JoinHandle<()>>,
-    http: Vec<JoinHandle<()>>,
+    http: Vec<JoinHandle<std::io::Result<()>>>,
 }
 
 impl Node {
@@ -102,46 +179,23 @@ impl Node {
         let id = format!("node-{}", uuid::Uuid::new_v4().simple());
         let master_key = Arc::new(master_key(&config)?);
         let dispatcher = dispatcher(&config, &store, &master_key, &egress);
-        // New messages and delivery attempts: one group committer, so they share transactions.
-        let (committer, committer_task) =
-            QueueCommitter::start(store.clone(), group_commit(&config));
-        let wake = Arc::new(Notify::new());
         let retry = Live::new(config.delivery.retry.clone());
-        // This node's async mail goes straight to its worker, leased in the INSERT.
-        let (handoff, handed) = match roles.contains(&Role::Worker) {
-            true => {
-                let (handoff, handed) = sluice_worker::handoff::handoff(
-                    config.delivery.concurrency,
-                    id.clone(),
-                    Duration::from_secs(config.delivery.lease_secs),
-                );
-                (Some(handoff), Some(handed))
-            }
-            false => (None, None),
-        };
-        let reserve = disk_reserve(&config);
-        let acceptor = Arc::new(Acceptor::new(AcceptorSettings {
-            committer: committer.clone(),
-            store: store.clone(),
-            mode: match config.delivery.mode {
-                ConfigMode::Async => DeliveryMode::Async,
-                ConfigMode::Sync => DeliveryMode::Sync,
-            },
-            wake: wake.clone(),
-            staging: config.staging.clone(),
-            cache_ttl: Duration::from_millis(config.store.account_cache_ms),
-            sync: SyncDelivery {
-                store: store.clone(),
-                dispatcher: dispatcher.clone(),
-                retry: retry.clone(),
-                staging: config.staging.clone(),
-                wake: wake.clone(),
-                owner: format!("{id}-sync"),
-                lease: Duration::from_secs(config.delivery.lease_secs),
-            },
-            handoff,
-            reserve: reserve.clone(),
-        }));
+        let accept = AcceptPath::build(
+            &config,
+            &id,
+            &store,
+            &dispatcher,
+            &retry,
+            roles.contains(&Role::Worker),
+        );
+        let AcceptPath {
+            acceptor,
+            committer,
+            committer_task,
+            wake,
+            handed,
+            account_status,
+        } = accept;
         let auth = Arc::new(StoreAuthenticator::new(
             store.clone(),
             config.smtp.trusted_account.clone(),
@@ -166,12 +220,13 @@ impl Node {
                 &config,
                 store.clone(),
                 connections.clone(),
-                acceptor.clone(),
+                (acceptor.clone(), account_status),
                 master_key.clone(),
                 (egress, webhook_egress.clone()),
             )?),
         };
         let sockets = Sockets::bind(&config, roles, api.is_some()).await?;
+        let reserve = disk_reserve(&config);
         let (runtime_tx, runtime) = watch::channel(RuntimeSettings::default());
         let worker = handed.map(|handed| WorkerParts {
             worker: Worker::new(
@@ -278,7 +333,7 @@ impl Node {
     }
 
     /// The panel, the HTTP listener (health, metrics, API) and the outbound-email webhook.
-    fn serve_http(&mut self) -> Vec<JoinHandle<()>> {
+    fn serve_http(&mut self) -> Vec<JoinHandle<std::io::Result<()>>> {
         let shutdown = &self.shutdown;
         let mut tasks = Vec::new();
         if let Some((socket, api)) = self.sockets.panel.take().zip(self.api.clone()) {
@@ -362,7 +417,10 @@ impl Node {
         if left > 0 {
             warn!(left, "grace period over; cutting remaining sessions");
         }
-        for task in tasks.background.into_iter().chain(tasks.http) {
+        for task in tasks.background {
+            let _ = task.await;
+        }
+        for task in tasks.http {
             let _ = task.await;
         }
         // The last holders of the accept path (and so of the committer; the worker's copy
@@ -409,8 +467,14 @@ impl Sockets {
             Some(addr) => Some(bind(addr, "HTTP listener", "http listener started").await?),
             None => None,
         };
-        let webhook = match config.webhook.listen.filter(|_| roles.contains(&Role::Http)) {
-            Some(addr) => Some(bind(addr, "the webhook listener", "webhook listener started").await?),
+        let webhook = match config
+            .webhook
+            .listen
+            .filter(|_| roles.contains(&Role::Http))
+        {
+            Some(addr) => {
+                Some(bind(addr, "the webhook listener", "webhook listener started").await?)
+            }
             None => None,
         };
         Ok(Sockets {

@@ -93,4 +93,3 @@ pub(super) async fn follow_overridable(
         applied = wanted;
     }
 }
-

@@ -71,12 +71,17 @@ pub(super) fn delivery_log_path(config: &Config) -> std::path::PathBuf {
     config.data_dir.join("delivery.log")
 }
 
+/// Accounts' statuses as this node last read them (one cache for the API and the accept
+/// path).
+type AccountStatuses =
+    Arc<sluice_store::ttl_cache::TtlCache<sluice_core::AccountId, sluice_core::AccountStatus>>;
+
 /// The API's state: token keys from config or the data dir, TTLs, login throttle.
 pub(super) fn api_state(
     config: &Config,
     store: Arc<dyn Store>,
     connections: Arc<dyn sluice_core::ConnectionDirectory>,
-    submitter: Arc<dyn sluice_http::api::Submitter>,
+    (submitter, account_status): (Arc<dyn sluice_http::api::Submitter>, AccountStatuses),
     master_key: Arc<sluice_core::sealed::MasterKey>,
     (egress, webhook_egress): (EgressPolicy, EgressPolicy),
 ) -> anyhow::Result<sluice_http::api::ApiState> {
@@ -105,9 +110,7 @@ pub(super) fn api_state(
         api_keys: Arc::new(sluice_store::ttl_cache::TtlCache::new(
             Duration::from_millis(config.store.account_cache_ms),
         )),
-        account_status: Arc::new(sluice_store::ttl_cache::TtlCache::new(
-            Duration::from_millis(config.store.account_cache_ms),
-        )),
+        account_status,
         feedback: Arc::new(sluice_http::api::feedback::FeedbackState {
             max_age_secs: config.feedback.max_age_secs as i64,
             certificates: sluice_http::api::feedback::verify::SnsCertificates::new(
