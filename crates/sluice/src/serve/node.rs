@@ -13,17 +13,20 @@ use sluice_config::{Config, DeliveryMode as ConfigMode, ListenerConfig};
 use sluice_core::{ConnectionDirectory, Live, RetryPolicy};
 use sluice_http::runtime::RuntimeSettings;
 use sluice_store::ttl_cache::TtlCache;
-use sluice_store::{DiskReserve, GroupCommitConfig, QueueCommitter, Store};
-use sluice_worker::event_webhooks::{EventWebhookConfig, EventWebhookSender};
+use sluice_store::{DiskReserve, QueueCommitter, Store};
+use sluice_worker::event_webhooks::EventWebhookSender;
 use sluice_worker::handoff::HandoffReceiver;
-use sluice_worker::{Dispatcher, DispatcherSettings, SyncDelivery, Worker, WorkerConfig};
+use sluice_worker::{Dispatcher, SyncDelivery, Worker};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use super::overrides::{Overridable, follow_overridable};
-use super::setup::{api_state, delivery_log_path, disk_reserve, egress_policies, master_key};
+use super::setup::{
+    api_state, disk_reserve, dispatcher, egress_policies, event_webhooks, group_commit, master_key,
+    worker_config,
+};
 use crate::auth::StoreAuthenticator;
 use crate::{ConfigArgs, Role};
 
@@ -520,73 +523,6 @@ async fn release_previous_leases(store: &dyn Store) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-fn dispatcher(
-    config: &Config,
-    store: &Arc<dyn Store>,
-    master_key: &Arc<sluice_core::sealed::MasterKey>,
-    egress: &sluice_deliver::egress::EgressPolicy,
-) -> Arc<Dispatcher> {
-    Dispatcher::new(DispatcherSettings {
-        store: store.clone(),
-        master_key: master_key.clone(),
-        default: sluice_deliver::from_config(
-            &config.delivery.default_provider,
-            &config.smtp.hostname,
-            &sluice_deliver::Egress::Trusted,
-        ),
-        hello_name: config.smtp.hostname.clone(),
-        tenant_egress: egress.clone(),
-        cache_ttl: Duration::from_millis(config.store.account_cache_ms),
-        slots: sluice_worker::SlotLimits {
-            per_provider: config.delivery.provider_concurrency,
-            per_host: config.delivery.host_concurrency,
-        },
-        delivery_log: Some(sluice_deliver::delivery_log::DeliveryLog::start(
-            delivery_log_path(config),
-        )),
-    })
-}
-
-fn group_commit(config: &Config) -> GroupCommitConfig {
-    GroupCommitConfig {
-        max_batch: config.store.group_commit_max_batch,
-        max_wait: Duration::from_micros(config.store.group_commit_max_wait_micros),
-    }
-}
-
-fn worker_config(config: &Config, retry: &Live<RetryPolicy>) -> WorkerConfig {
-    WorkerConfig {
-        concurrency: config.delivery.concurrency,
-        batch_size: config.delivery.batch_size,
-        lease: Duration::from_secs(config.delivery.lease_secs),
-        poll_interval: Duration::from_millis(config.delivery.poll_interval_ms),
-        retry: retry.clone(),
-        staging: config.staging.clone(),
-    }
-}
-
-fn event_webhooks(
-    config: &Config,
-    store: &Arc<dyn Store>,
-    master_key: &Arc<sluice_core::sealed::MasterKey>,
-    node: &str,
-    egress: sluice_deliver::egress::EgressPolicy,
-) -> Arc<EventWebhookSender> {
-    let hooks = &config.event_webhooks;
-    EventWebhookSender::new(
-        store.clone(),
-        master_key.clone(),
-        EventWebhookConfig {
-            timeout: Duration::from_secs(hooks.timeout_secs),
-            poll_interval: Duration::from_millis(hooks.poll_interval_ms),
-            batch_size: hooks.batch_size,
-            retry: hooks.retry.clone(),
-        },
-        format!("{node}-hooks"),
-        egress,
-    )
 }
 
 async fn wait_for_signal() {

@@ -171,3 +171,73 @@ pub(super) fn disk_reserve(config: &Config) -> Option<sluice_store::DiskReserve>
     (config.storage.min_free_bytes > 0)
         .then(|| sluice_store::DiskReserve::new(dir, config.storage.min_free_bytes))
 }
+
+pub(super) fn dispatcher(
+    config: &Config,
+    store: &Arc<dyn Store>,
+    master_key: &Arc<sluice_core::sealed::MasterKey>,
+    egress: &sluice_deliver::egress::EgressPolicy,
+) -> Arc<sluice_worker::Dispatcher> {
+    sluice_worker::Dispatcher::new(sluice_worker::DispatcherSettings {
+        store: store.clone(),
+        master_key: master_key.clone(),
+        default: sluice_deliver::from_config(
+            &config.delivery.default_provider,
+            &config.smtp.hostname,
+            &sluice_deliver::Egress::Trusted,
+        ),
+        hello_name: config.smtp.hostname.clone(),
+        tenant_egress: egress.clone(),
+        cache_ttl: Duration::from_millis(config.store.account_cache_ms),
+        slots: sluice_worker::SlotLimits {
+            per_provider: config.delivery.provider_concurrency,
+            per_host: config.delivery.host_concurrency,
+        },
+        delivery_log: Some(sluice_deliver::delivery_log::DeliveryLog::start(
+            delivery_log_path(config),
+        )),
+    })
+}
+
+pub(super) fn group_commit(config: &Config) -> sluice_store::GroupCommitConfig {
+    sluice_store::GroupCommitConfig {
+        max_batch: config.store.group_commit_max_batch,
+        max_wait: Duration::from_micros(config.store.group_commit_max_wait_micros),
+    }
+}
+
+pub(super) fn worker_config(
+    config: &Config,
+    retry: &sluice_core::Live<sluice_core::RetryPolicy>,
+) -> sluice_worker::WorkerConfig {
+    sluice_worker::WorkerConfig {
+        concurrency: config.delivery.concurrency,
+        batch_size: config.delivery.batch_size,
+        lease: Duration::from_secs(config.delivery.lease_secs),
+        poll_interval: Duration::from_millis(config.delivery.poll_interval_ms),
+        retry: retry.clone(),
+        staging: config.staging.clone(),
+    }
+}
+
+pub(super) fn event_webhooks(
+    config: &Config,
+    store: &Arc<dyn Store>,
+    master_key: &Arc<sluice_core::sealed::MasterKey>,
+    node: &str,
+    egress: sluice_deliver::egress::EgressPolicy,
+) -> Arc<sluice_worker::event_webhooks::EventWebhookSender> {
+    let hooks = &config.event_webhooks;
+    sluice_worker::event_webhooks::EventWebhookSender::new(
+        store.clone(),
+        master_key.clone(),
+        sluice_worker::event_webhooks::EventWebhookConfig {
+            timeout: Duration::from_secs(hooks.timeout_secs),
+            poll_interval: Duration::from_millis(hooks.poll_interval_ms),
+            batch_size: hooks.batch_size,
+            retry: hooks.retry.clone(),
+        },
+        format!("{node}-hooks"),
+        egress,
+    )
+}
