@@ -24,6 +24,7 @@ pub mod sealed;
 pub mod secret;
 pub mod sender_domain;
 pub mod staging;
+pub mod submitter;
 pub mod text;
 pub mod user;
 pub mod web_url;
@@ -43,4 +44,5 @@ pub use provider::{
     SmtpProviderConfig, SmtpSecurity,
 };
 pub use retry::{RetryDecision, RetryPolicy};
+pub use submitter::Submitter;
 pub use user::{Role, SessionKind, UnknownKind, UserStatus};

@@ -19,7 +19,7 @@ use common::{acceptor, loopback_open};
 const ADMIN_PASSWORD: &str = "admin-password-1";
 const ACCOUNT_PASSWORD: &str = "smtp-password-A1";
 
-struct WorkerSubmitter(Arc<sluice_worker::Acceptor>);
+struct WorkerSubmitter(Arc<sluice_accept::Acceptor>);
 
 #[async_trait::async_trait]
 impl sluice_http::api::Submitter for WorkerSubmitter {

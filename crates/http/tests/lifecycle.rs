@@ -22,11 +22,11 @@ use common::loopback_open;
 const ADMIN_PASSWORD: &str = "admin-password-1";
 const USER_PASSWORD: &str = "user-password-1";
 
-fn acceptor(store: Arc<dyn Store>) -> Arc<sluice_worker::Acceptor> {
+fn acceptor(store: Arc<dyn Store>) -> Arc<sluice_accept::Acceptor> {
     Arc::new(common::acceptor(store))
 }
 
-struct Submit(Arc<sluice_worker::Acceptor>);
+struct Submit(Arc<sluice_accept::Acceptor>);
 
 #[async_trait::async_trait]
 impl sluice_http::api::Submitter for Submit {
@@ -44,7 +44,7 @@ struct App {
     http: Router,
     panel: Router,
     store: Arc<dyn Store>,
-    acceptor: Arc<sluice_worker::Acceptor>,
+    acceptor: Arc<sluice_accept::Acceptor>,
     _dir: tempfile::TempDir,
 }
 

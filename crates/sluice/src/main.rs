@@ -11,7 +11,6 @@ mod reload;
 mod send;
 mod sendmail;
 mod serve;
-mod sink;
 
 use std::path::PathBuf;
 

@@ -42,7 +42,7 @@ pub struct Targets {
     pub dispatcher: Arc<Dispatcher>,
     pub retry: Live<RetryPolicy>,
     /// The running config, for what the panel's run-time settings may override too (log
-    /// level, API rate limits, delivery mode): `serve::follow_overridable` applies it.
+    /// level, API rate limits, delivery mode): `serve::overrides::follow_overridable` applies it.
     pub running: watch::Sender<Arc<Config>>,
     /// The panel's HTTPS certificate (`panel.tls`).
     pub panel_tls: Live<rustls::ServerConfig>,

@@ -4,12 +4,14 @@ mod conn;
 pub mod data;
 pub mod deadline;
 mod limits;
+pub mod outcome;
 pub mod reply;
 pub mod sasl;
 pub mod server;
 pub mod session;
 pub mod tls;
 
+pub use outcome::reply_for;
 pub use reply::Reply;
 pub use server::{Authenticator, MessageSink, SmtpServer, TrustedAccount};
 pub use session::{AuthOutcome, Event, RecipientVerdict, Session, SessionConfig};

@@ -10,7 +10,8 @@ use async_trait::async_trait;
 use sluice_config::{ListenerAuth, ListenerConfig, ListenerTls, SmtpConfig};
 use sluice_core::text::sanitize_reply_text;
 use sluice_core::{
-    AccountId, AccountPolicy, ConnectionDirectory, ConnectionInfo, Envelope, FailureLimiter, Live,
+    AcceptOutcome, AccountId, AccountPolicy, ConnectionDirectory, ConnectionInfo, Envelope,
+    FailureLimiter, Live,
 };
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
@@ -49,10 +50,16 @@ pub enum TrustedAccount {
     Missing,
 }
 
-/// Takes accepted messages. Its reply is the client's: 250 only once the message is stored.
+/// Takes accepted messages. Its outcome is the client's answer (`outcome::reply_for`):
+/// 250 only once the message is stored.
 #[async_trait]
 pub trait MessageSink: Send + Sync + 'static {
-    async fn accept(&self, policy: &AccountPolicy, envelope: Envelope, body: Vec<u8>) -> Reply;
+    async fn accept(
+        &self,
+        policy: &AccountPolicy,
+        envelope: Envelope,
+        body: Vec<u8>,
+    ) -> AcceptOutcome;
     /// Whether the account may send to `rcpt` (its suppression list).
     async fn check_recipient(&self, policy: &AccountPolicy, rcpt: &str) -> RecipientVerdict;
 }
@@ -586,7 +593,8 @@ impl SessionDriver<'_> {
         drop(body);
         let recipients = envelope.rcpt_to.len();
         let size = message.len();
-        let reply = self.server.sink.accept(policy, envelope, message).await;
+        let outcome = self.server.sink.accept(policy, envelope, message).await;
+        let reply = crate::outcome::reply_for(&outcome);
         info!(
             account = account_id,
             recipients,

@@ -90,9 +90,28 @@ pub struct Dispatcher {
     /// What a sandboxed account's mail goes to.
     capture: Arc<dyn Deliverer>,
     /// Where every provider call's result is written, when set.
-    delivery_log: std::sync::OnceLock<Arc<sluice_deliver::delivery_log::DeliveryLog>>,
-    /// Slots per provider and destination host (`SlotLimits::default()` unless set).
-    slots: std::sync::OnceLock<Slots>,
+    delivery_log: Option<Arc<sluice_deliver::delivery_log::DeliveryLog>>,
+    /// Slots per provider and destination host.
+    slots: Slots,
+}
+
+/// Everything a Dispatcher is built from.
+pub struct DispatcherSettings {
+    pub store: Arc<dyn Store>,
+    pub master_key: Arc<MasterKey>,
+    /// `delivery.default_provider`: what messages no rule routes go to.
+    pub default: Arc<dyn Deliverer>,
+    /// The name this node greets upstream SMTP servers with.
+    pub hello_name: String,
+    /// Checks the destinations of tenants' providers.
+    pub tenant_egress: EgressPolicy,
+    /// How long an account's providers, rules and DKIM keys are reused
+    /// (`store.account_cache_ms`).
+    pub cache_ttl: std::time::Duration,
+    /// `delivery.provider_concurrency`, `delivery.host_concurrency`.
+    pub slots: SlotLimits,
+    /// Where every provider call's result is written (`<data_dir>/delivery.log`), if anywhere.
+    pub delivery_log: Option<Arc<sluice_deliver::delivery_log::DeliveryLog>>,
 }
 
 /// The provider name of a report for a message not tried because its provider had no free
@@ -108,14 +127,17 @@ const SLOT_PATIENCE: std::time::Duration = std::time::Duration::from_millis(250)
 type Built = (i64, Arc<dyn Deliverer>);
 
 impl Dispatcher {
-    pub fn new(
-        store: Arc<dyn Store>,
-        master_key: Arc<MasterKey>,
-        default: Arc<dyn Deliverer>,
-        hello_name: String,
-        tenant_egress: EgressPolicy,
-        cache_ttl: std::time::Duration,
-    ) -> Arc<Self> {
+    pub fn new(settings: DispatcherSettings) -> Arc<Self> {
+        let DispatcherSettings {
+            store,
+            master_key,
+            default,
+            hello_name,
+            tenant_egress,
+            cache_ttl,
+            slots,
+            delivery_log,
+        } = settings;
         Arc::new(Dispatcher {
             store,
             master_key,
@@ -125,23 +147,9 @@ impl Dispatcher {
             built: Mutex::new(HashMap::new()),
             settings: TtlCache::new(cache_ttl),
             capture: Arc::new(sluice_deliver::CaptureDeliverer),
-            delivery_log: std::sync::OnceLock::new(),
-            slots: std::sync::OnceLock::new(),
+            delivery_log,
+            slots: Slots::new(slots),
         })
-    }
-
-    /// Writes every provider call's result to `log` from now on (set once).
-    pub fn log_deliveries_to(&self, log: Arc<sluice_deliver::delivery_log::DeliveryLog>) {
-        let _ = self.delivery_log.set(log);
-    }
-
-    /// Per-provider and per-host slots from now on (set once, before the first delivery).
-    pub fn limit_slots(&self, limits: SlotLimits) {
-        let _ = self.slots.set(Slots::new(limits));
-    }
-
-    fn slots(&self) -> &Slots {
-        self.slots.get_or_init(|| Slots::new(SlotLimits::default()))
     }
 
     /// The kind of the default provider, for logs.
@@ -269,7 +277,7 @@ impl Dispatcher {
                 let held = if sandboxed {
                     Some(None)
                 } else {
-                    self.slots()
+                    self.slots
                         .take(provider_id, destination.as_deref(), SLOT_PATIENCE)
                         .await
                         .map(Some)
@@ -299,7 +307,7 @@ impl Dispatcher {
                     })
                     .await;
                 drop(held);
-                if let Some(log) = self.delivery_log.get() {
+                if let Some(log) = &self.delivery_log {
                     let logged = sluice_deliver::delivery_log::LoggedMessage {
                         id: message.id,
                         account_id: message.account_id,
@@ -532,5 +540,22 @@ impl Deliverer for Misconfigured {
             .events
             .push(("provider_misconfigured".into(), self.problem.clone()));
         report
+    }
+}
+
+/// The body as a provider gets it: with the staging headers first when they are on.
+pub(crate) fn with_delivery_headers<'a>(
+    staging: &sluice_core::staging::StagingPolicy,
+    account_id: AccountId,
+    message_id: MessageId,
+    body: &'a [u8],
+) -> std::borrow::Cow<'a, [u8]> {
+    match staging.delivery_headers(account_id, message_id) {
+        Some(headers) => {
+            let mut marked = headers.into_bytes();
+            marked.extend_from_slice(body);
+            std::borrow::Cow::Owned(marked)
+        }
+        None => std::borrow::Cow::Borrowed(body),
     }
 }

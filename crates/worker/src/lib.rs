@@ -1,8 +1,8 @@
 //! The queue runner: claim due messages under a lease, deliver, record the attempt and
-//! reschedule; and the accept path that commits new messages (or, in sync mode, delivers
-//! them while the client waits).
+//! reschedule; sync mode's delivery of a message its client waits for (`SyncDelivery`).
+//! Accepting new mail is `sluice-accept`'s; it hands mail to this crate through
+//! `handoff` and `SyncDelivery`.
 
-mod accept;
 pub mod clock;
 mod dispatch;
 pub mod event_webhooks;
@@ -11,12 +11,13 @@ pub mod plan;
 pub mod retention;
 mod runner;
 pub mod slots;
+mod sync;
 
-pub use accept::{Acceptor, DeliveryMode};
-pub use dispatch::{Dispatch, Dispatched, Dispatcher};
+pub use dispatch::{Dispatch, Dispatched, Dispatcher, DispatcherSettings};
 pub use runner::{Worker, WorkerConfig};
 pub use slots::SlotLimits;
 pub use sluice_core::AcceptOutcome;
+pub use sync::SyncDelivery;
 
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()

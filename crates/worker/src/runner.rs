@@ -175,7 +175,7 @@ impl Worker {
 
     async fn deliver_one(&self, message: ClaimedMessage) {
         let started_at = now_ms();
-        let body = crate::accept::with_delivery_headers(
+        let body = crate::dispatch::with_delivery_headers(
             &self.config.staging,
             message.account_id,
             message.id,

@@ -135,15 +135,8 @@ impl ApiState {
     }
 }
 
-/// The accept path: commit (or deliver, when `sync`) and say what happened.
-#[async_trait::async_trait]
-pub trait Submitter: Send + Sync + 'static {
-    async fn submit(
-        &self,
-        policy: &sluice_core::AccountPolicy,
-        submission: sluice_core::Submission,
-    ) -> sluice_core::AcceptOutcome;
-}
+/// The accept path (`sluice-accept`'s `Acceptor` in a node), declared in `core`.
+pub use sluice_core::Submitter;
 
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()

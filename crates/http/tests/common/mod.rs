@@ -16,18 +16,20 @@ pub fn loopback_open() -> sluice_deliver::egress::EgressPolicy {
 
 /// A Dispatcher that delivers through `log`, reading every account setting afresh.
 pub fn log_dispatcher(store: Arc<dyn Store>) -> Arc<sluice_worker::Dispatcher> {
-    sluice_worker::Dispatcher::new(
+    sluice_worker::Dispatcher::new(sluice_worker::DispatcherSettings {
         store,
-        Arc::new(sluice_core::sealed::MasterKey::from_hex(&"11".repeat(32)).unwrap()),
-        Arc::new(sluice_deliver::LogDeliverer),
-        "test.invalid".into(),
-        loopback_open(),
-        std::time::Duration::ZERO,
-    )
+        master_key: Arc::new(sluice_core::sealed::MasterKey::from_hex(&"11".repeat(32)).unwrap()),
+        default: Arc::new(sluice_deliver::LogDeliverer),
+        hello_name: "test.invalid".into(),
+        tenant_egress: loopback_open(),
+        cache_ttl: std::time::Duration::ZERO,
+        slots: Default::default(),
+        delivery_log: None,
+    })
 }
 
 /// The real accept path (group commit, monthly limit), delivering through `log`.
-pub fn acceptor(store: Arc<dyn Store>) -> sluice_worker::Acceptor {
+pub fn acceptor(store: Arc<dyn Store>) -> sluice_accept::Acceptor {
     let (committer, _task) = sluice_store::QueueCommitter::start(
         store.clone(),
         sluice_store::GroupCommitConfig {
@@ -35,16 +37,27 @@ pub fn acceptor(store: Arc<dyn Store>) -> sluice_worker::Acceptor {
             max_wait: std::time::Duration::ZERO,
         },
     );
-    sluice_worker::Acceptor::new(
+    let wake = Arc::new(tokio::sync::Notify::new());
+    sluice_accept::Acceptor::new(sluice_accept::AcceptorSettings {
         committer,
-        store.clone(),
-        log_dispatcher(store),
-        sluice_worker::DeliveryMode::Async,
-        Default::default(),
-        Arc::new(tokio::sync::Notify::new()),
-        "test".into(),
-        std::time::Duration::from_secs(60),
-        Default::default(),
-        std::time::Duration::ZERO,
-    )
+        store: store.clone(),
+        mode: sluice_accept::DeliveryMode::Async,
+        wake: wake.clone(),
+        staging: Default::default(),
+        cache_ttl: std::time::Duration::ZERO,
+        account_status: Arc::new(sluice_store::ttl_cache::TtlCache::new(
+            std::time::Duration::ZERO,
+        )),
+        sync: sluice_worker::SyncDelivery {
+            store: store.clone(),
+            dispatcher: log_dispatcher(store),
+            retry: Default::default(),
+            staging: Default::default(),
+            wake,
+            owner: "test".into(),
+            lease: std::time::Duration::from_secs(60),
+        },
+        handoff: None,
+        reserve: None,
+    })
 }

@@ -1,58 +1,9 @@
-//! Turns the accept outcome into the SMTP reply the client gets.
+//! The SMTP reply for each accept outcome: what a client hears after DATA / BDAT LAST.
 
-use std::sync::Arc;
-
-use async_trait::async_trait;
+use sluice_core::AcceptOutcome;
 use sluice_core::text::sanitize_reply_text;
-use sluice_core::{AccountPolicy, Envelope, Source, Submission};
-use sluice_smtp::{MessageSink, RecipientVerdict, Reply};
-use sluice_worker::{AcceptOutcome, Acceptor};
 
-pub struct SmtpSink {
-    pub acceptor: Arc<Acceptor>,
-}
-
-#[async_trait]
-impl MessageSink for SmtpSink {
-    async fn accept(&self, policy: &AccountPolicy, envelope: Envelope, body: Vec<u8>) -> Reply {
-        let submission = Submission {
-            source: Source::Smtp,
-            envelope,
-            body,
-            tags: Vec::new(),
-            max_attempts: None,
-            sync: false,
-            recipients_checked: true,
-            idempotency: None,
-        };
-        let outcome = self.acceptor.accept(policy, submission).await;
-        reply_for(&outcome)
-    }
-
-    async fn check_recipient(&self, policy: &AccountPolicy, rcpt: &str) -> RecipientVerdict {
-        match self
-            .acceptor
-            .suppressed(policy.account_id, &[rcpt.to_string()])
-            .await
-        {
-            Ok(hits) if hits.is_empty() => RecipientVerdict::Accept,
-            Ok(_) => RecipientVerdict::Suppressed,
-            Err(_) => RecipientVerdict::Unavailable,
-        }
-    }
-}
-
-/// `POST /api/v1/send` hands messages to the same accept path.
-pub struct ApiSink {
-    pub acceptor: Arc<Acceptor>,
-}
-
-#[async_trait]
-impl sluice_http::api::Submitter for ApiSink {
-    async fn submit(&self, policy: &AccountPolicy, submission: Submission) -> AcceptOutcome {
-        self.acceptor.accept(policy, submission).await
-    }
-}
+use crate::Reply;
 
 /// The enhanced status code in an upstream's text (`5.1.1`), if it has one of this class.
 fn enhanced_code(text: &str, class: char) -> Option<String> {
@@ -67,6 +18,7 @@ fn enhanced_code(text: &str, class: char) -> Option<String> {
         .map(str::to_string)
 }
 
+/// 250 only for a committed (or, in sync mode, delivered) message.
 pub fn reply_for(outcome: &AcceptOutcome) -> Reply {
     match outcome {
         AcceptOutcome::Queued(id) => Reply::new(250, "2.0.0", format!("Ok: queued as {id}")),
