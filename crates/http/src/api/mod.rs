@@ -4,6 +4,7 @@
 
 pub(crate) mod compose;
 pub(crate) mod destinations;
+pub mod dto;
 pub mod error;
 pub mod feedback;
 pub mod principal;
@@ -178,6 +179,7 @@ impl utoipa::Modify for BearerAuth {
 pub fn router(state: ApiState) -> (Router, utoipa::openapi::OpenApi) {
     let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::router())
+        .merge(feedback::router())
         .split_for_parts();
     openapi.servers = Some(vec![utoipa::openapi::Server::new("/api/v1")]);
     openapi.info.version = "1".into();

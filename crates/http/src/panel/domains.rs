@@ -10,7 +10,8 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{PanelState, PanelUser, act, act_on_form, api_json};
+use super::{PanelState, PanelUser, act, act_on_form, api_read};
+use crate::api::dto::domains::DomainView;
 
 pub fn routes() -> axum::Router<PanelState> {
     axum::Router::new()
@@ -40,7 +41,7 @@ async fn list(
     Query(query): Query<ListQuery>,
 ) -> Response {
     let path = format!("/domains{}", account_query(query.account_id.as_deref()));
-    let domains = match api_json(&state, &user, Method::GET, &path, None).await {
+    let domains: Vec<DomainView> = match api_read(&state, &user, Method::GET, &path, None).await {
         Ok(domains) => domains,
         Err(page) => return page,
     };

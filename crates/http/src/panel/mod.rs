@@ -23,10 +23,12 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tower::ServiceExt;
 
 use crate::api::ApiState;
+use crate::api::dto::ErrorBody;
 pub use session::PanelUser;
 
 /// Everything the panel's handlers share.
@@ -57,13 +59,16 @@ impl ApiAnswer {
         serde_json::from_slice(&self.bytes).unwrap_or(Value::Null)
     }
 
+    /// The answer as the API's type for it (`crate::api::dto`).
+    pub fn read<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_slice(&self.bytes)
+    }
+
     /// The API error's message, for showing on a page.
     pub fn error_message(&self) -> String {
-        let body = self.json();
-        body["error"]["message"]
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("the request failed ({})", self.status))
+        self.read::<ErrorBody>()
+            .map(|body| body.error.message)
+            .unwrap_or_else(|_| format!("the request failed ({})", self.status))
     }
 }
 
@@ -370,7 +375,31 @@ fn client_of(request: &axum::http::request::Parts) -> Option<SocketAddr> {
         .map(|c| c.0)
 }
 
-/// Runs an API call and answers with its JSON, or with an error page.
+/// Runs an API call and reads its answer as the API's type `T` (`crate::api::dto`), or
+/// answers with an error page: the API's error, or a 502 when the answer is not a `T`.
+pub(super) async fn api_read<T: DeserializeOwned>(
+    state: &PanelState,
+    user: &PanelUser,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> Result<T, Response> {
+    let answer = state.api(user, method, path, body).await;
+    if !answer.ok() {
+        return Err(state.error_page(Some(user), answer.status, &answer.error_message()));
+    }
+    answer.read().map_err(|error| {
+        tracing::error!(%error, path, "the panel could not read the API's answer");
+        state.error_page(
+            Some(user),
+            StatusCode::BAD_GATEWAY,
+            "the API's answer could not be read",
+        )
+    })
+}
+
+/// Runs an API call and answers with its JSON, or with an error page: for the pages that
+/// serve many resources from one table (`resources.rs`) and show whatever fields they have.
 pub(super) async fn api_json(
     state: &PanelState,
     user: &PanelUser,
@@ -395,9 +424,11 @@ pub(super) async fn act(
     body: Option<Value>,
     then: &str,
 ) -> Response {
-    match api_json(state, user, method, path, body).await {
-        Ok(_) => Redirect::to(then).into_response(),
-        Err(page) => page,
+    let answer = state.api(user, method, path, body).await;
+    if answer.ok() {
+        Redirect::to(then).into_response()
+    } else {
+        state.error_page(Some(user), answer.status, &answer.error_message())
     }
 }
 

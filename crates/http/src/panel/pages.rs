@@ -12,7 +12,15 @@ use serde_json::{Value, json};
 
 use super::chart::{HourBars, hourly_svg};
 use super::inline::{inline_cid_images, part_by_content_id};
-use super::{PanelState, PanelUser, act, api_json, session};
+use super::{PanelState, PanelUser, act, api_read, session};
+use crate::api::dto::audit::AuditView;
+use crate::api::dto::dashboard::DashboardView;
+use crate::api::dto::messages::{MessageDetail, MessageItem};
+use crate::api::dto::providers::ProviderView;
+use crate::api::dto::settings::SettingsView;
+use crate::api::dto::templates::TemplateView;
+use crate::api::dto::users::UserView;
+use crate::api::dto::{Page, Rendered};
 use crate::api::now_ms;
 
 pub fn routes() -> axum::Router<PanelState> {
@@ -63,33 +71,26 @@ fn query_string(pairs: &[(&str, Option<&str>)]) -> String {
 }
 
 async fn dashboard(State(state): State<PanelState>, user: PanelUser) -> Response {
-    let board = match api_json(&state, &user, Method::GET, "/dashboard", None).await {
-        Ok(board) => board,
-        Err(page) => return page,
-    };
-    let hours: Vec<HourBars> = board["hours"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let board: DashboardView =
+        match api_read(&state, &user, Method::GET, "/dashboard", None).await {
+            Ok(board) => board,
+            Err(page) => return page,
+        };
+    let hours: Vec<HourBars> = board
+        .hours
+        .iter()
         .map(|h| HourBars {
-            label: time::OffsetDateTime::from_unix_timestamp(
-                h["hour"].as_i64().unwrap_or(0) / 1000,
-            )
-            .map(|t| format!("{:02}:00", t.hour()))
-            .unwrap_or_default(),
-            accepted: h["accepted"].as_i64().unwrap_or(0),
-            delivered: h["delivered"].as_i64().unwrap_or(0),
-            failed: h["failed"].as_i64().unwrap_or(0),
+            label: time::OffsetDateTime::from_unix_timestamp(h.hour / 1000)
+                .map(|t| format!("{:02}:00", t.hour()))
+                .unwrap_or_default(),
+            accepted: h.accepted,
+            delivered: h.delivered,
+            failed: h.failed,
         })
         .collect();
     let chart = hourly_svg(&hours);
     // Captured mail went nowhere: counted apart from what was delivered.
-    let captured: i64 = board["hours"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|h| h["captured"].as_i64().unwrap_or(0))
-        .sum();
+    let captured: i64 = board.hours.iter().map(|h| h.captured).sum();
     state.page(
         "dashboard.html",
         Some(&user),
@@ -119,7 +120,7 @@ async fn messages(
             ("cursor", search.cursor.as_deref()),
         ])
     );
-    match api_json(&state, &user, Method::GET, &path, None).await {
+    match api_read::<Page<MessageItem>>(&state, &user, Method::GET, &path, None).await {
         Ok(page) => state.page(
             "messages.html",
             Some(&user),
@@ -165,26 +166,27 @@ async fn message(
     user: PanelUser,
     Path(id): Path<i64>,
 ) -> Response {
-    let detail = match api_json(&state, &user, Method::GET, &format!("/messages/{id}"), None).await
-    {
+    let path = format!("/messages/{id}");
+    let detail: MessageDetail = match api_read(&state, &user, Method::GET, &path, None).await {
         Ok(detail) => detail,
         Err(page) => return page,
     };
     // Retention may have emptied the body: the envelope, attempts and events remain.
-    let raw = match detail["body_purged_at"].is_null() {
-        false => Vec::new(),
-        true => match raw_of(&state, &user, id).await {
+    let raw = match detail.body_purged_at.is_some() {
+        true => Vec::new(),
+        false => match raw_of(&state, &user, id).await {
             Ok(raw) => raw,
             Err(page) => return page,
         },
     };
     // A captured message can be released through a provider the user can choose.
-    let providers = match detail["status"] == "captured" {
+    let providers: Option<Vec<ProviderView>> = match detail.status == "captured" {
         true => state
             .api(&user, Method::GET, "/providers", None)
             .await
-            .json(),
-        false => Value::Null,
+            .read()
+            .ok(),
+        false => None,
     };
     let parsed = MessageParser::default().parse(&raw);
     let (headers, text, has_html, attachments) = match &parsed {
@@ -406,7 +408,7 @@ pub(super) fn number<T: std::str::FromStr>(
 }
 
 async fn templates(State(state): State<PanelState>, user: PanelUser) -> Response {
-    match api_json(&state, &user, Method::GET, "/templates", None).await {
+    match api_read::<Vec<TemplateView>>(&state, &user, Method::GET, "/templates", None).await {
         Ok(list) => state.page("templates.html", Some(&user), json!({ "templates": list })),
         Err(page) => page,
     }
@@ -431,8 +433,8 @@ async fn create_template(
 ) -> Response {
     let body =
         json!({ "name": form.name, "subject": form.subject, "text": form.text, "html": form.html });
-    match api_json(&state, &user, Method::POST, "/templates", Some(body)).await {
-        Ok(created) => Redirect::to(&format!("/templates/{}", created["id"])).into_response(),
+    match api_read::<TemplateView>(&state, &user, Method::POST, "/templates", Some(body)).await {
+        Ok(created) => Redirect::to(&format!("/templates/{}", created.id)).into_response(),
         Err(page) => page,
     }
 }
@@ -442,15 +444,8 @@ async fn edit_template(
     user: PanelUser,
     Path(id): Path<i64>,
 ) -> Response {
-    match api_json(
-        &state,
-        &user,
-        Method::GET,
-        &format!("/templates/{id}"),
-        None,
-    )
-    .await
-    {
+    let path = format!("/templates/{id}");
+    match api_read::<TemplateView>(&state, &user, Method::GET, &path, None).await {
         Ok(template) => state.page("template_edit.html", Some(&user), json!({ "t": template })),
         Err(page) => page,
     }
@@ -503,8 +498,8 @@ async fn preview_page(
 ) -> Response {
     let answer = rendered_preview(&state, &user, &form).await;
     let (preview, error) = match answer.ok() {
-        true => (answer.json(), None),
-        false => (Value::Null, Some(answer.error_message())),
+        true => (answer.read::<Rendered>().ok(), None),
+        false => (None, Some(answer.error_message())),
     };
     let template = json!({ "id": id, "name": form.name, "subject": form.subject, "text": form.text, "html": form.html });
     state.page(
@@ -515,7 +510,7 @@ async fn preview_page(
 }
 
 async fn users(State(state): State<PanelState>, user: PanelUser) -> Response {
-    match api_json(&state, &user, Method::GET, "/users", None).await {
+    match api_read::<Vec<UserView>>(&state, &user, Method::GET, "/users", None).await {
         Ok(list) => state.page("users.html", Some(&user), json!({ "users": list })),
         Err(page) => page,
     }
@@ -587,7 +582,7 @@ async fn audit(
             ("cursor", search.cursor.as_deref()),
         ])
     );
-    match api_json(&state, &user, Method::GET, &path, None).await {
+    match api_read::<Page<AuditView>>(&state, &user, Method::GET, &path, None).await {
         Ok(page) => state.page(
             "audit.html",
             Some(&user),
@@ -603,10 +598,9 @@ async fn audit(
 async fn settings(State(state): State<PanelState>, user: PanelUser) -> Response {
     // Only admins have run-time settings; others still see the session part.
     let answer = state.api(&user, Method::GET, "/settings", None).await;
-    let current = if answer.ok() {
-        answer.json()
-    } else {
-        Value::Null
+    let current: Option<SettingsView> = match answer.ok() {
+        true => answer.read().ok(),
+        false => None,
     };
     state.page("settings.html", Some(&user), json!({ "s": current }))
 }

@@ -11,7 +11,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::pages::number;
-use super::{PanelState, PanelUser, act_on_form, api_json};
+use super::{PanelState, PanelUser, act_on_form, api_read};
+use crate::api::dto::providers::{ProviderView, TestResult};
 
 pub fn routes() -> axum::Router<PanelState> {
     axum::Router::new()
@@ -125,7 +126,7 @@ async fn providers(State(state): State<PanelState>, user: PanelUser) -> Response
         .iter()
         .map(|(kind, title, fields)| service_form(kind, title, fields, &Value::Null))
         .collect();
-    match api_json(&state, &user, Method::GET, "/providers", None).await {
+    match api_read::<Vec<ProviderView>>(&state, &user, Method::GET, "/providers", None).await {
         Ok(list) => state.page(
             "providers.html",
             Some(&user),
@@ -245,23 +246,15 @@ async fn edit_provider(
     user: PanelUser,
     Path(id): Path<i64>,
 ) -> Response {
-    let provider = match api_json(
-        &state,
-        &user,
-        Method::GET,
-        &format!("/providers/{id}"),
-        None,
-    )
-    .await
-    {
+    let path = format!("/providers/{id}");
+    let provider: ProviderView = match api_read(&state, &user, Method::GET, &path, None).await {
         Ok(provider) => provider,
         Err(page) => return page,
     };
-    let kind = provider["provider_type"].as_str().unwrap_or_default();
     let service = SERVICE_FORMS
         .iter()
-        .find(|(k, _, _)| *k == kind)
-        .map(|(kind, title, fields)| service_form(kind, title, fields, &provider["config"]));
+        .find(|(k, _, _)| *k == provider.provider_type)
+        .map(|(kind, title, fields)| service_form(kind, title, fields, &provider.config));
     state.page(
         "provider_edit.html",
         Some(&user),
@@ -297,7 +290,7 @@ async fn test_provider(
     let to = form.to.as_deref().map(str::trim).filter(|t| !t.is_empty());
     let from = form.from.as_deref().map(str::trim).unwrap_or_default();
     let body = to.map(|to| json!({ "from": from, "to": to }));
-    match api_json(&state, &user, Method::POST, &path, body).await {
+    match api_read::<TestResult>(&state, &user, Method::POST, &path, body).await {
         Ok(result) => state.page(
             "provider_test.html",
             Some(&user),

@@ -11,7 +11,9 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{PanelState, PanelUser, act, act_on_form, api_json};
+use super::{PanelState, PanelUser, act, act_on_form, api_json, api_read};
+use crate::api::dto::Page;
+use crate::api::dto::accounts::AccountView;
 
 pub fn routes() -> axum::Router<PanelState> {
     axum::Router::new()
@@ -367,6 +369,7 @@ pub fn filled_fields(fields: &[Field], item: &Value) -> Vec<Value> {
 }
 
 /// Rows of a list answer (an array, or a page's `items`), each as (column, text) cells.
+/// Untyped on purpose: one table serves every simple resource and shows the fields it has.
 fn table_rows(answer: &Value) -> (Vec<String>, Vec<Value>) {
     let items = answer
         .get("items")
@@ -403,15 +406,11 @@ fn table_rows(answer: &Value) -> (Vec<String>, Vec<Value>) {
 }
 
 /// The accounts an admin may pick from (id and name), from the API's account list.
-fn account_choices(listed: &Value) -> Vec<Value> {
+fn account_choices(listed: &Page<AccountView>) -> Vec<Value> {
     listed
-        .get("items")
-        .and_then(Value::as_array)
-        .or(listed.as_array())
-        .into_iter()
-        .flatten()
-        .filter(|a| a["id"].is_i64())
-        .map(|a| json!({ "id": a["id"], "name": a["name"] }))
+        .items
+        .iter()
+        .map(|a| json!({ "id": a.id, "name": a.name }))
         .collect()
 }
 
@@ -448,7 +447,7 @@ async fn list(
     // An admin has no account of their own: these lists need one, so the page offers
     // a choice of accounts and shows the first until another is picked.
     let accounts = match r.per_account && user.role == "admin" {
-        true => match api_json(&state, &user, Method::GET, "/accounts", None).await {
+        true => match api_read(&state, &user, Method::GET, "/accounts", None).await {
             Ok(listed) => Some(account_choices(&listed)),
             // Not a system admin after all: the API scopes the list to their account.
             Err(_) => None,

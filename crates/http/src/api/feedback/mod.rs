@@ -21,7 +21,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::error::{ApiError, Path};
-use super::routes::ErrorBody;
+use super::dto::ErrorBody;
 use super::{ApiState, now_ms};
 use verify::Refused;
 

@@ -14,28 +14,12 @@ use super::super::error::{ApiError, Json, Path, Query};
 use super::super::principal::{Principal, Role};
 use super::super::{ApiState, now_ms};
 use super::{ErrorBody, Page, page_size};
+use crate::api::dto::accounts::{AccountView, CreatedAccount};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
         .routes(routes!(create_account, list_accounts))
         .routes(routes!(get_account, update_account, delete_account))
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct AccountView {
-    pub id: i64,
-    pub name: String,
-    pub email: String,
-    /// The account's verified sender domains: read-only, managed at `/api/v1/domains`.
-    pub allowed_domains: Vec<String>,
-    pub monthly_limit: i64,
-    pub allow_any_local_part: bool,
-    pub status: String,
-    /// Sandbox mode: everything the account sends is captured (status `captured`),
-    /// whatever its rules and providers say.
-    pub sandbox: bool,
-    pub created_at: i64,
-    pub updated_at: i64,
 }
 
 impl From<Account> for AccountView {
@@ -70,13 +54,6 @@ pub struct CreateAccount {
     pub allow_any_local_part: Option<bool>,
     /// Start in sandbox mode: everything the account sends is captured (default false).
     pub sandbox: Option<bool>,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct CreatedAccount {
-    pub account: AccountView,
-    /// Shown once; only its hash is kept.
-    pub api_key: String,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]

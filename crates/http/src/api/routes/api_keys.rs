@@ -13,20 +13,12 @@ use super::super::error::{ApiError, Json, Path, Query};
 use super::super::principal::{Principal, Role};
 use super::super::{ApiState, now_ms};
 use super::{AccountQuery, ErrorBody, live_account};
+use crate::api::dto::api_keys::{ApiKeyView, CreatedKey};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
         .routes(routes!(create_key, list_keys))
         .routes(routes!(revoke_key))
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ApiKeyView {
-    pub id: i64,
-    pub account_id: i64,
-    pub prefix: String,
-    pub created_at: i64,
-    pub revoked_at: Option<i64>,
 }
 
 impl From<ApiKeyRow> for ApiKeyView {
@@ -46,14 +38,6 @@ impl From<ApiKeyRow> for ApiKeyView {
 pub struct CreateKey {
     /// Admins name the account; others create keys for their own.
     pub account_id: Option<i64>,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct CreatedKey {
-    pub id: i64,
-    pub prefix: String,
-    /// Shown once.
-    pub api_key: String,
 }
 
 /// Creates an API key (owners and admins).

@@ -10,6 +10,7 @@ use super::super::ApiState;
 use super::super::error::{ApiError, Query};
 use super::super::principal::{Principal, Role};
 use super::{ErrorBody, Page, page_size};
+use crate::api::dto::audit::{AuditView};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new().routes(routes!(list_audit))
@@ -27,19 +28,6 @@ pub struct AuditQuery {
     pub target_type: Option<String>,
     pub cursor: Option<String>,
     pub limit: Option<i64>,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct AuditView {
-    pub id: i64,
-    pub account_id: Option<i64>,
-    pub actor: String,
-    pub action: String,
-    pub target_type: String,
-    pub target_id: String,
-    pub changes: serde_json::Value,
-    pub source_ip: Option<String>,
-    pub created_at: i64,
 }
 
 impl From<AuditRow> for AuditView {

@@ -11,6 +11,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::super::error::{ApiError, Json};
 use super::super::{ApiState, now_ms};
 use super::ErrorBody;
+use crate::api::dto::auth::{TokenPair};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
@@ -23,15 +24,6 @@ pub fn router() -> OpenApiRouter<ApiState> {
 pub struct LoginRequest {
     pub email: String,
     pub password: String,
-}
-
-#[derive(Serialize, Deserialize, ToSchema)]
-pub struct TokenPair {
-    pub access_token: String,
-    pub refresh_token: String,
-    pub token_type: String,
-    /// Seconds the access token lives.
-    pub expires_in: u64,
 }
 
 #[derive(Deserialize, ToSchema)]

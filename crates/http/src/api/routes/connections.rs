@@ -11,24 +11,12 @@ use super::super::ApiState;
 use super::super::error::{ApiError, Path};
 use super::super::principal::{Principal, Role};
 use super::ErrorBody;
+use crate::api::dto::connections::{ConnectionView};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
         .routes(routes!(list_connections))
         .routes(routes!(close_connection))
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ConnectionView {
-    pub id: String,
-    pub remote_addr: String,
-    pub listener: String,
-    pub tls: bool,
-    pub account_id: Option<i64>,
-    pub user: Option<String>,
-    pub mail_from: Option<String>,
-    pub recipients: usize,
-    pub started_at: i64,
 }
 
 impl From<ConnectionInfo> for ConnectionView {

@@ -14,33 +14,12 @@ use super::super::error::{ApiError, Json, Path, Query};
 use super::super::principal::{Principal, Role};
 use super::super::{ApiState, now_ms};
 use super::{AccountQuery, ErrorBody, live_account};
+use crate::api::dto::dkim_keys::{DnsRecord, DkimKeyView};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
         .routes(routes!(create_dkim_key, list_dkim_keys))
         .routes(routes!(get_dkim_key, delete_dkim_key))
-}
-
-/// The TXT record that publishes a key.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct DnsRecord {
-    /// `<selector>._domainkey.<domain>`
-    pub name: String,
-    #[serde(rename = "type")]
-    pub record_type: String,
-    pub value: String,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct DkimKeyView {
-    pub id: i64,
-    pub account_id: i64,
-    pub domain: String,
-    pub selector: String,
-    pub algorithm: String,
-    pub enabled: bool,
-    pub created_at: i64,
-    pub dns_record: DnsRecord,
 }
 
 impl From<DkimKeyRow> for DkimKeyView {

@@ -20,7 +20,8 @@ use super::super::error::{ApiError, Json, Path};
 use super::super::principal::Principal;
 use super::super::{ApiState, now_ms};
 use super::ErrorBody;
-use super::providers::TestResult;
+use crate::api::dto::providers::TestResult;
+use crate::api::dto::mailbox_servers::{MailboxServerView};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
@@ -46,19 +47,6 @@ pub struct CreateMailboxServer {
     /// Sealed at rest, never shown again.
     pub password: String,
     pub skip_tls_verify: Option<bool>,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct MailboxServerView {
-    pub id: i64,
-    pub name: String,
-    pub protocol: String,
-    pub host: String,
-    pub port: i64,
-    pub security: String,
-    pub username: String,
-    pub skip_tls_verify: bool,
-    pub created_at: i64,
 }
 
 impl From<MailboxServerRow> for MailboxServerView {

@@ -13,7 +13,7 @@ mod mailbox_servers;
 pub(crate) mod messages;
 pub(crate) mod providers;
 mod rules;
-mod send;
+pub(crate) mod send;
 mod settings;
 mod smtp_credentials;
 mod suppressions;
@@ -21,11 +21,11 @@ mod templates;
 mod users;
 mod webhook_endpoints;
 
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 
 use super::ApiState;
+pub use super::dto::{ErrorBody, ErrorDetail, Page};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
@@ -49,7 +49,6 @@ pub fn router() -> OpenApiRouter<ApiState> {
         .merge(domains::router())
         .merge(mailbox_servers::router())
         .merge(webhook_endpoints::router())
-        .merge(super::feedback::router())
 }
 
 /// `?account_id=` of routes that act on one account: admins name it, others may omit it.
@@ -59,29 +58,9 @@ pub struct AccountQuery {
     pub account_id: Option<i64>,
 }
 
-/// A list and the cursor for the next page (absent on the last page).
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub next_cursor: Option<String>,
-}
-
 /// Page size from `?limit=`: 1 to 200, default 50.
 pub fn page_size(limit: Option<i64>) -> i64 {
     limit.unwrap_or(50).clamp(1, 200)
-}
-
-/// Error body, for the OpenAPI document.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ErrorDetail {
-    pub code: String,
-    pub message: String,
-    pub request_id: String,
 }
 
 fn cursor(value: Option<&str>) -> Result<Option<i64>, super::error::ApiError> {

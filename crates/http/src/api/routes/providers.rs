@@ -16,29 +16,13 @@ use super::super::error::{ApiError, Json, Path, Query};
 use super::super::principal::{Principal, Role};
 use super::super::{ApiState, now_ms};
 use super::ErrorBody;
+use crate::api::dto::providers::{ProviderView, TestResult};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
         .routes(routes!(create_provider, list_providers))
         .routes(routes!(get_provider, update_provider, delete_provider))
         .routes(routes!(test_provider))
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ProviderView {
-    pub id: i64,
-    /// Absent: system-wide (admins).
-    pub account_id: Option<i64>,
-    pub name: String,
-    /// sendgrid | ses | mailgun | smtp | msgraph | log | capture
-    pub provider_type: String,
-    /// The settings, secrets shown as `********`.
-    #[schema(value_type = Object)]
-    pub config: Value,
-    pub enabled: bool,
-    pub priority: i64,
-    pub created_at: i64,
-    pub updated_at: i64,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -74,13 +58,6 @@ pub struct UpdateProvider {
 pub struct ProviderQuery {
     /// Admins: one account's providers only.
     pub account_id: Option<i64>,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct TestResult {
-    pub ok: bool,
-    /// What was done, step by step, with the outcome of each.
-    pub steps: Vec<String>,
 }
 
 impl ApiState {

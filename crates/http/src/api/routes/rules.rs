@@ -15,27 +15,12 @@ use super::super::error::{ApiError, Json, Path, Query};
 use super::super::principal::{Principal, Role};
 use super::super::{ApiState, now_ms};
 use super::ErrorBody;
+use crate::api::dto::rules::{RuleView, SplitShare};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
         .routes(routes!(create_rule, list_rules))
         .routes(routes!(get_rule, replace_rule, delete_rule))
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct RuleView {
-    pub id: i64,
-    pub account_id: i64,
-    pub name: String,
-    pub priority: i64,
-    #[schema(value_type = Object)]
-    pub conditions: Value,
-    pub provider_id: i64,
-    pub fallbacks: Vec<i64>,
-    pub split: Vec<SplitShare>,
-    pub enabled: bool,
-    pub created_at: i64,
-    pub updated_at: i64,
 }
 
 impl From<RuleRow> for RuleView {
@@ -84,14 +69,6 @@ pub struct RuleBody {
     pub enabled: Option<bool>,
     /// Admins: the account.
     pub account_id: Option<i64>,
-}
-
-/// One provider's share of a weighted split.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SplitShare {
-    pub provider_id: i64,
-    pub weight: u32,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -12,19 +12,10 @@ use super::super::principal::Principal;
 use super::super::{ApiState, now_ms};
 use super::ErrorBody;
 use crate::runtime::{OVERRIDE_FIELDS, Overrides, RUNTIME_KEY, StoredRuntime, valid_log_level};
+use crate::api::dto::settings::{SettingsView};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new().routes(routes!(get_settings, update_settings))
-}
-
-/// The overrides in force; an absent value means the config file's.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct SettingsView {
-    pub log_level: Option<String>,
-    /// Whether a webhook secret was set here (it is never shown).
-    pub webhook_secret_set: bool,
-    #[serde(flatten)]
-    pub webhook: Overrides,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]

@@ -11,20 +11,12 @@ use super::super::error::{ApiError, Json, Path, Query};
 use super::super::principal::{Principal, Role};
 use super::super::{ApiState, now_ms};
 use super::{AccountQuery, ErrorBody, live_account};
+use crate::api::dto::smtp_credentials::{CredentialView};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
         .routes(routes!(create_credential, list_credentials))
         .routes(routes!(revoke_credential))
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct CredentialView {
-    pub id: i64,
-    pub account_id: i64,
-    pub username: String,
-    pub created_at: i64,
-    pub revoked_at: Option<i64>,
 }
 
 impl From<SmtpCredential> for CredentialView {

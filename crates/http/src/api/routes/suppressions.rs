@@ -12,22 +12,12 @@ use super::super::error::{ApiError, Json, Path, Query};
 use super::super::principal::{Principal, Role};
 use super::super::{ApiState, now_ms};
 use super::{AccountQuery, ErrorBody, live_account};
+use crate::api::dto::suppressions::{SuppressionView};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
         .routes(routes!(add_suppression, list_suppressions))
         .routes(routes!(delete_suppression))
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct SuppressionView {
-    pub id: i64,
-    pub account_id: i64,
-    pub address: String,
-    pub reason: String,
-    pub source: String,
-    pub created_at: i64,
-    pub expires_at: Option<i64>,
 }
 
 impl From<SuppressionRow> for SuppressionView {

@@ -14,6 +14,7 @@ use super::super::principal::{Principal, Role};
 use super::super::render::{Rendered, builtin, render};
 use super::super::{ApiState, now_ms};
 use super::ErrorBody;
+use crate::api::dto::templates::{TemplateView};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
@@ -52,19 +53,6 @@ async fn preview_template(
         &body.html,
         &data,
     )?))
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct TemplateView {
-    pub id: i64,
-    /// Absent: system-wide.
-    pub account_id: Option<i64>,
-    pub name: String,
-    pub subject: String,
-    pub text: String,
-    pub html: String,
-    pub created_at: i64,
-    pub updated_at: i64,
 }
 
 impl From<TemplateRow> for TemplateView {

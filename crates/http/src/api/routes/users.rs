@@ -11,22 +11,12 @@ use super::super::error::{ApiError, Json, Path, Query};
 use super::super::principal::{Principal, Role};
 use super::super::{ApiState, now_ms};
 use super::ErrorBody;
+use crate::api::dto::users::{UserView};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
         .routes(routes!(create_user, list_users))
         .routes(routes!(get_user, update_user, delete_user))
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct UserView {
-    pub id: i64,
-    /// Absent for system admins.
-    pub account_id: Option<i64>,
-    pub email: String,
-    pub role: String,
-    pub status: String,
-    pub created_at: i64,
 }
 
 impl From<User> for UserView {

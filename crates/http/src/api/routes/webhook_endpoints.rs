@@ -15,26 +15,13 @@ use super::super::error::{ApiError, Json, Path, Query};
 use super::super::principal::{Principal, Role};
 use super::super::{ApiState, now_ms};
 use super::{AccountQuery, ErrorBody, live_account};
+use crate::api::dto::webhook_endpoints::{EndpointView, AttemptView, DeliveryView};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
         .routes(routes!(create_endpoint, list_endpoints))
         .routes(routes!(get_endpoint, replace_endpoint, delete_endpoint))
         .routes(routes!(list_deliveries))
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct EndpointView {
-    pub id: i64,
-    pub account_id: i64,
-    pub url: String,
-    pub events: Vec<String>,
-    pub enabled: bool,
-    /// Only when created (or replaced with a new secret): keep it, it is not shown again.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub secret: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
 }
 
 fn view(row: WebhookEndpointRow, secret: Option<String>) -> EndpointView {
@@ -62,28 +49,6 @@ pub struct EndpointBody {
     pub enabled: Option<bool>,
     /// Admins: the account.
     pub account_id: Option<i64>,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct AttemptView {
-    pub status_code: Option<i64>,
-    pub error: Option<String>,
-    pub started_at: i64,
-    pub finished_at: i64,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct DeliveryView {
-    pub id: i64,
-    pub event: String,
-    pub message_id: i64,
-    /// pending | delivered | failed
-    pub status: String,
-    pub attempts: u32,
-    pub next_attempt_at: i64,
-    pub last_error: Option<String>,
-    pub created_at: i64,
-    pub attempt_log: Vec<AttemptView>,
 }
 
 impl From<WebhookDeliveryRow> for DeliveryView {
