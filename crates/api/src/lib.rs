@@ -1,16 +1,29 @@
 //! The management REST API under `/api/v1`. One error type ([`error::ApiError`]), one
 //! principal extractor ([`principal::Principal`]); the OpenAPI document is generated from
-//! the handlers' annotations, so a route cannot exist without being described.
+//! the handlers' annotations, so a route cannot exist without being described. What the
+//! routes answer is in [`dto`], which the panel (`sluice-panel`) reads its pages from.
+//! Also here, because the API and the other listeners share them: the JSON error shape of
+//! axum's own answers ([`error_body`]), message composition ([`compose`]) and templates
+//! ([`render`]) for the outbound-email webhook, and the run-time settings an admin sets
+//! through `PUT /settings` ([`runtime_settings`]).
 
-pub(crate) mod compose;
+pub mod compose;
 pub(crate) mod destinations;
 pub mod dto;
 pub mod error;
+pub mod error_body;
 pub mod feedback;
+pub mod password;
 pub mod principal;
 pub mod render;
 pub(crate) mod routes;
+pub mod runtime_settings;
 pub mod tokens;
+
+/// The statuses `GET /messages?status=` takes (the panel's filter offers them).
+pub use routes::messages::STATUSES as MESSAGE_STATUSES;
+/// Checks a user's email and password as `POST /auth/login` does (the panel's login).
+pub use routes::auth::verify_login;
 
 use std::sync::Arc;
 

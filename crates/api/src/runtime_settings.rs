@@ -1,7 +1,8 @@
 //! Settings an admin changes at run time (the panel's Settings page, `PUT /api/v1/settings`):
 //! kept in the database (`settings` key `runtime`), so every node applies them; each node
 //! reads them every couple of seconds (`watch_runtime_settings`) and publishes them on a
-//! watch channel the webhook receiver and the log filter follow. A field left unset means
+//! watch channel that the webhook receiver and the binary (log filter, API rate limits,
+//! delivery mode) follow. A field left unset means
 //! "as the config file says".
 
 use std::sync::Arc;
@@ -189,7 +190,7 @@ pub struct StoredRuntime {
     pub log_level: Option<String>,
     pub webhook_secret_sealed: Option<String>,
     #[serde(flatten)]
-    pub webhook: Overrides,
+    pub overrides: Overrides,
 }
 
 /// What the node applies (the secret opened).
@@ -197,7 +198,8 @@ pub struct StoredRuntime {
 pub struct RuntimeSettings {
     pub log_level: Option<String>,
     pub webhook_secret: Option<String>,
-    pub webhook: Overrides,
+    /// The webhook's settings, the API's rate limits and the delivery mode.
+    pub overrides: Overrides,
 }
 
 impl RuntimeSettings {
@@ -206,7 +208,7 @@ impl RuntimeSettings {
         &self,
         base: &sluice_config::WebhookConfig,
     ) -> sluice_config::WebhookConfig {
-        let mut config = self.webhook.over(base);
+        let mut config = self.overrides.over(base);
         if let Some(secret) = &self.webhook_secret {
             config.secret = secret.clone();
         }
@@ -222,7 +224,7 @@ impl std::fmt::Debug for RuntimeSettings {
                 "webhook_secret",
                 &self.webhook_secret.as_ref().map(|_| "********"),
             )
-            .field("webhook", &self.webhook)
+            .field("overrides", &self.overrides)
             .finish()
     }
 }
@@ -300,7 +302,7 @@ pub fn open(
     Ok(RuntimeSettings {
         log_level: stored.log_level,
         webhook_secret,
-        webhook: stored.webhook,
+        overrides: stored.overrides,
     })
 }
 

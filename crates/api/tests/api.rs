@@ -8,7 +8,7 @@ use axum::http::{Method, Request, StatusCode};
 use mail_parser::MimeHeaders;
 use serde_json::{Value, json};
 use sluice_core::LoginThrottle;
-use sluice_http::api::{ApiState, tokens::Tokens};
+use sluice_api::{ApiState, tokens::Tokens};
 use sluice_store::{NewUser, Store};
 use tower::ServiceExt;
 
@@ -22,7 +22,7 @@ const ACCOUNT_PASSWORD: &str = "smtp-password-A1";
 struct WorkerSubmitter(Arc<sluice_worker::Acceptor>);
 
 #[async_trait::async_trait]
-impl sluice_http::api::Submitter for WorkerSubmitter {
+impl sluice_api::Submitter for WorkerSubmitter {
     async fn submit(
         &self,
         policy: &sluice_core::AccountPolicy,
@@ -112,9 +112,9 @@ impl Api {
             account_status: Arc::new(sluice_store::ttl_cache::TtlCache::new(
                 std::time::Duration::ZERO,
             )),
-            feedback: Arc::new(sluice_http::api::feedback::FeedbackState {
+            feedback: Arc::new(sluice_api::feedback::FeedbackState {
                 max_age_secs: 600,
-                certificates: sluice_http::api::feedback::verify::SnsCertificates::new(
+                certificates: sluice_api::feedback::verify::SnsCertificates::new(
                     vec![],
                     sluice_deliver::Egress::Policed(loopback_open()),
                 ),
@@ -144,7 +144,7 @@ impl Api {
             )
             .await
             .unwrap();
-        let (router, openapi) = sluice_http::api::router(state);
+        let (router, openapi) = sluice_api::router(state);
         Api {
             app: Router::new().nest("/api/v1", router),
             connections,

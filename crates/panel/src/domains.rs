@@ -10,8 +10,8 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{PanelState, PanelUser, act, act_on_form, api_read};
-use crate::api::dto::domains::DomainView;
+use super::{PanelState, PanelUser, account_query, act, act_on_form, api_read};
+use sluice_api::dto::domains::DomainView;
 
 pub fn routes() -> axum::Router<PanelState> {
     axum::Router::new()
@@ -23,16 +23,6 @@ pub fn routes() -> axum::Router<PanelState> {
 #[derive(Deserialize)]
 struct ListQuery {
     account_id: Option<String>,
-}
-
-fn account_query(account_id: Option<&str>) -> String {
-    match account_id
-        .map(str::trim)
-        .filter(|a| a.parse::<i64>().is_ok())
-    {
-        Some(a) => format!("?account_id={a}"),
-        None => String::new(),
-    }
 }
 
 async fn list(
@@ -103,7 +93,7 @@ async fn remove(State(state): State<PanelState>, user: PanelUser, Path(id): Path
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::panel::form_pairs as pairs;
+    use crate::form_pairs as pairs;
 
     #[test]
     fn the_add_form_becomes_the_api_body() {

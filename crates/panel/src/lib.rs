@@ -27,8 +27,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tower::ServiceExt;
 
-use crate::api::ApiState;
-use crate::api::dto::ErrorBody;
+use sluice_api::ApiState;
+use sluice_api::dto::ErrorBody;
 pub use session::PanelUser;
 
 /// Everything the panel's handlers share.
@@ -59,7 +59,7 @@ impl ApiAnswer {
         serde_json::from_slice(&self.bytes).unwrap_or(Value::Null)
     }
 
-    /// The answer as the API's type for it (`crate::api::dto`).
+    /// The answer as the API's type for it (`sluice_api::dto`).
     pub fn read<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
         serde_json::from_slice(&self.bytes)
     }
@@ -74,7 +74,7 @@ impl ApiAnswer {
 
 impl PanelState {
     pub fn new(api_state: ApiState, config: &sluice_config::PanelConfig) -> Self {
-        let api_router = crate::api::router(api_state.clone()).0;
+        let api_router = sluice_api::router(api_state.clone()).0;
         PanelState {
             api_state,
             api_router,
@@ -276,7 +276,7 @@ pub fn router(state: PanelState) -> Router {
             csrf_state,
             session::require_csrf,
         ))
-        .layer(axum::middleware::from_fn(crate::error_body::api_shape))
+        .layer(axum::middleware::from_fn(sluice_api::error_body::api_shape))
         .layer(axum::middleware::from_fn(security_headers))
 }
 
@@ -313,7 +313,7 @@ pub async fn serve(
     state: PanelState,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    crate::serve(listener, router(state), shutdown).await
+    sluice_http::serve(listener, router(state), shutdown).await
 }
 
 /// Serves the panel over HTTPS (HTTP/1.1) on `listener` until shutdown: each connection's
@@ -327,7 +327,7 @@ pub async fn serve_tls(
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     use tower::ServiceExt;
-    let router = crate::unread_body::close_when_body_unread(router(state));
+    let router = sluice_http::unread_body::close_when_body_unread(router(state));
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -375,7 +375,7 @@ fn client_of(request: &axum::http::request::Parts) -> Option<SocketAddr> {
         .map(|c| c.0)
 }
 
-/// Runs an API call and reads its answer as the API's type `T` (`crate::api::dto`), or
+/// Runs an API call and reads its answer as the API's type `T` (`sluice_api::dto`), or
 /// answers with an error page: the API's error, or a 502 when the answer is not a `T`.
 pub(super) async fn api_read<T: DeserializeOwned>(
     state: &PanelState,
@@ -444,6 +444,17 @@ pub(super) async fn act_on_form(
     match body {
         Ok(body) => act(state, user, method, path, Some(body), then).await,
         Err(message) => state.error_page(Some(user), StatusCode::UNPROCESSABLE_ENTITY, &message),
+    }
+}
+
+/// `?account_id=N` for an API path when `account_id` is a number; else nothing.
+pub(crate) fn account_query(account_id: Option<&str>) -> String {
+    match account_id
+        .map(str::trim)
+        .filter(|a| a.parse::<i64>().is_ok())
+    {
+        Some(a) => format!("?account_id={a}"),
+        None => String::new(),
     }
 }
 

@@ -13,15 +13,15 @@ use serde_json::{Value, json};
 use super::chart::{HourBars, hourly_svg};
 use super::inline::{inline_cid_images, part_by_content_id};
 use super::{PanelState, PanelUser, act, api_read, session};
-use crate::api::dto::audit::AuditView;
-use crate::api::dto::dashboard::DashboardView;
-use crate::api::dto::messages::{MessageDetail, MessageItem};
-use crate::api::dto::providers::ProviderView;
-use crate::api::dto::settings::SettingsView;
-use crate::api::dto::templates::TemplateView;
-use crate::api::dto::users::UserView;
-use crate::api::dto::{Page, Rendered};
-use crate::api::now_ms;
+use sluice_api::dto::audit::AuditView;
+use sluice_api::dto::dashboard::DashboardView;
+use sluice_api::dto::messages::{MessageDetail, MessageItem};
+use sluice_api::dto::providers::ProviderView;
+use sluice_api::dto::settings::SettingsView;
+use sluice_api::dto::templates::TemplateView;
+use sluice_api::dto::users::UserView;
+use sluice_api::dto::{Page, Rendered};
+use sluice_api::now_ms;
 
 pub fn routes() -> axum::Router<PanelState> {
     axum::Router::new()
@@ -127,7 +127,7 @@ async fn messages(
             json!({
                 "page": page,
                 "search": { "status": search.status, "from": search.from, "to": search.to },
-                "statuses": crate::api::routes::messages::STATUSES,
+                "statuses": sluice_api::MESSAGE_STATUSES,
             }),
         ),
         Err(page) => page,
@@ -467,7 +467,7 @@ async fn rendered_preview(
     state: &PanelState,
     user: &PanelUser,
     form: &TemplateForm,
-) -> crate::panel::ApiAnswer {
+) -> crate::ApiAnswer {
     let body = json!({ "subject": form.subject, "text": form.text, "html": form.html });
     state
         .api(user, Method::POST, "/templates/preview", Some(body))
@@ -734,7 +734,7 @@ async fn save_settings(
 
 async fn reset_settings(State(state): State<PanelState>, user: PanelUser) -> Response {
     let mut reset = vec!["log_level", "webhook_secret"];
-    reset.extend(crate::runtime::OVERRIDE_FIELDS);
+    reset.extend(sluice_api::runtime_settings::OVERRIDE_FIELDS);
     let body = json!({ "reset": reset });
     act(
         &state,

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::pages::number;
 use super::{PanelState, PanelUser, act_on_form, api_read};
-use crate::api::dto::providers::{ProviderView, TestResult};
+use sluice_api::dto::providers::{ProviderView, TestResult};
 
 pub fn routes() -> axum::Router<PanelState> {
     axum::Router::new()
@@ -303,7 +303,7 @@ async fn test_provider(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::panel::form_pairs as pairs;
+    use crate::form_pairs as pairs;
 
     #[test]
     fn service_forms_become_provider_settings() {

@@ -11,9 +11,9 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{PanelState, PanelUser, act, act_on_form, api_json, api_read};
-use crate::api::dto::Page;
-use crate::api::dto::accounts::AccountView;
+use super::{PanelState, PanelUser, account_query, act, act_on_form, api_json, api_read};
+use sluice_api::dto::Page;
+use sluice_api::dto::accounts::AccountView;
 
 pub fn routes() -> axum::Router<PanelState> {
     axum::Router::new()
@@ -419,16 +419,6 @@ struct ListQuery {
     account_id: Option<String>,
 }
 
-fn account_query(account_id: Option<&str>) -> String {
-    match account_id
-        .map(str::trim)
-        .filter(|a| a.parse::<i64>().is_ok())
-    {
-        Some(a) => format!("?account_id={a}"),
-        None => String::new(),
-    }
-}
-
 async fn list(
     State(state): State<PanelState>,
     user: PanelUser,
@@ -608,7 +598,7 @@ async fn test(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::panel::form_pairs as pairs;
+    use crate::form_pairs as pairs;
 
     #[test]
     fn form_fields_become_the_api_body() {

@@ -18,7 +18,7 @@ use sha2::Sha256;
 use sluice_core::secret::hash_token;
 
 use super::{PanelState, client_of};
-use crate::api::now_ms;
+use sluice_api::now_ms;
 
 pub const SESSION_COOKIE: &str = "sluice_session";
 const PRELOGIN_COOKIE: &str = "sluice_prelogin";
@@ -273,7 +273,7 @@ async fn login(
     Form(form): Form<LoginForm>,
 ) -> Response {
     let user =
-        match crate::api::routes::auth::verify_login(&state.api_state, &form.email, &form.password)
+        match sluice_api::verify_login(&state.api_state, &form.email, &form.password)
             .await
         {
             Ok(user) => user,

@@ -11,10 +11,12 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use serde_json::{Value, json};
 use sluice_core::{AcceptOutcome, LoginThrottle};
-use sluice_http::api::{ApiState, tokens::Tokens};
+use sluice_api::{ApiState, tokens::Tokens};
 use sluice_store::{NewUser, Store};
 use tower::ServiceExt;
 
+// The API tests' in-process accept path, shared rather than copied.
+#[path = "../../api/tests/common/mod.rs"]
 mod common;
 
 use common::loopback_open;
@@ -29,7 +31,7 @@ fn acceptor(store: Arc<dyn Store>) -> Arc<sluice_worker::Acceptor> {
 struct Submit(Arc<sluice_worker::Acceptor>);
 
 #[async_trait::async_trait]
-impl sluice_http::api::Submitter for Submit {
+impl sluice_api::Submitter for Submit {
     async fn submit(
         &self,
         policy: &sluice_core::AccountPolicy,
@@ -100,9 +102,9 @@ impl App {
             account_status: Arc::new(sluice_store::ttl_cache::TtlCache::new(
                 std::time::Duration::ZERO,
             )),
-            feedback: Arc::new(sluice_http::api::feedback::FeedbackState {
+            feedback: Arc::new(sluice_api::feedback::FeedbackState {
                 max_age_secs: 600,
-                certificates: sluice_http::api::feedback::verify::SnsCertificates::new(
+                certificates: sluice_api::feedback::verify::SnsCertificates::new(
                     vec![],
                     sluice_deliver::Egress::Policed(loopback_open()),
                 ),
@@ -130,7 +132,7 @@ impl App {
             )
             .await
             .unwrap();
-        let panel = sluice_http::panel::router(sluice_http::panel::PanelState::new(
+        let panel = sluice_panel::router(sluice_panel::PanelState::new(
             state.clone(),
             &Default::default(),
         ));

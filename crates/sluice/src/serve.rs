@@ -115,7 +115,7 @@ struct Effective {
 }
 
 fn effective(runtime: &sluice_http::runtime::RuntimeSettings, config: &Config) -> Effective {
-    let overrides = &runtime.webhook;
+    let overrides = &runtime.overrides;
     Effective {
         log_level: runtime
             .log_level
@@ -357,16 +357,16 @@ pub async fn run(args: crate::ConfigArgs, roles: &[Role]) -> anyhow::Result<()> 
                 .await
                 .with_context(|| format!("binding the panel listener {addr}"))?;
             info!(%addr, "panel listener started");
-            let state = sluice_http::panel::PanelState::new(api, &config.panel);
+            let state = sluice_panel::PanelState::new(api, &config.panel);
             Some(if config.panel.tls {
-                tokio::spawn(sluice_http::panel::serve_tls(
+                tokio::spawn(sluice_panel::serve_tls(
                     socket,
                     state,
                     panel_tls.clone(),
                     shutdown.clone(),
                 ))
             } else {
-                tokio::spawn(sluice_http::panel::serve(socket, state, shutdown.clone()))
+                tokio::spawn(sluice_panel::serve(socket, state, shutdown.clone()))
             })
         }
         None => None,

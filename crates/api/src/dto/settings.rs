@@ -10,5 +10,5 @@ pub struct SettingsView {
     /// Whether a webhook secret was set here (it is never shown).
     pub webhook_secret_set: bool,
     #[serde(flatten)]
-    pub webhook: Overrides,
+    pub overrides: Overrides,
 }

@@ -14,7 +14,7 @@ use super::super::error::{ApiError, Json, Path, Query};
 use super::super::principal::{Principal, Role};
 use super::super::{ApiState, now_ms};
 use super::{ErrorBody, Page, page_size};
-use crate::api::dto::accounts::{AccountView, CreatedAccount};
+use crate::dto::accounts::{AccountView, CreatedAccount};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()

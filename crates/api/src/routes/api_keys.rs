@@ -13,7 +13,7 @@ use super::super::error::{ApiError, Json, Path, Query};
 use super::super::principal::{Principal, Role};
 use super::super::{ApiState, now_ms};
 use super::{AccountQuery, ErrorBody, live_account};
-use crate::api::dto::api_keys::{ApiKeyView, CreatedKey};
+use crate::dto::api_keys::{ApiKeyView, CreatedKey};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()

@@ -10,7 +10,7 @@ use super::super::ApiState;
 use super::super::error::{ApiError, Query};
 use super::super::principal::{Principal, Role};
 use super::{ErrorBody, Page, page_size};
-use crate::api::dto::audit::{AuditView};
+use crate::dto::audit::{AuditView};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new().routes(routes!(list_audit))

@@ -11,7 +11,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::super::error::{ApiError, Json};
 use super::super::{ApiState, now_ms};
 use super::ErrorBody;
-use crate::api::dto::auth::{TokenPair};
+use crate::dto::auth::{TokenPair};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
@@ -60,7 +60,7 @@ async fn issue_pair(state: &ApiState, user_id: i64) -> Result<TokenPair, ApiErro
 /// Checks a login (the API's and the panel's): the user, if the password matches, the user
 /// is active and not locked out. Wrong email, wrong password and a locked user fail alike,
 /// and take as long; failures count towards the lockout.
-pub(crate) async fn verify_login(
+pub async fn verify_login(
     state: &ApiState,
     email: &str,
     password: &str,

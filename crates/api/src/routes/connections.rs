@@ -11,7 +11,7 @@ use super::super::ApiState;
 use super::super::error::{ApiError, Path};
 use super::super::principal::{Principal, Role};
 use super::ErrorBody;
-use crate::api::dto::connections::{ConnectionView};
+use crate::dto::connections::{ConnectionView};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()

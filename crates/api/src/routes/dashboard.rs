@@ -11,7 +11,7 @@ use super::super::error::{ApiError, Query};
 use super::super::principal::Principal;
 use super::super::{ApiState, now_ms};
 use super::ErrorBody;
-use crate::api::dto::dashboard::{DashboardView, StatusCount, HourView, ProviderHealth, ErrorView};
+use crate::dto::dashboard::{DashboardView, StatusCount, HourView, ProviderHealth, ErrorView};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new().routes(routes!(dashboard))

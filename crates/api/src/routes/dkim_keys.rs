@@ -14,7 +14,7 @@ use super::super::error::{ApiError, Json, Path, Query};
 use super::super::principal::{Principal, Role};
 use super::super::{ApiState, now_ms};
 use super::{AccountQuery, ErrorBody, live_account};
-use crate::api::dto::dkim_keys::{DnsRecord, DkimKeyView};
+use crate::dto::dkim_keys::{DnsRecord, DkimKeyView};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()

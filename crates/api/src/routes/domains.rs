@@ -17,7 +17,7 @@ use super::super::error::{ApiError, Json, Path, Query};
 use super::super::principal::{Principal, Role};
 use super::super::{ApiState, now_ms};
 use super::{AccountQuery, ErrorBody, live_account};
-use crate::api::dto::domains::{VerificationRecord, RecordStatus, DomainView};
+use crate::dto::domains::{VerificationRecord, RecordStatus, DomainView};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()

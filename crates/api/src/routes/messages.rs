@@ -12,7 +12,7 @@ use super::super::error::{ApiError, Json, Path, Query};
 use super::super::principal::{Principal, Role};
 use super::super::{ApiState, now_ms};
 use super::{ErrorBody, Page, page_size};
-use crate::api::dto::messages::{MessageItem, AttemptView, EventView, MessageDetail, Requeued};
+use crate::dto::messages::{MessageItem, AttemptView, EventView, MessageDetail, Requeued};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
@@ -60,7 +60,7 @@ impl From<MessageSummary> for MessageItem {
     }
 }
 
-pub(crate) const STATUSES: [&str; 9] = [
+pub const STATUSES: [&str; 9] = [
     "queued",
     "sending",
     "deferred",

@@ -16,7 +16,7 @@ use super::super::error::{ApiError, Json, Path, Query};
 use super::super::principal::{Principal, Role};
 use super::super::{ApiState, now_ms};
 use super::ErrorBody;
-use crate::api::dto::providers::{ProviderView, TestResult};
+use crate::dto::providers::{ProviderView, TestResult};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()

@@ -15,7 +15,7 @@ use super::super::error::{ApiError, Json, Path, Query};
 use super::super::principal::{Principal, Role};
 use super::super::{ApiState, now_ms};
 use super::ErrorBody;
-use crate::api::dto::rules::{RuleView, SplitShare};
+use crate::dto::rules::{RuleView, SplitShare};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()

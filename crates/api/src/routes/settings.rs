@@ -11,8 +11,8 @@ use super::super::error::{ApiError, Json};
 use super::super::principal::Principal;
 use super::super::{ApiState, now_ms};
 use super::ErrorBody;
-use crate::runtime::{OVERRIDE_FIELDS, Overrides, RUNTIME_KEY, StoredRuntime, valid_log_level};
-use crate::api::dto::settings::{SettingsView};
+use crate::runtime_settings::{OVERRIDE_FIELDS, Overrides, RUNTIME_KEY, StoredRuntime, valid_log_level};
+use crate::dto::settings::{SettingsView};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new().routes(routes!(get_settings, update_settings))
@@ -25,7 +25,7 @@ pub struct UpdateSettings {
     /// A new HMAC key for the outbound-email webhook (16 to 256 characters).
     pub webhook_secret: Option<String>,
     #[serde(flatten)]
-    pub webhook: Overrides,
+    pub overrides: Overrides,
     /// Fields to return to the config file's value.
     #[serde(default)]
     pub reset: Vec<String>,
@@ -35,7 +35,7 @@ fn view(stored: &StoredRuntime) -> SettingsView {
     SettingsView {
         log_level: stored.log_level.clone(),
         webhook_secret_set: stored.webhook_secret_sealed.is_some(),
-        webhook: stored.webhook.clone(),
+        overrides: stored.overrides.clone(),
     }
 }
 
@@ -94,9 +94,9 @@ async fn update_settings(
             "webhook_secret has 16 to 256 characters",
         ));
     }
-    update.webhook.check().map_err(ApiError::validation)?;
+    update.overrides.check().map_err(ApiError::validation)?;
     let mut settings = stored(&state).await?;
-    let mut changed: Vec<&str> = settings.webhook.take(&update.webhook);
+    let mut changed: Vec<&str> = settings.overrides.take(&update.overrides);
     if let Some(level) = update.log_level {
         settings.log_level = Some(level);
         changed.push("log_level");
@@ -110,7 +110,7 @@ async fn update_settings(
             "log_level" => settings.log_level = None,
             "webhook_secret" => settings.webhook_secret_sealed = None,
             other => {
-                settings.webhook.reset(other);
+                settings.overrides.reset(other);
             }
         }
     }
@@ -130,7 +130,7 @@ async fn update_settings(
             RUNTIME_KEY,
             json!({
                 "changed": changed, "reset": update.reset,
-                "log_level": shown.log_level, "webhook": shown.webhook,
+                "log_level": shown.log_level, "webhook": shown.overrides,
             }),
         )
         .await?;

@@ -11,7 +11,7 @@ use super::super::error::{ApiError, Json, Path, Query};
 use super::super::principal::{Principal, Role};
 use super::super::{ApiState, now_ms};
 use super::{AccountQuery, ErrorBody, live_account};
-use crate::api::dto::smtp_credentials::{CredentialView};
+use crate::dto::smtp_credentials::{CredentialView};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()

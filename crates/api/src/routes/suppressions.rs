@@ -12,7 +12,7 @@ use super::super::error::{ApiError, Json, Path, Query};
 use super::super::principal::{Principal, Role};
 use super::super::{ApiState, now_ms};
 use super::{AccountQuery, ErrorBody, live_account};
-use crate::api::dto::suppressions::{SuppressionView};
+use crate::dto::suppressions::{SuppressionView};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()

@@ -14,7 +14,7 @@ use super::super::principal::{Principal, Role};
 use super::super::render::{Rendered, builtin, render};
 use super::super::{ApiState, now_ms};
 use super::ErrorBody;
-use crate::api::dto::templates::{TemplateView};
+use crate::dto::templates::{TemplateView};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()

@@ -11,7 +11,7 @@ use super::super::error::{ApiError, Json, Path, Query};
 use super::super::principal::{Principal, Role};
 use super::super::{ApiState, now_ms};
 use super::ErrorBody;
-use crate::api::dto::users::{UserView};
+use crate::dto::users::{UserView};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()

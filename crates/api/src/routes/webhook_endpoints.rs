@@ -15,7 +15,7 @@ use super::super::error::{ApiError, Json, Path, Query};
 use super::super::principal::{Principal, Role};
 use super::super::{ApiState, now_ms};
 use super::{AccountQuery, ErrorBody, live_account};
-use crate::api::dto::webhook_endpoints::{EndpointView, AttemptView, DeliveryView};
+use crate::dto::webhook_endpoints::{EndpointView, AttemptView, DeliveryView};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
