@@ -20,10 +20,10 @@ pub(crate) mod routes;
 pub mod runtime_settings;
 pub mod tokens;
 
-/// The statuses `GET /messages?status=` takes (the panel's filter offers them).
-pub use routes::messages::STATUSES as MESSAGE_STATUSES;
 /// Checks a user's email and password as `POST /auth/login` does (the panel's login).
 pub use routes::auth::verify_login;
+/// The statuses `GET /messages?status=` takes (the panel's filter offers them).
+pub use routes::messages::STATUSES as MESSAGE_STATUSES;
 
 use std::sync::Arc;
 

@@ -27,9 +27,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tower::ServiceExt;
 
+pub use session::PanelUser;
 use sluice_api::ApiState;
 use sluice_api::dto::ErrorBody;
-pub use session::PanelUser;
 
 /// Everything the panel's handlers share.
 #[derive(Clone)]
@@ -220,7 +220,7 @@ fn templates() -> minijinja::Environment<'static> {
 }
 
 /// Epoch milliseconds as a UTC date-time (`2026-12-03 12:00:00 UTC`).
-pub(super) fn utc_datetime(ms: i64) -> String {
+pub(crate) fn utc_datetime(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .map(|t| {
             format!(
@@ -377,7 +377,7 @@ fn client_of(request: &axum::http::request::Parts) -> Option<SocketAddr> {
 
 /// Runs an API call and reads its answer as the API's type `T` (`sluice_api::dto`), or
 /// answers with an error page: the API's error, or a 502 when the answer is not a `T`.
-pub(super) async fn api_read<T: DeserializeOwned>(
+pub(crate) async fn api_read<T: DeserializeOwned>(
     state: &PanelState,
     user: &PanelUser,
     method: Method,
@@ -400,7 +400,7 @@ pub(super) async fn api_read<T: DeserializeOwned>(
 
 /// Runs an API call and answers with its JSON, or with an error page: for the pages that
 /// serve many resources from one table (`resources.rs`) and show whatever fields they have.
-pub(super) async fn api_json(
+pub(crate) async fn api_json(
     state: &PanelState,
     user: &PanelUser,
     method: Method,
@@ -416,7 +416,7 @@ pub(super) async fn api_json(
 }
 
 /// Runs a state-changing API call, then goes to `then`; an error page if it failed.
-pub(super) async fn act(
+pub(crate) async fn act(
     state: &PanelState,
     user: &PanelUser,
     method: Method,
@@ -433,7 +433,7 @@ pub(super) async fn act(
 }
 
 /// [`act`] with the API body a form became, or the form's error as a 422 page.
-pub(super) async fn act_on_form(
+pub(crate) async fn act_on_form(
     state: &PanelState,
     user: &PanelUser,
     method: Method,
@@ -460,7 +460,7 @@ pub(crate) fn account_query(account_id: Option<&str>) -> String {
 
 /// A submitted form as the handlers get it, for tests.
 #[cfg(test)]
-pub(super) fn form_pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+pub(crate) fn form_pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
     items
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -71,11 +71,11 @@ fn query_string(pairs: &[(&str, Option<&str>)]) -> String {
 }
 
 async fn dashboard(State(state): State<PanelState>, user: PanelUser) -> Response {
-    let board: DashboardView =
-        match api_read(&state, &user, Method::GET, "/dashboard", None).await {
-            Ok(board) => board,
-            Err(page) => return page,
-        };
+    let board: DashboardView = match api_read(&state, &user, Method::GET, "/dashboard", None).await
+    {
+        Ok(board) => board,
+        Err(page) => return page,
+    };
     let hours: Vec<HourBars> = board
         .hours
         .iter()

@@ -272,35 +272,32 @@ async fn login(
     headers: axum::http::HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    let user =
-        match sluice_api::verify_login(&state.api_state, &form.email, &form.password)
-            .await
-        {
-            Ok(user) => user,
-            Err(error) => {
-                let message = match error.code {
-                    "account_suspended" | "account_deleted" => error.message,
-                    _ => "Wrong email or password, or the user is locked or disabled.".into(),
-                };
-                // The form again, with the same pre-login token (the CSRF check passed on it).
-                let mut parts = axum::http::Request::new(()).into_parts().0;
-                parts.headers = headers;
-                let csrf = match (cookie(&parts, PRELOGIN_COOKIE), secret(&state).await) {
-                    (Some(token), Ok(secret)) => csrf_for(&secret, token),
-                    _ => String::new(),
-                };
-                let mut page = state.page(
-                    "login.html",
-                    None,
-                    serde_json::json!({
-                        "csrf": csrf,
-                        "error": message,
-                    }),
-                );
-                *page.status_mut() = error.status;
-                return page;
-            }
-        };
+    let user = match sluice_api::verify_login(&state.api_state, &form.email, &form.password).await {
+        Ok(user) => user,
+        Err(error) => {
+            let message = match error.code {
+                "account_suspended" | "account_deleted" => error.message,
+                _ => "Wrong email or password, or the user is locked or disabled.".into(),
+            };
+            // The form again, with the same pre-login token (the CSRF check passed on it).
+            let mut parts = axum::http::Request::new(()).into_parts().0;
+            parts.headers = headers;
+            let csrf = match (cookie(&parts, PRELOGIN_COOKIE), secret(&state).await) {
+                (Some(token), Ok(secret)) => csrf_for(&secret, token),
+                _ => String::new(),
+            };
+            let mut page = state.page(
+                "login.html",
+                None,
+                serde_json::json!({
+                    "csrf": csrf,
+                    "error": message,
+                }),
+            );
+            *page.status_mut() = error.status;
+            return page;
+        }
+    };
     let token = random_token();
     let now = now_ms();
     if let Err(error) = state

@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::runtime_settings::Overrides;
+
 /// The overrides in force; an absent value means the config file's.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct SettingsView {

@@ -20,8 +20,8 @@ use sluice_store::ProviderRow;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::error::{ApiError, Path};
 use super::dto::ErrorBody;
+use super::error::{ApiError, Path};
 use super::{ApiState, now_ms};
 use verify::Refused;
 

@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use rand::RngCore;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sluice_core::AccountStatus;
 use sluice_core::secret::new_secret;
 use sluice_store::{Account, AccountUpdate, NewAccount};

@@ -1,16 +1,16 @@
 //! The audit log: who changed what, when, from where.
 
 use axum::extract::State;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sluice_store::{AuditFilter, AuditRow};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::super::ApiState;
 use super::super::error::{ApiError, Query};
 use super::super::principal::{Principal, Role};
 use super::{ErrorBody, Page, page_size};
-use crate::dto::audit::{AuditView};
+use crate::dto::audit::AuditView;
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new().routes(routes!(list_audit))

@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use rand::RngCore;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sluice_core::LoginState;
 use sluice_core::secret::{hash_token, new_secret};
 use utoipa::ToSchema;
@@ -11,7 +11,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::super::error::{ApiError, Json};
 use super::super::{ApiState, now_ms};
 use super::ErrorBody;
-use crate::dto::auth::{TokenPair};
+use crate::dto::auth::TokenPair;
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()

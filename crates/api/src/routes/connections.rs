@@ -2,16 +2,14 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
 use sluice_core::ConnectionInfo;
-use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::super::ApiState;
 use super::super::error::{ApiError, Path};
 use super::super::principal::{Principal, Role};
 use super::ErrorBody;
-use crate::dto::connections::{ConnectionView};
+use crate::dto::connections::ConnectionView;
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()

@@ -3,15 +3,15 @@
 //! delivered / failed messages per hour, provider results and recent errors.
 
 use axum::extract::State;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::super::error::{ApiError, Query};
 use super::super::principal::Principal;
 use super::super::{ApiState, now_ms};
 use super::ErrorBody;
-use crate::dto::dashboard::{DashboardView, StatusCount, HourView, ProviderHealth, ErrorView};
+use crate::dto::dashboard::{DashboardView, ErrorView, HourView, ProviderHealth, StatusCount};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new().routes(routes!(dashboard))

@@ -4,7 +4,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sluice_deliver::dkim::{self, DkimAlgorithm};
 use sluice_store::{DkimKeyRow, NewDkimKey, StoreError};
 use utoipa::ToSchema;
@@ -14,7 +14,7 @@ use super::super::error::{ApiError, Json, Path, Query};
 use super::super::principal::{Principal, Role};
 use super::super::{ApiState, now_ms};
 use super::{AccountQuery, ErrorBody, live_account};
-use crate::dto::dkim_keys::{DnsRecord, DkimKeyView};
+use crate::dto::dkim_keys::{DkimKeyView, DnsRecord};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()

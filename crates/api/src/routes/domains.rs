@@ -6,7 +6,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sluice_core::sender_domain::{self, Check};
 use sluice_deliver::dns::DnsError;
 use sluice_store::{DomainRow, StoreError};
@@ -17,7 +17,7 @@ use super::super::error::{ApiError, Json, Path, Query};
 use super::super::principal::{Principal, Role};
 use super::super::{ApiState, now_ms};
 use super::{AccountQuery, ErrorBody, live_account};
-use crate::dto::domains::{VerificationRecord, RecordStatus, DomainView};
+use crate::dto::domains::{DomainView, RecordStatus, VerificationRecord};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()

@@ -20,8 +20,8 @@ use super::super::error::{ApiError, Json, Path};
 use super::super::principal::Principal;
 use super::super::{ApiState, now_ms};
 use super::ErrorBody;
+use crate::dto::mailbox_servers::MailboxServerView;
 use crate::dto::providers::TestResult;
-use crate::dto::mailbox_servers::{MailboxServerView};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()

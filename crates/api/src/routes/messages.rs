@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sluice_store::{AttemptRow, EventRow, MessageFilter, MessageRecord, MessageSummary};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -12,7 +12,7 @@ use super::super::error::{ApiError, Json, Path, Query};
 use super::super::principal::{Principal, Role};
 use super::super::{ApiState, now_ms};
 use super::{ErrorBody, Page, page_size};
-use crate::dto::messages::{MessageItem, AttemptView, EventView, MessageDetail, Requeued};
+use crate::dto::messages::{AttemptView, EventView, MessageDetail, MessageItem, Requeued};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()

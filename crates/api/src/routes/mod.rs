@@ -25,7 +25,7 @@ use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 
 use super::ApiState;
-pub use super::dto::{ErrorBody, ErrorDetail, Page};
+pub use super::dto::{ErrorBody, Page};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()

@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use rand::RngCore;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 use sluice_core::provider_spec::{self, check_settings, masked, merge_secrets, split_secrets};
 use sluice_store::{NewProvider, ProviderRow};

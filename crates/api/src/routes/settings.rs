@@ -2,7 +2,7 @@
 //! restart, over the config file. See `crate::runtime`.
 
 use axum::extract::State;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -11,8 +11,10 @@ use super::super::error::{ApiError, Json};
 use super::super::principal::Principal;
 use super::super::{ApiState, now_ms};
 use super::ErrorBody;
-use crate::runtime_settings::{OVERRIDE_FIELDS, Overrides, RUNTIME_KEY, StoredRuntime, valid_log_level};
-use crate::dto::settings::{SettingsView};
+use crate::dto::settings::SettingsView;
+use crate::runtime_settings::{
+    OVERRIDE_FIELDS, Overrides, RUNTIME_KEY, StoredRuntime, valid_log_level,
+};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new().routes(routes!(get_settings, update_settings))

@@ -3,7 +3,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use sluice_store::{NewTemplate, TemplateRow};
 use utoipa::{IntoParams, ToSchema};
@@ -14,7 +14,7 @@ use super::super::principal::{Principal, Role};
 use super::super::render::{Rendered, builtin, render};
 use super::super::{ApiState, now_ms};
 use super::ErrorBody;
-use crate::dto::templates::{TemplateView};
+use crate::dto::templates::TemplateView;
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()

@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use rand::RngCore;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sluice_core::message::PUBLISHED_EVENT_KINDS;
 use sluice_store::{NewWebhookEndpoint, WebhookDeliveryRow, WebhookEndpointRow};
 use utoipa::ToSchema;
@@ -15,7 +15,7 @@ use super::super::error::{ApiError, Json, Path, Query};
 use super::super::principal::{Principal, Role};
 use super::super::{ApiState, now_ms};
 use super::{AccountQuery, ErrorBody, live_account};
-use crate::dto::webhook_endpoints::{EndpointView, AttemptView, DeliveryView};
+use crate::dto::webhook_endpoints::{AttemptView, DeliveryView, EndpointView};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
