@@ -80,7 +80,9 @@ pub fn router(state: WebhookState) -> Router {
             get(|| async { axum::Json(json!({ "status": "ok" })) }),
         )
         .with_state(state)
-        .layer(axum::middleware::from_fn(sluice_api::error_body::webhook_shape))
+        .layer(axum::middleware::from_fn(
+            sluice_api::error_body::webhook_shape,
+        ))
 }
 
 /// An answer of the contract's error shape: `{"ok": false, "error": "..."}`.
@@ -450,10 +452,9 @@ async fn render_for(
 /// The refusal for an accept outcome that is not a queued (or delivered) message.
 fn refusal_for(outcome: AcceptOutcome, now: i64) -> Refusal {
     match outcome {
-        AcceptOutcome::Suppressed(_) => refuse(
-            StatusCode::BAD_REQUEST,
-            "invalid field: to (suppressed)",
-        ),
+        AcceptOutcome::Suppressed(_) => {
+            refuse(StatusCode::BAD_REQUEST, "invalid field: to (suppressed)")
+        }
         AcceptOutcome::RecipientNotAllowed(_) => refuse(
             StatusCode::BAD_REQUEST,
             "invalid field: to (not an allowed recipient)",

@@ -10,8 +10,8 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use serde_json::{Value, json};
-use sluice_core::{AcceptOutcome, LoginThrottle};
 use sluice_api::{ApiState, tokens::Tokens};
+use sluice_core::{AcceptOutcome, LoginThrottle};
 use sluice_store::{NewUser, Store};
 use tower::ServiceExt;
 
