@@ -9,6 +9,7 @@
 mod chart;
 mod domains;
 mod inline;
+mod messages;
 mod pages;
 mod providers;
 mod resources;
@@ -240,6 +241,7 @@ pub(crate) fn utc_datetime(ms: i64) -> String {
 pub fn router(state: PanelState) -> Router {
     let csrf_state = state.clone();
     pages::routes()
+        .merge(messages::routes())
         .merge(providers::routes())
         .merge(resources::routes())
         .merge(domains::routes())
