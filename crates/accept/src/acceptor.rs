@@ -341,7 +341,7 @@ impl Acceptor {
                 attempts: 0,
                 created_at: now_ms(),
                 max_attempts: message.max_attempts,
-                source: message.source.as_str().to_string(),
+                source: message.source,
                 tags: message.tags,
                 release_provider_id: None,
             }),

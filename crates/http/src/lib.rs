@@ -1,12 +1,14 @@
-//! The HTTP side: liveness, readiness, Prometheus metrics and the management API.
+//! The HTTP shell: liveness, readiness and Prometheus metrics, the management API
+//! (`sluice-api`) mounted under `/api/v1`, serving a router on a listener, and the
+//! outbound-email webhook receiver on its own listener. The web panel is `sluice-panel`.
 
-pub mod api;
-pub mod error_body;
-pub mod panel;
-pub mod password;
-pub mod runtime;
 pub mod unread_body;
 pub mod webhook;
+
+/// The API crate under its old path, for the binary's wiring.
+pub use sluice_api as api;
+/// The run-time settings under their old path, for the binary's wiring.
+pub use sluice_api::runtime_settings as runtime;
 
 use std::sync::Arc;
 
@@ -41,7 +43,7 @@ pub fn router(state: HttpState, api: Option<api::ApiState>) -> Router {
         Some(api) => router.nest("/api/v1", api::router(api).0),
         None => router,
     };
-    router.layer(axum::middleware::from_fn(error_body::api_shape))
+    router.layer(axum::middleware::from_fn(api::error_body::api_shape))
 }
 
 async fn healthz() -> impl IntoResponse {

@@ -33,10 +33,10 @@ use sluice_store::Store;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::api::Submitter;
-use crate::api::compose::{self, Composed, parse_mailbox};
-use crate::api::error::secs_until_next_month;
-use crate::api::render::{builtin, render};
+use sluice_api::Submitter;
+use sluice_api::compose::{self, Composed, Mailbox, parse_mailbox};
+use sluice_api::error::secs_until_next_month;
+use sluice_api::render::{builtin, render};
 
 #[derive(Clone)]
 pub struct WebhookState {
@@ -47,7 +47,7 @@ pub struct WebhookState {
     pub max_message_size: usize,
     per_ip: Arc<Mutex<WindowLimiter>>,
     /// Admins' run-time changes (enabled, secret, timestamp window) over `config`.
-    runtime: tokio::sync::watch::Receiver<crate::runtime::RuntimeSettings>,
+    runtime: tokio::sync::watch::Receiver<sluice_api::runtime_settings::RuntimeSettings>,
 }
 
 impl WebhookState {
@@ -57,7 +57,7 @@ impl WebhookState {
         submitter: Arc<dyn Submitter>,
         hostname: String,
         max_message_size: usize,
-        runtime: tokio::sync::watch::Receiver<crate::runtime::RuntimeSettings>,
+        runtime: tokio::sync::watch::Receiver<sluice_api::runtime_settings::RuntimeSettings>,
     ) -> Self {
         let per_ip = WindowLimiter::new(config.rate_limit_per_minute, 60_000);
         WebhookState {
@@ -80,7 +80,9 @@ pub fn router(state: WebhookState) -> Router {
             get(|| async { axum::Json(json!({ "status": "ok" })) }),
         )
         .with_state(state)
-        .layer(axum::middleware::from_fn(crate::error_body::webhook_shape))
+        .layer(axum::middleware::from_fn(
+            sluice_api::error_body::webhook_shape,
+        ))
 }
 
 /// An answer of the contract's error shape: `{"ok": false, "error": "..."}`.
@@ -133,7 +135,7 @@ fn refuse_for(status: StatusCode, error: impl Into<String>, secs: i64) -> Refusa
 const UNAVAILABLE_RETRY_SECS: i64 = 5;
 
 fn now_ms() -> i64 {
-    crate::api::now_ms()
+    sluice_api::now_ms()
 }
 
 /// Checks the signature headers against the raw body; `Err` is the refusal.
@@ -244,7 +246,7 @@ async fn outbound_email(
     let (enabled, config) = {
         let runtime = state.runtime.borrow();
         (
-            runtime.webhook.webhook_enabled.unwrap_or(true),
+            runtime.overrides.webhook_enabled.unwrap_or(true),
             runtime.webhook_config(&state.config),
         )
     };
@@ -289,15 +291,26 @@ async fn outbound_email(
     }
 }
 
-async fn build_and_submit(
-    state: &WebhookState,
-    config: &WebhookConfig,
-    payload: &Value,
-) -> Result<Response, Refusal> {
+/// A call's fields, checked.
+struct EmailRequest<'a> {
+    /// `email_verification` or `password_reset`: the template and the message's tag.
+    kind: &'a str,
+    /// The path of the link built when the caller sends none.
+    link_path: &'static str,
+    to: Mailbox,
+    subject: &'a str,
+    token: &'a str,
+    expires_at: &'a str,
+    link: Option<&'a str>,
+    local_part: Option<&'a str>,
+}
+
+/// The payload's fields, each checked; the first bad one is the refusal.
+fn parse_request(payload: &Value) -> Result<EmailRequest<'_>, Refusal> {
     let kind = field(payload, "type")?;
-    let (template, path) = match kind {
-        "email_verification" => ("email_verification", "verify-email"),
-        "password_reset" => ("password_reset", "reset-password"),
+    let link_path = match kind {
+        "email_verification" => "verify-email",
+        "password_reset" => "reset-password",
         _ => return Err(refuse(StatusCode::BAD_REQUEST, "invalid field: type")),
     };
     let to = field(payload, "to")?;
@@ -317,43 +330,62 @@ async fn build_and_submit(
         return Err(refuse(StatusCode::BAD_REQUEST, "invalid field: link"));
     }
     let local_part = optional(payload, "fromLocalPart")?;
+    Ok(EmailRequest {
+        kind,
+        link_path,
+        to,
+        subject,
+        token,
+        expires_at,
+        link,
+        local_part,
+    })
+}
 
-    if config.sender_domain.is_empty() {
-        return Err(refuse(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "sender domain not configured",
-        ));
-    }
+fn database_unavailable() -> Refusal {
+    refuse_for(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "database unavailable",
+        UNAVAILABLE_RETRY_SECS,
+    )
+}
+
+/// The operator's account for this webhook (`webhook.account`), which must be active: a
+/// suspended or deleted one is refused (403: the caller cannot fix it by retrying now).
+async fn webhook_account(
+    state: &WebhookState,
+    config: &WebhookConfig,
+) -> Result<sluice_store::Account, Refusal> {
     let account = state
         .store
         .account_by_email(&config.account)
         .await
-        .map_err(|_| {
-            refuse_for(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "database unavailable",
-                UNAVAILABLE_RETRY_SECS,
-            )
-        })?
+        .map_err(|_| database_unavailable())?
         .ok_or_else(|| {
             refuse(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "webhook account not configured",
             )
         })?;
-    // The operator's account for this webhook, suspended or deleted by an admin: refused
-    // (403: the caller cannot fix it by retrying now), nothing stored.
     match account.state() {
-        sluice_core::AccountStatus::Active => {}
+        sluice_core::AccountStatus::Active => Ok(account),
         sluice_core::AccountStatus::Suspended => {
-            return Err(refuse(StatusCode::FORBIDDEN, "webhook account suspended"));
+            Err(refuse(StatusCode::FORBIDDEN, "webhook account suspended"))
         }
         sluice_core::AccountStatus::Deleted => {
-            return Err(refuse(StatusCode::FORBIDDEN, "webhook account deleted"));
+            Err(refuse(StatusCode::FORBIDDEN, "webhook account deleted"))
         }
     }
-    // fromLocalPart is used only where the operator allows any local part.
-    let local = match local_part {
+}
+
+/// The From address: `fromLocalPart` only where the operator allows any local part, at
+/// the sender domain, which must be a verified domain of the account (like every ingress).
+fn sender(
+    config: &WebhookConfig,
+    request: &EmailRequest<'_>,
+    policy: &sluice_core::AccountPolicy,
+) -> Result<Mailbox, Refusal> {
+    let local = match request.local_part {
         Some(local) if config.allow_any_local_part => local,
         _ => config.default_local_part.as_str(),
     };
@@ -362,27 +394,44 @@ async fn build_and_submit(
         &format!("{local}@{}", config.sender_domain),
     )
     .map_err(|_| refuse(StatusCode::BAD_REQUEST, "invalid field: fromLocalPart"))?;
-    let policy = account.policy();
-    // Like every ingress: only a verified domain of the account (`/api/v1/domains`).
     if !policy.allows_sender(&from.address) {
         return Err(refuse(
             StatusCode::FORBIDDEN,
             "sender domain is not a verified domain of the webhook account",
         ));
     }
-    let link = match link {
+    Ok(from)
+}
+
+/// The link in the mail: the caller's, else one under `public_web_url`, else none.
+fn link_of(config: &WebhookConfig, request: &EmailRequest<'_>) -> String {
+    match request.link {
         Some(link) => link.to_string(),
         None if !config.public_web_url.is_empty() => format!(
-            "{}/{path}?token={}",
+            "{}/{}?token={}",
             config.public_web_url.trim_end_matches('/'),
-            url_encode(token)
+            request.link_path,
+            url_encode(request.token)
         ),
         None => String::new(),
-    };
-    let data = json!({ "token": token, "expiresAt": expires_at, "link": link, "to": to.address });
-    let rendered = match state
+    }
+}
+
+/// The account's template of the request's kind, else the built-in one, rendered.
+async fn render_for(
+    state: &WebhookState,
+    account_id: i64,
+    request: &EmailRequest<'_>,
+    link: &str,
+) -> Result<sluice_api::render::Rendered, Refusal> {
+    let data = json!({
+        "token": request.token, "expiresAt": request.expires_at, "link": link,
+        "to": request.to.address,
+    });
+    let template = request.kind;
+    match state
         .store
-        .template_by_name(Some(account.id), template)
+        .template_by_name(Some(account_id), template)
         .await
     {
         Ok(Some(t)) => render(&t.subject, &t.text_body, &t.html_body, &data),
@@ -390,28 +439,80 @@ async fn build_and_submit(
             let (s, t, h) = builtin(template).expect("built-in template");
             render(s, t, h, &data)
         }
-        Err(_) => {
-            return Err(refuse_for(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "database unavailable",
-                UNAVAILABLE_RETRY_SECS,
-            ));
-        }
+        Err(_) => return Err(database_unavailable()),
     }
     .map_err(|e| {
         refuse(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("template error: {}", e.message),
         )
-    })?;
+    })
+}
+
+/// The refusal for an accept outcome that is not a queued (or delivered) message.
+fn refusal_for(outcome: AcceptOutcome, now: i64) -> Refusal {
+    match outcome {
+        AcceptOutcome::Suppressed(_) => {
+            refuse(StatusCode::BAD_REQUEST, "invalid field: to (suppressed)")
+        }
+        AcceptOutcome::RecipientNotAllowed(_) => refuse(
+            StatusCode::BAD_REQUEST,
+            "invalid field: to (not an allowed recipient)",
+        ),
+        AcceptOutcome::QuotaExceeded => refuse_for(
+            StatusCode::TOO_MANY_REQUESTS,
+            "monthly limit reached",
+            secs_until_next_month(now),
+        ),
+        AcceptOutcome::AccountSuspended => {
+            refuse(StatusCode::FORBIDDEN, "webhook account suspended")
+        }
+        AcceptOutcome::AccountDeleted => refuse(StatusCode::FORBIDDEN, "webhook account deleted"),
+        AcceptOutcome::InsufficientStorage => refuse(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "message not stored: insufficient storage, try again later",
+        ),
+        AcceptOutcome::Queued(_)
+        | AcceptOutcome::Delivered(_)
+        | AcceptOutcome::Transient { .. }
+        | AcceptOutcome::Permanent { .. }
+        | AcceptOutcome::IdempotencyKeyTaken(_)
+        | AcceptOutcome::Unavailable => refuse_for(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "message not stored, try again later",
+            UNAVAILABLE_RETRY_SECS,
+        ),
+    }
+}
+
+/// Checks the call, composes the mail from the account's template and hands it to the
+/// accept path; the answer says what was queued.
+async fn build_and_submit(
+    state: &WebhookState,
+    config: &WebhookConfig,
+    payload: &Value,
+) -> Result<Response, Refusal> {
+    let request = parse_request(payload)?;
+    if config.sender_domain.is_empty() {
+        return Err(refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "sender domain not configured",
+        ));
+    }
+    let account = webhook_account(state, config).await?;
+    let policy = account.policy();
+    let from = sender(config, &request, &policy)?;
+    let link = link_of(config, &request);
+    let rendered = render_for(state, account.id, &request, &link).await?;
     let message_id = format!("{}@{}", uuid::Uuid::new_v4().simple(), state.hostname);
     let now = now_ms();
+    let to = &request.to;
     let raw = compose::build(Composed {
         from: &from,
-        to: std::slice::from_ref(&to),
+        to: std::slice::from_ref(to),
         cc: &[],
         reply_to: None,
-        subject,
+        subject: request.subject,
         text: Some(&rendered.text),
         html: (!rendered.html.trim().is_empty()).then_some(rendered.html.as_str()),
         attachments: Vec::new(),
@@ -432,7 +533,7 @@ async fn build_and_submit(
             eight_bit: false,
         },
         body: raw,
-        tags: vec![kind.to_string()],
+        tags: vec![request.kind.to_string()],
         max_attempts: None,
         sync: false,
         recipients_checked: false,
@@ -445,57 +546,17 @@ async fn build_and_submit(
             message_id: Some(id),
             ..
         }) => id,
-        AcceptOutcome::Suppressed(_) => {
-            return Err(refuse(
-                StatusCode::BAD_REQUEST,
-                "invalid field: to (suppressed)",
-            ));
-        }
-        AcceptOutcome::RecipientNotAllowed(_) => {
-            return Err(refuse(
-                StatusCode::BAD_REQUEST,
-                "invalid field: to (not an allowed recipient)",
-            ));
-        }
-        AcceptOutcome::QuotaExceeded => {
-            return Err(refuse_for(
-                StatusCode::TOO_MANY_REQUESTS,
-                "monthly limit reached",
-                secs_until_next_month(now),
-            ));
-        }
-        AcceptOutcome::AccountSuspended => {
-            return Err(refuse(StatusCode::FORBIDDEN, "webhook account suspended"));
-        }
-        AcceptOutcome::AccountDeleted => {
-            return Err(refuse(StatusCode::FORBIDDEN, "webhook account deleted"));
-        }
-        AcceptOutcome::InsufficientStorage => {
-            return Err(refuse(
-                StatusCode::INSUFFICIENT_STORAGE,
-                "message not stored: insufficient storage, try again later",
-            ));
-        }
-        AcceptOutcome::Transient { .. }
-        | AcceptOutcome::Permanent { .. }
-        | AcceptOutcome::IdempotencyKeyTaken(_)
-        | AcceptOutcome::Unavailable => {
-            return Err(refuse_for(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "message not stored, try again later",
-                UNAVAILABLE_RETRY_SECS,
-            ));
-        }
+        other => return Err(refusal_for(other, now)),
     };
     let queued_at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(now) * 1_000_000)
         .ok()
         .and_then(|t| t.format(&Rfc3339).ok())
         .unwrap_or_default();
-    tracing::info!(message_id = id, kind, "webhook mail queued");
+    tracing::info!(message_id = id, kind = request.kind, "webhook mail queued");
     Ok((
         StatusCode::OK,
         axum::Json(json!({
-            "ok": true, "to": to.address, "subject": subject, "queued_id": id, "queued_at": queued_at,
+            "ok": true, "to": to.address, "subject": request.subject, "queued_id": id, "queued_at": queued_at,
         })),
     )
         .into_response())

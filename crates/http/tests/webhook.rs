@@ -29,7 +29,7 @@ struct Hook {
 struct Submit(Arc<dyn Store>, bool);
 
 #[async_trait::async_trait]
-impl sluice_http::api::Submitter for Submit {
+impl sluice_api::Submitter for Submit {
     async fn submit(
         &self,
         policy: &sluice_core::AccountPolicy,

@@ -67,7 +67,7 @@ impl PasswordChecks {
                 true
             } else {
                 self.argon2_runs.fetch_add(1, Ordering::Relaxed);
-                let ok = sluice_http::password::verify(hash.clone(), password.to_string()).await;
+                let ok = sluice_api::password::verify(hash.clone(), password.to_string()).await;
                 if ok {
                     self.matched.put(key.to_string(), hash);
                 }

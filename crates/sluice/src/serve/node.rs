@@ -11,7 +11,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use sluice_accept::{Acceptor, AcceptorSettings, DeliveryMode};
 use sluice_config::{Config, DeliveryMode as ConfigMode, ListenerConfig};
 use sluice_core::{ConnectionDirectory, Live, RetryPolicy};
-use sluice_http::runtime::RuntimeSettings;
+use sluice_api::runtime_settings::RuntimeSettings;
 use sluice_store::ttl_cache::TtlCache;
 use sluice_store::{DiskReserve, QueueCommitter, Store};
 use sluice_worker::event_webhooks::EventWebhookSender;
@@ -56,7 +56,7 @@ pub struct Node {
     smtp: Arc<sluice_smtp::SmtpServer>,
     connections: Arc<dyn ConnectionDirectory>,
     /// The API's state when this node serves HTTP or the panel.
-    api: Option<sluice_http::api::ApiState>,
+    api: Option<sluice_api::ApiState>,
     reserve: Option<DiskReserve>,
     /// The panel's HTTPS (`panel.tls`) serves the SMTP certificate, reloaded with it.
     panel_tls: Live<rustls::ServerConfig>,
@@ -273,7 +273,7 @@ impl Node {
     /// Serves until SIGTERM or SIGINT, then shuts down in order.
     pub async fn run(mut self) -> anyhow::Result<()> {
         if let Some(runtime_tx) = self.runtime_tx.take() {
-            tokio::spawn(sluice_http::runtime::watch_runtime_settings(
+            tokio::spawn(sluice_api::runtime_settings::watch_runtime_settings(
                 self.store.clone(),
                 self.master_key.clone(),
                 runtime_tx,
@@ -340,16 +340,16 @@ impl Node {
         let shutdown = &self.shutdown;
         let mut tasks = Vec::new();
         if let Some((socket, api)) = self.sockets.panel.take().zip(self.api.clone()) {
-            let state = sluice_http::panel::PanelState::new(api, &self.config.panel);
+            let state = sluice_panel::PanelState::new(api, &self.config.panel);
             tasks.push(if self.config.panel.tls {
-                tokio::spawn(sluice_http::panel::serve_tls(
+                tokio::spawn(sluice_panel::serve_tls(
                     socket,
                     state,
                     self.panel_tls.clone(),
                     shutdown.clone(),
                 ))
             } else {
-                tokio::spawn(sluice_http::panel::serve(socket, state, shutdown.clone()))
+                tokio::spawn(sluice_panel::serve(socket, state, shutdown.clone()))
             });
         }
         if let Some((socket, api)) = self.sockets.http.take().zip(self.api.clone()) {

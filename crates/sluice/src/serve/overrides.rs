@@ -26,8 +26,8 @@ struct Effective {
     sync: bool,
 }
 
-fn effective(runtime: &sluice_http::runtime::RuntimeSettings, config: &Config) -> Effective {
-    let overrides = &runtime.webhook;
+fn effective(runtime: &sluice_api::runtime_settings::RuntimeSettings, config: &Config) -> Effective {
+    let overrides = &runtime.overrides;
     Effective {
         log_level: runtime
             .log_level
@@ -49,7 +49,7 @@ fn effective(runtime: &sluice_http::runtime::RuntimeSettings, config: &Config) -
 /// Applies the run-time settings over the running config as either changes. Until one
 /// changes, what the process started with stays (the log level of `RUST_LOG` when set).
 pub(super) async fn follow_overridable(
-    mut runtime: watch::Receiver<sluice_http::runtime::RuntimeSettings>,
+    mut runtime: watch::Receiver<sluice_api::runtime_settings::RuntimeSettings>,
     mut running: watch::Receiver<Arc<Config>>,
     targets: Overridable,
 ) {

@@ -81,19 +81,19 @@ pub(super) fn api_state(
     config: &Config,
     store: Arc<dyn Store>,
     connections: Arc<dyn sluice_core::ConnectionDirectory>,
-    (submitter, account_status): (Arc<dyn sluice_http::api::Submitter>, AccountStatuses),
+    (submitter, account_status): (Arc<dyn sluice_api::Submitter>, AccountStatuses),
     master_key: Arc<sluice_core::sealed::MasterKey>,
     (egress, webhook_egress): (EgressPolicy, EgressPolicy),
-) -> anyhow::Result<sluice_http::api::ApiState> {
+) -> anyhow::Result<sluice_api::ApiState> {
     let api = &config.api;
     let secret = if api.jwt_secret.is_empty() {
         key_file(&config.data_dir.join("jwt.key"))?.into_bytes()
     } else {
         api.jwt_secret.clone().into_bytes()
     };
-    Ok(sluice_http::api::ApiState {
+    Ok(sluice_api::ApiState {
         store,
-        tokens: Arc::new(sluice_http::api::tokens::Tokens::new(
+        tokens: Arc::new(sluice_api::tokens::Tokens::new(
             &secret,
             api.access_token_ttl_secs,
         )),
@@ -111,9 +111,9 @@ pub(super) fn api_state(
             Duration::from_millis(config.store.account_cache_ms),
         )),
         account_status,
-        feedback: Arc::new(sluice_http::api::feedback::FeedbackState {
+        feedback: Arc::new(sluice_api::feedback::FeedbackState {
             max_age_secs: config.feedback.max_age_secs as i64,
-            certificates: sluice_http::api::feedback::verify::SnsCertificates::new(
+            certificates: sluice_api::feedback::verify::SnsCertificates::new(
                 config.feedback.sns_cert_url_prefixes.clone(),
                 sluice_deliver::Egress::Policed(egress.clone()),
             ),

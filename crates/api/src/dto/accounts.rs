@@ -1,0 +1,28 @@
+//! What `/api/v1` answers about accounts (see `routes::accounts`).
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AccountView {
+    pub id: i64,
+    pub name: String,
+    pub email: String,
+    /// The account's verified sender domains: read-only, managed at `/api/v1/domains`.
+    pub allowed_domains: Vec<String>,
+    pub monthly_limit: i64,
+    pub allow_any_local_part: bool,
+    pub status: String,
+    /// Sandbox mode: everything the account sends is captured (status `captured`),
+    /// whatever its rules and providers say.
+    pub sandbox: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreatedAccount {
+    pub account: AccountView,
+    /// Shown once; only its hash is kept.
+    pub api_key: String,
+}

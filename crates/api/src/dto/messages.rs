@@ -1,0 +1,66 @@
+//! What `/api/v1` answers about messages (see `routes::messages`).
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MessageItem {
+    pub id: i64,
+    pub account_id: i64,
+    pub source: String,
+    pub mail_from: String,
+    pub rcpt_to: Vec<String>,
+    pub status: String,
+    pub attempts: u32,
+    pub size: i64,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AttemptView {
+    pub provider: String,
+    /// The configured provider that carried the attempt; absent for the default provider.
+    pub provider_id: Option<i64>,
+    /// The service's id for the message (SendGrid X-Message-Id, SES MessageId, ...).
+    pub provider_message_id: Option<String>,
+    pub verdict: String,
+    pub code: Option<i64>,
+    pub response: String,
+    pub started_at: i64,
+    pub finished_at: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EventView {
+    pub kind: String,
+    pub detail: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MessageDetail {
+    pub id: i64,
+    pub account_id: i64,
+    pub source: String,
+    pub mail_from: String,
+    pub rcpt_to: Vec<String>,
+    pub pending_rcpt: Vec<String>,
+    pub status: String,
+    pub attempts: u32,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+    pub size: i64,
+    pub created_at: i64,
+    /// Set when retention emptied the body (`retention.body_days`): the raw source is gone.
+    pub body_purged_at: Option<i64>,
+    pub delivery_attempts: Vec<AttemptView>,
+    pub events: Vec<EventView>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Requeued {
+    pub id: i64,
+    pub status: String,
+}

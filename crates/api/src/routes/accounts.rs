@@ -1,0 +1,413 @@
+//! Accounts (tenants). Creating and listing them is for system admins.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use rand::RngCore;
+use serde::Deserialize;
+use sluice_core::AccountStatus;
+use sluice_core::secret::new_secret;
+use sluice_store::{Account, AccountUpdate, NewAccount};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::super::error::{ApiError, Json, Path, Query};
+use super::super::principal::{Principal, Role};
+use super::super::{ApiState, now_ms};
+use super::{ErrorBody, Page, page_size};
+use crate::dto::accounts::{AccountView, CreatedAccount};
+
+pub fn router() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_account, list_accounts))
+        .routes(routes!(get_account, update_account, delete_account))
+}
+
+impl From<Account> for AccountView {
+    fn from(a: Account) -> Self {
+        AccountView {
+            id: a.id,
+            name: a.name,
+            email: a.email,
+            allowed_domains: a.allowed_domains,
+            monthly_limit: a.monthly_limit,
+            allow_any_local_part: a.allow_any_local_part,
+            status: a.status.to_string(),
+            sandbox: a.sandbox,
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAccount {
+    pub name: String,
+    /// The SMTP AUTH login.
+    pub email: String,
+    /// The SMTP AUTH password (at least 8 characters). Stored as argon2id, never returned.
+    pub password: String,
+    /// Domains the admin vouches for: added verified (`admin`).
+    #[serde(default)]
+    pub allowed_domains: Vec<String>,
+    pub monthly_limit: Option<i64>,
+    pub allow_any_local_part: Option<bool>,
+    /// Start in sandbox mode: everything the account sends is captured (default false).
+    pub sandbox: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateAccount {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    /// Admins only (others: 400 `read_only_field`): the account's verified domains become
+    /// exactly these, vouched for by the admin; others listed before become unverified.
+    /// Tenants add and verify domains at `/api/v1/domains`.
+    pub allowed_domains: Option<Vec<String>>,
+    /// Admins only.
+    pub monthly_limit: Option<i64>,
+    pub allow_any_local_part: Option<bool>,
+    /// `active` or `suspended`; admins only. Suspending refuses every way in and holds the
+    /// account's queued mail (status `held`); reactivating queues it again.
+    pub status: Option<String>,
+    /// Sandbox mode: `true` captures everything the account sends, whatever its rules and
+    /// providers say (owners, API keys included, and admins). `false` lets its mail out
+    /// again: only a logged-in owner of the account or an admin, never an API key. Each
+    /// change is audited as `sandbox_on` / `sandbox_off`.
+    pub sandbox: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ListQuery {
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+fn check_name(name: &str) -> Result<(), ApiError> {
+    if name.trim().is_empty() || name.len() > 200 {
+        return Err(ApiError::validation("name must be 1 to 200 characters"));
+    }
+    Ok(())
+}
+
+fn check_email(email: &str) -> Result<(), ApiError> {
+    sluice_core::validate_mailbox(email).map_err(|e| ApiError::validation(format!("email: {e}")))
+}
+
+/// The domains an admin vouches for, each as `/api/v1/domains` takes it.
+fn check_domains(domains: &[String]) -> Result<Vec<String>, ApiError> {
+    domains
+        .iter()
+        .map(|domain| {
+            sluice_core::sender_domain::normalize_domain(domain)
+                .map_err(|e| ApiError::validation(format!("allowed_domains: {e}")))
+        })
+        .collect()
+}
+
+fn check_limit(limit: Option<i64>) -> Result<(), ApiError> {
+    match limit {
+        Some(n) if n < 0 => Err(ApiError::validation("monthly_limit must be 0 or more")),
+        _ => Ok(()),
+    }
+}
+
+/// Creates an account and its first API key (admins).
+#[utoipa::path(post, path = "/accounts", tag = "accounts", request_body = CreateAccount,
+    security(("bearer" = [])),
+    responses((status = 201, body = CreatedAccount), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_account(
+    State(state): State<ApiState>,
+    who: Principal,
+    Json(body): Json<CreateAccount>,
+) -> Result<(StatusCode, axum::Json<CreatedAccount>), ApiError> {
+    if !who.is_admin() {
+        return Err(ApiError::forbidden());
+    }
+    check_name(&body.name)?;
+    check_email(&body.email)?;
+    let domains = check_domains(&body.allowed_domains)?;
+    check_limit(body.monthly_limit)?;
+    let hash = super::hash_new_password(&body.password).await?;
+    let now = now_ms();
+    let mut account = state
+        .store
+        .create_account(
+            NewAccount {
+                name: body.name.clone(),
+                email: body.email.clone(),
+                password_hash: hash,
+                allowed_domains: domains,
+            },
+            now,
+        )
+        .await?;
+    if body.monthly_limit.is_some() || body.allow_any_local_part.is_some() || body.sandbox.is_some()
+    {
+        let update = AccountUpdate {
+            monthly_limit: body.monthly_limit,
+            allow_any_local_part: body.allow_any_local_part,
+            sandbox: body.sandbox,
+            ..Default::default()
+        };
+        account = state
+            .store
+            .update_account(account.id, &update, now)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+    }
+    let mut random = [0u8; 32];
+    rand::rng().fill_bytes(&mut random);
+    let key = new_secret("sk", random);
+    let key_id = state
+        .store
+        .add_api_key(account.id, &key.prefix, &key.hash, now)
+        .await?;
+    let changes = serde_json::json!({
+        "name": account.name, "email": account.email,
+        "allowed_domains": account.allowed_domains, "monthly_limit": account.monthly_limit,
+        "allow_any_local_part": account.allow_any_local_part, "sandbox": account.sandbox,
+        "first_api_key": key_id,
+    });
+    state
+        .audit(
+            &who,
+            Some(account.id),
+            "create",
+            "account",
+            account.id,
+            changes,
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(CreatedAccount {
+            account: account.into(),
+            api_key: key.value,
+        }),
+    ))
+}
+
+/// Lists accounts (admins), by id, with a cursor.
+#[utoipa::path(get, path = "/accounts", tag = "accounts", params(ListQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = Page<AccountView>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn list_accounts(
+    State(state): State<ApiState>,
+    who: Principal,
+    Query(query): Query<ListQuery>,
+) -> Result<axum::Json<Page<AccountView>>, ApiError> {
+    if !who.is_admin() {
+        return Err(ApiError::forbidden());
+    }
+    let after = super::cursor(query.cursor.as_deref())?.unwrap_or(0);
+    let limit = page_size(query.limit);
+    let accounts = state.store.list_accounts(after, limit).await?;
+    let next_cursor = (accounts.len() as i64 == limit)
+        .then(|| accounts.last().map(|a| a.id.to_string()))
+        .flatten();
+    Ok(axum::Json(Page {
+        items: accounts.into_iter().map(Into::into).collect(),
+        next_cursor,
+    }))
+}
+
+async fn visible_account(state: &ApiState, who: &Principal, id: i64) -> Result<Account, ApiError> {
+    if !who.sees(id) {
+        return Err(ApiError::not_found());
+    }
+    state
+        .store
+        .account(id)
+        .await?
+        .filter(|a| a.status != AccountStatus::Deleted)
+        .ok_or_else(ApiError::not_found)
+}
+
+/// One account: admins any, others their own.
+#[utoipa::path(get, path = "/accounts/{id}", tag = "accounts", params(("id" = i64, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = AccountView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn get_account(
+    State(state): State<ApiState>,
+    who: Principal,
+    Path(id): Path<i64>,
+) -> Result<axum::Json<AccountView>, ApiError> {
+    Ok(axum::Json(visible_account(&state, &who, id).await?.into()))
+}
+
+/// Changes an account: admins any field, owners name, email, local-part policy and sandbox
+/// mode (turning it off takes a login, not an API key).
+#[utoipa::path(put, path = "/accounts/{id}", tag = "accounts", params(("id" = i64, Path)),
+    request_body = UpdateAccount, security(("bearer" = [])),
+    responses((status = 200, body = AccountView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn update_account(
+    State(state): State<ApiState>,
+    who: Principal,
+    Path(id): Path<i64>,
+    Json(body): Json<UpdateAccount>,
+) -> Result<axum::Json<AccountView>, ApiError> {
+    let before = visible_account(&state, &who, id).await?;
+    who.require(Role::Owner)?;
+    if !who.is_admin() && (body.monthly_limit.is_some() || body.status.is_some()) {
+        return Err(ApiError::forbidden());
+    }
+    // Letting a sandbox's mail out is a person's deliberate act: an API key is what the
+    // application under test holds, so it may turn sandbox mode on but never off.
+    if body.sandbox == Some(false) && before.sandbox && who.api_key_hash.is_some() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "turning sandbox mode off takes a logged-in owner of the account or an admin, \
+             not an API key",
+        ));
+    }
+    if let Some(name) = &body.name {
+        check_name(name)?;
+    }
+    if let Some(email) = &body.email {
+        check_email(email)?;
+    }
+    if body.allowed_domains.is_some() && !who.is_admin() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "read_only_field",
+            "allowed_domains is read-only: it lists the account's verified domains; \
+             add and verify a domain at /api/v1/domains",
+        ));
+    }
+    let domains = body
+        .allowed_domains
+        .as_deref()
+        .map(check_domains)
+        .transpose()?;
+    check_limit(body.monthly_limit)?;
+    let status = match body.status.as_deref() {
+        None => None,
+        Some("active") => Some(AccountStatus::Active),
+        Some("suspended") => Some(AccountStatus::Suspended),
+        Some(_) => return Err(ApiError::validation("status is active or suspended")),
+    };
+    let mut lifecycle = serde_json::Value::Null;
+    if let Some(status) = status {
+        let change = change_status(&state, id, status).await?;
+        lifecycle = serde_json::json!({
+            "messages_changed": change.messages_changed,
+            "sessions_revoked": change.sessions_revoked,
+        });
+    }
+    let update = AccountUpdate {
+        name: body.name.clone(),
+        email: body.email.clone(),
+        allowed_domains: domains,
+        monthly_limit: body.monthly_limit,
+        allow_any_local_part: body.allow_any_local_part,
+        status: None,
+        sandbox: body.sandbox,
+    };
+    let account = state
+        .store
+        .update_account(id, &update, now_ms())
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let mut changes = serde_json::to_value(&update).unwrap_or_default();
+    if let Some(map) = changes.as_object_mut() {
+        map.remove("sandbox");
+    }
+    if let Some(status) = status {
+        changes["status"] = status.as_str().into();
+        changes["lifecycle"] = lifecycle;
+    }
+    let only_sandbox = body.sandbox.is_some()
+        && body.name.is_none()
+        && body.email.is_none()
+        && body.allowed_domains.is_none()
+        && body.monthly_limit.is_none()
+        && body.allow_any_local_part.is_none()
+        && body.status.is_none();
+    if !only_sandbox {
+        state
+            .audit(&who, Some(id), "update", "account", id, changes)
+            .await?;
+    }
+    // Each change of sandbox mode is an entry of its own, easy to find: who turned it on
+    // or off, and when.
+    if before.sandbox != account.sandbox {
+        let action = if account.sandbox {
+            "sandbox_on"
+        } else {
+            "sandbox_off"
+        };
+        state
+            .audit(
+                &who,
+                Some(id),
+                action,
+                "account",
+                id,
+                serde_json::json!({ "sandbox": account.sandbox }),
+            )
+            .await?;
+        tracing::info!(account = id, actor = %who.actor, action, "account sandbox mode changed");
+    }
+    Ok(axum::Json(account.into()))
+}
+
+/// Deletes an account (admins): its users, keys, SMTP logins and trusted-port mapping stop
+/// working (within `store.account_cache_ms`), its refresh tokens and panel sessions are
+/// revoked, its queued, deferred and held mail is cancelled (event `account_deleted`);
+/// the rows stay for admins and retention. Not undone.
+#[utoipa::path(delete, path = "/accounts/{id}", tag = "accounts", params(("id" = i64, Path)),
+    security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn delete_account(
+    State(state): State<ApiState>,
+    who: Principal,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    visible_account(&state, &who, id).await?;
+    if !who.is_admin() {
+        return Err(ApiError::forbidden());
+    }
+    let change = change_status(&state, id, AccountStatus::Deleted).await?;
+    state
+        .audit(
+            &who,
+            Some(id),
+            "delete",
+            "account",
+            id,
+            serde_json::json!({
+                "messages_cancelled": change.messages_changed,
+                "sessions_revoked": change.sessions_revoked,
+            }),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Moves an account to `status` with what goes with it (its mail held, released or
+/// cancelled; its sessions revoked), and lets this node's caches know at once.
+async fn change_status(
+    state: &ApiState,
+    id: i64,
+    status: AccountStatus,
+) -> Result<sluice_store::AccountStatusChange, ApiError> {
+    let change = state
+        .store
+        .set_account_status(id, status, now_ms())
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    state.account_status.put(id, status);
+    tracing::info!(
+        account = id,
+        status = status.as_str(),
+        messages = change.messages_changed,
+        sessions = change.sessions_revoked,
+        "account status changed"
+    );
+    Ok(change)
+}

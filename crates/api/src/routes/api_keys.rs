@@ -1,0 +1,132 @@
+//! API keys: 32 random bytes, shown once, stored as SHA-256; listed by prefix only.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use rand::RngCore;
+use serde::Deserialize;
+use sluice_core::secret::new_secret;
+use sluice_store::ApiKeyRow;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::super::error::{ApiError, Json, Path, Query};
+use super::super::principal::{Principal, Role};
+use super::super::{ApiState, now_ms};
+use super::{AccountQuery, ErrorBody, live_account};
+use crate::dto::api_keys::{ApiKeyView, CreatedKey};
+
+pub fn router() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_key, list_keys))
+        .routes(routes!(revoke_key))
+}
+
+impl From<ApiKeyRow> for ApiKeyView {
+    fn from(k: ApiKeyRow) -> Self {
+        ApiKeyView {
+            id: k.id,
+            account_id: k.account_id,
+            prefix: k.prefix,
+            created_at: k.created_at,
+            revoked_at: k.revoked_at,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    /// Admins name the account; others create keys for their own.
+    pub account_id: Option<i64>,
+}
+
+/// Creates an API key (owners and admins).
+#[utoipa::path(post, path = "/api-keys", tag = "api-keys", request_body = CreateKey,
+    security(("bearer" = [])),
+    responses((status = 201, body = CreatedKey), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_key(
+    State(state): State<ApiState>,
+    who: Principal,
+    Json(body): Json<CreateKey>,
+) -> Result<(StatusCode, axum::Json<CreatedKey>), ApiError> {
+    who.require(Role::Owner)?;
+    let account = live_account(&state, &who, body.account_id).await?;
+    let mut random = [0u8; 32];
+    rand::rng().fill_bytes(&mut random);
+    let key = new_secret("sk", random);
+    let id = state
+        .store
+        .add_api_key(account, &key.prefix, &key.hash, now_ms())
+        .await?;
+    state
+        .audit(
+            &who,
+            Some(account),
+            "create",
+            "api_key",
+            id,
+            serde_json::json!({ "prefix": key.prefix }),
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(CreatedKey {
+            id,
+            prefix: key.prefix,
+            api_key: key.value,
+        }),
+    ))
+}
+
+/// Lists an account's keys, by prefix.
+#[utoipa::path(get, path = "/api-keys", tag = "api-keys", params(AccountQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = Vec<ApiKeyView>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn list_keys(
+    State(state): State<ApiState>,
+    who: Principal,
+    Query(query): Query<AccountQuery>,
+) -> Result<axum::Json<Vec<ApiKeyView>>, ApiError> {
+    let account = live_account(&state, &who, query.account_id).await?;
+    let keys = state.store.list_api_keys(account).await?;
+    Ok(axum::Json(keys.into_iter().map(Into::into).collect()))
+}
+
+/// Revokes a key (owners and admins). Another account's key is "not found".
+#[utoipa::path(delete, path = "/api-keys/{id}", tag = "api-keys", params(("id" = i64, Path), AccountQuery),
+    security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn revoke_key(
+    State(state): State<ApiState>,
+    who: Principal,
+    Path(id): Path<i64>,
+    Query(query): Query<AccountQuery>,
+) -> Result<StatusCode, ApiError> {
+    let account = live_account(&state, &who, query.account_id).await?;
+    let exists = state
+        .store
+        .list_api_keys(account)
+        .await?
+        .iter()
+        .any(|k| k.id == id);
+    if !exists {
+        return Err(ApiError::not_found());
+    }
+    who.require(Role::Owner)?;
+    if !state.store.revoke_api_key(account, id, now_ms()).await? {
+        return Err(ApiError::not_found());
+    }
+    state
+        .audit(
+            &who,
+            Some(account),
+            "revoke",
+            "api_key",
+            id,
+            serde_json::json!({}),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,359 @@
+//! Messages: search, one message with its attempts and events, and its raw source.
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use sluice_store::{AttemptRow, EventRow, MessageFilter, MessageRecord, MessageSummary};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::super::error::{ApiError, Json, Path, Query};
+use super::super::principal::{Principal, Role};
+use super::super::{ApiState, now_ms};
+use super::{ErrorBody, Page, page_size};
+use crate::dto::messages::{AttemptView, EventView, MessageDetail, MessageItem, Requeued};
+
+pub fn router() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_messages))
+        .routes(routes!(get_message, cancel_message))
+        .routes(routes!(get_raw))
+        .routes(routes!(retry_message))
+        .routes(routes!(release_message))
+        .routes(routes!(delivery_logs))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct MessageQuery {
+    /// queued, sending, deferred, delivered, failed, captured
+    pub status: Option<String>,
+    /// Exact envelope sender.
+    pub from: Option<String>,
+    /// One envelope recipient.
+    pub to: Option<String>,
+    /// Created at or after (unix ms).
+    pub since: Option<i64>,
+    /// Created before (unix ms).
+    pub until: Option<i64>,
+    /// Admins: one account only.
+    pub account_id: Option<i64>,
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+impl From<MessageSummary> for MessageItem {
+    fn from(m: MessageSummary) -> Self {
+        MessageItem {
+            id: m.id,
+            account_id: m.account_id,
+            source: m.source.to_string(),
+            mail_from: m.mail_from,
+            rcpt_to: m.rcpt_to,
+            status: m.status.to_string(),
+            attempts: m.attempts,
+            size: m.size,
+            last_error: m.last_error,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        }
+    }
+}
+
+pub const STATUSES: [&str; 9] = [
+    "queued",
+    "sending",
+    "deferred",
+    "delivered",
+    "failed",
+    "captured",
+    "cancelled",
+    "bounced",
+    "held",
+];
+
+/// Searches messages, newest first.
+#[utoipa::path(get, path = "/messages", tag = "messages", params(MessageQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = Page<MessageItem>), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn list_messages(
+    State(state): State<ApiState>,
+    who: Principal,
+    Query(query): Query<MessageQuery>,
+) -> Result<axum::Json<Page<MessageItem>>, ApiError> {
+    if let Some(status) = &query.status
+        && !STATUSES.contains(&status.as_str())
+    {
+        return Err(ApiError::validation(format!(
+            "status is one of {}",
+            STATUSES.join(", ")
+        )));
+    }
+    let account_id = who.scope(query.account_id)?;
+    let limit = page_size(query.limit);
+    let filter = MessageFilter {
+        account_id,
+        status: query.status,
+        from: query.from,
+        to: query.to,
+        since: query.since,
+        until: query.until,
+        before_id: super::cursor(query.cursor.as_deref())?,
+        limit,
+    };
+    let messages = state.store.list_messages(&filter).await?;
+    let next_cursor = (messages.len() as i64 == limit)
+        .then(|| messages.last().map(|m| m.id.to_string()))
+        .flatten();
+    Ok(axum::Json(Page {
+        items: messages.into_iter().map(Into::into).collect(),
+        next_cursor,
+    }))
+}
+
+async fn visible_message(
+    state: &ApiState,
+    who: &Principal,
+    id: i64,
+) -> Result<MessageRecord, ApiError> {
+    state
+        .store
+        .message(id)
+        .await?
+        .filter(|m| who.sees(m.account_id))
+        .ok_or_else(ApiError::not_found)
+}
+
+/// One message with its delivery attempts and events.
+#[utoipa::path(get, path = "/messages/{id}", tag = "messages", params(("id" = i64, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = MessageDetail), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn get_message(
+    State(state): State<ApiState>,
+    who: Principal,
+    Path(id): Path<i64>,
+) -> Result<axum::Json<MessageDetail>, ApiError> {
+    let m = visible_message(&state, &who, id).await?;
+    let attempts = state.store.attempts(id).await?;
+    let events = state.store.events(id).await?;
+    Ok(axum::Json(MessageDetail {
+        id: m.id,
+        account_id: m.account_id,
+        source: m.source.to_string(),
+        mail_from: m.mail_from,
+        rcpt_to: m.rcpt_to,
+        pending_rcpt: m.pending_rcpt,
+        status: m.status.to_string(),
+        attempts: m.attempts,
+        next_attempt_at: m.next_attempt_at,
+        last_error: m.last_error,
+        size: m.size,
+        created_at: m.created_at,
+        body_purged_at: m.body_purged_at,
+        delivery_attempts: attempts.into_iter().map(attempt_view).collect(),
+        events: events
+            .into_iter()
+            .map(|e: EventRow| EventView {
+                kind: e.kind,
+                detail: e.detail,
+                created_at: e.created_at,
+            })
+            .collect(),
+    }))
+}
+
+/// The message as stored (RFC 5322, with Sluice's Received header); 410 `body_purged`
+/// once retention has emptied it.
+#[utoipa::path(get, path = "/messages/{id}/raw", tag = "messages", params(("id" = i64, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, content_type = "message/rfc822", body = String), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 410, body = ErrorBody)))]
+async fn get_raw(
+    State(state): State<ApiState>,
+    who: Principal,
+    Path(id): Path<i64>,
+) -> Result<axum::response::Response, ApiError> {
+    let m = visible_message(&state, &who, id).await?;
+    if m.body_purged_at.is_some() {
+        return Err(ApiError::new(
+            axum::http::StatusCode::GONE,
+            "body_purged",
+            "the body was removed by retention (retention.body_days); the envelope, attempts and events remain",
+        ));
+    }
+    Ok(([(header::CONTENT_TYPE, "message/rfc822")], m.body).into_response())
+}
+
+/// Queues a failed or deferred message again, due now (members and up).
+#[utoipa::path(post, path = "/messages/{id}/retry", tag = "messages", params(("id" = i64, Path)),
+    security(("bearer" = [])),
+    responses((status = 202, body = Requeued), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn retry_message(
+    State(state): State<ApiState>,
+    who: Principal,
+    Path(id): Path<i64>,
+) -> Result<(axum::http::StatusCode, axum::Json<Requeued>), ApiError> {
+    let message = visible_message(&state, &who, id).await?;
+    who.require(Role::Member)?;
+    if !state.store.requeue_message(id, now_ms()).await? {
+        return Err(ApiError::conflict(format!(
+            "only failed or deferred messages can be retried; this one is {}",
+            message.status
+        )));
+    }
+    state
+        .audit(
+            &who,
+            Some(message.account_id),
+            "retry",
+            "message",
+            id,
+            serde_json::json!({}),
+        )
+        .await?;
+    Ok((
+        axum::http::StatusCode::ACCEPTED,
+        axum::Json(Requeued {
+            id,
+            status: "queued".into(),
+        }),
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseRequest {
+    /// The provider to deliver it through (one the caller can see).
+    pub provider_id: i64,
+}
+
+/// Delivers a captured message after all: queued again, through the chosen provider
+/// (not the routing rules), to all its recipients (members and up).
+#[utoipa::path(post, path = "/messages/{id}/release", tag = "messages", params(("id" = i64, Path)),
+    request_body = ReleaseRequest, security(("bearer" = [])),
+    responses((status = 202, body = Requeued), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn release_message(
+    State(state): State<ApiState>,
+    who: Principal,
+    Path(id): Path<i64>,
+    Json(request): Json<ReleaseRequest>,
+) -> Result<(axum::http::StatusCode, axum::Json<Requeued>), ApiError> {
+    let message = visible_message(&state, &who, id).await?;
+    who.require(Role::Member)?;
+    let provider = super::providers::visible_provider(&state, &who, request.provider_id)
+        .await
+        .map_err(|_| ApiError::validation("provider_id names no provider you can use"))?;
+    if provider.account_id.is_some_and(|a| a != message.account_id) {
+        return Err(ApiError::validation(
+            "provider_id belongs to another account",
+        ));
+    }
+    if !state
+        .store
+        .release_message(id, provider.id, now_ms())
+        .await?
+    {
+        return Err(ApiError::conflict(format!(
+            "only captured messages can be released; this one is {}",
+            message.status
+        )));
+    }
+    state
+        .audit(
+            &who,
+            Some(message.account_id),
+            "release",
+            "message",
+            id,
+            serde_json::json!({ "provider_id": provider.id }),
+        )
+        .await?;
+    Ok((
+        axum::http::StatusCode::ACCEPTED,
+        axum::Json(Requeued {
+            id,
+            status: "queued".into(),
+        }),
+    ))
+}
+
+/// Cancels a message not yet delivered (queued, deferred or held), or deletes a captured one with
+/// its attempts and events (members and up).
+#[utoipa::path(delete, path = "/messages/{id}", tag = "messages", params(("id" = i64, Path)),
+    security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn cancel_message(
+    State(state): State<ApiState>,
+    who: Principal,
+    Path(id): Path<i64>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    let message = visible_message(&state, &who, id).await?;
+    who.require(Role::Member)?;
+    if message.status == sluice_core::MessageStatus::Captured
+        && state.store.delete_captured_message(id).await?
+    {
+        state
+            .audit(
+                &who,
+                Some(message.account_id),
+                "delete",
+                "message",
+                id,
+                serde_json::json!({}),
+            )
+            .await?;
+        return Ok(axum::http::StatusCode::NO_CONTENT);
+    }
+    if !state.store.cancel_message(id, now_ms()).await? {
+        return Err(ApiError::conflict(format!(
+            "only queued, deferred or held messages can be cancelled (and captured ones deleted); this one is {}",
+            message.status
+        )));
+    }
+    state
+        .audit(
+            &who,
+            Some(message.account_id),
+            "cancel",
+            "message",
+            id,
+            serde_json::json!({}),
+        )
+        .await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct DeliveryLogQuery {
+    pub message_id: i64,
+}
+
+/// The delivery attempts of one message.
+#[utoipa::path(get, path = "/delivery-logs", tag = "messages", params(DeliveryLogQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = Vec<AttemptView>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn delivery_logs(
+    State(state): State<ApiState>,
+    who: Principal,
+    Query(query): Query<DeliveryLogQuery>,
+) -> Result<axum::Json<Vec<AttemptView>>, ApiError> {
+    visible_message(&state, &who, query.message_id).await?;
+    let attempts = state.store.attempts(query.message_id).await?;
+    Ok(axum::Json(attempts.into_iter().map(attempt_view).collect()))
+}
+
+fn attempt_view(a: AttemptRow) -> AttemptView {
+    AttemptView {
+        provider: a.provider,
+        provider_id: a.provider_id,
+        provider_message_id: a.provider_message_id,
+        verdict: a.verdict,
+        code: a.code,
+        response: a.response,
+        started_at: a.started_at,
+        finished_at: a.finished_at,
+    }
+}

@@ -1,0 +1,118 @@
+//! The `/api/v1` routes, one file per resource.
+
+mod accounts;
+mod api_keys;
+mod audit;
+pub(crate) mod auth;
+mod connections;
+mod dashboard;
+mod delivery_log;
+mod dkim_keys;
+mod domains;
+mod mailbox_servers;
+pub(crate) mod messages;
+pub(crate) mod providers;
+mod rules;
+pub(crate) mod send;
+mod settings;
+mod smtp_credentials;
+mod suppressions;
+mod templates;
+mod users;
+mod webhook_endpoints;
+
+use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+
+use super::ApiState;
+pub use super::dto::{ErrorBody, Page};
+
+pub fn router() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .merge(auth::router())
+        .merge(accounts::router())
+        .merge(users::router())
+        .merge(api_keys::router())
+        .merge(smtp_credentials::router())
+        .merge(messages::router())
+        .merge(audit::router())
+        .merge(connections::router())
+        .merge(dashboard::router())
+        .merge(delivery_log::router())
+        .merge(providers::router())
+        .merge(rules::router())
+        .merge(send::router())
+        .merge(settings::router())
+        .merge(templates::router())
+        .merge(suppressions::router())
+        .merge(dkim_keys::router())
+        .merge(domains::router())
+        .merge(mailbox_servers::router())
+        .merge(webhook_endpoints::router())
+}
+
+/// `?account_id=` of routes that act on one account: admins name it, others may omit it.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct AccountQuery {
+    /// Admins: which account.
+    pub account_id: Option<i64>,
+}
+
+/// Page size from `?limit=`: 1 to 200, default 50.
+pub fn page_size(limit: Option<i64>) -> i64 {
+    limit.unwrap_or(50).clamp(1, 200)
+}
+
+fn cursor(value: Option<&str>) -> Result<Option<i64>, super::error::ApiError> {
+    value
+        .map(|c| {
+            c.parse::<i64>()
+                .map_err(|_| super::error::ApiError::validation("cursor is not valid"))
+        })
+        .transpose()
+}
+
+/// The account a write acts on (see `Principal::target_account`), which must exist.
+async fn live_account(
+    state: &ApiState,
+    who: &super::principal::Principal,
+    named: Option<i64>,
+) -> Result<i64, super::error::ApiError> {
+    let id = who.target_account(named)?;
+    let live = state
+        .store
+        .account(id)
+        .await?
+        .is_some_and(|a| a.status != sluice_core::AccountStatus::Deleted);
+    if live {
+        Ok(id)
+    } else {
+        Err(super::error::ApiError::not_found())
+    }
+}
+
+/// The owner of a new provider or template: an admin naming no account makes it
+/// system-wide (`None`); otherwise the (live) account the caller acts on.
+async fn owner_for_new(
+    state: &ApiState,
+    who: &super::principal::Principal,
+    named: Option<i64>,
+) -> Result<Option<i64>, super::error::ApiError> {
+    if who.is_admin() && named.is_none() {
+        return Ok(None);
+    }
+    live_account(state, who, named).await.map(Some)
+}
+
+/// argon2id off the async threads; at least 8 characters.
+async fn hash_new_password(password: &str) -> Result<String, super::error::ApiError> {
+    use super::error::ApiError;
+    if password.len() < 8 {
+        return Err(ApiError::validation(
+            "password must have at least 8 characters",
+        ));
+    }
+    crate::password::hash(password.to_string())
+        .await
+        .ok_or_else(|| ApiError::validation("password could not be hashed"))
+}

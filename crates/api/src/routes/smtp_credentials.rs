@@ -1,0 +1,146 @@
+//! SMTP credentials: several logins per account, each with its own password (argon2id).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use sluice_store::SmtpCredential;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::super::error::{ApiError, Json, Path, Query};
+use super::super::principal::{Principal, Role};
+use super::super::{ApiState, now_ms};
+use super::{AccountQuery, ErrorBody, live_account};
+use crate::dto::smtp_credentials::CredentialView;
+
+pub fn router() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_credential, list_credentials))
+        .routes(routes!(revoke_credential))
+}
+
+impl From<SmtpCredential> for CredentialView {
+    fn from(c: SmtpCredential) -> Self {
+        CredentialView {
+            id: c.id,
+            account_id: c.account_id,
+            username: c.username,
+            created_at: c.created_at,
+            revoked_at: c.revoked_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCredential {
+    /// The SMTP AUTH username: 3 to 100 of `A-Z a-z 0-9 @ . _ + -`.
+    pub username: String,
+    /// At least 8 characters; never returned.
+    pub password: String,
+    /// Admins name the account.
+    pub account_id: Option<i64>,
+}
+
+fn valid_username(name: &str) -> bool {
+    (3..=100).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "@._+-".contains(c))
+}
+
+/// Creates an SMTP login for the account (owners and admins).
+#[utoipa::path(post, path = "/smtp-credentials", tag = "smtp-credentials", request_body = CreateCredential,
+    security(("bearer" = [])),
+    responses((status = 201, body = CredentialView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_credential(
+    State(state): State<ApiState>,
+    who: Principal,
+    Json(body): Json<CreateCredential>,
+) -> Result<(StatusCode, axum::Json<CredentialView>), ApiError> {
+    who.require(Role::Owner)?;
+    let account = live_account(&state, &who, body.account_id).await?;
+    if !valid_username(&body.username) {
+        return Err(ApiError::validation(
+            "username: 3 to 100 of A-Z a-z 0-9 @ . _ + -",
+        ));
+    }
+    let hash = super::hash_new_password(&body.password).await?;
+    let id = state
+        .store
+        .add_smtp_credential(account, &body.username, &hash, now_ms())
+        .await?;
+    let credential = state
+        .store
+        .smtp_credential_by_username(&body.username)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    state
+        .audit(
+            &who,
+            Some(account),
+            "create",
+            "smtp_credential",
+            id,
+            serde_json::json!({ "username": credential.username }),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(credential.into())))
+}
+
+/// Lists the account's SMTP logins (never their passwords).
+#[utoipa::path(get, path = "/smtp-credentials", tag = "smtp-credentials", params(AccountQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = Vec<CredentialView>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn list_credentials(
+    State(state): State<ApiState>,
+    who: Principal,
+    Query(query): Query<AccountQuery>,
+) -> Result<axum::Json<Vec<CredentialView>>, ApiError> {
+    let account = live_account(&state, &who, query.account_id).await?;
+    let list = state.store.list_smtp_credentials(account).await?;
+    Ok(axum::Json(list.into_iter().map(Into::into).collect()))
+}
+
+/// Revokes an SMTP login (owners and admins).
+#[utoipa::path(delete, path = "/smtp-credentials/{id}", tag = "smtp-credentials", params(("id" = i64, Path), AccountQuery),
+    security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn revoke_credential(
+    State(state): State<ApiState>,
+    who: Principal,
+    Path(id): Path<i64>,
+    Query(query): Query<AccountQuery>,
+) -> Result<StatusCode, ApiError> {
+    let account = live_account(&state, &who, query.account_id).await?;
+    let exists = state
+        .store
+        .list_smtp_credentials(account)
+        .await?
+        .iter()
+        .any(|c| c.id == id);
+    if !exists {
+        return Err(ApiError::not_found());
+    }
+    who.require(Role::Owner)?;
+    if !state
+        .store
+        .revoke_smtp_credential(account, id, now_ms())
+        .await?
+    {
+        return Err(ApiError::not_found());
+    }
+    state
+        .audit(
+            &who,
+            Some(account),
+            "revoke",
+            "smtp_credential",
+            id,
+            serde_json::json!({}),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
