@@ -306,7 +306,9 @@ pub(crate) fn idempotency_from_row(
     Ok(sluice_core::idempotency::IdempotencyRecord {
         request_hash: row.col("request_hash")?,
         message_id: row.col("message_id")?,
-        answer: answer.as_deref().and_then(sluice_core::idempotency::SendAnswer::parse),
+        answer: answer
+            .as_deref()
+            .and_then(sluice_core::idempotency::SendAnswer::parse),
         created_at: row.col("created_at")?,
     })
 }

@@ -26,7 +26,10 @@ struct Effective {
     sync: bool,
 }
 
-fn effective(runtime: &sluice_api::runtime_settings::RuntimeSettings, config: &Config) -> Effective {
+fn effective(
+    runtime: &sluice_api::runtime_settings::RuntimeSettings,
+    config: &Config,
+) -> Effective {
     let overrides = &runtime.overrides;
     Effective {
         log_level: runtime
