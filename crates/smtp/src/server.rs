@@ -279,63 +279,15 @@ impl SmtpServer {
 
     async fn session(&self, stream: TcpStream, peer: SocketAddr, kind: &ListenerConfig, id: &str) {
         let limits = self.config.get();
-        let handshake = Duration::from_secs(limits.tls_handshake_timeout_secs);
-        let mut conn = if kind.tls == ListenerTls::Implicit {
-            match tokio::time::timeout(handshake, self.tls.get().accept(stream)).await {
-                Ok(Ok(tls)) => Conn::Tls(Box::new(tls)),
-                Ok(Err(error)) => return debug!(%error, "tls handshake failed"),
-                Err(_) => return debug!("tls handshake timed out"),
-            }
-        } else {
-            Conn::Plain(stream)
+        let Some(mut conn) = self.handshake(stream, kind, &limits).await else {
+            return;
         };
-        let mut account_slot = None;
-        let trusted = if kind.auth == ListenerAuth::None {
-            match self.auth.trusted_policy().await {
-                Ok(TrustedAccount::Active(policy)) => {
-                    match self.account_slot(policy.account_id, &limits) {
-                        Some(slot) => account_slot = Some(slot),
-                        None => {
-                            let reply = Reply::new(
-                                421,
-                                "4.7.0",
-                                "Too many connections for this account, try again later",
-                            );
-                            let _ = conn.write_all(&reply.to_bytes()).await;
-                            return;
-                        }
-                    }
-                    Some(policy)
-                }
-                Ok(refused) => {
-                    let reply = match refused {
-                        TrustedAccount::Suspended => Reply::new(
-                            421,
-                            "4.7.0",
-                            "The account of this service is suspended, try again later",
-                        ),
-                        TrustedAccount::Deleted => Reply::new(
-                            554,
-                            "5.7.1",
-                            "The account of this service is deleted; no mail is accepted here",
-                        ),
-                        _ => {
-                            warn!("smtp.trusted_account does not name an account");
-                            Reply::new(421, "4.3.0", "Service not available, try again later")
-                        }
-                    };
-                    let _ = conn.write_all(&reply.to_bytes()).await;
-                    return;
-                }
-                Err(error) => {
-                    warn!(%error, "trusted account lookup failed");
-                    let reply = Reply::new(421, "4.3.0", "Service not available, try again later");
-                    let _ = conn.write_all(&reply.to_bytes()).await;
-                    return;
-                }
+        let (trusted, account_slot) = match self.trusted_at_connect(kind, &limits).await {
+            Ok(trusted) => trusted,
+            Err(reply) => {
+                let _ = conn.write_all(&reply.to_bytes()).await;
+                return;
             }
-        } else {
-            None
         };
         let config = SessionConfig {
             hostname: limits.hostname.clone(),
@@ -348,25 +300,7 @@ impl SmtpServer {
         };
         let mut session = Session::new(config, trusted);
         let close = Arc::new(Notify::new());
-        let info = ConnectionInfo {
-            id: id.to_string(),
-            remote_addr: peer.to_string(),
-            listener: kind.addr.to_string(),
-            tls: session.tls_active(),
-            account_id: session.account_id(),
-            user: None,
-            mail_from: None,
-            recipients: 0,
-            started_at: now_ms(),
-        };
-        self.registry
-            .lock()
-            .unwrap()
-            .insert(id.to_string(), (info, close.clone()));
-        let _registered = Registered {
-            server: self,
-            id: id.to_string(),
-        };
+        let _registered = self.register(&session, peer, kind, id, close.clone());
         let mut driver = SessionDriver {
             server: self,
             limits: limits.clone(),
@@ -395,6 +329,113 @@ impl SmtpServer {
             },
             "session ended"
         );
+    }
+
+    /// The connection, after the TLS handshake on an implicit-TLS listener; None when
+    /// that failed or timed out.
+    async fn handshake(
+        &self,
+        stream: TcpStream,
+        kind: &ListenerConfig,
+        limits: &SmtpConfig,
+    ) -> Option<Conn> {
+        if kind.tls != ListenerTls::Implicit {
+            return Some(Conn::Plain(stream));
+        }
+        let handshake = Duration::from_secs(limits.tls_handshake_timeout_secs);
+        match tokio::time::timeout(handshake, self.tls.get().accept(stream)).await {
+            Ok(Ok(tls)) => Some(Conn::Tls(Box::new(tls))),
+            Ok(Err(error)) => {
+                debug!(%error, "tls handshake failed");
+                None
+            }
+            Err(_) => {
+                debug!("tls handshake timed out");
+                None
+            }
+        }
+    }
+
+    /// On a listener without AUTH, the trusted account's policy and its place in the
+    /// account's connection count; the greeting that refuses the session instead when the
+    /// account is not active, not found, or at its connection limit.
+    async fn trusted_at_connect(
+        &self,
+        kind: &ListenerConfig,
+        limits: &SmtpConfig,
+    ) -> Result<(Option<AccountPolicy>, Option<AccountSlot>), Reply> {
+        if kind.auth != ListenerAuth::None {
+            return Ok((None, None));
+        }
+        match self.auth.trusted_policy().await {
+            Ok(TrustedAccount::Active(policy)) => {
+                match self.account_slot(policy.account_id, limits) {
+                    Some(slot) => Ok((Some(policy), Some(slot))),
+                    None => Err(Reply::new(
+                        421,
+                        "4.7.0",
+                        "Too many connections for this account, try again later",
+                    )),
+                }
+            }
+            Ok(TrustedAccount::Suspended) => Err(Reply::new(
+                421,
+                "4.7.0",
+                "The account of this service is suspended, try again later",
+            )),
+            Ok(TrustedAccount::Deleted) => Err(Reply::new(
+                554,
+                "5.7.1",
+                "The account of this service is deleted; no mail is accepted here",
+            )),
+            Ok(TrustedAccount::Missing) => {
+                warn!("smtp.trusted_account does not name an account");
+                Err(Reply::new(
+                    421,
+                    "4.3.0",
+                    "Service not available, try again later",
+                ))
+            }
+            Err(error) => {
+                warn!(%error, "trusted account lookup failed");
+                Err(Reply::new(
+                    421,
+                    "4.3.0",
+                    "Service not available, try again later",
+                ))
+            }
+        }
+    }
+
+    /// The session in the registry of open connections (what the API lists and may
+    /// close) until the returned guard drops.
+    fn register(
+        &self,
+        session: &Session,
+        peer: SocketAddr,
+        kind: &ListenerConfig,
+        id: &str,
+        close: Arc<Notify>,
+    ) -> Registered<'_> {
+        let info = ConnectionInfo {
+            id: id.to_string(),
+            remote_addr: peer.to_string(),
+            listener: kind.addr.to_string(),
+            tls: session.tls_active(),
+            account_id: session.account_id(),
+            user: None,
+            mail_from: None,
+            recipients: 0,
+            started_at: now_ms(),
+        };
+        self.registry
+            .lock()
+            .unwrap()
+            .insert(id.to_string(), (info, close));
+        Registered {
+            server: self,
+            id: id.to_string(),
+        }
     }
 }
 

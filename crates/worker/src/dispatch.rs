@@ -6,7 +6,7 @@ use sluice_deliver::egress::{Egress, EgressPolicy};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use sluice_core::router::{MessageFacts, ProviderSlot, RoutingTable, Rule, Target};
+use sluice_core::router::{MessageFacts, ProviderSlot, Route, RoutingTable, Rule, Target};
 use sluice_core::routing::RuleConditions;
 use sluice_core::sealed::MasterKey;
 use sluice_core::{AccountId, DeliveryReport, Envelope, MessageId, Source, Verdict};
@@ -65,6 +65,14 @@ impl Dispatched {
                 None,
                 "every delivery slot of the provider is in use",
             ),
+        }
+    }
+
+    /// Nothing sent, every recipient transient, for `reason`.
+    fn not_sent(provider: &str, rcpts: &[String], reason: &str) -> Dispatched {
+        Dispatched {
+            calls: Vec::new(),
+            merged: DeliveryReport::uniform(provider, rcpts, Verdict::Transient, None, reason),
         }
     }
 
@@ -171,184 +179,146 @@ impl Dispatcher {
             Ok(settings) => settings,
             Err(error) => {
                 warn!(%error, "routing table not readable; trying again later");
-                let report = DeliveryReport::uniform(
-                    "router",
-                    rcpts,
-                    Verdict::Transient,
-                    None,
-                    "routing table not readable",
-                );
-                return Dispatched {
-                    calls: Vec::new(),
-                    merged: report,
-                };
+                return Dispatched::not_sent("router", rcpts, "routing table not readable");
             }
         };
         // Mail of a suspended or deleted account never leaves: a message claimed before
         // the suspension held it (leased then, or accepted within the cache window) is
         // deferred with nothing sent; the suspension's sweep or a deletion's takes it.
         if !settings.status.is_active() {
-            let report = DeliveryReport::uniform(
-                "account",
-                rcpts,
-                Verdict::Transient,
-                None,
-                &format!("account {}: not sent", settings.status.as_str()),
-            );
-            return Dispatched {
-                calls: Vec::new(),
-                merged: report,
-            };
+            let reason = format!("account {}: not sent", settings.status.as_str());
+            return Dispatched::not_sent("account", rcpts, &reason);
         }
-        // Only rules on headers need the header section read.
-        let headers = if settings.rules.iter().any(|r| r.conditions.header.is_some()) {
-            sluice_core::router::header_fields(message.body)
-        } else {
-            Vec::new()
-        };
-        let facts = MessageFacts {
-            mail_from: &message.envelope.mail_from,
-            source: message.source,
-            tags: message.tags,
-            size: message.body.len() as i64,
-            headers: &headers,
-        };
-        let providers = &settings.providers;
-        let (account_slots, system_slots): (Vec<_>, Vec<_>) = providers
-            .iter()
-            .partition(|p| p.account_id == Some(message.account_id));
-        let slot = |p: &&ProviderRow| ProviderSlot {
-            id: p.id,
-            enabled: p.enabled,
-            priority: p.priority,
-            created_at: p.created_at,
-        };
-        let account_slots: Vec<ProviderSlot> = account_slots.iter().map(slot).collect();
-        let system_slots: Vec<ProviderSlot> = system_slots.iter().map(slot).collect();
-        let table = RoutingTable {
-            rules: &settings.rules,
-            account_providers: &account_slots,
-            system_providers: &system_slots,
-        };
-        let mut calls = Vec::new();
-        let mut finals = Vec::new();
-        // The copy for SMTP providers: sender name applied, then DKIM-signed; made once
-        // per sender name, when an SMTP provider with that name is first used.
-        let mut prepared: HashMap<Option<String>, Option<Vec<u8>>> = HashMap::new();
         // A sandboxed account's mail is captured whatever the routing says; a release of
         // captured mail (a deliberate act) still goes where the release says.
         let sandboxed = settings.sandbox && message.release_provider_id.is_none();
-        let routes = match message.release_provider_id {
-            Some(id) => vec![sluice_core::router::Route {
-                rule_id: None,
-                targets: vec![sluice_core::router::Target::Provider(id)],
-                recipients: rcpts.clone(),
-            }],
-            None if sandboxed => vec![sluice_core::router::Route {
-                rule_id: None,
-                targets: vec![sluice_core::router::Target::ConfigDefault],
-                recipients: rcpts.clone(),
-            }],
-            None => table.route(&facts, rcpts, sample),
-        };
+        let routes = routes_of(message, &settings, sandboxed, sample);
+        let mut progress = Progress::default();
+        // The copy for SMTP providers: sender name applied, then DKIM-signed; made once
+        // per sender name, when an SMTP provider with that name is first used.
+        let mut prepared = PreparedCopies::new();
         for route in routes {
-            let mut remaining = route.recipients;
-            for (index, target) in route.targets.iter().enumerate() {
-                let (provider_id, deliverer) = if sandboxed {
-                    (None, self.capture.clone())
-                } else {
-                    self.deliverer(*target, providers)
-                };
-                let envelope = Envelope {
-                    rcpt_to: remaining.clone(),
-                    ..message.envelope.clone()
-                };
-                let body = if deliverer.kind() == "smtp" {
-                    let name = deliverer.sender_name();
-                    prepared
-                        .entry(name.map(str::to_string))
-                        .or_insert_with(|| self.smtp_copy(message, name, &settings.dkim_keys))
-                        .as_deref()
-                } else {
-                    None
-                };
-                let destination = deliverer.destination();
-                // Capturing takes no delivery slot: it waits on no upstream.
-                let held = if sandboxed {
-                    Some(None)
-                } else {
-                    self.slots
-                        .take(provider_id, destination.as_deref(), SLOT_PATIENCE)
-                        .await
-                        .map(Some)
-                };
-                let Some(held) = held else {
-                    // Nothing tried yet: the whole message waits, untried.
-                    if calls.is_empty() {
-                        return Dispatched::busy(rcpts);
-                    }
-                    // Part of it went out already: the rest waits as a transient failure.
-                    let report = DeliveryReport::uniform(
-                        deliverer.kind(),
-                        &remaining,
-                        Verdict::Transient,
-                        None,
-                        "every delivery slot of the provider is in use",
-                    );
-                    finals.extend(report.recipients);
-                    break;
-                };
-                let mut report = deliverer
-                    .deliver(Outbound {
-                        id: message.id,
-                        account_id: message.account_id,
-                        envelope: &envelope,
-                        body: body.unwrap_or(message.body),
-                    })
-                    .await;
-                drop(held);
-                if let Some(log) = &self.delivery_log {
-                    let logged = sluice_deliver::delivery_log::LoggedMessage {
-                        id: message.id,
-                        account_id: message.account_id,
-                        mail_from: &message.envelope.mail_from,
-                    };
-                    log.append(&sluice_deliver::delivery_log::format_lines(
-                        crate::now_ms(),
-                        &logged,
-                        provider_id,
-                        &report,
-                    ));
-                }
-                remaining = report.transient_recipients();
-                let last = index + 1 == route.targets.len();
-                if !remaining.is_empty() && !last {
-                    report.events.push((
-                        "failover".into(),
-                        format!(
-                            "{} failed transiently for {} recipient(s); trying the next provider",
-                            report.provider,
-                            remaining.len()
-                        ),
-                    ));
-                }
-                let settled = report
-                    .recipients
-                    .iter()
-                    .filter(|r| last || r.verdict != Verdict::Transient)
-                    .cloned();
-                finals.extend(settled);
-                calls.push(ProviderAttempt {
-                    provider_id,
-                    report,
-                });
-                if remaining.is_empty() {
-                    break;
-                }
+            let attempt = RouteAttempt {
+                message,
+                settings: &settings,
+                sandboxed,
+            };
+            let end = self
+                .deliver_route(attempt, route, &mut prepared, &mut progress)
+                .await;
+            if end == RouteEnd::Busy {
+                return Dispatched::busy(rcpts);
             }
         }
-        let merged = merge(&calls, finals);
-        Dispatched { calls, merged }
+        let merged = merge(&progress.calls, progress.finals);
+        Dispatched {
+            calls: progress.calls,
+            merged,
+        }
+    }
+
+    /// One route's providers in failover order, until no recipient of it is left
+    /// transient. `Busy` when the first call of the whole message found no free slot.
+    async fn deliver_route(
+        &self,
+        attempt: RouteAttempt<'_>,
+        route: Route,
+        prepared: &mut PreparedCopies,
+        progress: &mut Progress,
+    ) -> RouteEnd {
+        let RouteAttempt {
+            message,
+            settings,
+            sandboxed,
+        } = attempt;
+        let mut remaining = route.recipients;
+        for (index, target) in route.targets.iter().enumerate() {
+            let (provider_id, deliverer) = if sandboxed {
+                (None, self.capture.clone())
+            } else {
+                self.deliverer(*target, &settings.providers)
+            };
+            let body = if deliverer.kind() == "smtp" {
+                let name = deliverer.sender_name();
+                prepared
+                    .entry(name.map(str::to_string))
+                    .or_insert_with(|| self.smtp_copy(message, name, &settings.dkim_keys))
+                    .as_deref()
+            } else {
+                None
+            };
+            let Some(held) = self.take_slot(sandboxed, provider_id, &*deliverer).await else {
+                // Nothing tried yet: the whole message waits, untried.
+                if progress.calls.is_empty() {
+                    return RouteEnd::Busy;
+                }
+                // Part of it went out already: the rest waits as a transient failure.
+                let report = DeliveryReport::uniform(
+                    deliverer.kind(),
+                    &remaining,
+                    Verdict::Transient,
+                    None,
+                    "every delivery slot of the provider is in use",
+                );
+                progress.finals.extend(report.recipients);
+                break;
+            };
+            let envelope = Envelope {
+                rcpt_to: remaining.clone(),
+                ..message.envelope.clone()
+            };
+            let outbound = Outbound {
+                id: message.id,
+                account_id: message.account_id,
+                envelope: &envelope,
+                body: body.unwrap_or(message.body),
+            };
+            let report = deliverer.deliver(outbound).await;
+            drop(held);
+            self.log_call(message, provider_id, &report);
+            let last = index + 1 == route.targets.len();
+            remaining = progress.record(provider_id, report, last);
+            if remaining.is_empty() {
+                break;
+            }
+        }
+        RouteEnd::Done
+    }
+
+    /// A delivery slot of the provider and its destination host; `Some(None)` when
+    /// capturing, which takes none (it waits on no upstream); None when every slot is
+    /// in use.
+    async fn take_slot(
+        &self,
+        sandboxed: bool,
+        provider_id: Option<i64>,
+        deliverer: &dyn Deliverer,
+    ) -> Option<Option<crate::slots::Held>> {
+        if sandboxed {
+            return Some(None);
+        }
+        let destination = deliverer.destination();
+        self.slots
+            .take(provider_id, destination.as_deref(), SLOT_PATIENCE)
+            .await
+            .map(Some)
+    }
+
+    /// The call's result in the delivery log, when there is one.
+    fn log_call(&self, message: Dispatch<'_>, provider_id: Option<i64>, report: &DeliveryReport) {
+        if let Some(log) = &self.delivery_log {
+            let logged = sluice_deliver::delivery_log::LoggedMessage {
+                id: message.id,
+                account_id: message.account_id,
+                mail_from: &message.envelope.mail_from,
+            };
+            log.append(&sluice_deliver::delivery_log::format_lines(
+                crate::now_ms(),
+                &logged,
+                provider_id,
+                report,
+            ));
+        }
     }
 
     /// The copy an SMTP provider sends: its sender name put before a bare From, then
@@ -468,6 +438,126 @@ impl Dispatcher {
         };
         built.insert(id, (row.updated_at, deliverer.clone()));
         (Some(id), deliverer)
+    }
+}
+
+/// The copies SMTP providers send, by sender name; None when that is the stored
+/// message unchanged.
+type PreparedCopies = HashMap<Option<String>, Option<Vec<u8>>>;
+
+/// What every route of one message is delivered with.
+#[derive(Clone, Copy)]
+struct RouteAttempt<'a> {
+    message: Dispatch<'a>,
+    settings: &'a AccountSettings,
+    sandboxed: bool,
+}
+
+/// How a route ended: its recipients settled or left transient, or nothing of the
+/// message tried because the first provider had no free slot.
+#[derive(Debug, PartialEq, Eq)]
+enum RouteEnd {
+    Done,
+    Busy,
+}
+
+/// The provider calls of one message so far, and the recipients whose result is final.
+#[derive(Default)]
+struct Progress {
+    calls: Vec<ProviderAttempt>,
+    finals: Vec<sluice_core::RecipientResult>,
+}
+
+impl Progress {
+    /// Keeps one provider call: its settled recipients are final (every one when it was
+    /// the route's last provider), a failover event when some go on to the next provider.
+    /// Returns the recipients left transient.
+    fn record(
+        &mut self,
+        provider_id: Option<i64>,
+        mut report: DeliveryReport,
+        last: bool,
+    ) -> Vec<String> {
+        let remaining = report.transient_recipients();
+        if !remaining.is_empty() && !last {
+            report.events.push((
+                "failover".into(),
+                format!(
+                    "{} failed transiently for {} recipient(s); trying the next provider",
+                    report.provider,
+                    remaining.len()
+                ),
+            ));
+        }
+        let settled = report
+            .recipients
+            .iter()
+            .filter(|r| last || r.verdict != Verdict::Transient)
+            .cloned();
+        self.finals.extend(settled);
+        self.calls.push(ProviderAttempt {
+            provider_id,
+            report,
+        });
+        remaining
+    }
+}
+
+/// The routes of a message: a release goes to its provider, a sandboxed account's mail
+/// to capture, anything else where the account's rules say.
+fn routes_of(
+    message: Dispatch<'_>,
+    settings: &AccountSettings,
+    sandboxed: bool,
+    sample: f64,
+) -> Vec<Route> {
+    let rcpts = &message.envelope.rcpt_to;
+    let only = |target| {
+        vec![Route {
+            rule_id: None,
+            targets: vec![target],
+            recipients: rcpts.clone(),
+        }]
+    };
+    match message.release_provider_id {
+        Some(id) => return only(Target::Provider(id)),
+        None if sandboxed => return only(Target::ConfigDefault),
+        None => {}
+    }
+    // Only rules on headers need the header section read.
+    let headers = if settings.rules.iter().any(|r| r.conditions.header.is_some()) {
+        sluice_core::router::header_fields(message.body)
+    } else {
+        Vec::new()
+    };
+    let facts = MessageFacts {
+        mail_from: &message.envelope.mail_from,
+        source: message.source,
+        tags: message.tags,
+        size: message.body.len() as i64,
+        headers: &headers,
+    };
+    let (account_slots, system_slots): (Vec<_>, Vec<_>) = settings
+        .providers
+        .iter()
+        .partition(|p| p.account_id == Some(message.account_id));
+    let account_slots: Vec<ProviderSlot> = account_slots.into_iter().map(slot_of).collect();
+    let system_slots: Vec<ProviderSlot> = system_slots.into_iter().map(slot_of).collect();
+    let table = RoutingTable {
+        rules: &settings.rules,
+        account_providers: &account_slots,
+        system_providers: &system_slots,
+    };
+    table.route(&facts, rcpts, sample)
+}
+
+/// What the router knows of a provider.
+fn slot_of(provider: &ProviderRow) -> ProviderSlot {
+    ProviderSlot {
+        id: provider.id,
+        enabled: provider.enabled,
+        priority: provider.priority,
+        created_at: provider.created_at,
     }
 }
 
