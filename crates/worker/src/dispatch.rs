@@ -2,20 +2,23 @@
 //! (`sluice_core::router`), call each route's providers in failover order (a transient
 //! failure tries the next provider at once), and merge what became of every recipient.
 
-use sluice_deliver::egress::{Egress, EgressPolicy};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+mod progress;
+mod routes;
 
-use sluice_core::router::{MessageFacts, ProviderSlot, Route, RoutingTable, Rule, Target};
-use sluice_core::routing::RuleConditions;
-use sluice_core::sealed::MasterKey;
-use sluice_core::{AccountId, DeliveryReport, Envelope, MessageId, Source, Verdict};
-use sluice_deliver::{Deliverer, Outbound};
-use sluice_store::{DkimKeyRow, ProviderAttempt, ProviderRow, RuleRow, Store, StoreError};
-
-use sluice_store::ttl_cache::TtlCache;
+use progress::{PreparedCopies, Progress, RouteAttempt, RouteEnd, merge};
+use routes::{routes_of, rule_of};
 
 use crate::slots::{SlotLimits, Slots};
+use sluice_core::router::{Route, Rule, Target};
+use sluice_core::sealed::MasterKey;
+use sluice_core::{AccountId, DeliveryReport, Envelope, MessageId, Source, Verdict};
+use sluice_deliver::egress::{Egress, EgressPolicy};
+use sluice_deliver::{Deliverer, Outbound};
+use sluice_store::ttl_cache::TtlCache;
+use sluice_store::{DkimKeyRow, ProviderAttempt, ProviderRow, Store, StoreError};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tracing::warn;
 
 /// What delivery reads of an account: its providers (and the system-wide ones), its
 /// routing rules and its DKIM keys.
@@ -30,7 +33,6 @@ struct AccountSettings {
     /// Sandbox mode: every message is captured, whatever the rules and providers say.
     sandbox: bool,
 }
-use tracing::warn;
 
 /// A message to hand out, with what rules may test.
 #[derive(Debug, Clone, Copy)]
@@ -441,168 +443,11 @@ impl Dispatcher {
     }
 }
 
-/// The copies SMTP providers send, by sender name; None when that is the stored
-/// message unchanged.
-type PreparedCopies = HashMap<Option<String>, Option<Vec<u8>>>;
-
-/// What every route of one message is delivered with.
-#[derive(Clone, Copy)]
-struct RouteAttempt<'a> {
-    message: Dispatch<'a>,
-    settings: &'a AccountSettings,
-    sandboxed: bool,
-}
-
-/// How a route ended: its recipients settled or left transient, or nothing of the
-/// message tried because the first provider had no free slot.
-#[derive(Debug, PartialEq, Eq)]
-enum RouteEnd {
-    Done,
-    Busy,
-}
-
-/// The provider calls of one message so far, and the recipients whose result is final.
-#[derive(Default)]
-struct Progress {
-    calls: Vec<ProviderAttempt>,
-    finals: Vec<sluice_core::RecipientResult>,
-}
-
-impl Progress {
-    /// Keeps one provider call: its settled recipients are final (every one when it was
-    /// the route's last provider), a failover event when some go on to the next provider.
-    /// Returns the recipients left transient.
-    fn record(
-        &mut self,
-        provider_id: Option<i64>,
-        mut report: DeliveryReport,
-        last: bool,
-    ) -> Vec<String> {
-        let remaining = report.transient_recipients();
-        if !remaining.is_empty() && !last {
-            report.events.push((
-                "failover".into(),
-                format!(
-                    "{} failed transiently for {} recipient(s); trying the next provider",
-                    report.provider,
-                    remaining.len()
-                ),
-            ));
-        }
-        let settled = report
-            .recipients
-            .iter()
-            .filter(|r| last || r.verdict != Verdict::Transient)
-            .cloned();
-        self.finals.extend(settled);
-        self.calls.push(ProviderAttempt {
-            provider_id,
-            report,
-        });
-        remaining
-    }
-}
-
-/// The routes of a message: a release goes to its provider, a sandboxed account's mail
-/// to capture, anything else where the account's rules say.
-fn routes_of(
-    message: Dispatch<'_>,
-    settings: &AccountSettings,
-    sandboxed: bool,
-    sample: f64,
-) -> Vec<Route> {
-    let rcpts = &message.envelope.rcpt_to;
-    let only = |target| {
-        vec![Route {
-            rule_id: None,
-            targets: vec![target],
-            recipients: rcpts.clone(),
-        }]
-    };
-    match message.release_provider_id {
-        Some(id) => return only(Target::Provider(id)),
-        None if sandboxed => return only(Target::ConfigDefault),
-        None => {}
-    }
-    // Only rules on headers need the header section read.
-    let headers = if settings.rules.iter().any(|r| r.conditions.header.is_some()) {
-        sluice_core::router::header_fields(message.body)
-    } else {
-        Vec::new()
-    };
-    let facts = MessageFacts {
-        mail_from: &message.envelope.mail_from,
-        source: message.source,
-        tags: message.tags,
-        size: message.body.len() as i64,
-        headers: &headers,
-    };
-    let (account_slots, system_slots): (Vec<_>, Vec<_>) = settings
-        .providers
-        .iter()
-        .partition(|p| p.account_id == Some(message.account_id));
-    let account_slots: Vec<ProviderSlot> = account_slots.into_iter().map(slot_of).collect();
-    let system_slots: Vec<ProviderSlot> = system_slots.into_iter().map(slot_of).collect();
-    let table = RoutingTable {
-        rules: &settings.rules,
-        account_providers: &account_slots,
-        system_providers: &system_slots,
-    };
-    table.route(&facts, rcpts, sample)
-}
-
-/// What the router knows of a provider.
-fn slot_of(provider: &ProviderRow) -> ProviderSlot {
-    ProviderSlot {
-        id: provider.id,
-        enabled: provider.enabled,
-        priority: provider.priority,
-        created_at: provider.created_at,
-    }
-}
-
 fn provider_kind(provider_type: &str) -> &'static str {
     sluice_core::provider_spec::PROVIDER_TYPES
         .into_iter()
         .find(|t| *t == provider_type)
         .unwrap_or("unknown")
-}
-
-fn rule_of(row: &RuleRow) -> Option<Rule> {
-    let conditions = match RuleConditions::parse(&row.conditions) {
-        Ok(conditions) => conditions,
-        Err(problem) => {
-            warn!(rule_id = row.id, %problem, "rule skipped");
-            return None;
-        }
-    };
-    Some(Rule {
-        id: row.id,
-        priority: row.priority,
-        enabled: row.enabled,
-        conditions,
-        provider_id: row.provider_id,
-        fallbacks: row.fallbacks.clone(),
-        split: row.split.clone(),
-    })
-}
-
-/// One report for the message: each recipient's last result, everything else combined.
-fn merge(calls: &[ProviderAttempt], finals: Vec<sluice_core::RecipientResult>) -> DeliveryReport {
-    let mut kinds: Vec<&str> = Vec::new();
-    for call in calls {
-        if !kinds.contains(&call.report.provider.as_str()) {
-            kinds.push(&call.report.provider);
-        }
-    }
-    DeliveryReport {
-        provider: kinds.join("+"),
-        recipients: finals,
-        captured: !calls.is_empty() && calls.iter().all(|c| c.report.captured),
-        provider_message_id: None,
-        retry_after_secs: calls.iter().filter_map(|c| c.report.retry_after_secs).max(),
-        events: calls.iter().flat_map(|c| c.report.events.clone()).collect(),
-    }
 }
 
 /// Stands in for a provider whose settings cannot be used: every recipient waits (an
