@@ -1,6 +1,8 @@
 //! `SluiceBuilder`: a test Sluice's config, written to its directory, then started.
 
-use crate::*;
+use std::path::{Path, PathBuf};
+
+use crate::{Sluice, free_port};
 
 /// Ports of a test Sluice.
 #[derive(Debug, Clone, Copy)]

@@ -1,6 +1,7 @@
 //! Disk faults for tests: a small tmpfs, an `LD_PRELOAD` shim that fails fsync/write.
 
-use crate::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 /// A tmpfs of `size` (e.g. `"32m"`) mounted on a directory of its own; unmounted when
 /// dropped. `None` when it cannot be mounted (not root, no mount(8)) and `CI` is unset: the

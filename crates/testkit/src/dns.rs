@@ -1,6 +1,9 @@
 //! A DNS server a test publishes records on.
 
-use crate::*;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use crate::{free_port, py_dir};
 
 /// An authoritative DNS server on loopback (UDP and TCP, `py/dns_server.py`), serving
 /// records a test publishes with [`DnsServer::publish`]. Point Sluice at it with

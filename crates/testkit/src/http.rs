@@ -1,6 +1,8 @@
 //! Plain HTTP/1.1 requests to a test Sluice's listeners.
 
-use crate::*;
+use std::io::Write;
+use std::net::TcpStream;
+use std::time::Duration;
 
 /// An HTTP/1.1 request with an optional bearer token and JSON body: (status, JSON body).
 pub fn http_json(

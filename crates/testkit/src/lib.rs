@@ -17,10 +17,9 @@ pub use http::{http_get, http_json, http_raw};
 pub use node::{Node, Sluice};
 pub use upstream::{Received, Upstream, accepted_seqs, send_seq};
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 /// A port nobody listens on right now, and never handed out before by this process (the

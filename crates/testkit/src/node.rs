@@ -1,7 +1,13 @@
 //! A running test Sluice (`sluice serve` in its own directory: start, restart, kill, its
 //! CLI) and extra nodes of it with other roles.
 
-use crate::*;
+use std::io::Write;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output};
+use std::time::Duration;
+
+use crate::{Ports, SluiceBuilder, free_port, wait_until};
 
 impl Sluice {
     /// Creates `user@example.com` / `secret` (domain example.com) with the CLI; returns

@@ -1,7 +1,12 @@
 //! The upstream SMTP server tests relay to (aiosmtpd, `py/upstream.py`) and what it
 //! received; the sequence numbers `sluice send` marks messages with.
 
-use crate::*;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::{free_port, py_dir, wait_until};
 
 /// One message as the upstream stored it.
 #[derive(Debug, Clone)]
