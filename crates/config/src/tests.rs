@@ -1,5 +1,6 @@
 use super::*;
 use std::io::Write;
+use std::net::SocketAddr;
 
 /// Every test that reads `SLUICE_*` variables runs inside a `figment::Jail`: jails take
 /// turns, so one test's variables never leak into another's load.

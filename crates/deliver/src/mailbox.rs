@@ -241,6 +241,23 @@ async fn run(
     egress: &Egress,
     steps: &mut Vec<String>,
 ) -> Result<(), String> {
+    let mut dialog = connect(server, egress, steps).await?;
+    expect_greeting(server, &mut dialog, steps).await?;
+    if server.security == MailboxSecurity::Starttls {
+        dialog = upgrade_to_tls(server, dialog, steps).await?;
+    }
+    match server.protocol {
+        MailboxProtocol::Imap => imap_login_logout(server, &mut dialog, steps).await,
+        MailboxProtocol::Pop3 => pop3_login_logout(server, &mut dialog, steps).await,
+    }
+}
+
+/// The connection through the egress policy, with TLS at once when the server wants it.
+async fn connect(
+    server: &MailboxServer,
+    egress: &Egress,
+    steps: &mut Vec<String>,
+) -> Result<Dialog, String> {
     let timeout = Duration::from_secs(server.timeout_secs.max(1));
     steps.push(format!(
         "connect to {}:{} ({}, {})",
@@ -263,6 +280,15 @@ async fn run(
             .await?;
         steps.push("TLS up".into());
     }
+    Ok(dialog)
+}
+
+/// The server's greeting, which must be the protocol's OK.
+async fn expect_greeting(
+    server: &MailboxServer,
+    dialog: &mut Dialog,
+    steps: &mut Vec<String>,
+) -> Result<(), String> {
     let greeting = dialog.line().await?;
     let greeted = match server.protocol {
         MailboxProtocol::Imap => greeting.starts_with("* OK") || greeting.starts_with("* PREAUTH"),
@@ -272,70 +298,88 @@ async fn run(
         return Err(format!("unexpected greeting: {greeting}"));
     }
     steps.push(format!("greeting: {}", shown(&greeting)));
-    if server.security == MailboxSecurity::Starttls {
-        let command = match server.protocol {
-            MailboxProtocol::Imap => "a1 STARTTLS",
-            MailboxProtocol::Pop3 => "STLS",
-        };
-        dialog.send(command).await?;
-        let (ok, answer) = match server.protocol {
-            MailboxProtocol::Imap => dialog.imap_answer("a1").await?,
-            MailboxProtocol::Pop3 => {
-                let line = dialog.line().await?;
-                (pop3_ok(&line), line)
-            }
-        };
-        if !ok {
-            return Err(format!("{command} refused: {answer}"));
-        }
-        dialog = dialog
-            .start_tls(&server.host, server.skip_tls_verify)
-            .await?;
-        steps.push(format!("{command}: TLS up"));
-    }
-    match server.protocol {
-        MailboxProtocol::Imap => {
-            let (Some(user), Some(pass)) =
-                (imap_quote(&server.username), imap_quote(&server.password))
-            else {
-                return Err("the user name or password has a line break".into());
-            };
-            dialog.send(&format!("a2 LOGIN {user} {pass}")).await?;
-            let (ok, answer) = dialog.imap_answer("a2").await?;
-            if !ok {
-                return Err(format!("login refused: {answer}"));
-            }
-            steps.push(format!("login accepted: {}", shown(&answer)));
-            dialog.send("a3 LOGOUT").await?;
-            let (ok, answer) = dialog.imap_answer("a3").await?;
-            if !ok {
-                return Err(format!("logout refused: {answer}"));
-            }
-            steps.push("logged out".into());
-        }
+    Ok(())
+}
+
+/// STARTTLS (IMAP) or STLS (POP3), then the TLS handshake.
+async fn upgrade_to_tls(
+    server: &MailboxServer,
+    mut dialog: Dialog,
+    steps: &mut Vec<String>,
+) -> Result<Dialog, String> {
+    let command = match server.protocol {
+        MailboxProtocol::Imap => "a1 STARTTLS",
+        MailboxProtocol::Pop3 => "STLS",
+    };
+    dialog.send(command).await?;
+    let (ok, answer) = match server.protocol {
+        MailboxProtocol::Imap => dialog.imap_answer("a1").await?,
         MailboxProtocol::Pop3 => {
-            if server.username.contains(['\r', '\n']) || server.password.contains(['\r', '\n']) {
-                return Err("the user name or password has a line break".into());
-            }
-            dialog.send(&format!("USER {}", server.username)).await?;
-            let answer = dialog.line().await?;
-            if !pop3_ok(&answer) {
-                return Err(format!("USER refused: {answer}"));
-            }
-            dialog.send(&format!("PASS {}", server.password)).await?;
-            let answer = dialog.line().await?;
-            if !pop3_ok(&answer) {
-                return Err(format!("login refused: {answer}"));
-            }
-            steps.push(format!("login accepted: {}", shown(&answer)));
-            dialog.send("QUIT").await?;
-            let answer = dialog.line().await?;
-            if !pop3_ok(&answer) {
-                return Err(format!("QUIT refused: {answer}"));
-            }
-            steps.push("logged out".into());
+            let line = dialog.line().await?;
+            (pop3_ok(&line), line)
         }
+    };
+    if !ok {
+        return Err(format!("{command} refused: {answer}"));
     }
+    let dialog = dialog
+        .start_tls(&server.host, server.skip_tls_verify)
+        .await?;
+    steps.push(format!("{command}: TLS up"));
+    Ok(dialog)
+}
+
+/// IMAP LOGIN, then LOGOUT.
+async fn imap_login_logout(
+    server: &MailboxServer,
+    dialog: &mut Dialog,
+    steps: &mut Vec<String>,
+) -> Result<(), String> {
+    let (Some(user), Some(pass)) = (imap_quote(&server.username), imap_quote(&server.password))
+    else {
+        return Err("the user name or password has a line break".into());
+    };
+    dialog.send(&format!("a2 LOGIN {user} {pass}")).await?;
+    let (ok, answer) = dialog.imap_answer("a2").await?;
+    if !ok {
+        return Err(format!("login refused: {answer}"));
+    }
+    steps.push(format!("login accepted: {}", shown(&answer)));
+    dialog.send("a3 LOGOUT").await?;
+    let (ok, answer) = dialog.imap_answer("a3").await?;
+    if !ok {
+        return Err(format!("logout refused: {answer}"));
+    }
+    steps.push("logged out".into());
+    Ok(())
+}
+
+/// POP3 USER and PASS, then QUIT.
+async fn pop3_login_logout(
+    server: &MailboxServer,
+    dialog: &mut Dialog,
+    steps: &mut Vec<String>,
+) -> Result<(), String> {
+    if server.username.contains(['\r', '\n']) || server.password.contains(['\r', '\n']) {
+        return Err("the user name or password has a line break".into());
+    }
+    dialog.send(&format!("USER {}", server.username)).await?;
+    let answer = dialog.line().await?;
+    if !pop3_ok(&answer) {
+        return Err(format!("USER refused: {answer}"));
+    }
+    dialog.send(&format!("PASS {}", server.password)).await?;
+    let answer = dialog.line().await?;
+    if !pop3_ok(&answer) {
+        return Err(format!("login refused: {answer}"));
+    }
+    steps.push(format!("login accepted: {}", shown(&answer)));
+    dialog.send("QUIT").await?;
+    let answer = dialog.line().await?;
+    if !pop3_ok(&answer) {
+        return Err(format!("QUIT refused: {answer}"));
+    }
+    steps.push("logged out".into());
     Ok(())
 }
 

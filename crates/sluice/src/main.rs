@@ -189,102 +189,118 @@ fn main() -> anyhow::Result<()> {
     // `sendmail` (a symlink to this binary) and `sluice sendmail` take sendmail's own
     // command line, which clap cannot parse (-oi, -fsender, -F name, ...).
     let argv: Vec<String> = std::env::args().collect();
-    let program = argv
-        .first()
-        .and_then(|a| std::path::Path::new(a).file_name())
-        .and_then(|name| name.to_str())
-        .unwrap_or_default();
-    if program == "sendmail" {
-        std::process::exit(sendmail::main(&argv[1..]));
-    }
-    if argv.get(1).map(String::as_str) == Some("sendmail") {
-        std::process::exit(sendmail::main(&argv[2..]));
+    if let Some(sendmail_args) = sendmail_args(&argv) {
+        std::process::exit(sendmail::main(sendmail_args));
     }
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    runtime.block_on(async move {
-        match cli.command {
-            Command::Serve(args) => serve::run(args.config, &args.roles).await,
-            Command::Migrate(args) => {
-                let config = args.load()?;
-                logging::init(&config.logging)?;
-                serve::open_store(&config).await?;
-                println!(
-                    "database is up to date: {}",
-                    redact_url(&config.database_url())
-                );
-                Ok(())
-            }
-            Command::Account {
-                command:
-                    AccountCommand::Create {
-                        config,
-                        name,
-                        email,
-                        password,
-                        domains,
-                        monthly_limit,
-                        sandbox,
-                        if_missing,
-                    },
-            } => {
-                let store = open_store_of_command(&config).await?;
-                if if_missing && let Some(existing) = store.account_by_email(&email).await? {
-                    println!("account id: {} (exists; left as it is)", existing.id);
-                    return Ok(());
-                }
-                let created =
-                    account::create(store.as_ref(), &name, &email, &password, &domains, sandbox)
-                        .await?;
-                if let Some(limit) = monthly_limit {
-                    account::set_monthly_limit(store.as_ref(), created.id, limit).await?;
-                }
-                println!("account id: {}", created.id);
-                println!("api key:    {}", created.api_key);
-                if sandbox {
-                    println!("sandbox:    on (everything it sends is captured)");
-                }
-                println!("(the API key is shown once; store it now)");
-                Ok(())
-            }
-            Command::Admin {
-                command:
-                    AdminCommand::Create {
-                        config,
-                        email,
-                        password,
-                    },
-            } => {
-                let store = open_store_of_command(&config).await?;
-                let id = account::create_admin(store.as_ref(), &email, &password).await?;
-                println!("admin user id: {id}");
-                Ok(())
-            }
-            Command::Send(args) => send::run(args).await,
-            Command::Healthcheck(args) => healthcheck::run(args).await,
-            // Taken before clap parses (see above); here for `sluice --help`.
-            Command::Sendmail { args } => std::process::exit(sendmail::main(&args)),
-            Command::Keys {
-                command: KeysCommand::Rotate(args),
-            } => {
-                logging::init(&args.load()?.logging)?;
-                let store = open_store_of_command(&args).await?;
-                let (looked, rewritten) = keys::rotate_bodies(store.as_ref()).await?;
-                println!("message bodies: {looked} looked at, {rewritten} sealed again");
-                Ok(())
-            }
-            Command::Config {
-                command: ConfigCommand::Check(args),
-            } => {
-                let config = args.load()?;
-                println!("{}", masked_toml(&config)?);
-                Ok(())
-            }
+    runtime.block_on(run(cli.command))
+}
+
+/// sendmail's arguments when this binary was called as `sendmail` or `sluice sendmail`.
+fn sendmail_args(argv: &[String]) -> Option<&[String]> {
+    let program = argv
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .and_then(|name| name.to_str())
+        .unwrap_or_default();
+    if program == "sendmail" {
+        return Some(&argv[1..]);
+    }
+    if argv.get(1).map(String::as_str) == Some("sendmail") {
+        return Some(&argv[2..]);
+    }
+    None
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(args) => serve::run(args.config, &args.roles).await,
+        Command::Migrate(args) => migrate(&args).await,
+        Command::Account { command } => create_account(command).await,
+        Command::Admin {
+            command:
+                AdminCommand::Create {
+                    config,
+                    email,
+                    password,
+                },
+        } => {
+            let store = open_store_of_command(&config).await?;
+            let id = account::create_admin(store.as_ref(), &email, &password).await?;
+            println!("admin user id: {id}");
+            Ok(())
         }
-    })
+        Command::Send(args) => send::run(args).await,
+        Command::Healthcheck(args) => healthcheck::run(args).await,
+        // Taken before clap parses (see `main`); here for `sluice --help`.
+        Command::Sendmail { args } => std::process::exit(sendmail::main(&args)),
+        Command::Keys {
+            command: KeysCommand::Rotate(args),
+        } => rotate_keys(&args).await,
+        Command::Config {
+            command: ConfigCommand::Check(args),
+        } => {
+            let config = args.load()?;
+            println!("{}", masked_toml(&config)?);
+            Ok(())
+        }
+    }
+}
+
+/// `sluice migrate`.
+async fn migrate(args: &ConfigArgs) -> anyhow::Result<()> {
+    let config = args.load()?;
+    logging::init(&config.logging)?;
+    serve::open_store(&config).await?;
+    println!(
+        "database is up to date: {}",
+        redact_url(&config.database_url())
+    );
+    Ok(())
+}
+
+/// `sluice account create`.
+async fn create_account(command: AccountCommand) -> anyhow::Result<()> {
+    let AccountCommand::Create {
+        config,
+        name,
+        email,
+        password,
+        domains,
+        monthly_limit,
+        sandbox,
+        if_missing,
+    } = command;
+    let store = open_store_of_command(&config).await?;
+    if if_missing && let Some(existing) = store.account_by_email(&email).await? {
+        println!("account id: {} (exists; left as it is)", existing.id);
+        return Ok(());
+    }
+    let created =
+        account::create(store.as_ref(), &name, &email, &password, &domains, sandbox).await?;
+    if let Some(limit) = monthly_limit {
+        account::set_monthly_limit(store.as_ref(), created.id, limit).await?;
+    }
+    println!("account id: {}", created.id);
+    println!("api key:    {}", created.api_key);
+    if sandbox {
+        println!("sandbox:    on (everything it sends is captured)");
+    }
+    println!("(the API key is shown once; store it now)");
+    Ok(())
+}
+
+/// `sluice keys rotate`.
+async fn rotate_keys(args: &ConfigArgs) -> anyhow::Result<()> {
+    logging::init(&args.load()?.logging)?;
+    let store = open_store_of_command(args).await?;
+    let (looked, rewritten) = keys::rotate_bodies(store.as_ref()).await?;
+    println!("message bodies: {looked} looked at, {rewritten} sealed again");
+    Ok(())
 }
 
 /// Opens the database of a command that changes what a server uses (account, admin,

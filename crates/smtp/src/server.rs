@@ -1,28 +1,28 @@
 //! The tokio side: accept loop with a connection semaphore, one task per session driving
 //! the sans-IO [`Session`], TLS upgrades, timeouts and shutdown.
 
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+mod driver;
 
+use driver::SessionDriver;
+
+use crate::Reply;
+use crate::conn::Conn;
+use crate::limits::{AccountSlot, OpenSessions};
+use crate::session::{RecipientVerdict, Session, SessionConfig};
 use async_trait::async_trait;
 use sluice_config::{ListenerAuth, ListenerConfig, ListenerTls, SmtpConfig};
-use sluice_core::text::sanitize_reply_text;
 use sluice_core::{
     AcceptOutcome, AccountId, AccountPolicy, ConnectionDirectory, ConnectionInfo, Envelope,
     FailureLimiter, Live,
 };
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
 use tokio_rustls::TlsAcceptor;
 use tracing::{Instrument, debug, info, warn};
-
-use crate::conn::Conn;
-use crate::deadline::{InputPhase, RequestClock};
-use crate::limits::{AccountSlot, OpenSessions};
-use crate::session::{AuthOutcome, Event, RecipientVerdict, Session, SessionConfig};
-use crate::{Reply, sasl::Credentials};
 
 /// Checks SMTP credentials. Implemented over the store by the binary.
 #[async_trait]
@@ -279,63 +279,15 @@ impl SmtpServer {
 
     async fn session(&self, stream: TcpStream, peer: SocketAddr, kind: &ListenerConfig, id: &str) {
         let limits = self.config.get();
-        let handshake = Duration::from_secs(limits.tls_handshake_timeout_secs);
-        let mut conn = if kind.tls == ListenerTls::Implicit {
-            match tokio::time::timeout(handshake, self.tls.get().accept(stream)).await {
-                Ok(Ok(tls)) => Conn::Tls(Box::new(tls)),
-                Ok(Err(error)) => return debug!(%error, "tls handshake failed"),
-                Err(_) => return debug!("tls handshake timed out"),
-            }
-        } else {
-            Conn::Plain(stream)
+        let Some(mut conn) = self.handshake(stream, kind, &limits).await else {
+            return;
         };
-        let mut account_slot = None;
-        let trusted = if kind.auth == ListenerAuth::None {
-            match self.auth.trusted_policy().await {
-                Ok(TrustedAccount::Active(policy)) => {
-                    match self.account_slot(policy.account_id, &limits) {
-                        Some(slot) => account_slot = Some(slot),
-                        None => {
-                            let reply = Reply::new(
-                                421,
-                                "4.7.0",
-                                "Too many connections for this account, try again later",
-                            );
-                            let _ = conn.write_all(&reply.to_bytes()).await;
-                            return;
-                        }
-                    }
-                    Some(policy)
-                }
-                Ok(refused) => {
-                    let reply = match refused {
-                        TrustedAccount::Suspended => Reply::new(
-                            421,
-                            "4.7.0",
-                            "The account of this service is suspended, try again later",
-                        ),
-                        TrustedAccount::Deleted => Reply::new(
-                            554,
-                            "5.7.1",
-                            "The account of this service is deleted; no mail is accepted here",
-                        ),
-                        _ => {
-                            warn!("smtp.trusted_account does not name an account");
-                            Reply::new(421, "4.3.0", "Service not available, try again later")
-                        }
-                    };
-                    let _ = conn.write_all(&reply.to_bytes()).await;
-                    return;
-                }
-                Err(error) => {
-                    warn!(%error, "trusted account lookup failed");
-                    let reply = Reply::new(421, "4.3.0", "Service not available, try again later");
-                    let _ = conn.write_all(&reply.to_bytes()).await;
-                    return;
-                }
+        let (trusted, account_slot) = match self.trusted_at_connect(kind, &limits).await {
+            Ok(trusted) => trusted,
+            Err(reply) => {
+                let _ = conn.write_all(&reply.to_bytes()).await;
+                return;
             }
-        } else {
-            None
         };
         let config = SessionConfig {
             hostname: limits.hostname.clone(),
@@ -348,25 +300,7 @@ impl SmtpServer {
         };
         let mut session = Session::new(config, trusted);
         let close = Arc::new(Notify::new());
-        let info = ConnectionInfo {
-            id: id.to_string(),
-            remote_addr: peer.to_string(),
-            listener: kind.addr.to_string(),
-            tls: session.tls_active(),
-            account_id: session.account_id(),
-            user: None,
-            mail_from: None,
-            recipients: 0,
-            started_at: now_ms(),
-        };
-        self.registry
-            .lock()
-            .unwrap()
-            .insert(id.to_string(), (info, close.clone()));
-        let _registered = Registered {
-            server: self,
-            id: id.to_string(),
-        };
+        let _registered = self.register(&session, peer, kind, id, close.clone());
         let mut driver = SessionDriver {
             server: self,
             limits: limits.clone(),
@@ -396,232 +330,112 @@ impl SmtpServer {
             "session ended"
         );
     }
-}
 
-struct SessionDriver<'a> {
-    server: &'a SmtpServer,
-    /// The `[smtp]` section as it was when the session started.
-    limits: Arc<SmtpConfig>,
-    peer: SocketAddr,
-    id: &'a str,
-    /// Set once AUTH succeeds.
-    account: Option<AccountId>,
-    /// This session's place in its account's connection count.
-    account_slot: Option<AccountSlot>,
-    user: Option<String>,
-    /// Notified when an administrator closes the session.
-    close: Arc<Notify>,
-}
+    /// The connection, after the TLS handshake on an implicit-TLS listener; None when
+    /// that failed or timed out.
+    async fn handshake(
+        &self,
+        stream: TcpStream,
+        kind: &ListenerConfig,
+        limits: &SmtpConfig,
+    ) -> Option<Conn> {
+        if kind.tls != ListenerTls::Implicit {
+            return Some(Conn::Plain(stream));
+        }
+        let handshake = Duration::from_secs(limits.tls_handshake_timeout_secs);
+        match tokio::time::timeout(handshake, self.tls.get().accept(stream)).await {
+            Ok(Ok(tls)) => Some(Conn::Tls(Box::new(tls))),
+            Ok(Err(error)) => {
+                debug!(%error, "tls handshake failed");
+                None
+            }
+            Err(_) => {
+                debug!("tls handshake timed out");
+                None
+            }
+        }
+    }
 
-impl SessionDriver<'_> {
-    async fn run(&mut self, session: &mut Session, conn: &mut Conn) -> &'static str {
-        let idle = Duration::from_secs(self.limits.idle_timeout_secs);
-        let mut clock = RequestClock::default();
-        let mut out = session.greeting().to_bytes();
-        // Only TLS sessions keep a read buffer (see `Conn::read_with`).
-        let mut tls_buf = Vec::new();
-        let mut shutdown = self.server.shutdown.clone();
-        loop {
-            while let Some(event) = session.next_event() {
-                match event {
-                    Event::Reply(reply) => reply.write_to(&mut out),
-                    Event::Close => {
-                        let _ = conn.write_all(&out).await;
-                        return "closed";
-                    }
-                    Event::StartTls => {
-                        if conn.write_all(&std::mem::take(&mut out)).await.is_err() {
-                            return "write failed";
-                        }
-                        if let Err(why) = self.upgrade(conn).await {
-                            return why;
-                        }
-                        session.tls_started();
-                    }
-                    Event::CheckRecipient(rcpt) => {
-                        let verdict = match session.policy() {
-                            Some(policy) => self.server.sink.check_recipient(policy, &rcpt).await,
-                            None => RecipientVerdict::Unavailable,
-                        };
-                        session.recipient_checked(&rcpt, verdict);
-                    }
-                    Event::Authenticate(credentials) => {
-                        let mut outcome = self.authenticate(&credentials).await;
-                        if let AuthOutcome::Accepted(policy) = &outcome {
-                            match self.server.account_slot(policy.account_id, &self.limits) {
-                                Some(slot) => {
-                                    self.account_slot = Some(slot);
-                                    self.account = Some(policy.account_id);
-                                    self.user = Some(credentials.username.clone());
-                                }
-                                None => outcome = AuthOutcome::AccountBusy,
-                            }
-                        }
-                        session.auth_result(outcome);
-                    }
-                    Event::Message { envelope, body } => {
-                        let reply = self.accept(session, envelope, body).await;
-                        session.message_result(reply);
-                    }
-                }
-            }
-            if !out.is_empty() && conn.write_all(&std::mem::take(&mut out)).await.is_err() {
-                return "write failed";
-            }
-            self.publish(session);
-            let stopping = *shutdown.borrow();
-            if stopping && !session.in_transaction() {
-                session.close_with(Reply::new(
-                    421,
-                    "4.3.2",
-                    "Service shutting down, try again later",
-                ));
-                continue;
-            }
-            let phase = session.input_phase();
-            let deadline =
-                clock.read_deadline(phase, Instant::now(), idle, self.limits.min_data_rate);
-            let read = tokio::select! {
-                read = tokio::time::timeout_at(deadline.into(), conn.read_with(&mut tls_buf, |bytes| session.feed(bytes))) => read,
-                _ = stopped(&mut shutdown), if !stopping => continue,
-                _ = self.close.notified() => {
-                    info!("closed by an administrator");
-                    session.close_with(Reply::new(421, "4.3.2", "Connection closed by the administrator"));
-                    continue;
-                }
-            };
-            match read {
-                Ok(Ok(0)) => return "client closed",
-                Ok(Ok(_)) => {}
-                Ok(Err(_)) => return "read failed",
-                Err(_) => {
-                    let why = match phase {
-                        InputPhase::Idle => "Idle timeout",
-                        InputPhase::Request => "Command not completed in time",
-                        InputPhase::Content { .. } => "Message content arriving too slowly",
-                    };
-                    info!(why, "session timed out");
-                    session.close_with(Reply::new(
+    /// On a listener without AUTH, the trusted account's policy and its place in the
+    /// account's connection count; the greeting that refuses the session instead when the
+    /// account is not active, not found, or at its connection limit.
+    async fn trusted_at_connect(
+        &self,
+        kind: &ListenerConfig,
+        limits: &SmtpConfig,
+    ) -> Result<(Option<AccountPolicy>, Option<AccountSlot>), Reply> {
+        if kind.auth != ListenerAuth::None {
+            return Ok((None, None));
+        }
+        match self.auth.trusted_policy().await {
+            Ok(TrustedAccount::Active(policy)) => {
+                match self.account_slot(policy.account_id, limits) {
+                    Some(slot) => Ok((Some(policy), Some(slot))),
+                    None => Err(Reply::new(
                         421,
-                        "4.4.2",
-                        format!("{why}, closing connection"),
-                    ));
+                        "4.7.0",
+                        "Too many connections for this account, try again later",
+                    )),
                 }
             }
-        }
-    }
-
-    /// Updates what the registry shows of this session.
-    fn publish(&self, session: &Session) {
-        let (mail_from, recipients) = session.transaction_summary();
-        if let Some((info, _)) = self.server.registry.lock().unwrap().get_mut(self.id) {
-            info.tls = session.tls_active();
-            info.account_id = session.account_id();
-            info.user.clone_from(&self.user);
-            info.mail_from = mail_from.map(str::to_string);
-            info.recipients = recipients;
-        }
-    }
-
-    async fn upgrade(&self, conn: &mut Conn) -> Result<(), &'static str> {
-        let Conn::Plain(_) = conn else {
-            return Err("starttls on tls");
-        };
-        let Conn::Plain(stream) = std::mem::replace(conn, Conn::Closed) else {
-            return Err("starttls on tls");
-        };
-        let handshake = Duration::from_secs(self.limits.tls_handshake_timeout_secs);
-        match tokio::time::timeout(handshake, self.server.tls.get().accept(stream)).await {
-            Ok(Ok(tls)) => {
-                *conn = Conn::Tls(Box::new(tls));
-                debug!("starttls done");
-                Ok(())
-            }
-            Ok(Err(_)) => Err("tls handshake failed"),
-            Err(_) => Err("tls handshake timed out"),
-        }
-    }
-
-    async fn authenticate(&self, credentials: &Credentials) -> AuthOutcome {
-        let ip = self.peer.ip();
-        if self.server.limiter.lock().unwrap().is_blocked(ip, now_ms()) {
-            metrics::counter!("sluice_smtp_auth_total", "outcome" => "blocked").increment(1);
-            warn!("auth refused: too many failures from this address");
-            return AuthOutcome::Blocked;
-        }
-        match self
-            .server
-            .auth
-            .authenticate(&credentials.username, &credentials.password)
-            .await
-        {
-            Ok(Some(policy)) => {
-                self.server.limiter.lock().unwrap().record_success(ip);
-                metrics::counter!("sluice_smtp_auth_total", "outcome" => "success").increment(1);
-                info!(user = %credentials.username, account = policy.account_id, "auth succeeded");
-                AuthOutcome::Accepted(policy)
-            }
-            Ok(None) => {
-                let blocked = self
-                    .server
-                    .limiter
-                    .lock()
-                    .unwrap()
-                    .record_failure(ip, now_ms());
-                metrics::counter!("sluice_smtp_auth_total", "outcome" => "failure").increment(1);
-                warn!(user = %credentials.username, blocked, "auth failed");
-                if blocked {
-                    AuthOutcome::Blocked
-                } else {
-                    AuthOutcome::Rejected
-                }
+            Ok(TrustedAccount::Suspended) => Err(Reply::new(
+                421,
+                "4.7.0",
+                "The account of this service is suspended, try again later",
+            )),
+            Ok(TrustedAccount::Deleted) => Err(Reply::new(
+                554,
+                "5.7.1",
+                "The account of this service is deleted; no mail is accepted here",
+            )),
+            Ok(TrustedAccount::Missing) => {
+                warn!("smtp.trusted_account does not name an account");
+                Err(Reply::new(
+                    421,
+                    "4.3.0",
+                    "Service not available, try again later",
+                ))
             }
             Err(error) => {
-                warn!(%error, "auth check unavailable");
-                AuthOutcome::Unavailable
+                warn!(%error, "trusted account lookup failed");
+                Err(Reply::new(
+                    421,
+                    "4.3.0",
+                    "Service not available, try again later",
+                ))
             }
         }
     }
 
-    async fn accept(&self, session: &Session, envelope: Envelope, body: Vec<u8>) -> Reply {
-        let Some(policy) = session.policy() else {
-            return Reply::new(451, "4.3.0", "No account for this session");
+    /// The session in the registry of open connections (what the API lists and may
+    /// close) until the returned guard drops.
+    fn register(
+        &self,
+        session: &Session,
+        peer: SocketAddr,
+        kind: &ListenerConfig,
+        id: &str,
+        close: Arc<Notify>,
+    ) -> Registered<'_> {
+        let info = ConnectionInfo {
+            id: id.to_string(),
+            remote_addr: peer.to_string(),
+            listener: kind.addr.to_string(),
+            tls: session.tls_active(),
+            account_id: session.account_id(),
+            user: None,
+            mail_from: None,
+            recipients: 0,
+            started_at: now_ms(),
         };
-        let account_id = policy.account_id;
-        let mut message = self.received_header(session).into_bytes();
-        message.extend_from_slice(&body);
-        drop(body);
-        let recipients = envelope.rcpt_to.len();
-        let size = message.len();
-        let outcome = self.server.sink.accept(policy, envelope, message).await;
-        let reply = crate::outcome::reply_for(&outcome);
-        info!(
-            account = account_id,
-            recipients,
-            size,
-            code = reply.code,
-            "message"
-        );
-        reply
-    }
-
-    /// The RFC 5321 trace header this hop adds.
-    fn received_header(&self, session: &Session) -> String {
-        let with = match (session.tls_active(), self.account.is_some()) {
-            (true, true) => "ESMTPSA",
-            (true, false) => "ESMTPS",
-            _ => "ESMTP",
-        };
-        let date = time::OffsetDateTime::now_utc()
-            .format(&time::format_description::well_known::Rfc2822)
-            .unwrap_or_default();
-        format!(
-            "Received: from {} ({})\r\n\tby {} (Sluice) with {with} id {};\r\n\t{date}\r\n",
-            sanitize_reply_text(session.helo().unwrap_or("unknown"), 100),
-            self.peer.ip(),
-            self.limits.hostname,
-            self.id,
-        )
+        self.registry
+            .lock()
+            .unwrap()
+            .insert(id.to_string(), (info, close));
+        Registered {
+            server: self,
+            id: id.to_string(),
+        }
     }
 }
 

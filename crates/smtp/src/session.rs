@@ -1,3 +1,7 @@
+//! Long because it is one state machine: every command handler reads and moves the same
+//! `State`, and the transitions are checked by reading them side by side (byte tables in
+//! `session_tests.rs`); split across files it would be harder to follow, not easier.
+//!
 //! The SMTP server session as a state machine: bytes in, replies and events out.
 //!
 //! It knows nothing of sockets, TLS libraries, clocks or databases. The caller feeds what it

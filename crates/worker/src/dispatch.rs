@@ -2,20 +2,23 @@
 //! (`sluice_core::router`), call each route's providers in failover order (a transient
 //! failure tries the next provider at once), and merge what became of every recipient.
 
-use sluice_deliver::egress::{Egress, EgressPolicy};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+mod progress;
+mod routes;
 
-use sluice_core::router::{MessageFacts, ProviderSlot, RoutingTable, Rule, Target};
-use sluice_core::routing::RuleConditions;
-use sluice_core::sealed::MasterKey;
-use sluice_core::{AccountId, DeliveryReport, Envelope, MessageId, Source, Verdict};
-use sluice_deliver::{Deliverer, Outbound};
-use sluice_store::{DkimKeyRow, ProviderAttempt, ProviderRow, RuleRow, Store, StoreError};
-
-use sluice_store::ttl_cache::TtlCache;
+use progress::{PreparedCopies, Progress, RouteAttempt, RouteEnd, merge};
+use routes::{routes_of, rule_of};
 
 use crate::slots::{SlotLimits, Slots};
+use sluice_core::router::{Route, Rule, Target};
+use sluice_core::sealed::MasterKey;
+use sluice_core::{AccountId, DeliveryReport, Envelope, MessageId, Source, Verdict};
+use sluice_deliver::egress::{Egress, EgressPolicy};
+use sluice_deliver::{Deliverer, Outbound};
+use sluice_store::ttl_cache::TtlCache;
+use sluice_store::{DkimKeyRow, ProviderAttempt, ProviderRow, Store, StoreError};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tracing::warn;
 
 /// What delivery reads of an account: its providers (and the system-wide ones), its
 /// routing rules and its DKIM keys.
@@ -30,7 +33,6 @@ struct AccountSettings {
     /// Sandbox mode: every message is captured, whatever the rules and providers say.
     sandbox: bool,
 }
-use tracing::warn;
 
 /// A message to hand out, with what rules may test.
 #[derive(Debug, Clone, Copy)]
@@ -65,6 +67,14 @@ impl Dispatched {
                 None,
                 "every delivery slot of the provider is in use",
             ),
+        }
+    }
+
+    /// Nothing sent, every recipient transient, for `reason`.
+    fn not_sent(provider: &str, rcpts: &[String], reason: &str) -> Dispatched {
+        Dispatched {
+            calls: Vec::new(),
+            merged: DeliveryReport::uniform(provider, rcpts, Verdict::Transient, None, reason),
         }
     }
 
@@ -171,184 +181,146 @@ impl Dispatcher {
             Ok(settings) => settings,
             Err(error) => {
                 warn!(%error, "routing table not readable; trying again later");
-                let report = DeliveryReport::uniform(
-                    "router",
-                    rcpts,
-                    Verdict::Transient,
-                    None,
-                    "routing table not readable",
-                );
-                return Dispatched {
-                    calls: Vec::new(),
-                    merged: report,
-                };
+                return Dispatched::not_sent("router", rcpts, "routing table not readable");
             }
         };
         // Mail of a suspended or deleted account never leaves: a message claimed before
         // the suspension held it (leased then, or accepted within the cache window) is
         // deferred with nothing sent; the suspension's sweep or a deletion's takes it.
         if !settings.status.is_active() {
-            let report = DeliveryReport::uniform(
-                "account",
-                rcpts,
-                Verdict::Transient,
-                None,
-                &format!("account {}: not sent", settings.status.as_str()),
-            );
-            return Dispatched {
-                calls: Vec::new(),
-                merged: report,
-            };
+            let reason = format!("account {}: not sent", settings.status.as_str());
+            return Dispatched::not_sent("account", rcpts, &reason);
         }
-        // Only rules on headers need the header section read.
-        let headers = if settings.rules.iter().any(|r| r.conditions.header.is_some()) {
-            sluice_core::router::header_fields(message.body)
-        } else {
-            Vec::new()
-        };
-        let facts = MessageFacts {
-            mail_from: &message.envelope.mail_from,
-            source: message.source,
-            tags: message.tags,
-            size: message.body.len() as i64,
-            headers: &headers,
-        };
-        let providers = &settings.providers;
-        let (account_slots, system_slots): (Vec<_>, Vec<_>) = providers
-            .iter()
-            .partition(|p| p.account_id == Some(message.account_id));
-        let slot = |p: &&ProviderRow| ProviderSlot {
-            id: p.id,
-            enabled: p.enabled,
-            priority: p.priority,
-            created_at: p.created_at,
-        };
-        let account_slots: Vec<ProviderSlot> = account_slots.iter().map(slot).collect();
-        let system_slots: Vec<ProviderSlot> = system_slots.iter().map(slot).collect();
-        let table = RoutingTable {
-            rules: &settings.rules,
-            account_providers: &account_slots,
-            system_providers: &system_slots,
-        };
-        let mut calls = Vec::new();
-        let mut finals = Vec::new();
-        // The copy for SMTP providers: sender name applied, then DKIM-signed; made once
-        // per sender name, when an SMTP provider with that name is first used.
-        let mut prepared: HashMap<Option<String>, Option<Vec<u8>>> = HashMap::new();
         // A sandboxed account's mail is captured whatever the routing says; a release of
         // captured mail (a deliberate act) still goes where the release says.
         let sandboxed = settings.sandbox && message.release_provider_id.is_none();
-        let routes = match message.release_provider_id {
-            Some(id) => vec![sluice_core::router::Route {
-                rule_id: None,
-                targets: vec![sluice_core::router::Target::Provider(id)],
-                recipients: rcpts.clone(),
-            }],
-            None if sandboxed => vec![sluice_core::router::Route {
-                rule_id: None,
-                targets: vec![sluice_core::router::Target::ConfigDefault],
-                recipients: rcpts.clone(),
-            }],
-            None => table.route(&facts, rcpts, sample),
-        };
+        let routes = routes_of(message, &settings, sandboxed, sample);
+        let mut progress = Progress::default();
+        // The copy for SMTP providers: sender name applied, then DKIM-signed; made once
+        // per sender name, when an SMTP provider with that name is first used.
+        let mut prepared = PreparedCopies::new();
         for route in routes {
-            let mut remaining = route.recipients;
-            for (index, target) in route.targets.iter().enumerate() {
-                let (provider_id, deliverer) = if sandboxed {
-                    (None, self.capture.clone())
-                } else {
-                    self.deliverer(*target, providers)
-                };
-                let envelope = Envelope {
-                    rcpt_to: remaining.clone(),
-                    ..message.envelope.clone()
-                };
-                let body = if deliverer.kind() == "smtp" {
-                    let name = deliverer.sender_name();
-                    prepared
-                        .entry(name.map(str::to_string))
-                        .or_insert_with(|| self.smtp_copy(message, name, &settings.dkim_keys))
-                        .as_deref()
-                } else {
-                    None
-                };
-                let destination = deliverer.destination();
-                // Capturing takes no delivery slot: it waits on no upstream.
-                let held = if sandboxed {
-                    Some(None)
-                } else {
-                    self.slots
-                        .take(provider_id, destination.as_deref(), SLOT_PATIENCE)
-                        .await
-                        .map(Some)
-                };
-                let Some(held) = held else {
-                    // Nothing tried yet: the whole message waits, untried.
-                    if calls.is_empty() {
-                        return Dispatched::busy(rcpts);
-                    }
-                    // Part of it went out already: the rest waits as a transient failure.
-                    let report = DeliveryReport::uniform(
-                        deliverer.kind(),
-                        &remaining,
-                        Verdict::Transient,
-                        None,
-                        "every delivery slot of the provider is in use",
-                    );
-                    finals.extend(report.recipients);
-                    break;
-                };
-                let mut report = deliverer
-                    .deliver(Outbound {
-                        id: message.id,
-                        account_id: message.account_id,
-                        envelope: &envelope,
-                        body: body.unwrap_or(message.body),
-                    })
-                    .await;
-                drop(held);
-                if let Some(log) = &self.delivery_log {
-                    let logged = sluice_deliver::delivery_log::LoggedMessage {
-                        id: message.id,
-                        account_id: message.account_id,
-                        mail_from: &message.envelope.mail_from,
-                    };
-                    log.append(&sluice_deliver::delivery_log::format_lines(
-                        crate::now_ms(),
-                        &logged,
-                        provider_id,
-                        &report,
-                    ));
-                }
-                remaining = report.transient_recipients();
-                let last = index + 1 == route.targets.len();
-                if !remaining.is_empty() && !last {
-                    report.events.push((
-                        "failover".into(),
-                        format!(
-                            "{} failed transiently for {} recipient(s); trying the next provider",
-                            report.provider,
-                            remaining.len()
-                        ),
-                    ));
-                }
-                let settled = report
-                    .recipients
-                    .iter()
-                    .filter(|r| last || r.verdict != Verdict::Transient)
-                    .cloned();
-                finals.extend(settled);
-                calls.push(ProviderAttempt {
-                    provider_id,
-                    report,
-                });
-                if remaining.is_empty() {
-                    break;
-                }
+            let attempt = RouteAttempt {
+                message,
+                settings: &settings,
+                sandboxed,
+            };
+            let end = self
+                .deliver_route(attempt, route, &mut prepared, &mut progress)
+                .await;
+            if end == RouteEnd::Busy {
+                return Dispatched::busy(rcpts);
             }
         }
-        let merged = merge(&calls, finals);
-        Dispatched { calls, merged }
+        let merged = merge(&progress.calls, progress.finals);
+        Dispatched {
+            calls: progress.calls,
+            merged,
+        }
+    }
+
+    /// One route's providers in failover order, until no recipient of it is left
+    /// transient. `Busy` when the first call of the whole message found no free slot.
+    async fn deliver_route(
+        &self,
+        attempt: RouteAttempt<'_>,
+        route: Route,
+        prepared: &mut PreparedCopies,
+        progress: &mut Progress,
+    ) -> RouteEnd {
+        let RouteAttempt {
+            message,
+            settings,
+            sandboxed,
+        } = attempt;
+        let mut remaining = route.recipients;
+        for (index, target) in route.targets.iter().enumerate() {
+            let (provider_id, deliverer) = if sandboxed {
+                (None, self.capture.clone())
+            } else {
+                self.deliverer(*target, &settings.providers)
+            };
+            let body = if deliverer.kind() == "smtp" {
+                let name = deliverer.sender_name();
+                prepared
+                    .entry(name.map(str::to_string))
+                    .or_insert_with(|| self.smtp_copy(message, name, &settings.dkim_keys))
+                    .as_deref()
+            } else {
+                None
+            };
+            let Some(held) = self.take_slot(sandboxed, provider_id, &*deliverer).await else {
+                // Nothing tried yet: the whole message waits, untried.
+                if progress.calls.is_empty() {
+                    return RouteEnd::Busy;
+                }
+                // Part of it went out already: the rest waits as a transient failure.
+                let report = DeliveryReport::uniform(
+                    deliverer.kind(),
+                    &remaining,
+                    Verdict::Transient,
+                    None,
+                    "every delivery slot of the provider is in use",
+                );
+                progress.finals.extend(report.recipients);
+                break;
+            };
+            let envelope = Envelope {
+                rcpt_to: remaining.clone(),
+                ..message.envelope.clone()
+            };
+            let outbound = Outbound {
+                id: message.id,
+                account_id: message.account_id,
+                envelope: &envelope,
+                body: body.unwrap_or(message.body),
+            };
+            let report = deliverer.deliver(outbound).await;
+            drop(held);
+            self.log_call(message, provider_id, &report);
+            let last = index + 1 == route.targets.len();
+            remaining = progress.record(provider_id, report, last);
+            if remaining.is_empty() {
+                break;
+            }
+        }
+        RouteEnd::Done
+    }
+
+    /// A delivery slot of the provider and its destination host; `Some(None)` when
+    /// capturing, which takes none (it waits on no upstream); None when every slot is
+    /// in use.
+    async fn take_slot(
+        &self,
+        sandboxed: bool,
+        provider_id: Option<i64>,
+        deliverer: &dyn Deliverer,
+    ) -> Option<Option<crate::slots::Held>> {
+        if sandboxed {
+            return Some(None);
+        }
+        let destination = deliverer.destination();
+        self.slots
+            .take(provider_id, destination.as_deref(), SLOT_PATIENCE)
+            .await
+            .map(Some)
+    }
+
+    /// The call's result in the delivery log, when there is one.
+    fn log_call(&self, message: Dispatch<'_>, provider_id: Option<i64>, report: &DeliveryReport) {
+        if let Some(log) = &self.delivery_log {
+            let logged = sluice_deliver::delivery_log::LoggedMessage {
+                id: message.id,
+                account_id: message.account_id,
+                mail_from: &message.envelope.mail_from,
+            };
+            log.append(&sluice_deliver::delivery_log::format_lines(
+                crate::now_ms(),
+                &logged,
+                provider_id,
+                report,
+            ));
+        }
     }
 
     /// The copy an SMTP provider sends: its sender name put before a bare From, then
@@ -476,43 +448,6 @@ fn provider_kind(provider_type: &str) -> &'static str {
         .into_iter()
         .find(|t| *t == provider_type)
         .unwrap_or("unknown")
-}
-
-fn rule_of(row: &RuleRow) -> Option<Rule> {
-    let conditions = match RuleConditions::parse(&row.conditions) {
-        Ok(conditions) => conditions,
-        Err(problem) => {
-            warn!(rule_id = row.id, %problem, "rule skipped");
-            return None;
-        }
-    };
-    Some(Rule {
-        id: row.id,
-        priority: row.priority,
-        enabled: row.enabled,
-        conditions,
-        provider_id: row.provider_id,
-        fallbacks: row.fallbacks.clone(),
-        split: row.split.clone(),
-    })
-}
-
-/// One report for the message: each recipient's last result, everything else combined.
-fn merge(calls: &[ProviderAttempt], finals: Vec<sluice_core::RecipientResult>) -> DeliveryReport {
-    let mut kinds: Vec<&str> = Vec::new();
-    for call in calls {
-        if !kinds.contains(&call.report.provider.as_str()) {
-            kinds.push(&call.report.provider);
-        }
-    }
-    DeliveryReport {
-        provider: kinds.join("+"),
-        recipients: finals,
-        captured: !calls.is_empty() && calls.iter().all(|c| c.report.captured),
-        provider_message_id: None,
-        retry_after_secs: calls.iter().filter_map(|c| c.report.retry_after_secs).max(),
-        events: calls.iter().flat_map(|c| c.report.events.clone()).collect(),
-    }
 }
 
 /// Stands in for a provider whose settings cannot be used: every recipient waits (an

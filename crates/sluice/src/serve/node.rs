@@ -156,6 +156,28 @@ impl AcceptPath {
     }
 }
 
+/// The SMTP server, with AUTH checked against the store; nothing served yet.
+fn smtp_server(
+    config: &Config,
+    store: &Arc<dyn Store>,
+    tls: Arc<rustls::ServerConfig>,
+    acceptor: Arc<Acceptor>,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<Arc<sluice_smtp::SmtpServer>> {
+    let auth = Arc::new(StoreAuthenticator::new(
+        store.clone(),
+        config.smtp.trusted_account.clone(),
+        Duration::from_millis(config.store.account_cache_ms),
+    )?);
+    Ok(sluice_smtp::SmtpServer::new(
+        config.smtp.clone(),
+        tls,
+        auth,
+        acceptor,
+        shutdown,
+    ))
+}
+
 /// What `run` waits for at shutdown.
 struct Tasks {
     smtp: Vec<JoinHandle<()>>,
@@ -199,18 +221,7 @@ impl Node {
             handed,
             account_status,
         } = accept;
-        let auth = Arc::new(StoreAuthenticator::new(
-            store.clone(),
-            config.smtp.trusted_account.clone(),
-            Duration::from_millis(config.store.account_cache_ms),
-        )?);
-        let smtp = sluice_smtp::SmtpServer::new(
-            config.smtp.clone(),
-            tls,
-            auth,
-            acceptor.clone(),
-            shutdown.clone(),
-        );
+        let smtp = smtp_server(&config, &store, tls, acceptor.clone(), shutdown.clone())?;
         let connections: Arc<dyn ConnectionDirectory> = match roles.contains(&Role::Smtp) {
             true => smtp.clone(),
             false => Arc::new(sluice_core::NoConnections),
