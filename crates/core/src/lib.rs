@@ -16,6 +16,7 @@ pub mod login;
 pub mod message;
 pub mod provider;
 pub mod provider_spec;
+pub mod provider_type;
 pub mod rate;
 pub mod retry;
 pub mod router;
@@ -40,8 +41,8 @@ pub use message::{
     RecipientResult, Source, Submission, Verdict, month_of,
 };
 pub use provider::{
-    MailgunConfig, MailgunRegion, MsGraphConfig, ProviderConfig, SendgridConfig, SesConfig,
-    SmtpProviderConfig, SmtpSecurity,
+    MailgunConfig, MailgunRegion, MsGraphConfig, ProviderConfig, ProviderType, SendgridConfig,
+    SesConfig, SmtpProviderConfig, SmtpSecurity,
 };
 pub use retry::{RetryDecision, RetryPolicy};
 pub use submitter::Submitter;

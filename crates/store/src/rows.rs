@@ -97,7 +97,7 @@ pub(crate) fn provider_from_row(row: &impl Columns) -> Result<ProviderRow, Store
         id: row.col("id")?,
         account_id: row.col("account_id")?,
         name: row.col("name")?,
-        provider_type: row.col("provider_type")?,
+        provider_type: row.kind("provider_type")?,
         config: row.json("config")?,
         secrets: row.col("secrets")?,
         enabled: row.col("enabled")?,

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use sluice_core::router::WeightedProvider;
 use sluice_core::{
     AccountId, AccountPolicy, AccountStatus, DeliveryReport, Envelope, MessageId, MessageStatus,
-    Role, SessionKind, Source, UserStatus,
+    ProviderType, Role, SessionKind, Source, UserStatus,
 };
 
 #[derive(Debug, Clone)]
@@ -408,7 +408,7 @@ pub struct ProviderRow {
     /// `None`: system-wide.
     pub account_id: Option<AccountId>,
     pub name: String,
-    pub provider_type: String,
+    pub provider_type: ProviderType,
     pub config: serde_json::Value,
     /// `v1.` + base64 AES-256-GCM; never leaves the server.
     #[serde(skip)]
@@ -423,7 +423,7 @@ pub struct ProviderRow {
 pub struct NewProvider {
     pub account_id: Option<AccountId>,
     pub name: String,
-    pub provider_type: String,
+    pub provider_type: ProviderType,
     pub config: serde_json::Value,
     pub secrets: String,
     pub enabled: bool,

@@ -1477,7 +1477,7 @@ async fn management_records_round_trip(backend: Backend) {
             &sluice_store::NewProvider {
                 account_id: Some(account),
                 name: "mx".into(),
-                provider_type: "smtp".into(),
+                provider_type: sluice_core::ProviderType::Smtp,
                 config: serde_json::json!({ "host": "mx.test" }),
                 secrets: "v1.sealed".into(),
                 enabled: true,
@@ -1494,7 +1494,7 @@ async fn management_records_round_trip(backend: Backend) {
             &sluice_store::NewProvider {
                 account_id: None,
                 name: "log".into(),
-                provider_type: "log".into(),
+                provider_type: sluice_core::ProviderType::Log,
                 config: serde_json::json!({}),
                 secrets: "v1.x".into(),
                 enabled: false,

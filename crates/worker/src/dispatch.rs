@@ -446,7 +446,7 @@ impl Dispatcher {
         }
         let opened = sluice_core::provider_spec::open_config(
             &self.master_key,
-            &row.provider_type,
+            row.provider_type,
             &row.config,
             &row.secrets,
         );
@@ -461,7 +461,7 @@ impl Dispatcher {
             Err(problem) => {
                 warn!(provider_id = id, %problem, "provider cannot be used");
                 Arc::new(Misconfigured {
-                    kind: provider_kind(&row.provider_type),
+                    kind: row.provider_type.as_str(),
                     problem,
                 }) as Arc<dyn Deliverer>
             }
@@ -469,13 +469,6 @@ impl Dispatcher {
         built.insert(id, (row.updated_at, deliverer.clone()));
         (Some(id), deliverer)
     }
-}
-
-fn provider_kind(provider_type: &str) -> &'static str {
-    sluice_core::provider_spec::PROVIDER_TYPES
-        .into_iter()
-        .find(|t| *t == provider_type)
-        .unwrap_or("unknown")
 }
 
 fn rule_of(row: &RuleRow) -> Option<Rule> {
