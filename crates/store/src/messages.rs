@@ -207,7 +207,7 @@ macro_rules! impl_message_sql {
                             provider: row.try_get("provider")?,
                             provider_id: row.try_get("provider_id")?,
                             provider_message_id: row.try_get("provider_message_id")?,
-                            verdict: row.try_get("verdict")?,
+                            verdict: $crate::rows::Columns::kind(row, "verdict")?,
                             code: row.try_get("code")?,
                             response: row.try_get("response")?,
                             started_at: row.try_get("started_at")?,

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use sluice_core::router::WeightedProvider;
 use sluice_core::{
     AccountId, AccountPolicy, AccountStatus, DeliveryReport, Envelope, MessageId, MessageStatus,
-    ProviderType, Role, SessionKind, Source, UserStatus,
+    ProviderType, Role, SessionKind, Source, UserStatus, Verdict,
 };
 
 #[derive(Debug, Clone)]
@@ -163,7 +163,7 @@ pub struct AttemptRow {
     pub provider: String,
     pub provider_id: Option<i64>,
     pub provider_message_id: Option<String>,
-    pub verdict: String,
+    pub verdict: Verdict,
     pub code: Option<i64>,
     pub response: String,
     pub started_at: i64,
@@ -292,7 +292,7 @@ pub struct HourCount {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProviderCount {
     pub provider: String,
-    pub verdict: String,
+    pub verdict: Verdict,
     pub count: i64,
     pub last_at: Option<i64>,
 }

@@ -435,7 +435,7 @@ async fn dashboard_counts_by_status_hour_and_provider(backend: Backend) {
     let providers: Vec<(String, String, i64)> = board
         .providers
         .iter()
-        .map(|p| (p.provider.clone(), p.verdict.clone(), p.count))
+        .map(|p| (p.provider.clone(), p.verdict.as_str().to_string(), p.count))
         .collect();
     assert_eq!(
         providers,

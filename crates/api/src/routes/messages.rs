@@ -350,7 +350,7 @@ fn attempt_view(a: AttemptRow) -> AttemptView {
         provider: a.provider,
         provider_id: a.provider_id,
         provider_message_id: a.provider_message_id,
-        verdict: a.verdict,
+        verdict: a.verdict.as_str().into(),
         code: a.code,
         response: a.response,
         started_at: a.started_at,
