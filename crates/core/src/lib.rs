@@ -26,6 +26,7 @@ pub mod secret;
 pub mod sender_domain;
 pub mod staging;
 pub mod submitter;
+pub mod suppression;
 pub mod text;
 pub mod user;
 pub mod web_url;
@@ -46,4 +47,5 @@ pub use provider::{
 };
 pub use retry::{RetryDecision, RetryPolicy};
 pub use submitter::Submitter;
+pub use suppression::SuppressionReason;
 pub use user::{Role, SessionKind, UnknownKind, UserStatus};

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use sluice_core::router::WeightedProvider;
 use sluice_core::{
     AccountId, AccountPolicy, AccountStatus, DeliveryReport, Envelope, MessageId, MessageStatus,
-    ProviderType, Role, SessionKind, Source, UserStatus, Verdict,
+    ProviderType, Role, SessionKind, Source, SuppressionReason, UserStatus, Verdict,
 };
 
 #[derive(Debug, Clone)]
@@ -589,7 +589,7 @@ pub struct SuppressionRow {
     pub id: i64,
     pub account_id: AccountId,
     pub address: String,
-    pub reason: String,
+    pub reason: SuppressionReason,
     pub source: String,
     pub created_at: i64,
     pub expires_at: Option<i64>,

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sluice_core::sealed::MasterKey;
-use sluice_core::{DeliveryReport, Envelope, MessageStatus, SessionKind, Source, Verdict};
+use sluice_core::{
+    DeliveryReport, Envelope, MessageStatus, SessionKind, Source, SuppressionReason, Verdict,
+};
 use sluice_store::{
     AccountUpdate, AttemptRecord, AuditEntry, BodyCodec, GroupCommitConfig, MessageFilter,
     NewAccount, NewMessage, NewUser, OpenOptions, QueueCommitter, Store,
@@ -1423,7 +1425,14 @@ async fn management_records_round_trip(backend: Backend) {
 
     // Suppressions: per account, case-insensitive, renewable, expiring.
     let entry = store
-        .add_suppression(account, "Gone@Dest.test", "hard_bounce", "api", None, 5)
+        .add_suppression(
+            account,
+            "Gone@Dest.test",
+            SuppressionReason::HardBounce,
+            "api",
+            None,
+            5,
+        )
         .await
         .unwrap();
     let both = ["gone@dest.test".to_string(), "ok@dest.test".to_string()];
@@ -1439,7 +1448,14 @@ async fn management_records_round_trip(backend: Backend) {
             .is_empty()
     );
     store
-        .add_suppression(account, "gone@dest.test", "complaint", "api", Some(10), 7)
+        .add_suppression(
+            account,
+            "gone@dest.test",
+            SuppressionReason::Complaint,
+            "api",
+            Some(10),
+            7,
+        )
         .await
         .unwrap();
     assert_eq!(
