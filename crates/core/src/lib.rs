@@ -30,6 +30,7 @@ pub mod suppression;
 pub mod text;
 pub mod user;
 pub mod web_url;
+pub mod webhook_delivery;
 
 pub use account::AccountStatus;
 pub use address::{AddressError, domain_of, validate_mailbox};
@@ -49,3 +50,4 @@ pub use retry::{RetryDecision, RetryPolicy};
 pub use submitter::Submitter;
 pub use suppression::SuppressionReason;
 pub use user::{Role, SessionKind, UnknownKind, UserStatus};
+pub use webhook_delivery::WebhookDeliveryStatus;

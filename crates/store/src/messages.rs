@@ -137,7 +137,7 @@ macro_rules! impl_message_sql {
                      AND (id < $7 OR $7 IS NULL) ORDER BY id DESC LIMIT $8",
                 )
                 .bind(filter.account_id)
-                .bind(filter.status.as_deref())
+                .bind(filter.status.map(sluice_core::MessageStatus::as_str))
                 .bind(filter.from.as_deref())
                 .bind(to_pattern)
                 .bind(filter.since)

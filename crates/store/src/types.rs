@@ -5,6 +5,7 @@ use sluice_core::router::WeightedProvider;
 use sluice_core::{
     AccountId, AccountPolicy, AccountStatus, DeliveryReport, Envelope, MessageId, MessageStatus,
     ProviderType, Role, SessionKind, Source, SuppressionReason, UserStatus, Verdict,
+    WebhookDeliveryStatus,
 };
 
 #[derive(Debug, Clone)]
@@ -349,7 +350,7 @@ pub struct AuditRow {
 #[derive(Debug, Clone, Default)]
 pub struct MessageFilter {
     pub account_id: Option<AccountId>,
-    pub status: Option<String>,
+    pub status: Option<MessageStatus>,
     pub from: Option<String>,
     pub to: Option<String>,
     pub since: Option<i64>,
@@ -519,7 +520,7 @@ pub struct DueWebhook {
     pub event_at: i64,
     pub mail_from: String,
     pub rcpt_to: Vec<String>,
-    pub message_status: String,
+    pub message_status: MessageStatus,
     pub tags: Vec<String>,
 }
 
@@ -551,7 +552,7 @@ pub struct WebhookDeliveryRow {
     pub endpoint_id: i64,
     pub event_kind: String,
     pub message_id: MessageId,
-    pub status: String,
+    pub status: WebhookDeliveryStatus,
     pub attempts: u32,
     pub next_attempt_at: i64,
     pub last_error: Option<String>,

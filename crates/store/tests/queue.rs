@@ -1674,7 +1674,7 @@ async fn management_records_round_trip(backend: Backend) {
     };
     assert!(store.list_messages(&other).await.unwrap().is_empty());
     let delivered = MessageFilter {
-        status: Some("delivered".into()),
+        status: Some(MessageStatus::Delivered),
         ..all
     };
     assert!(store.list_messages(&delivered).await.unwrap().is_empty());

@@ -4,6 +4,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use serde::Deserialize;
+use sluice_core::MessageStatus;
 use sluice_store::{AttemptRow, EventRow, MessageFilter, MessageRecord, MessageSummary};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -81,19 +82,17 @@ async fn list_messages(
     who: Principal,
     Query(query): Query<MessageQuery>,
 ) -> Result<axum::Json<Page<MessageItem>>, ApiError> {
-    if let Some(status) = &query.status
-        && !STATUSES.contains(&status.as_str())
-    {
-        return Err(ApiError::validation(format!(
-            "status is one of {}",
-            STATUSES.join(", ")
-        )));
-    }
+    let status = match &query.status {
+        None => None,
+        Some(text) => Some(text.parse::<MessageStatus>().map_err(|_| {
+            ApiError::validation(format!("status is one of {}", STATUSES.join(", ")))
+        })?),
+    };
     let account_id = who.scope(query.account_id)?;
     let limit = page_size(query.limit);
     let filter = MessageFilter {
         account_id,
-        status: query.status,
+        status,
         from: query.from,
         to: query.to,
         since: query.since,
