@@ -1,24 +1,22 @@
 //! The management REST API under `/api/v1`. One error type ([`error::ApiError`]), one
 //! principal extractor ([`principal::Principal`]); the OpenAPI document is generated from
 //! the handlers' annotations, so a route cannot exist without being described. What the
-//! routes answer is in [`dto`], which the panel (`sluice-panel`) reads its pages from.
-//! Also here, because the API and the other listeners share them: the JSON error shape of
-//! axum's own answers ([`error_body`]), message composition ([`compose`]) and templates
-//! ([`render`]) for the outbound-email webhook, and the run-time settings an admin sets
-//! through `PUT /settings` ([`runtime_settings`]).
+//! routes answer is in [`dto`] (`sluice-api-dto`), which the panel (`sluice-panel`) reads
+//! its pages from; one row by id is scoped to its tenant by [`scoped`].
+//! Not here, because the API shares them with the other listeners: the error type, JSON
+//! error shape and request ids (`sluice-api-error`), message composition and templates (`sluice-compose`),
+//! the run-time settings (`sluice-runtime-settings`) and the email services' feedback
+//! webhooks (`sluice-feedback`, mounted here).
 
-pub mod compose;
 pub(crate) mod destinations;
 pub mod dto;
-pub mod error;
-pub mod error_body;
-pub mod feedback;
+/// The error type every handler answers with (`sluice-api-error`).
+pub(crate) use sluice_api_error as error;
 pub mod idempotency;
 pub mod password;
 pub mod principal;
-pub mod render;
 pub(crate) mod routes;
-pub mod runtime_settings;
+pub mod scoped;
 pub mod tokens;
 
 /// Checks a user's email and password as `POST /auth/login` does (the panel's login).
@@ -29,10 +27,6 @@ pub use routes::messages::STATUSES as MESSAGE_STATUSES;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::Request;
-use axum::http::HeaderValue;
-use axum::middleware::Next;
-use axum::response::Response;
 use sluice_core::LoginThrottle;
 use sluice_store::{AuditEntry, Store};
 use utoipa::OpenApi;
@@ -74,7 +68,7 @@ pub struct ApiState {
     /// deprecated `event_webhooks.allow_private_targets` is on.
     pub webhook_egress: sluice_deliver::egress::EgressPolicy,
     /// Verifies feedback webhooks from the email services.
-    pub feedback: Arc<feedback::FeedbackState>,
+    pub feedback: Arc<sluice_feedback::FeedbackState>,
     /// Requests per minute per caller (API key or user).
     pub rate_limit: Arc<std::sync::Mutex<sluice_core::rate::WindowLimiter>>,
     /// This node's delivery log file, when it writes one.
@@ -149,6 +143,16 @@ impl ApiState {
     }
 }
 
+impl axum::extract::FromRef<ApiState> for sluice_feedback::FeedbackContext {
+    fn from_ref(state: &ApiState) -> Self {
+        sluice_feedback::FeedbackContext {
+            store: state.store.clone(),
+            master_key: state.master_key.clone(),
+            feedback: state.feedback.clone(),
+        }
+    }
+}
+
 /// The accept path (`sluice-accept`'s `Acceptor` in a node), declared in `core`.
 pub use sluice_core::Submitter;
 
@@ -189,7 +193,7 @@ impl utoipa::Modify for BearerAuth {
 pub fn router(state: ApiState) -> (Router, utoipa::openapi::OpenApi) {
     let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::router())
-        .merge(feedback::router())
+        .merge(sluice_feedback::router())
         .split_for_parts();
     openapi.servers = Some(vec![utoipa::openapi::Server::new("/api/v1")]);
     openapi.info.version = "1".into();
@@ -204,50 +208,9 @@ pub fn router(state: ApiState) -> (Router, utoipa::openapi::OpenApi) {
         )
         .fallback(|| async { error::ApiError::not_found() })
         .with_state(state)
-        .layer(axum::middleware::from_fn(crate::error_body::api_shape))
-        .layer(axum::middleware::from_fn(request_id));
+        .layer(axum::middleware::from_fn(
+            sluice_api_error::shape::api_shape,
+        ))
+        .layer(axum::middleware::from_fn(sluice_api_error::request_id));
     (router, openapi)
-}
-
-/// Gives every request an id (`X-Request-Id`), used in error bodies and logs.
-/// Counts every request by route (the matched pattern, never the path itself, so ids do
-/// not multiply the series), method and status.
-async fn request_id(request: Request, next: Next) -> Response {
-    let started = std::time::Instant::now();
-    let route = request
-        .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |path| path.as_str().to_string());
-    let method = request.method().as_str().to_string();
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    let span = tracing::info_span!("http", request_id = %id, method = %request.method(), path = %request.uri().path());
-    let mut response = error::REQUEST_ID
-        .scope(
-            id.clone(),
-            tracing::Instrument::instrument(next.run(request), span.clone()),
-        )
-        .await;
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert("x-request-id", value);
-    }
-    let status = response.status().as_u16();
-    // The access log: inside the request's span, so the line carries its request id.
-    span.in_scope(|| {
-        tracing::info!(
-            route = %route,
-            status,
-            ms = started.elapsed().as_millis() as u64,
-            "request"
-        )
-    });
-    metrics::counter!(
-        "sluice_http_requests_total",
-        "route" => route.clone(),
-        "method" => method,
-        "status" => status.to_string()
-    )
-    .increment(1);
-    metrics::histogram!("sluice_http_request_duration_seconds", "route" => route)
-        .record(started.elapsed().as_secs_f64());
-    response
 }

@@ -32,13 +32,9 @@ impl Principal {
         self.role == Role::Admin && self.account_id.is_none()
     }
 
-    /// May this caller see account `id`'s resources? Others' ids look like missing ones.
-    pub fn sees(&self, id: AccountId) -> bool {
-        self.owns(Some(id))
-    }
-
     /// May this caller see a resource owned by `owner` (an account, or `None` for
-    /// system-wide)? Admins see all; others only their own account's.
+    /// system-wide)? Admins see all; others only their own account's. One row by id goes
+    /// through [`Principal::visible`] (`scoped`), which answers 404 for what this refuses.
     pub fn owns(&self, owner: Option<AccountId>) -> bool {
         self.is_admin() || (owner.is_some() && owner == self.account_id)
     }

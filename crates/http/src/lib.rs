@@ -7,8 +7,6 @@ pub mod webhook;
 
 /// The API crate under its old path, for the binary's wiring.
 pub use sluice_api as api;
-/// The run-time settings under their old path, for the binary's wiring.
-pub use sluice_api::runtime_settings as runtime;
 
 use std::sync::Arc;
 
@@ -43,7 +41,9 @@ pub fn router(state: HttpState, api: Option<api::ApiState>) -> Router {
         Some(api) => router.nest("/api/v1", api::router(api).0),
         None => router,
     };
-    router.layer(axum::middleware::from_fn(api::error_body::api_shape))
+    router.layer(axum::middleware::from_fn(
+        sluice_api_error::shape::api_shape,
+    ))
 }
 
 async fn healthz() -> impl IntoResponse {

@@ -34,9 +34,9 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use sluice_api::Submitter;
-use sluice_api::compose::{self, Composed, Mailbox, parse_mailbox};
-use sluice_api::error::secs_until_next_month;
-use sluice_api::render::{builtin, render};
+use sluice_api_error::secs_until_next_month;
+use sluice_compose::render::{builtin, render};
+use sluice_compose::{self as compose, Composed, Mailbox, parse_mailbox};
 
 #[derive(Clone)]
 pub struct WebhookState {
@@ -47,7 +47,7 @@ pub struct WebhookState {
     pub max_message_size: usize,
     per_ip: Arc<Mutex<WindowLimiter>>,
     /// Admins' run-time changes (enabled, secret, timestamp window) over `config`.
-    runtime: tokio::sync::watch::Receiver<sluice_api::runtime_settings::RuntimeSettings>,
+    runtime: tokio::sync::watch::Receiver<sluice_runtime_settings::RuntimeSettings>,
 }
 
 impl WebhookState {
@@ -57,7 +57,7 @@ impl WebhookState {
         submitter: Arc<dyn Submitter>,
         hostname: String,
         max_message_size: usize,
-        runtime: tokio::sync::watch::Receiver<sluice_api::runtime_settings::RuntimeSettings>,
+        runtime: tokio::sync::watch::Receiver<sluice_runtime_settings::RuntimeSettings>,
     ) -> Self {
         let per_ip = WindowLimiter::new(config.rate_limit_per_minute, 60_000);
         WebhookState {
@@ -81,7 +81,7 @@ pub fn router(state: WebhookState) -> Router {
         )
         .with_state(state)
         .layer(axum::middleware::from_fn(
-            sluice_api::error_body::webhook_shape,
+            sluice_api_error::shape::webhook_shape,
         ))
 }
 
@@ -423,7 +423,7 @@ async fn render_for(
     account_id: i64,
     request: &EmailRequest<'_>,
     link: &str,
-) -> Result<sluice_api::render::Rendered, Refusal> {
+) -> Result<sluice_compose::render::Rendered, Refusal> {
     let data = json!({
         "token": request.token, "expiresAt": request.expires_at, "link": link,
         "to": request.to.address,

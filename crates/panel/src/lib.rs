@@ -30,7 +30,7 @@ use tower::ServiceExt;
 
 pub use session::PanelUser;
 use sluice_api::ApiState;
-use sluice_api::dto::ErrorBody;
+use sluice_api_error::ErrorBody;
 
 /// Everything the panel's handlers share.
 #[derive(Clone)]
@@ -278,7 +278,9 @@ pub fn router(state: PanelState) -> Router {
             csrf_state,
             session::require_csrf,
         ))
-        .layer(axum::middleware::from_fn(sluice_api::error_body::api_shape))
+        .layer(axum::middleware::from_fn(
+            sluice_api_error::shape::api_shape,
+        ))
         .layer(axum::middleware::from_fn(security_headers))
 }
 

@@ -441,7 +441,7 @@ async fn save_settings(
 
 async fn reset_settings(State(state): State<PanelState>, user: PanelUser) -> Response {
     let mut reset = vec!["log_level", "webhook_secret"];
-    reset.extend(sluice_api::runtime_settings::OVERRIDE_FIELDS);
+    reset.extend(sluice_runtime_settings::OVERRIDE_FIELDS);
     let body = json!({ "reset": reset });
     act(
         &state,

@@ -102,9 +102,9 @@ impl App {
             account_status: Arc::new(sluice_store::ttl_cache::TtlCache::new(
                 std::time::Duration::ZERO,
             )),
-            feedback: Arc::new(sluice_api::feedback::FeedbackState {
+            feedback: Arc::new(sluice_feedback::FeedbackState {
                 max_age_secs: 600,
-                certificates: sluice_api::feedback::verify::SnsCertificates::new(
+                certificates: sluice_feedback::verify::SnsCertificates::new(
                     vec![],
                     sluice_deliver::Egress::Policed(loopback_open()),
                 ),

@@ -51,6 +51,9 @@ pub trait AccountStore: Send + Sync {
 
     async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKeyRow>, StoreError>;
 
+    /// One key by id, revoked or not.
+    async fn api_key(&self, id: i64) -> Result<Option<ApiKeyRow>, StoreError>;
+
     async fn list_api_keys(&self, account_id: AccountId) -> Result<Vec<ApiKeyRow>, StoreError>;
 
     /// False when the account has no such unrevoked key.
@@ -73,6 +76,9 @@ pub trait AccountStore: Send + Sync {
         &self,
         username: &str,
     ) -> Result<Option<SmtpCredential>, StoreError>;
+
+    /// One SMTP login by id, revoked or not.
+    async fn smtp_credential(&self, id: i64) -> Result<Option<SmtpCredential>, StoreError>;
 
     async fn list_smtp_credentials(
         &self,
@@ -313,6 +319,14 @@ macro_rules! impl_account_sql {
                 row.as_ref().map($crate::rows::api_key_from_row).transpose()
             }
 
+            async fn api_key(&self, id: i64) -> Result<Option<ApiKeyRow>, StoreError> {
+                let row = sqlx::query("SELECT * FROM api_keys WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.read)
+                    .await?;
+                row.as_ref().map($crate::rows::api_key_from_row).transpose()
+            }
+
             async fn list_api_keys(
                 &self,
                 account_id: AccountId,
@@ -368,6 +382,14 @@ macro_rules! impl_account_sql {
             ) -> Result<Option<SmtpCredential>, StoreError> {
                 let row = sqlx::query("SELECT * FROM smtp_credentials WHERE username = $1")
                     .bind(username.to_ascii_lowercase())
+                    .fetch_optional(&self.read)
+                    .await?;
+                row.as_ref().map($crate::rows::credential_from_row).transpose()
+            }
+
+            async fn smtp_credential(&self, id: i64) -> Result<Option<SmtpCredential>, StoreError> {
+                let row = sqlx::query("SELECT * FROM smtp_credentials WHERE id = $1")
+                    .bind(id)
                     .fetch_optional(&self.read)
                     .await?;
                 row.as_ref().map($crate::rows::credential_from_row).transpose()

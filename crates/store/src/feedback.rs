@@ -41,6 +41,9 @@ pub trait FeedbackStore: Send + Sync {
         now_ms: i64,
     ) -> Result<SuppressionRow, StoreError>;
 
+    /// One suppression by id, in force or expired.
+    async fn suppression(&self, id: i64) -> Result<Option<SuppressionRow>, StoreError>;
+
     async fn list_suppressions(
         &self,
         account_id: AccountId,
@@ -172,6 +175,14 @@ macro_rules! impl_feedback_sql {
                 .fetch_optional(&self.read)
                 .await?;
                 Ok(row.is_some())
+            }
+
+            async fn suppression(&self, id: i64) -> Result<Option<SuppressionRow>, StoreError> {
+                let row = sqlx::query("SELECT * FROM suppressions WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.read)
+                    .await?;
+                row.as_ref().map($crate::rows::suppression_from_row).transpose()
             }
 
             async fn list_suppressions(

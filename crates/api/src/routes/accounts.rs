@@ -22,23 +22,6 @@ pub fn router() -> OpenApiRouter<ApiState> {
         .routes(routes!(get_account, update_account, delete_account))
 }
 
-impl From<Account> for AccountView {
-    fn from(a: Account) -> Self {
-        AccountView {
-            id: a.id,
-            name: a.name,
-            email: a.email,
-            allowed_domains: a.allowed_domains,
-            monthly_limit: a.monthly_limit,
-            allow_any_local_part: a.allow_any_local_part,
-            status: a.status.to_string(),
-            sandbox: a.sandbox,
-            created_at: a.created_at,
-            updated_at: a.updated_at,
-        }
-    }
-}
-
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAccount {
@@ -214,16 +197,9 @@ async fn list_accounts(
     }))
 }
 
-async fn visible_account(state: &ApiState, who: &Principal, id: i64) -> Result<Account, ApiError> {
-    if !who.sees(id) {
-        return Err(ApiError::not_found());
-    }
-    state
-        .store
-        .account(id)
-        .await?
-        .filter(|a| a.status != AccountStatus::Deleted)
-        .ok_or_else(ApiError::not_found)
+/// The account unless deleted (a deleted account is "not found").
+fn live(account: Option<Account>) -> Option<Account> {
+    account.filter(|a| a.status != AccountStatus::Deleted)
 }
 
 /// One account: admins any, others their own.
@@ -235,7 +211,9 @@ async fn get_account(
     who: Principal,
     Path(id): Path<i64>,
 ) -> Result<axum::Json<AccountView>, ApiError> {
-    Ok(axum::Json(visible_account(&state, &who, id).await?.into()))
+    Ok(axum::Json(
+        who.visible(live(state.store.account(id).await?))?.into(),
+    ))
 }
 
 /// Changes an account: admins any field, owners name, email, local-part policy and sandbox
@@ -250,7 +228,44 @@ async fn update_account(
     Path(id): Path<i64>,
     Json(body): Json<UpdateAccount>,
 ) -> Result<axum::Json<AccountView>, ApiError> {
-    let before = visible_account(&state, &who, id).await?;
+    let before = who.visible(live(state.store.account(id).await?))?;
+    check_update_rights(&who, &before, &body)?;
+    let (domains, status) = checked_update(&who, &body)?;
+    let mut status_change = None;
+    if let Some(status) = status {
+        let change = change_status(&state, id, status).await?;
+        let lifecycle = serde_json::json!({
+            "messages_changed": change.messages_changed,
+            "sessions_revoked": change.sessions_revoked,
+        });
+        status_change = Some((status, lifecycle));
+    }
+    let update = AccountUpdate {
+        name: body.name.clone(),
+        email: body.email.clone(),
+        allowed_domains: domains,
+        monthly_limit: body.monthly_limit,
+        allow_any_local_part: body.allow_any_local_part,
+        status: None,
+        sandbox: body.sandbox,
+    };
+    let account = state
+        .store
+        .update_account(id, &update, now_ms())
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    audit_update(&state, &who, id, &body, &update, status_change).await?;
+    audit_sandbox_change(&state, &who, &before, &account).await?;
+    Ok(axum::Json(account.into()))
+}
+
+/// Who may change what: owners and up; the monthly limit and status only admins; sandbox
+/// mode off not with an API key.
+fn check_update_rights(
+    who: &Principal,
+    before: &Account,
+    body: &UpdateAccount,
+) -> Result<(), ApiError> {
     who.require(Role::Owner)?;
     if !who.is_admin() && (body.monthly_limit.is_some() || body.status.is_some()) {
         return Err(ApiError::forbidden());
@@ -265,6 +280,14 @@ async fn update_account(
              not an API key",
         ));
     }
+    Ok(())
+}
+
+/// The body's fields checked: the allowed domains (admins only) and the new status.
+fn checked_update(
+    who: &Principal,
+    body: &UpdateAccount,
+) -> Result<(Option<Vec<String>>, Option<AccountStatus>), ApiError> {
     if let Some(name) = &body.name {
         check_name(name)?;
     }
@@ -291,33 +314,24 @@ async fn update_account(
         Some("suspended") => Some(AccountStatus::Suspended),
         Some(_) => return Err(ApiError::validation("status is active or suspended")),
     };
-    let mut lifecycle = serde_json::Value::Null;
-    if let Some(status) = status {
-        let change = change_status(&state, id, status).await?;
-        lifecycle = serde_json::json!({
-            "messages_changed": change.messages_changed,
-            "sessions_revoked": change.sessions_revoked,
-        });
-    }
-    let update = AccountUpdate {
-        name: body.name.clone(),
-        email: body.email.clone(),
-        allowed_domains: domains,
-        monthly_limit: body.monthly_limit,
-        allow_any_local_part: body.allow_any_local_part,
-        status: None,
-        sandbox: body.sandbox,
-    };
-    let account = state
-        .store
-        .update_account(id, &update, now_ms())
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    let mut changes = serde_json::to_value(&update).unwrap_or_default();
+    Ok((domains, status))
+}
+
+/// The `update` audit entry, unless only sandbox mode changed (that has entries of its
+/// own): the fields changed, and a status change with what it did to mail and sessions.
+async fn audit_update(
+    state: &ApiState,
+    who: &Principal,
+    id: i64,
+    body: &UpdateAccount,
+    update: &AccountUpdate,
+    status_change: Option<(AccountStatus, serde_json::Value)>,
+) -> Result<(), ApiError> {
+    let mut changes = serde_json::to_value(update).unwrap_or_default();
     if let Some(map) = changes.as_object_mut() {
         map.remove("sandbox");
     }
-    if let Some(status) = status {
+    if let Some((status, lifecycle)) = status_change {
         changes["status"] = status.as_str().into();
         changes["lifecycle"] = lifecycle;
     }
@@ -330,30 +344,41 @@ async fn update_account(
         && body.status.is_none();
     if !only_sandbox {
         state
-            .audit(&who, Some(id), "update", "account", id, changes)
+            .audit(who, Some(id), "update", "account", id, changes)
             .await?;
     }
-    // Each change of sandbox mode is an entry of its own, easy to find: who turned it on
-    // or off, and when.
-    if before.sandbox != account.sandbox {
-        let action = if account.sandbox {
-            "sandbox_on"
-        } else {
-            "sandbox_off"
-        };
-        state
-            .audit(
-                &who,
-                Some(id),
-                action,
-                "account",
-                id,
-                serde_json::json!({ "sandbox": account.sandbox }),
-            )
-            .await?;
-        tracing::info!(account = id, actor = %who.actor, action, "account sandbox mode changed");
+    Ok(())
+}
+
+/// Each change of sandbox mode is an entry of its own, easy to find: who turned it on or
+/// off, and when.
+async fn audit_sandbox_change(
+    state: &ApiState,
+    who: &Principal,
+    before: &Account,
+    account: &Account,
+) -> Result<(), ApiError> {
+    if before.sandbox == account.sandbox {
+        return Ok(());
     }
-    Ok(axum::Json(account.into()))
+    let id = account.id;
+    let action = if account.sandbox {
+        "sandbox_on"
+    } else {
+        "sandbox_off"
+    };
+    state
+        .audit(
+            who,
+            Some(id),
+            action,
+            "account",
+            id,
+            serde_json::json!({ "sandbox": account.sandbox }),
+        )
+        .await?;
+    tracing::info!(account = id, actor = %who.actor, action, "account sandbox mode changed");
+    Ok(())
 }
 
 /// Deletes an account (admins): its users, keys, SMTP logins and trusted-port mapping stop
@@ -368,7 +393,7 @@ async fn delete_account(
     who: Principal,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
-    visible_account(&state, &who, id).await?;
+    who.visible(live(state.store.account(id).await?))?;
     if !who.is_admin() {
         return Err(ApiError::forbidden());
     }

@@ -5,7 +5,6 @@ use axum::http::StatusCode;
 use rand::RngCore;
 use serde::Deserialize;
 use sluice_core::secret::new_secret;
-use sluice_store::ApiKeyRow;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -19,18 +18,6 @@ pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
         .routes(routes!(create_key, list_keys))
         .routes(routes!(revoke_key))
-}
-
-impl From<ApiKeyRow> for ApiKeyView {
-    fn from(k: ApiKeyRow) -> Self {
-        ApiKeyView {
-            id: k.id,
-            account_id: k.account_id,
-            prefix: k.prefix,
-            created_at: k.created_at,
-            revoked_at: k.revoked_at,
-        }
-    }
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -105,15 +92,14 @@ async fn revoke_key(
     Query(query): Query<AccountQuery>,
 ) -> Result<StatusCode, ApiError> {
     let account = live_account(&state, &who, query.account_id).await?;
-    let exists = state
-        .store
-        .list_api_keys(account)
-        .await?
-        .iter()
-        .any(|k| k.id == id);
-    if !exists {
-        return Err(ApiError::not_found());
-    }
+    // The row must be the named account's, and the caller must see it.
+    who.visible(
+        state
+            .store
+            .api_key(id)
+            .await?
+            .filter(|row| row.account_id == account),
+    )?;
     who.require(Role::Owner)?;
     if !state.store.revoke_api_key(account, id, now_ms()).await? {
         return Err(ApiError::not_found());

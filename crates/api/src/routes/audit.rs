@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use serde::Deserialize;
-use sluice_store::{AuditFilter, AuditRow};
+use sluice_store::AuditFilter;
 use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -28,22 +28,6 @@ pub struct AuditQuery {
     pub target_type: Option<String>,
     pub cursor: Option<String>,
     pub limit: Option<i64>,
-}
-
-impl From<AuditRow> for AuditView {
-    fn from(a: AuditRow) -> Self {
-        AuditView {
-            id: a.id,
-            account_id: a.account_id,
-            actor: a.actor,
-            action: a.action,
-            target_type: a.target_type,
-            target_id: a.target_id,
-            changes: a.changes,
-            source_ip: a.source_ip,
-            created_at: a.created_at,
-        }
-    }
 }
 
 /// Audit entries, newest first: admins all (or one account's), owners their account's.

@@ -2,7 +2,6 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use sluice_core::ConnectionInfo;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::super::ApiState;
@@ -15,26 +14,6 @@ pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
         .routes(routes!(list_connections))
         .routes(routes!(close_connection))
-}
-
-impl From<ConnectionInfo> for ConnectionView {
-    fn from(c: ConnectionInfo) -> Self {
-        ConnectionView {
-            id: c.id,
-            remote_addr: c.remote_addr,
-            listener: c.listener,
-            tls: c.tls,
-            account_id: c.account_id,
-            user: c.user,
-            mail_from: c.mail_from,
-            recipients: c.recipients,
-            started_at: c.started_at,
-        }
-    }
-}
-
-fn visible(who: &Principal, connection: &ConnectionInfo) -> bool {
-    who.owns(connection.account_id)
 }
 
 /// SMTP sessions open on this node: all for admins, their account's for owners.
@@ -50,7 +29,7 @@ async fn list_connections(
         .connections
         .list()
         .into_iter()
-        .filter(|c| visible(&who, c))
+        .filter(|c| who.owns(c.account_id))
         .map(Into::into)
         .collect();
     Ok(axum::Json(list))
@@ -65,12 +44,7 @@ async fn close_connection(
     who: Principal,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let connection = state
-        .connections
-        .list()
-        .into_iter()
-        .find(|c| c.id == id && visible(&who, c))
-        .ok_or_else(ApiError::not_found)?;
+    let connection = who.visible(state.connections.list().into_iter().find(|c| c.id == id))?;
     if !who.is_admin() {
         return Err(ApiError::forbidden());
     }

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use sluice_deliver::dkim::{self, DkimAlgorithm};
-use sluice_store::{DkimKeyRow, NewDkimKey, StoreError};
+use sluice_store::{NewDkimKey, StoreError};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -14,31 +14,12 @@ use super::super::error::{ApiError, Json, Path, Query};
 use super::super::principal::{Principal, Role};
 use super::super::{ApiState, now_ms};
 use super::{AccountQuery, ErrorBody, live_account};
-use crate::dto::dkim_keys::{DkimKeyView, DnsRecord};
+use crate::dto::dkim_keys::DkimKeyView;
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
         .routes(routes!(create_dkim_key, list_dkim_keys))
         .routes(routes!(get_dkim_key, delete_dkim_key))
-}
-
-impl From<DkimKeyRow> for DkimKeyView {
-    fn from(r: DkimKeyRow) -> Self {
-        DkimKeyView {
-            dns_record: DnsRecord {
-                name: format!("{}._domainkey.{}", r.selector, r.domain),
-                record_type: "TXT".into(),
-                value: r.dns_record,
-            },
-            id: r.id,
-            account_id: r.account_id,
-            domain: r.domain,
-            selector: r.selector,
-            algorithm: r.algorithm,
-            enabled: r.enabled,
-            created_at: r.created_at,
-        }
-    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -150,15 +131,6 @@ async fn list_dkim_keys(
     Ok(axum::Json(rows.into_iter().map(Into::into).collect()))
 }
 
-async fn visible_key(state: &ApiState, who: &Principal, id: i64) -> Result<DkimKeyRow, ApiError> {
-    state
-        .store
-        .dkim_key(id)
-        .await?
-        .filter(|k| who.sees(k.account_id))
-        .ok_or_else(ApiError::not_found)
-}
-
 /// One DKIM key and its DNS record.
 #[utoipa::path(get, path = "/dkim-keys/{id}", tag = "dkim-keys", params(("id" = i64, Path)),
     security(("bearer" = [])),
@@ -168,7 +140,9 @@ async fn get_dkim_key(
     who: Principal,
     Path(id): Path<i64>,
 ) -> Result<axum::Json<DkimKeyView>, ApiError> {
-    Ok(axum::Json(visible_key(&state, &who, id).await?.into()))
+    Ok(axum::Json(
+        who.visible(state.store.dkim_key(id).await?)?.into(),
+    ))
 }
 
 /// Deletes a DKIM key (owners and admins): mail is no longer signed with it.
@@ -180,7 +154,7 @@ async fn delete_dkim_key(
     who: Principal,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
-    let key = visible_key(&state, &who, id).await?;
+    let key = who.visible(state.store.dkim_key(id).await?)?;
     who.require(Role::Owner)?;
     state.store.delete_dkim_key(id).await?;
     state

@@ -17,65 +17,13 @@ use super::super::error::{ApiError, Json, Path, Query};
 use super::super::principal::{Principal, Role};
 use super::super::{ApiState, now_ms};
 use super::{AccountQuery, ErrorBody, live_account};
-use crate::dto::domains::{DomainView, RecordStatus, VerificationRecord};
+use crate::dto::domains::DomainView;
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
         .routes(routes!(create_domain, list_domains))
         .routes(routes!(get_domain, delete_domain))
         .routes(routes!(verify_domain))
-}
-
-impl From<DomainRow> for DomainView {
-    fn from(row: DomainRow) -> Self {
-        let checked = |key: &str| -> RecordStatus {
-            let found: Option<Check> = row
-                .checks
-                .get(key)
-                .and_then(|c| serde_json::from_value(c.clone()).ok());
-            match found {
-                Some(check) => RecordStatus {
-                    status: check.status.as_str().into(),
-                    detail: check.detail,
-                },
-                None => RecordStatus {
-                    status: sender_domain::CheckStatus::Missing.as_str().into(),
-                    detail: format!(
-                        "not checked yet: POST /api/v1/domains/{}/verify checks DNS",
-                        row.id
-                    ),
-                },
-            }
-        };
-        let (spf, dkim, dmarc) = (checked("spf"), checked("dkim"), checked("dmarc"));
-        let detail = match (&row.verified_how, checked("ownership")) {
-            (Some(how), _) => format!("verified ({how})"),
-            (None, found) if row.checked_at.is_some() => found.detail,
-            (None, _) => format!(
-                "publish the TXT record, then POST /api/v1/domains/{}/verify",
-                row.id
-            ),
-        };
-        DomainView {
-            verification: VerificationRecord {
-                name: sender_domain::verification_name(&row.domain),
-                record_type: "TXT".into(),
-                value: sender_domain::verification_value(&row.token),
-            },
-            id: row.id,
-            account_id: row.account_id,
-            domain: row.domain,
-            verified: row.verified,
-            verified_how: row.verified_how,
-            verified_at: row.verified_at,
-            detail,
-            spf,
-            dkim,
-            dmarc,
-            checked_at: row.checked_at,
-            created_at: row.created_at,
-        }
-    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -162,15 +110,6 @@ async fn list_domains(
     Ok(axum::Json(rows.into_iter().map(Into::into).collect()))
 }
 
-async fn visible_domain(state: &ApiState, who: &Principal, id: i64) -> Result<DomainRow, ApiError> {
-    state
-        .store
-        .domain(id)
-        .await?
-        .filter(|d| who.sees(d.account_id))
-        .ok_or_else(ApiError::not_found)
-}
-
 /// One domain, its verification record and its last DNS check.
 #[utoipa::path(get, path = "/domains/{id}", tag = "domains", params(("id" = i64, Path)),
     security(("bearer" = [])),
@@ -180,7 +119,9 @@ async fn get_domain(
     who: Principal,
     Path(id): Path<i64>,
 ) -> Result<axum::Json<DomainView>, ApiError> {
-    Ok(axum::Json(visible_domain(&state, &who, id).await?.into()))
+    Ok(axum::Json(
+        who.visible(state.store.domain(id).await?)?.into(),
+    ))
 }
 
 /// Removes a domain (owners and admins): mail from it is refused from then on.
@@ -192,7 +133,7 @@ async fn delete_domain(
     who: Principal,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
-    let row = visible_domain(&state, &who, id).await?;
+    let row = who.visible(state.store.domain(id).await?)?;
     who.require(Role::Owner)?;
     state.store.delete_domain(id).await?;
     state
@@ -220,7 +161,7 @@ async fn verify_domain(
     who: Principal,
     Path(id): Path<i64>,
 ) -> Result<axum::Json<DomainView>, ApiError> {
-    let row = visible_domain(&state, &who, id).await?;
+    let row = who.visible(state.store.domain(id).await?)?;
     who.require(Role::Owner)?;
     let checks = check_dns(&state, &row).await?;
     let proved = checks.ownership.status == sender_domain::CheckStatus::Ok;

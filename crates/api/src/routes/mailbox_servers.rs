@@ -49,22 +49,6 @@ pub struct CreateMailboxServer {
     pub skip_tls_verify: Option<bool>,
 }
 
-impl From<MailboxServerRow> for MailboxServerView {
-    fn from(r: MailboxServerRow) -> Self {
-        MailboxServerView {
-            id: r.id,
-            name: r.name,
-            protocol: r.protocol,
-            host: r.host,
-            port: r.port,
-            security: r.security,
-            username: r.username,
-            skip_tls_verify: r.skip_tls_verify,
-            created_at: r.created_at,
-        }
-    }
-}
-
 fn name_of<T: Serialize>(value: T) -> String {
     serde_json::to_value(value)
         .ok()
@@ -141,21 +125,6 @@ async fn list_servers(
     Ok(axum::Json(rows.into_iter().map(Into::into).collect()))
 }
 
-async fn admin_server(
-    state: &ApiState,
-    who: &Principal,
-    id: i64,
-) -> Result<MailboxServerRow, ApiError> {
-    if !who.is_admin() {
-        return Err(ApiError::not_found());
-    }
-    state
-        .store
-        .mailbox_server(id)
-        .await?
-        .ok_or_else(ApiError::not_found)
-}
-
 /// A stored enum value (`imap`, `starttls`, ...) read back.
 fn stored<T: serde::de::DeserializeOwned>(value: &str, field: &str) -> Result<T, ApiError> {
     serde_json::from_value(json!(value))
@@ -171,7 +140,7 @@ async fn delete_server(
     who: Principal,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
-    admin_server(&state, &who, id).await?;
+    who.visible(state.store.mailbox_server(id).await?)?;
     state.store.delete_mailbox_server(id).await?;
     state
         .audit(&who, None, "delete", "mailbox_server", id, json!({}))
@@ -188,7 +157,7 @@ async fn test_server(
     who: Principal,
     Path(id): Path<i64>,
 ) -> Result<axum::Json<TestResult>, ApiError> {
-    let row = admin_server(&state, &who, id).await?;
+    let row = who.visible(state.store.mailbox_server(id).await?)?;
     let password = state
         .unseal(&row.password_sealed)?
         .as_str()

@@ -5,7 +5,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use sluice_core::MessageStatus;
-use sluice_store::{AttemptRow, EventRow, MessageFilter, MessageRecord, MessageSummary};
+use sluice_store::{AttemptRow, EventRow, MessageFilter};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -41,24 +41,6 @@ pub struct MessageQuery {
     pub account_id: Option<i64>,
     pub cursor: Option<String>,
     pub limit: Option<i64>,
-}
-
-impl From<MessageSummary> for MessageItem {
-    fn from(m: MessageSummary) -> Self {
-        MessageItem {
-            id: m.id,
-            account_id: m.account_id,
-            source: m.source.to_string(),
-            mail_from: m.mail_from,
-            rcpt_to: m.rcpt_to,
-            status: m.status.to_string(),
-            attempts: m.attempts,
-            size: m.size,
-            last_error: m.last_error,
-            created_at: m.created_at,
-            updated_at: m.updated_at,
-        }
-    }
 }
 
 pub const STATUSES: [&str; 9] = [
@@ -110,19 +92,6 @@ async fn list_messages(
     }))
 }
 
-async fn visible_message(
-    state: &ApiState,
-    who: &Principal,
-    id: i64,
-) -> Result<MessageRecord, ApiError> {
-    state
-        .store
-        .message(id)
-        .await?
-        .filter(|m| who.sees(m.account_id))
-        .ok_or_else(ApiError::not_found)
-}
-
 /// One message with its delivery attempts and events.
 #[utoipa::path(get, path = "/messages/{id}", tag = "messages", params(("id" = i64, Path)),
     security(("bearer" = [])),
@@ -132,7 +101,7 @@ async fn get_message(
     who: Principal,
     Path(id): Path<i64>,
 ) -> Result<axum::Json<MessageDetail>, ApiError> {
-    let m = visible_message(&state, &who, id).await?;
+    let m = who.visible(state.store.message(id).await?)?;
     let attempts = state.store.attempts(id).await?;
     let events = state.store.events(id).await?;
     Ok(axum::Json(MessageDetail {
@@ -172,7 +141,7 @@ async fn get_raw(
     who: Principal,
     Path(id): Path<i64>,
 ) -> Result<axum::response::Response, ApiError> {
-    let m = visible_message(&state, &who, id).await?;
+    let m = who.visible(state.store.message(id).await?)?;
     if m.body_purged_at.is_some() {
         return Err(ApiError::new(
             axum::http::StatusCode::GONE,
@@ -193,7 +162,7 @@ async fn retry_message(
     who: Principal,
     Path(id): Path<i64>,
 ) -> Result<(axum::http::StatusCode, axum::Json<Requeued>), ApiError> {
-    let message = visible_message(&state, &who, id).await?;
+    let message = who.visible(state.store.message(id).await?)?;
     who.require(Role::Member)?;
     if !state.store.requeue_message(id, now_ms()).await? {
         return Err(ApiError::conflict(format!(
@@ -239,10 +208,14 @@ async fn release_message(
     Path(id): Path<i64>,
     Json(request): Json<ReleaseRequest>,
 ) -> Result<(axum::http::StatusCode, axum::Json<Requeued>), ApiError> {
-    let message = visible_message(&state, &who, id).await?;
+    let message = who.visible(state.store.message(id).await?)?;
     who.require(Role::Member)?;
-    let provider = super::providers::visible_provider(&state, &who, request.provider_id)
+    let provider = state
+        .store
+        .provider(request.provider_id)
         .await
+        .map_err(ApiError::from)
+        .and_then(|row| who.visible(row))
         .map_err(|_| ApiError::validation("provider_id names no provider you can use"))?;
     if provider.account_id.is_some_and(|a| a != message.account_id) {
         return Err(ApiError::validation(
@@ -289,7 +262,7 @@ async fn cancel_message(
     who: Principal,
     Path(id): Path<i64>,
 ) -> Result<axum::http::StatusCode, ApiError> {
-    let message = visible_message(&state, &who, id).await?;
+    let message = who.visible(state.store.message(id).await?)?;
     who.require(Role::Member)?;
     if message.status == sluice_core::MessageStatus::Captured
         && state.store.delete_captured_message(id).await?
@@ -339,7 +312,7 @@ async fn delivery_logs(
     who: Principal,
     Query(query): Query<DeliveryLogQuery>,
 ) -> Result<axum::Json<Vec<AttemptView>>, ApiError> {
-    visible_message(&state, &who, query.message_id).await?;
+    who.visible(state.store.message(query.message_id).await?)?;
     let attempts = state.store.attempts(query.message_id).await?;
     Ok(axum::Json(attempts.into_iter().map(attempt_view).collect()))
 }

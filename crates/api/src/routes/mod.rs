@@ -104,6 +104,20 @@ async fn owner_for_new(
     live_account(state, who, named).await.map(Some)
 }
 
+/// A send request that does not compose into a message: 422 like every validation error.
+fn invalid(error: sluice_compose::ComposeError) -> super::error::ApiError {
+    super::error::ApiError::validation(error.message)
+}
+
+/// A template that does not render: 422 `template_error`, naming the part and line.
+fn template_failed(error: sluice_compose::render::TemplateError) -> super::error::ApiError {
+    super::error::ApiError::new(
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+        "template_error",
+        error.message,
+    )
+}
+
 /// argon2id off the async threads; at least 8 characters.
 async fn hash_new_password(password: &str) -> Result<String, super::error::ApiError> {
     use super::error::ApiError;
@@ -115,4 +129,23 @@ async fn hash_new_password(password: &str) -> Result<String, super::error::ApiEr
     crate::password::hash(password.to_string())
         .await
         .ok_or_else(|| ApiError::validation("password could not be hashed"))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use sluice_compose::render::render;
+
+    #[test]
+    fn template_errors_are_422_template_error() {
+        let error = render("ok", "line one\n{{ broken", "", &json!({})).unwrap_err();
+        let error = super::template_failed(error);
+        assert_eq!(error.status, axum::http::StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(error.code, "template_error");
+        assert!(
+            error.message.starts_with("text line 2"),
+            "{}",
+            error.message
+        );
+    }
 }

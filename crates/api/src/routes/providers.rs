@@ -109,25 +109,6 @@ fn check_name(name: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The provider if the caller may see it: admins any, others their account's.
-pub(super) async fn visible_provider(
-    state: &ApiState,
-    who: &Principal,
-    id: i64,
-) -> Result<ProviderRow, ApiError> {
-    let row = state
-        .store
-        .provider(id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    let visible = who.owns(row.account_id);
-    if visible {
-        Ok(row)
-    } else {
-        Err(ApiError::not_found())
-    }
-}
-
 /// Creates a provider (owners for their account, admins for any or system-wide).
 #[utoipa::path(post, path = "/providers", tag = "providers", request_body = CreateProvider,
     security(("bearer" = [])),
@@ -198,7 +179,7 @@ async fn get_provider(
     who: Principal,
     Path(id): Path<i64>,
 ) -> Result<axum::Json<ProviderView>, ApiError> {
-    let row = visible_provider(&state, &who, id).await?;
+    let row = who.visible(state.store.provider(id).await?)?;
     Ok(axum::Json(view(&state, row)?))
 }
 
@@ -213,7 +194,7 @@ async fn update_provider(
     Path(id): Path<i64>,
     Json(body): Json<UpdateProvider>,
 ) -> Result<axum::Json<ProviderView>, ApiError> {
-    let row = visible_provider(&state, &who, id).await?;
+    let row = who.visible(state.store.provider(id).await?)?;
     who.require(Role::Owner)?;
     if let Some(name) = &body.name {
         check_name(name)?;
@@ -270,7 +251,7 @@ async fn delete_provider(
     who: Principal,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
-    let row = visible_provider(&state, &who, id).await?;
+    let row = who.visible(state.store.provider(id).await?)?;
     who.require(Role::Owner)?;
     if !state.store.delete_provider(id).await? {
         return Err(ApiError::not_found());
@@ -319,7 +300,7 @@ async fn test_provider(
                 .map_err(|e| ApiError::validation(format!("{field}: {e}")))?;
         }
     }
-    let row = visible_provider(&state, &who, id).await?;
+    let row = who.visible(state.store.provider(id).await?)?;
     who.require(Role::Member)?;
     let secrets = state.unseal(&row.secrets)?;
     let settings = merge_secrets(row.provider_type, &row.config, &secrets);
@@ -337,7 +318,7 @@ async fn test_provider(
                 destinations::check_host(&state.egress, "config.host", &config.host).await?;
             }
             let egress = destinations::provider_egress(&state, row.account_id);
-            match &request {
+            let report = match &request {
                 None => sluice_deliver::probe_smtp(&config, "sluice.invalid", &egress).await,
                 Some(request) => {
                     let test = sluice_deliver::TestMessage {
@@ -349,8 +330,8 @@ async fn test_provider(
                     sluice_deliver::send_test_message(&config, "sluice.invalid", &egress, test)
                         .await
                 }
-            }
-            .into()
+            };
+            test_result(report)
         }
         other => {
             return Err(ApiError::new(
@@ -373,11 +354,9 @@ async fn test_provider(
     Ok(axum::Json(result))
 }
 
-impl From<sluice_deliver::ProbeReport> for TestResult {
-    fn from(report: sluice_deliver::ProbeReport) -> Self {
-        TestResult {
-            ok: report.ok,
-            steps: report.steps,
-        }
+fn test_result(report: sluice_deliver::ProbeReport) -> TestResult {
+    TestResult {
+        ok: report.ok,
+        steps: report.steps,
     }
 }

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
 use sluice_core::routing::RuleConditions;
-use sluice_store::{NewRule, RuleRow};
+use sluice_store::NewRule;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -21,31 +21,6 @@ pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
         .routes(routes!(create_rule, list_rules))
         .routes(routes!(get_rule, replace_rule, delete_rule))
-}
-
-impl From<RuleRow> for RuleView {
-    fn from(r: RuleRow) -> Self {
-        RuleView {
-            id: r.id,
-            account_id: r.account_id,
-            name: r.name,
-            priority: r.priority,
-            conditions: r.conditions,
-            provider_id: r.provider_id,
-            fallbacks: r.fallbacks,
-            split: r
-                .split
-                .into_iter()
-                .map(|w| SplitShare {
-                    provider_id: w.provider_id,
-                    weight: w.weight,
-                })
-                .collect(),
-            enabled: r.enabled,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-        }
-    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -75,15 +50,6 @@ pub struct RuleBody {
 pub struct RuleQuery {
     /// Admins: one account's rules only.
     pub account_id: Option<i64>,
-}
-
-async fn visible_rule(state: &ApiState, who: &Principal, id: i64) -> Result<RuleRow, ApiError> {
-    state
-        .store
-        .rule(id)
-        .await?
-        .filter(|r| who.sees(r.account_id))
-        .ok_or_else(ApiError::not_found)
 }
 
 /// Checks the body against account `account`: its providers (or system-wide ones).
@@ -189,7 +155,7 @@ async fn get_rule(
     who: Principal,
     Path(id): Path<i64>,
 ) -> Result<axum::Json<RuleView>, ApiError> {
-    Ok(axum::Json(visible_rule(&state, &who, id).await?.into()))
+    Ok(axum::Json(who.visible(state.store.rule(id).await?)?.into()))
 }
 
 /// Replaces a rule (owners and admins).
@@ -203,7 +169,7 @@ async fn replace_rule(
     Path(id): Path<i64>,
     Json(body): Json<RuleBody>,
 ) -> Result<axum::Json<RuleView>, ApiError> {
-    let existing = visible_rule(&state, &who, id).await?;
+    let existing = who.visible(state.store.rule(id).await?)?;
     who.require(Role::Owner)?;
     let rule = checked(&state, existing.account_id, &body).await?;
     let row = state
@@ -237,7 +203,7 @@ async fn delete_rule(
     who: Principal,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
-    let existing = visible_rule(&state, &who, id).await?;
+    let existing = who.visible(state.store.rule(id).await?)?;
     who.require(Role::Owner)?;
     if !state.store.delete_rule(id).await? {
         return Err(ApiError::not_found());

@@ -15,13 +15,13 @@ use sluice_core::{AcceptOutcome, Envelope, Source, Submission};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::super::compose::{self, Composed, Mailbox, parse_mailbox};
 use super::super::error::{ApiError, Query, secs_until_next_month};
 use super::super::idempotency::{self, JsonWithBytes};
 use super::super::principal::{Principal, Role};
-use super::super::render::{builtin, render};
 use super::super::{ApiState, now_ms};
-use super::ErrorBody;
+use super::{ErrorBody, invalid, template_failed};
+use sluice_compose::render::{builtin, render};
+use sluice_compose::{self as compose, Composed, Mailbox, parse_mailbox};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
@@ -148,7 +148,7 @@ fn mailboxes(field: &str, list: Option<&Recipients>) -> Result<Vec<Mailbox>, Api
         .unwrap_or_default()
         .into_iter()
         .enumerate()
-        .map(|(i, text)| parse_mailbox(&format!("{field}[{i}]"), text))
+        .map(|(i, text)| parse_mailbox(&format!("{field}[{i}]"), text).map_err(invalid))
         .collect()
 }
 
@@ -237,8 +237,8 @@ async fn send(
     }
 
     let from = match &body.from {
-        Some(from) => parse_mailbox("from", from)?,
-        None => parse_mailbox("from", &account.email)?,
+        Some(from) => parse_mailbox("from", from).map_err(invalid)?,
+        None => parse_mailbox("from", &account.email).map_err(invalid)?,
     };
     let policy = account.policy();
     if !policy.allows_sender(&from.address) {
@@ -259,7 +259,8 @@ async fn send(
         .reply_to
         .as_deref()
         .map(|r| parse_mailbox("reply_to", r))
-        .transpose()?;
+        .transpose()
+        .map_err(invalid)?;
     let mut rcpt_to: Vec<String> = Vec::new();
     for mailbox in to.iter().chain(&cc).chain(&bcc) {
         if !rcpt_to.contains(&mailbox.address) {
@@ -288,12 +289,13 @@ async fn send(
                 .clone()
                 .unwrap_or(Value::Object(Default::default()));
             let rendered = match state.store.template_by_name(Some(account_id), name).await? {
-                Some(t) => render(&t.subject, &t.text_body, &t.html_body, &data)?,
+                Some(t) => render(&t.subject, &t.text_body, &t.html_body, &data)
+                    .map_err(template_failed)?,
                 None => {
                     let (s, t, h) = builtin(name).ok_or_else(|| {
                         ApiError::validation(format!("template: no template named {name:?}"))
                     })?;
-                    render(s, t, h, &data)?
+                    render(s, t, h, &data).map_err(template_failed)?
                 }
             };
             let text = (!rendered.text.trim().is_empty()).then_some(rendered.text);
@@ -328,7 +330,7 @@ async fn send(
         .into_iter()
         .collect();
     for (name, value) in &headers {
-        compose::check_header(name, value)?;
+        compose::check_header(name, value).map_err(invalid)?;
     }
     let tags = body.tags.clone().unwrap_or_default();
     check_tags(&tags)?;
@@ -338,7 +340,8 @@ async fn send(
         .flatten()
         .enumerate()
         .map(|(i, a)| compose::decode_attachment(i, &a.filename, &a.content_type, &a.content))
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(invalid)?;
 
     let message_id = format!("{}@{}", uuid::Uuid::new_v4().simple(), state.hostname);
     let raw = compose::build(Composed {
@@ -353,7 +356,8 @@ async fn send(
         headers: &headers,
         message_id: &message_id,
         date_secs: now_ms() / 1000,
-    })?;
+    })
+    .map_err(invalid)?;
     if raw.len() > state.max_message_size {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,

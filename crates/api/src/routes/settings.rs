@@ -12,7 +12,7 @@ use super::super::principal::Principal;
 use super::super::{ApiState, now_ms};
 use super::ErrorBody;
 use crate::dto::settings::SettingsView;
-use crate::runtime_settings::{
+use sluice_runtime_settings::{
     OVERRIDE_FIELDS, Overrides, RUNTIME_KEY, StoredRuntime, valid_log_level,
 };
 

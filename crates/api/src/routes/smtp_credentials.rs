@@ -3,7 +3,6 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use sluice_store::SmtpCredential;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -17,18 +16,6 @@ pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
         .routes(routes!(create_credential, list_credentials))
         .routes(routes!(revoke_credential))
-}
-
-impl From<SmtpCredential> for CredentialView {
-    fn from(c: SmtpCredential) -> Self {
-        CredentialView {
-            id: c.id,
-            account_id: c.account_id,
-            username: c.username,
-            created_at: c.created_at,
-            revoked_at: c.revoked_at,
-        }
-    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -115,15 +102,14 @@ async fn revoke_credential(
     Query(query): Query<AccountQuery>,
 ) -> Result<StatusCode, ApiError> {
     let account = live_account(&state, &who, query.account_id).await?;
-    let exists = state
-        .store
-        .list_smtp_credentials(account)
-        .await?
-        .iter()
-        .any(|c| c.id == id);
-    if !exists {
-        return Err(ApiError::not_found());
-    }
+    // The row must be the named account's, and the caller must see it.
+    who.visible(
+        state
+            .store
+            .smtp_credential(id)
+            .await?
+            .filter(|row| row.account_id == account),
+    )?;
     who.require(Role::Owner)?;
     if !state
         .store

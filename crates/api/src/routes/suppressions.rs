@@ -5,7 +5,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use sluice_core::SuppressionReason;
-use sluice_store::SuppressionRow;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -19,20 +18,6 @@ pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
         .routes(routes!(add_suppression, list_suppressions))
         .routes(routes!(delete_suppression))
-}
-
-impl From<SuppressionRow> for SuppressionView {
-    fn from(r: SuppressionRow) -> Self {
-        SuppressionView {
-            id: r.id,
-            account_id: r.account_id,
-            address: r.address,
-            reason: r.reason.as_str().into(),
-            source: r.source,
-            created_at: r.created_at,
-            expires_at: r.expires_at,
-        }
-    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -118,15 +103,14 @@ async fn delete_suppression(
     Query(query): Query<AccountQuery>,
 ) -> Result<StatusCode, ApiError> {
     let account = live_account(&state, &who, query.account_id).await?;
-    let exists = state
-        .store
-        .list_suppressions(account)
-        .await?
-        .iter()
-        .any(|s| s.id == id);
-    if !exists {
-        return Err(ApiError::not_found());
-    }
+    // The row must be the named account's, and the caller must see it.
+    who.visible(
+        state
+            .store
+            .suppression(id)
+            .await?
+            .filter(|row| row.account_id == account),
+    )?;
     who.require(Role::Member)?;
     state.store.delete_suppression(account, id).await?;
     state

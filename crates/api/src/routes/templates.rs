@@ -5,16 +5,16 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sluice_store::{NewTemplate, TemplateRow};
+use sluice_store::NewTemplate;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::super::error::{ApiError, Json, Path, Query};
 use super::super::principal::{Principal, Role};
-use super::super::render::{Rendered, builtin, render};
 use super::super::{ApiState, now_ms};
-use super::ErrorBody;
+use super::{ErrorBody, template_failed};
 use crate::dto::templates::TemplateView;
+use sluice_compose::render::{Rendered, builtin, render};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
@@ -47,27 +47,8 @@ async fn preview_template(
     Json(body): Json<PreviewRequest>,
 ) -> Result<axum::Json<Rendered>, ApiError> {
     let data = body.data.unwrap_or_else(sample_data);
-    Ok(axum::Json(render(
-        &body.subject,
-        &body.text,
-        &body.html,
-        &data,
-    )?))
-}
-
-impl From<TemplateRow> for TemplateView {
-    fn from(t: TemplateRow) -> Self {
-        TemplateView {
-            id: t.id,
-            account_id: t.account_id,
-            name: t.name,
-            subject: t.subject,
-            text: t.text_body,
-            html: t.html_body,
-            created_at: t.created_at,
-            updated_at: t.updated_at,
-        }
-    }
+    let rendered = render(&body.subject, &body.text, &body.html, &data).map_err(template_failed)?;
+    Ok(axum::Json(rendered))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -121,7 +102,7 @@ fn checked(body: &TemplateBody, account_id: Option<i64>) -> Result<NewTemplate, 
         return Err(ApiError::validation("text or html is required"));
     }
     // Refuse templates that do not compile or render (the error names the part and line).
-    render(&body.subject, &body.text, &body.html, &sample_data())?;
+    render(&body.subject, &body.text, &body.html, &sample_data()).map_err(template_failed)?;
     Ok(NewTemplate {
         account_id,
         name: body.name.clone(),
@@ -129,24 +110,6 @@ fn checked(body: &TemplateBody, account_id: Option<i64>) -> Result<NewTemplate, 
         text_body: body.text.clone(),
         html_body: body.html.clone(),
     })
-}
-
-async fn visible_template(
-    state: &ApiState,
-    who: &Principal,
-    id: i64,
-) -> Result<TemplateRow, ApiError> {
-    let row = state
-        .store
-        .template(id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    let visible = who.owns(row.account_id);
-    if visible {
-        Ok(row)
-    } else {
-        Err(ApiError::not_found())
-    }
 }
 
 /// Creates a template (owners for their account, admins for any or system-wide).
@@ -199,7 +162,9 @@ async fn get_template(
     who: Principal,
     Path(id): Path<i64>,
 ) -> Result<axum::Json<TemplateView>, ApiError> {
-    Ok(axum::Json(visible_template(&state, &who, id).await?.into()))
+    Ok(axum::Json(
+        who.visible(state.store.template(id).await?)?.into(),
+    ))
 }
 
 /// Replaces a template.
@@ -213,7 +178,7 @@ async fn replace_template(
     Path(id): Path<i64>,
     Json(body): Json<TemplateBody>,
 ) -> Result<axum::Json<TemplateView>, ApiError> {
-    let existing = visible_template(&state, &who, id).await?;
+    let existing = who.visible(state.store.template(id).await?)?;
     who.require(Role::Owner)?;
     let template = checked(&body, existing.account_id)?;
     let row = state
@@ -243,7 +208,7 @@ async fn delete_template(
     who: Principal,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
-    let existing = visible_template(&state, &who, id).await?;
+    let existing = who.visible(state.store.template(id).await?)?;
     who.require(Role::Owner)?;
     if !state.store.delete_template(id).await? {
         return Err(ApiError::not_found());
@@ -276,10 +241,12 @@ async fn render_template(
     let account = who.scope(body.account_id)?;
     let data = body.data.unwrap_or_else(sample_data);
     let rendered = match state.store.template_by_name(account, &name).await? {
-        Some(t) => render(&t.subject, &t.text_body, &t.html_body, &data)?,
+        Some(t) => {
+            render(&t.subject, &t.text_body, &t.html_body, &data).map_err(template_failed)?
+        }
         None => {
             let (s, t, h) = builtin(&name).ok_or_else(ApiError::not_found)?;
-            render(s, t, h, &data)?
+            render(s, t, h, &data).map_err(template_failed)?
         }
     };
     Ok(axum::Json(rendered))

@@ -19,19 +19,6 @@ pub fn router() -> OpenApiRouter<ApiState> {
         .routes(routes!(get_user, update_user, delete_user))
 }
 
-impl From<User> for UserView {
-    fn from(u: User) -> Self {
-        UserView {
-            id: u.id,
-            account_id: u.account_id,
-            email: u.email,
-            role: u.role.to_string(),
-            status: u.status.to_string(),
-            created_at: u.created_at,
-        }
-    }
-}
-
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
@@ -108,15 +95,7 @@ async fn get_user(
     who: Principal,
     Path(id): Path<i64>,
 ) -> Result<axum::Json<UserView>, ApiError> {
-    let user = state
-        .store
-        .user(id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    let visible = who.owns(user.account_id);
-    if !visible {
-        return Err(ApiError::not_found());
-    }
+    let user = who.visible(state.store.user(id).await?)?;
     Ok(axum::Json(user.into()))
 }
 
@@ -153,15 +132,7 @@ pub struct UpdateUser {
 
 /// The user if the caller may manage it: admins anyone, owners their account's non-admins.
 async fn manageable_user(state: &ApiState, who: &Principal, id: i64) -> Result<User, ApiError> {
-    let user = state
-        .store
-        .user(id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    let visible = who.owns(user.account_id);
-    if !visible {
-        return Err(ApiError::not_found());
-    }
+    let user = who.visible(state.store.user(id).await?)?;
     who.require(Role::Owner)?;
     Ok(user)
 }

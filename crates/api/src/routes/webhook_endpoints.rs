@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use rand::RngCore;
 use serde::Deserialize;
 use sluice_core::message::PUBLISHED_EVENT_KINDS;
-use sluice_store::{NewWebhookEndpoint, WebhookDeliveryRow, WebhookEndpointRow};
+use sluice_store::{NewWebhookEndpoint, WebhookEndpointRow};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -15,7 +15,7 @@ use super::super::error::{ApiError, Json, Path, Query};
 use super::super::principal::{Principal, Role};
 use super::super::{ApiState, now_ms};
 use super::{AccountQuery, ErrorBody, live_account};
-use crate::dto::webhook_endpoints::{AttemptView, DeliveryView, EndpointView};
+use crate::dto::webhook_endpoints::{DeliveryView, EndpointView};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
@@ -49,31 +49,6 @@ pub struct EndpointBody {
     pub enabled: Option<bool>,
     /// Admins: the account.
     pub account_id: Option<i64>,
-}
-
-impl From<WebhookDeliveryRow> for DeliveryView {
-    fn from(d: WebhookDeliveryRow) -> Self {
-        DeliveryView {
-            id: d.id,
-            event: d.event_kind,
-            message_id: d.message_id,
-            status: d.status.as_str().into(),
-            attempts: d.attempts,
-            next_attempt_at: d.next_attempt_at,
-            last_error: d.last_error,
-            created_at: d.created_at,
-            attempt_log: d
-                .attempt_log
-                .into_iter()
-                .map(|a| AttemptView {
-                    status_code: a.status_code,
-                    error: a.error,
-                    started_at: a.started_at,
-                    finished_at: a.finished_at,
-                })
-                .collect(),
-        }
-    }
 }
 
 /// The body's fields; the URL's host through the egress policy (webhooks' variant).
@@ -169,19 +144,6 @@ async fn list_endpoints(
     ))
 }
 
-async fn visible_endpoint(
-    state: &ApiState,
-    who: &Principal,
-    id: i64,
-) -> Result<WebhookEndpointRow, ApiError> {
-    state
-        .store
-        .webhook_endpoint(id)
-        .await?
-        .filter(|e| who.sees(e.account_id))
-        .ok_or_else(ApiError::not_found)
-}
-
 /// One endpoint (its secret is not shown).
 #[utoipa::path(get, path = "/webhook-endpoints/{id}", tag = "webhook-endpoints", params(("id" = i64, Path)),
     security(("bearer" = [])),
@@ -192,7 +154,7 @@ async fn get_endpoint(
     Path(id): Path<i64>,
 ) -> Result<axum::Json<EndpointView>, ApiError> {
     Ok(axum::Json(view(
-        visible_endpoint(&state, &who, id).await?,
+        who.visible(state.store.webhook_endpoint(id).await?)?,
         None,
     )))
 }
@@ -208,7 +170,7 @@ async fn replace_endpoint(
     Path(id): Path<i64>,
     Json(body): Json<EndpointBody>,
 ) -> Result<axum::Json<EndpointView>, ApiError> {
-    let existing = visible_endpoint(&state, &who, id).await?;
+    let existing = who.visible(state.store.webhook_endpoint(id).await?)?;
     who.require(Role::Owner)?;
     checked(&state, &body).await?;
     let secret = match &body.secret {
@@ -254,7 +216,7 @@ async fn delete_endpoint(
     who: Principal,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
-    let existing = visible_endpoint(&state, &who, id).await?;
+    let existing = who.visible(state.store.webhook_endpoint(id).await?)?;
     who.require(Role::Owner)?;
     state.store.delete_webhook_endpoint(id).await?;
     state
@@ -279,7 +241,7 @@ async fn list_deliveries(
     who: Principal,
     Path(id): Path<i64>,
 ) -> Result<axum::Json<Vec<DeliveryView>>, ApiError> {
-    visible_endpoint(&state, &who, id).await?;
+    who.visible(state.store.webhook_endpoint(id).await?)?;
     let rows = state.store.list_webhook_deliveries(id, 100).await?;
     Ok(axum::Json(rows.into_iter().map(Into::into).collect()))
 }

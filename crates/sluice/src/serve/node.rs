@@ -9,9 +9,9 @@ use std::time::Duration;
 use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusHandle;
 use sluice_accept::{Acceptor, AcceptorSettings, DeliveryMode};
-use sluice_api::runtime_settings::RuntimeSettings;
 use sluice_config::{Config, DeliveryMode as ConfigMode, ListenerConfig};
 use sluice_core::{ConnectionDirectory, Live, RetryPolicy};
+use sluice_runtime_settings::RuntimeSettings;
 use sluice_store::ttl_cache::TtlCache;
 use sluice_store::{DiskReserve, QueueCommitter, Store};
 use sluice_worker::event_webhooks::EventWebhookSender;
@@ -273,7 +273,7 @@ impl Node {
     /// Serves until SIGTERM or SIGINT, then shuts down in order.
     pub async fn run(mut self) -> anyhow::Result<()> {
         if let Some(runtime_tx) = self.runtime_tx.take() {
-            tokio::spawn(sluice_api::runtime_settings::watch_runtime_settings(
+            tokio::spawn(sluice_runtime_settings::watch_runtime_settings(
                 self.store.clone(),
                 self.master_key.clone(),
                 runtime_tx,

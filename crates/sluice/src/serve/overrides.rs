@@ -26,10 +26,7 @@ struct Effective {
     sync: bool,
 }
 
-fn effective(
-    runtime: &sluice_api::runtime_settings::RuntimeSettings,
-    config: &Config,
-) -> Effective {
+fn effective(runtime: &sluice_runtime_settings::RuntimeSettings, config: &Config) -> Effective {
     let overrides = &runtime.overrides;
     Effective {
         log_level: runtime
@@ -52,7 +49,7 @@ fn effective(
 /// Applies the run-time settings over the running config as either changes. Until one
 /// changes, what the process started with stays (the log level of `RUST_LOG` when set).
 pub(super) async fn follow_overridable(
-    mut runtime: watch::Receiver<sluice_api::runtime_settings::RuntimeSettings>,
+    mut runtime: watch::Receiver<sluice_runtime_settings::RuntimeSettings>,
     mut running: watch::Receiver<Arc<Config>>,
     targets: Overridable,
 ) {

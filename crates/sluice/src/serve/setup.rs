@@ -111,9 +111,9 @@ pub(super) fn api_state(
             Duration::from_millis(config.store.account_cache_ms),
         )),
         account_status,
-        feedback: Arc::new(sluice_api::feedback::FeedbackState {
+        feedback: Arc::new(sluice_feedback::FeedbackState {
             max_age_secs: config.feedback.max_age_secs as i64,
-            certificates: sluice_api::feedback::verify::SnsCertificates::new(
+            certificates: sluice_feedback::verify::SnsCertificates::new(
                 config.feedback.sns_cert_url_prefixes.clone(),
                 sluice_deliver::Egress::Policed(egress.clone()),
             ),

@@ -50,7 +50,7 @@ async fn reshape(response: Response, with_ok: bool) -> Response {
             .unwrap_or("error")
             .to_ascii_lowercase()
     });
-    let mut request_id = crate::error::current_request_id();
+    let mut request_id = crate::current_request_id();
     if request_id.is_empty() {
         request_id = uuid::Uuid::new_v4().simple().to_string();
         if let Ok(value) = HeaderValue::from_str(&request_id) {

@@ -1,6 +1,7 @@
 //! What `/api/v1` answers about smtp credentials (see `routes::smtp_credentials`).
 
 use serde::{Deserialize, Serialize};
+use sluice_store::SmtpCredential;
 use utoipa::ToSchema;
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -10,4 +11,16 @@ pub struct CredentialView {
     pub username: String,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+}
+
+impl From<SmtpCredential> for CredentialView {
+    fn from(c: SmtpCredential) -> Self {
+        CredentialView {
+            id: c.id,
+            account_id: c.account_id,
+            username: c.username,
+            created_at: c.created_at,
+            revoked_at: c.revoked_at,
+        }
+    }
 }

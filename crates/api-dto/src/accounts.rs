@@ -1,6 +1,7 @@
 //! What `/api/v1` answers about accounts (see `routes::accounts`).
 
 use serde::{Deserialize, Serialize};
+use sluice_store::Account;
 use utoipa::ToSchema;
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -25,4 +26,21 @@ pub struct CreatedAccount {
     pub account: AccountView,
     /// Shown once; only its hash is kept.
     pub api_key: String,
+}
+
+impl From<Account> for AccountView {
+    fn from(a: Account) -> Self {
+        AccountView {
+            id: a.id,
+            name: a.name,
+            email: a.email,
+            allowed_domains: a.allowed_domains,
+            monthly_limit: a.monthly_limit,
+            allow_any_local_part: a.allow_any_local_part,
+            status: a.status.to_string(),
+            sandbox: a.sandbox,
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! What `/api/v1` answers about webhook endpoints (see `routes::webhook_endpoints`).
 
 use serde::{Deserialize, Serialize};
+use sluice_store::WebhookDeliveryRow;
 use utoipa::ToSchema;
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -37,4 +38,29 @@ pub struct DeliveryView {
     pub last_error: Option<String>,
     pub created_at: i64,
     pub attempt_log: Vec<AttemptView>,
+}
+
+impl From<WebhookDeliveryRow> for DeliveryView {
+    fn from(d: WebhookDeliveryRow) -> Self {
+        DeliveryView {
+            id: d.id,
+            event: d.event_kind,
+            message_id: d.message_id,
+            status: d.status.as_str().into(),
+            attempts: d.attempts,
+            next_attempt_at: d.next_attempt_at,
+            last_error: d.last_error,
+            created_at: d.created_at,
+            attempt_log: d
+                .attempt_log
+                .into_iter()
+                .map(|a| AttemptView {
+                    status_code: a.status_code,
+                    error: a.error,
+                    started_at: a.started_at,
+                    finished_at: a.finished_at,
+                })
+                .collect(),
+        }
+    }
 }

@@ -1,8 +1,9 @@
 //! The API's answers: every type a `/api/v1` route serialises, in one place, one file per
 //! resource (as `routes/`). They derive `Deserialize` too, so the panel (and tests) read
 //! answers into these types: a changed field is a compile error there, not an empty cell.
-//! `Sent` (`POST /send`), `Rendered` (template previews) and `FeedbackReply` live with
-//! their logic and are re-exported here.
+//! Each view is made from its store row here (`From`). `Sent` (`POST /send`), `Rendered`
+//! (template previews), `FeedbackReply` and `ErrorBody` live with their logic and are
+//! re-exported by `sluice_api::dto`.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -26,26 +27,9 @@ pub mod templates;
 pub mod users;
 pub mod webhook_endpoints;
 
-pub use super::feedback::FeedbackReply;
-pub use super::render::Rendered;
-pub use super::routes::send::Sent;
-
 /// A list and the cursor for the next page (absent on the last page).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
-}
-
-/// Error body, for the OpenAPI document.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ErrorDetail {
-    pub code: String,
-    pub message: String,
-    pub request_id: String,
 }

@@ -1,6 +1,7 @@
 //! What `/api/v1` answers about api keys (see `routes::api_keys`).
 
 use serde::{Deserialize, Serialize};
+use sluice_store::ApiKeyRow;
 use utoipa::ToSchema;
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -18,4 +19,16 @@ pub struct CreatedKey {
     pub prefix: String,
     /// Shown once.
     pub api_key: String,
+}
+
+impl From<ApiKeyRow> for ApiKeyView {
+    fn from(k: ApiKeyRow) -> Self {
+        ApiKeyView {
+            id: k.id,
+            account_id: k.account_id,
+            prefix: k.prefix,
+            created_at: k.created_at,
+            revoked_at: k.revoked_at,
+        }
+    }
 }

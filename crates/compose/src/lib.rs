@@ -1,5 +1,9 @@
-//! Building an RFC 5322 message from a send request. Every caller string bound for a header
-//! is checked first: no CR, LF or NUL, not even inside an encoded word.
+//! Message composition shared by `POST /send` (`sluice-api`) and the outbound-email webhook
+//! (`sluice-http`): building an RFC 5322 message from a send request, and the mail
+//! templates ([`render`]). Every caller string bound for a header is checked first: no CR,
+//! LF or NUL, not even inside an encoded word.
+
+pub mod render;
 
 use base64::Engine;
 use mail_builder::MessageBuilder;
@@ -8,7 +12,20 @@ use mail_builder::headers::text::Text;
 use sluice_core::text::is_header_safe;
 use sluice_core::validate_mailbox;
 
-use super::error::ApiError;
+/// A send request that cannot become a message; the API answers it 422 `validation_failed`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ComposeError {
+    pub message: String,
+}
+
+impl ComposeError {
+    fn new(message: impl Into<String>) -> Self {
+        ComposeError {
+            message: message.into(),
+        }
+    }
+}
 
 /// One address as the caller wrote it: `a@b` or `Name <a@b>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,9 +34,9 @@ pub struct Mailbox {
     pub address: String,
 }
 
-pub fn parse_mailbox(field: &str, text: &str) -> Result<Mailbox, ApiError> {
+pub fn parse_mailbox(field: &str, text: &str) -> Result<Mailbox, ComposeError> {
     if !is_header_safe(text) {
-        return Err(ApiError::validation(format!(
+        return Err(ComposeError::new(format!(
             "{field}: line breaks and NUL are not allowed"
         )));
     }
@@ -35,12 +52,12 @@ pub fn parse_mailbox(field: &str, text: &str) -> Result<Mailbox, ApiError> {
         _ => (None, text),
     };
     if name.as_deref().is_some_and(|n| n.contains(['<', '>'])) {
-        return Err(ApiError::validation(format!(
+        return Err(ComposeError::new(format!(
             "{field}: {text:?} is not an address"
         )));
     }
     validate_mailbox(address)
-        .map_err(|e| ApiError::validation(format!("{field}: {address:?}: {e}")))?;
+        .map_err(|e| ComposeError::new(format!("{field}: {address:?}: {e}")))?;
     Ok(Mailbox {
         name,
         address: address.to_string(),
@@ -65,22 +82,22 @@ const RESERVED: [&str; 14] = [
     "content-transfer-encoding",
 ];
 
-pub fn check_header(name: &str, value: &str) -> Result<(), ApiError> {
+pub fn check_header(name: &str, value: &str) -> Result<(), ComposeError> {
     let valid_name = !name.is_empty()
         && name.len() <= 76
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
     if !valid_name {
-        return Err(ApiError::validation(format!(
+        return Err(ComposeError::new(format!(
             "headers: {name:?} is not a header name"
         )));
     }
     if RESERVED.contains(&name.to_ascii_lowercase().as_str()) {
-        return Err(ApiError::validation(format!(
+        return Err(ComposeError::new(format!(
             "headers: {name} is set by Sluice"
         )));
     }
     if !is_header_safe(value) {
-        return Err(ApiError::validation(format!(
+        return Err(ComposeError::new(format!(
             "headers: {name}: line breaks and NUL are not allowed"
         )));
     }
@@ -98,10 +115,10 @@ pub fn decode_attachment(
     filename: &str,
     content_type: &str,
     content: &str,
-) -> Result<Attachment, ApiError> {
+) -> Result<Attachment, ComposeError> {
     let field = format!("attachments[{index}]");
     if filename.is_empty() || !is_header_safe(filename) || filename.contains(['"', '/', '\\']) {
-        return Err(ApiError::validation(format!(
+        return Err(ComposeError::new(format!(
             "{field}.filename is not a file name"
         )));
     }
@@ -113,13 +130,13 @@ pub fn decode_attachment(
                 .all(|c| c.is_ascii_alphanumeric() || b"/+-.".contains(&c))
     });
     if !valid_type {
-        return Err(ApiError::validation(format!(
+        return Err(ComposeError::new(format!(
             "{field}.content_type is not a media type"
         )));
     }
     let content = base64::engine::general_purpose::STANDARD
         .decode(content.trim())
-        .map_err(|_| ApiError::validation(format!("{field}.content is not base64")))?;
+        .map_err(|_| ComposeError::new(format!("{field}.content is not base64")))?;
     Ok(Attachment {
         filename: filename.to_string(),
         content_type: content_type.to_string(),
@@ -154,7 +171,7 @@ pub struct Composed<'a> {
 }
 
 /// The RFC 5322 bytes (CRLF line ends). Bcc recipients are in the envelope only.
-pub fn build(message: Composed<'_>) -> Result<Vec<u8>, ApiError> {
+pub fn build(message: Composed<'_>) -> Result<Vec<u8>, ComposeError> {
     let mut builder = MessageBuilder::new()
         .from(address_of(message.from))
         .subject(message.subject.to_string())
@@ -187,5 +204,5 @@ pub fn build(message: Composed<'_>) -> Result<Vec<u8>, ApiError> {
     }
     builder
         .write_to_vec()
-        .map_err(|e| ApiError::validation(format!("the message could not be built: {e}")))
+        .map_err(|e| ComposeError::new(format!("the message could not be built: {e}")))
 }

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::runtime_settings::Overrides;
+use sluice_runtime_settings::Overrides;
 
 /// The overrides in force; an absent value means the config file's.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

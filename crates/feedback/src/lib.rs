@@ -3,7 +3,8 @@
 //! verified with the service's own signature (401 and nothing changed when it does not
 //! verify), accepted once, normalised (`sluice_core::feedback`) and applied: an event on
 //! the message, `bounced` for a single-recipient message that hard-bounced, and a
-//! suppression for hard bounces and complaints.
+//! suppression for hard bounces and complaints. Mounted by the API's router
+//! (`sluice-api`), whose state gives the routes a [`FeedbackContext`].
 
 pub mod verify;
 
@@ -20,9 +21,12 @@ use sluice_store::ProviderRow;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::dto::ErrorBody;
-use super::error::{ApiError, Path};
-use super::{ApiState, now_ms};
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use sluice_api_error::{ApiError, ErrorBody, Path};
+use sluice_core::sealed::MasterKey;
+use sluice_store::Store;
 use verify::Refused;
 
 /// What feedback verification needs from config.
@@ -31,7 +35,21 @@ pub struct FeedbackState {
     pub certificates: verify::SnsCertificates,
 }
 
-pub fn router() -> OpenApiRouter<ApiState> {
+/// What the feedback routes read: the store, the key that opens providers' secrets, and
+/// how feedback is verified. Taken from the router's state (`FromRef`).
+#[derive(Clone)]
+pub struct FeedbackContext {
+    pub store: Arc<dyn Store>,
+    pub master_key: Arc<MasterKey>,
+    pub feedback: Arc<FeedbackState>,
+}
+
+/// The three feedback routes, for a router whose state gives a [`FeedbackContext`].
+pub fn router<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    FeedbackContext: FromRef<S>,
+{
     OpenApiRouter::new()
         .routes(routes!(sendgrid_feedback))
         .routes(routes!(mailgun_feedback))
@@ -78,7 +96,7 @@ impl From<Refused> for ApiError {
     responses((status = 200, body = FeedbackReply), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn sendgrid_feedback(
-    State(state): State<ApiState>,
+    State(state): State<FeedbackContext>,
     Path(provider_id): Path<i64>,
     headers: HeaderMap,
     body: Bytes,
@@ -118,7 +136,7 @@ async fn sendgrid_feedback(
     responses((status = 200, body = FeedbackReply), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn mailgun_feedback(
-    State(state): State<ApiState>,
+    State(state): State<FeedbackContext>,
     Path(provider_id): Path<i64>,
     body: Bytes,
 ) -> Result<axum::Json<FeedbackReply>, ApiError> {
@@ -147,7 +165,7 @@ async fn mailgun_feedback(
     responses((status = 200, body = FeedbackReply), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn ses_feedback(
-    State(state): State<ApiState>,
+    State(state): State<FeedbackContext>,
     Path(provider_id): Path<i64>,
     body: Bytes,
 ) -> Result<axum::Json<FeedbackReply>, ApiError> {
@@ -177,7 +195,7 @@ async fn ses_feedback(
     }
 }
 
-async fn confirm_subscription(state: &ApiState, message: &Value) -> Result<(), ApiError> {
+async fn confirm_subscription(state: &FeedbackContext, message: &Value) -> Result<(), ApiError> {
     let url = message["SubscribeURL"].as_str().unwrap_or_default();
     if !state.feedback.certificates.url_allowed(url) {
         return Err(Refused::CertificateUrl.into());
@@ -204,7 +222,7 @@ async fn confirm_subscription(state: &ApiState, message: &Value) -> Result<(), A
 
 /// The provider and its settings (secrets opened); 404 unless it is of this type.
 async fn provider_of(
-    state: &ApiState,
+    state: &FeedbackContext,
     id: i64,
     provider_type: ProviderType,
 ) -> Result<(ProviderRow, ProviderConfig), ApiError> {
@@ -232,7 +250,7 @@ async fn provider_of(
 }
 
 /// Remembers a request's identity for a day; false if it was seen already.
-async fn first_time(state: &ApiState, identity: &str) -> Result<bool, ApiError> {
+async fn first_time(state: &FeedbackContext, identity: &str) -> Result<bool, ApiError> {
     let now = now_ms();
     Ok(state
         .store
@@ -241,7 +259,7 @@ async fn first_time(state: &ApiState, identity: &str) -> Result<bool, ApiError> 
 }
 
 async fn apply(
-    state: &ApiState,
+    state: &FeedbackContext,
     provider: &ProviderRow,
     service: &str,
     events: Vec<FeedbackEvent>,
@@ -316,4 +334,11 @@ async fn apply(
         matched,
         duplicate: false,
     }))
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
 }

@@ -1,8 +1,20 @@
-//! The one error type at the HTTP edge: `{"error":{"code","message","request_id"}}`.
+//! The one error type at the HTTP edge: `{"error":{"code","message","request_id"}}`,
+//! shared by the API, its feedback webhooks, the panel and the outbound-email webhook:
+//! [`ApiError`], the extractors that answer with it ([`Json`], [`Query`], [`Path`]), the
+//! request id its bodies carry ([`REQUEST_ID`], set with the access log and request metrics
+//! by [`request_id`]), the body's type for the OpenAPI document
+//! ([`ErrorBody`]), and the middleware that puts axum's own answers in the same shape
+//! ([`shape`]).
 
+pub mod shape;
+
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
 use sluice_store::StoreError;
+use utoipa::ToSchema;
 
 tokio::task_local! {
     /// The id of the request being served, for error bodies and logs.
@@ -11,6 +23,19 @@ tokio::task_local! {
 
 pub fn current_request_id() -> String {
     REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
+}
+
+/// Error body, for the OpenAPI document.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    pub code: String,
+    pub message: String,
+    pub request_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -281,6 +306,49 @@ where
             .map(|axum::extract::Path(value)| Path(value))
             .map_err(|_| ApiError::not_found())
     }
+}
+
+/// Gives every request an id (`X-Request-Id`), used in error bodies and logs.
+/// Counts every request by route (the matched pattern, never the path itself, so ids do
+/// not multiply the series), method and status.
+pub async fn request_id(request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |path| path.as_str().to_string());
+    let method = request.method().as_str().to_string();
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let span = tracing::info_span!("http", request_id = %id, method = %request.method(), path = %request.uri().path());
+    let mut response = REQUEST_ID
+        .scope(
+            id.clone(),
+            tracing::Instrument::instrument(next.run(request), span.clone()),
+        )
+        .await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    let status = response.status().as_u16();
+    // The access log: inside the request's span, so the line carries its request id.
+    span.in_scope(|| {
+        tracing::info!(
+            route = %route,
+            status,
+            ms = started.elapsed().as_millis() as u64,
+            "request"
+        )
+    });
+    metrics::counter!(
+        "sluice_http_requests_total",
+        "route" => route.clone(),
+        "method" => method,
+        "status" => status.to_string()
+    )
+    .increment(1);
+    metrics::histogram!("sluice_http_request_duration_seconds", "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! What `/api/v1` answers about messages (see `routes::messages`).
 
 use serde::{Deserialize, Serialize};
+use sluice_store::MessageSummary;
 use utoipa::ToSchema;
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -63,4 +64,22 @@ pub struct MessageDetail {
 pub struct Requeued {
     pub id: i64,
     pub status: String,
+}
+
+impl From<MessageSummary> for MessageItem {
+    fn from(m: MessageSummary) -> Self {
+        MessageItem {
+            id: m.id,
+            account_id: m.account_id,
+            source: m.source.to_string(),
+            mail_from: m.mail_from,
+            rcpt_to: m.rcpt_to,
+            status: m.status.to_string(),
+            attempts: m.attempts,
+            size: m.size,
+            last_error: m.last_error,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        }
+    }
 }

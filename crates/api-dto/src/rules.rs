@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use sluice_store::RuleRow;
 use utoipa::ToSchema;
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -26,4 +27,29 @@ pub struct RuleView {
 pub struct SplitShare {
     pub provider_id: i64,
     pub weight: u32,
+}
+
+impl From<RuleRow> for RuleView {
+    fn from(r: RuleRow) -> Self {
+        RuleView {
+            id: r.id,
+            account_id: r.account_id,
+            name: r.name,
+            priority: r.priority,
+            conditions: r.conditions,
+            provider_id: r.provider_id,
+            fallbacks: r.fallbacks,
+            split: r
+                .split
+                .into_iter()
+                .map(|w| SplitShare {
+                    provider_id: w.provider_id,
+                    weight: w.weight,
+                })
+                .collect(),
+            enabled: r.enabled,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
 }
