@@ -21,7 +21,7 @@ impl From<SuppressionRow> for SuppressionView {
             id: r.id,
             account_id: r.account_id,
             address: r.address,
-            reason: r.reason,
+            reason: r.reason.as_str().into(),
             source: r.source,
             created_at: r.created_at,
             expires_at: r.expires_at,

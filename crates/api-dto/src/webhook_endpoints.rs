@@ -46,7 +46,7 @@ impl From<WebhookDeliveryRow> for DeliveryView {
             id: d.id,
             event: d.event_kind,
             message_id: d.message_id,
-            status: d.status,
+            status: d.status.as_str().into(),
             attempts: d.attempts,
             next_attempt_at: d.next_attempt_at,
             last_error: d.last_error,

@@ -5,6 +5,7 @@
 
 use axum::http::StatusCode;
 use serde_json::Value;
+use sluice_core::ProviderType;
 use sluice_deliver::egress::{Egress, EgressError, EgressPolicy};
 
 use super::ApiState;
@@ -45,28 +46,17 @@ pub(crate) async fn check_url(
     }
 }
 
-/// The settings of a provider type that name where it connects: `(field, is a URL)`.
-pub(crate) fn provider_destinations(provider_type: &str) -> &'static [(&'static str, bool)] {
-    match provider_type {
-        "smtp" => &[("host", false)],
-        "sendgrid" | "mailgun" => &[("base_url", true)],
-        "ses" => &[("endpoint", true)],
-        "msgraph" => &[("authority_url", true), ("graph_url", true)],
-        _ => &[],
-    }
-}
-
 /// A tenant's provider settings (system providers, made by admins, are trusted).
 pub(crate) async fn check_provider(
     state: &ApiState,
     account_id: Option<i64>,
-    provider_type: &str,
+    provider_type: ProviderType,
     config: &Value,
 ) -> Result<(), ApiError> {
     if account_id.is_none() {
         return Ok(());
     }
-    for (field, is_url) in provider_destinations(provider_type) {
+    for (field, is_url) in provider_type.destinations() {
         let Some(value) = config.get(*field).and_then(Value::as_str) else {
             continue;
         };

@@ -30,10 +30,10 @@ impl FeedbackKind {
     }
 
     /// The suppression reason this event adds, if any: hard bounces and complaints.
-    pub fn suppression_reason(self) -> Option<&'static str> {
+    pub fn suppression_reason(self) -> Option<crate::SuppressionReason> {
         match self {
-            FeedbackKind::Bounced { hard: true } => Some("hard_bounce"),
-            FeedbackKind::Complained => Some("complaint"),
+            FeedbackKind::Bounced { hard: true } => Some(crate::SuppressionReason::HardBounce),
+            FeedbackKind::Complained => Some(crate::SuppressionReason::Complaint),
             _ => None,
         }
     }

@@ -16,6 +16,7 @@ pub mod login;
 pub mod message;
 pub mod provider;
 pub mod provider_spec;
+pub mod provider_type;
 pub mod rate;
 pub mod retry;
 pub mod router;
@@ -25,9 +26,11 @@ pub mod secret;
 pub mod sender_domain;
 pub mod staging;
 pub mod submitter;
+pub mod suppression;
 pub mod text;
 pub mod user;
 pub mod web_url;
+pub mod webhook_delivery;
 
 pub use account::AccountStatus;
 pub use address::{AddressError, domain_of, validate_mailbox};
@@ -40,9 +43,11 @@ pub use message::{
     RecipientResult, Source, Submission, Verdict, month_of,
 };
 pub use provider::{
-    MailgunConfig, MailgunRegion, MsGraphConfig, ProviderConfig, SendgridConfig, SesConfig,
-    SmtpProviderConfig, SmtpSecurity,
+    MailgunConfig, MailgunRegion, MsGraphConfig, ProviderConfig, ProviderType, SendgridConfig,
+    SesConfig, SmtpProviderConfig, SmtpSecurity,
 };
 pub use retry::{RetryDecision, RetryPolicy};
 pub use submitter::Submitter;
+pub use suppression::SuppressionReason;
 pub use user::{Role, SessionKind, UnknownKind, UserStatus};
+pub use webhook_delivery::WebhookDeliveryStatus;

@@ -267,6 +267,36 @@ pub enum Verdict {
     Permanent,
 }
 
+impl Verdict {
+    pub const ALL: [Verdict; 3] = [Verdict::Delivered, Verdict::Transient, Verdict::Permanent];
+
+    /// As stored in `delivery_attempts.verdict` and shown by the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Delivered => "delivered",
+            Verdict::Transient => "transient",
+            Verdict::Permanent => "permanent",
+        }
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Verdict {
+    type Err = crate::user::UnknownKind;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Verdict::ALL
+            .into_iter()
+            .find(|verdict| verdict.as_str() == text)
+            .ok_or_else(|| crate::user::UnknownKind::new("verdict", text))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecipientResult {
     pub rcpt: String,

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::provider_type::ProviderType;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum ProviderConfig {
@@ -22,16 +24,21 @@ pub enum ProviderConfig {
 }
 
 impl ProviderConfig {
-    pub fn kind(&self) -> &'static str {
+    pub fn provider_type(&self) -> ProviderType {
         match self {
-            ProviderConfig::Log => "log",
-            ProviderConfig::Capture => "capture",
-            ProviderConfig::Smtp(_) => "smtp",
-            ProviderConfig::Sendgrid(_) => "sendgrid",
-            ProviderConfig::Mailgun(_) => "mailgun",
-            ProviderConfig::Ses(_) => "ses",
-            ProviderConfig::Msgraph(_) => "msgraph",
+            ProviderConfig::Log => ProviderType::Log,
+            ProviderConfig::Capture => ProviderType::Capture,
+            ProviderConfig::Smtp(_) => ProviderType::Smtp,
+            ProviderConfig::Sendgrid(_) => ProviderType::Sendgrid,
+            ProviderConfig::Mailgun(_) => ProviderType::Mailgun,
+            ProviderConfig::Ses(_) => ProviderType::Ses,
+            ProviderConfig::Msgraph(_) => ProviderType::Msgraph,
         }
+    }
+
+    /// The type's name (`log`, `smtp`, ...).
+    pub fn kind(&self) -> &'static str {
+        self.provider_type().as_str()
     }
 }
 

@@ -13,10 +13,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sluice_core::ProviderConfig;
 use sluice_core::feedback::{
     FeedbackEvent, FeedbackKind, mailgun_events, sendgrid_events, ses_events,
 };
+use sluice_core::{ProviderConfig, ProviderType};
 use sluice_store::ProviderRow;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -108,7 +108,7 @@ async fn sendgrid_feedback(
     ) else {
         return Err(Refused::Missing.into());
     };
-    let (provider, config) = provider_of(&state, provider_id, "sendgrid").await?;
+    let (provider, config) = provider_of(&state, provider_id, ProviderType::Sendgrid).await?;
     let ProviderConfig::Sendgrid(config) = config else {
         return Err(ApiError::not_found());
     };
@@ -145,7 +145,7 @@ async fn mailgun_feedback(
     if !payload["signature"].is_object() {
         return Err(Refused::Missing.into());
     }
-    let (provider, config) = provider_of(&state, provider_id, "mailgun").await?;
+    let (provider, config) = provider_of(&state, provider_id, ProviderType::Mailgun).await?;
     let ProviderConfig::Mailgun(config) = config else {
         return Err(ApiError::not_found());
     };
@@ -173,7 +173,7 @@ async fn ses_feedback(
     if !message["Signature"].is_string() {
         return Err(Refused::Missing.into());
     }
-    let (provider, _) = provider_of(&state, provider_id, "ses").await?;
+    let (provider, _) = provider_of(&state, provider_id, ProviderType::Ses).await?;
     state.feedback.certificates.verify(&message).await?;
     let id = message["MessageId"].as_str().unwrap_or_default();
     match message["Type"].as_str() {
@@ -224,7 +224,7 @@ async fn confirm_subscription(state: &FeedbackContext, message: &Value) -> Resul
 async fn provider_of(
     state: &FeedbackContext,
     id: i64,
-    provider_type: &str,
+    provider_type: ProviderType,
 ) -> Result<(ProviderRow, ProviderConfig), ApiError> {
     let row = state
         .store
@@ -234,7 +234,7 @@ async fn provider_of(
         .ok_or_else(ApiError::not_found)?;
     let config = sluice_core::provider_spec::open_config(
         &state.master_key,
-        &row.provider_type,
+        row.provider_type,
         &row.config,
         &row.secrets,
     )

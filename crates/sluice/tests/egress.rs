@@ -168,7 +168,7 @@ fn tenants_destinations_on_loopback_are_refused_until_the_operator_opens_them() 
             .find(|a| a.provider == "sendgrid")
     })
     .expect("the delivery attempt is recorded");
-    assert_eq!(attempt.verdict, "transient", "{attempt:?}");
+    assert_eq!(attempt.verdict.as_str(), "transient", "{attempt:?}");
     assert!(
         attempt.response.contains("late.egress.test")
             && attempt.response.contains("127.0.0.1 is loopback"),

@@ -230,7 +230,7 @@ fn answers_are_classified(service: &str) {
         (tries[1].code, tries[1].response.as_str()),
         (None, "timed out waiting for the service")
     );
-    assert_eq!(tries[2].verdict, "delivered");
+    assert_eq!(tries[2].verdict.as_str(), "delivered");
 }
 
 #[test]

@@ -163,7 +163,7 @@ fn upstream_4xx_is_retried_until_delivered() {
     let verdicts: Vec<_> = db
         .attempts(id)
         .into_iter()
-        .map(|a| (a.verdict, a.code))
+        .map(|a| (a.verdict.as_str().to_string(), a.code))
         .collect();
     assert_eq!(
         verdicts,

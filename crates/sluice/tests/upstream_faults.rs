@@ -103,7 +103,7 @@ fn an_upstream_that_never_answers_the_final_dot_is_cut_off_after_timeout_secs() 
     let attempt = &attempts[0];
     let took = attempt.finished_at - attempt.started_at;
     assert!((3_000..6_000).contains(&took), "cut off after {took} ms");
-    assert_eq!(attempt.verdict, "transient");
+    assert_eq!(attempt.verdict.as_str(), "transient");
     assert!(
         attempt.response.contains("did not answer within 3 s"),
         "{attempt:?}"

@@ -172,7 +172,7 @@ macro_rules! impl_admin_sql {
                 .map(|row| {
                     Ok($crate::ProviderCount {
                         provider: row.try_get("provider")?,
-                        verdict: row.try_get("verdict")?,
+                        verdict: $crate::rows::Columns::kind(row, "verdict")?,
                         count: row.try_get("n")?,
                         last_at: row.try_get("last_at")?,
                     })

@@ -35,7 +35,7 @@ pub trait FeedbackStore: Send + Sync {
         &self,
         account_id: AccountId,
         address: &str,
-        reason: &str,
+        reason: sluice_core::SuppressionReason,
         source: &str,
         expires_at: Option<i64>,
         now_ms: i64,
@@ -140,7 +140,7 @@ macro_rules! impl_feedback_sql {
                 &self,
                 account_id: AccountId,
                 address: &str,
-                reason: &str,
+                reason: sluice_core::SuppressionReason,
                 source: &str,
                 expires_at: Option<i64>,
                 now_ms: i64,
@@ -152,7 +152,7 @@ macro_rules! impl_feedback_sql {
                 )
                 .bind(account_id)
                 .bind(address.to_ascii_lowercase())
-                .bind(reason)
+                .bind(reason.as_str())
                 .bind(source)
                 .bind(now_ms)
                 .bind(expires_at)

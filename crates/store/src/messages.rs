@@ -137,7 +137,7 @@ macro_rules! impl_message_sql {
                      AND (id < $7 OR $7 IS NULL) ORDER BY id DESC LIMIT $8",
                 )
                 .bind(filter.account_id)
-                .bind(filter.status.as_deref())
+                .bind(filter.status.map(sluice_core::MessageStatus::as_str))
                 .bind(filter.from.as_deref())
                 .bind(to_pattern)
                 .bind(filter.since)
@@ -207,7 +207,7 @@ macro_rules! impl_message_sql {
                             provider: row.try_get("provider")?,
                             provider_id: row.try_get("provider_id")?,
                             provider_message_id: row.try_get("provider_message_id")?,
-                            verdict: row.try_get("verdict")?,
+                            verdict: $crate::rows::Columns::kind(row, "verdict")?,
                             code: row.try_get("code")?,
                             response: row.try_get("response")?,
                             started_at: row.try_get("started_at")?,

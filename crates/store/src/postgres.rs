@@ -4,7 +4,7 @@
 
 use std::str::FromStr;
 
-use sluice_core::{AccountId, MessageId, MessageStatus, Verdict};
+use sluice_core::{AccountId, MessageId, MessageStatus};
 use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, Postgres};
 

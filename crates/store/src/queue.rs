@@ -319,11 +319,7 @@ macro_rules! impl_queue_sql {
                          recipients, started_at, finished_at, provider_id, provider_message_id) ",
                     );
                     insert.push_values(chunk, |mut row, &(attempt, provider_id, report)| {
-                        let verdict = match report.overall() {
-                            Verdict::Delivered => "delivered",
-                            Verdict::Transient => "transient",
-                            Verdict::Permanent => "permanent",
-                        };
+                        let verdict = report.overall().as_str();
                         let first = report.first_failure().or(report.recipients.first());
                         row.push_bind(attempt.message_id)
                             .push_bind(report.provider.as_str())

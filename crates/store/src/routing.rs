@@ -120,7 +120,7 @@ macro_rules! impl_routing_sql {
                 )
                 .bind(p.account_id)
                 .bind(&p.name)
-                .bind(&p.provider_type)
+                .bind(p.provider_type.as_str())
                 .bind(p.config.to_string())
                 .bind(&p.secrets)
                 .bind(p.enabled)
@@ -178,7 +178,7 @@ macro_rules! impl_routing_sql {
                      enabled = $5, priority = $6, updated_at = $7 WHERE id = $8 RETURNING *",
                 )
                 .bind(&p.name)
-                .bind(&p.provider_type)
+                .bind(p.provider_type.as_str())
                 .bind(p.config.to_string())
                 .bind(&p.secrets)
                 .bind(p.enabled)

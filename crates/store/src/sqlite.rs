@@ -3,7 +3,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sluice_core::{AccountId, MessageId, MessageStatus, Verdict};
+use sluice_core::{AccountId, MessageId, MessageStatus};
 use sqlx::Row;
 use sqlx::sqlite::{
     Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,

@@ -175,7 +175,7 @@ macro_rules! impl_webhook_sql {
                             event_at: row.try_get("event_at")?,
                             mail_from: row.try_get("mail_from")?,
                             rcpt_to: serde_json::from_str(row.try_get("rcpt_to")?)?,
-                            message_status: row.try_get("message_status")?,
+                            message_status: $crate::rows::Columns::kind(row, "message_status")?,
                             tags: serde_json::from_str(row.try_get("tags")?)?,
                         })
                     })
@@ -186,11 +186,9 @@ macro_rules! impl_webhook_sql {
                 &self,
                 a: &WebhookAttemptRecord,
             ) -> Result<bool, StoreError> {
-                let status = match (a.delivered, a.next_attempt_at) {
-                    (true, _) => "delivered",
-                    (false, Some(_)) => "pending",
-                    (false, None) => "failed",
-                };
+                let status =
+                    sluice_core::WebhookDeliveryStatus::after_try(a.delivered, a.next_attempt_at)
+                        .as_str();
                 let mut tx = self.write.begin().await?;
                 let updated = sqlx::query(
                     "UPDATE webhook_deliveries SET status = $1, attempts = attempts + 1, next_attempt_at = $2, \
@@ -252,7 +250,7 @@ macro_rules! impl_webhook_sql {
                         endpoint_id: row.try_get("endpoint_id")?,
                         event_kind: row.try_get("kind")?,
                         message_id: row.try_get("message_id")?,
-                        status: row.try_get("status")?,
+                        status: $crate::rows::Columns::kind(row, "status")?,
                         attempts: row.try_get::<i64, _>("attempts")? as u32,
                         next_attempt_at: row.try_get("next_attempt_at")?,
                         last_error: row.try_get("last_error")?,

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sluice_core::sealed::MasterKey;
-use sluice_core::{DeliveryReport, Envelope, MessageStatus, SessionKind, Source, Verdict};
+use sluice_core::{
+    DeliveryReport, Envelope, MessageStatus, SessionKind, Source, SuppressionReason, Verdict,
+};
 use sluice_store::{
     AccountUpdate, AttemptRecord, AuditEntry, BodyCodec, GroupCommitConfig, MessageFilter,
     NewAccount, NewMessage, NewUser, OpenOptions, QueueCommitter, Store,
@@ -435,7 +437,7 @@ async fn dashboard_counts_by_status_hour_and_provider(backend: Backend) {
     let providers: Vec<(String, String, i64)> = board
         .providers
         .iter()
-        .map(|p| (p.provider.clone(), p.verdict.clone(), p.count))
+        .map(|p| (p.provider.clone(), p.verdict.as_str().to_string(), p.count))
         .collect();
     assert_eq!(
         providers,
@@ -1423,7 +1425,14 @@ async fn management_records_round_trip(backend: Backend) {
 
     // Suppressions: per account, case-insensitive, renewable, expiring.
     let entry = store
-        .add_suppression(account, "Gone@Dest.test", "hard_bounce", "api", None, 5)
+        .add_suppression(
+            account,
+            "Gone@Dest.test",
+            SuppressionReason::HardBounce,
+            "api",
+            None,
+            5,
+        )
         .await
         .unwrap();
     let both = ["gone@dest.test".to_string(), "ok@dest.test".to_string()];
@@ -1439,7 +1448,14 @@ async fn management_records_round_trip(backend: Backend) {
             .is_empty()
     );
     store
-        .add_suppression(account, "gone@dest.test", "complaint", "api", Some(10), 7)
+        .add_suppression(
+            account,
+            "gone@dest.test",
+            SuppressionReason::Complaint,
+            "api",
+            Some(10),
+            7,
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -1477,7 +1493,7 @@ async fn management_records_round_trip(backend: Backend) {
             &sluice_store::NewProvider {
                 account_id: Some(account),
                 name: "mx".into(),
-                provider_type: "smtp".into(),
+                provider_type: sluice_core::ProviderType::Smtp,
                 config: serde_json::json!({ "host": "mx.test" }),
                 secrets: "v1.sealed".into(),
                 enabled: true,
@@ -1494,7 +1510,7 @@ async fn management_records_round_trip(backend: Backend) {
             &sluice_store::NewProvider {
                 account_id: None,
                 name: "log".into(),
-                provider_type: "log".into(),
+                provider_type: sluice_core::ProviderType::Log,
                 config: serde_json::json!({}),
                 secrets: "v1.x".into(),
                 enabled: false,
@@ -1658,7 +1674,7 @@ async fn management_records_round_trip(backend: Backend) {
     };
     assert!(store.list_messages(&other).await.unwrap().is_empty());
     let delivered = MessageFilter {
-        status: Some("delivered".into()),
+        status: Some(MessageStatus::Delivered),
         ..all
     };
     assert!(store.list_messages(&delivered).await.unwrap().is_empty());

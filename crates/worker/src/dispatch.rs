@@ -418,7 +418,7 @@ impl Dispatcher {
         }
         let opened = sluice_core::provider_spec::open_config(
             &self.master_key,
-            &row.provider_type,
+            row.provider_type,
             &row.config,
             &row.secrets,
         );
@@ -433,7 +433,7 @@ impl Dispatcher {
             Err(problem) => {
                 warn!(provider_id = id, %problem, "provider cannot be used");
                 Arc::new(Misconfigured {
-                    kind: provider_kind(&row.provider_type),
+                    kind: row.provider_type.as_str(),
                     problem,
                 }) as Arc<dyn Deliverer>
             }
@@ -443,12 +443,6 @@ impl Dispatcher {
     }
 }
 
-fn provider_kind(provider_type: &str) -> &'static str {
-    sluice_core::provider_spec::PROVIDER_TYPES
-        .into_iter()
-        .find(|t| *t == provider_type)
-        .unwrap_or("unknown")
-}
 
 /// Stands in for a provider whose settings cannot be used: every recipient waits (an
 /// operator can fix the provider) and the reason is recorded.

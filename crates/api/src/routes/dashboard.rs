@@ -4,6 +4,7 @@
 
 use axum::extract::State;
 use serde::Deserialize;
+use sluice_core::Verdict;
 use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -75,11 +76,11 @@ fn view(board: sluice_store::Dashboard, first_hour: i64) -> DashboardView {
             }
         };
         let health = &mut providers[index];
-        match row.verdict.as_str() {
-            "delivered" if row.provider == "capture" => health.captured += row.count,
-            "delivered" => health.delivered += row.count,
-            "transient" => health.transient += row.count,
-            _ => health.permanent += row.count,
+        match row.verdict {
+            Verdict::Delivered if row.provider == "capture" => health.captured += row.count,
+            Verdict::Delivered => health.delivered += row.count,
+            Verdict::Transient => health.transient += row.count,
+            Verdict::Permanent => health.permanent += row.count,
         }
         health.last_at = health.last_at.max(row.last_at);
     }
@@ -144,19 +145,19 @@ mod tests {
             providers: vec![
                 ProviderCount {
                     provider: "smtp".into(),
-                    verdict: "delivered".into(),
+                    verdict: Verdict::Delivered,
                     count: 4,
                     last_at: Some(7),
                 },
                 ProviderCount {
                     provider: "smtp".into(),
-                    verdict: "transient".into(),
+                    verdict: Verdict::Transient,
                     count: 1,
                     last_at: Some(9),
                 },
                 ProviderCount {
                     provider: "capture".into(),
-                    verdict: "delivered".into(),
+                    verdict: Verdict::Delivered,
                     count: 6,
                     last_at: Some(8),
                 },

@@ -4,6 +4,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use serde::Deserialize;
+use sluice_core::MessageStatus;
 use sluice_store::{AttemptRow, EventRow, MessageFilter};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -63,19 +64,17 @@ async fn list_messages(
     who: Principal,
     Query(query): Query<MessageQuery>,
 ) -> Result<axum::Json<Page<MessageItem>>, ApiError> {
-    if let Some(status) = &query.status
-        && !STATUSES.contains(&status.as_str())
-    {
-        return Err(ApiError::validation(format!(
-            "status is one of {}",
-            STATUSES.join(", ")
-        )));
-    }
+    let status = match &query.status {
+        None => None,
+        Some(text) => Some(text.parse::<MessageStatus>().map_err(|_| {
+            ApiError::validation(format!("status is one of {}", STATUSES.join(", ")))
+        })?),
+    };
     let account_id = who.scope(query.account_id)?;
     let limit = page_size(query.limit);
     let filter = MessageFilter {
         account_id,
-        status: query.status,
+        status,
         from: query.from,
         to: query.to,
         since: query.since,
@@ -323,7 +322,7 @@ fn attempt_view(a: AttemptRow) -> AttemptView {
         provider: a.provider,
         provider_id: a.provider_id,
         provider_message_id: a.provider_message_id,
-        verdict: a.verdict,
+        verdict: a.verdict.as_str().into(),
         code: a.code,
         response: a.response,
         started_at: a.started_at,

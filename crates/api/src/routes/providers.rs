@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use rand::RngCore;
 use serde::Deserialize;
 use serde_json::Value;
+use sluice_core::ProviderType;
 use sluice_core::provider_spec::{self, check_settings, masked, merge_secrets, split_secrets};
 use sluice_store::{NewProvider, ProviderRow};
 use utoipa::{IntoParams, ToSchema};
@@ -89,11 +90,11 @@ impl ApiState {
 fn view(state: &ApiState, row: ProviderRow) -> Result<ProviderView, ApiError> {
     let secrets = state.unseal(&row.secrets)?;
     Ok(ProviderView {
-        config: masked(&row.provider_type, &row.config, &secrets),
+        config: masked(row.provider_type, &row.config, &secrets),
         id: row.id,
         account_id: row.account_id,
         name: row.name,
-        provider_type: row.provider_type,
+        provider_type: row.provider_type.as_str().into(),
         enabled: row.enabled,
         priority: row.priority,
         created_at: row.created_at,
@@ -121,16 +122,18 @@ async fn create_provider(
     who.require(Role::Owner)?;
     let account_id = super::owner_for_new(&state, &who, body.account_id).await?;
     check_name(&body.name)?;
-    check_settings(&body.provider_type, &body.config).map_err(ApiError::validation)?;
-    destinations::check_provider(&state, account_id, &body.provider_type, &body.config).await?;
-    let (public, secrets) = split_secrets(&body.provider_type, &body.config);
+    let provider_type =
+        provider_spec::parse_type(&body.provider_type).map_err(ApiError::validation)?;
+    check_settings(provider_type, &body.config).map_err(ApiError::validation)?;
+    destinations::check_provider(&state, account_id, provider_type, &body.config).await?;
+    let (public, secrets) = split_secrets(provider_type, &body.config);
     let row = state
         .store
         .create_provider(
             &NewProvider {
                 account_id,
                 name: body.name.clone(),
-                provider_type: body.provider_type.clone(),
+                provider_type,
                 config: public.clone(),
                 secrets: state.seal(&secrets),
                 enabled: body.enabled.unwrap_or(true),
@@ -199,15 +202,17 @@ async fn update_provider(
     let old_secrets = state.unseal(&row.secrets)?;
     let (public, secrets) = match &body.config {
         Some(config) => {
-            let merged = merge_secrets(&row.provider_type, config, &old_secrets);
-            check_settings(&row.provider_type, &merged).map_err(ApiError::validation)?;
-            destinations::check_provider(&state, row.account_id, &row.provider_type, &merged)
+            let merged = merge_secrets(row.provider_type, config, &old_secrets);
+            check_settings(row.provider_type, &merged).map_err(ApiError::validation)?;
+            destinations::check_provider(&state, row.account_id, row.provider_type, &merged)
                 .await?;
-            split_secrets(&row.provider_type, &merged)
+            split_secrets(row.provider_type, &merged)
         }
         None => (row.config.clone(), old_secrets.clone()),
     };
-    let secrets_changed: Vec<&str> = provider_spec::secret_fields(&row.provider_type)
+    let secrets_changed: Vec<&str> = row
+        .provider_type
+        .secret_fields()
         .iter()
         .copied()
         .filter(|f| secrets.get(*f) != old_secrets.get(*f))
@@ -215,7 +220,7 @@ async fn update_provider(
     let replacement = NewProvider {
         account_id: row.account_id,
         name: body.name.clone().unwrap_or(row.name.clone()),
-        provider_type: row.provider_type.clone(),
+        provider_type: row.provider_type,
         config: public.clone(),
         secrets: state.seal(&secrets),
         enabled: body.enabled.unwrap_or(row.enabled),
@@ -298,13 +303,13 @@ async fn test_provider(
     let row = who.visible(state.store.provider(id).await?)?;
     who.require(Role::Member)?;
     let secrets = state.unseal(&row.secrets)?;
-    let settings = merge_secrets(&row.provider_type, &row.config, &secrets);
-    let result = match row.provider_type.as_str() {
-        "log" | "capture" => TestResult {
+    let settings = merge_secrets(row.provider_type, &row.config, &secrets);
+    let result = match row.provider_type {
+        ProviderType::Log | ProviderType::Capture => TestResult {
             ok: true,
             steps: vec![format!("{}: nothing to connect to", row.provider_type)],
         },
-        "smtp" => {
+        ProviderType::Smtp => {
             let config: sluice_core::SmtpProviderConfig = serde_json::from_value(settings)
                 .map_err(|e| ApiError::validation(format!("stored settings: {e}")))?;
             // A tenant's host is refused before any connection (it may have been saved

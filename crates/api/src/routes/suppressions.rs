@@ -4,6 +4,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
+use sluice_core::SuppressionReason;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -45,18 +46,18 @@ async fn add_suppression(
     let account = live_account(&state, &who, body.account_id).await?;
     sluice_core::validate_mailbox(&body.address)
         .map_err(|e| ApiError::validation(format!("address: {e}")))?;
-    let reason = body.reason.clone().unwrap_or_else(|| "manual".into());
-    if !matches!(reason.as_str(), "hard_bounce" | "complaint" | "manual") {
-        return Err(ApiError::validation(
-            "reason is hard_bounce, complaint or manual",
-        ));
-    }
+    let reason: SuppressionReason = match &body.reason {
+        None => SuppressionReason::Manual,
+        Some(text) => text
+            .parse()
+            .map_err(|_| ApiError::validation("reason is hard_bounce, complaint or manual"))?,
+    };
     let row = state
         .store
         .add_suppression(
             account,
             &body.address,
-            &reason,
+            reason,
             "api",
             body.expires_at,
             now_ms(),

@@ -1,7 +1,7 @@
 //! Mailbox servers, the dashboard and the audit log (`AdminStore`).
 
 use serde::{Deserialize, Serialize};
-use sluice_core::AccountId;
+use sluice_core::{AccountId, Verdict};
 
 /// An IMAP / POP3 server kept for checking; the password stays sealed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -40,7 +40,7 @@ pub struct HourCount {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProviderCount {
     pub provider: String,
-    pub verdict: String,
+    pub verdict: Verdict,
     pub count: i64,
     pub last_at: Option<i64>,
 }

@@ -2,7 +2,7 @@
 //! and rows.
 
 use serde::{Deserialize, Serialize};
-use sluice_core::{AccountId, MessageId, MessageStatus, Source};
+use sluice_core::{AccountId, MessageId, MessageStatus, Source, Verdict};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MessageRecord {
@@ -29,7 +29,7 @@ pub struct AttemptRow {
     pub provider: String,
     pub provider_id: Option<i64>,
     pub provider_message_id: Option<String>,
-    pub verdict: String,
+    pub verdict: Verdict,
     pub code: Option<i64>,
     pub response: String,
     pub started_at: i64,
@@ -47,7 +47,7 @@ pub struct EventRow {
 #[derive(Debug, Clone, Default)]
 pub struct MessageFilter {
     pub account_id: Option<AccountId>,
-    pub status: Option<String>,
+    pub status: Option<MessageStatus>,
     pub from: Option<String>,
     pub to: Option<String>,
     pub since: Option<i64>,

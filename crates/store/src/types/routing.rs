@@ -1,7 +1,7 @@
 //! Providers, rules, templates and DKIM keys (`RoutingStore`).
 
 use serde::{Deserialize, Serialize};
-use sluice_core::AccountId;
+use sluice_core::{AccountId, ProviderType};
 use sluice_core::router::WeightedProvider;
 
 /// A provider as stored: public settings in the clear, secret settings sealed.
@@ -11,7 +11,7 @@ pub struct ProviderRow {
     /// `None`: system-wide.
     pub account_id: Option<AccountId>,
     pub name: String,
-    pub provider_type: String,
+    pub provider_type: ProviderType,
     pub config: serde_json::Value,
     /// `v1.` + base64 AES-256-GCM; never leaves the server.
     #[serde(skip)]
@@ -26,7 +26,7 @@ pub struct ProviderRow {
 pub struct NewProvider {
     pub account_id: Option<AccountId>,
     pub name: String,
-    pub provider_type: String,
+    pub provider_type: ProviderType,
     pub config: serde_json::Value,
     pub secrets: String,
     pub enabled: bool,

@@ -1,7 +1,7 @@
 //! Tenants' webhook endpoints and the event-post outbox (`WebhookStore`).
 
 use serde::{Deserialize, Serialize};
-use sluice_core::{AccountId, MessageId};
+use sluice_core::{AccountId, MessageId, MessageStatus, WebhookDeliveryStatus};
 
 /// Where a tenant wants message events POSTed.
 #[derive(Debug, Clone)]
@@ -43,7 +43,7 @@ pub struct DueWebhook {
     pub event_at: i64,
     pub mail_from: String,
     pub rcpt_to: Vec<String>,
-    pub message_status: String,
+    pub message_status: MessageStatus,
     pub tags: Vec<String>,
 }
 
@@ -75,7 +75,7 @@ pub struct WebhookDeliveryRow {
     pub endpoint_id: i64,
     pub event_kind: String,
     pub message_id: MessageId,
-    pub status: String,
+    pub status: WebhookDeliveryStatus,
     pub attempts: u32,
     pub next_attempt_at: i64,
     pub last_error: Option<String>,
