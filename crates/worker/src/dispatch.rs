@@ -443,7 +443,6 @@ impl Dispatcher {
     }
 }
 
-
 /// Stands in for a provider whose settings cannot be used: every recipient waits (an
 /// operator can fix the provider) and the reason is recorded.
 struct Misconfigured {

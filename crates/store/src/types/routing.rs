@@ -1,8 +1,8 @@
 //! Providers, rules, templates and DKIM keys (`RoutingStore`).
 
 use serde::{Deserialize, Serialize};
-use sluice_core::{AccountId, ProviderType};
 use sluice_core::router::WeightedProvider;
+use sluice_core::{AccountId, ProviderType};
 
 /// A provider as stored: public settings in the clear, secret settings sealed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
