@@ -1,4 +1,8 @@
 //! `--dev`: the built-in configuration of a development node and its account.
+//!
+//! `--dev-container` (env `SLUICE_DEV_CONTAINER`, set in the image) is
+//! `DevNetwork::Container`: the dev listeners on 0.0.0.0, the plain port trusting the
+//! private ranges as well as loopback.
 
 use crate::Config;
 use crate::smtp::{ListenerAuth, ListenerConfig, ListenerTls};

@@ -1,5 +1,9 @@
 //! The `smtp` provider: an upstream SMTP server, driven command by command so each
 //! recipient gets its own result.
+//!
+//! When the upstream offers PIPELINING, MAIL, the RCPTs and DATA go in one write (else one
+//! by one); the content goes dot-stuffed in one write. Connections are pooled per provider,
+//! and an idle one gets an RSET before reuse only after 1 s.
 
 use std::time::{Duration, Instant};
 

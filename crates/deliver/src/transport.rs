@@ -4,6 +4,9 @@
 //! on, the second waits for the peer's delayed ACK (40 ms on Linux) on every message. So we
 //! open the socket ourselves (and, for implicit TLS, do the handshake ourselves) and hand
 //! lettre the stream.
+//!
+//! TLS client settings are built once per process (and per STARTTLS host): building them
+//! reads the system's root certificates.
 
 use std::collections::HashMap;
 use std::io;

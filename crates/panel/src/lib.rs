@@ -5,6 +5,9 @@
 //! (`PanelState::api`), so the API's checks, scoping and audit entries apply unchanged.
 //! What is the panel's own: the login session (a cookie naming a `panel` session row),
 //! CSRF tokens, and turning JSON into HTML.
+//!
+//! `api_read` reads an answer as its `api::dto` type; an answer that is not one is a 502
+//! page, never an empty cell.
 
 mod chart;
 mod domains;

@@ -2,6 +2,9 @@
 //! suppressions, routing rules, webhook endpoints, DKIM keys, live SMTP connections): one
 //! table that says, per resource, where the API has it and what its
 //! create form asks; one list page, one create handler, one remove handler serve them all.
+//!
+//! Per-account resources give an admin (who has no account of their own) an account
+//! picker, showing the first account until another is picked.
 
 use axum::Form;
 use axum::extract::{Path, Query, State};

@@ -3,6 +3,8 @@
 //! logout, password change, disabling the user and rotating the session secret end them.
 //! Every state-changing request carries a CSRF token: HMAC-SHA256 under the session
 //! secret of the cookie's token (before login, of a random pre-login cookie).
+//!
+//! The session secret (in `settings`) is read at most once a second per node.
 
 use axum::Form;
 use axum::extract::{FromRequestParts, Request, State};

@@ -1,6 +1,9 @@
 //! Group commit: concurrent writers share one transaction, so throughput is not bounded by
 //! one fsync per write. The only place writes are batched: new messages and delivery
 //! attempts, together ([`QueueCommitter`]).
+//!
+//! The committer hands each message back with its id, so what works on it after the commit
+//! (the hand-off to this node's worker) needs no copy of its body.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

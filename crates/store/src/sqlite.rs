@@ -1,4 +1,8 @@
 //! The embedded SQLite backend: WAL, `synchronous = FULL`, one file under the data dir.
+//!
+//! Writes go through a pool of one connection (SQLite has one writer), reads through a pool
+//! of their own. A PASSIVE WAL checkpoint runs every 100 ms from a connection of its own, so
+//! the commit path only checkpoints itself once the WAL reaches 10,000 pages.
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -1,6 +1,9 @@
 //! From one message to provider calls: route its recipients by the account's rules
 //! (`sluice_core::router`), call each route's providers in failover order (a transient
 //! failure tries the next provider at once), and merge what became of every recipient.
+//!
+//! For an `smtp` provider the provider's sender name goes before a bare From, then the
+//! message is DKIM-signed: one signed copy per sender name, shared by that name's routes.
 
 mod progress;
 mod routes;
