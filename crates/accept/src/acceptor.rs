@@ -391,16 +391,7 @@ impl Acceptor {
     /// The account's status, read at most once per `store.account_cache_ms`; a missing
     /// account is `Deleted`.
     async fn account_status(&self, account_id: AccountId) -> Result<AccountStatus, StoreError> {
-        if let Some(status) = self.account_status.get(&account_id) {
-            return Ok(status);
-        }
-        let status = self
-            .store
-            .account(account_id)
-            .await?
-            .map_or(AccountStatus::Deleted, |a| a.state());
-        self.account_status.put(account_id, status);
-        Ok(status)
+        sluice_store::cached_account_status(&*self.store, &self.account_status, account_id).await
     }
 
     /// The account's messages this month, read at most once per `store.account_cache_ms`

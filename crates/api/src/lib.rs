@@ -107,16 +107,10 @@ impl ApiState {
         &self,
         account_id: sluice_core::AccountId,
     ) -> Result<sluice_core::AccountStatus, error::ApiError> {
-        if let Some(status) = self.account_status.get(&account_id) {
-            return Ok(status);
-        }
-        let status = self
-            .store
-            .account(account_id)
-            .await?
-            .map_or(sluice_core::AccountStatus::Deleted, |a| a.state());
-        self.account_status.put(account_id, status);
-        Ok(status)
+        Ok(
+            sluice_store::cached_account_status(&*self.store, &self.account_status, account_id)
+                .await?,
+        )
     }
 
     /// Records who changed what; never secrets (callers pass only non-secret fields).

@@ -115,8 +115,22 @@ pub(super) fn number<T: std::str::FromStr>(
 }
 
 async fn templates(State(state): State<PanelState>, user: PanelUser) -> Response {
-    match api_read::<Vec<TemplateView>>(&state, &user, Method::GET, "/templates", None).await {
-        Ok(list) => state.page("templates.html", Some(&user), json!({ "templates": list })),
+    list_page::<TemplateView>(&state, &user, "/templates", "templates").await
+}
+
+/// The page `{key}.html` listing what the API answers at `api_path`, as `key`.
+async fn list_page<T: serde::de::DeserializeOwned + serde::Serialize>(
+    state: &PanelState,
+    user: &PanelUser,
+    api_path: &str,
+    key: &str,
+) -> Response {
+    match api_read::<Vec<T>>(state, user, Method::GET, api_path, None).await {
+        Ok(list) => {
+            let mut context = json!({});
+            context[key] = json!(list);
+            state.page(&format!("{key}.html"), Some(user), context)
+        }
         Err(page) => page,
     }
 }
@@ -217,10 +231,7 @@ async fn preview_page(
 }
 
 async fn users(State(state): State<PanelState>, user: PanelUser) -> Response {
-    match api_read::<Vec<UserView>>(&state, &user, Method::GET, "/users", None).await {
-        Ok(list) => state.page("users.html", Some(&user), json!({ "users": list })),
-        Err(page) => page,
-    }
+    list_page::<UserView>(&state, &user, "/users", "users").await
 }
 
 #[derive(Deserialize)]

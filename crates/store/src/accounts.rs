@@ -2,10 +2,28 @@
 //! their monthly usage.
 
 use async_trait::async_trait;
-use sluice_core::AccountId;
+use sluice_core::{AccountId, AccountStatus};
 
 use crate::StoreError;
 use crate::types::*;
+
+/// An account's status, from `cache` when read within its lifetime, else from `store`
+/// (and cached); a missing account is `Deleted`.
+pub async fn cached_account_status<S: AccountStore + ?Sized>(
+    store: &S,
+    cache: &crate::ttl_cache::TtlCache<AccountId, AccountStatus>,
+    account_id: AccountId,
+) -> Result<AccountStatus, StoreError> {
+    if let Some(status) = cache.get(&account_id) {
+        return Ok(status);
+    }
+    let status = store
+        .account(account_id)
+        .await?
+        .map_or(AccountStatus::Deleted, |a| a.state());
+    cache.put(account_id, status);
+    Ok(status)
+}
 
 /// Accounts and the credentials that act for one (API keys, SMTP logins).
 #[async_trait]
@@ -99,6 +117,26 @@ pub trait AccountStore: Send + Sync {
 /// Implements [`AccountStore`] for `$store` (pools `write` and `read` of `$db`).
 macro_rules! impl_account_sql {
     ($store:ty, $db:ty) => {
+        impl $store {
+            /// Runs `update`, which marks row `$2` of account `$3` revoked at `$1` unless it
+            /// already is; `false` when no row changed.
+            async fn revoke_owned_row(
+                &self,
+                update: &'static str,
+                account_id: AccountId,
+                id: i64,
+                now_ms: i64,
+            ) -> Result<bool, StoreError> {
+                let done = sqlx::query(update)
+                    .bind(now_ms)
+                    .bind(id)
+                    .bind(account_id)
+                    .execute(&self.write)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+        }
+
         #[async_trait::async_trait]
         impl $crate::accounts::AccountStore for $store {
             async fn create_account(
@@ -312,30 +350,33 @@ macro_rules! impl_account_sql {
                 &self,
                 key_hash: &str,
             ) -> Result<Option<ApiKeyRow>, StoreError> {
-                let row = sqlx::query("SELECT * FROM api_keys WHERE key_hash = $1")
-                    .bind(key_hash)
-                    .fetch_optional(&self.read)
-                    .await?;
-                row.as_ref().map($crate::rows::api_key_from_row).transpose()
+                self.fetch_one_as(
+                    "SELECT * FROM api_keys WHERE key_hash = $1",
+                    key_hash,
+                    $crate::rows::api_key_from_row,
+                )
+                .await
             }
 
             async fn api_key(&self, id: i64) -> Result<Option<ApiKeyRow>, StoreError> {
-                let row = sqlx::query("SELECT * FROM api_keys WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(&self.read)
-                    .await?;
-                row.as_ref().map($crate::rows::api_key_from_row).transpose()
+                self.fetch_one_as(
+                    "SELECT * FROM api_keys WHERE id = $1",
+                    id,
+                    $crate::rows::api_key_from_row,
+                )
+                .await
             }
 
             async fn list_api_keys(
                 &self,
                 account_id: AccountId,
             ) -> Result<Vec<ApiKeyRow>, StoreError> {
-                let rows = sqlx::query("SELECT * FROM api_keys WHERE account_id = $1 ORDER BY id")
-                    .bind(account_id)
-                    .fetch_all(&self.read)
-                    .await?;
-                rows.iter().map($crate::rows::api_key_from_row).collect()
+                self.fetch_all_as(
+                    "SELECT * FROM api_keys WHERE account_id = $1 ORDER BY id",
+                    account_id,
+                    $crate::rows::api_key_from_row,
+                )
+                .await
             }
 
             async fn revoke_api_key(
@@ -344,16 +385,14 @@ macro_rules! impl_account_sql {
                 id: i64,
                 now_ms: i64,
             ) -> Result<bool, StoreError> {
-                let done = sqlx::query(
+                self.revoke_owned_row(
                     "UPDATE api_keys SET revoked_at = $1 \
                      WHERE id = $2 AND account_id = $3 AND revoked_at IS NULL",
+                    account_id,
+                    id,
+                    now_ms,
                 )
-                .bind(now_ms)
-                .bind(id)
-                .bind(account_id)
-                .execute(&self.write)
-                .await?;
-                Ok(done.rows_affected() == 1)
+                .await
             }
 
             async fn add_smtp_credential(
@@ -380,32 +419,33 @@ macro_rules! impl_account_sql {
                 &self,
                 username: &str,
             ) -> Result<Option<SmtpCredential>, StoreError> {
-                let row = sqlx::query("SELECT * FROM smtp_credentials WHERE username = $1")
-                    .bind(username.to_ascii_lowercase())
-                    .fetch_optional(&self.read)
-                    .await?;
-                row.as_ref().map($crate::rows::credential_from_row).transpose()
+                self.fetch_one_as(
+                    "SELECT * FROM smtp_credentials WHERE username = $1",
+                    username.to_ascii_lowercase(),
+                    $crate::rows::credential_from_row,
+                )
+                .await
             }
 
             async fn smtp_credential(&self, id: i64) -> Result<Option<SmtpCredential>, StoreError> {
-                let row = sqlx::query("SELECT * FROM smtp_credentials WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(&self.read)
-                    .await?;
-                row.as_ref().map($crate::rows::credential_from_row).transpose()
+                self.fetch_one_as(
+                    "SELECT * FROM smtp_credentials WHERE id = $1",
+                    id,
+                    $crate::rows::credential_from_row,
+                )
+                .await
             }
 
             async fn list_smtp_credentials(
                 &self,
                 account_id: AccountId,
             ) -> Result<Vec<SmtpCredential>, StoreError> {
-                let rows = sqlx::query(
+                self.fetch_all_as(
                     "SELECT * FROM smtp_credentials WHERE account_id = $1 ORDER BY id",
+                    account_id,
+                    $crate::rows::credential_from_row,
                 )
-                .bind(account_id)
-                .fetch_all(&self.read)
-                .await?;
-                rows.iter().map($crate::rows::credential_from_row).collect()
+                .await
             }
 
             async fn revoke_smtp_credential(
@@ -414,16 +454,14 @@ macro_rules! impl_account_sql {
                 id: i64,
                 now_ms: i64,
             ) -> Result<bool, StoreError> {
-                let done = sqlx::query(
+                self.revoke_owned_row(
                     "UPDATE smtp_credentials SET revoked_at = $1 \
                      WHERE id = $2 AND account_id = $3 AND revoked_at IS NULL",
+                    account_id,
+                    id,
+                    now_ms,
                 )
-                .bind(now_ms)
-                .bind(id)
-                .bind(account_id)
-                .execute(&self.write)
-                .await?;
-                Ok(done.rows_affected() == 1)
+                .await
             }
 
             async fn monthly_usage(

@@ -88,19 +88,16 @@ macro_rules! impl_admin_sql {
             }
 
             async fn mailbox_server(&self, id: i64) -> Result<Option<$crate::MailboxServerRow>, StoreError> {
-                let row = sqlx::query("SELECT * FROM mailbox_servers WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(&self.read)
-                    .await?;
-                row.as_ref().map($crate::rows::mailbox_server_from_row).transpose()
+                self.fetch_one_as(
+                    "SELECT * FROM mailbox_servers WHERE id = $1",
+                    id,
+                    $crate::rows::mailbox_server_from_row,
+                )
+                .await
             }
 
             async fn delete_mailbox_server(&self, id: i64) -> Result<bool, StoreError> {
-                let done = sqlx::query("DELETE FROM mailbox_servers WHERE id = $1")
-                    .bind(id)
-                    .execute(&self.write)
-                    .await?;
-                Ok(done.rows_affected() == 1)
+                self.delete_by_id("DELETE FROM mailbox_servers WHERE id = $1", id).await
             }
 
             async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {

@@ -224,32 +224,28 @@ macro_rules! impl_domain_sql {
             }
 
             async fn domain(&self, id: i64) -> Result<Option<DomainRow>, StoreError> {
-                let row = sqlx::query("SELECT * FROM domains WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(&self.read)
-                    .await?;
-                row.as_ref().map($crate::rows::domain_from_row).transpose()
+                self.fetch_one_as(
+                    "SELECT * FROM domains WHERE id = $1",
+                    id,
+                    $crate::rows::domain_from_row,
+                )
+                .await
             }
 
             async fn list_domains(
                 &self,
                 account_id: Option<AccountId>,
             ) -> Result<Vec<DomainRow>, StoreError> {
-                let rows = sqlx::query(
+                self.fetch_all_as(
                     "SELECT * FROM domains WHERE (account_id = $1 OR $1 IS NULL) ORDER BY domain, account_id",
+                    account_id,
+                    $crate::rows::domain_from_row,
                 )
-                .bind(account_id)
-                .fetch_all(&self.read)
-                .await?;
-                rows.iter().map($crate::rows::domain_from_row).collect()
+                .await
             }
 
             async fn delete_domain(&self, id: i64) -> Result<bool, StoreError> {
-                let done = sqlx::query("DELETE FROM domains WHERE id = $1")
-                    .bind(id)
-                    .execute(&self.write)
-                    .await?;
-                Ok(done.rows_affected() > 0)
+                self.delete_by_id("DELETE FROM domains WHERE id = $1", id).await
             }
 
             async fn verify_domain_by_dns(

@@ -178,22 +178,24 @@ macro_rules! impl_feedback_sql {
             }
 
             async fn suppression(&self, id: i64) -> Result<Option<SuppressionRow>, StoreError> {
-                let row = sqlx::query("SELECT * FROM suppressions WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(&self.read)
-                    .await?;
-                row.as_ref().map($crate::rows::suppression_from_row).transpose()
+                self.fetch_one_as(
+                    "SELECT * FROM suppressions WHERE id = $1",
+                    id,
+                    $crate::rows::suppression_from_row,
+                )
+                .await
             }
 
             async fn list_suppressions(
                 &self,
                 account_id: AccountId,
             ) -> Result<Vec<SuppressionRow>, StoreError> {
-                let rows = sqlx::query("SELECT * FROM suppressions WHERE account_id = $1 ORDER BY id")
-                    .bind(account_id)
-                    .fetch_all(&self.read)
-                    .await?;
-                rows.iter().map($crate::rows::suppression_from_row).collect()
+                self.fetch_all_as(
+                    "SELECT * FROM suppressions WHERE account_id = $1 ORDER BY id",
+                    account_id,
+                    $crate::rows::suppression_from_row,
+                )
+                .await
             }
 
             async fn delete_suppression(

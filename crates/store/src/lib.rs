@@ -34,7 +34,7 @@ pub use reserve::{DiskReserve, storage_faults};
 pub use sqlite::SqliteStore;
 pub use types::*;
 
-pub use accounts::AccountStore;
+pub use accounts::{AccountStore, cached_account_status};
 pub use admin::AdminStore;
 pub use domains::DomainStore;
 pub use feedback::FeedbackStore;

@@ -79,47 +79,55 @@ macro_rules! impl_message_sql {
                 // trigger (migration 0011) in this same transaction, without another round trip.
                 Ok(())
             }
+
+            /// Runs `update` (binding `now_ms` as `$1`, `id` as `$2`); when it changed the
+            /// message, records event `kind` in the same transaction. `false`: unchanged.
+            async fn change_status_with_event(
+                &self,
+                update: &'static str,
+                id: MessageId,
+                kind: &str,
+                now_ms: i64,
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.write.begin().await?;
+                let done = sqlx::query(update)
+                    .bind(now_ms)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                Self::insert_event(&mut tx, id, None, kind, "", now_ms).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
         }
 
         #[async_trait::async_trait]
         impl $crate::messages::MessageStore for $store {
             async fn requeue_message(&self, id: MessageId, now_ms: i64) -> Result<bool, StoreError> {
-                let mut tx = self.write.begin().await?;
-                let done = sqlx::query(
+                self.change_status_with_event(
                     "UPDATE messages SET pending_rcpt = CASE WHEN status = 'failed' \
                      THEN rcpt_to ELSE pending_rcpt END, status = 'queued', next_attempt_at = $1, \
                      updated_at = $1 WHERE id = $2 AND status IN ('failed', 'deferred')",
+                    id,
+                    "retry_requested",
+                    now_ms,
                 )
-                .bind(now_ms)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-                if done.rows_affected() == 0 {
-                    tx.rollback().await?;
-                    return Ok(false);
-                }
-                Self::insert_event(&mut tx, id, None, "retry_requested", "", now_ms).await?;
-                tx.commit().await?;
-                Ok(true)
+                .await
             }
 
             async fn cancel_message(&self, id: MessageId, now_ms: i64) -> Result<bool, StoreError> {
-                let mut tx = self.write.begin().await?;
-                let done = sqlx::query(
+                self.change_status_with_event(
                     "UPDATE messages SET status = 'cancelled', updated_at = $1 \
                      WHERE id = $2 AND status IN ('queued', 'deferred', 'held')",
+                    id,
+                    "cancelled",
+                    now_ms,
                 )
-                .bind(now_ms)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-                if done.rows_affected() == 0 {
-                    tx.rollback().await?;
-                    return Ok(false);
-                }
-                Self::insert_event(&mut tx, id, None, "cancelled", "", now_ms).await?;
-                tx.commit().await?;
-                Ok(true)
+                .await
             }
 
             async fn list_messages(

@@ -132,39 +132,38 @@ macro_rules! impl_routing_sql {
             }
 
             async fn provider(&self, id: i64) -> Result<Option<ProviderRow>, StoreError> {
-                let row = sqlx::query("SELECT * FROM providers WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(&self.read)
-                    .await?;
-                row.as_ref().map($crate::rows::provider_from_row).transpose()
+                self.fetch_one_as(
+                    "SELECT * FROM providers WHERE id = $1",
+                    id,
+                    $crate::rows::provider_from_row,
+                )
+                .await
             }
 
             async fn list_providers(
                 &self,
                 account_id: Option<AccountId>,
             ) -> Result<Vec<ProviderRow>, StoreError> {
-                let rows = sqlx::query(
+                self.fetch_all_as(
                     "SELECT * FROM providers WHERE (account_id = $1 OR $1 IS NULL) \
                      ORDER BY priority, id",
+                    account_id,
+                    $crate::rows::provider_from_row,
                 )
-                .bind(account_id)
-                .fetch_all(&self.read)
-                .await?;
-                rows.iter().map($crate::rows::provider_from_row).collect()
+                .await
             }
 
             async fn routing_providers(
                 &self,
                 account_id: AccountId,
             ) -> Result<Vec<ProviderRow>, StoreError> {
-                let rows = sqlx::query(
+                self.fetch_all_as(
                     "SELECT * FROM providers WHERE account_id = $1 OR account_id IS NULL \
                      ORDER BY priority, id",
+                    account_id,
+                    $crate::rows::provider_from_row,
                 )
-                .bind(account_id)
-                .fetch_all(&self.read)
-                .await?;
-                rows.iter().map($crate::rows::provider_from_row).collect()
+                .await
             }
 
             async fn replace_provider(
@@ -200,11 +199,7 @@ macro_rules! impl_routing_sql {
                 if in_use > 0 {
                     return Err(StoreError::Conflict("routing rules use this provider".into()));
                 }
-                let done = sqlx::query("DELETE FROM providers WHERE id = $1")
-                    .bind(id)
-                    .execute(&self.write)
-                    .await?;
-                Ok(done.rows_affected() == 1)
+                self.delete_by_id("DELETE FROM providers WHERE id = $1", id).await
             }
 
             async fn create_rule(&self, r: &NewRule, now_ms: i64) -> Result<RuleRow, StoreError> {
@@ -228,25 +223,25 @@ macro_rules! impl_routing_sql {
             }
 
             async fn rule(&self, id: i64) -> Result<Option<RuleRow>, StoreError> {
-                let row = sqlx::query("SELECT * FROM routing_rules WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(&self.read)
-                    .await?;
-                row.as_ref().map($crate::rows::rule_from_row).transpose()
+                self.fetch_one_as(
+                    "SELECT * FROM routing_rules WHERE id = $1",
+                    id,
+                    $crate::rows::rule_from_row,
+                )
+                .await
             }
 
             async fn list_rules(
                 &self,
                 account_id: Option<AccountId>,
             ) -> Result<Vec<RuleRow>, StoreError> {
-                let rows = sqlx::query(
+                self.fetch_all_as(
                     "SELECT * FROM routing_rules WHERE (account_id = $1 OR $1 IS NULL) \
                      ORDER BY priority, id",
+                    account_id,
+                    $crate::rows::rule_from_row,
                 )
-                .bind(account_id)
-                .fetch_all(&self.read)
-                .await?;
-                rows.iter().map($crate::rows::rule_from_row).collect()
+                .await
             }
 
             async fn replace_rule(
@@ -275,11 +270,7 @@ macro_rules! impl_routing_sql {
             }
 
             async fn delete_rule(&self, id: i64) -> Result<bool, StoreError> {
-                let done = sqlx::query("DELETE FROM routing_rules WHERE id = $1")
-                    .bind(id)
-                    .execute(&self.write)
-                    .await?;
-                Ok(done.rows_affected() == 1)
+                self.delete_by_id("DELETE FROM routing_rules WHERE id = $1", id).await
             }
 
             async fn create_template(
@@ -303,11 +294,12 @@ macro_rules! impl_routing_sql {
             }
 
             async fn template(&self, id: i64) -> Result<Option<TemplateRow>, StoreError> {
-                let row = sqlx::query("SELECT * FROM templates WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(&self.read)
-                    .await?;
-                row.as_ref().map($crate::rows::template_from_row).transpose()
+                self.fetch_one_as(
+                    "SELECT * FROM templates WHERE id = $1",
+                    id,
+                    $crate::rows::template_from_row,
+                )
+                .await
             }
 
             async fn template_by_name(
@@ -330,14 +322,13 @@ macro_rules! impl_routing_sql {
                 &self,
                 account_id: Option<AccountId>,
             ) -> Result<Vec<TemplateRow>, StoreError> {
-                let rows = sqlx::query(
+                self.fetch_all_as(
                     "SELECT * FROM templates WHERE (account_id = $1 OR account_id IS NULL OR $1 IS NULL) \
                      ORDER BY name, id",
+                    account_id,
+                    $crate::rows::template_from_row,
                 )
-                .bind(account_id)
-                .fetch_all(&self.read)
-                .await?;
-                rows.iter().map($crate::rows::template_from_row).collect()
+                .await
             }
 
             async fn replace_template(
@@ -362,11 +353,7 @@ macro_rules! impl_routing_sql {
             }
 
             async fn delete_template(&self, id: i64) -> Result<bool, StoreError> {
-                let done = sqlx::query("DELETE FROM templates WHERE id = $1")
-                    .bind(id)
-                    .execute(&self.write)
-                    .await?;
-                Ok(done.rows_affected() == 1)
+                self.delete_by_id("DELETE FROM templates WHERE id = $1", id).await
             }
 
             async fn create_dkim_key(
@@ -391,32 +378,28 @@ macro_rules! impl_routing_sql {
             }
 
             async fn dkim_key(&self, id: i64) -> Result<Option<DkimKeyRow>, StoreError> {
-                let row = sqlx::query("SELECT * FROM dkim_keys WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(&self.read)
-                    .await?;
-                row.as_ref().map($crate::rows::dkim_key_from_row).transpose()
+                self.fetch_one_as(
+                    "SELECT * FROM dkim_keys WHERE id = $1",
+                    id,
+                    $crate::rows::dkim_key_from_row,
+                )
+                .await
             }
 
             async fn list_dkim_keys(
                 &self,
                 account_id: Option<AccountId>,
             ) -> Result<Vec<DkimKeyRow>, StoreError> {
-                let rows = sqlx::query(
+                self.fetch_all_as(
                     "SELECT * FROM dkim_keys WHERE (account_id = $1 OR $1 IS NULL) ORDER BY id",
+                    account_id,
+                    $crate::rows::dkim_key_from_row,
                 )
-                .bind(account_id)
-                .fetch_all(&self.read)
-                .await?;
-                rows.iter().map($crate::rows::dkim_key_from_row).collect()
+                .await
             }
 
             async fn delete_dkim_key(&self, id: i64) -> Result<bool, StoreError> {
-                let done = sqlx::query("DELETE FROM dkim_keys WHERE id = $1")
-                    .bind(id)
-                    .execute(&self.write)
-                    .await?;
-                Ok(done.rows_affected() > 0)
+                self.delete_by_id("DELETE FROM dkim_keys WHERE id = $1", id).await
             }
         }
     };

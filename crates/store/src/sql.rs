@@ -18,6 +18,7 @@ pub(crate) fn json<T: serde::Serialize>(value: &T) -> String {
 /// what it needs of `$store`.
 macro_rules! impl_sql_store {
     ($store:ty, $db:ty, claim_sql = $claim_sql:expr, webhook_claim_sql = $webhook_claim_sql:expr) => {
+        $crate::sql::impl_row_helpers!($store, $db);
         $crate::queue::impl_queue_sql!($store, $db, claim_sql = $claim_sql);
         $crate::idempotency::impl_idempotency_sql!($store, $db);
         $crate::messages::impl_message_sql!($store, $db);
@@ -32,6 +33,58 @@ macro_rules! impl_sql_store {
 }
 
 pub(crate) use impl_sql_store;
+
+/// Implements, for `$store` (its pools `read` and `write`), what most areas share: the rows
+/// a statement with one bound key selects, each decoded by a `rows.rs` function, and
+/// deleting one row by id.
+macro_rules! impl_row_helpers {
+    ($store:ty, $db:ty) => {
+        impl $store {
+            /// The row `select` (binding `key` as `$1`) finds, decoded; `None` when none is.
+            async fn fetch_one_as<'q, T, K>(
+                &self,
+                select: &'static str,
+                key: K,
+                decode: fn(&<$db as sqlx::Database>::Row) -> Result<T, StoreError>,
+            ) -> Result<Option<T>, StoreError>
+            where
+                K: 'q + Send + sqlx::Encode<'q, $db> + sqlx::Type<$db>,
+            {
+                let row = sqlx::query(select)
+                    .bind(key)
+                    .fetch_optional(&self.read)
+                    .await?;
+                row.as_ref().map(decode).transpose()
+            }
+
+            /// Every row `select` (binding `key` as `$1`) finds, decoded, in its order.
+            async fn fetch_all_as<'q, T, K>(
+                &self,
+                select: &'static str,
+                key: K,
+                decode: fn(&<$db as sqlx::Database>::Row) -> Result<T, StoreError>,
+            ) -> Result<Vec<T>, StoreError>
+            where
+                K: 'q + Send + sqlx::Encode<'q, $db> + sqlx::Type<$db>,
+            {
+                let rows = sqlx::query(select).bind(key).fetch_all(&self.read).await?;
+                rows.iter().map(decode).collect()
+            }
+
+            /// Runs `delete` (binding `id` as `$1`, a primary key); `false` when no row went.
+            async fn delete_by_id(
+                &self,
+                delete: &'static str,
+                id: i64,
+            ) -> Result<bool, StoreError> {
+                let done = sqlx::query(delete).bind(id).execute(&self.write).await?;
+                Ok(done.rows_affected() == 1)
+            }
+        }
+    };
+}
+
+pub(crate) use impl_row_helpers;
 
 /// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
 /// Most rows one multi-row statement writes (a batch may be larger): keeps every

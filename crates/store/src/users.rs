@@ -80,32 +80,33 @@ macro_rules! impl_user_sql {
             }
 
             async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
-                let row = sqlx::query("SELECT * FROM users WHERE email = $1")
-                    .bind(email.to_ascii_lowercase())
-                    .fetch_optional(&self.read)
-                    .await?;
-                row.as_ref().map($crate::rows::user_from_row).transpose()
+                self.fetch_one_as(
+                    "SELECT * FROM users WHERE email = $1",
+                    email.to_ascii_lowercase(),
+                    $crate::rows::user_from_row,
+                )
+                .await
             }
 
             async fn user(&self, id: i64) -> Result<Option<User>, StoreError> {
-                let row = sqlx::query("SELECT * FROM users WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(&self.read)
-                    .await?;
-                row.as_ref().map($crate::rows::user_from_row).transpose()
+                self.fetch_one_as(
+                    "SELECT * FROM users WHERE id = $1",
+                    id,
+                    $crate::rows::user_from_row,
+                )
+                .await
             }
 
             async fn list_users(
                 &self,
                 account_id: Option<AccountId>,
             ) -> Result<Vec<User>, StoreError> {
-                let rows = sqlx::query(
+                self.fetch_all_as(
                     "SELECT * FROM users WHERE (account_id = $1 OR $1 IS NULL) ORDER BY id",
+                    account_id,
+                    $crate::rows::user_from_row,
                 )
-                .bind(account_id)
-                .fetch_all(&self.read)
-                .await?;
-                rows.iter().map($crate::rows::user_from_row).collect()
+                .await
             }
 
             async fn update_user(
@@ -195,13 +196,12 @@ macro_rules! impl_user_sql {
                 &self,
                 token_hash: &str,
             ) -> Result<Option<SessionRow>, StoreError> {
-                let row = sqlx::query(
+                self.fetch_one_as(
                     "SELECT id, user_id, expires_at, revoked_at, kind FROM sessions WHERE token_hash = $1",
+                    token_hash,
+                    $crate::rows::session_from_row,
                 )
-                .bind(token_hash)
-                .fetch_optional(&self.read)
-                .await?;
-                row.as_ref().map($crate::rows::session_from_row).transpose()
+                .await
             }
 
             async fn revoke_session(&self, id: i64, now_ms: i64) -> Result<bool, StoreError> {

@@ -83,24 +83,24 @@ macro_rules! impl_webhook_sql {
             }
 
             async fn webhook_endpoint(&self, id: i64) -> Result<Option<WebhookEndpointRow>, StoreError> {
-                let row = sqlx::query("SELECT * FROM webhook_endpoints WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(&self.read)
-                    .await?;
-                row.as_ref().map($crate::rows::webhook_endpoint_from_row).transpose()
+                self.fetch_one_as(
+                    "SELECT * FROM webhook_endpoints WHERE id = $1",
+                    id,
+                    $crate::rows::webhook_endpoint_from_row,
+                )
+                .await
             }
 
             async fn list_webhook_endpoints(
                 &self,
                 account_id: Option<AccountId>,
             ) -> Result<Vec<WebhookEndpointRow>, StoreError> {
-                let rows = sqlx::query(
+                self.fetch_all_as(
                     "SELECT * FROM webhook_endpoints WHERE (account_id = $1 OR $1 IS NULL) ORDER BY id",
+                    account_id,
+                    $crate::rows::webhook_endpoint_from_row,
                 )
-                .bind(account_id)
-                .fetch_all(&self.read)
-                .await?;
-                rows.iter().map($crate::rows::webhook_endpoint_from_row).collect()
+                .await
             }
 
             async fn replace_webhook_endpoint(
@@ -125,11 +125,7 @@ macro_rules! impl_webhook_sql {
             }
 
             async fn delete_webhook_endpoint(&self, id: i64) -> Result<bool, StoreError> {
-                let done = sqlx::query("DELETE FROM webhook_endpoints WHERE id = $1")
-                    .bind(id)
-                    .execute(&self.write)
-                    .await?;
-                Ok(done.rows_affected() > 0)
+                self.delete_by_id("DELETE FROM webhook_endpoints WHERE id = $1", id).await
             }
 
             async fn claim_webhook_deliveries(

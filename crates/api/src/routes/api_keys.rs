@@ -11,7 +11,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::super::error::{ApiError, Json, Path, Query};
 use super::super::principal::{Principal, Role};
 use super::super::{ApiState, now_ms};
-use super::{AccountQuery, ErrorBody, live_account};
+use super::{AccountQuery, ErrorBody, Removal, live_account, remove_account_row};
 use crate::dto::api_keys::{ApiKeyView, CreatedKey};
 
 pub fn router() -> OpenApiRouter<ApiState> {
@@ -91,28 +91,18 @@ async fn revoke_key(
     Path(id): Path<i64>,
     Query(query): Query<AccountQuery>,
 ) -> Result<StatusCode, ApiError> {
-    let account = live_account(&state, &who, query.account_id).await?;
-    // The row must be the named account's, and the caller must see it.
-    who.visible(
-        state
-            .store
-            .api_key(id)
-            .await?
-            .filter(|row| row.account_id == account),
-    )?;
-    who.require(Role::Owner)?;
-    if !state.store.revoke_api_key(account, id, now_ms()).await? {
-        return Err(ApiError::not_found());
-    }
-    state
-        .audit(
-            &who,
-            Some(account),
-            "revoke",
-            "api_key",
-            id,
-            serde_json::json!({}),
-        )
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+    remove_account_row(
+        &state,
+        &who,
+        query.account_id,
+        id,
+        Removal {
+            role: Role::Owner,
+            action: "revoke",
+            target_type: "api_key",
+        },
+        state.store.api_key(id),
+        |account| state.store.revoke_api_key(account, id, now_ms()),
+    )
+    .await
 }

@@ -91,6 +91,56 @@ async fn live_account(
     }
 }
 
+/// What removing one account-owned row by id needs: who may, and how the audit log names it.
+struct Removal {
+    /// The least role that may remove the row.
+    role: super::principal::Role,
+    /// The audit entry's action (`revoke`, `delete`).
+    action: &'static str,
+    /// The audit entry's target type (`api_key`, …).
+    target_type: &'static str,
+}
+
+/// Removes row `id` of the named (live) account: the revoke/delete-one routes. The row
+/// (`fetched`) must be that account's and visible to the caller, who needs `removal.role`;
+/// `remove(account)` answering `false` is "not found". Audited; answers 204.
+async fn remove_account_row<R, Removed>(
+    state: &ApiState,
+    who: &super::principal::Principal,
+    named: Option<i64>,
+    id: i64,
+    removal: Removal,
+    fetched: impl std::future::Future<Output = Result<Option<R>, sluice_store::StoreError>>,
+    remove: impl FnOnce(i64) -> Removed,
+) -> Result<axum::http::StatusCode, super::error::ApiError>
+where
+    R: super::scoped::Owned,
+    Removed: std::future::Future<Output = Result<bool, sluice_store::StoreError>>,
+{
+    let account = live_account(state, who, named).await?;
+    // The row must be the named account's, and the caller must see it.
+    who.visible(
+        fetched
+            .await?
+            .filter(|row| row.account_id() == Some(account)),
+    )?;
+    who.require(removal.role)?;
+    if !remove(account).await? {
+        return Err(super::error::ApiError::not_found());
+    }
+    state
+        .audit(
+            who,
+            Some(account),
+            removal.action,
+            removal.target_type,
+            id,
+            serde_json::json!({}),
+        )
+        .await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
 /// The owner of a new provider or template: an admin naming no account makes it
 /// system-wide (`None`); otherwise the (live) account the caller acts on.
 async fn owner_for_new(

@@ -115,10 +115,7 @@ async fn create_rule(
     let account = super::live_account(&state, &who, body.account_id).await?;
     let rule = checked(&state, account, &body).await?;
     let row = state.store.create_rule(&rule, now_ms()).await?;
-    let changes = serde_json::json!({
-        "name": row.name, "priority": row.priority, "conditions": row.conditions,
-        "provider_id": row.provider_id, "fallbacks": row.fallbacks, "enabled": row.enabled,
-    });
+    let changes = audited_fields(&row);
     state
         .audit(
             &who,
@@ -177,10 +174,7 @@ async fn replace_rule(
         .replace_rule(id, &rule, now_ms())
         .await?
         .ok_or_else(ApiError::not_found)?;
-    let changes = serde_json::json!({
-        "name": row.name, "priority": row.priority, "conditions": row.conditions,
-        "provider_id": row.provider_id, "fallbacks": row.fallbacks, "enabled": row.enabled,
-    });
+    let changes = audited_fields(&row);
     state
         .audit(
             &who,
@@ -219,4 +213,12 @@ async fn delete_rule(
         )
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// What the audit log keeps of a created or replaced rule.
+fn audited_fields(row: &sluice_store::RuleRow) -> serde_json::Value {
+    serde_json::json!({
+        "name": row.name, "priority": row.priority, "conditions": row.conditions,
+        "provider_id": row.provider_id, "fallbacks": row.fallbacks, "enabled": row.enabled,
+    })
 }

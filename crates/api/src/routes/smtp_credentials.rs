@@ -9,7 +9,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::super::error::{ApiError, Json, Path, Query};
 use super::super::principal::{Principal, Role};
 use super::super::{ApiState, now_ms};
-use super::{AccountQuery, ErrorBody, live_account};
+use super::{AccountQuery, ErrorBody, Removal, live_account, remove_account_row};
 use crate::dto::smtp_credentials::CredentialView;
 
 pub fn router() -> OpenApiRouter<ApiState> {
@@ -101,32 +101,18 @@ async fn revoke_credential(
     Path(id): Path<i64>,
     Query(query): Query<AccountQuery>,
 ) -> Result<StatusCode, ApiError> {
-    let account = live_account(&state, &who, query.account_id).await?;
-    // The row must be the named account's, and the caller must see it.
-    who.visible(
-        state
-            .store
-            .smtp_credential(id)
-            .await?
-            .filter(|row| row.account_id == account),
-    )?;
-    who.require(Role::Owner)?;
-    if !state
-        .store
-        .revoke_smtp_credential(account, id, now_ms())
-        .await?
-    {
-        return Err(ApiError::not_found());
-    }
-    state
-        .audit(
-            &who,
-            Some(account),
-            "revoke",
-            "smtp_credential",
-            id,
-            serde_json::json!({}),
-        )
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+    remove_account_row(
+        &state,
+        &who,
+        query.account_id,
+        id,
+        Removal {
+            role: Role::Owner,
+            action: "revoke",
+            target_type: "smtp_credential",
+        },
+        state.store.smtp_credential(id),
+        |account| state.store.revoke_smtp_credential(account, id, now_ms()),
+    )
+    .await
 }

@@ -11,7 +11,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::super::error::{ApiError, Json, Path, Query};
 use super::super::principal::{Principal, Role};
 use super::super::{ApiState, now_ms};
-use super::{AccountQuery, ErrorBody, live_account};
+use super::{AccountQuery, ErrorBody, Removal, live_account, remove_account_row};
 use crate::dto::suppressions::SuppressionView;
 
 pub fn router() -> OpenApiRouter<ApiState> {
@@ -102,26 +102,22 @@ async fn delete_suppression(
     Path(id): Path<i64>,
     Query(query): Query<AccountQuery>,
 ) -> Result<StatusCode, ApiError> {
-    let account = live_account(&state, &who, query.account_id).await?;
-    // The row must be the named account's, and the caller must see it.
-    who.visible(
-        state
-            .store
-            .suppression(id)
-            .await?
-            .filter(|row| row.account_id == account),
-    )?;
-    who.require(Role::Member)?;
-    state.store.delete_suppression(account, id).await?;
-    state
-        .audit(
-            &who,
-            Some(account),
-            "delete",
-            "suppression",
-            id,
-            serde_json::json!({}),
-        )
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+    remove_account_row(
+        &state,
+        &who,
+        query.account_id,
+        id,
+        Removal {
+            role: Role::Member,
+            action: "delete",
+            target_type: "suppression",
+        },
+        state.store.suppression(id),
+        // Deleting answers 204 whether or not a row went (a concurrent delete may have won).
+        |account| {
+            let store = &state.store;
+            async move { store.delete_suppression(account, id).await.map(|_| true) }
+        },
+    )
+    .await
 }
