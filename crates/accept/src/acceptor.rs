@@ -6,8 +6,8 @@ use std::time::Duration;
 use sluice_core::idempotency::{IdempotencyClaim, IdempotencyKey, SendAnswer};
 use sluice_core::staging::StagingPolicy;
 use sluice_core::{
-    AcceptOutcome, AccountId, AccountPolicy, AccountStatus, Envelope, Live, Source, Submission,
-    month_of,
+    AcceptOutcome, AccountId, AccountPolicy, AccountStatus, DeliveryMode, Envelope, Live, Source,
+    Submission, month_of,
 };
 use sluice_store::ttl_cache::TtlCache;
 use sluice_store::{
@@ -17,12 +17,6 @@ use sluice_worker::handoff::{Handoff, Reserved};
 use sluice_worker::{Dispatch, SyncDelivery};
 use tokio::sync::Notify;
 use tracing::warn;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeliveryMode {
-    Async,
-    Sync,
-}
 
 /// Everything an Acceptor is built from.
 pub struct AcceptorSettings {

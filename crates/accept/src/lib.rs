@@ -11,5 +11,6 @@
 mod acceptor;
 mod sinks;
 
-pub use acceptor::{Acceptor, AcceptorSettings, DeliveryMode};
+pub use acceptor::{Acceptor, AcceptorSettings};
 pub use sluice_core::AcceptOutcome;
+pub use sluice_core::DeliveryMode;

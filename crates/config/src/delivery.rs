@@ -25,14 +25,9 @@ pub struct EgressConfig {
     pub allow: Vec<IpNet>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DeliveryMode {
-    /// 250 once committed; workers deliver later.
-    Async,
-    /// The upstream's verdict is the client's.
-    Sync,
-}
+/// `delivery.mode`: core's, so the config file, the run-time setting and the accept path
+/// name the same two values.
+pub use sluice_core::DeliveryMode;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

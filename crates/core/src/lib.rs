@@ -7,6 +7,7 @@
 pub mod account;
 pub mod address;
 pub mod connections;
+pub mod delivery_mode;
 pub mod egress;
 pub mod feedback;
 pub mod idempotency;
@@ -35,6 +36,7 @@ pub mod webhook_delivery;
 pub use account::AccountStatus;
 pub use address::{AddressError, domain_of, validate_mailbox};
 pub use connections::{ConnectionDirectory, ConnectionInfo, NoConnections};
+pub use delivery_mode::DeliveryMode;
 pub use limiter::FailureLimiter;
 pub use live::Live;
 pub use login::{LoginState, LoginThrottle};

@@ -409,9 +409,9 @@ fn settings_body(form: &SettingsForm) -> Result<Value, String> {
             body[name] = json!(rate);
         }
     }
-    match form.delivery_mode.as_str() {
-        "async" | "sync" => body["delivery_mode"] = json!(form.delivery_mode),
-        _ => {
+    match form.delivery_mode.parse::<sluice_core::DeliveryMode>() {
+        Ok(mode) => body["delivery_mode"] = json!(mode),
+        Err(_) => {
             if let Some(reset) = body["reset"].as_array_mut() {
                 reset.push(json!("delivery_mode"));
             }

@@ -101,7 +101,7 @@ impl Overrides {
             }
         }
         if let Some(mode) = &self.delivery_mode
-            && !matches!(mode.as_str(), "async" | "sync")
+            && mode.parse::<sluice_core::DeliveryMode>().is_err()
         {
             return Err("delivery_mode is async or sync".into());
         }

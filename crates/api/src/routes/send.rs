@@ -196,10 +196,10 @@ async fn send(
     who.require(Role::Member)?;
     let idempotency_key = idempotency::key_of(&headers)?;
     body.resolve_aliases()?;
-    let sync = match query.mode.as_deref() {
-        None | Some("async") => false,
-        Some("sync") => true,
-        Some(_) => return Err(ApiError::validation("mode is sync or async")),
+    let sync = match query.mode.as_deref().map(str::parse) {
+        None | Some(Ok(sluice_core::DeliveryMode::Async)) => false,
+        Some(Ok(sluice_core::DeliveryMode::Sync)) => true,
+        Some(Err(_)) => return Err(ApiError::validation("mode is sync or async")),
     };
     let account_id = who
         .account_id

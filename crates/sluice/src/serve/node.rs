@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusHandle;
-use sluice_accept::{Acceptor, AcceptorSettings, DeliveryMode};
-use sluice_config::{Config, DeliveryMode as ConfigMode, ListenerConfig};
+use sluice_accept::{Acceptor, AcceptorSettings};
+use sluice_config::{Config, ListenerConfig};
 use sluice_core::{ConnectionDirectory, Live, RetryPolicy};
 use sluice_runtime_settings::RuntimeSettings;
 use sluice_store::ttl_cache::TtlCache;
@@ -125,10 +125,7 @@ impl AcceptPath {
         let acceptor = Arc::new(Acceptor::new(AcceptorSettings {
             committer: committer.clone(),
             store: store.clone(),
-            mode: match config.delivery.mode {
-                ConfigMode::Async => DeliveryMode::Async,
-                ConfigMode::Sync => DeliveryMode::Sync,
-            },
+            mode: config.delivery.mode,
             wake: wake.clone(),
             staging: config.staging.clone(),
             cache_ttl,

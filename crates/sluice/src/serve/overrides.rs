@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 
-use sluice_accept::{Acceptor, DeliveryMode};
-use sluice_config::{Config, DeliveryMode as ConfigMode};
+use sluice_accept::Acceptor;
+use sluice_config::Config;
+use sluice_core::DeliveryMode;
 use tokio::sync::watch;
 use tracing::info;
 
@@ -23,7 +24,7 @@ struct Effective {
     log_level: String,
     api_rate_limit_per_minute: u32,
     send_rate_limit_per_key_per_hour: u32,
-    sync: bool,
+    mode: DeliveryMode,
 }
 
 fn effective(runtime: &sluice_runtime_settings::RuntimeSettings, config: &Config) -> Effective {
@@ -39,10 +40,12 @@ fn effective(runtime: &sluice_runtime_settings::RuntimeSettings, config: &Config
         send_rate_limit_per_key_per_hour: overrides
             .api_send_rate_limit_per_key_per_hour
             .unwrap_or(config.api.send_rate_limit_per_key_per_hour),
-        sync: match overrides.delivery_mode.as_deref() {
-            Some(mode) => mode == "sync",
-            None => config.delivery.mode == ConfigMode::Sync,
-        },
+        // `PUT /settings` only stores a mode that parses; anything else is the config's.
+        mode: overrides
+            .delivery_mode
+            .as_deref()
+            .and_then(|mode| mode.parse().ok())
+            .unwrap_or(config.delivery.mode),
     }
 }
 
@@ -81,12 +84,8 @@ pub(super) async fn follow_overridable(
                 .unwrap()
                 .set_limit(wanted.send_rate_limit_per_key_per_hour);
         }
-        if wanted.sync != applied.sync {
-            let mode = if wanted.sync {
-                DeliveryMode::Sync
-            } else {
-                DeliveryMode::Async
-            };
+        if wanted.mode != applied.mode {
+            let mode = wanted.mode;
             targets.acceptor.set_mode(mode);
             info!(?mode, "delivery mode changed");
         }
