@@ -47,23 +47,8 @@ impl AccountStatus {
     }
 }
 
-/// Strict: where a row is read, an unknown text is an error, not a status.
-impl std::fmt::Display for AccountStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for AccountStatus {
-    type Err = crate::user::UnknownKind;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        AccountStatus::ALL
-            .into_iter()
-            .find(|status| status.as_str() == text)
-            .ok_or_else(|| crate::user::UnknownKind::new("account status", text))
-    }
-}
+// Strict: where a row is read, an unknown text is an error, not a status.
+crate::text_kind!(AccountStatus, "account status");
 
 #[cfg(test)]
 mod tests {

@@ -3,8 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::user::UnknownKind;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DeliveryMode {
@@ -25,22 +23,7 @@ impl DeliveryMode {
     }
 }
 
-impl std::fmt::Display for DeliveryMode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for DeliveryMode {
-    type Err = UnknownKind;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        DeliveryMode::ALL
-            .into_iter()
-            .find(|mode| mode.as_str() == text)
-            .ok_or_else(|| UnknownKind::new("delivery mode", text))
-    }
-}
+crate::text_kind!(DeliveryMode, "delivery mode");
 
 #[cfg(test)]
 mod tests {

@@ -15,6 +15,8 @@ pub enum Source {
 }
 
 impl Source {
+    pub const ALL: [Source; 3] = [Source::Smtp, Source::Api, Source::Webhook];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Source::Smtp => "smtp",
@@ -24,22 +26,7 @@ impl Source {
     }
 }
 
-impl std::fmt::Display for Source {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Source {
-    type Err = crate::user::UnknownKind;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        [Source::Smtp, Source::Api, Source::Webhook]
-            .into_iter()
-            .find(|source| source.as_str() == text)
-            .ok_or_else(|| crate::user::UnknownKind::new("message source", text))
-    }
-}
+crate::text_kind!(Source, "message source");
 
 /// What an authenticated sender may do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -280,22 +267,7 @@ impl Verdict {
     }
 }
 
-impl std::fmt::Display for Verdict {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Verdict {
-    type Err = crate::user::UnknownKind;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        Verdict::ALL
-            .into_iter()
-            .find(|verdict| verdict.as_str() == text)
-            .ok_or_else(|| crate::user::UnknownKind::new("verdict", text))
-    }
-}
+crate::text_kind!(Verdict, "verdict");
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecipientResult {

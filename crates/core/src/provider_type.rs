@@ -5,8 +5,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::user::UnknownKind;
-
 /// A provider's type: `providers.provider_type`, decoded once where a row is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -74,22 +72,7 @@ impl ProviderType {
     }
 }
 
-impl std::fmt::Display for ProviderType {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for ProviderType {
-    type Err = UnknownKind;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        ProviderType::ALL
-            .into_iter()
-            .find(|kind| kind.as_str() == text)
-            .ok_or_else(|| UnknownKind::new("provider type", text))
-    }
-}
+crate::text_kind!(ProviderType, "provider type");
 
 #[cfg(test)]
 mod tests {

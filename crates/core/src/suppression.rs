@@ -3,8 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::user::UnknownKind;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SuppressionReason {
@@ -32,22 +30,7 @@ impl SuppressionReason {
     }
 }
 
-impl std::fmt::Display for SuppressionReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for SuppressionReason {
-    type Err = UnknownKind;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        SuppressionReason::ALL
-            .into_iter()
-            .find(|reason| reason.as_str() == text)
-            .ok_or_else(|| UnknownKind::new("suppression reason", text))
-    }
-}
+crate::text_kind!(SuppressionReason, "suppression reason");
 
 #[cfg(test)]
 mod tests {

@@ -20,6 +20,30 @@ impl UnknownKind {
     }
 }
 
+/// `Display` and a strict `FromStr` for a kind stored or sent as text: `$kind::ALL` lists its
+/// values and `as_str` names each; a text naming none is `UnknownKind { kind: $label }`.
+#[macro_export]
+macro_rules! text_kind {
+    ($kind:ty, $label:literal) => {
+        impl std::fmt::Display for $kind {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $kind {
+            type Err = $crate::user::UnknownKind;
+
+            fn from_str(text: &str) -> Result<Self, Self::Err> {
+                <$kind>::ALL
+                    .into_iter()
+                    .find(|value| value.as_str() == text)
+                    .ok_or_else(|| $crate::user::UnknownKind::new($label, text))
+            }
+        }
+    };
+}
+
 /// What a user may do, in increasing order. A system admin is an `Admin` without an account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

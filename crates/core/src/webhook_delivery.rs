@@ -3,8 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::user::UnknownKind;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum WebhookDeliveryStatus {
@@ -41,22 +39,7 @@ impl WebhookDeliveryStatus {
     }
 }
 
-impl std::fmt::Display for WebhookDeliveryStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for WebhookDeliveryStatus {
-    type Err = UnknownKind;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        WebhookDeliveryStatus::ALL
-            .into_iter()
-            .find(|status| status.as_str() == text)
-            .ok_or_else(|| UnknownKind::new("webhook delivery status", text))
-    }
-}
+crate::text_kind!(WebhookDeliveryStatus, "webhook delivery status");
 
 #[cfg(test)]
 mod tests {
