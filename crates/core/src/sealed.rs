@@ -7,6 +7,10 @@
 //! stored in the clear (SMTP refuses NUL in mail, so no real message starts with it).
 //! After a key rotation the old keys stay listed as previous keys: whatever they sealed
 //! still opens, and everything sealed from then on uses the current key.
+//!
+//! Bodies written in chunks are sealed under a per-body data key
+//! ([`crate::sealed_chunks::ChunkCipher`]); the data key itself is wrapped in the body
+//! format above, so rotating the master key re-wraps 32 bytes and leaves the chunks alone.
 
 use aes_gcm::aead::{Aead, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -113,9 +117,33 @@ impl MasterKey {
     /// A stored body as it was handed in: opened with whichever key of the ring sealed it,
     /// or as it is when it was stored in the clear.
     pub fn open_body(&self, stored: Vec<u8>) -> Result<Vec<u8>, SealError> {
-        let Some(rest) = stored.strip_prefix(BODY_MAGIC.as_slice()) else {
-            return Ok(stored);
-        };
+        match stored.strip_prefix(BODY_MAGIC.as_slice()) {
+            Some(rest) => self.open_after_magic(rest),
+            None => Ok(stored),
+        }
+    }
+
+    /// A per-body data key (see [`crate::sealed_chunks::ChunkCipher`]) sealed under the
+    /// current key, in the body format: any key of the ring unwraps it, and
+    /// [`MasterKey::body_state`] tells whether `sluice keys rotate` should wrap it again
+    /// (`OtherKey`) without touching the chunks it encrypts.
+    pub fn wrap_data_key(&self, data_key: &[u8; 32], nonce: [u8; NONCE_LEN]) -> Vec<u8> {
+        self.seal_body(data_key, nonce)
+    }
+
+    /// The data key [`MasterKey::wrap_data_key`] sealed, under whichever key of the ring
+    /// sealed it. Unlike [`MasterKey::open_body`], bytes without the magic are refused:
+    /// a data key is never stored in the clear.
+    pub fn unwrap_data_key(&self, wrapped: &[u8]) -> Result<[u8; 32], SealError> {
+        let rest = wrapped
+            .strip_prefix(BODY_MAGIC.as_slice())
+            .ok_or(SealError::Malformed)?;
+        let plain = self.open_after_magic(rest)?;
+        plain.try_into().map_err(|_| SealError::Malformed)
+    }
+
+    /// Key id ‖ nonce ‖ ciphertext ‖ tag, opened with the key of the ring the id names.
+    fn open_after_magic(&self, rest: &[u8]) -> Result<Vec<u8>, SealError> {
         if rest.len() < KEY_ID_LEN + NONCE_LEN + TAG_LEN {
             return Err(SealError::Malformed);
         }
@@ -221,5 +249,51 @@ mod tests {
             ring.open_body(BODY_MAGIC.to_vec()),
             Err(SealError::Malformed)
         );
+    }
+
+    #[test]
+    fn data_keys_wrap_under_the_current_key_and_unwrap_under_any_key_of_the_ring() {
+        let old = MasterKey::from_bytes([1u8; 32]);
+        let data_key = [0x5au8; 32];
+        let wrapped = old.wrap_data_key(&data_key, [7u8; 12]);
+        assert!(wrapped.starts_with(BODY_MAGIC));
+        assert!(!wrapped.windows(8).any(|w| w == [0x5a; 8]));
+        assert_eq!(old.unwrap_data_key(&wrapped), Ok(data_key));
+        assert_eq!(
+            MasterKey::body_state(&wrapped, Some(&old)),
+            BodyState::Current
+        );
+
+        let new = MasterKey::from_bytes([2u8; 32]);
+        assert_eq!(new.unwrap_data_key(&wrapped), Err(SealError::WrongKey));
+        let ring = new.clone().with_previous(vec![old.clone()]);
+        assert_eq!(ring.unwrap_data_key(&wrapped), Ok(data_key));
+        // Sealed under a previous key: what `keys rotate` looks for to re-wrap it.
+        assert_eq!(
+            MasterKey::body_state(&wrapped, Some(&ring)),
+            BodyState::OtherKey
+        );
+        let rewrapped = ring.wrap_data_key(&ring.unwrap_data_key(&wrapped).unwrap(), [8u8; 12]);
+        assert_eq!(
+            MasterKey::body_state(&rewrapped, Some(&ring)),
+            BodyState::Current
+        );
+        assert_eq!(new.unwrap_data_key(&rewrapped), Ok(data_key));
+    }
+
+    #[test]
+    fn unwrapping_refuses_clear_bytes_wrong_lengths_and_tampering() {
+        let key = MasterKey::from_bytes([1u8; 32]);
+        // 32 clear bytes are not a wrapped key, though open_body would pass them through.
+        assert_eq!(key.unwrap_data_key(&[0x5a; 32]), Err(SealError::Malformed));
+        assert_eq!(key.unwrap_data_key(b""), Err(SealError::Malformed));
+        assert_eq!(key.unwrap_data_key(BODY_MAGIC), Err(SealError::Malformed));
+        // A sealed body that is not 32 bytes long does not pass for a data key.
+        let short = key.seal_body(&[0x5a; 31], [7u8; 12]);
+        assert_eq!(key.unwrap_data_key(&short), Err(SealError::Malformed));
+        let mut tampered = key.wrap_data_key(&[0x5a; 32], [7u8; 12]);
+        let middle = tampered.len() / 2;
+        tampered[middle] ^= 0x01;
+        assert_eq!(key.unwrap_data_key(&tampered), Err(SealError::WrongKey));
     }
 }
