@@ -23,6 +23,7 @@ pub mod retry;
 pub mod router;
 pub mod routing;
 pub mod sealed;
+pub mod sealed_chunks;
 pub mod secret;
 pub mod sender_domain;
 pub mod staging;
