@@ -6,15 +6,15 @@ use std::time::Duration;
 use sluice_core::idempotency::{IdempotencyClaim, IdempotencyKey, SendAnswer};
 use sluice_core::staging::StagingPolicy;
 use sluice_core::{
-    AcceptOutcome, AccountId, AccountPolicy, AccountStatus, DeliveryMode, Envelope, Live, Source,
-    Submission, month_of,
+    AcceptOutcome, AccountId, AccountPolicy, AccountStatus, BodyStorage, DeliveryMode, Envelope,
+    Live, MessageBody, Source, Submission, month_of,
 };
 use sluice_store::ttl_cache::TtlCache;
 use sluice_store::{
     ClaimedMessage, DiskReserve, Enqueued, NewMessage, QueueCommitter, Store, StoreError,
 };
 use sluice_worker::handoff::{Handoff, Reserved};
-use sluice_worker::{Dispatch, SyncDelivery};
+use sluice_worker::{SyncDelivery, SyncMessage};
 use tokio::sync::Notify;
 use tracing::warn;
 
@@ -40,6 +40,9 @@ pub struct AcceptorSettings {
     pub handoff: Option<Handoff>,
     /// `storage.min_free_bytes` on the database's file system (SQLite only).
     pub reserve: Option<DiskReserve>,
+    /// Bodies longer than this go to the store's body storage, when it has one
+    /// (`storage.inline_body_bytes`); shorter ones stay in their row.
+    pub inline_body_bytes: usize,
 }
 
 pub struct Acceptor {
@@ -56,13 +59,15 @@ pub struct Acceptor {
     sync: SyncDelivery,
     handoff: Option<Handoff>,
     reserve: Option<DiskReserve>,
+    body_storage: Option<Arc<dyn BodyStorage>>,
+    inline_body_bytes: usize,
 }
 
 /// A message checked and ready to commit.
 struct Admitted {
     source: Source,
     envelope: Envelope,
-    body: Vec<u8>,
+    body: MessageBody,
     tags: Vec<String>,
     max_attempts: Option<u32>,
     sync: bool,
@@ -82,8 +87,11 @@ impl Acceptor {
             sync,
             handoff,
             reserve,
+            inline_body_bytes,
         } = settings;
         Acceptor {
+            body_storage: store.body_storage(),
+            inline_body_bytes,
             committer,
             store,
             mode: Live::new(mode),
@@ -105,11 +113,20 @@ impl Acceptor {
 
     /// Checks the account's monthly limit, commits, then answers (or delivers, in sync mode).
     /// Concurrent accepts may overshoot the limit by the few messages in flight.
+    /// Where message content goes as it arrives (the store's body storage), if anywhere.
+    pub fn body_storage(&self) -> Option<&Arc<dyn BodyStorage>> {
+        self.body_storage.as_ref()
+    }
+
     pub async fn accept(&self, policy: &AccountPolicy, submission: Submission) -> AcceptOutcome {
         let started = std::time::Instant::now();
+        let stored = submission.body.reference().map(<[u8]>::to_vec);
         let message = match self.admit(policy, submission).await {
             Ok(message) => message,
-            Err(refused) => return refused,
+            Err(refused) => {
+                self.give_back(stored).await;
+                return refused;
+            }
         };
         self.commit_then_answer(policy.account_id, message, started)
             .await
@@ -144,25 +161,23 @@ impl Acceptor {
             self.check_suppressions(policy.account_id, &envelope.rcpt_to)
                 .await?;
         }
-        let (envelope, body) = match self.staging.forward(&envelope.rcpt_to) {
+        let mut body = body;
+        let envelope = match self.staging.forward(&envelope.rcpt_to) {
             Some((rcpt_to, header)) => {
-                let mut marked = header.into_bytes();
-                marked.extend_from_slice(&body);
-                (
-                    Envelope {
-                        rcpt_to,
-                        ..envelope
-                    },
-                    marked,
-                )
+                body.prepend(header.as_bytes());
+                Envelope {
+                    rcpt_to,
+                    ..envelope
+                }
             }
-            None => (envelope, body),
+            None => envelope,
         };
         if let Some(Err(error)) = self.reserve.as_ref().map(|r| r.check()) {
             warn!(%error, "message refused: storage reserve");
             return Err(refused_for_storage("reserve"));
         }
         self.check_monthly_limit(policy).await?;
+        let body = self.store_if_large(body).await?;
         Ok(Admitted {
             source,
             envelope,
@@ -172,6 +187,31 @@ impl Acceptor {
             sync,
             idempotency,
         })
+    }
+
+    /// A body that came whole (the HTTP API, a short SMTP message) and is longer than
+    /// `inline_body_bytes` goes to the body storage, so its row stays small.
+    async fn store_if_large(&self, body: MessageBody) -> Result<MessageBody, AcceptOutcome> {
+        let (Some(storage), MessageBody::Inline(bytes)) = (&self.body_storage, &body) else {
+            return Ok(body);
+        };
+        if bytes.len() <= self.inline_body_bytes {
+            return Ok(body);
+        }
+        match sluice_core::body::store_body(&**storage, Vec::new(), bytes).await {
+            Ok(stored) => Ok(MessageBody::Stored(stored)),
+            Err(error) => {
+                warn!(%error, "message refused: its body was not stored");
+                Err(refused_for_storage("write"))
+            }
+        }
+    }
+
+    /// Gives back a stored body whose message was refused before its commit.
+    async fn give_back(&self, reference: Option<Vec<u8>>) {
+        if let (Some(storage), Some(reference)) = (&self.body_storage, reference) {
+            storage.release(vec![reference]).await;
+        }
     }
 
     async fn check_status(&self, account_id: AccountId) -> Result<(), AcceptOutcome> {
@@ -267,7 +307,9 @@ impl Acceptor {
             Ok((Enqueued::New(id), message)) => (id, message),
             // Another request with this key committed first: nothing was written (the
             // reserved hand-off place is freed as it drops).
-            Ok((Enqueued::KeyTaken(record), _)) => {
+            Ok((Enqueued::KeyTaken(record), message)) => {
+                self.give_back(message.body.reference().map(<[u8]>::to_vec))
+                    .await;
                 return AcceptOutcome::IdempotencyKeyTaken(record);
             }
             Err(error @ StoreError::Storage(_)) => {
@@ -290,14 +332,13 @@ impl Acceptor {
         metrics::histogram!("sluice_accept_latency_seconds", "source" => source.as_str())
             .record(started.elapsed().as_secs_f64());
         if sync {
-            let message = Dispatch {
+            let message = SyncMessage {
                 id,
                 account_id,
                 source,
                 tags: &message.tags,
                 envelope: &message.envelope,
                 body: &message.body,
-                release_provider_id: None,
             };
             let outcome = self.sync.deliver(message).await;
             if let Some(key) = &idempotency {

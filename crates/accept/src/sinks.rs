@@ -1,7 +1,10 @@
 //! The Acceptor behind each ingress's port.
 
 use async_trait::async_trait;
-use sluice_core::{AcceptOutcome, AccountPolicy, Envelope, Source, Submission, Submitter};
+use sluice_core::body::BodyWriter;
+use sluice_core::{
+    AcceptOutcome, AccountPolicy, BodyError, Envelope, MessageBody, Source, Submission, Submitter,
+};
 use sluice_smtp::{MessageSink, RecipientVerdict};
 
 use crate::Acceptor;
@@ -14,7 +17,7 @@ impl MessageSink for Acceptor {
         &self,
         policy: &AccountPolicy,
         envelope: Envelope,
-        body: Vec<u8>,
+        body: MessageBody,
     ) -> AcceptOutcome {
         let submission = Submission {
             source: Source::Smtp,
@@ -27,6 +30,13 @@ impl MessageSink for Acceptor {
             idempotency: None,
         };
         Acceptor::accept(self, policy, submission).await
+    }
+
+    async fn body_writer(&self) -> Result<Option<Box<dyn BodyWriter>>, BodyError> {
+        match self.body_storage() {
+            Some(storage) => storage.writer().await.map(Some),
+            None => Ok(None),
+        }
     }
 
     async fn check_recipient(&self, policy: &AccountPolicy, rcpt: &str) -> RecipientVerdict {

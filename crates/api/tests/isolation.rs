@@ -34,7 +34,9 @@ async fn tenant_isolation_sweep_over_every_id_route() {
             smtputf8: false,
             eight_bit: false,
         },
-        body: b"Subject: a\r\n\r\nsecret body of alpha\r\n".to_vec(),
+        body: sluice_core::MessageBody::Inline(
+            b"Subject: a\r\n\r\nsecret body of alpha\r\n".to_vec(),
+        ),
         lease: None,
         tags: Vec::new(),
         max_attempts: None,

@@ -62,13 +62,13 @@ async fn send_builds_a_mime_message_and_commits_it() {
             "hidden@dest.test"
         ]
     );
-    let raw = String::from_utf8_lossy(&stored.body).into_owned();
+    let raw = String::from_utf8_lossy(stored.body.as_inline().unwrap()).into_owned();
     assert!(
         !raw.to_ascii_lowercase().contains("hidden@dest.test"),
         "Bcc must not be in the headers"
     );
     let parsed = mail_parser::MessageParser::default()
-        .parse(&stored.body)
+        .parse(stored.body.as_inline().unwrap())
         .expect("a MIME message");
     assert_eq!(parsed.subject(), Some("Your invoice – März"));
     assert_eq!(
@@ -113,7 +113,7 @@ async fn send_builds_a_mime_message_and_commits_it() {
         .unwrap()
         .unwrap();
     let parsed = mail_parser::MessageParser::default()
-        .parse(&stored.body)
+        .parse(stored.body.as_inline().unwrap())
         .unwrap();
     assert_eq!(parsed.subject(), Some("Welcome, <Dana>!"));
     assert!(
@@ -548,7 +548,7 @@ async fn the_workflow_platforms_sends_are_accepted() {
         .await;
     let message = stored(reply).await;
     let parsed = mail_parser::MessageParser::default()
-        .parse(&message.body)
+        .parse(message.body.as_inline().unwrap())
         .unwrap();
     assert_eq!(parsed.subject(), Some("Your account is ready"));
     assert!(parsed.body_html(0).unwrap().contains("Hello Dana"));
@@ -566,7 +566,7 @@ async fn the_workflow_platforms_sends_are_accepted() {
         .await;
     let message = stored(reply).await;
     let parsed = mail_parser::MessageParser::default()
-        .parse(&message.body)
+        .parse(message.body.as_inline().unwrap())
         .unwrap();
     assert_eq!(parsed.subject(), Some("Report"));
     assert!(

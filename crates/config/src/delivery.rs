@@ -42,6 +42,10 @@ pub struct DeliveryConfig {
     pub provider_concurrency: usize,
     /// ...and to one SMTP destination host (host:port), whichever providers point there.
     pub host_concurrency: usize,
+    /// Most bytes of stored message bodies loaded for delivery at once (each provider is
+    /// handed the whole message); a delivery waits for its share, and one larger body goes
+    /// alone.
+    pub max_bodies_in_memory_bytes: usize,
     /// Most messages one claim takes.
     pub batch_size: u32,
     /// How long a claim holds a message before another worker may take it.
@@ -59,6 +63,7 @@ impl Default for DeliveryConfig {
             concurrency: 64,
             provider_concurrency: 16,
             host_concurrency: 16,
+            max_bodies_in_memory_bytes: 128 * 1024 * 1024,
             batch_size: 128,
             lease_secs: 300,
             poll_interval_ms: 250,

@@ -25,6 +25,10 @@ pub struct StorageConfig {
     /// database has less than this many bytes free, and taken again once it has more.
     /// 0 turns the check off. Not applied on PostgreSQL (its disk is not this machine's).
     pub min_free_bytes: u64,
+    /// Message bodies longer than this are written to the body store as they arrive (the
+    /// spool's segment files in `<data_dir>/spool` on SQLite, chunks on PostgreSQL) and
+    /// never held whole; shorter ones stay in their row.
+    pub inline_body_bytes: usize,
 }
 
 impl Default for StorageConfig {
@@ -35,6 +39,7 @@ impl Default for StorageConfig {
             // may grow the database file by as much) plus the delivery log and its rotated
             // copy (2 × 5 MB), with room to spare.
             min_free_bytes: 100 * 1024 * 1024,
+            inline_body_bytes: 4096,
         }
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod account;
 pub mod address;
+pub mod body;
 pub mod connections;
 pub mod delivery_mode;
 pub mod egress;
@@ -36,6 +37,7 @@ pub mod webhook_delivery;
 
 pub use account::AccountStatus;
 pub use address::{AddressError, domain_of, validate_mailbox};
+pub use body::{BodyError, BodyStorage, MessageBody, StoredBody};
 pub use connections::{ConnectionDirectory, ConnectionInfo, NoConnections};
 pub use delivery_mode::DeliveryMode;
 pub use limiter::FailureLimiter;

@@ -204,7 +204,7 @@ pub enum AcceptOutcome {
 pub struct Submission {
     pub source: Source,
     pub envelope: Envelope,
-    pub body: Vec<u8>,
+    pub body: crate::MessageBody,
     pub tags: Vec<String>,
     pub max_attempts: Option<u32>,
     /// Deliver while the client waits, whatever `delivery.mode` says.

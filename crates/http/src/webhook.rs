@@ -532,7 +532,7 @@ async fn build_and_submit(
             smtputf8: !(from.address.is_ascii() && to.address.is_ascii()),
             eight_bit: false,
         },
-        body: raw,
+        body: sluice_core::MessageBody::Inline(raw),
         tags: vec![request.kind.to_string()],
         max_attempts: None,
         sync: false,

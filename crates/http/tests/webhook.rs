@@ -198,7 +198,7 @@ async fn a_signed_call_queues_the_rendered_mail() {
         (message.source.as_str(), message.mail_from.as_str()),
         ("webhook", "no-reply@acme.test")
     );
-    let text = String::from_utf8_lossy(&message.body);
+    let text = String::from_utf8_lossy(message.body.as_inline().unwrap());
     assert!(
         text.contains("https://app.acme.test/verify-email?token=tok%20en%2F1"),
         "{text}"
@@ -445,7 +445,9 @@ async fn link_must_be_an_absolute_http_url() {
     assert_eq!(reply.0, StatusCode::OK, "{}", reply.1);
     let id = reply.1["queued_id"].as_i64().unwrap();
     let body = hook.store.message(id).await.unwrap().unwrap().body;
-    let parsed = mail_parser::MessageParser::default().parse(&body).unwrap();
+    let parsed = mail_parser::MessageParser::default()
+        .parse(body.as_inline().unwrap())
+        .unwrap();
     assert!(
         parsed
             .body_text(0)

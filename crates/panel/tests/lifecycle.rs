@@ -452,7 +452,7 @@ async fn suspended_and_deleted_accounts_are_shut_out_and_their_mail_held_then_ca
                     smtputf8: false,
                     eight_bit: false,
                 },
-                body: b"Subject: late\r\n\r\nlate\r\n".to_vec(),
+                body: sluice_core::MessageBody::Inline(b"Subject: late\r\n\r\nlate\r\n".to_vec()),
                 tags: Vec::new(),
                 max_attempts: None,
                 sync: false,
@@ -599,7 +599,9 @@ async fn suspended_and_deleted_accounts_are_shut_out_and_their_mail_held_then_ca
                         smtputf8: false,
                         eight_bit: false,
                     },
-                    body: b"Subject: later\r\n\r\nlater\r\n".to_vec(),
+                    body: sluice_core::MessageBody::Inline(
+                        b"Subject: later\r\n\r\nlater\r\n".to_vec()
+                    ),
                     tags: Vec::new(),
                     max_attempts: None,
                     sync: false,

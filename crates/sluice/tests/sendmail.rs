@@ -24,7 +24,7 @@ fn newest(sluice: &Sluice, db: &Db) -> (i64, String, Vec<String>, Vec<u8>) {
         .max()
         .expect("a stored message");
     let record = db.message(id);
-    let content = strip_received(&record.body).to_vec();
+    let content = strip_received(&db.message_bytes(id)).to_vec();
     (id, record.mail_from, record.rcpt_to, content)
 }
 

@@ -199,9 +199,9 @@ fn assert_acknowledged_survive(sluice: &mut Sluice, outcomes: &[Outcome], size: 
     let db = Db::open(sluice);
     let mut checked = 0;
     for outcome in outcomes.iter().filter(|o| o.acknowledged()) {
-        let stored = db.message(outcome.queued_id());
+        let stored = db.message_bytes(outcome.queued_id());
         assert!(
-            strip_received(&stored.body) == message(outcome.seq, size).as_slice(),
+            strip_received(&stored) == message(outcome.seq, size).as_slice(),
             "message {} (seq {}) is not what was acknowledged",
             outcome.queued_id(),
             outcome.seq

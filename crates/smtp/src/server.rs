@@ -58,8 +58,15 @@ pub trait MessageSink: Send + Sync + 'static {
         &self,
         policy: &AccountPolicy,
         envelope: Envelope,
-        body: Vec<u8>,
+        body: sluice_core::MessageBody,
     ) -> AcceptOutcome;
+    /// Where a message's content goes as it arrives, so a session never holds a large
+    /// message whole; `None` keeps it in memory (no body store).
+    async fn body_writer(
+        &self,
+    ) -> Result<Option<Box<dyn sluice_core::body::BodyWriter>>, sluice_core::BodyError> {
+        Ok(None)
+    }
     /// Whether the account may send to `rcpt` (its suppression list).
     async fn check_recipient(&self, policy: &AccountPolicy, rcpt: &str) -> RecipientVerdict;
 }
@@ -310,6 +317,7 @@ impl SmtpServer {
             account_slot,
             user: None,
             close,
+            content: Default::default(),
         };
         info!(
             client_ip = %peer.ip(),

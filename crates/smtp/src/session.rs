@@ -15,6 +15,8 @@ use sluice_core::{AccountPolicy, Envelope, validate_mailbox};
 use smtp_proto::Request;
 use smtp_proto::{AUTH_LOGIN, AUTH_PLAIN, Error as ProtoError, MAIL_BODY_8BITMIME, MAIL_SMTPUTF8};
 
+use sluice_core::body::BODY_CHUNK;
+
 use crate::data::{BareNewlineCheck, ContentError, DataReceiver, Ingested};
 use crate::deadline::InputPhase;
 use crate::reply::Reply;
@@ -48,7 +50,13 @@ pub enum Event {
     /// Check this recipient against the account's suppressions and call
     /// [`Session::recipient_checked`].
     CheckRecipient(String),
-    /// Commit (or, in sync mode, deliver) this message and call [`Session::message_result`].
+    /// The next part of the message's content (about [`BODY_CHUNK`] bytes): store it. The
+    /// rest comes in more of these and the [`Event::Message`] that ends it; a transaction
+    /// that ends without one (refused, reset, closed) abandons what was stored.
+    Content(Vec<u8>),
+    /// Commit (or, in sync mode, deliver) this message, whose content is what the
+    /// [`Event::Content`]s before it held and then `body`, and call
+    /// [`Session::message_result`].
     Message { envelope: Envelope, body: Vec<u8> },
     /// Flush the replies so far and close the connection.
     Close,
@@ -113,7 +121,10 @@ struct Transaction {
     rcpt_to: Vec<String>,
     smtputf8: bool,
     eight_bit: bool,
+    /// Content not yet handed out in an [`Event::Content`].
     body: Vec<u8>,
+    /// Content bytes taken so far (BDAT: all of it; DATA: after unstuffing).
+    size: usize,
     bdat_check: BareNewlineCheck,
     /// A BDAT chunk of this transaction was taken (its content clock is running).
     bdat_started: bool,
@@ -351,10 +362,14 @@ impl Session {
             }
             State::Data(mut receiver) => {
                 let tx = self.transaction.as_mut().expect("DATA has a transaction");
-                match receiver.ingest(&self.input, &mut tx.body) {
+                let before = tx.body.len();
+                let ingested = receiver.ingest(&self.input, &mut tx.body);
+                tx.size += tx.body.len() - before;
+                match ingested {
                     Ingested::NeedMore => {
                         self.input.clear();
                         self.state = State::Data(receiver);
+                        self.hand_out_content();
                         false
                     }
                     Ingested::Refused(error) => {
@@ -692,6 +707,7 @@ impl Session {
             smtputf8,
             eight_bit,
             body: Vec::new(),
+            size: 0,
             bdat_check: BareNewlineCheck::default(),
             bdat_started: false,
         });
@@ -753,11 +769,7 @@ impl Session {
         if !self.has_recipients() {
             return self.reply(Reply::new(503, "5.5.1", "Need RCPT before DATA"));
         }
-        if self
-            .transaction
-            .as_ref()
-            .is_some_and(|tx| !tx.body.is_empty())
-        {
+        if self.transaction.as_ref().is_some_and(|tx| tx.size > 0) {
             return self.reply(Reply::new(503, "5.5.1", "DATA after BDAT"));
         }
         self.reply(Reply::plain(354, "End data with <CR><LF>.<CR><LF>"));
@@ -776,7 +788,7 @@ impl Session {
             };
             return;
         }
-        let so_far = self.transaction.as_ref().map_or(0, |tx| tx.body.len());
+        let so_far = self.transaction.as_ref().map_or(0, |tx| tx.size);
         if so_far.saturating_add(chunk_size) > self.config.max_message_size {
             self.transaction = None;
             let refusal = Reply::new(552, "5.3.4", "Message size exceeds fixed limit");
@@ -809,6 +821,9 @@ impl Session {
             return true;
         }
         tx.body.extend(self.input.drain(..take));
+        tx.size += take;
+        let size = tx.size;
+        self.hand_out_content();
         if take < remaining {
             self.state = State::Bdat {
                 remaining: remaining - take,
@@ -817,17 +832,37 @@ impl Session {
             return false;
         }
         if !last {
-            let size = tx.body.len();
             self.state = State::Command;
             self.reply(Reply::new(250, "2.0.0", format!("{size} octets received")));
             return true;
         }
+        let tx = self.transaction.as_mut().expect("BDAT has a transaction");
         if let Err(error) = tx.bdat_check.finish() {
             self.refuse_content(error);
             return true;
         }
         self.emit_message();
         true
+    }
+
+    /// Hands content out once a chunk of it is held, so a session holds at most about
+    /// one chunk and one read of the message, whatever its size.
+    fn hand_out_content(&mut self) {
+        if let Some(tx) = self
+            .transaction
+            .as_mut()
+            .filter(|tx| tx.body.len() >= BODY_CHUNK)
+        {
+            let chunk = std::mem::take(&mut tx.body);
+            self.events.push_back(Event::Content(chunk));
+        }
+    }
+
+    /// Content of the current transaction was handed out or is being received: the caller
+    /// keeps what it stored of it until [`Event::Message`] or the transaction's end.
+    pub fn content_pending(&self) -> bool {
+        self.transaction.as_ref().is_some_and(|tx| tx.size > 0)
+            || matches!(self.state, State::Data(_))
     }
 
     fn emit_message(&mut self) {

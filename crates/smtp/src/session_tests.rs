@@ -1,5 +1,6 @@
 //! The session driven by byte strings, as a client would send them.
 
+use sluice_core::body::BODY_CHUNK;
 use sluice_core::{AccountPolicy, Envelope};
 
 use crate::Reply;
@@ -32,6 +33,8 @@ fn config() -> SessionConfig {
 struct Client {
     session: Session,
     stored: Vec<(Envelope, Vec<u8>)>,
+    /// Content handed out for the transaction in progress.
+    content: Vec<u8>,
     closed: bool,
     auth_outcome_override: Option<AuthOutcome>,
 }
@@ -45,6 +48,7 @@ impl Client {
         Client {
             session: Session::new(config, trusted),
             stored: Vec::new(),
+            content: Vec::new(),
             closed: false,
             auth_outcome_override: None,
         }
@@ -78,8 +82,14 @@ impl Client {
                     );
                     self.session.auth_result(outcome);
                 }
+                Event::Content(chunk) => {
+                    assert!(chunk.len() >= BODY_CHUNK, "content handed out early");
+                    self.content.extend_from_slice(&chunk);
+                }
                 Event::Message { envelope, body } => {
-                    self.stored.push((envelope, body));
+                    let mut whole = std::mem::take(&mut self.content);
+                    whole.extend_from_slice(&body);
+                    self.stored.push((envelope, whole));
                     let id = self.stored.len();
                     self.session.message_result(Reply::new(
                         250,
@@ -490,4 +500,96 @@ fn the_input_phase_tells_a_waiting_session_from_a_half_received_request() {
     );
     c.cmd(".", "250");
     assert_eq!(c.session.input_phase(), InputPhase::Idle);
+}
+
+/// A message of many chunks, DATA and BDAT, fed whole and 7 bytes at a time: the session
+/// hands its content out as it goes (never holding much more than a chunk) and what it
+/// handed out is the message, byte for byte.
+#[test]
+fn large_content_is_handed_out_in_chunks_and_adds_up_to_the_message() {
+    let line = b"0123456789 .abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ\r\n";
+    let mut message = Vec::new();
+    while message.len() < 5 * BODY_CHUNK + 123 {
+        message.extend_from_slice(line);
+    }
+    let mut stuffed = Vec::new();
+    for text_line in message.split_inclusive(|&b| b == b'\n') {
+        if text_line.starts_with(b".") {
+            stuffed.push(b'.');
+        }
+        stuffed.extend_from_slice(text_line);
+    }
+    stuffed.extend_from_slice(b".\r\n");
+    for step in [usize::MAX, 7] {
+        let mut c = Client::new(SessionConfig {
+            max_message_size: 10 * BODY_CHUNK,
+            tls_active: true,
+            ..config()
+        });
+        c.cmd("EHLO client.test", "250");
+        c.auth_plain(PASSWORD, "235");
+        c.cmd("MAIL FROM:<a@example.com>", "250");
+        c.cmd("RCPT TO:<b@example.net>", "250");
+        c.cmd("DATA", "354");
+        for piece in stuffed.chunks(step.min(stuffed.len())) {
+            c.send(piece);
+        }
+        assert_eq!(c.stored.len(), 1, "step {step}");
+        assert_eq!(c.stored[0].1, message, "step {step}");
+        // BDAT in two chunks, then a message after it on the same session.
+        c.cmd("MAIL FROM:<a@example.com>", "250");
+        c.cmd("RCPT TO:<b@example.net>", "250");
+        let (first, second) = message.split_at(3 * BODY_CHUNK + 5);
+        let mut bdat = format!("BDAT {}\r\n", first.len()).into_bytes();
+        bdat.extend_from_slice(first);
+        for piece in bdat.chunks(step.min(bdat.len())) {
+            c.send(piece);
+        }
+        let mut last = format!("BDAT {} LAST\r\n", second.len()).into_bytes();
+        last.extend_from_slice(second);
+        let mut out = String::new();
+        for piece in last.chunks(step.min(last.len())) {
+            out.push_str(&c.send(piece));
+        }
+        assert!(out.starts_with("250"), "{out:?}");
+        assert_eq!(c.stored.len(), 2);
+        assert_eq!(c.stored[1].1, message, "bdat, step {step}");
+    }
+}
+
+/// Content handed out for a transaction that then ends without a message (too large, or
+/// reset) is the caller's to throw away: the session says no content is pending.
+#[test]
+fn a_refused_or_reset_transaction_leaves_no_content_pending() {
+    let mut c = Client::new(SessionConfig {
+        max_message_size: 2 * BODY_CHUNK,
+        tls_active: true,
+        ..config()
+    });
+    c.cmd("EHLO client.test", "250");
+    c.auth_plain(PASSWORD, "235");
+    c.cmd("MAIL FROM:<a@example.com>", "250");
+    c.cmd("RCPT TO:<b@example.net>", "250");
+    c.cmd("DATA", "354");
+    let line = [b'x'; 998];
+    for _ in 0..(3 * BODY_CHUNK / 1000) {
+        c.send(&line);
+        c.send(b"\r\n");
+    }
+    assert!(!c.content.is_empty(), "content went out before the end");
+    assert!(c.session.content_pending());
+    let out = c.send(b".\r\n");
+    assert!(out.starts_with("552 5.3.4"), "{out:?}");
+    assert!(!c.session.content_pending());
+    assert!(c.stored.is_empty());
+    c.content.clear();
+    c.cmd("MAIL FROM:<a@example.com>", "250");
+    c.cmd("RCPT TO:<b@example.net>", "250");
+    let mut bdat = format!("BDAT {}\r\n", BODY_CHUNK + 10).into_bytes();
+    bdat.extend(std::iter::repeat_n(b'y', BODY_CHUNK + 8));
+    bdat.extend_from_slice(b"\r\n");
+    c.send(&bdat);
+    assert!(c.session.content_pending());
+    c.cmd("RSET", "250");
+    assert!(!c.session.content_pending());
 }

@@ -23,6 +23,11 @@ impl BodyCodec {
         }
     }
 
+    /// The key that opens sealed spooled bodies, and whether new ones are sealed.
+    pub fn spool_keys(&self) -> (Option<Arc<MasterKey>>, bool) {
+        (self.key.clone(), self.encrypt)
+    }
+
     /// The bytes to store for `body`: `None` stores it as it is.
     pub fn seal(&self, body: &[u8]) -> Option<Vec<u8>> {
         let key = self.key.as_ref().filter(|_| self.encrypt)?;

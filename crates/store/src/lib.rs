@@ -15,6 +15,7 @@ mod queue;
 mod reserve;
 mod routing;
 mod rows;
+pub mod spool;
 mod sql;
 mod sqlite;
 mod types;
@@ -137,6 +138,9 @@ pub struct OpenOptions {
     pub statement_timeout: std::time::Duration,
     /// How message bodies are sealed and opened.
     pub bodies: BodyCodec,
+    /// SQLite: the directory of the spool that holds large bodies (`<data_dir>/spool`).
+    /// `None` keeps every body in its row.
+    pub spool_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for OpenOptions {
@@ -146,6 +150,7 @@ impl Default for OpenOptions {
             connect_timeout: std::time::Duration::from_secs(5),
             statement_timeout: std::time::Duration::from_secs(30),
             bodies: BodyCodec::default(),
+            spool_dir: None,
         }
     }
 }

@@ -185,11 +185,16 @@ macro_rules! impl_message_sql {
 
             async fn delete_captured_message(&self, id: MessageId) -> Result<bool, StoreError> {
                 // Its attempts, events and their webhook outbox rows go with it (ON DELETE CASCADE).
-                let done = sqlx::query("DELETE FROM messages WHERE id = $1 AND status = 'captured'")
-                    .bind(id)
-                    .execute(&self.write)
-                    .await?;
-                Ok(done.rows_affected() == 1)
+                let row = sqlx::query(
+                    "DELETE FROM messages WHERE id = $1 AND status = 'captured' RETURNING body_ref",
+                )
+                .bind(id)
+                .fetch_optional(&self.write)
+                .await?;
+                let Some(row) = row else { return Ok(false) };
+                let freed: Option<Vec<u8>> = row.try_get("body_ref")?;
+                self.release_bodies(freed.into_iter().collect()).await;
+                Ok(true)
             }
 
             async fn message(&self, id: MessageId) -> Result<Option<MessageRecord>, StoreError> {

@@ -22,6 +22,8 @@ pub struct PgStore {
     write: PgPool,
     read: PgPool,
     bodies: crate::BodyCodec,
+    /// Where large bodies go: the chunk table every node reads.
+    body_store: Option<std::sync::Arc<dyn sluice_core::BodyStorage>>,
 }
 
 impl PgStore {
@@ -51,6 +53,7 @@ impl PgStore {
         Ok(PgStore {
             write: pool.clone(),
             read: pool,
+            body_store: None,
             bodies: options.bodies.clone(),
         })
     }
@@ -103,7 +106,7 @@ impl_sql_store!(
         " AND lease_owner <> $1)) \
              ORDER BY next_attempt_at LIMIT $4 \
              FOR UPDATE SKIP LOCKED) \
-         RETURNING id, account_id, mail_from, pending_rcpt, smtputf8, eight_bit, body, attempts, created_at, max_attempts, source, tags, release_provider_id"
+         RETURNING id, account_id, mail_from, pending_rcpt, smtputf8, eight_bit, size, body, body_ref, attempts, created_at, max_attempts, source, tags, release_provider_id"
     ),
     webhook_claim_sql = "UPDATE webhook_deliveries SET lease_owner = $1, lease_until = $2, updated_at = $3 \
          WHERE id IN (SELECT id FROM webhook_deliveries \

@@ -11,6 +11,9 @@ use crate::types::*;
 /// The delivery queue: writes of the accept path and the workers, claims, leases, retention.
 #[async_trait]
 pub trait QueueStore: Send + Sync {
+    /// Where large bodies go (`None`: every body stays in its row).
+    fn body_storage(&self) -> Option<std::sync::Arc<dyn sluice_core::BodyStorage>>;
+
     /// Commits all messages (a `queued` event and the monthly usage count for each) in one
     /// transaction.
     /// Returns their ids in order. Nothing is visible before the commit. A message whose
@@ -145,11 +148,13 @@ macro_rules! impl_queue_sql {
                 for chunk in to_write.chunks($crate::sql::ROWS_PER_STATEMENT) {
                     let mut insert = sqlx::QueryBuilder::<$db>::new(
                         "INSERT INTO messages (account_id, source, mail_from, rcpt_to, pending_rcpt, smtputf8, \
-                         eight_bit, size, body, status, attempts, next_attempt_at, lease_owner, lease_until, \
-                         created_at, updated_at, tags, max_attempts) ",
+                         eight_bit, size, body, body_ref, status, attempts, next_attempt_at, lease_owner, \
+                         lease_until, created_at, updated_at, tags, max_attempts) ",
                     );
-                    let sealed: Vec<Option<Vec<u8>>> =
-                        chunk.iter().map(|message| self.bodies.seal(&message.body)).collect();
+                    let sealed: Vec<Option<Vec<u8>>> = chunk
+                        .iter()
+                        .map(|message| self.bodies.seal($crate::queue::row_bytes(&message.body)))
+                        .collect();
                     insert.push_values(chunk.iter().zip(&sealed), |mut row, (message, sealed)| {
                         let (status, owner, lease_until) = match &message.lease {
                             Some((owner, until)) => {
@@ -166,7 +171,10 @@ macro_rules! impl_queue_sql {
                             .push_bind(message.envelope.smtputf8)
                             .push_bind(message.envelope.eight_bit)
                             .push_bind(message.body.len() as i64)
-                            .push_bind(sealed.as_deref().unwrap_or(message.body.as_slice()))
+                            .push_bind(
+                                sealed.as_deref().unwrap_or($crate::queue::row_bytes(&message.body)),
+                            )
+                            .push_bind(message.body.reference())
                             .push_bind(status.as_str())
                             .push_bind(0_i64)
                             .push_bind(now_ms)
@@ -340,11 +348,16 @@ macro_rules! impl_queue_sql {
 
         #[async_trait::async_trait]
         impl $crate::queue::QueueStore for $store {
+            fn body_storage(&self) -> Option<std::sync::Arc<dyn sluice_core::BodyStorage>> {
+                self.body_store.clone()
+            }
+
             async fn enqueue_messages(
                 &self,
                 messages: &[NewMessage],
                 now_ms: i64,
             ) -> Result<Vec<MessageId>, StoreError> {
+                self.sync_bodies(messages).await?;
                 let mut tx = self.write.begin().await?;
                 let fates = self.enqueue_in(&mut tx, messages, now_ms).await?;
                 let ids = fates
@@ -366,6 +379,7 @@ macro_rules! impl_queue_sql {
                 attempts: &[AttemptRecord],
                 now_ms: i64,
             ) -> Result<(Vec<$crate::Enqueued>, Vec<bool>), StoreError> {
+                self.sync_bodies(messages).await?;
                 let mut tx = self.write.begin().await?;
                 let fates = self.enqueue_in(&mut tx, messages, now_ms).await?;
                 let applied = Self::record_attempts_in(&mut tx, attempts).await?;
@@ -469,36 +483,60 @@ macro_rules! impl_queue_sql {
             }
 
             async fn purge_bodies(&self, before_ms: i64, now_ms: i64, limit: u32) -> Result<u64, StoreError> {
-                let done = sqlx::query(
-                    "UPDATE messages SET body = $1, body_purged_at = $2 WHERE id IN (\
-                       SELECT id FROM messages \
-                       WHERE status IN ('delivered', 'failed', 'bounced', 'cancelled') \
-                         AND updated_at < $3 AND body_purged_at IS NULL \
-                       ORDER BY updated_at LIMIT $4)",
+                // The stored contents go back to the body store only once the rows no
+                // longer name them (a crash in between leaves them to start-up recovery).
+                let mut tx = self.write.begin().await?;
+                let rows = sqlx::query(
+                    "SELECT id, body_ref FROM messages \
+                     WHERE status IN ('delivered', 'failed', 'bounced', 'cancelled') \
+                       AND updated_at < $1 AND body_purged_at IS NULL \
+                     ORDER BY updated_at LIMIT $2",
                 )
-                .bind(Vec::<u8>::new())
-                .bind(now_ms)
                 .bind(before_ms)
                 .bind(i64::from(limit))
-                .execute(&self.write)
+                .fetch_all(&mut *tx)
                 .await?;
-                Ok(done.rows_affected())
+                let mut purged = 0;
+                let mut freed = Vec::new();
+                for row in &rows {
+                    let id: i64 = row.try_get("id")?;
+                    let done = sqlx::query(
+                        "UPDATE messages SET body = $1, body_ref = NULL, body_purged_at = $2 WHERE id = $3",
+                    )
+                    .bind(Vec::<u8>::new())
+                    .bind(now_ms)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                    purged += done.rows_affected();
+                    freed.extend(row.try_get::<Option<Vec<u8>>, _>("body_ref")?);
+                }
+                tx.commit().await?;
+                self.release_bodies(freed).await;
+                Ok(purged)
             }
 
             async fn purge_messages(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError> {
                 // Attempts, events and webhook posts go with their message (ON DELETE CASCADE).
-                let done = sqlx::query(
+                let rows = sqlx::query(
                     "DELETE FROM messages WHERE id IN (\
                        SELECT id FROM messages \
                        WHERE status IN ('delivered', 'failed', 'bounced', 'cancelled') \
                          AND updated_at < $1 \
-                       ORDER BY updated_at LIMIT $2)",
+                       ORDER BY updated_at LIMIT $2) \
+                     RETURNING body_ref",
                 )
                 .bind(before_ms)
                 .bind(i64::from(limit))
-                .execute(&self.write)
+                .fetch_all(&self.write)
                 .await?;
-                Ok(done.rows_affected())
+                let deleted = rows.len() as u64;
+                let freed = rows
+                    .iter()
+                    .map(|row| row.try_get::<Option<Vec<u8>>, _>("body_ref"))
+                    .collect::<Result<Vec<_>, _>>()?;
+                self.release_bodies(freed.into_iter().flatten().collect()).await;
+                Ok(deleted)
             }
 
             async fn oldest_waiting_created_at(&self) -> Result<Option<i64>, StoreError> {
@@ -514,3 +552,59 @@ macro_rules! impl_queue_sql {
 }
 
 pub(crate) use impl_queue_sql;
+
+/// What a message's row keeps in `body`: the whole message, or the head of a stored one.
+pub(crate) fn row_bytes(body: &sluice_core::MessageBody) -> &[u8] {
+    match body {
+        sluice_core::MessageBody::Inline(bytes) => bytes,
+        sluice_core::MessageBody::Stored(stored) => &stored.head,
+    }
+}
+
+/// A body store's failure as the queue reports it: a disk fault is a refusal (452 / 507).
+pub(crate) fn body_store_error(error: sluice_core::BodyError) -> StoreError {
+    match error {
+        sluice_core::BodyError::Storage(why) => {
+            crate::reserve::note_storage_fault();
+            StoreError::Storage(why)
+        }
+        sluice_core::BodyError::Unavailable(why) => StoreError::Unavailable(why),
+        sluice_core::BodyError::Corrupt(why) => StoreError::Corrupt(why),
+    }
+}
+
+/// Inherent methods a store with an optional body store gets: `$store` has a field
+/// `body_store: Option<Arc<dyn BodyStorage>>`.
+macro_rules! impl_body_store_use {
+    ($store:ty) => {
+        impl $store {
+            /// Makes the stored contents these messages name durable, before their rows
+            /// commit.
+            async fn sync_bodies(&self, messages: &[NewMessage]) -> Result<(), StoreError> {
+                let references: Vec<&[u8]> =
+                    messages.iter().filter_map(|m| m.body.reference()).collect();
+                if references.is_empty() {
+                    return Ok(());
+                }
+                let Some(store) = &self.body_store else {
+                    return Err(StoreError::Corrupt(
+                        "a stored body, and no body store configured".into(),
+                    ));
+                };
+                store
+                    .sync(&references)
+                    .await
+                    .map_err($crate::queue::body_store_error)
+            }
+
+            /// Gives back stored contents whose rows no longer name them (after that commit).
+            async fn release_bodies(&self, references: Vec<Vec<u8>>) {
+                if let (Some(store), false) = (&self.body_store, references.is_empty()) {
+                    store.release(references).await;
+                }
+            }
+        }
+    };
+}
+
+pub(crate) use impl_body_store_use;

@@ -241,7 +241,7 @@ pub(crate) fn message_record_from_row(
         next_attempt_at: row.col("next_attempt_at")?,
         last_error: row.col("last_error")?,
         size: row.col("size")?,
-        body: bodies.open(row.col("body")?)?,
+        body: stored_body(row, bodies)?,
         created_at: row.col("created_at")?,
         body_purged_at: row.col("body_purged_at")?,
     })
@@ -277,7 +277,7 @@ pub(crate) fn claimed_from_row(
             smtputf8: row.col("smtputf8")?,
             eight_bit: row.col("eight_bit")?,
         },
-        body: bodies.open(row.col("body")?)?,
+        body: stored_body(row, bodies)?,
         attempts: row.col::<i64>("attempts")? as u32,
         created_at: row.col("created_at")?,
         max_attempts: row
@@ -311,4 +311,22 @@ pub(crate) fn idempotency_from_row(
             .and_then(sluice_core::idempotency::SendAnswer::parse),
         created_at: row.col("created_at")?,
     })
+}
+
+/// A row's body: the whole message in `body`, or its head there and the content in the
+/// body store (`body_ref`).
+fn stored_body(
+    row: &impl Columns,
+    bodies: &crate::BodyCodec,
+) -> Result<sluice_core::MessageBody, StoreError> {
+    let head = bodies.open(row.col("body")?)?;
+    let Some(reference) = row.col::<Option<Vec<u8>>>("body_ref")? else {
+        return Ok(sluice_core::MessageBody::Inline(head));
+    };
+    let size: i64 = row.col("size")?;
+    Ok(sluice_core::MessageBody::Stored(sluice_core::StoredBody {
+        len: (size as u64).saturating_sub(head.len() as u64),
+        head,
+        reference,
+    }))
 }

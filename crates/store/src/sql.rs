@@ -20,6 +20,7 @@ macro_rules! impl_sql_store {
     ($store:ty, $db:ty, claim_sql = $claim_sql:expr, webhook_claim_sql = $webhook_claim_sql:expr) => {
         $crate::sql::impl_row_helpers!($store, $db);
         $crate::queue::impl_queue_sql!($store, $db, claim_sql = $claim_sql);
+        $crate::queue::impl_body_store_use!($store);
         $crate::idempotency::impl_idempotency_sql!($store, $db);
         $crate::messages::impl_message_sql!($store, $db);
         $crate::accounts::impl_account_sql!($store, $db);

@@ -31,6 +31,8 @@ pub struct SqliteStore {
     write: SqlitePool,
     read: SqlitePool,
     bodies: crate::BodyCodec,
+    /// Where large bodies go: the spool, when the store was opened with one.
+    body_store: Option<std::sync::Arc<dyn sluice_core::BodyStorage>>,
     /// The background checkpointer runs while this lives (`checkpoint_in_background`).
     _checkpoints: std::sync::Arc<()>,
 }
@@ -93,9 +95,14 @@ impl SqliteStore {
             checkpointer,
             std::sync::Arc::downgrade(&checkpoints),
         ));
+        let body_store = match &options.spool_dir {
+            Some(dir) => Some(open_spool(&write, dir, &options.bodies).await?),
+            None => None,
+        };
         Ok(SqliteStore {
             write,
             read,
+            body_store,
             bodies: options.bodies.clone(),
             _checkpoints: checkpoints,
         })
@@ -125,6 +132,28 @@ impl SqliteStore {
         .await?;
         Ok(done.rows_affected())
     }
+}
+
+/// Opens the spool in `dir`, freeing what no row names (a crash's leftovers).
+async fn open_spool(
+    write: &SqlitePool,
+    dir: &std::path::Path,
+    bodies: &crate::BodyCodec,
+) -> Result<std::sync::Arc<dyn sluice_core::BodyStorage>, StoreError> {
+    let live: Vec<Vec<u8>> =
+        sqlx::query_scalar("SELECT body_ref FROM messages WHERE body_ref IS NOT NULL")
+            .fetch_all(write)
+            .await?;
+    let (key, encrypt) = bodies.spool_keys();
+    let (spool, report) =
+        crate::spool::Spool::open(dir, live, key, encrypt, crate::spool::SEGMENT_BYTES)
+            .map_err(crate::queue::body_store_error)?;
+    tracing::info!(
+        removed_segments = report.segments_removed,
+        live_bytes = report.live_bytes,
+        "spool opened"
+    );
+    Ok(std::sync::Arc::new(spool))
 }
 
 /// A pool that does not reuse a connection a failed write may have left wrong.
@@ -192,7 +221,7 @@ impl_sql_store!(
              UNION ALL SELECT * FROM (SELECT id, lease_until AS due FROM messages \
                  WHERE status = 'sending' AND lease_until < $3 AND lease_owner <> $1 ORDER BY lease_until LIMIT $4) \
              ) ORDER BY due LIMIT $4) \
-         RETURNING id, account_id, mail_from, pending_rcpt, smtputf8, eight_bit, body, attempts, created_at, max_attempts, source, tags, release_provider_id",
+         RETURNING id, account_id, mail_from, pending_rcpt, smtputf8, eight_bit, size, body, body_ref, attempts, created_at, max_attempts, source, tags, release_provider_id",
     webhook_claim_sql = "UPDATE webhook_deliveries SET lease_owner = $1, lease_until = $2, updated_at = $3 \
          WHERE id IN (SELECT id FROM webhook_deliveries \
              WHERE status = 'pending' AND next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until < $3) \

@@ -225,7 +225,9 @@ async fn sealed_bodies_open_under_the_key_ring_and_reseal_under_the_new_key(back
         return;
     };
     let ids = enqueue_numbered(&store, account, &[1, 2, 3], 1000).await;
-    let body = |n: usize| format!("Subject: {n}\r\n\r\nbody {n}\r\n").into_bytes();
+    let body = |n: usize| {
+        sluice_core::MessageBody::Inline(format!("Subject: {n}\r\n\r\nbody {n}\r\n").into_bytes())
+    };
     assert_eq!(store.message(ids[0]).await.unwrap().unwrap().body, body(1));
     let claimed = store.claim_due_messages("w", 1000, 100, 1).await.unwrap();
     assert_eq!(claimed[0].body, body(1));
@@ -794,7 +796,9 @@ fn message(account_id: i64, n: usize) -> NewMessage {
             smtputf8: false,
             eight_bit: false,
         },
-        body: format!("Subject: {n}\r\n\r\nbody {n}\r\n").into_bytes(),
+        body: sluice_core::MessageBody::Inline(
+            format!("Subject: {n}\r\n\r\nbody {n}\r\n").into_bytes(),
+        ),
         lease: None,
         tags: Vec::new(),
         max_attempts: None,
@@ -865,7 +869,7 @@ async fn group_commit_shares_transactions_and_keeps_every_message(backend: Backe
     let stored = store.message(ids[7]).await.unwrap().unwrap();
     assert_eq!(stored.status.as_str(), "queued");
     assert!(
-        String::from_utf8(stored.body)
+        String::from_utf8(stored.body.as_inline().unwrap().to_vec())
             .unwrap()
             .starts_with("Subject: ")
     );
@@ -1695,7 +1699,7 @@ async fn sqlite_wal_is_copied_into_the_database_in_the_background() {
     let before = std::fs::metadata(&db).unwrap().len();
     let messages: Vec<NewMessage> = (0..50)
         .map(|n| NewMessage {
-            body: vec![b'x'; 10_000],
+            body: sluice_core::MessageBody::Inline(vec![b'x'; 10_000]),
             ..message(account, n)
         })
         .collect();

@@ -205,6 +205,11 @@ impl Sluice {
         self.child.as_ref().map(|c| c.id())
     }
 
+    /// The node's `data_dir`.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("sluice.db")
     }

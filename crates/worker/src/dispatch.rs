@@ -106,6 +106,8 @@ pub struct Dispatcher {
     delivery_log: Option<Arc<sluice_deliver::delivery_log::DeliveryLog>>,
     /// Slots per provider and destination host.
     slots: Slots,
+    /// Bytes of stored bodies loaded at once.
+    bodies: crate::bodies::BodyBudget,
 }
 
 /// Everything a Dispatcher is built from.
@@ -151,7 +153,9 @@ impl Dispatcher {
             slots,
             delivery_log,
         } = settings;
+        let bodies = crate::bodies::BodyBudget::new(store.body_storage(), slots.bodies_in_memory);
         Arc::new(Dispatcher {
+            bodies,
             store,
             master_key,
             default: sluice_core::Live::from_arc(default),
@@ -162,6 +166,19 @@ impl Dispatcher {
             capture: Arc::new(sluice_deliver::CaptureDeliverer),
             delivery_log,
             slots: Slots::new(slots),
+        })
+    }
+
+    /// The whole message for delivery, within the node's budget of loaded bodies; or, when
+    /// it cannot be read, the transient failure to record for `rcpts`.
+    pub async fn load_body(
+        &self,
+        body: &sluice_core::MessageBody,
+        rcpts: &[String],
+    ) -> Result<crate::bodies::LoadedBody, Dispatched> {
+        self.bodies.load(body).await.map_err(|error| {
+            warn!(%error, "message body not readable");
+            Dispatched::not_sent("body", rcpts, "the message body could not be read")
         })
     }
 

@@ -76,7 +76,7 @@ mod tests {
                 smtputf8: false,
                 eight_bit: false,
             },
-            body: b"Subject: x\r\n\r\n".to_vec(),
+            body: sluice_core::MessageBody::Inline(b"Subject: x\r\n\r\n".to_vec()),
             attempts: 0,
             created_at: 0,
             max_attempts: None,

@@ -3,6 +3,7 @@
 //! Accepting new mail is `sluice-accept`'s; it hands mail to this crate through
 //! `handoff` and `SyncDelivery`.
 
+pub mod bodies;
 pub mod clock;
 mod dispatch;
 pub mod event_webhooks;
@@ -17,7 +18,7 @@ pub use dispatch::{Dispatch, Dispatched, Dispatcher, DispatcherSettings};
 pub use runner::{Worker, WorkerConfig};
 pub use slots::SlotLimits;
 pub use sluice_core::AcceptOutcome;
-pub use sync::SyncDelivery;
+pub use sync::{SyncDelivery, SyncMessage};
 
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()

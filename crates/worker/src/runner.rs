@@ -175,28 +175,36 @@ impl Worker {
 
     async fn deliver_one(&self, message: ClaimedMessage) {
         let started_at = now_ms();
-        let body = crate::dispatch::with_delivery_headers(
-            &self.config.staging,
-            message.account_id,
-            message.id,
-            &message.body,
-        );
         let sample: f64 = rand::rng().random();
-        let dispatched = self
+        let dispatched = match self
             .dispatcher
-            .dispatch(
-                Dispatch {
-                    id: message.id,
-                    account_id: message.account_id,
-                    source: message.source,
-                    tags: &message.tags,
-                    envelope: &message.envelope,
-                    body: &body,
-                    release_provider_id: message.release_provider_id,
-                },
-                sample,
-            )
-            .await;
+            .load_body(&message.body, &message.envelope.rcpt_to)
+            .await
+        {
+            Ok(loaded) => {
+                let body = crate::dispatch::with_delivery_headers(
+                    &self.config.staging,
+                    message.account_id,
+                    message.id,
+                    &loaded.bytes,
+                );
+                self.dispatcher
+                    .dispatch(
+                        Dispatch {
+                            id: message.id,
+                            account_id: message.account_id,
+                            source: message.source,
+                            tags: &message.tags,
+                            envelope: &message.envelope,
+                            body: &body,
+                            release_provider_id: message.release_provider_id,
+                        },
+                        sample,
+                    )
+                    .await
+            }
+            Err(not_sent) => not_sent,
+        };
         if dispatched.untried_busy() && self.give_back_untried(message.id).await {
             return;
         }

@@ -15,11 +15,15 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 pub struct SlotLimits {
     pub per_provider: usize,
     pub per_host: usize,
+    /// Most bytes of stored bodies loaded for delivery at once
+    /// (`delivery.max_bodies_in_memory_bytes`).
+    pub bodies_in_memory: usize,
 }
 
 impl Default for SlotLimits {
     fn default() -> Self {
         SlotLimits {
+            bodies_in_memory: 128 * 1024 * 1024,
             per_provider: 16,
             per_host: 16,
         }
@@ -96,6 +100,7 @@ mod tests {
         let slots = Slots::new(SlotLimits {
             per_provider: 2,
             per_host: 3,
+            ..SlotLimits::default()
         });
         let take = |p, h| slots.take(p, h, NOW);
         let a1 = take(Some(1), Some("mx.a:25")).await.unwrap();

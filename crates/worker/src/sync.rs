@@ -16,6 +16,16 @@ use crate::dispatch::{Dispatch, Dispatched, Dispatcher, with_delivery_headers};
 use crate::now_ms;
 use crate::plan::plan_after_sync_attempt;
 
+/// A message just committed, to deliver while its client waits.
+pub struct SyncMessage<'a> {
+    pub id: sluice_core::MessageId,
+    pub account_id: sluice_core::AccountId,
+    pub source: sluice_core::Source,
+    pub tags: &'a [String],
+    pub envelope: &'a sluice_core::Envelope,
+    pub body: &'a sluice_core::MessageBody,
+}
+
 /// Delivers one message at once through the node's Dispatcher.
 pub struct SyncDelivery {
     pub store: Arc<dyn Store>,
@@ -39,24 +49,35 @@ impl SyncDelivery {
 
     /// Delivers `message` (committed with `lease_from`'s lease), records the attempt and
     /// says what the client is to hear: delivered, or the upstream's refusal.
-    pub async fn deliver(&self, message: Dispatch<'_>) -> AcceptOutcome {
+    pub async fn deliver(&self, message: SyncMessage<'_>) -> AcceptOutcome {
         let started_at = now_ms();
         let id = message.id;
-        let marked = with_delivery_headers(&self.staging, message.account_id, id, message.body);
         let sample: f64 = rand::rng().random();
+        let dispatched = match self
+            .dispatcher
+            .load_body(message.body, &message.envelope.rcpt_to)
+            .await
+        {
+            Ok(loaded) => {
+                let marked =
+                    with_delivery_headers(&self.staging, message.account_id, id, &loaded.bytes);
+                let dispatch = Dispatch {
+                    id,
+                    account_id: message.account_id,
+                    source: message.source,
+                    tags: message.tags,
+                    envelope: message.envelope,
+                    body: &marked,
+                    release_provider_id: None,
+                };
+                self.dispatcher.dispatch(dispatch, sample).await
+            }
+            Err(not_sent) => not_sent,
+        };
         let Dispatched {
             calls,
             merged: report,
-        } = self
-            .dispatcher
-            .dispatch(
-                Dispatch {
-                    body: &marked,
-                    ..message
-                },
-                sample,
-            )
-            .await;
+        } = dispatched;
         let finished_at = now_ms();
         let jitter: f64 = rand::rng().random();
         let plan =

@@ -4,6 +4,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use serde::Deserialize;
+use sluice_core::MessageBody;
 use sluice_core::MessageStatus;
 use sluice_store::{AttemptRow, EventRow, MessageFilter};
 use utoipa::{IntoParams, ToSchema};
@@ -149,7 +150,46 @@ async fn get_raw(
             "the body was removed by retention (retention.body_days); the envelope, attempts and events remain",
         ));
     }
-    Ok(([(header::CONTENT_TYPE, "message/rfc822")], m.body).into_response())
+    let body = match m.body {
+        MessageBody::Inline(bytes) => axum::body::Body::from(bytes),
+        MessageBody::Stored(stored) => stored_body_stream(&state, stored).await?,
+    };
+    Ok(([(header::CONTENT_TYPE, "message/rfc822")], body).into_response())
+}
+
+/// A stored message streamed from the body store, a chunk at a time: the head this relay
+/// added, then the content.
+async fn stored_body_stream(
+    state: &ApiState,
+    stored: sluice_core::StoredBody,
+) -> Result<axum::body::Body, ApiError> {
+    use futures_util::StreamExt;
+    let unreadable = |error: sluice_core::BodyError| {
+        tracing::warn!(%error, "stored message body not readable");
+        ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "body_unreadable",
+            "the message body could not be read from the body store",
+        )
+    };
+    let storage = state
+        .store
+        .body_storage()
+        .ok_or_else(|| unreadable(sluice_core::BodyError::Unavailable("no body store".into())))?;
+    let reader = storage
+        .reader(&stored.reference)
+        .await
+        .map_err(unreadable)?;
+    let head = futures_util::stream::once(async move { Ok(stored.head) });
+    let content = futures_util::stream::unfold(Some(reader), |reader| async move {
+        let mut reader = reader?;
+        match reader.next_chunk().await {
+            Ok(Some(chunk)) => Some((Ok(chunk), Some(reader))),
+            Ok(None) => None,
+            Err(error) => Some((Err(error), None)),
+        }
+    });
+    Ok(axum::body::Body::from_stream(head.chain(content)))
 }
 
 /// Queues a failed or deferred message again, due now (members and up).

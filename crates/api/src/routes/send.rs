@@ -378,7 +378,7 @@ async fn send(
             eight_bit: false,
             rcpt_to,
         },
-        body: raw,
+        body: sluice_core::MessageBody::Inline(raw),
         tags,
         max_attempts: body.retry_attempts.map(|n| n.saturating_add(1)),
         sync,

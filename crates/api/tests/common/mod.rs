@@ -58,6 +58,7 @@ pub fn acceptor(store: Arc<dyn Store>) -> sluice_accept::Acceptor {
             lease: std::time::Duration::from_secs(60),
         },
         handoff: None,
+        inline_body_bytes: 4096,
         reserve: None,
     })
 }

@@ -277,7 +277,7 @@ pub fn message_for(account: i64) -> sluice_store::NewMessage {
             smtputf8: false,
             eight_bit: false,
         },
-        body: b"Subject: hi\r\n\r\nbody\r\n".to_vec(),
+        body: sluice_core::MessageBody::Inline(b"Subject: hi\r\n\r\nbody\r\n".to_vec()),
         lease: None,
         tags: Vec::new(),
         max_attempts: None,

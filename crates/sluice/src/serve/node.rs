@@ -141,6 +141,7 @@ impl AcceptPath {
             },
             handoff,
             reserve: disk_reserve(config),
+            inline_body_bytes: config.storage.inline_body_bytes,
         }));
         AcceptPath {
             acceptor,

@@ -21,6 +21,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
             Some(Arc::new(master_key(config)?)),
             config.storage.encrypt_bodies,
         ),
+        spool_dir: Some(config.data_dir.join("spool")),
     };
     sluice_store::open(&config.database_url(), &options)
         .await
@@ -193,6 +194,7 @@ pub(super) fn dispatcher(
         slots: sluice_worker::SlotLimits {
             per_provider: config.delivery.provider_concurrency,
             per_host: config.delivery.host_concurrency,
+            bodies_in_memory: config.delivery.max_bodies_in_memory_bytes,
         },
         delivery_log: Some(sluice_deliver::delivery_log::DeliveryLog::start(
             delivery_log_path(config),

@@ -101,8 +101,13 @@ impl Db {
             .build()
             .unwrap();
         let url = sluice.database_url();
+        // The spool is the server's: opened beside it, it is read-only here.
+        let options = sluice_store::OpenOptions {
+            spool_dir: Some(sluice.data_dir().join("spool")),
+            ..Default::default()
+        };
         let store = runtime
-            .block_on(sluice_store::open(&url, &Default::default()))
+            .block_on(sluice_store::open(&url, &options))
             .unwrap();
         Db { runtime, store }
     }
@@ -112,6 +117,18 @@ impl Db {
             .block_on(self.store.message(id))
             .unwrap()
             .unwrap_or_else(|| panic!("message {id} not stored"))
+    }
+
+    /// The whole stored message, from its row or the body store.
+    pub fn message_bytes(&self, id: i64) -> Vec<u8> {
+        let record = self.message(id);
+        let storage = self.store.body_storage();
+        self.runtime
+            .block_on(sluice_core::body::read_whole(
+                storage.as_deref(),
+                &record.body,
+            ))
+            .unwrap()
     }
 
     pub fn attempts(&self, id: i64) -> Vec<AttemptRow> {

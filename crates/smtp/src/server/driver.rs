@@ -9,8 +9,9 @@ use crate::limits::AccountSlot;
 use crate::session::{AuthOutcome, Event, RecipientVerdict, Session};
 use crate::{Reply, sasl::Credentials};
 use sluice_config::SmtpConfig;
+use sluice_core::body::BodyWriter;
 use sluice_core::text::sanitize_reply_text;
-use sluice_core::{AccountId, Envelope};
+use sluice_core::{AcceptOutcome, AccountId, BodyError, Envelope, MessageBody, StoredBody};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,6 +31,22 @@ pub(super) struct SessionDriver<'a> {
     pub(super) user: Option<String>,
     /// Notified when an administrator closes the session.
     pub(super) close: Arc<Notify>,
+    /// Where the content of the message being received went so far.
+    pub(super) content: Content,
+}
+
+/// The content of the message being received, as [`Event::Content`] handed it out.
+#[derive(Default)]
+pub(super) enum Content {
+    /// Nothing handed out yet.
+    #[default]
+    None,
+    /// Written to the body store as it came.
+    Stored(Box<dyn BodyWriter>),
+    /// No body store: held here.
+    Held(Vec<u8>),
+    /// The body store failed: the rest is read and dropped, and the message refused.
+    Failed,
 }
 
 impl SessionDriver<'_> {
@@ -78,11 +95,16 @@ impl SessionDriver<'_> {
                         }
                         session.auth_result(outcome);
                     }
+                    Event::Content(chunk) => self.store_content(chunk).await,
                     Event::Message { envelope, body } => {
                         let reply = self.accept(session, envelope, body).await;
                         session.message_result(reply);
                     }
                 }
+            }
+            if !session.content_pending() {
+                // The transaction ended without a message: what was stored of it goes back.
+                self.content = Content::None;
             }
             if !out.is_empty() && conn.write_all(&std::mem::take(&mut out)).await.is_err() {
                 return "write failed";
@@ -202,14 +224,68 @@ impl SessionDriver<'_> {
         }
     }
 
-    async fn accept(&self, session: &Session, envelope: Envelope, body: Vec<u8>) -> Reply {
+    /// Writes a chunk of content where it goes: the body store (opened with the first), or
+    /// memory when there is none.
+    async fn store_content(&mut self, chunk: Vec<u8>) {
+        if let Content::None = self.content {
+            self.content = match self.server.sink.body_writer().await {
+                Ok(Some(writer)) => Content::Stored(writer),
+                Ok(None) => Content::Held(Vec::new()),
+                Err(error) => {
+                    warn!(%error, "content not stored; the message will be refused");
+                    Content::Failed
+                }
+            };
+        }
+        match &mut self.content {
+            Content::Stored(writer) => {
+                if let Err(error) = writer.write(&chunk).await {
+                    warn!(%error, "content not stored; the message will be refused");
+                    self.content = Content::Failed;
+                }
+            }
+            Content::Held(held) => held.extend_from_slice(&chunk),
+            Content::None | Content::Failed => {}
+        }
+    }
+
+    /// The whole message: this hop's Received header, then the content handed out before
+    /// and `rest`.
+    async fn message_body(
+        &mut self,
+        session: &Session,
+        rest: Vec<u8>,
+    ) -> Result<MessageBody, BodyError> {
+        let head = self.received_header(session).into_bytes();
+        match std::mem::take(&mut self.content) {
+            Content::None => Ok(MessageBody::Inline([head, rest].concat())),
+            Content::Held(held) => Ok(MessageBody::Inline([head, held, rest].concat())),
+            Content::Stored(mut writer) => {
+                writer.write(&rest).await?;
+                let (reference, len) = writer.finish().await?;
+                Ok(MessageBody::Stored(StoredBody {
+                    head,
+                    reference,
+                    len,
+                }))
+            }
+            Content::Failed => Err(BodyError::Storage("an earlier write failed".into())),
+        }
+    }
+
+    async fn accept(&mut self, session: &Session, envelope: Envelope, rest: Vec<u8>) -> Reply {
         let Some(policy) = session.policy() else {
+            self.content = Content::None;
             return Reply::new(451, "4.3.0", "No account for this session");
         };
         let account_id = policy.account_id;
-        let mut message = self.received_header(session).into_bytes();
-        message.extend_from_slice(&body);
-        drop(body);
+        let message = match self.message_body(session, rest).await {
+            Ok(message) => message,
+            Err(error) => {
+                warn!(%error, "message refused: its content was not stored");
+                return crate::outcome::reply_for(&AcceptOutcome::InsufficientStorage);
+            }
+        };
         let recipients = envelope.rcpt_to.len();
         let size = message.len();
         let outcome = self.server.sink.accept(policy, envelope, message).await;

@@ -18,7 +18,7 @@ pub struct MessageRecord {
     pub last_error: Option<String>,
     pub size: i64,
     #[serde(skip)]
-    pub body: Vec<u8>,
+    pub body: sluice_core::MessageBody,
     pub created_at: i64,
     /// When retention emptied the body (`body` is then empty).
     pub body_purged_at: Option<i64>,

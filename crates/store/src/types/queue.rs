@@ -1,6 +1,8 @@
 //! What the queue area (`QueueStore`) takes and gives: new messages, claims, attempts.
 
-use sluice_core::{AccountId, DeliveryReport, Envelope, MessageId, MessageStatus, Source};
+use sluice_core::{
+    AccountId, DeliveryReport, Envelope, MessageBody, MessageId, MessageStatus, Source,
+};
 
 /// A message on its way into the queue.
 #[derive(Debug, Clone)]
@@ -8,7 +10,7 @@ pub struct NewMessage {
     pub account_id: AccountId,
     pub source: Source,
     pub envelope: Envelope,
-    pub body: Vec<u8>,
+    pub body: MessageBody,
     /// `Some((owner, lease_until_ms))` stores it already leased (sync mode delivers it in
     /// the session); `None` queues it for the workers.
     pub lease: Option<(String, i64)>,
@@ -38,7 +40,7 @@ pub struct ClaimedMessage {
     pub account_id: AccountId,
     /// `rcpt_to` holds only the recipients still pending.
     pub envelope: Envelope,
-    pub body: Vec<u8>,
+    pub body: MessageBody,
     pub attempts: u32,
     pub created_at: i64,
     pub max_attempts: Option<u32>,

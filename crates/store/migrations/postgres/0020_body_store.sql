@@ -1,0 +1,17 @@
+-- Large bodies live in the body store (issue N): on PostgreSQL, in chunks every node reaches.
+-- `body_ref` is the store's reference to the content; `body` then holds only the head this
+-- relay added (Received, staging headers). NULL: `body` is the whole message, as for every
+-- row written before.
+ALTER TABLE messages ADD COLUMN body_ref BYTEA;
+
+-- One body's content in chunks of at most 64 KiB (sealed, when bodies are encrypted).
+-- Written as it arrives, before the message's row; a body no row names after a day is
+-- an orphan (its writer died) and the retention sweep removes it.
+CREATE TABLE message_body_chunks (
+    body_id     BIGINT NOT NULL,
+    seq         INTEGER NOT NULL,
+    data        BYTEA NOT NULL,
+    created_at  BIGINT NOT NULL,
+    PRIMARY KEY (body_id, seq)
+);
+CREATE SEQUENCE message_body_ids;

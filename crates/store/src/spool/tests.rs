@@ -1,0 +1,237 @@
+use std::sync::Arc;
+
+use sluice_core::body::{BODY_CHUNK, read_whole, store_body};
+use sluice_core::sealed::MasterKey;
+use sluice_core::{BodyStorage, MessageBody};
+
+use super::*;
+
+fn open(dir: &Path, live: Vec<Vec<u8>>, key: Option<MasterKey>, segment: u64) -> Spool {
+    let encrypt = key.is_some();
+    Spool::open(dir, live, key.map(Arc::new), encrypt, segment)
+        .unwrap()
+        .0
+}
+
+fn content(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31) ^ seed)
+        .collect()
+}
+
+async fn read(spool: &Spool, body: &sluice_core::StoredBody) -> Vec<u8> {
+    read_whole(Some(spool), &MessageBody::Stored(body.clone()))
+        .await
+        .unwrap()
+}
+
+fn segment_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("seg-")
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn bodies_read_back_byte_exact_across_chunks_and_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    for key in [None, Some(MasterKey::from_bytes([9; 32]))] {
+        let sealed = key.is_some();
+        let path = dir.path().join(if sealed { "sealed" } else { "plain" });
+        // Small segments: bodies cross from one segment into the next.
+        let spool = open(&path, Vec::new(), key, 100_000);
+        for len in [
+            0,
+            1,
+            BODY_CHUNK - 1,
+            BODY_CHUNK,
+            BODY_CHUNK + 1,
+            5 * BODY_CHUNK + 7,
+        ] {
+            let bytes = content(len, len as u8);
+            let stored = store_body(&spool, b"H: 1\r\n".to_vec(), &bytes)
+                .await
+                .unwrap();
+            assert_eq!(stored.len, len as u64);
+            spool.sync(&[&stored.reference]).await.unwrap();
+            let mut expected = b"H: 1\r\n".to_vec();
+            expected.extend_from_slice(&bytes);
+            assert_eq!(
+                read(&spool, &stored).await,
+                expected,
+                "len {len} sealed {sealed}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn sealed_bodies_are_not_in_the_clear_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = open(
+        dir.path(),
+        Vec::new(),
+        Some(MasterKey::from_bytes([3; 32])),
+        SEGMENT_BYTES,
+    );
+    let secret = b"the launch code is 0000".repeat(100);
+    let stored = store_body(&spool, Vec::new(), &secret).await.unwrap();
+    spool.sync(&[&stored.reference]).await.unwrap();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let on_disk = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(!on_disk.windows(18).any(|w| w == b"the launch code is"));
+    }
+    let other = open(
+        &dir.path().join("x"),
+        Vec::new(),
+        Some(MasterKey::from_bytes([4; 32])),
+        SEGMENT_BYTES,
+    );
+    // Another master key does not open it (the reference names a segment `other` lacks, or
+    // the key does not unwrap: either way an error, never the bytes).
+    assert!(
+        read_whole(Some(&other), &MessageBody::Stored(stored.clone()))
+            .await
+            .is_err()
+    );
+    assert_eq!(read(&spool, &stored).await, secret);
+}
+
+#[tokio::test]
+async fn concurrent_writers_interleave_and_each_reads_back_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Arc::new(open(dir.path(), Vec::new(), None, SEGMENT_BYTES));
+    let mut tasks = Vec::new();
+    for seed in 0..8u8 {
+        let spool = spool.clone();
+        tasks.push(tokio::spawn(async move {
+            let bytes = content(3 * BODY_CHUNK + seed as usize * 1000, seed);
+            let mut writer = spool.writer().await.unwrap();
+            for piece in bytes.chunks(1000 + seed as usize) {
+                writer.write(piece).await.unwrap();
+                tokio::task::yield_now().await;
+            }
+            let (reference, len) = writer.finish().await.unwrap();
+            (
+                bytes,
+                sluice_core::StoredBody {
+                    head: Vec::new(),
+                    reference,
+                    len,
+                },
+            )
+        }));
+    }
+    for task in tasks {
+        let (bytes, stored) = task.await.unwrap();
+        assert_eq!(read(&spool, &stored).await, bytes);
+    }
+}
+
+#[tokio::test]
+async fn released_and_abandoned_bodies_give_their_space_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = open(dir.path(), Vec::new(), None, 1024 * 1024);
+    let mut kept = Vec::new();
+    for seed in 0..6u8 {
+        let stored = store_body(&spool, Vec::new(), &content(400_000, seed))
+            .await
+            .unwrap();
+        kept.push(stored.reference);
+    }
+    {
+        // A writer dropped before finishing (the client went away mid-DATA).
+        let mut writer = spool.writer().await.unwrap();
+        writer.write(&content(300_000, 99)).await.unwrap();
+    }
+    assert!(segment_files(dir.path()) >= 3, "bodies crossed segments");
+    assert!(spool.allocated_bytes() >= 2_400_000);
+    spool.release(kept).await;
+    // Only the active segment is left, with nothing live in it.
+    assert_eq!(segment_files(dir.path()), 1);
+    assert!(
+        spool.allocated_bytes() < 64 * 1024,
+        "{}",
+        spool.allocated_bytes()
+    );
+}
+
+#[tokio::test]
+async fn start_up_frees_what_no_row_names_and_keeps_what_rows_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let (named, named_bytes, orphan) = {
+        let spool = open(dir.path(), Vec::new(), None, 1024 * 1024);
+        let named_bytes = content(700_000, 1);
+        let named = store_body(&spool, Vec::new(), &named_bytes).await.unwrap();
+        // Written and synced, but its row never committed (a crash before the commit).
+        let orphan = store_body(&spool, Vec::new(), &content(900_000, 2))
+            .await
+            .unwrap();
+        spool
+            .sync(&[&named.reference, &orphan.reference])
+            .await
+            .unwrap();
+        (named, named_bytes, orphan)
+    };
+    let (spool, report) = Spool::open(
+        dir.path(),
+        vec![named.reference.clone()],
+        None,
+        false,
+        1024 * 1024,
+    )
+    .unwrap();
+    assert_eq!(report.live_bytes, 700_000);
+    assert_eq!(read(&spool, &named).await, named_bytes);
+    let allocated = spool.allocated_bytes();
+    assert!(
+        allocated < 700_000 + 2 * 4096 * 3,
+        "orphan not freed: {allocated} bytes allocated"
+    );
+    let _ = orphan;
+    spool.release(vec![named.reference]).await;
+    assert_eq!(segment_files(dir.path()), 1);
+}
+
+#[tokio::test]
+async fn a_reference_to_a_missing_segment_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = open(dir.path(), Vec::new(), None, SEGMENT_BYTES);
+    let bogus = SpoolRef {
+        wrapped_key: None,
+        extents: vec![Extent {
+            segment: 999,
+            offset: 0,
+            len: 10,
+        }],
+    }
+    .encode();
+    assert!(spool.sync(&[&bogus]).await.is_err());
+    let mut reader = spool.reader(&bogus).await.unwrap();
+    assert!(reader.next_chunk().await.is_err());
+}
+
+#[tokio::test]
+async fn a_second_opener_reads_but_neither_writes_nor_frees() {
+    let dir = tempfile::tempdir().unwrap();
+    let owner = open(dir.path(), Vec::new(), None, SEGMENT_BYTES);
+    let bytes = content(200_000, 5);
+    let stored = store_body(&owner, Vec::new(), &bytes).await.unwrap();
+    owner.sync(&[&stored.reference]).await.unwrap();
+    // Opened while the owner runs, with no row naming the body: it must not be freed.
+    let (second, report) = Spool::open(dir.path(), Vec::new(), None, false, SEGMENT_BYTES).unwrap();
+    assert_eq!(report, RecoverReport::default());
+    assert_eq!(read(&second, &stored).await, bytes);
+    assert!(matches!(
+        second.writer().await,
+        Err(BodyError::Unavailable(_))
+    ));
+    second.release(vec![stored.reference.clone()]).await;
+    assert_eq!(read(&owner, &stored).await, bytes);
+}
