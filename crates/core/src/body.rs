@@ -116,6 +116,12 @@ pub trait BodyStorage: Send + Sync + 'static {
     /// Frees bodies no row names any more: after the change that dropped them committed, or
     /// written for a message that was refused before its commit.
     async fn release(&self, references: Vec<Vec<u8>>);
+    /// `sluice keys rotate`: the reference with its data key wrapped again under the
+    /// current master key, when it was wrapped under an older one; the stored bytes stay.
+    fn rewrap(&self, reference: &[u8]) -> Result<Option<Vec<u8>>, BodyError> {
+        let _ = reference;
+        Ok(None)
+    }
 }
 
 /// Writes `content` to `storage` as a body with this `head`.

@@ -243,12 +243,19 @@ impl SmtpDeliverer {
     }
 }
 
-/// Sends the content, dot-stuffed and ended with `CRLF . CRLF`, in one write; answers the
-/// upstream's reply to it.
+/// Sends the content, dot-stuffed and ended with `CRLF . CRLF`; answers the upstream's
+/// reply to it. A short message goes in one write; a long one through lettre's writer, a
+/// chunk at a time, so no second copy of it is made.
 async fn send_content(
     conn: &mut AsyncSmtpConnection,
     body: &[u8],
 ) -> Result<lettre::transport::smtp::response::Response, SmtpError> {
+    if body.len() > sluice_core::body::BODY_CHUNK {
+        let body = body.strip_suffix(b"\r\n").unwrap_or(body);
+        return conn
+            .message_iter(body.chunks(sluice_core::body::BODY_CHUNK))
+            .await;
+    }
     let stuffed = dot_stuffed(body);
     match String::from_utf8(stuffed) {
         // lettre writes commands in one piece; content that is text goes as one.

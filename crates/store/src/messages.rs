@@ -253,31 +253,47 @@ macro_rules! impl_message_sql {
                 after_id: MessageId,
                 limit: u32,
             ) -> Result<(Option<MessageId>, u64, u64), StoreError> {
-                let rows = sqlx::query("SELECT id, body FROM messages WHERE id > $1 ORDER BY id LIMIT $2")
-                    .bind(after_id)
-                    .bind(i64::from(limit))
-                    .fetch_all(&self.read)
-                    .await?;
+                let rows = sqlx::query(
+                    "SELECT id, body, body_ref FROM messages WHERE id > $1 ORDER BY id LIMIT $2",
+                )
+                .bind(after_id)
+                .bind(i64::from(limit))
+                .fetch_all(&self.read)
+                .await?;
                 let mut last = None;
                 let mut rewrites = Vec::new();
                 for row in &rows {
                     let id: MessageId = row.try_get("id")?;
                     let stored: Vec<u8> = row.try_get("body")?;
+                    let reference: Option<Vec<u8>> = row.try_get("body_ref")?;
                     last = Some(id);
-                    if let Some(resealed) = self.bodies.reseal(&stored)? {
-                        rewrites.push((id, stored, resealed));
+                    // A stored body's data key is wrapped again; its bytes stay as they are.
+                    let rewrapped = match (&reference, &self.body_store) {
+                        (Some(reference), Some(store)) => store
+                            .rewrap(reference)
+                            .map_err($crate::queue::body_store_error)?,
+                        _ => None,
+                    };
+                    let resealed = self.bodies.reseal(&stored)?;
+                    if resealed.is_some() || rewrapped.is_some() {
+                        rewrites.push((id, stored, resealed, reference, rewrapped));
                     }
                 }
                 let mut tx = self.write.begin().await?;
                 let mut rewritten = 0;
-                for (id, stored, resealed) in &rewrites {
+                for (id, stored, resealed, reference, rewrapped) in &rewrites {
                     // Only if nobody changed it meanwhile (retention may have emptied it).
-                    let done = sqlx::query("UPDATE messages SET body = $1 WHERE id = $2 AND body = $3")
-                        .bind(resealed.as_slice())
-                        .bind(*id)
-                        .bind(stored.as_slice())
-                        .execute(&mut *tx)
-                        .await?;
+                    let done = sqlx::query(
+                        "UPDATE messages SET body = $1, body_ref = $2 \
+                         WHERE id = $3 AND body = $4 AND body_ref IS NOT DISTINCT FROM $5",
+                    )
+                    .bind(resealed.as_deref().unwrap_or(stored))
+                    .bind(rewrapped.as_ref().or(reference.as_ref()))
+                    .bind(*id)
+                    .bind(stored.as_slice())
+                    .bind(reference.as_ref())
+                    .execute(&mut *tx)
+                    .await?;
                     rewritten += done.rows_affected();
                 }
                 tx.commit().await?;

@@ -362,6 +362,21 @@ impl BodyStorage for Spool {
         .map_err(|e| BodyError::Storage(e.to_string()))?
     }
 
+    fn rewrap(&self, reference: &[u8]) -> Result<Option<Vec<u8>>, BodyError> {
+        let mut spooled = SpoolRef::decode(reference)?;
+        let (Some(wrapped), Some(key)) = (&spooled.wrapped_key, &self.inner.key) else {
+            return Ok(None);
+        };
+        if MasterKey::body_state(wrapped, Some(key)) != sluice_core::sealed::BodyState::OtherKey {
+            return Ok(None);
+        }
+        let data_key = key
+            .unwrap_data_key(wrapped)
+            .map_err(|_| BodyError::Corrupt("a body key no configured master key opens".into()))?;
+        spooled.wrapped_key = Some(key.wrap_data_key(&data_key, rand::random()));
+        Ok(Some(spooled.encode()))
+    }
+
     async fn release(&self, references: Vec<Vec<u8>>) {
         let inner = self.inner.clone();
         let _ = tokio::task::spawn_blocking(move || {

@@ -235,3 +235,47 @@ async fn a_second_opener_reads_but_neither_writes_nor_frees() {
     second.release(vec![stored.reference.clone()]).await;
     assert_eq!(read(&owner, &stored).await, bytes);
 }
+
+#[tokio::test]
+async fn keys_rotate_rewraps_the_data_key_and_the_new_key_alone_then_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = MasterKey::from_bytes([1; 32]);
+    let new = MasterKey::from_bytes([2; 32]);
+    let bytes = content(150_000, 7);
+    let stored = {
+        let spool = open(dir.path(), Vec::new(), Some(old.clone()), SEGMENT_BYTES);
+        let stored = store_body(&spool, Vec::new(), &bytes).await.unwrap();
+        spool.sync(&[&stored.reference]).await.unwrap();
+        // Under the current key nothing is to be done.
+        assert_eq!(spool.rewrap(&stored.reference).unwrap(), None);
+        stored
+    };
+    let rotated = open(
+        dir.path(),
+        vec![stored.reference.clone()],
+        Some(new.clone().with_previous(vec![old])),
+        SEGMENT_BYTES,
+    );
+    let rewrapped = rotated
+        .rewrap(&stored.reference)
+        .unwrap()
+        .expect("rewrapped");
+    assert_eq!(rotated.rewrap(&rewrapped).unwrap(), None);
+    drop(rotated);
+    let new_only = open(
+        dir.path(),
+        vec![rewrapped.clone()],
+        Some(new),
+        SEGMENT_BYTES,
+    );
+    let moved = sluice_core::StoredBody {
+        reference: rewrapped,
+        ..stored.clone()
+    };
+    assert_eq!(read(&new_only, &moved).await, bytes);
+    assert!(
+        read_whole(Some(&new_only), &MessageBody::Stored(stored))
+            .await
+            .is_err()
+    );
+}
