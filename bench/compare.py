@@ -55,7 +55,7 @@ def parse_size(text):
 
 def messages_for(size, count):
     """Messages per run: `count` at 1 KB, a fifth of it at 50 KB, a 25th at 1 MB (5,000, 1,000
-    and 200 by default: 5, 50 and 200 MB of mail), never under 100."""
+    and 200 by default: 5, 50 and 200 MB of mail), never under 500 and 100 for the larger two."""
     if size >= MB:
         return max(100, count // 25)
     if size > KB:
