@@ -40,9 +40,9 @@ def main():
     latency_count = min(count, 2000)
     print("%d rounds, smtp-source %d × %s in 50 sessions, then sluice send %d"
           % (args.rounds, count, compare.size_label(args.size), latency_count), flush=True)
-    results = {b: [] for b in args.binaries}
+    results = [[] for _ in args.binaries]  # by position: the same path may be given twice
     for r in range(args.rounds):
-        for binary in args.binaries:
+        for i, binary in enumerate(args.binaries):
             compare.SLUICE = binary
             work = tempfile.mkdtemp(prefix="sluice-ab.")
             logs = tempfile.mkdtemp(prefix="sluice-ab.", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
@@ -58,11 +58,10 @@ def main():
                 sink.stop()
                 shutil.rmtree(work, ignore_errors=True)
                 shutil.rmtree(logs, ignore_errors=True)
-            results[binary].append(run)
+            results[i].append(run)
             print("round %d %s: " % (r, binary) + SUMMARY % tuple(run[k] for k in KEYS), flush=True)
-    for binary in args.binaries:
-        print("median %s: " % binary
-              + SUMMARY % tuple(statistics.median(x[k] for x in results[binary]) for k in KEYS))
+    for binary, runs in zip(args.binaries, results):
+        print("median %s: " % binary + SUMMARY % tuple(statistics.median(x[k] for x in runs) for k in KEYS))
 
 
 if __name__ == "__main__":
