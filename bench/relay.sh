@@ -4,6 +4,7 @@
 # Sluice has delivered every message). Loopback only; every loop bounded.
 #
 #   bench/relay.sh [COUNT] [CONCURRENCY] [SIZE_BYTES]
+#   SLUICE_BIN=/path/to/sluice runs that binary instead of building one.
 #
 # The sink is Postfix's smtp-sink when installed (apt-get install postfix), else aiosmtpd
 # (pip install -r tests/requirements.txt) discarding what it gets. The side-by-side run
@@ -14,8 +15,11 @@ COUNT=${1:-5000}
 CONCURRENCY=${2:-50}
 SIZE=${3:-1024}
 
-cargo build --release -p sluice >/dev/null
-BIN=$PWD/target/release/sluice
+if [ -z "${SLUICE_BIN:-}" ]; then
+  cargo build --release -p sluice >/dev/null
+  SLUICE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/sluice"
+fi
+BIN=$SLUICE_BIN
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${BENCH_KEEP:-}" ] && echo "kept $WORK" || rm -rf "$WORK"' EXIT
 
