@@ -565,7 +565,7 @@ pub(crate) fn row_bytes(body: &sluice_core::MessageBody) -> &[u8] {
 pub(crate) fn body_store_error(error: sluice_core::BodyError) -> StoreError {
     match error {
         sluice_core::BodyError::Storage(why) => {
-            crate::reserve::note_storage_fault();
+            crate::reserve::note_body_storage_fault();
             StoreError::Storage(why)
         }
         sluice_core::BodyError::Unavailable(why) => StoreError::Unavailable(why),

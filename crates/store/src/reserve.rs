@@ -30,6 +30,14 @@ pub(crate) fn note_storage_fault() {
     metrics::counter!("sluice_storage_faults_total").increment(1);
 }
 
+/// A fault of the body store (a spool write or sync that failed): counted like any
+/// storage fault, but the database's connections stay trusted, since none of them was
+/// writing.
+pub(crate) fn note_body_storage_fault() {
+    STORAGE_FAULTS.fetch_add(1, Ordering::AcqRel);
+    metrics::counter!("sluice_storage_faults_total").increment(1);
+}
+
 /// True for a connection of `age` that was opened before the last storage fault: it must
 /// not be used again (the pools close it and open a fresh one, which reads the database
 /// and its WAL anew).
