@@ -62,13 +62,14 @@ async fn send_builds_a_mime_message_and_commits_it() {
             "hidden@dest.test"
         ]
     );
-    let raw = String::from_utf8_lossy(stored.body.as_inline().unwrap()).into_owned();
+    let whole = api.whole(&stored.body).await;
+    let raw = String::from_utf8_lossy(&whole).into_owned();
     assert!(
         !raw.to_ascii_lowercase().contains("hidden@dest.test"),
         "Bcc must not be in the headers"
     );
     let parsed = mail_parser::MessageParser::default()
-        .parse(stored.body.as_inline().unwrap())
+        .parse(&whole)
         .expect("a MIME message");
     assert_eq!(parsed.subject(), Some("Your invoice – März"));
     assert_eq!(
@@ -738,4 +739,45 @@ async fn an_idempotency_key_answers_a_repeated_send_with_the_first_answer() {
         "{send}"
     );
     assert!(send["responses"]["409"].is_object(), "{send}");
+}
+
+/// A body over `storage.inline_body_bytes` sent through the API goes to the spool (its row
+/// keeps a reference), and the raw view streams it back whole.
+#[tokio::test]
+async fn a_large_body_is_spooled_and_its_raw_view_streams_it_back() {
+    let api = Api::new().await;
+    let admin = api.admin_token().await;
+    let (_account, key) = api.account(&admin, "big", "big.test").await;
+    let text: String = (0..1500)
+        .map(|n| format!("line {n} of a long report\n"))
+        .collect();
+    let reply = api
+        .call(
+            Method::POST,
+            "/send",
+            Some(&key),
+            Some(json!({ "from": "r@big.test", "to": "d@dest.test", "subject": "Report", "text": text })),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.text);
+    let id = reply.body["id"].as_i64().unwrap();
+    let stored = api.store.message(id).await.unwrap().unwrap();
+    let sluice_core::MessageBody::Stored(spooled) = &stored.body else {
+        panic!("a {}-byte body stayed in its row", stored.size);
+    };
+    assert!(spooled.len > 30_000, "{}", spooled.len);
+    let whole = api.whole(&stored.body).await;
+    assert_eq!(whole.len() as i64, stored.size);
+    let raw = api
+        .call(
+            Method::GET,
+            &format!("/messages/{id}/raw"),
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(raw.status, StatusCode::OK);
+    assert_eq!(raw.text.as_bytes(), whole.as_slice());
+    let parsed = mail_parser::MessageParser::default().parse(&whole).unwrap();
+    assert_eq!(parsed.body_text(0).unwrap().replace("\r\n", "\n"), text);
 }

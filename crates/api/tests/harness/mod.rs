@@ -87,11 +87,24 @@ pub struct Reply {
 }
 
 impl Api {
+    /// The whole stored message, from its row or the spool.
+    pub async fn whole(&self, body: &sluice_core::MessageBody) -> Vec<u8> {
+        let storage = self.store.body_storage();
+        sluice_core::body::read_whole(storage.as_deref(), body)
+            .await
+            .unwrap()
+    }
+
     pub async fn new() -> Api {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("api.db").display());
         let connections = Arc::new(FakeConnections::default());
-        let store = sluice_store::open(&url, &Default::default()).await.unwrap();
+        // Bodies over 4 KiB go to a spool, as with `serve`.
+        let options = sluice_store::OpenOptions {
+            spool_dir: Some(dir.path().join("spool")),
+            ..Default::default()
+        };
+        let store = sluice_store::open(&url, &options).await.unwrap();
         let state = ApiState {
             store: store.clone(),
             tokens: Arc::new(Tokens::new(b"test-secret-test-secret-test-secret", 900)),
