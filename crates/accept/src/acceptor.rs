@@ -303,6 +303,15 @@ impl Acceptor {
                 answer: (!sync).then_some(SendAnswer::Queued),
             }),
         };
+        // The body's own sync, before it joins a group commit: sessions' body syncs then
+        // overlap the commits of the batches before theirs, and the commit finds it done.
+        if let (Some(storage), Some(reference)) = (&self.body_storage, message.body.reference())
+            && let Err(error) = storage.sync(&[reference]).await
+        {
+            warn!(%error, "message not stored: its body was not synced");
+            self.give_back(Some(reference.to_vec())).await;
+            return refused_for_storage("write");
+        }
         let (id, message) = match self.committer.commit(message).await {
             Ok((Enqueued::New(id), message)) => (id, message),
             // Another request with this key committed first: nothing was written (the

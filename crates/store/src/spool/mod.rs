@@ -54,6 +54,9 @@ struct Inner {
     /// Opens sealed bodies (any key of the ring).
     key: Option<Arc<MasterKey>>,
     state: Mutex<State>,
+    /// Counts syncs started: bytes written while it read `e` are covered by a sync that
+    /// started after (which moves its segments' `durable` past `e`).
+    epoch: std::sync::atomic::AtomicU64,
     /// Held while this spool owns the directory; `None`: opened read-only.
     _lock: Option<std::fs::File>,
 }
@@ -110,6 +113,7 @@ impl Spool {
                         active: None,
                         segments: HashMap::new(),
                     }),
+                    epoch: Default::default(),
                     _lock: None,
                 }),
             };
@@ -169,6 +173,7 @@ impl Spool {
                     active: Some(active),
                     segments,
                 }),
+                epoch: Default::default(),
                 _lock: Some(lock),
             }),
         };
@@ -183,6 +188,18 @@ impl Spool {
             .values()
             .map(|s| Segment::allocated(&s.path))
             .sum()
+    }
+
+    /// Whether a sync since covers every byte of this body.
+    pub fn is_durable(&self, reference: &[u8]) -> Result<bool, BodyError> {
+        let spooled = SpoolRef::decode(reference)?;
+        for extent in &spooled.extents {
+            let segment = self.inner.segment(extent.segment)?;
+            if segment.durable.load(Ordering::Acquire) <= spooled.written_epoch {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// The spool's directory.
@@ -293,6 +310,7 @@ impl BodyStorage for Spool {
             written: SpoolRef {
                 wrapped_key,
                 extents: Vec::new(),
+                written_epoch: 0,
             },
             cipher,
             chunks: 0,
@@ -328,14 +346,16 @@ impl BodyStorage for Spool {
         if !self.inner.owned() {
             return Err(read_only());
         }
+        // Only segments holding bytes that no sync started since covers.
         let mut ids = HashSet::new();
         for reference in references {
-            ids.extend(
-                SpoolRef::decode(reference)?
-                    .extents
-                    .iter()
-                    .map(|e| e.segment),
-            );
+            let spooled = SpoolRef::decode(reference)?;
+            for extent in &spooled.extents {
+                let segment = self.inner.segment(extent.segment)?;
+                if segment.durable.load(Ordering::Acquire) <= spooled.written_epoch {
+                    ids.insert(extent.segment);
+                }
+            }
         }
         let segments = ids
             .into_iter()
@@ -346,7 +366,13 @@ impl BodyStorage for Spool {
         }
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
+            let epoch = inner.epoch.fetch_add(1, Ordering::AcqRel);
             let synced = segments.iter().try_for_each(|s| s.sync());
+            if synced.is_ok() {
+                for segment in &segments {
+                    segment.durable.fetch_max(epoch + 1, Ordering::AcqRel);
+                }
+            }
             if synced.is_err() {
                 // After a failed sync the kernel may have dropped the dirty pages and the
                 // next sync may report success: nothing more is written to that segment.
@@ -420,7 +446,9 @@ impl SpoolWriter {
         tokio::task::spawn_blocking(move || segment.write_at(&bytes, offset))
             .await
             .map_err(|e| BodyError::Storage(e.to_string()))?
-            .map_err(storage)
+            .map_err(storage)?;
+        self.written.written_epoch = self.spool.epoch.load(Ordering::Acquire);
+        Ok(())
     }
 }
 

@@ -1,8 +1,9 @@
 //! A spooled body's reference, as the row keeps it: where its bytes are, and its wrapped
 //! data key when it is sealed.
 //!
-//! `[1][flags][key len u16, wrapped key]?[count u32][segment u64, offset u64, len u64]*`,
-//! little-endian; flag bit 0: sealed.
+//! `[1][flags][key len u16, wrapped key]?[count u32][segment u64, offset u64, len u64]*
+//! [written epoch u64]`, little-endian; flag bit 0: sealed. The epoch matters only to the
+//! process that wrote the body (whether a sync since covers it).
 
 use sluice_core::BodyError;
 
@@ -22,6 +23,9 @@ pub struct SpoolRef {
     /// The body's data key, wrapped under the master key, when its chunks are sealed.
     pub wrapped_key: Option<Vec<u8>>,
     pub extents: Vec<Extent>,
+    /// The spool's sync epoch when the last of its bytes was written: a sync of its
+    /// segments that started later covers it (`Spool::sync`).
+    pub written_epoch: u64,
 }
 
 impl SpoolRef {
@@ -59,6 +63,7 @@ impl SpoolRef {
             out.extend_from_slice(&extent.offset.to_le_bytes());
             out.extend_from_slice(&extent.len.to_le_bytes());
         }
+        out.extend_from_slice(&self.written_epoch.to_le_bytes());
         out
     }
 
@@ -95,12 +100,14 @@ impl SpoolRef {
                 len: word(2),
             });
         }
+        let written_epoch = u64::from_le_bytes(take(8)?.try_into().unwrap());
         if !rest.is_empty() {
             return Err(corrupt());
         }
         Ok(SpoolRef {
             wrapped_key,
             extents,
+            written_epoch,
         })
     }
 }
@@ -114,6 +121,7 @@ mod tests {
         let mut plain = SpoolRef {
             wrapped_key: None,
             extents: Vec::new(),
+            written_epoch: 9,
         };
         plain.push(Extent {
             segment: 1,
@@ -155,6 +163,7 @@ mod tests {
                 offset: 2,
                 len: 3,
             }],
+            written_epoch: 4,
         }
         .encode();
         for cut in 0..good.len() {
@@ -163,6 +172,6 @@ mod tests {
         let mut long = good.clone();
         long.push(0);
         assert!(SpoolRef::decode(&long).is_err());
-        assert!(SpoolRef::decode(&[2, 0, 0, 0, 0, 0]).is_err());
+        assert!(SpoolRef::decode(&[2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]).is_err());
     }
 }

@@ -17,6 +17,8 @@ pub struct Segment {
     /// Bytes of bodies written here that no one has given back yet (finished or still being
     /// written). At zero a segment that is no longer the active one is removed.
     pub live: AtomicU64,
+    /// Bytes written while the spool's sync epoch was below this are durable.
+    pub durable: AtomicU64,
 }
 
 pub fn segment_name(id: u64) -> String {
@@ -45,6 +47,7 @@ impl Segment {
             file,
             end: AtomicU64::new(0),
             live: AtomicU64::new(0),
+            durable: AtomicU64::new(0),
         })
     }
 
@@ -58,6 +61,8 @@ impl Segment {
             file,
             end: AtomicU64::new(end),
             live: AtomicU64::new(live),
+            // What was here at start-up is what rows named: durable before they committed.
+            durable: AtomicU64::new(u64::MAX),
         })
     }
 

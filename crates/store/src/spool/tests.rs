@@ -210,6 +210,7 @@ async fn a_reference_to_a_missing_segment_is_an_error() {
             offset: 0,
             len: 10,
         }],
+        written_epoch: 0,
     }
     .encode();
     assert!(spool.sync(&[&bogus]).await.is_err());
@@ -278,4 +279,27 @@ async fn keys_rotate_rewraps_the_data_key_and_the_new_key_alone_then_reads_it() 
             .await
             .is_err()
     );
+}
+
+#[tokio::test]
+async fn a_sync_covers_what_was_written_before_it_started_and_no_more() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = open(dir.path(), Vec::new(), None, SEGMENT_BYTES);
+    let first = store_body(&spool, Vec::new(), &content(100_000, 1))
+        .await
+        .unwrap();
+    assert!(!spool.is_durable(&first.reference).unwrap());
+    spool.sync(&[&first.reference]).await.unwrap();
+    assert!(spool.is_durable(&first.reference).unwrap());
+    // Written after that sync: not covered until the next one.
+    let second = store_body(&spool, Vec::new(), &content(100_000, 2))
+        .await
+        .unwrap();
+    assert!(!spool.is_durable(&second.reference).unwrap());
+    assert!(spool.is_durable(&first.reference).unwrap());
+    spool
+        .sync(&[&first.reference, &second.reference])
+        .await
+        .unwrap();
+    assert!(spool.is_durable(&second.reference).unwrap());
 }
