@@ -502,6 +502,21 @@ fn the_input_phase_tells_a_waiting_session_from_a_half_received_request() {
     assert_eq!(c.session.input_phase(), InputPhase::Idle);
 }
 
+/// A client on a TLS session, authenticated, past `DATA`'s 354, with this size limit.
+fn in_data(max_message_size: usize) -> Client {
+    let mut c = Client::new(SessionConfig {
+        max_message_size,
+        tls_active: true,
+        ..config()
+    });
+    c.cmd("EHLO client.test", "250");
+    c.auth_plain(PASSWORD, "235");
+    c.cmd("MAIL FROM:<a@example.com>", "250");
+    c.cmd("RCPT TO:<b@example.net>", "250");
+    c.cmd("DATA", "354");
+    c
+}
+
 /// A message of many chunks, DATA and BDAT, fed whole and 7 bytes at a time: the session
 /// hands its content out as it goes (never holding much more than a chunk) and what it
 /// handed out is the message, byte for byte.
@@ -521,16 +536,7 @@ fn large_content_is_handed_out_in_chunks_and_adds_up_to_the_message() {
     }
     stuffed.extend_from_slice(b".\r\n");
     for step in [usize::MAX, 7] {
-        let mut c = Client::new(SessionConfig {
-            max_message_size: 10 * BODY_CHUNK,
-            tls_active: true,
-            ..config()
-        });
-        c.cmd("EHLO client.test", "250");
-        c.auth_plain(PASSWORD, "235");
-        c.cmd("MAIL FROM:<a@example.com>", "250");
-        c.cmd("RCPT TO:<b@example.net>", "250");
-        c.cmd("DATA", "354");
+        let mut c = in_data(10 * BODY_CHUNK);
         for piece in stuffed.chunks(step.min(stuffed.len())) {
             c.send(piece);
         }
@@ -561,16 +567,7 @@ fn large_content_is_handed_out_in_chunks_and_adds_up_to_the_message() {
 /// reset) is the caller's to throw away: the session says no content is pending.
 #[test]
 fn a_refused_or_reset_transaction_leaves_no_content_pending() {
-    let mut c = Client::new(SessionConfig {
-        max_message_size: 2 * BODY_CHUNK,
-        tls_active: true,
-        ..config()
-    });
-    c.cmd("EHLO client.test", "250");
-    c.auth_plain(PASSWORD, "235");
-    c.cmd("MAIL FROM:<a@example.com>", "250");
-    c.cmd("RCPT TO:<b@example.net>", "250");
-    c.cmd("DATA", "354");
+    let mut c = in_data(2 * BODY_CHUNK);
     let line = [b'x'; 998];
     for _ in 0..(3 * BODY_CHUNK / 1000) {
         c.send(&line);
