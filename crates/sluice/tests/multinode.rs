@@ -103,3 +103,45 @@ fn a_killed_worker_nodes_messages_are_delivered_after_its_leases_expire() {
         copies_per_seq(&upstream).len()
     );
 }
+
+/// A large body accepted on the ingress node goes to PostgreSQL's chunk table as it arrives
+/// (the row keeps only a reference), and a worker on another node reads it from there and
+/// relays every byte of it.
+#[test]
+fn a_large_body_accepted_on_one_node_is_relayed_whole_by_another() {
+    let Some(db) = TempDatabase::create() else {
+        return;
+    };
+    let upstream = Upstream::start(&[]);
+    let sluice = Sluice::builder(BIN)
+        .database(&db.url)
+        .roles("smtp,http")
+        .upstream(upstream.port)
+        .start();
+    let _worker = sluice.spawn_node("a", "worker");
+    let lines = 16_000;
+    let mut input = b"EHLO x\r\nMAIL FROM:<app@example.com>\r\nRCPT TO:<r@dest.test>\r\nDATA\r\n\
+        Subject: large\r\n\r\n"
+        .to_vec();
+    for i in 0..lines {
+        input.extend_from_slice(
+            format!("line {i:06} of a large body, sixty-four bytes long.....\r\n").as_bytes(),
+        );
+    }
+    input.extend_from_slice(b".\r\nQUIT\r\n");
+    let out = sluice.raw_session(sluice.ports.plain, &input);
+    assert!(out.contains("queued"), "{out}");
+    let received = upstream.wait_for(1, Duration::from_secs(60));
+    let text = received[0].text();
+    assert_eq!(
+        text.matches("of a large body").count(),
+        lines,
+        "every line relayed"
+    );
+    assert!(text.contains(&format!("line {:06} of", lines - 1)));
+    let stored = Db::open(&sluice).message(1);
+    assert!(
+        matches!(stored.body, sluice_core::MessageBody::Stored(_)),
+        "the row names the body in the chunk table"
+    );
+}

@@ -23,7 +23,8 @@ impl BodyCodec {
         }
     }
 
-    /// The key that opens sealed spooled bodies, and whether new ones are sealed.
+    /// The key that opens sealed bodies of the body store (SQLite's spool, PostgreSQL's
+    /// chunk table), and whether new ones are sealed.
     pub fn spool_keys(&self) -> (Option<Arc<MasterKey>>, bool) {
         (self.key.clone(), self.encrypt)
     }

@@ -10,6 +10,7 @@ mod feedback;
 mod group_commit;
 mod idempotency;
 mod messages;
+mod pg_bodies;
 mod postgres;
 mod queue;
 mod reserve;
@@ -30,6 +31,7 @@ pub use bodies::BodyCodec;
 pub use group_commit::{
     BatchWrite, Batcher, GroupCommitConfig, QueueCommitter, QueueWrite, QueueWrites, QueueWritten,
 };
+pub use pg_bodies::PgBodies;
 pub use postgres::PgStore;
 pub use reserve::{DiskReserve, storage_faults};
 pub use sqlite::SqliteStore;

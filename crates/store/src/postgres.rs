@@ -50,10 +50,12 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Database(e.to_string()))?;
+        let (key, encrypt) = options.bodies.spool_keys();
+        let body_store = crate::PgBodies::new(pool.clone(), key, encrypt);
         Ok(PgStore {
             write: pool.clone(),
             read: pool,
-            body_store: None,
+            body_store: Some(std::sync::Arc::new(body_store)),
             bodies: options.bodies.clone(),
         })
     }
@@ -61,6 +63,11 @@ impl PgStore {
     /// Other nodes may hold leases right now; expired ones come back through the claim.
     async fn release_leases(&self, _now_ms: i64) -> Result<u64, StoreError> {
         Ok(0)
+    }
+
+    /// Chunks of bodies no row names, none of them written since `before_ms`.
+    async fn sweep_orphan_bodies(&self, before_ms: i64) -> Result<u64, StoreError> {
+        crate::pg_bodies::purge_orphans(&self.write, before_ms).await
     }
 
     /// Other nodes' clocks did not jump, and due times are also compared with the

@@ -115,13 +115,19 @@ pub trait QueueStore: Send + Sync {
     /// Deletes up to `limit` idempotency keys created before `before_ms`; how many.
     async fn purge_idempotency_keys(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError>;
 
+    /// Deletes stored bodies no message names whose last chunk was written before
+    /// `before_ms` (their writer died, or their release failed); how many. PostgreSQL only:
+    /// SQLite's spool frees its orphans when it opens, and answers 0.
+    async fn purge_orphan_bodies(&self, before_ms: i64) -> Result<u64, StoreError>;
+
     /// When the oldest message still waiting for delivery (queued or deferred) was accepted.
     async fn oldest_waiting_created_at(&self) -> Result<Option<i64>, StoreError>;
 }
 
 /// Implements [`QueueStore`] for `$store`, which has `write` and `read` pools of `$db`, a
-/// `bodies` codec and inherent `async fn release_leases(&self, now_ms: i64)` and
-/// `async fn shift_due_times(&self, jump_ms: i64, now_ms: i64)`. The claim statement binds
+/// `bodies` codec and inherent `async fn release_leases(&self, now_ms: i64)`,
+/// `async fn shift_due_times(&self, jump_ms: i64, now_ms: i64)` and
+/// `async fn sweep_orphan_bodies(&self, before_ms: i64)`. The claim statement binds
 /// `$1` owner, `$2` lease length in ms, `$3` the node's now, `$4` limit; it never takes a
 /// message whose lease `$1` itself holds (a node knows what it is working on: its own
 /// lease can only look expired because the clock jumped).
@@ -148,8 +154,8 @@ macro_rules! impl_queue_sql {
                 for chunk in to_write.chunks($crate::sql::ROWS_PER_STATEMENT) {
                     let mut insert = sqlx::QueryBuilder::<$db>::new(
                         "INSERT INTO messages (account_id, source, mail_from, rcpt_to, pending_rcpt, smtputf8, \
-                         eight_bit, size, body, body_ref, status, attempts, next_attempt_at, lease_owner, \
-                         lease_until, created_at, updated_at, tags, max_attempts) ",
+                         eight_bit, size, body, body_ref, body_id, status, attempts, next_attempt_at, \
+                         lease_owner, lease_until, created_at, updated_at, tags, max_attempts) ",
                     );
                     let sealed: Vec<Option<Vec<u8>>> = chunk
                         .iter()
@@ -175,6 +181,9 @@ macro_rules! impl_queue_sql {
                                 sealed.as_deref().unwrap_or($crate::queue::row_bytes(&message.body)),
                             )
                             .push_bind(message.body.reference())
+                            .push_bind(
+                                message.body.reference().and_then($crate::pg_bodies::body_id_of),
+                            )
                             .push_bind(status.as_str())
                             .push_bind(0_i64)
                             .push_bind(now_ms)
@@ -501,7 +510,8 @@ macro_rules! impl_queue_sql {
                 for row in &rows {
                     let id: i64 = row.try_get("id")?;
                     let done = sqlx::query(
-                        "UPDATE messages SET body = $1, body_ref = NULL, body_purged_at = $2 WHERE id = $3",
+                        "UPDATE messages SET body = $1, body_ref = NULL, body_id = NULL, body_purged_at = $2 \
+                         WHERE id = $3",
                     )
                     .bind(Vec::<u8>::new())
                     .bind(now_ms)
@@ -537,6 +547,10 @@ macro_rules! impl_queue_sql {
                     .collect::<Result<Vec<_>, _>>()?;
                 self.release_bodies(freed.into_iter().flatten().collect()).await;
                 Ok(deleted)
+            }
+
+            async fn purge_orphan_bodies(&self, before_ms: i64) -> Result<u64, StoreError> {
+                self.sweep_orphan_bodies(before_ms).await
             }
 
             async fn oldest_waiting_created_at(&self) -> Result<Option<i64>, StoreError> {

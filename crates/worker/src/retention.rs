@@ -2,7 +2,9 @@
 //! messages themselves (with attempts, events and webhook posts) deleted after
 //! `retention.metadata_days`, in batches so no statement holds the writer for long.
 //! Captured mail is kept until someone deletes or releases it. The send API's idempotency
-//! keys are deleted once a day old (`IDEMPOTENCY_TTL_MS`), whatever the retention settings.
+//! keys are deleted once a day old (`IDEMPOTENCY_TTL_MS`), whatever the retention settings,
+//! and so are stored bodies no message names (PostgreSQL's chunks whose writer died or
+//! whose release failed; `ORPHAN_BODY_AGE_MS`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +14,9 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+/// A stored body no message names is an orphan once nothing was written to it for this
+/// long: far longer than any body takes from its last chunk to its message's commit.
+pub const ORPHAN_BODY_AGE_MS: i64 = DAY_MS;
 
 #[derive(Debug, Clone)]
 pub struct RetentionConfig {
@@ -35,6 +40,7 @@ pub struct Purged {
     pub bodies: u64,
     pub messages: u64,
     pub idempotency_keys: u64,
+    pub orphan_bodies: u64,
 }
 
 /// One purge, batch after batch until nothing is left.
@@ -77,10 +83,14 @@ pub async fn purge_expired(
         }
         tokio::task::yield_now().await;
     }
+    let orphan_bodies = store
+        .purge_orphan_bodies(now_ms - ORPHAN_BODY_AGE_MS)
+        .await?;
     Ok(Purged {
         bodies,
         messages,
         idempotency_keys,
+        orphan_bodies,
     })
 }
 
@@ -103,6 +113,7 @@ pub async fn run(
                 bodies,
                 messages,
                 idempotency_keys,
+                orphan_bodies,
             }) => {
                 metrics::counter!("sluice_retention_purged_total", "what" => "body")
                     .increment(bodies);
@@ -110,7 +121,12 @@ pub async fn run(
                     .increment(messages);
                 metrics::counter!("sluice_retention_purged_total", "what" => "idempotency_key")
                     .increment(idempotency_keys);
-                info!(bodies, messages, idempotency_keys, "retention: purged");
+                metrics::counter!("sluice_retention_purged_total", "what" => "orphan_body")
+                    .increment(orphan_bodies);
+                info!(
+                    bodies,
+                    messages, idempotency_keys, orphan_bodies, "retention: purged"
+                );
             }
             Err(error) => warn!(%error, "retention purge failed; trying again next round"),
         }
@@ -119,7 +135,8 @@ pub async fn run(
 
 #[cfg(test)]
 mod tests {
-    use super::cutoffs;
+    use super::{ORPHAN_BODY_AGE_MS, Purged, RetentionConfig, cutoffs, purge_expired};
+    use std::time::Duration;
 
     #[test]
     fn cutoffs_count_whole_days_back_and_zero_keeps() {
@@ -130,5 +147,43 @@ mod tests {
         );
         assert_eq!(cutoffs(now, 0, 90), (None, Some(10 * 86_400_000)));
         assert_eq!(cutoffs(now, 7, 0), (Some(93 * 86_400_000), None));
+    }
+
+    /// A body whose writer died (written, never named by a message) goes with the sweep
+    /// once a day old, whatever the retention settings (PostgreSQL; skipped without
+    /// `SLUICE_TEST_DATABASE_URL`).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_sweep_removes_bodies_no_message_names_once_a_day_old() {
+        let Some(db) = tokio::task::spawn_blocking(sluice_testkit::postgres::TempDatabase::create)
+            .await
+            .unwrap()
+        else {
+            return;
+        };
+        let store = sluice_store::open(&db.url, &sluice_store::OpenOptions::default())
+            .await
+            .unwrap();
+        let storage = store.body_storage().expect("PostgreSQL stores bodies");
+        let body = sluice_core::body::store_body(storage.as_ref(), Vec::new(), &[7; 200_000])
+            .await
+            .unwrap();
+        let config = RetentionConfig {
+            body_days: 0,
+            metadata_days: 0,
+            batch_size: 100,
+            interval: Duration::from_secs(60),
+        };
+        let now = crate::now_ms();
+        let fresh = purge_expired(store.as_ref(), &config, now).await.unwrap();
+        assert_eq!(fresh, Purged::default(), "not a day old yet");
+        let later = now + ORPHAN_BODY_AGE_MS + 60_000;
+        let swept = purge_expired(store.as_ref(), &config, later).await.unwrap();
+        assert_eq!(swept.orphan_bodies, 1);
+        let gone = sluice_core::body::read_whole(
+            Some(storage.as_ref()),
+            &sluice_core::MessageBody::Stored(body),
+        )
+        .await;
+        assert!(gone.is_err(), "its chunks are gone");
     }
 }
