@@ -131,6 +131,20 @@ impl MasterKey {
         self.seal_body(data_key, nonce)
     }
 
+    /// `sluice keys rotate`: a data key wrapped under a previous key of the ring, wrapped
+    /// again under the current one; `None` when the current key wraps it already.
+    pub fn rewrap_data_key(
+        &self,
+        wrapped: &[u8],
+        nonce: [u8; NONCE_LEN],
+    ) -> Result<Option<Vec<u8>>, SealError> {
+        if MasterKey::body_state(wrapped, Some(self)) != BodyState::OtherKey {
+            return Ok(None);
+        }
+        let data_key = self.unwrap_data_key(wrapped)?;
+        Ok(Some(self.wrap_data_key(&data_key, nonce)))
+    }
+
     /// The data key [`MasterKey::wrap_data_key`] sealed, under whichever key of the ring
     /// sealed it. Unlike [`MasterKey::open_body`], bytes without the magic are refused:
     /// a data key is never stored in the clear.
@@ -191,6 +205,20 @@ impl MasterKey {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn rewrap_moves_a_data_key_to_the_current_key_once() {
+        let old = MasterKey::from_bytes([1; 32]);
+        let data_key = [9u8; 32];
+        let wrapped = old.wrap_data_key(&data_key, [0; 12]);
+        assert_eq!(old.rewrap_data_key(&wrapped, [1; 12]).unwrap(), None);
+        let ring = MasterKey::from_bytes([2; 32]).with_previous(vec![old]);
+        let moved = ring.rewrap_data_key(&wrapped, [1; 12]).unwrap().unwrap();
+        assert_eq!(ring.rewrap_data_key(&moved, [2; 12]).unwrap(), None);
+        let current_only = MasterKey::from_bytes([2; 32]);
+        assert_eq!(current_only.unwrap_data_key(&moved).unwrap(), data_key);
+        assert!(current_only.unwrap_data_key(&wrapped).is_err());
+    }
+
     use super::*;
 
     #[test]

@@ -199,6 +199,21 @@ impl BodyStorage for PgBodies {
         }))
     }
 
+    fn rewrap(&self, reference: &[u8]) -> Result<Option<Vec<u8>>, BodyError> {
+        let mut chunked = ChunkedRef::decode(reference)?;
+        let (Some(wrapped), Some(key)) = (&chunked.wrapped_key, &self.key) else {
+            return Ok(None);
+        };
+        let rewrapped = key
+            .rewrap_data_key(wrapped, rand::random())
+            .map_err(|_| BodyError::Corrupt("a body key no configured master key opens".into()))?;
+        let Some(rewrapped) = rewrapped else {
+            return Ok(None);
+        };
+        chunked.wrapped_key = Some(rewrapped);
+        Ok(Some(chunked.encode()))
+    }
+
     async fn reader(&self, reference: &[u8]) -> Result<Box<dyn BodyReader>, BodyError> {
         let chunked = ChunkedRef::decode(reference)?;
         let cipher = match &chunked.wrapped_key {

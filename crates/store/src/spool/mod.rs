@@ -393,13 +393,13 @@ impl BodyStorage for Spool {
         let (Some(wrapped), Some(key)) = (&spooled.wrapped_key, &self.inner.key) else {
             return Ok(None);
         };
-        if MasterKey::body_state(wrapped, Some(key)) != sluice_core::sealed::BodyState::OtherKey {
-            return Ok(None);
-        }
-        let data_key = key
-            .unwrap_data_key(wrapped)
+        let rewrapped = key
+            .rewrap_data_key(wrapped, rand::random())
             .map_err(|_| BodyError::Corrupt("a body key no configured master key opens".into()))?;
-        spooled.wrapped_key = Some(key.wrap_data_key(&data_key, rand::random()));
+        let Some(rewrapped) = rewrapped else {
+            return Ok(None);
+        };
+        spooled.wrapped_key = Some(rewrapped);
         Ok(Some(spooled.encode()))
     }
 
