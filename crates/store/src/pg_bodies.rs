@@ -473,6 +473,7 @@ mod tests {
                 offset: 0,
                 len: 10,
             }],
+            written_epoch: 0,
         }
         .encode();
         assert!(ChunkedRef::decode(&spooled).is_err());
