@@ -466,7 +466,7 @@ fn a_crash_in_the_middle_of_releasing_deleted_messages_leaks_nothing() {
     let _serial = one_at_a_time();
     crash_while_reclaiming(
         "body_days = 0\nmetadata_days = 1",
-        Crash::At("body-given-back:40"),
+        Crash::At("body-given-back:20"),
     );
 }
 
