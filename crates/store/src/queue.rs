@@ -522,6 +522,9 @@ macro_rules! impl_queue_sql {
                     freed.extend(row.try_get::<Option<Vec<u8>>, _>("body_ref")?);
                 }
                 tx.commit().await?;
+                if !freed.is_empty() {
+                    $crate::spool::crashpoint("purge-committed");
+                }
                 self.release_bodies(freed).await;
                 Ok(purged)
             }
@@ -540,6 +543,9 @@ macro_rules! impl_queue_sql {
                 .bind(i64::from(limit))
                 .fetch_all(&self.write)
                 .await?;
+                if !rows.is_empty() {
+                    $crate::spool::crashpoint("purge-committed");
+                }
                 let deleted = rows.len() as u64;
                 let freed = rows
                     .iter()
@@ -608,7 +614,9 @@ macro_rules! impl_body_store_use {
                 store
                     .sync(&references)
                     .await
-                    .map_err($crate::queue::body_store_error)
+                    .map_err($crate::queue::body_store_error)?;
+                $crate::spool::crashpoint("body-synced");
+                Ok(())
             }
 
             /// Gives back stored contents whose rows no longer name them (after that commit).

@@ -5,6 +5,7 @@ and <out>/<n>.json (the envelope). Prints "READY <port>" once listening.
 """
 import argparse
 import asyncio
+import hashlib
 import json
 import os
 import ssl
@@ -18,15 +19,34 @@ parser.add_argument("--port", type=int, required=True)
 parser.add_argument("--out", required=True)
 parser.add_argument("--fail-first", type=int, default=0, help="answer 451 to the first N DATA")
 parser.add_argument("--reject-rcpt", default="", help="550 for recipients containing this")
+parser.add_argument("--defer-rcpt", default="", help="451 for recipients containing this")
 parser.add_argument("--reject-data", action="store_true", help="554 at the end of every DATA")
 parser.add_argument("--discard", action="store_true", help="count messages, store nothing")
 parser.add_argument("--discard-body", action="store_true", help="store only the header section")
+parser.add_argument(
+    "--hash",
+    action="store_true",
+    help="store only the header section, and in the .json the SHA-256 and size of the"
+    " message without the Received header Sluice put first (large-message tests)",
+)
 parser.add_argument("--delay", type=float, default=0.0, help="seconds to wait before answering DATA")
 parser.add_argument("--no-pipelining", action="store_true", help="do not advertise PIPELINING")
 parser.add_argument("--tls-cert", default="")
 parser.add_argument("--tls-key", default="")
 args = parser.parse_args()
 os.makedirs(args.out, exist_ok=True)
+
+
+def without_first_received(raw):
+    """The message as its client sent it: without the Received header field (and its
+    folded lines) that the relay put first."""
+    if not raw.startswith(b"Received:"):
+        return raw
+    pos = 0
+    while True:
+        pos = raw.index(b"\r\n", pos) + 2
+        if raw[pos : pos + 1] not in (b"\t", b" "):
+            return raw[pos:]
 
 
 class Handler:
@@ -50,6 +70,8 @@ class Handler:
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if args.reject_rcpt and args.reject_rcpt in address:
             return "550 5.1.1 <%s>: Recipient address rejected: no such user" % address
+        if args.defer_rcpt and args.defer_rcpt in address:
+            return "451 4.2.0 <%s>: mailbox busy, try again later" % address
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
@@ -67,7 +89,11 @@ class Handler:
         name = "%06d-%d" % (self.stored, time.time_ns())
         tmp = os.path.join(args.out, "." + name)
         content = envelope.original_content
-        if args.discard_body:
+        hashed = {}
+        if args.hash:
+            sent = without_first_received(content)
+            hashed = {"sha256": hashlib.sha256(sent).hexdigest(), "size": len(sent)}
+        if args.discard_body or args.hash:
             content = content.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"
         with open(tmp + ".eml", "wb") as f:
             f.write(content)
@@ -79,6 +105,7 @@ class Handler:
                     "mail_options": envelope.mail_options,
                     "tls": session.ssl is not None,
                     "pipelined": getattr(session, "pipelined", False),
+                    **hashed,
                 },
                 f,
             )

@@ -2,6 +2,7 @@
 //! server (aiosmtpd) that records what it receives, and Python's smtplib as the client.
 
 mod builder;
+mod bulk;
 mod disk;
 mod dns;
 pub mod esp;
@@ -11,6 +12,7 @@ pub mod postgres;
 mod upstream;
 
 pub use builder::{Ports, SluiceBuilder};
+pub use bulk::{BulkClient, BulkOptions, BulkSent, spool_seq};
 pub use disk::{Tmpfs, build_fault_shim};
 pub use dns::DnsServer;
 pub use http::{http_get, http_json, http_raw};

@@ -201,6 +201,23 @@ impl Sluice {
         child.wait().unwrap()
     }
 
+    /// Sets (or with `None` removes) an environment variable of the next starts.
+    pub fn set_env(&mut self, key: &str, value: Option<&str>) {
+        self.env.retain(|(k, _)| k != key);
+        if let Some(value) = value {
+            self.env.push((key.into(), value.into()));
+        }
+    }
+
+    /// Waits up to `timeout` for the running `sluice serve` to exit by itself (e.g. at a
+    /// test crash point); its status if it did.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let child = self.child.as_mut()?;
+        let status = wait_until(timeout, || child.try_wait().ok().flatten())?;
+        self.child = None;
+        Some(status)
+    }
+
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(|c| c.id())
     }

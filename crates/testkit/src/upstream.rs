@@ -20,6 +20,15 @@ impl Received {
         String::from_utf8_lossy(&self.raw).into_owned()
     }
 
+    /// With `--hash`: the SHA-256 (hex) and length of the message without the Received
+    /// header the relay put first (`raw` then holds only the header section).
+    pub fn sha256(&self) -> Option<(&str, u64)> {
+        Some((
+            self.envelope["sha256"].as_str()?,
+            self.envelope["size"].as_u64()?,
+        ))
+    }
+
     pub fn rcpt_tos(&self) -> Vec<String> {
         self.envelope["rcpt_tos"]
             .as_array()
@@ -59,7 +68,9 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    /// `args` are upstream.py options: `--fail-first 2`, `--reject-rcpt bad`, `--reject-data`.
+    /// `args` are upstream.py options: `--fail-first 2`, `--reject-rcpt bad`,
+    /// `--defer-rcpt busy` (451), `--reject-data`, `--hash` (keep the header section and the
+    /// SHA-256 of the message, not the message).
     pub fn start(args: &[&str]) -> Upstream {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();

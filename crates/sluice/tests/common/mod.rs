@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod spool;
+
 use std::path::Path;
 
 use sluice_store::{AttemptRow, EventRow, MessageRecord, Store};

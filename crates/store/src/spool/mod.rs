@@ -13,6 +13,7 @@
 //! opens it meanwhile (a `sluice` command beside `serve`, a test reading what the server
 //! stored) gets it read-only: it reads bodies, and writes, syncs and frees none.
 
+mod crashpoint;
 mod reference;
 mod segment;
 
@@ -27,6 +28,7 @@ use sluice_core::sealed::MasterKey;
 use sluice_core::sealed_chunks::{CHUNK_OVERHEAD, ChunkCipher};
 use sluice_core::{BodyError, BodyStorage};
 
+pub use crashpoint::crashpoint;
 pub use reference::{Extent, SpoolRef};
 use segment::{Segment, segment_id};
 
@@ -277,6 +279,7 @@ impl Inner {
                 continue;
             };
             segment.punch(extent.offset, extent.len);
+            crashpoint("body-given-back");
             if segment.take_live(extent.len) == 0 {
                 let mut state = self.state.lock().unwrap();
                 let idle = segment.live.load(Ordering::Acquire) == 0;
