@@ -35,6 +35,9 @@ use segment::{Segment, segment_id};
 /// Where a segment rotates (64 MiB).
 pub const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
 
+/// The file system block writes are aligned to (and holes punched in).
+const BLOCK: u64 = 4096;
+
 /// What start-up recovery found.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RecoverReport {
@@ -224,7 +227,10 @@ impl Inner {
             self.rotate(&mut state)?;
         }
         let segment = state.active.clone().ok_or_else(read_only)?;
-        let offset = segment.end.fetch_add(len, Ordering::AcqRel);
+        // Every write starts on a block of its own, so no block holds two bodies' bytes and
+        // a body given back frees every block it used.
+        let offset = segment.end.load(Ordering::Acquire).next_multiple_of(BLOCK);
+        segment.end.store(offset + len, Ordering::Release);
         segment.live.fetch_add(len, Ordering::AcqRel);
         Ok((segment, offset))
     }
@@ -278,7 +284,7 @@ impl Inner {
             let Ok(segment) = self.segment(extent.segment) else {
                 continue;
             };
-            segment.punch(extent.offset, extent.len);
+            segment.punch(extent.offset, extent.len.next_multiple_of(BLOCK));
             crashpoint("body-given-back");
             if segment.take_live(extent.len) == 0 {
                 let mut state = self.state.lock().unwrap();

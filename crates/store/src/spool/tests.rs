@@ -303,3 +303,29 @@ async fn a_sync_covers_what_was_written_before_it_started_and_no_more() {
         .unwrap();
     assert!(spool.is_durable(&second.reference).unwrap());
 }
+
+#[tokio::test]
+async fn bodies_given_back_among_live_ones_free_every_block_they_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = open(dir.path(), Vec::new(), None, SEGMENT_BYTES);
+    let mut bodies = Vec::new();
+    for seed in 0..200u8 {
+        // Not a multiple of the block: neighbours would share a block if writes were packed.
+        let stored = store_body(&spool, Vec::new(), &content(5_000, seed))
+            .await
+            .unwrap();
+        bodies.push(stored);
+    }
+    let (gone, kept): (Vec<_>, Vec<_>) = bodies
+        .into_iter()
+        .enumerate()
+        .partition(|(i, _)| i % 2 == 0);
+    spool
+        .release(gone.into_iter().map(|(_, b)| b.reference).collect())
+        .await;
+    // Each live body holds two blocks (5,000 bytes), nothing else is left.
+    assert_eq!(spool.allocated_bytes(), kept.len() as u64 * 2 * 4096);
+    for (_, body) in &kept {
+        assert_eq!(read(&spool, body).await.len(), 5_000);
+    }
+}
