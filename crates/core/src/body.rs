@@ -124,6 +124,40 @@ pub trait BodyStorage: Send + Sync + 'static {
     }
 }
 
+/// Cuts a body written in pieces of any size into [`BODY_CHUNK`] chunks for a body store,
+/// holding the last one back until [`ChunkBuffer::finish`] says it is the last (a sealed
+/// chunk's last flag). Both body stores' writers use it.
+#[derive(Debug, Default)]
+pub struct ChunkBuffer {
+    held: Vec<u8>,
+    len: u64,
+}
+
+impl ChunkBuffer {
+    /// Takes `bytes`; answers the full chunks now known not to be the last.
+    pub fn push(&mut self, mut bytes: &[u8]) -> Vec<Vec<u8>> {
+        self.len += bytes.len() as u64;
+        let mut full = Vec::new();
+        while !bytes.is_empty() {
+            if self.held.len() == BODY_CHUNK {
+                full.push(std::mem::replace(
+                    &mut self.held,
+                    Vec::with_capacity(BODY_CHUNK),
+                ));
+            }
+            let take = (BODY_CHUNK - self.held.len()).min(bytes.len());
+            self.held.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+        }
+        full
+    }
+
+    /// The last chunk (empty for an empty body) and the body's length.
+    pub fn finish(&mut self) -> (Vec<u8>, u64) {
+        (std::mem::take(&mut self.held), self.len)
+    }
+}
+
 /// Writes `content` to `storage` as a body with this `head`.
 pub async fn store_body(
     storage: &dyn BodyStorage,
@@ -173,6 +207,26 @@ pub async fn read_whole(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chunks_are_full_but_the_last_which_is_held_back() {
+        for (pieces, total) in [
+            (vec![0usize], 0usize),
+            (vec![BODY_CHUNK], BODY_CHUNK),
+            (vec![7, BODY_CHUNK * 2, 3], BODY_CHUNK * 2 + 10),
+        ] {
+            let mut buffer = ChunkBuffer::default();
+            let mut chunks = Vec::new();
+            for n in pieces {
+                chunks.extend(buffer.push(&vec![1u8; n]));
+            }
+            let (last, len) = buffer.finish();
+            assert_eq!(len as usize, total);
+            assert!(chunks.iter().all(|c| c.len() == BODY_CHUNK));
+            assert!(last.len() <= BODY_CHUNK && (total == 0 || !last.is_empty()));
+            assert_eq!(chunks.len() * BODY_CHUNK + last.len(), total);
+        }
+    }
 
     #[test]
     fn prepend_goes_before_inline_bytes_and_before_a_stored_head() {

@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use sluice_core::body::{BODY_CHUNK, BodyReader, BodyWriter};
+use sluice_core::body::{BodyReader, BodyWriter};
 use sluice_core::sealed::MasterKey;
 use sluice_core::sealed_chunks::ChunkCipher;
 use sluice_core::{BodyError, BodyStorage};
@@ -190,7 +190,7 @@ impl BodyStorage for PgBodies {
         Ok(Box::new(PgBodyWriter {
             pool: self.pool.clone(),
             body_id: None,
-            buffer: Vec::new(),
+            buffer: Default::default(),
             cipher,
             wrapped_key,
             chunks: 0,
@@ -277,7 +277,7 @@ struct PgBodyWriter {
     /// Taken from the sequence with the first chunk.
     body_id: Option<i64>,
     /// At most one chunk not yet written: held back until it is known not to be the last.
-    buffer: Vec<u8>,
+    buffer: sluice_core::body::ChunkBuffer,
     cipher: Option<ChunkCipher>,
     wrapped_key: Option<Vec<u8>>,
     chunks: u32,
@@ -323,22 +323,16 @@ impl PgBodyWriter {
 
 #[async_trait]
 impl BodyWriter for PgBodyWriter {
-    async fn write(&mut self, mut bytes: &[u8]) -> Result<(), BodyError> {
-        self.len += bytes.len() as u64;
-        while !bytes.is_empty() {
-            if self.buffer.len() == BODY_CHUNK {
-                let full = std::mem::replace(&mut self.buffer, Vec::with_capacity(BODY_CHUNK));
-                self.append(full, false).await?;
-            }
-            let take = (BODY_CHUNK - self.buffer.len()).min(bytes.len());
-            self.buffer.extend_from_slice(&bytes[..take]);
-            bytes = &bytes[take..];
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), BodyError> {
+        for full in self.buffer.push(bytes) {
+            self.append(full, false).await?;
         }
         Ok(())
     }
 
     async fn finish(mut self: Box<Self>) -> Result<(Vec<u8>, u64), BodyError> {
-        let rest = std::mem::take(&mut self.buffer);
+        let (rest, len) = self.buffer.finish();
+        self.len = len;
         // A sealed empty body is one empty chunk sealed as last (a reader then knows it
         // was not cut short); a clear one has no chunk and no id.
         if !rest.is_empty() || self.cipher.is_some() {

@@ -315,7 +315,7 @@ impl BodyStorage for Spool {
         };
         Ok(Box::new(SpoolWriter {
             spool: self.inner.clone(),
-            buffer: Vec::new(),
+            buffer: Default::default(),
             written: SpoolRef {
                 wrapped_key,
                 extents: Vec::new(),
@@ -430,7 +430,7 @@ struct SpoolWriter {
     spool: Arc<Inner>,
     /// At most one chunk not yet written (and, when sealing, the last one held back until
     /// it is known to be the last).
-    buffer: Vec<u8>,
+    buffer: sluice_core::body::ChunkBuffer,
     written: SpoolRef,
     cipher: Option<ChunkCipher>,
     chunks: u64,
@@ -463,22 +463,16 @@ impl SpoolWriter {
 
 #[async_trait]
 impl BodyWriter for SpoolWriter {
-    async fn write(&mut self, mut bytes: &[u8]) -> Result<(), BodyError> {
-        self.len += bytes.len() as u64;
-        while !bytes.is_empty() {
-            if self.buffer.len() == BODY_CHUNK {
-                let full = std::mem::replace(&mut self.buffer, Vec::with_capacity(BODY_CHUNK));
-                self.append(full, false).await?;
-            }
-            let take = (BODY_CHUNK - self.buffer.len()).min(bytes.len());
-            self.buffer.extend_from_slice(&bytes[..take]);
-            bytes = &bytes[take..];
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), BodyError> {
+        for full in self.buffer.push(bytes) {
+            self.append(full, false).await?;
         }
         Ok(())
     }
 
     async fn finish(mut self: Box<Self>) -> Result<(Vec<u8>, u64), BodyError> {
-        let rest = std::mem::take(&mut self.buffer);
+        let (rest, len) = self.buffer.finish();
+        self.len = len;
         if !rest.is_empty() || self.cipher.is_some() {
             self.append(rest, true).await?;
         }
