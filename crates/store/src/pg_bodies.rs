@@ -194,7 +194,6 @@ impl BodyStorage for PgBodies {
             cipher,
             wrapped_key,
             chunks: 0,
-            len: 0,
             finished: false,
         }))
     }
@@ -281,7 +280,6 @@ struct PgBodyWriter {
     cipher: Option<ChunkCipher>,
     wrapped_key: Option<Vec<u8>>,
     chunks: u32,
-    len: u64,
     finished: bool,
 }
 
@@ -332,7 +330,6 @@ impl BodyWriter for PgBodyWriter {
 
     async fn finish(mut self: Box<Self>) -> Result<(Vec<u8>, u64), BodyError> {
         let (rest, len) = self.buffer.finish();
-        self.len = len;
         // A sealed empty body is one empty chunk sealed as last (a reader then knows it
         // was not cut short); a clear one has no chunk and no id.
         if !rest.is_empty() || self.cipher.is_some() {
@@ -344,7 +341,7 @@ impl BodyWriter for PgBodyWriter {
             body_id: self.body_id.unwrap_or(0),
             chunks: self.chunks,
         };
-        Ok((reference.encode(), self.len))
+        Ok((reference.encode(), len))
     }
 }
 

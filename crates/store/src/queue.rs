@@ -505,22 +505,25 @@ macro_rules! impl_queue_sql {
                 .bind(i64::from(limit))
                 .fetch_all(&mut *tx)
                 .await?;
-                let mut purged = 0;
+                if rows.is_empty() {
+                    return Ok(0);
+                }
                 let mut freed = Vec::new();
+                let mut update = sqlx::QueryBuilder::<$db>::new(
+                    "UPDATE messages SET body = ",
+                );
+                update
+                    .push_bind(Vec::<u8>::new())
+                    .push(", body_ref = NULL, body_id = NULL, body_purged_at = ")
+                    .push_bind(now_ms)
+                    .push(" WHERE id IN (");
+                let mut ids = update.separated(", ");
                 for row in &rows {
-                    let id: i64 = row.try_get("id")?;
-                    let done = sqlx::query(
-                        "UPDATE messages SET body = $1, body_ref = NULL, body_id = NULL, body_purged_at = $2 \
-                         WHERE id = $3",
-                    )
-                    .bind(Vec::<u8>::new())
-                    .bind(now_ms)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                    purged += done.rows_affected();
+                    ids.push_bind(row.try_get::<i64, _>("id")?);
                     freed.extend(row.try_get::<Option<Vec<u8>>, _>("body_ref")?);
                 }
+                ids.push_unseparated(")");
+                let purged = update.build().execute(&mut *tx).await?.rows_affected();
                 tx.commit().await?;
                 if !freed.is_empty() {
                     $crate::spool::crashpoint("purge-committed");

@@ -323,7 +323,6 @@ impl BodyStorage for Spool {
             },
             cipher,
             chunks: 0,
-            len: 0,
             finished: false,
         }))
     }
@@ -434,7 +433,6 @@ struct SpoolWriter {
     written: SpoolRef,
     cipher: Option<ChunkCipher>,
     chunks: u64,
-    len: u64,
     finished: bool,
 }
 
@@ -472,12 +470,11 @@ impl BodyWriter for SpoolWriter {
 
     async fn finish(mut self: Box<Self>) -> Result<(Vec<u8>, u64), BodyError> {
         let (rest, len) = self.buffer.finish();
-        self.len = len;
         if !rest.is_empty() || self.cipher.is_some() {
             self.append(rest, true).await?;
         }
         self.finished = true;
-        Ok((self.written.encode(), self.len))
+        Ok((self.written.encode(), len))
     }
 }
 
