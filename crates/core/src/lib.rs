@@ -27,6 +27,7 @@ pub mod sealed;
 pub mod sealed_chunks;
 pub mod secret;
 pub mod sender_domain;
+pub mod split_body;
 pub mod staging;
 pub mod submitter;
 pub mod suppression;

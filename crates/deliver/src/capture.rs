@@ -13,6 +13,11 @@ impl Deliverer for CaptureDeliverer {
         "capture"
     }
 
+    /// It never reads the content.
+    fn streams_bodies(&self) -> bool {
+        true
+    }
+
     async fn deliver(&self, message: Outbound<'_>) -> DeliveryReport {
         let mut report = DeliveryReport::uniform(
             "capture",

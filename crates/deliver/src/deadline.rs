@@ -11,6 +11,8 @@
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -24,6 +26,24 @@ pub struct DeadlineStream<S> {
     limit: Duration,
     deadline: Pin<Box<Sleep>>,
     expired: bool,
+    cut: CutSwitch,
+}
+
+/// Kills a connection from outside its reads and writes: once cut, every further read and
+/// write of the stream fails at once and nothing more reaches the socket. Delivery cuts a
+/// connection whose message content could not be read to the end, so the upstream sees the
+/// connection drop before the final dot and never takes a truncated message.
+#[derive(Debug, Clone, Default)]
+pub struct CutSwitch(Arc<AtomicBool>);
+
+impl CutSwitch {
+    pub fn cut(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_cut(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
 }
 
 impl<S> DeadlineStream<S> {
@@ -34,7 +54,25 @@ impl<S> DeadlineStream<S> {
             limit,
             deadline: Box::pin(tokio::time::sleep(limit)),
             expired: false,
+            cut: CutSwitch::default(),
         }
+    }
+
+    /// The same, killed by `cut` once it is cut.
+    pub fn with_cut(mut self, cut: CutSwitch) -> Self {
+        self.cut = cut;
+        self
+    }
+
+    /// The error every read and write gets once the stream is dead, if it is.
+    fn dead(&self) -> Option<io::Error> {
+        if self.cut.is_cut() {
+            return Some(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "connection cut: the message content could not be read",
+            ));
+        }
+        self.expired.then(|| self.timed_out())
     }
 
     fn timed_out(&self) -> io::Error {
@@ -68,8 +106,8 @@ impl<S: AsyncRead + Unpin> AsyncRead for DeadlineStream<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        if self.expired {
-            return Poll::Ready(Err(self.timed_out()));
+        if let Some(error) = self.dead() {
+            return Poll::Ready(Err(error));
         }
         match Pin::new(&mut self.inner).poll_read(cx, buf) {
             Poll::Pending => self.check(cx),
@@ -84,8 +122,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for DeadlineStream<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        if self.expired {
-            return Poll::Ready(Err(self.timed_out()));
+        if let Some(error) = self.dead() {
+            return Poll::Ready(Err(error));
         }
         match Pin::new(&mut self.inner).poll_write(cx, buf) {
             Poll::Pending => self.check(cx).map_ok(|()| 0),
@@ -98,8 +136,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for DeadlineStream<S> {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if self.expired {
-            return Poll::Ready(Err(self.timed_out()));
+        if let Some(error) = self.dead() {
+            return Poll::Ready(Err(error));
         }
         match Pin::new(&mut self.inner).poll_flush(cx) {
             Poll::Pending => self.check(cx),

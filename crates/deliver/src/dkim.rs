@@ -6,6 +6,7 @@ use base64::Engine;
 use mail_auth::common::crypto::{Ed25519Key, RsaKey, Sha256, SigningKey};
 use mail_auth::common::headers::HeaderWriter;
 use mail_auth::dkim::DkimSigner;
+use sluice_core::split_body::{RestReader, SplitBody};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
@@ -159,13 +160,7 @@ impl DkimKey {
     /// The message with a DKIM-Signature header first. Headers signed: those of
     /// [`SIGNED_HEADERS`] the message has.
     pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, DkimError> {
-        let present: Vec<&str> = {
-            let fields = sluice_core::router::header_fields(message);
-            SIGNED_HEADERS
-                .into_iter()
-                .filter(|h| fields.iter().any(|(name, _)| name.eq_ignore_ascii_case(h)))
-                .collect()
-        };
+        let present = self.present_headers(message);
         let failed = |e: mail_auth::Error| DkimError(format!("signing failed: {e}"));
         let header = match self.algorithm {
             DkimAlgorithm::RsaSha256 => {
@@ -185,6 +180,70 @@ impl DkimKey {
 }
 
 impl DkimKey {
+    /// A split message's head with a DKIM-Signature header first: the body hash is taken
+    /// over `head`'s body part and then `split`'s rest, read a chunk at a time, so the
+    /// message is never whole in memory.
+    pub async fn sign_split(&self, head: &[u8], split: &SplitBody) -> Result<Vec<u8>, DkimError> {
+        let present = self.present_headers(head);
+        let failed = |e: mail_auth::Error| DkimError(format!("signing failed: {e}"));
+        let mut rest = split
+            .rest()
+            .await
+            .map_err(|e| DkimError(format!("message body unreadable: {e}")))?;
+        let header = match self.algorithm {
+            DkimAlgorithm::RsaSha256 => {
+                let key = rsa_key(&self.pkcs8).map_err(failed)?;
+                self.streamed_signature(key, present, head, &mut rest)
+                    .await?
+            }
+            DkimAlgorithm::Ed25519Sha256 => {
+                let key =
+                    Ed25519Key::from_pkcs8_maybe_unchecked_der(&self.pkcs8).map_err(failed)?;
+                self.streamed_signature(key, present, head, &mut rest)
+                    .await?
+            }
+        };
+        let mut signed = header.into_bytes();
+        signed.extend_from_slice(head);
+        Ok(signed)
+    }
+
+    /// [`SIGNED_HEADERS`] that the message has.
+    fn present_headers(&self, message: &[u8]) -> Vec<&'static str> {
+        let fields = sluice_core::router::header_fields(message);
+        SIGNED_HEADERS
+            .into_iter()
+            .filter(|h| fields.iter().any(|(name, _)| name.eq_ignore_ascii_case(h)))
+            .collect()
+    }
+
+    /// The DKIM-Signature header line for `head` then what `rest` reads.
+    async fn streamed_signature<K: SigningKey>(
+        &self,
+        key: K,
+        headers: Vec<&str>,
+        head: &[u8],
+        rest: &mut RestReader,
+    ) -> Result<String, DkimError> {
+        let signer = DkimSigner::from_key(key)
+            .domain(&self.domain)
+            .selector(&self.selector)
+            .headers(headers);
+        let mut stream = signer.sign_streaming();
+        stream.write(head);
+        while let Some(chunk) = rest
+            .next_chunk()
+            .await
+            .map_err(|e| DkimError(format!("message body unreadable: {e}")))?
+        {
+            stream.write(&chunk);
+        }
+        let signature = stream
+            .finish()
+            .map_err(|e| DkimError(format!("signing failed: {e}")))?;
+        Ok(signature.to_header())
+    }
+
     /// The DKIM-Signature header line for `message`, whatever the key type.
     fn signature<K: SigningKey>(
         &self,

@@ -13,6 +13,11 @@ impl Deliverer for LogDeliverer {
         "log"
     }
 
+    /// It never reads the content.
+    fn streams_bodies(&self) -> bool {
+        true
+    }
+
     async fn deliver(&self, message: Outbound<'_>) -> DeliveryReport {
         tracing::info!(
             message_id = message.id,

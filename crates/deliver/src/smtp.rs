@@ -15,9 +15,12 @@ use lettre::transport::smtp::extension::Extension;
 use sluice_core::text::sanitize_reply_text;
 use sluice_core::{DeliveryReport, RecipientResult, SmtpProviderConfig, SmtpSecurity, Verdict};
 
+use crate::deadline::CutSwitch;
 use crate::egress::Egress;
+use crate::shared_stream::SharedStream;
+use crate::smtp_content::write_content;
 use crate::transport::{self, ClientSecurity, ClientTarget, ConnectError};
-use crate::{Deliverer, Outbound};
+use crate::{Deliverer, Outbound, OutboundBody};
 
 const EXCERPT: usize = 300;
 
@@ -36,23 +39,28 @@ pub struct SmtpDeliverer {
     idle: std::sync::Mutex<Vec<(Upstream, Instant)>>,
 }
 
-/// A connection and whether its server takes pipelined commands (RFC 2920).
+/// A connection, whether its server takes pipelined commands (RFC 2920), the stream under
+/// it (message content is written there directly), and the switch that kills it when the
+/// content of a streamed message cannot be read to its end.
 struct Upstream {
     conn: AsyncSmtpConnection,
     pipelining: bool,
+    stream: SharedStream,
+    cut: CutSwitch,
+    encrypted: bool,
 }
 
 /// A failed transaction, and whether the message content had been sent (then it is
 /// never tried again on a fresh connection: the upstream may have taken it).
 struct TransactionError {
-    error: SmtpError,
+    error: AttemptError,
     content_sent: bool,
 }
 
 impl From<SmtpError> for TransactionError {
     fn from(error: SmtpError) -> Self {
         TransactionError {
-            error,
+            error: AttemptError::Smtp(error),
             content_sent: false,
         }
     }
@@ -61,6 +69,13 @@ impl From<SmtpError> for TransactionError {
 enum AttemptError {
     Io(String),
     Smtp(SmtpError),
+}
+
+impl AttemptError {
+    /// True when the upstream answered (a reply code), not a broken connection.
+    fn answered(&self) -> bool {
+        matches!(self, AttemptError::Smtp(e) if e.status().is_some())
+    }
 }
 
 impl SmtpDeliverer {
@@ -126,11 +141,12 @@ impl SmtpDeliverer {
             hello: self.hello.clone(),
             egress: self.egress.clone(),
         };
-        let mut conn = transport::connect(&target).await.map_err(|e| match e {
+        let connected = transport::connect(&target).await.map_err(|e| match e {
             ConnectError::Egress(e) => AttemptError::Io(e.to_string()),
             ConnectError::Io(e) => AttemptError::Io(e.to_string()),
             ConnectError::Smtp(e) => AttemptError::Smtp(e),
         })?;
+        let mut conn = connected.conn;
         // lettre keeps only the EHLO keywords it knows; ask once more for PIPELINING.
         let pipelining = match conn.command(format!("EHLO {}\r\n", self.hello)).await {
             Ok(reply) => reply
@@ -144,7 +160,13 @@ impl SmtpDeliverer {
                 .await
                 .map_err(AttemptError::Smtp)?;
         }
-        Ok(Upstream { conn, pipelining })
+        Ok(Upstream {
+            conn,
+            pipelining,
+            stream: connected.stream,
+            cut: connected.cut,
+            encrypted: connected.encrypted,
+        })
     }
 
     /// MAIL, RCPT per recipient, DATA, content. With PIPELINING the commands go in one
@@ -215,7 +237,7 @@ impl SmtpDeliverer {
             Ok(_) => {}
             Err(error) => return Err(error.into()),
         }
-        let sent = send_content(conn, message.body).await;
+        let sent = send_content(upstream, message.body).await;
         match sent {
             Ok(response) => {
                 let text = response.message().collect::<Vec<_>>().join(" ");
@@ -229,7 +251,7 @@ impl SmtpDeliverer {
                     });
                 }
             }
-            Err(error) if error.status().is_some() => {
+            Err(AttemptError::Smtp(error)) if error.status().is_some() => {
                 results.extend(accepted.iter().map(|rcpt| result_from_error(rcpt, &error)));
             }
             Err(error) => {
@@ -243,54 +265,30 @@ impl SmtpDeliverer {
     }
 }
 
-/// Sends the content, dot-stuffed and ended with `CRLF . CRLF`; answers the upstream's
-/// reply to it. A short message goes in one write; a long one through lettre's writer, a
-/// chunk at a time, so no second copy of it is made.
+/// Sends the content, dot-stuffed and ended with `CRLF . CRLF`, straight to the stream
+/// under lettre (a stored message a chunk at a time as it is read); answers the upstream's
+/// reply to it.
 async fn send_content(
-    conn: &mut AsyncSmtpConnection,
-    body: &[u8],
-) -> Result<lettre::transport::smtp::response::Response, SmtpError> {
-    if body.len() > sluice_core::body::BODY_CHUNK {
-        let body = body.strip_suffix(b"\r\n").unwrap_or(body);
-        return conn
-            .message_iter(body.chunks(sluice_core::body::BODY_CHUNK))
-            .await;
-    }
-    let stuffed = dot_stuffed(body);
-    match String::from_utf8(stuffed) {
-        // lettre writes commands in one piece; content that is text goes as one.
-        Ok(text) => conn.command(text).await,
-        // 8-bit content that is not UTF-8: lettre's own writer (two writes).
-        Err(_) => {
-            let body = body.strip_suffix(b"\r\n").unwrap_or(body);
-            conn.message(body).await
-        }
-    }
+    upstream: &mut Upstream,
+    body: OutboundBody<'_>,
+) -> Result<lettre::transport::smtp::response::Response, AttemptError> {
+    write_content(&mut upstream.stream, body, &upstream.cut)
+        .await
+        .map_err(|e| AttemptError::Io(e.to_string()))?;
+    upstream
+        .conn
+        .read_response()
+        .await
+        .map_err(AttemptError::Smtp)
 }
 
 /// `body` made transparent (RFC 5321 4.5.2: a `.` that starts a line is doubled) and
-/// ended with the end-of-data mark. A body ending in CRLF gets no extra empty line.
-fn dot_stuffed(body: &[u8]) -> Vec<u8> {
-    let body = body.strip_suffix(b"\r\n").unwrap_or(body);
-    let mut out = Vec::with_capacity(body.len() + body.len() / 64 + 5);
-    // Line by line: a line that starts with a dot gets another; the rest is copied whole.
-    let mut rest = body;
-    loop {
-        if rest.first() == Some(&b'.') {
-            out.push(b'.');
-        }
-        match memchr::memchr(b'\n', rest) {
-            Some(end) => {
-                out.extend_from_slice(&rest[..=end]);
-                rest = &rest[end + 1..];
-            }
-            None => {
-                out.extend_from_slice(rest);
-                break;
-            }
-        }
-    }
-    out.extend_from_slice(b"\r\n.\r\n");
+/// ended with the end-of-data mark, in one piece. A body ending in CRLF gets no extra
+/// empty line.
+pub(crate) fn dot_stuffed(body: &[u8]) -> Vec<u8> {
+    let mut wire = crate::smtp_content::WireChunks::default();
+    let mut out = wire.push(body);
+    out.extend_from_slice(&wire.finish());
     out
 }
 
@@ -319,6 +317,10 @@ impl Deliverer for SmtpDeliverer {
         self.config.from_name.as_deref()
     }
 
+    fn streams_bodies(&self) -> bool {
+        true
+    }
+
     fn destination(&self) -> Option<String> {
         Some(format!(
             "{}:{}",
@@ -339,9 +341,7 @@ impl Deliverer for SmtpDeliverer {
             let (mut upstream, reused) = self.checkout().await.map_err(|e| (e, true))?;
             let results = match self.transaction(&mut upstream, message).await {
                 // A pooled connection the upstream dropped meanwhile: once more, fresh.
-                Err(failed)
-                    if reused && !failed.content_sent && failed.error.status().is_none() =>
-                {
+                Err(failed) if reused && !failed.content_sent && !failed.error.answered() => {
                     upstream.conn.abort().await;
                     upstream = self.connect().await.map_err(|e| (e, true))?;
                     self.transaction(&mut upstream, message).await
@@ -355,7 +355,7 @@ impl Deliverer for SmtpDeliverer {
                 }
                 Err(failed) => {
                     upstream.conn.abort().await;
-                    Err((AttemptError::Smtp(failed.error), false))
+                    Err((failed.error, false))
                 }
             }
         };
@@ -424,8 +424,8 @@ pub async fn probe_smtp(
     )];
     let limit = Duration::from_secs(config.timeout_secs.saturating_mul(2).max(1));
     let connected = tokio::time::timeout(limit, deliverer.connect()).await;
-    let mut conn = match connected {
-        Ok(Ok(upstream)) => upstream.conn,
+    let (mut conn, encrypted) = match connected {
+        Ok(Ok(upstream)) => (upstream.conn, upstream.encrypted),
         Ok(Err(error)) => {
             let text = match error {
                 AttemptError::Io(text) => text,
@@ -441,7 +441,7 @@ pub async fn probe_smtp(
     };
     steps.push(format!(
         "connected; EHLO accepted{}",
-        if conn.is_encrypted() { "; TLS up" } else { "" }
+        if encrypted { "; TLS up" } else { "" }
     ));
     if config.username.is_some() {
         steps.push("AUTH accepted".into());
@@ -497,7 +497,7 @@ pub async fn send_test_message(
             id: 0,
             account_id: 0,
             envelope: &envelope,
-            body: &body,
+            body: OutboundBody::Whole(&body),
         })
         .await;
     let Some(result) = delivered.recipients.first() else {

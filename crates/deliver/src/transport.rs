@@ -2,22 +2,21 @@
 //!
 //! lettre writes the message body and the final `.` in two writes; with Nagle's algorithm
 //! on, the second waits for the peer's delayed ACK (40 ms on Linux) on every message. So we
-//! open the socket ourselves (and, for implicit TLS, do the handshake ourselves) and hand
-//! lettre the stream.
+//! open the socket ourselves, do TLS ourselves (implicit, or STARTTLS before lettre sees
+//! the connection) and hand lettre a stream we can also write message content to.
 //!
-//! TLS client settings are built once per process (and per STARTTLS host): building them
-//! reads the system's root certificates.
+//! TLS client settings are built once per process: building them reads the system's root
+//! certificates.
 
-use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use lettre::transport::smtp::Error as SmtpError;
-use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream};
 use lettre::transport::smtp::extension::ClientId;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -25,8 +24,9 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-use crate::deadline::DeadlineStream;
+use crate::deadline::{CutSwitch, DeadlineStream};
 use crate::egress::{Egress, EgressError};
+use crate::shared_stream::{self, Prefaced, SharedStream};
 
 /// How the connection is secured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,68 +83,78 @@ impl From<io::Error> for ConnectError {
     }
 }
 
-/// Connects (to an address the egress policy checked, for a tenant's host), upgrades or wraps TLS as asked, and reads the greeting and EHLO.
-pub async fn connect(target: &ClientTarget) -> Result<AsyncSmtpConnection, ConnectError> {
+/// An upstream SMTP connection: lettre's side, the stream under it (which the DATA phase
+/// writes content to), the switch that kills it, and whether TLS is up.
+pub struct Connected {
+    pub conn: AsyncSmtpConnection,
+    pub stream: SharedStream,
+    pub cut: CutSwitch,
+    pub encrypted: bool,
+}
+
+/// Connects (to an address the egress policy checked, for a tenant's host), sets up TLS as
+/// asked (implicit, or STARTTLS: see [`crate::shared_stream`]), and reads the greeting and
+/// EHLO. Every read and write from here on has a deadline.
+pub async fn connect(target: &ClientTarget) -> Result<Connected, ConnectError> {
     let hello = ClientId::Domain(target.hello.clone());
-    let tcp = target
+    let mut tcp = target
         .egress
         .connect_tcp(&target.host, target.port, target.timeout)
         .await
         .map_err(ConnectError::Egress)?;
     tcp.set_nodelay(true)?;
-    let stream: Box<dyn AsyncTokioStream> = match target.security {
-        ClientSecurity::Implicit => {
-            let config = client_config(target.skip_tls_verify);
-            let name = ServerName::try_from(target.host.clone())
-                .map_err(|e| io_error(io::ErrorKind::InvalidInput, &e.to_string()))?;
-            let tls = tokio::time::timeout(
-                target.timeout,
-                tokio_rustls::TlsConnector::from(config).connect(name, tcp),
+    let cut = CutSwitch::default();
+    let secured =
+        |tls| DeadlineStream::new(TlsTransport(tls), target.timeout).with_cut(cut.clone());
+    let (inner, encrypted): (Box<dyn AsyncTokioStream>, bool) = match target.security {
+        ClientSecurity::Implicit => (Box::new(secured(tls_handshake(target, tcp).await?)), true),
+        ClientSecurity::Starttls => {
+            let greeting =
+                shared_stream::starttls_dialogue(&mut tcp, &target.hello, target.timeout).await?;
+            let tls = tls_handshake(target, tcp).await?;
+            (
+                Box::new(Prefaced::new(greeting.as_bytes(), secured(tls))),
+                true,
             )
-            .await
-            .map_err(|_| io_error(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
-            Box::new(DeadlineStream::new(TlsTransport(tls), target.timeout))
         }
-        // Every read and write from here on (greeting, STARTTLS, each reply) has a deadline.
-        _ => Box::new(DeadlineStream::new(tcp, target.timeout)),
+        ClientSecurity::None => (
+            Box::new(DeadlineStream::new(tcp, target.timeout).with_cut(cut.clone())),
+            false,
+        ),
     };
-    let mut conn = AsyncSmtpConnection::connect_with_transport(stream, &hello).await?;
-    if target.security == ClientSecurity::Starttls {
-        let parameters = starttls_parameters(&target.host, target.skip_tls_verify)?;
-        conn.starttls(parameters, &hello).await?;
-    }
-    Ok(conn)
+    let stream = SharedStream::new(inner);
+    let conn =
+        AsyncSmtpConnection::connect_with_transport(Box::new(stream.clone()), &hello).await?;
+    Ok(Connected {
+        conn,
+        stream,
+        cut,
+        encrypted,
+    })
+}
+
+/// The TLS handshake over `tcp`, within the target's timeout.
+async fn tls_handshake(
+    target: &ClientTarget,
+    tcp: TcpStream,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, ConnectError> {
+    let config = client_config(target.skip_tls_verify);
+    let name = ServerName::try_from(target.host.clone())
+        .map_err(|e| io_error(io::ErrorKind::InvalidInput, &e.to_string()))?;
+    let tls = tokio::time::timeout(
+        target.timeout,
+        tokio_rustls::TlsConnector::from(config).connect(name, tcp),
+    )
+    .await
+    .map_err(|_| io_error(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
+    Ok(tls)
 }
 
 fn io_error(kind: io::ErrorKind, text: &str) -> io::Error {
     io::Error::new(kind, text.to_string())
 }
 
-/// lettre's STARTTLS parameters for `host`, built once per host and reused: building them
-/// reads and parses the system's root certificates, which cost more than the handshake.
-/// (A change to the system's roots applies from the next start.)
-fn starttls_parameters(host: &str, skip_verify: bool) -> Result<TlsParameters, SmtpError> {
-    static BUILT: LazyLock<Mutex<HashMap<(String, bool), TlsParameters>>> =
-        LazyLock::new(Default::default);
-    let key = (host.to_string(), skip_verify);
-    if let Some(parameters) = BUILT.lock().expect("tls parameters lock").get(&key) {
-        return Ok(parameters.clone());
-    }
-    let parameters = TlsParameters::builder(host.to_string())
-        .dangerous_accept_invalid_certs(skip_verify)
-        .dangerous_accept_invalid_hostnames(skip_verify)
-        .build_rustls()?;
-    let mut built = BUILT.lock().expect("tls parameters lock");
-    // Bounded by the upstream hosts a node talks to; a node that talks to very many
-    // starts over rather than growing.
-    if built.len() >= 1024 {
-        built.clear();
-    }
-    built.insert(key, parameters.clone());
-    Ok(parameters)
-}
-
-/// The rustls client configuration (implicit TLS, the mailbox check), built once per
+/// The rustls client configuration (upstream TLS, the mailbox check), built once per
 /// process for each of verify / skip-verify: the system's roots are read once.
 pub(crate) fn client_config(skip_verify: bool) -> Arc<ClientConfig> {
     static VERIFYING: LazyLock<Arc<ClientConfig>> = LazyLock::new(|| build_client_config(false));

@@ -476,7 +476,7 @@ async fn suspended_and_deleted_accounts_are_shut_out_and_their_mail_held_then_ca
         source: sluice_core::Source::Api,
         tags: &[],
         envelope: &envelope,
-        body: b"Subject: x\r\n\r\nx\r\n",
+        body: &sluice_worker::DeliveryBody::whole(b"Subject: x\r\n\r\nx\r\n".to_vec()),
         release_provider_id: None,
     };
     let dispatched = dispatcher.dispatch(claimed, 0.5).await;

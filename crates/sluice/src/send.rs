@@ -218,7 +218,8 @@ impl SessionCtx {
         };
         let mut conn = connect(&target)
             .await
-            .map_err(|e| format!("connect: {e}"))?;
+            .map_err(|e| format!("connect: {e}"))?
+            .conn;
         if let (Some(user), Some(password)) = (&args.user, &args.password) {
             conn.auth(
                 &[Mechanism::Plain, Mechanism::Login],

@@ -11,12 +11,13 @@ mod routes;
 use progress::{PreparedCopies, Progress, RouteAttempt, RouteEnd, merge};
 use routes::{routes_of, rule_of};
 
+use crate::bodies::DeliveryBody;
 use crate::slots::{SlotLimits, Slots};
 use sluice_core::router::{Route, Rule, Target};
 use sluice_core::sealed::MasterKey;
 use sluice_core::{AccountId, DeliveryReport, Envelope, MessageId, Source, Verdict};
 use sluice_deliver::egress::{Egress, EgressPolicy};
-use sluice_deliver::{Deliverer, Outbound};
+use sluice_deliver::{Deliverer, Outbound, OutboundBody};
 use sluice_store::ttl_cache::TtlCache;
 use sluice_store::{DkimKeyRow, ProviderAttempt, ProviderRow, Store, StoreError};
 use std::collections::HashMap;
@@ -45,7 +46,7 @@ pub struct Dispatch<'a> {
     pub source: Source,
     pub tags: &'a [String],
     pub envelope: &'a Envelope,
-    pub body: &'a [u8],
+    pub body: &'a DeliveryBody,
     /// A released captured message goes through this provider only.
     pub release_provider_id: Option<i64>,
 }
@@ -169,14 +170,16 @@ impl Dispatcher {
         })
     }
 
-    /// The whole message for delivery, within the node's budget of loaded bodies; or, when
-    /// it cannot be read, the transient failure to record for `rcpts`.
-    pub async fn load_body(
+    /// The message for delivery, `prefix` (the relay's delivery headers) first: a large
+    /// stored one split for streaming, else whole within the node's budget of loaded
+    /// bodies; or, when it cannot be read, the transient failure to record for `rcpts`.
+    pub async fn prepare_body(
         &self,
         body: &sluice_core::MessageBody,
+        prefix: Option<String>,
         rcpts: &[String],
-    ) -> Result<crate::bodies::LoadedBody, Dispatched> {
-        self.bodies.load(body).await.map_err(|error| {
+    ) -> Result<DeliveryBody, Dispatched> {
+        self.bodies.prepare(body, prefix).await.map_err(|error| {
             warn!(%error, "message body not readable");
             Dispatched::not_sent("body", rcpts, "the message body could not be read")
         })
@@ -218,7 +221,7 @@ impl Dispatcher {
         let mut progress = Progress::default();
         // The copy for SMTP providers: sender name applied, then DKIM-signed; made once
         // per sender name, when an SMTP provider with that name is first used.
-        let mut prepared = PreparedCopies::new();
+        let mut prepared = PreparedCopies::default();
         for route in routes {
             let attempt = RouteAttempt {
                 message,
@@ -260,14 +263,16 @@ impl Dispatcher {
             } else {
                 self.deliverer(*target, &settings.providers)
             };
-            let body = if deliverer.kind() == "smtp" {
-                let name = deliverer.sender_name();
-                prepared
-                    .entry(name.map(str::to_string))
-                    .or_insert_with(|| self.smtp_copy(message, name, &settings.dkim_keys))
-                    .as_deref()
-            } else {
-                None
+            let body = match self
+                .outbound_body(message, &*deliverer, &settings.dkim_keys, prepared)
+                .await
+            {
+                Ok(body) => body,
+                Err(report) => {
+                    // Not readable now: nothing sent, the rest of the route waits.
+                    progress.finals.extend(report.recipients);
+                    break;
+                }
             };
             let Some(held) = self.take_slot(sandboxed, provider_id, &*deliverer).await else {
                 // Nothing tried yet: the whole message waits, untried.
@@ -293,7 +298,7 @@ impl Dispatcher {
                 id: message.id,
                 account_id: message.account_id,
                 envelope: &envelope,
-                body: body.unwrap_or(message.body),
+                body,
             };
             let report = deliverer.deliver(outbound).await;
             drop(held);
@@ -343,23 +348,86 @@ impl Dispatcher {
         }
     }
 
-    /// The copy an SMTP provider sends: its sender name put before a bare From, then
-    /// signed; None when that is the stored message unchanged.
-    fn smtp_copy(
+    /// The message as `deliverer` gets it. An SMTP provider gets the copy made for its
+    /// sender name (made once per name; streamed when the message is split); a deliverer
+    /// that needs the whole message gets a split one loaded, within the budget, once per
+    /// message. Err: the message could not be read, as the report to record.
+    async fn outbound_body<'a>(
+        &self,
+        message: Dispatch<'a>,
+        deliverer: &dyn Deliverer,
+        keys: &[DkimKeyRow],
+        prepared: &'a mut PreparedCopies,
+    ) -> Result<OutboundBody<'a>, DeliveryReport> {
+        if !deliverer.streams_bodies() {
+            return match message.body {
+                DeliveryBody::Whole(loaded) => Ok(OutboundBody::Whole(&loaded.bytes)),
+                DeliveryBody::Split(split) => {
+                    if prepared.whole.is_none() {
+                        let loaded = self.bodies.load_split(split).await.map_err(|error| {
+                            warn!(%error, "message body not readable");
+                            DeliveryReport::uniform(
+                                deliverer.kind(),
+                                &message.envelope.rcpt_to,
+                                Verdict::Transient,
+                                None,
+                                "the message body could not be read",
+                            )
+                        })?;
+                        prepared.whole = Some(loaded);
+                    }
+                    let loaded = prepared.whole.as_ref().expect("loaded above");
+                    Ok(OutboundBody::Whole(&loaded.bytes))
+                }
+            };
+        }
+        let copy = if deliverer.kind() == "smtp" {
+            let name = deliverer.sender_name().map(str::to_string);
+            if !prepared.copies.contains_key(&name) {
+                let copy = self.smtp_copy(message, name.as_deref(), keys).await;
+                prepared.copies.insert(name.clone(), copy);
+            }
+            prepared.copies.get(&name).and_then(|copy| copy.as_deref())
+        } else {
+            None
+        };
+        Ok(match message.body {
+            DeliveryBody::Whole(loaded) => OutboundBody::Whole(copy.unwrap_or(&loaded.bytes)),
+            DeliveryBody::Split(split) => OutboundBody::Streamed {
+                head: copy.unwrap_or(&split.head),
+                body: split,
+            },
+        })
+    }
+
+    /// The copy an SMTP provider sends (of a split message: its head): its sender name put
+    /// before a bare From, then signed; None when that is the stored message unchanged.
+    async fn smtp_copy(
         &self,
         message: Dispatch<'_>,
         sender_name: Option<&str>,
         keys: &[DkimKeyRow],
     ) -> Option<Vec<u8>> {
+        let original = message.body.headers();
         let named = sender_name
-            .and_then(|name| sluice_deliver::sender_name::with_sender_name(message.body, name));
-        let body = named.as_deref().unwrap_or(message.body);
-        self.dkim_signed(body, keys).or(named)
+            .and_then(|name| sluice_deliver::sender_name::with_sender_name(original, name));
+        let body = named.as_deref().unwrap_or(original);
+        let signed = match message.body {
+            DeliveryBody::Whole(_) => self.dkim_signed(body, None, keys).await,
+            DeliveryBody::Split(split) => self.dkim_signed(body, Some(split), keys).await,
+        };
+        signed.or(named)
     }
 
-    /// `body` DKIM-signed with the account's enabled key for its From domain; None
-    /// when there is no such key or signing failed (the message then goes unsigned).
-    fn dkim_signed(&self, body: &[u8], keys: &[DkimKeyRow]) -> Option<Vec<u8>> {
+    /// `body` (of a split message: its head, the rest read from `split`) DKIM-signed with
+    /// the account's enabled key for its From domain; None when there is no such key or
+    /// signing failed (the message then goes unsigned).
+    async fn dkim_signed(
+        &self,
+        body: &[u8],
+        split: Option<&sluice_core::split_body::SplitBody>,
+        keys: &[DkimKeyRow],
+    ) -> Option<Vec<u8>> {
         if keys.is_empty() {
             return None;
         }
@@ -378,7 +446,11 @@ impl Dispatcher {
             domain: row.domain.clone(),
             selector: row.selector.clone(),
         };
-        match key.sign(body) {
+        let signed = match split {
+            None => key.sign(body),
+            Some(split) => key.sign_split(body, split).await,
+        };
+        match signed {
             Ok(signed) => Some(signed),
             Err(error) => {
                 warn!(%error, dkim_key = row.id, "DKIM signing failed; sending unsigned");
@@ -488,22 +560,5 @@ impl Deliverer for Misconfigured {
             .events
             .push(("provider_misconfigured".into(), self.problem.clone()));
         report
-    }
-}
-
-/// The body as a provider gets it: with the staging headers first when they are on.
-pub(crate) fn with_delivery_headers<'a>(
-    staging: &sluice_core::staging::StagingPolicy,
-    account_id: AccountId,
-    message_id: MessageId,
-    body: &'a [u8],
-) -> std::borrow::Cow<'a, [u8]> {
-    match staging.delivery_headers(account_id, message_id) {
-        Some(headers) => {
-            let mut marked = headers.into_bytes();
-            marked.extend_from_slice(body);
-            std::borrow::Cow::Owned(marked)
-        }
-        None => std::borrow::Cow::Borrowed(body),
     }
 }

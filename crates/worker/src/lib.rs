@@ -14,6 +14,7 @@ mod runner;
 pub mod slots;
 mod sync;
 
+pub use bodies::DeliveryBody;
 pub use dispatch::{Dispatch, Dispatched, Dispatcher, DispatcherSettings};
 pub use runner::{Worker, WorkerConfig};
 pub use slots::SlotLimits;

@@ -176,18 +176,16 @@ impl Worker {
     async fn deliver_one(&self, message: ClaimedMessage) {
         let started_at = now_ms();
         let sample: f64 = rand::rng().random();
+        let prefix = self
+            .config
+            .staging
+            .delivery_headers(message.account_id, message.id);
         let dispatched = match self
             .dispatcher
-            .load_body(&message.body, &message.envelope.rcpt_to)
+            .prepare_body(&message.body, prefix, &message.envelope.rcpt_to)
             .await
         {
-            Ok(loaded) => {
-                let body = crate::dispatch::with_delivery_headers(
-                    &self.config.staging,
-                    message.account_id,
-                    message.id,
-                    &loaded.bytes,
-                );
+            Ok(body) => {
                 self.dispatcher
                     .dispatch(
                         Dispatch {

@@ -12,7 +12,7 @@ use sluice_store::Store;
 use tokio::sync::Notify;
 use tracing::warn;
 
-use crate::dispatch::{Dispatch, Dispatched, Dispatcher, with_delivery_headers};
+use crate::dispatch::{Dispatch, Dispatched, Dispatcher};
 use crate::now_ms;
 use crate::plan::plan_after_sync_attempt;
 
@@ -53,21 +53,20 @@ impl SyncDelivery {
         let started_at = now_ms();
         let id = message.id;
         let sample: f64 = rand::rng().random();
+        let prefix = self.staging.delivery_headers(message.account_id, id);
         let dispatched = match self
             .dispatcher
-            .load_body(message.body, &message.envelope.rcpt_to)
+            .prepare_body(message.body, prefix, &message.envelope.rcpt_to)
             .await
         {
-            Ok(loaded) => {
-                let marked =
-                    with_delivery_headers(&self.staging, message.account_id, id, &loaded.bytes);
+            Ok(body) => {
                 let dispatch = Dispatch {
                     id,
                     account_id: message.account_id,
                     source: message.source,
                     tags: message.tags,
                     envelope: message.envelope,
-                    body: &marked,
+                    body: &body,
                     release_provider_id: None,
                 };
                 self.dispatcher.dispatch(dispatch, sample).await

@@ -51,6 +51,9 @@ impl Deliverer for MailgunDeliverer {
         if let Some(why) = &self.refused {
             return refused_report("mailgun", &message.envelope.rcpt_to, why);
         }
+        if message.body.whole().is_none() {
+            return crate::whole_body_missing("mailgun", &message);
+        }
         in_batches(&message.envelope.rcpt_to, limits::MAILGUN, |rcpts| {
             self.send_mime(&message, rcpts)
         })
@@ -65,7 +68,7 @@ impl MailgunDeliverer {
         for rcpt in rcpts {
             form = form.text("to", rcpt.clone());
         }
-        let mime = Part::bytes(message.body.to_vec())
+        let mime = Part::bytes(message.body.whole().unwrap_or_default().to_vec())
             .file_name("message.mime")
             .mime_str("application/octet-stream")
             .expect("static mime type");

@@ -128,7 +128,14 @@ impl Deliverer for MsGraphDeliverer {
         if let Some(why) = &self.refused {
             return refused_report("msgraph", &message.envelope.rcpt_to, why);
         }
-        let message_id = mime::parse(message.body).and_then(|m| m.message_id().map(str::to_string));
+        if message.body.whole().is_none() {
+            return crate::whole_body_missing("msgraph", &message);
+        }
+        let message_id = message
+            .body
+            .whole()
+            .and_then(mime::parse)
+            .and_then(|m| m.message_id().map(str::to_string));
         in_batches(&message.envelope.rcpt_to, limits::MSGRAPH, |rcpts| {
             self.send_to(&message, rcpts, message_id.clone())
         })
@@ -145,7 +152,7 @@ impl MsGraphDeliverer {
         rcpts: &[String],
         message_id: Option<String>,
     ) -> DeliveryReport {
-        let mime = mime::for_envelope(message.body, rcpts);
+        let mime = mime::for_envelope(message.body.whole().unwrap_or_default(), rcpts);
         let body = base64::engine::general_purpose::STANDARD.encode(&mime);
         let mut fresh = false;
         loop {

@@ -60,6 +60,9 @@ impl Deliverer for SendgridDeliverer {
         if let Some(why) = &self.refused {
             return refused_report("sendgrid", &message.envelope.rcpt_to, why);
         }
+        if message.body.whole().is_none() {
+            return crate::whole_body_missing("sendgrid", &message);
+        }
         in_batches(&message.envelope.rcpt_to, limits::SENDGRID, |rcpts| {
             self.mail_send(&message, rcpts)
         })
@@ -100,7 +103,8 @@ impl SendgridDeliverer {
 
 /// The JSON body of a mail send of this message to `rcpts` (envelope recipients).
 pub fn mail_send_payload(message: &Outbound<'_>, rcpts: &[String]) -> Option<Value> {
-    let parsed = mime::parse(message.body)?;
+    let body = message.body.whole()?;
+    let parsed = mime::parse(body)?;
     let named_to = mime::addresses(parsed.to());
     let named_cc = mime::addresses(parsed.cc());
     let names = mime::display_names(&parsed);
@@ -170,7 +174,7 @@ pub fn mail_send_payload(message: &Outbound<'_>, rcpts: &[String]) -> Option<Val
     if !attachments.is_empty() {
         payload["attachments"] = json!(attachments);
     }
-    let headers: serde_json::Map<String, Value> = sluice_core::router::header_fields(message.body)
+    let headers: serde_json::Map<String, Value> = sluice_core::router::header_fields(body)
         .into_iter()
         .filter(|(name, _)| {
             let lower = name.to_ascii_lowercase();
@@ -264,7 +268,7 @@ Content-Transfer-Encoding: base64\r\n\r\nJVBERg==\r\n--b1--\r\n";
                 id: 42,
                 account_id: 1,
                 envelope: &envelope,
-                body,
+                body: crate::OutboundBody::Whole(body),
             },
             &envelope.rcpt_to,
         )
@@ -305,7 +309,7 @@ Content-Transfer-Encoding: base64\r\n\r\nJVBERg==\r\n--b1--\r\n";
             id: 7,
             account_id: 1,
             envelope: &envelope,
-            body,
+            body: crate::OutboundBody::Whole(body),
         };
         mail_send_payload(&message, &envelope.rcpt_to).unwrap()
     }

@@ -55,7 +55,7 @@ pub fn send_email_payload(
     let mut payload = json!({
         "FromEmailAddress": message.envelope.mail_from,
         "Destination": { "ToAddresses": rcpts },
-        "Content": { "Raw": { "Data": base64::engine::general_purpose::STANDARD.encode(message.body) } },
+        "Content": { "Raw": { "Data": base64::engine::general_purpose::STANDARD.encode(message.body.whole().unwrap_or_default()) } },
         "EmailTags": [{ "Name": "sluice_message_id", "Value": message.id.to_string() }],
     });
     if let Some(set) = configuration_set {
@@ -114,6 +114,9 @@ impl Deliverer for SesDeliverer {
     async fn deliver(&self, message: Outbound<'_>) -> DeliveryReport {
         if let Some(why) = &self.refused {
             return refused_report("ses", &message.envelope.rcpt_to, why);
+        }
+        if message.body.whole().is_none() {
+            return crate::whole_body_missing("ses", &message);
         }
         in_batches(&message.envelope.rcpt_to, limits::SES, |rcpts| {
             self.send_email(&message, rcpts)

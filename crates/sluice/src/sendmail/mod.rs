@@ -257,16 +257,19 @@ async fn submit(
     verbose: bool,
 ) -> Result<(), Failure> {
     let server = format!("{}:{}", target.host, target.port);
-    let mut conn = connect(&target).await.map_err(|e| {
-        let permanent =
-            matches!(&e, sluice_deliver::transport::ConnectError::Smtp(s) if s.is_permanent());
-        let code = if permanent {
-            exit::UNAVAILABLE
-        } else {
-            exit::TEMPFAIL
-        };
-        Failure(code, format!("cannot submit to {server}: {e}"))
-    })?;
+    let mut conn = connect(&target)
+        .await
+        .map_err(|e| {
+            let permanent =
+                matches!(&e, sluice_deliver::transport::ConnectError::Smtp(s) if s.is_permanent());
+            let code = if permanent {
+                exit::UNAVAILABLE
+            } else {
+                exit::TEMPFAIL
+            };
+            Failure(code, format!("cannot submit to {server}: {e}"))
+        })?
+        .conn;
     let result = transaction(&mut conn, credentials, sender, recipients, content, verbose).await;
     let _ = conn.quit().await;
     result

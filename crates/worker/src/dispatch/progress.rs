@@ -6,9 +6,14 @@ use sluice_core::{DeliveryReport, Verdict};
 use sluice_store::ProviderAttempt;
 use std::collections::HashMap;
 
-/// The copies SMTP providers send, by sender name; None when that is the stored
-/// message unchanged.
-pub(super) type PreparedCopies = HashMap<Option<String>, Option<Vec<u8>>>;
+/// What one message's deliveries made of it: the copies SMTP providers send, by sender
+/// name (None when that is the message unchanged; of a split message, the head), and a
+/// split message loaded whole for the providers that need it so.
+#[derive(Default)]
+pub(super) struct PreparedCopies {
+    pub(super) copies: HashMap<Option<String>, Option<Vec<u8>>>,
+    pub(super) whole: Option<crate::bodies::LoadedBody>,
+}
 
 /// What every route of one message is delivered with.
 #[derive(Clone, Copy)]

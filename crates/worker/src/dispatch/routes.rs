@@ -30,7 +30,7 @@ pub(super) fn routes_of(
     }
     // Only rules on headers need the header section read.
     let headers = if settings.rules.iter().any(|r| r.conditions.header.is_some()) {
-        sluice_core::router::header_fields(message.body)
+        sluice_core::router::header_fields(message.body.headers())
     } else {
         Vec::new()
     };

@@ -1,0 +1,146 @@
+//! Large stored messages go to an SMTP upstream as they are read from the spool (issue N):
+//! byte-exact through a real upstream (aiosmtpd), dot-stuffed on the fly, and a stored body
+//! that can no longer be read to its end (its spool segment cut short under it) is never
+//! sent truncated: the connection is cut before the final dot, the upstream has nothing,
+//! and the message waits as a transient failure.
+
+mod common;
+
+use std::time::Duration;
+
+use common::spool::sha256_hex;
+use common::{BIN, Db, api};
+use serde_json::json;
+use sluice_testkit::{Sluice, Upstream, wait_until};
+
+/// A message of about `size` bytes whose body has lines starting with a dot (stuffed on
+/// the wire, unstuffed by the upstream) and a dot alone on a line.
+fn large_text(size: usize, marker: &str) -> String {
+    let mut text = format!("{marker}\n.a line that starts with a dot\n.\n");
+    let mut n = 0;
+    while text.len() < size {
+        text.push_str(&format!(
+            "line {n:08} of the large message, padded to a realistic width for mail\n"
+        ));
+        if n % 997 == 0 {
+            text.push_str("..two dots\n");
+        }
+        n += 1;
+    }
+    text
+}
+
+/// Sends a text message (captured: the account is in sandbox mode); its id.
+fn capture(sluice: &Sluice, text: &str, subject: &str) -> i64 {
+    let (status, sent) = api(
+        sluice,
+        "POST",
+        "/send",
+        Some(json!({ "from": "app@example.com", "to": ["ann@dest.test"],
+                     "subject": subject, "text": text })),
+    );
+    assert_eq!(status, 202, "{sent}");
+    sent["id"].as_i64().unwrap()
+}
+
+fn smtp_provider(sluice: &Sluice, port: u16) -> i64 {
+    let (status, body) = api(
+        sluice,
+        "POST",
+        "/providers",
+        Some(
+            json!({ "name": "upstream", "provider_type": "smtp", "config": {
+            "host": "127.0.0.1", "port": port, "security": "none", "timeout_secs": 30 } }),
+        ),
+    );
+    assert_eq!(status, 201, "{body}");
+    body["id"].as_i64().unwrap()
+}
+
+fn release(sluice: &Sluice, id: i64, provider: i64) {
+    let (status, body) = api(
+        sluice,
+        "POST",
+        &format!("/messages/{id}/release"),
+        Some(json!({ "provider_id": provider })),
+    );
+    assert_eq!(status, 202, "{body}");
+}
+
+/// The spool's segment files, newest last.
+fn segments(sluice: &Sluice) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(sluice.data_dir().join("spool"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("seg-"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn a_large_stored_message_is_streamed_byte_exact_and_never_sent_truncated() {
+    let upstream = Upstream::start(&["--hash"]);
+    let sluice = Sluice::builder(BIN).start();
+    let db = Db::open(&sluice);
+    let provider = smtp_provider(&sluice, upstream.port);
+    // Sandbox mode: mail is captured (its body kept in the spool) until released.
+    let (status, view) = api(
+        &sluice,
+        "PUT",
+        "/accounts/1",
+        Some(json!({ "sandbox": true })),
+    );
+    assert_eq!(
+        (status, view["sandbox"].as_bool()),
+        (200, Some(true)),
+        "{view}"
+    );
+
+    // Whole: 3 MB captured, then released to the upstream, arrives as stored.
+    let whole = capture(&sluice, &large_text(3_000_000, "first"), "streamed");
+    db.wait_status(whole, "captured", 20);
+    let stored = db.message_bytes(whole);
+    assert!(stored.len() > 3_000_000);
+    release(&sluice, whole, provider);
+    db.wait_status(whole, "delivered", 60);
+    let received = upstream.wait_for(1, Duration::from_secs(10));
+    let (sha256, len) = received[0].sha256().expect("--hash");
+    // (An API message has no Received header; the upstream hashes what it got.)
+    assert_eq!(
+        (sha256, len),
+        (sha256_hex(&stored).as_str(), stored.len() as u64),
+        "the upstream got the stored message, byte for byte"
+    );
+
+    // Cut short: the spool segment that holds the second message loses its tail after
+    // the message was committed. Its first chunk (the header section) still reads.
+    let cut = capture(&sluice, &large_text(3_000_000, "second"), "cut short");
+    db.wait_status(cut, "captured", 20);
+    let segment = segments(&sluice).pop().expect("a spool segment");
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&segment)
+        .unwrap();
+    let end = file.metadata().unwrap().len();
+    // The second message is the last thing written: keep all but its last 2 MB.
+    file.set_len(end - 2_000_000).unwrap();
+    drop(file);
+    release(&sluice, cut, provider);
+    let attempt = wait_until(Duration::from_secs(30), || {
+        db.attempts(cut).into_iter().find(|a| a.provider == "smtp")
+    })
+    .expect("an attempt is recorded");
+    assert_eq!(attempt.verdict.as_str(), "transient", "{attempt:?}");
+    assert!(
+        attempt.response.contains("could not be read"),
+        "the attempt says why: {attempt:?}"
+    );
+    assert_eq!(db.message(cut).status.as_str(), "deferred");
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        upstream.count(),
+        1,
+        "the upstream took nothing of the message that could not be read to its end"
+    );
+}
