@@ -4,7 +4,9 @@
 //! only the transient recipients pending.
 
 use proptest::prelude::*;
-use sluice_core::{DeliveryReport, MessageStatus, RecipientResult, RetryDecision, RetryPolicy, Verdict};
+use sluice_core::{
+    DeliveryReport, MessageStatus, RecipientResult, RetryDecision, RetryPolicy, Verdict,
+};
 
 use super::plan_after_attempt;
 
@@ -45,18 +47,33 @@ fn report() -> impl Strategy<Value = DeliveryReport> {
 }
 
 fn policy() -> impl Strategy<Value = RetryPolicy> {
-    (0.0..1000.0f64, 1.0..4.0f64, 0.0..10_000.0f64, 0.0..1e7f64, 1u32..20, 0.0..=1.0f64).prop_map(
-        |(initial_delay_secs, multiplier, max_delay_secs, max_age_secs, max_attempts, jitter)| {
-            RetryPolicy {
+    (
+        0.0..1000.0f64,
+        1.0..4.0f64,
+        0.0..10_000.0f64,
+        0.0..1e7f64,
+        1u32..20,
+        0.0..=1.0f64,
+    )
+        .prop_map(
+            |(
                 initial_delay_secs,
                 multiplier,
                 max_delay_secs,
                 max_age_secs,
                 max_attempts,
                 jitter,
-            }
-        },
-    )
+            )| {
+                RetryPolicy {
+                    initial_delay_secs,
+                    multiplier,
+                    max_delay_secs,
+                    max_age_secs,
+                    max_attempts,
+                    jitter,
+                }
+            },
+        )
 }
 
 proptest! {

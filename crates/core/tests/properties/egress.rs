@@ -93,7 +93,9 @@ fn forms(v4: Ipv4Addr, noise: u128) -> Vec<IpAddr> {
         IpAddr::V6(Ipv6Addr::from(
             (0x2002u128 << 112) | (u128::from(hi) << 96) | (u128::from(lo) << 80) | noise80,
         )),
-        IpAddr::V6(Ipv6Addr::from((0x2001_0000u128 << 96) | (bits << 64) | noise64)),
+        IpAddr::V6(Ipv6Addr::from(
+            (0x2001_0000u128 << 96) | (bits << 64) | noise64,
+        )),
         IpAddr::V6(Ipv6Addr::from(
             (0x2001_0000u128 << 96)
                 | (noise32 << 64)
@@ -144,8 +146,10 @@ fn any_ip() -> impl Strategy<Value = IpAddr> {
 
 fn any_net() -> impl Strategy<Value = IpNet> {
     prop_oneof![
-        (any_v4(), 0u8..=32).prop_map(|(ip, len)| IpNet::V4(Ipv4Net::new(ip, len).unwrap().trunc())),
-        (any_v6(), 0u8..=128).prop_map(|(ip, len)| IpNet::V6(Ipv6Net::new(ip, len).unwrap().trunc())),
+        (any_v4(), 0u8..=32)
+            .prop_map(|(ip, len)| IpNet::V4(Ipv4Net::new(ip, len).unwrap().trunc())),
+        (any_v6(), 0u8..=128)
+            .prop_map(|(ip, len)| IpNet::V6(Ipv6Net::new(ip, len).unwrap().trunc())),
         proptest::sample::select(CLOSED_V4.to_vec()).prop_map(|n| n.parse().unwrap()),
     ]
 }

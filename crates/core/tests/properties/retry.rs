@@ -18,7 +18,14 @@ fn policy() -> impl Strategy<Value = RetryPolicy> {
         0.0..=1.0f64,
     )
         .prop_map(
-            |(initial_delay_secs, multiplier, max_delay_secs, max_age_secs, max_attempts, jitter)| {
+            |(
+                initial_delay_secs,
+                multiplier,
+                max_delay_secs,
+                max_age_secs,
+                max_attempts,
+                jitter,
+            )| {
                 RetryPolicy {
                     initial_delay_secs,
                     multiplier,

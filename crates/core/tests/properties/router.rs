@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use proptest::prelude::*;
 use sluice_core::Source;
 use sluice_core::router::{
-    MessageFacts, ProviderSlot, Route, Rule, RoutingTable, Target, WeightedProvider, glob_match,
+    MessageFacts, ProviderSlot, Route, RoutingTable, Rule, Target, WeightedProvider, glob_match,
     matches,
 };
 use sluice_core::routing::RuleConditions;
