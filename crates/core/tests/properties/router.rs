@@ -16,23 +16,29 @@ use sluice_core::routing::RuleConditions;
 const DOMAINS: [&str; 4] = ["a.test", "b.test", "c.test", "d.test"];
 
 fn slot() -> impl Strategy<Value = ProviderSlot> {
-    (1i64..8, any::<bool>(), 0i64..3, 0i64..3).prop_map(|(id, enabled, priority, created_at)| {
-        ProviderSlot {
+    (1i64..6, proptest::bool::weighted(0.8), 0i64..3, 0i64..3).prop_map(
+        |(id, enabled, priority, created_at)| ProviderSlot {
             id,
             enabled,
             priority,
             created_at,
-        }
-    })
+        },
+    )
 }
 
+/// Conditions, each set only now and then, so that several rules often match one
+/// recipient and their order decides.
 fn conditions() -> impl Strategy<Value = RuleConditions> {
+    use proptest::option::weighted;
     (
-        proptest::option::of(proptest::sample::subsequence(DOMAINS.to_vec(), 1..=3)),
-        proptest::option::of(prop_oneof![Just("*@a.test"), Just("app@*"), Just("x?y@*")]),
-        proptest::option::of(prop_oneof![Just("t1"), Just("t2")]),
-        proptest::option::of(prop_oneof![Just(Source::Api), Just(Source::Smtp)]),
-        proptest::option::of(0i64..3000),
+        weighted(0.3, proptest::sample::subsequence(DOMAINS.to_vec(), 1..=3)),
+        weighted(
+            0.2,
+            prop_oneof![Just("*@a.test"), Just("app@*"), Just("x?y@*")],
+        ),
+        weighted(0.2, prop_oneof![Just("t1"), Just("t2")]),
+        weighted(0.2, prop_oneof![Just(Source::Api), Just(Source::Smtp)]),
+        weighted(0.2, 0i64..3000),
     )
         .prop_map(|(domains, sender, tag, source, max_size)| RuleConditions {
             sender: sender.map(str::to_string),
@@ -48,7 +54,7 @@ fn rule() -> impl Strategy<Value = Rule> {
     (
         1i64..20,
         0i64..4,
-        any::<bool>(),
+        proptest::bool::weighted(0.8),
         conditions(),
         1i64..8,
         proptest::collection::vec(1i64..8, 0..3),
