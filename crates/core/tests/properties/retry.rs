@@ -146,6 +146,28 @@ proptest! {
         }
     }
 
+    /// At the edge of the age limit, to the millisecond: a retry that lands on the deadline
+    /// is scheduled, one that lands a millisecond after it is not.
+    #[test]
+    fn the_age_limit_holds_to_the_millisecond(
+        policy in policy(),
+        attempt in 1u32..100,
+        queued_at in -1_000_000_000_000i64..4_000_000_000_000,
+        jiggle in -3i64..=3,
+        sample in 0.0..1.0f64,
+    ) {
+        prop_assume!(attempt < policy.max_attempts);
+        let delay = delay_ms(&policy, attempt, 0, sample).unwrap();
+        let deadline = policy.deadline(queued_at);
+        let now = deadline - delay + jiggle;
+        let decision = policy.next_attempt(attempt, queued_at, now, sample);
+        if jiggle <= 0 {
+            prop_assert_eq!(decision, RetryDecision::RetryAt(now + delay));
+        } else {
+            prop_assert_eq!(decision, RetryDecision::GiveUp);
+        }
+    }
+
     /// Out-of-range inputs (a sample outside [0, 1), extreme times, jitter over 1, a huge
     /// attempt number) never panic and never schedule into the past.
     #[test]
