@@ -9,7 +9,7 @@ pub struct RetryPolicy {
     pub initial_delay_secs: f64,
     /// Each further delay is the previous one times this.
     pub multiplier: f64,
-    /// No delay is longer than this, in seconds.
+    /// No delay is longer than this, in seconds, jitter included.
     pub max_delay_secs: f64,
     /// Give up once a message is older than this, in seconds.
     pub max_age_secs: f64,
@@ -40,6 +40,12 @@ pub enum RetryDecision {
 }
 
 impl RetryPolicy {
+    /// The unix time in milliseconds after which a message queued at `queued_at_ms` is
+    /// not retried (`max_age_secs` after it was queued).
+    pub fn deadline(&self, queued_at_ms: i64) -> i64 {
+        queued_at_ms.saturating_add((self.max_age_secs * 1000.0) as i64)
+    }
+
     /// What to do after attempt number `attempts_made` (1 for the first) failed transiently.
     /// `jitter_sample` is a uniform sample in `[0, 1)`.
     pub fn next_attempt(
@@ -57,10 +63,11 @@ impl RetryPolicy {
             .min(self.max_delay_secs)
             .max(0.0);
         let spread = self.jitter.clamp(0.0, 1.0) * (2.0 * jitter_sample.clamp(0.0, 1.0) - 1.0);
-        let delay_ms = (base * (1.0 + spread) * 1000.0).round() as i64;
+        // The cap holds after the spread too: at the cap, jitter only shortens.
+        let delay = (base * (1.0 + spread)).min(self.max_delay_secs).max(0.0);
+        let delay_ms = (delay * 1000.0).round() as i64;
         let at = now_ms.saturating_add(delay_ms.max(0));
-        let deadline = queued_at_ms.saturating_add((self.max_age_secs * 1000.0) as i64);
-        if at > deadline {
+        if at > self.deadline(queued_at_ms) {
             RetryDecision::GiveUp
         } else {
             RetryDecision::RetryAt(at)
@@ -111,6 +118,20 @@ mod tests {
         assert_eq!(
             policy().next_attempt(1, 0, 0, 0.999_999),
             RetryDecision::RetryAt(15_000)
+        );
+    }
+
+    #[test]
+    fn jitter_never_takes_a_delay_over_the_cap() {
+        // Attempt 5 is at the 60 s cap: the spread may shorten it, never lengthen it.
+        // (It used to land at 90 s, the cap plus half, with jitter 0.5.)
+        assert_eq!(
+            policy().next_attempt(5, 0, 0, 0.999_999),
+            RetryDecision::RetryAt(60_000)
+        );
+        assert_eq!(
+            policy().next_attempt(5, 0, 0, 0.0),
+            RetryDecision::RetryAt(30_000)
         );
     }
 

@@ -539,6 +539,10 @@ fn test_message(test: &TestMessage<'_>, hello: &str) -> Vec<u8> {
 }
 
 #[cfg(test)]
+#[path = "smtp_stuffing_tests.rs"]
+mod stuffing_tests;
+
+#[cfg(test)]
 mod tests {
     use super::dot_stuffed;
 

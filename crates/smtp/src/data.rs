@@ -129,6 +129,10 @@ impl BareNewlineCheck {
 }
 
 #[cfg(test)]
+#[path = "data_props.rs"]
+mod props;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

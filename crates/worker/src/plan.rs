@@ -125,11 +125,13 @@ pub fn plan_after_attempt(
             }
             match policy.next_attempt(attempts_before + 1, created_at, now, jitter_sample) {
                 RetryDecision::RetryAt(at) => {
-                    // The provider may ask for a longer wait than the schedule's.
-                    let asked = report
-                        .retry_after_secs
-                        .map_or(at, |secs| now.saturating_add(secs as i64 * 1000));
-                    let at = at.max(asked);
+                    // The provider may ask for a longer wait than the schedule's, but not
+                    // past the message's age limit (any number it sends, u64::MAX too).
+                    let asked = report.retry_after_secs.map_or(at, |secs| {
+                        let ms = i64::try_from(secs).unwrap_or(i64::MAX).saturating_mul(1000);
+                        now.saturating_add(ms)
+                    });
+                    let at = asked.clamp(at, policy.deadline(created_at).max(at));
                     events.push(("deferred".into(), error.clone()));
                     AttemptPlan {
                         status: MessageStatus::Deferred,
@@ -184,6 +186,10 @@ pub fn plan_after_sync_attempt(
     }
     plan_after_attempt(report, 0, created_at, now, policy, jitter_sample)
 }
+
+#[cfg(test)]
+#[path = "plan_props.rs"]
+mod props;
 
 #[cfg(test)]
 mod tests {
@@ -279,6 +285,26 @@ mod tests {
             (p.status, kinds(&p)),
             (MessageStatus::Captured, vec!["captured"])
         );
+    }
+
+    #[test]
+    fn a_huge_retry_after_waits_until_the_age_limit_not_less() {
+        use Verdict::*;
+        // Retry-After: 18446744073709551615 used to wrap to -1 s (retried at once); one
+        // over i64::MAX / 1000 overflowed the multiplication (a panic in debug builds).
+        for secs in [u64::MAX, i64::MAX as u64 / 1000 + 1, 10_000] {
+            let mut asked = report(&[(Transient, 429)]);
+            asked.retry_after_secs = Some(secs);
+            let p = plan_after_attempt(&asked, 0, 0, 5, &policy(), 0.5);
+            assert_eq!(p.status, MessageStatus::Deferred, "{secs}");
+            // The age limit (1000 s after creation at 0) bounds the provider's wait.
+            assert_eq!(p.next_attempt_at, 1_000_000, "{secs}");
+        }
+        // A wait inside the age limit is kept.
+        let mut asked = report(&[(Transient, 429)]);
+        asked.retry_after_secs = Some(300);
+        let p = plan_after_attempt(&asked, 0, 0, 5, &policy(), 0.5);
+        assert_eq!(p.next_attempt_at, 300_005);
     }
 
     #[test]
