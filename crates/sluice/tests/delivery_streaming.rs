@@ -144,3 +144,73 @@ fn a_large_stored_message_is_streamed_byte_exact_and_never_sent_truncated() {
         "the upstream took nothing of the message that could not be read to its end"
     );
 }
+
+/// A self-signed certificate and key for an upstream, in `dir`.
+fn upstream_certificate(dir: &std::path::Path) -> (String, String) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=upstream.test"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    assert!(made.status.success(), "{made:?}");
+    (cert.display().to_string(), key.display().to_string())
+}
+
+/// Both TLS modes to an upstream: STARTTLS (done by Sluice before lettre sees the
+/// connection) and implicit TLS; a small message and a large streamed one each arrive
+/// byte-exact over TLS.
+#[test]
+fn tls_upstreams_get_small_and_streamed_mail_over_starttls_and_implicit_tls() {
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key) = upstream_certificate(certs.path());
+    for (security, extra) in [("starttls", None), ("tls", Some("--implicit-tls"))] {
+        let mut args = vec![
+            "--hash",
+            "--tls-cert",
+            cert.as_str(),
+            "--tls-key",
+            key.as_str(),
+        ];
+        args.extend(extra);
+        let upstream = Upstream::start(&args);
+        let sluice = Sluice::builder(BIN)
+            .provider(&format!(
+                "type = \"smtp\"\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"{security}\"\n\
+                 skip_tls_verify = true\ntimeout_secs = 20",
+                upstream.port
+            ))
+            .start();
+        let db = Db::open(&sluice);
+        let mut sent = Vec::new();
+        for (size, subject) in [(2_000, "small"), (1_500_000, "large")] {
+            let (status, body) = api(
+                &sluice,
+                "POST",
+                "/send",
+                Some(json!({ "from": "app@example.com", "to": ["ann@dest.test"],
+                             "subject": subject, "text": large_text(size, subject) })),
+            );
+            assert_eq!(status, 202, "{body}");
+            let id = body["id"].as_i64().unwrap();
+            db.wait_status(id, "delivered", 60);
+            sent.push(db.message_bytes(id));
+        }
+        let received = upstream.wait_for(2, Duration::from_secs(10));
+        for message in &received {
+            assert_eq!(message.envelope["tls"], true, "{security}: over TLS");
+            let (sha256, len) = message.sha256().expect("--hash");
+            assert!(
+                sent.iter()
+                    .any(|m| sha256_hex(m) == sha256 && m.len() as u64 == len),
+                "{security}: a message arrived as stored"
+            );
+        }
+    }
+}

@@ -33,6 +33,9 @@ parser.add_argument("--delay", type=float, default=0.0, help="seconds to wait be
 parser.add_argument("--no-pipelining", action="store_true", help="do not advertise PIPELINING")
 parser.add_argument("--tls-cert", default="")
 parser.add_argument("--tls-key", default="")
+parser.add_argument(
+    "--implicit-tls", action="store_true", help="with --tls-cert: TLS from the first byte, no STARTTLS"
+)
 args = parser.parse_args()
 os.makedirs(args.out, exist_ok=True)
 
@@ -103,7 +106,9 @@ class Handler:
                     "mail_from": envelope.mail_from,
                     "rcpt_tos": envelope.rcpt_tos,
                     "mail_options": envelope.mail_options,
-                    "tls": session.ssl is not None,
+                    # Implicit TLS: the listener speaks nothing else (aiosmtpd sets
+                    # session.ssl only after STARTTLS).
+                    "tls": session.ssl is not None or args.implicit_tls,
                     "pipelined": getattr(session, "pipelined", False),
                     **hashed,
                 },
@@ -126,7 +131,8 @@ controller = Controller(
     port=args.port,
     decode_data=False,
     enable_SMTPUTF8=True,
-    tls_context=tls_context,
+    tls_context=None if args.implicit_tls else tls_context,
+    ssl_context=tls_context if args.implicit_tls else None,
     data_size_limit=64 * 1024 * 1024,
 )
 controller.start()
