@@ -62,6 +62,9 @@ struct Inner {
     /// Counts syncs started: bytes written while it read `e` are covered by a sync that
     /// started after (which moves its segments' `durable` past `e`).
     epoch: std::sync::atomic::AtomicU64,
+    /// One sync at a time (group sync): a caller that waited here usually finds its bytes
+    /// covered by the sync that ran meanwhile, and returns without one of its own.
+    sync_gate: tokio::sync::Mutex<()>,
     /// Held while this spool owns the directory; `None`: opened read-only.
     _lock: Option<std::fs::File>,
 }
@@ -119,6 +122,7 @@ impl Spool {
                         segments: HashMap::new(),
                     }),
                     epoch: Default::default(),
+                    sync_gate: tokio::sync::Mutex::new(()),
                     _lock: None,
                 }),
             };
@@ -179,6 +183,7 @@ impl Spool {
                     segments,
                 }),
                 epoch: Default::default(),
+                sync_gate: tokio::sync::Mutex::new(()),
                 _lock: Some(lock),
             }),
         };
@@ -354,6 +359,7 @@ impl BodyStorage for Spool {
         if !self.inner.owned() {
             return Err(read_only());
         }
+        let _turn = self.inner.sync_gate.lock().await;
         // Only segments holding bytes that no sync started since covers.
         let mut ids = HashSet::new();
         for reference in references {
