@@ -41,8 +41,19 @@ pub fn with_envelope_bcc(body: &[u8], named: &[String], rcpts: &[String]) -> Vec
         return body.to_vec();
     }
     let mut out = format!("Bcc: {}\r\n", missing.join(", ")).into_bytes();
-    out.extend_from_slice(body);
+    out.extend_from_slice(&body[orphan_lines_end(body)..]);
     out
+}
+
+/// Where the lines that begin with a space or tab at the very start of a message end: they
+/// continue no field, and before them a new field would take them in (a `Bcc` put first
+/// would gain their addresses), so they are dropped.
+fn orphan_lines_end(body: &[u8]) -> usize {
+    let mut at = 0;
+    while matches!(body.get(at), Some(b' ' | b'\t')) {
+        at = memchr::memchr(b'\n', &body[at..]).map_or(body.len(), |i| at + i + 1);
+    }
+    at
 }
 
 /// Display name (when there is one) by lower-case address, from To, Cc and Bcc.
@@ -289,6 +300,28 @@ Bcc: secret@x.test, hid@x.test\r\nSubject: s\r\n\r\nbody\r\n"
             b"Bcc: b@x.test\r\nTo: A <a@x.test>\r\nSubject: s\r\n\r\nhi\r\n"
         );
         assert_eq!(for_envelope(body, &rcpts(&["a@x.test"])), body.to_vec());
+    }
+
+    #[test]
+    fn lines_continuing_no_field_do_not_join_the_bcc() {
+        // Found by the `mime_convert` fuzz target: a message starting with a folded line
+        // (` gone@x.test`, no field before it) had the added `Bcc: ann@x.test` take that
+        // line in, so Graph could send to gone@x.test.
+        let body = b" gone@x.test\r\nBcc: secret@x.test, hid@x.test\r\nt\r\n\
+Cc: =?utf-8?q?J=C3=BCrgen?= <j@x.test>,\r\n gone@x.test\r\nBcc: secret@x.test, hid@x.test\r\n\
+Subject: s\r\n\r\nbody\r\n";
+        let out = for_envelope(body, &rcpts(&["ANN@x.test"]));
+        assert_eq!(receivers(&out), vec!["ann@x.test"]);
+        let text = String::from_utf8_lossy(&out);
+        assert!(!text.contains("gone@"), "{text}");
+        assert!(
+            text.starts_with("Bcc: ANN@x.test\r\nt\r\nSubject: s\r\n"),
+            "{text}"
+        );
+        // Headers naming only envelope recipients: the same when the Bcc is added.
+        let body = b"\t other@x.test\r\nTo: a@x.test\r\n\r\nhi\r\n";
+        let out = for_envelope(body, &rcpts(&["a@x.test", "b@x.test"]));
+        assert_eq!(out, b"Bcc: b@x.test\r\nTo: a@x.test\r\n\r\nhi\r\n");
     }
 
     #[test]
