@@ -190,10 +190,10 @@ pub fn build(message: Composed<'_>) -> Result<Vec<u8>, ComposeError> {
         builder = builder.header(name.clone(), Text::new(value.clone()));
     }
     if let Some(text) = message.text {
-        builder = builder.text_body(text.to_string());
+        builder = builder.text_body(lone_cr_to_crlf(text));
     }
     if let Some(html) = message.html {
-        builder = builder.html_body(html.to_string());
+        builder = builder.html_body(lone_cr_to_crlf(html));
     }
     for attachment in message.attachments {
         builder = builder.attachment(
@@ -202,7 +202,83 @@ pub fn build(message: Composed<'_>) -> Result<Vec<u8>, ComposeError> {
             attachment.content,
         );
     }
-    builder
+    let raw = builder
         .write_to_vec()
-        .map_err(|e| ComposeError::new(format!("the message could not be built: {e}")))
+        .map_err(|e| ComposeError::new(format!("the message could not be built: {e}")))?;
+    // mail-builder writes text parts (and text/* attachments) as they are unless they hold
+    // 8-bit bytes or long lines: a NUL or a bare CR would reach the wire, where SMTP hops
+    // refuse it or, worse, read a bare CR as a line end (smuggling).
+    if !crlf_only(&raw) {
+        return Err(ComposeError::new(
+            "the message would hold a NUL or a bare CR: text and html may not contain NUL, \
+             and a text attachment with NUL or bare CR must be sent as application/octet-stream",
+        ));
+    }
+    Ok(raw)
+}
+
+/// A CR not followed by LF becomes CRLF (old Mac line ends), so no bare CR is written.
+fn lone_cr_to_crlf(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == '\r' && chars.peek() != Some(&'\n') {
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// No NUL, and every CR and LF part of a CRLF.
+fn crlf_only(raw: &[u8]) -> bool {
+    raw.iter().enumerate().all(|(i, &b)| match b {
+        0 => false,
+        b'\r' => raw.get(i + 1) == Some(&b'\n'),
+        b'\n' => i > 0 && raw[i - 1] == b'\r',
+        _ => true,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn built(text: &str, attachments: Vec<Attachment>) -> Result<Vec<u8>, ComposeError> {
+        let from = parse_mailbox("from", "App <app@example.com>").unwrap();
+        let to = [parse_mailbox("to", "a@x.test").unwrap()];
+        build(Composed {
+            from: &from,
+            to: &to,
+            cc: &[],
+            reply_to: None,
+            subject: "Hello",
+            text: Some(text),
+            html: None,
+            attachments,
+            headers: &[],
+            message_id: "id@relay.test",
+            date_secs: 1_700_000_000,
+        })
+    }
+
+    #[test]
+    fn no_nul_or_bare_cr_reaches_the_message() {
+        // Found by the `send_json` fuzz target: a text/plain attachment of "\0ello" (content
+        // "AGVsbG8=") was written as it was, NUL and all.
+        let nul_file = decode_attachment(0, "a.txt", "text/plain", "AGVsbG8=").unwrap();
+        let error = built("hi", vec![nul_file]).unwrap_err();
+        assert!(error.message.contains("NUL"), "{}", error.message);
+        let binary = decode_attachment(0, "a.bin", "application/octet-stream", "AGVsbG8=");
+        assert!(built("hi", vec![binary.unwrap()]).is_ok());
+        assert!(built("nul \0 in text", Vec::new()).is_err());
+        // A bare CR in text (SMTP smuggling's `<CR>.<CR>`) becomes a line end.
+        let raw = built("a\r.\rMAIL FROM:<x@y>\r\nb", Vec::new()).unwrap();
+        let text = String::from_utf8(raw).unwrap();
+        assert!(
+            text.contains("a\r\n.\r\nMAIL FROM:<x@y>\r\nb") || text.contains("a\r\n..\r\nMAIL"),
+            "{text}"
+        );
+        assert!(crlf_only(text.as_bytes()));
+    }
 }

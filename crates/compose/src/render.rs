@@ -61,7 +61,16 @@ pub const BUILTIN_NAMES: [&str; 5] = [
     "password_reset",
 ];
 
-/// Renders the three parts with `data`; an error names the part and line.
+/// Instructions one part may run (minijinja fuel): far above what a mail template needs,
+/// low enough that a hostile one (nested loops over `range(100000)`) stops in well under
+/// a second instead of running for hours.
+pub const FUEL: u64 = 500_000;
+
+/// Bytes one part may render to; a template that writes more fails.
+pub const MAX_OUTPUT: usize = 4 * 1024 * 1024;
+
+/// Renders the three parts with `data`; an error names the part and line. Each part runs on
+/// at most [`FUEL`] instructions and renders to at most [`MAX_OUTPUT`] bytes.
 pub fn render(
     subject: &str,
     text: &str,
@@ -69,6 +78,7 @@ pub fn render(
     data: &Value,
 ) -> Result<Rendered, TemplateError> {
     let mut env = Environment::new();
+    env.set_fuel(Some(FUEL));
     env.set_auto_escape_callback(|name| {
         if name.ends_with(".html") {
             AutoEscape::Html
@@ -86,9 +96,19 @@ pub fn render(
             .map_err(template_error)?;
     }
     let render_one = |name: &str| {
+        let mut out = Bounded(Vec::new());
         env.get_template(name)
-            .and_then(|t| t.render(minijinja::value::Serde(data)))
-            .map_err(template_error)
+            .and_then(|t| t.render_captured_to(minijinja::value::Serde(data), &mut out))
+            .map_err(|error| match error.kind() {
+                // The writer's error carries no template name.
+                minijinja::ErrorKind::WriteFailure => TemplateError {
+                    message: format!("{}: renders more than 4 MiB", part_of(Some(name))),
+                },
+                _ => template_error(error),
+            })?;
+        String::from_utf8(out.0).map_err(|_| TemplateError {
+            message: "template: output is not UTF-8".into(),
+        })
     };
     Ok(Rendered {
         subject: render_one("subject.txt")?.trim().to_string(),
@@ -97,18 +117,43 @@ pub fn render(
     })
 }
 
-fn template_error(error: minijinja::Error) -> TemplateError {
-    let part = match error.name() {
+/// A render's output, refusing to grow past [`MAX_OUTPUT`].
+struct Bounded(Vec<u8>);
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() + buf.len() > MAX_OUTPUT {
+            return Err(std::io::Error::other("output too large"));
+        }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn part_of(name: Option<&str>) -> &'static str {
+    match name {
         Some("subject.txt") => "subject",
         Some("text.txt") => "text",
         Some("html.html") => "html",
         _ => "template",
-    };
+    }
+}
+
+fn template_error(error: minijinja::Error) -> TemplateError {
+    let part = part_of(error.name());
     let line = error
         .line()
         .map(|l| format!(" line {l}"))
         .unwrap_or_default();
-    let detail = error.detail().unwrap_or("invalid template").to_string();
+    let detail = match error.kind() {
+        minijinja::ErrorKind::OutOfFuel => "runs too long",
+        _ => error.detail().unwrap_or("invalid template"),
+    }
+    .to_string();
     TemplateError {
         message: format!("{part}{line}: {} ({detail})", error.kind()),
     }
@@ -141,6 +186,25 @@ mod tests {
             "{}",
             error.message
         );
+    }
+
+    #[test]
+    fn hostile_templates_stop() {
+        // Nested loops: 10^10 steps, hours of CPU before fuel bounded a render.
+        let slow =
+            "{% for a in range(100000) %}{% for b in range(100000) %}x{% endfor %}{% endfor %}";
+        let started = std::time::Instant::now();
+        let error = render(slow, "", "", &json!({})).unwrap_err();
+        assert!(error.message.contains("runs too long"), "{}", error.message);
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        // Few instructions, a lot of output.
+        let big = "{% for a in range(100) %}{{ 'x' * 100000 }}{% endfor %}";
+        let error = render("s", big, "", &json!({})).unwrap_err();
+        assert!(error.message.starts_with("text"), "{}", error.message);
+        assert!(error.message.contains("4 MiB"), "{}", error.message);
+        // Unbounded recursion is minijinja's own limit.
+        let deep = "{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}";
+        assert!(render("s", "", deep, &json!({})).is_err());
     }
 
     #[test]

@@ -133,6 +133,16 @@ pub fn load(base: Config, file: Option<&Path>) -> Result<Config, ConfigError> {
         }
         figment = figment.merge(Toml::file(path));
     }
+    finish(figment)
+}
+
+/// `load` with the file's text given instead of its path (then `SLUICE_*` variables, then
+/// validation, as `load`): for the config fuzz target and tests.
+pub fn load_str(base: Config, toml: &str) -> Result<Config, ConfigError> {
+    finish(Figment::from(Serialized::defaults(base)).merge(Toml::string(toml)))
+}
+
+fn finish(figment: Figment) -> Result<Config, ConfigError> {
     let config: Config = figment
         .merge(
             Env::prefixed("SLUICE_")

@@ -67,18 +67,23 @@ fn decode_q(text: &str) -> Vec<u8> {
     while i < bytes.len() {
         match bytes[i] {
             b'_' => out.push(b' '),
-            b'=' if i + 2 < bytes.len() => match u8::from_str_radix(&text[i + 1..i + 3], 16) {
-                Ok(b) => {
-                    out.push(b);
+            // Byte-wise: `=` may be followed by any character, a multi-byte one included.
+            b'=' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(high), Some(low)) => {
+                    out.push(high << 4 | low);
                     i += 2;
                 }
-                Err(_) => out.push(b'='),
+                _ => out.push(b'='),
             },
             b => out.push(b),
         }
         i += 1;
     }
     out
+}
+
+fn hex(b: u8) -> Option<u8> {
+    char::from(b).to_digit(16).map(|d| d as u8)
 }
 
 #[cfg(test)]
@@ -109,6 +114,20 @@ mod tests {
         for value in unsafe_values {
             assert!(!is_header_safe(value), "{value:?}");
         }
+    }
+
+    #[test]
+    fn q_words_with_multibyte_text_do_not_panic() {
+        // Found by the `address` fuzz target (through `compose::parse_mailbox`): `=` then a
+        // character and a multi-byte one sliced a `str` inside a character, a panic on
+        // any send API or webhook field checked here.
+        let found = "\">\"qum\"???\"qum\"???====?:=m\"?q?=e==l\u{fc}xample.\u{fc}\u{787}c p===?==\u{f}\u{f}\u{f}\u{f}";
+        assert!(is_header_safe(found));
+        assert!(is_header_safe("=?utf-8?q?=a\u{fc}?="));
+        assert!(is_header_safe("=?utf-8?q?\u{fc}=\u{fc}?="));
+        assert!(!is_header_safe("=?utf-8?q?\u{fc}=0A\u{fc}?="));
+        // Not two hex digits (`from_str_radix` took `+A` for 0x0A): kept as written.
+        assert!(is_header_safe("=?utf-8?q?=+A?="));
     }
 
     #[test]

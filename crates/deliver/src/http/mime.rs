@@ -41,8 +41,19 @@ pub fn with_envelope_bcc(body: &[u8], named: &[String], rcpts: &[String]) -> Vec
         return body.to_vec();
     }
     let mut out = format!("Bcc: {}\r\n", missing.join(", ")).into_bytes();
-    out.extend_from_slice(body);
+    out.extend_from_slice(&body[orphan_lines_end(body)..]);
     out
+}
+
+/// Where the lines that begin with a space or tab at the very start of a message end: they
+/// continue no field, and before them a new field would take them in (a `Bcc` put first
+/// would gain their addresses), so they are dropped.
+fn orphan_lines_end(body: &[u8]) -> usize {
+    let mut at = 0;
+    while matches!(body.get(at), Some(b' ' | b'\t')) {
+        at = memchr::memchr(b'\n', &body[at..]).map_or(body.len(), |i| at + i + 1);
+    }
+    at
 }
 
 /// Display name (when there is one) by lower-case address, from To, Cc and Bcc.
@@ -70,6 +81,9 @@ pub fn for_envelope(body: &[u8], rcpts: &[String]) -> Vec<u8> {
     let mut named = Vec::new();
     let mut stranger = false;
     for field in &fields {
+        // A field without a proper name is one parsers read in different ways (mail-parser
+        // takes `:cc: x` for a Cc): rewrite, which drops it.
+        stranger |= !well_named(field);
         if let Some(kind) = recipient_field(field) {
             for (address, _) in field_addresses(field, kind) {
                 stranger |= !wanted.contains(&address);
@@ -84,6 +98,7 @@ pub fn for_envelope(body: &[u8], rcpts: &[String]) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() + 64);
     for field in &fields {
         match recipient_field(field) {
+            None if !well_named(field) => {}
             None => out.extend_from_slice(field),
             Some(RecipientField::Bcc) => {}
             Some(kind) => {
@@ -113,6 +128,16 @@ enum RecipientField {
     To,
     Cc,
     Bcc,
+}
+
+/// RFC 5322 `field-name ":"`: one or more printable ASCII characters but the colon
+/// (whitespace before the colon tolerated, as `recipient_field` does).
+fn well_named(field: &[u8]) -> bool {
+    let Some(colon) = field.iter().position(|b| *b == b':') else {
+        return false;
+    };
+    let name = field[..colon].trim_ascii_end();
+    !name.is_empty() && name.iter().all(|b| (33..=126).contains(b))
 }
 
 fn recipient_field(field: &[u8]) -> Option<RecipientField> {
@@ -289,6 +314,42 @@ Bcc: secret@x.test, hid@x.test\r\nSubject: s\r\n\r\nbody\r\n"
             b"Bcc: b@x.test\r\nTo: A <a@x.test>\r\nSubject: s\r\n\r\nhi\r\n"
         );
         assert_eq!(for_envelope(body, &rcpts(&["a@x.test"])), body.to_vec());
+    }
+
+    #[test]
+    fn lines_continuing_no_field_do_not_join_the_bcc() {
+        // Found by the `mime_convert` fuzz target: a message starting with a folded line
+        // (` gone@x.test`, no field before it) had the added `Bcc: ann@x.test` take that
+        // line in, so Graph could send to gone@x.test.
+        let body = b" gone@x.test\r\nBcc: secret@x.test, hid@x.test\r\nt\r\n\
+Cc: =?utf-8?q?J=C3=BCrgen?= <j@x.test>,\r\n gone@x.test\r\nBcc: secret@x.test, hid@x.test\r\n\
+Subject: s\r\n\r\nbody\r\n";
+        let out = for_envelope(body, &rcpts(&["ANN@x.test"]));
+        assert_eq!(receivers(&out), vec!["ann@x.test"]);
+        let text = String::from_utf8_lossy(&out);
+        assert!(!text.contains("gone@"), "{text}");
+        assert!(
+            text.starts_with("Bcc: ANN@x.test\r\nSubject: s\r\n"),
+            "{text}"
+        );
+        // Headers naming only envelope recipients: the same when the Bcc is added.
+        let body = b"\t other@x.test\r\nTo: a@x.test\r\n\r\nhi\r\n";
+        let out = for_envelope(body, &rcpts(&["a@x.test", "b@x.test"]));
+        assert_eq!(out, b"Bcc: b@x.test\r\nTo: a@x.test\r\n\r\nhi\r\n");
+    }
+
+    #[test]
+    fn fields_without_a_proper_name_are_dropped() {
+        // Found by the `mime_convert` fuzz target: `:cc: x` was copied as an unknown field,
+        // and mail-parser reads it as a Cc (Graph could too).
+        let body = b"To: a@x.test\r\n:cc: secret@elsewhere.test\r\nT\xb8o: c@x.test\r\n\
+Subject: s\r\n\r\nbody\r\n";
+        let out = for_envelope(body, &rcpts(&["a@x.test", "b@x.test"]));
+        assert_eq!(receivers(&out), vec!["a@x.test", "b@x.test"]);
+        assert_eq!(
+            out,
+            b"Bcc: b@x.test\r\nTo: a@x.test\r\nSubject: s\r\n\r\nbody\r\n"
+        );
     }
 
     #[test]
