@@ -68,7 +68,7 @@ fuzz_target!(|data: &[u8]| {
         id: 1,
         account_id: 1,
         envelope: &envelope,
-        body,
+        body: sluice_deliver::OutboundBody::Whole(body),
     };
     if let Some(payload) = sendgrid::mail_send_payload(&message, &rcpts) {
         let mut emails = Vec::new();
