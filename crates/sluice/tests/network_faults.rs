@@ -43,8 +43,10 @@ fn send(sluice: &Sluice, to: &str, subject: &str) -> i64 {
         sluice,
         "POST",
         "/send",
-        Some(json!({ "from": "app@example.com", "to": [to], "subject": subject,
-                     "text": "a body of a few lines\nsecond line\nthird line\n" })),
+        Some(
+            json!({ "from": "app@example.com", "to": [to], "subject": subject,
+                     "text": "a body of a few lines\nsecond line\nthird line\n" }),
+        ),
     );
     assert_eq!(status, 202, "{body}");
     body["id"].as_i64().unwrap()
@@ -128,7 +130,10 @@ fn http_services_that_reset_or_answer_unreadable_bodies_get_the_right_verdict() 
         ("truncated-json", &[Verdict::Delivered]),
         ("non-json", &[Verdict::Delivered]),
     ];
-    for (n, kind) in ["sendgrid", "mailgun", "ses", "msgraph"].into_iter().enumerate() {
+    for (n, kind) in ["sendgrid", "mailgun", "ses", "msgraph"]
+        .into_iter()
+        .enumerate()
+    {
         let (status, body) = api(
             &sluice,
             "POST",
@@ -143,8 +148,10 @@ fn http_services_that_reset_or_answer_unreadable_bodies_get_the_right_verdict() 
             &sluice,
             "POST",
             "/routing-rules",
-            Some(json!({ "name": kind, "priority": n + 1, "provider_id": provider,
-                         "conditions": { "recipient_domains": [format!("{kind}.test")] } })),
+            Some(
+                json!({ "name": kind, "priority": n + 1, "provider_id": provider,
+                         "conditions": { "recipient_domains": [format!("{kind}.test")] } }),
+            ),
         );
         assert_eq!(status, 201, "{body}");
         let service = fake_service(kind);
@@ -159,7 +166,11 @@ fn http_services_that_reset_or_answer_unreadable_bodies_get_the_right_verdict() 
             // The service saw the message once per attempt, each time a valid request.
             let requests = fake.requests(service);
             let requests = &requests[before..];
-            assert_eq!(requests.len(), expected.len(), "{kind} {fault}: {requests:?}");
+            assert_eq!(
+                requests.len(),
+                expected.len(),
+                "{kind} {fault}: {requests:?}"
+            );
             assert!(
                 requests.iter().all(|r| r["problems"] == json!([])),
                 "{kind} {fault}: {requests:?}"
@@ -259,7 +270,11 @@ fn connections_to_the_upstream_cut_at_random_lose_nothing() {
         .provider(&plain_provider(proxy.port))
         .start();
     let (accepted, summary) = send_load(&sluice, 300, 40);
-    assert_eq!(accepted.len(), 300, "the client side has no faults:\n{summary}");
+    assert_eq!(
+        accepted.len(),
+        300,
+        "the client side has no faults:\n{summary}"
+    );
     proxy.set_cutting(false);
     let copies = all_arrive(&upstream, &accepted, &summary);
     let twice = copies.values().filter(|n| **n > 1).count();

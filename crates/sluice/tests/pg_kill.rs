@@ -42,7 +42,14 @@ fn backends_killed_under_load_give_4xx_never_250_and_lose_nothing() {
         return;
     };
     let admin_url = base_url().unwrap();
-    let name = db.url.rsplit('/').next().unwrap().split('?').next().unwrap();
+    let name = db
+        .url
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap();
     let name = name.to_string();
     let upstream = Upstream::start(&["--discard-body"]);
     let sluice = Sluice::builder(BIN)
