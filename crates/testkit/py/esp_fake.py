@@ -4,7 +4,11 @@ Each endpoint checks a request the way its service does (authentication, the Sig
 signature recomputed with botocore, the JSON / multipart / base64 shape) and answers as
 the service would: success, or the service's own error. Tests script extra answers per
 service (400, 401, 429 with Retry-After, 500, 503, a hang) through POST /_script, and read
-every request and the problems found in it from GET /_log.
+every request and the problems found in it from GET /_log. Scripted network faults, applied
+to a request the service would accept (after it was checked and logged): "reset" (TCP RST
+before any status line), "reset-mid-body" (the success status and headers, part of the
+body, then RST), "truncated-json" (the success status with half a JSON body, its length
+honest) and "non-json" (the success status with an HTML body).
 
 Prints "READY <port>" once listening.
 """
@@ -15,7 +19,10 @@ import email
 import email.policy
 import email.utils
 import json
+import os
 import re
+import socket
+import struct
 import threading
 import time
 import uuid
@@ -46,6 +53,7 @@ lock = threading.Lock()
 log = []
 scripts = {}  # service -> list of scripted answers
 tokens = {}  # graph token -> expiry (unix seconds)
+FAULTS = ("reset", "reset-mid-body", "truncated-json", "non-json")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -89,6 +97,36 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def reset(self):
+        """Ends the connection with a TCP RST (SO_LINGER 0), as a crashing peer does."""
+        self.wfile.flush()
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        os.close(self.connection.detach())
+        self.close_connection = True
+
+    def fault(self, fault, status, reply, headers):
+        if fault == "reset":
+            return self.reset()
+        if isinstance(reply, (dict, list)):
+            reply = json.dumps(reply).encode()
+        if fault == "non-json":
+            return self.answer(status, b"<html><body>Service degraded</body></html>", headers,
+                               content_type="text/html")
+        body = reply or json.dumps({"message": "Queued. Thank you.", "id": "<%s>" % uuid.uuid4().hex}).encode()
+        if fault == "truncated-json":
+            return self.answer(status, body[: len(body) // 2], headers)
+        # reset-mid-body: the status line and headers promise more than is sent.
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body) + 100))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body[: len(body) // 2])
+        self.wfile.flush()
+        time.sleep(0.05)
+        self.reset()
+
     def do_GET(self):
         if self.path == "/_log":
             with lock:
@@ -126,6 +164,12 @@ class Handler(BaseHTTPRequestHandler):
                     tokens.clear()
                 scripted = None
             status, reply, headers = handle(match, body, entry)
+            if status < 300 and scripted in FAULTS:
+                entry["status"] = status
+                entry["fault"] = scripted
+                with lock:
+                    log.append(entry)
+                return self.fault(scripted, status, reply, headers)
             if status < 300 and scripted:
                 code, _, retry_after = scripted.partition(":")
                 status = int(code)

@@ -8,11 +8,14 @@ import asyncio
 import hashlib
 import json
 import os
+import socket
 import ssl
+import struct
 import sys
 import time
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--port", type=int, required=True)
@@ -30,6 +33,19 @@ parser.add_argument(
     " message without the Received header Sluice put first (large-message tests)",
 )
 parser.add_argument("--delay", type=float, default=0.0, help="seconds to wait before answering DATA")
+parser.add_argument(
+    "--reset-mid-data",
+    type=int,
+    default=0,
+    help="for the first N DATA commands: answer 354, read part of the content, then reset the"
+    " connection (RST, no reply)",
+)
+parser.add_argument(
+    "--close-after-mail",
+    type=int,
+    default=0,
+    help="for the first N MAIL commands: answer 250, then close the connection",
+)
 parser.add_argument("--no-pipelining", action="store_true", help="do not advertise PIPELINING")
 parser.add_argument("--tls-cert", default="")
 parser.add_argument("--tls-key", default="")
@@ -119,12 +135,55 @@ class Handler:
         return "250 2.0.0 Ok: stored as %s" % name
 
 
+def reset(transport):
+    """Ends the connection with a TCP RST (SO_LINGER 0), the way a crashing peer does."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+    transport.abort()
+
+
+class FaultySMTP(SMTP):
+    """aiosmtpd's server with the faults --reset-mid-data and --close-after-mail."""
+
+    faults = {"data": 0, "mail": 0}
+
+    async def smtp_MAIL(self, arg):
+        await super().smtp_MAIL(arg)
+        FaultySMTP.faults["mail"] += 1
+        if FaultySMTP.faults["mail"] <= args.close_after_mail and self.transport is not None:
+            await self._writer.drain()
+            self.transport.close()
+
+    async def smtp_DATA(self, arg):
+        if self.envelope is None or not self.envelope.rcpt_tos or arg:
+            return await super().smtp_DATA(arg)
+        FaultySMTP.faults["data"] += 1
+        if FaultySMTP.faults["data"] > args.reset_mid_data:
+            return await super().smtp_DATA(arg)
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        # Part of the content (a few lines of the header section), then the reset.
+        for _ in range(3):
+            await self._reader.readuntil(b"\r\n")
+        reset(self.transport)
+        # Until the lost connection cancels this session (no more commands are read).
+        await asyncio.sleep(5)
+
+
+class FaultyController(Controller):
+    def factory(self):
+        return FaultySMTP(self.handler, **self.SMTP_kwargs)
+
+
 tls_context = None
 if args.tls_cert:
     tls_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     tls_context.load_cert_chain(args.tls_cert, args.tls_key)
 
-controller = Controller(
+controller = FaultyController(
     Handler(),
     hostname="127.0.0.1",
     server_hostname="upstream.test",

@@ -62,7 +62,10 @@ impl EspFake {
     }
 
     /// Queues answers for a service's next requests that pass its checks: `"429:7"`
-    /// (status, Retry-After), `"500"`, `"hang"`, `"revoke-tokens"` (graph).
+    /// (status, Retry-After), `"500"`, `"hang"`, `"revoke-tokens"` (graph); network faults
+    /// on a request the service accepts: `"reset"` (RST before any status line),
+    /// `"reset-mid-body"`, `"truncated-json"`, `"non-json"` (its success status, then an
+    /// unreadable body).
     pub fn script(&self, service: &str, answers: &[&str]) {
         let (status, _) = http_json(
             self.server.port,

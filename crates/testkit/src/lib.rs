@@ -3,6 +3,7 @@
 
 mod builder;
 mod bulk;
+mod chaos_proxy;
 mod disk;
 mod dns;
 pub mod esp;
@@ -13,6 +14,7 @@ mod upstream;
 
 pub use builder::{Ports, SluiceBuilder};
 pub use bulk::{BulkClient, BulkOptions, BulkSent, spool_seq};
+pub use chaos_proxy::{Chaos, ChaosProxy};
 pub use disk::{Tmpfs, build_fault_shim};
 pub use dns::DnsServer;
 pub use http::{http_get, http_json, http_raw};

@@ -70,7 +70,9 @@ pub struct Upstream {
 impl Upstream {
     /// `args` are upstream.py options: `--fail-first 2`, `--reject-rcpt bad`,
     /// `--defer-rcpt busy` (451), `--reject-data`, `--hash` (keep the header section and the
-    /// SHA-256 of the message, not the message).
+    /// SHA-256 of the message, not the message), `--reset-mid-data 2` (the first 2 DATA:
+    /// 354, part of the content, then a TCP RST), `--close-after-mail 2` (the first 2 MAIL:
+    /// 250, then the connection closed).
     pub fn start(args: &[&str]) -> Upstream {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
