@@ -268,8 +268,16 @@ impl Dispatcher {
                 .await
             {
                 Ok(body) => body,
-                Err(report) => {
-                    // Not readable now: nothing sent, the rest of the route waits.
+                Err(error) => {
+                    // Not readable now: nothing sent, the route's recipients left wait.
+                    warn!(%error, "message body not readable");
+                    let report = DeliveryReport::uniform(
+                        deliverer.kind(),
+                        &remaining,
+                        Verdict::Transient,
+                        None,
+                        "the message body could not be read",
+                    );
                     progress.finals.extend(report.recipients);
                     break;
                 }
@@ -351,30 +359,20 @@ impl Dispatcher {
     /// The message as `deliverer` gets it. An SMTP provider gets the copy made for its
     /// sender name (made once per name; streamed when the message is split); a deliverer
     /// that needs the whole message gets a split one loaded, within the budget, once per
-    /// message. Err: the message could not be read, as the report to record.
+    /// message. Err: the message could not be read.
     async fn outbound_body<'a>(
         &self,
         message: Dispatch<'a>,
         deliverer: &dyn Deliverer,
         keys: &[DkimKeyRow],
         prepared: &'a mut PreparedCopies,
-    ) -> Result<OutboundBody<'a>, DeliveryReport> {
+    ) -> Result<OutboundBody<'a>, sluice_core::BodyError> {
         if !deliverer.streams_bodies() {
             return match message.body {
                 DeliveryBody::Whole(loaded) => Ok(OutboundBody::Whole(&loaded.bytes)),
                 DeliveryBody::Split(split) => {
                     if prepared.whole.is_none() {
-                        let loaded = self.bodies.load_split(split).await.map_err(|error| {
-                            warn!(%error, "message body not readable");
-                            DeliveryReport::uniform(
-                                deliverer.kind(),
-                                &message.envelope.rcpt_to,
-                                Verdict::Transient,
-                                None,
-                                "the message body could not be read",
-                            )
-                        })?;
-                        prepared.whole = Some(loaded);
+                        prepared.whole = Some(self.bodies.load_split(split).await?);
                     }
                     let loaded = prepared.whole.as_ref().expect("loaded above");
                     Ok(OutboundBody::Whole(&loaded.bytes))
