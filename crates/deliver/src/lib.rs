@@ -72,14 +72,6 @@ impl<'a> OutboundBody<'a> {
             OutboundBody::Streamed { .. } => None,
         }
     }
-
-    /// The message's header section (and, when whole, the rest): what header readers need.
-    pub fn headers(&self) -> &'a [u8] {
-        match *self {
-            OutboundBody::Whole(bytes) => bytes,
-            OutboundBody::Streamed { head, .. } => head,
-        }
-    }
 }
 
 /// The report of a deliverer that needs the whole message and was handed a streamed one

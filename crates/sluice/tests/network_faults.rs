@@ -13,7 +13,6 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Stdio;
 use std::time::Duration;
 
 use common::{BIN, Db, api};
@@ -209,22 +208,7 @@ fn http_services_that_reset_or_answer_unreadable_bodies_get_the_right_verdict() 
 fn send_load(sluice: &Sluice, count: u32, rate: u32) -> (BTreeSet<u64>, String) {
     let log = sluice.dir.path().join("accepted.log");
     let output = sluice
-        .send_plain_command(&[
-            "--to",
-            "r@dest.test",
-            "--count",
-            &count.to_string(),
-            "--rate",
-            &rate.to_string(),
-            "--concurrency",
-            "4",
-            "--timeout",
-            "10",
-            "--accepted-log",
-        ])
-        .arg(&log)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .send_load_command("r@dest.test", count as u64, rate as u64, 4, &log)
         .output()
         .unwrap();
     let summary = String::from_utf8_lossy(&output.stdout).into_owned();

@@ -8,7 +8,7 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -62,22 +62,7 @@ fn backends_killed_under_load_give_4xx_never_250_and_lose_nothing() {
         .start();
     let log = sluice.dir.path().join("accepted.log");
     let sender = sluice
-        .send_plain_command(&[
-            "--to",
-            "r@dest.test",
-            "--count",
-            "600",
-            "--rate",
-            "60",
-            "--concurrency",
-            "4",
-            "--timeout",
-            "10",
-            "--accepted-log",
-        ])
-        .arg(&log)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .send_load_command("r@dest.test", 600, 60, 4, &log)
         .spawn()
         .unwrap();
     // Kill Sluice's backends every 300 ms while the load runs (about 10 s).

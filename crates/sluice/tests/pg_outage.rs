@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use common::*;
@@ -23,22 +22,7 @@ fn database_outage_gives_4xx_never_250_and_loses_nothing() {
     let cluster = Cluster::local();
     let log = sluice.dir.path().join("accepted.log");
     let sender = sluice
-        .send_plain_command(&[
-            "--to",
-            "r@dest.test",
-            "--count",
-            "2400",
-            "--rate",
-            "150",
-            "--concurrency",
-            "6",
-            "--timeout",
-            "10",
-            "--accepted-log",
-        ])
-        .arg(&log)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .send_load_command("r@dest.test", 2400, 150, 6, &log)
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_secs(3));

@@ -278,6 +278,39 @@ impl Sluice {
         command
     }
 
+    /// `sluice send` on the plain port as a steady load: `count` messages to `to` at `rate`
+    /// per second over `concurrency` sessions (10 s timeout each), every 250 logged to
+    /// `accepted_log`; stdout and stderr piped.
+    pub fn send_load_command(
+        &self,
+        to: &str,
+        count: u64,
+        rate: u64,
+        concurrency: u64,
+        accepted_log: &std::path::Path,
+    ) -> Command {
+        let (count, rate, concurrency) =
+            (count.to_string(), rate.to_string(), concurrency.to_string());
+        let mut command = self.send_plain_command(&[
+            "--to",
+            to,
+            "--count",
+            &count,
+            "--rate",
+            &rate,
+            "--concurrency",
+            &concurrency,
+            "--timeout",
+            "10",
+            "--accepted-log",
+        ]);
+        command
+            .arg(accepted_log)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        command
+    }
+
     fn send_to(&self, port: &str, tls: &str) -> Command {
         let mut command = Command::new(&self.bin);
         command.args([

@@ -410,11 +410,11 @@ impl Dispatcher {
         let named = sender_name
             .and_then(|name| sluice_deliver::sender_name::with_sender_name(original, name));
         let body = named.as_deref().unwrap_or(original);
-        let signed = match message.body {
-            DeliveryBody::Whole(_) => self.dkim_signed(body, None, keys).await,
-            DeliveryBody::Split(split) => self.dkim_signed(body, Some(split), keys).await,
+        let split = match message.body {
+            DeliveryBody::Whole(_) => None,
+            DeliveryBody::Split(split) => Some(split),
         };
-        signed.or(named)
+        self.dkim_signed(body, split, keys).await.or(named)
     }
 
     /// `body` (of a split message: its head, the rest read from `split`) DKIM-signed with
