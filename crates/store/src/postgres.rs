@@ -84,6 +84,23 @@ macro_rules! db_now_ms {
     };
 }
 
+impl PgStore {
+    /// Capture search: each word a prefix of a word of `captured_mail.search` (migration
+    /// 0021). Words are letters and digits only (`capture_query::words_of`), safe in a
+    /// tsquery.
+    fn push_words_match(select: &mut sqlx::QueryBuilder<Postgres>, words: &[String]) {
+        let expression = words
+            .iter()
+            .map(|w| format!("{w}:*"))
+            .collect::<Vec<_>>()
+            .join(" & ");
+        select
+            .push(" AND c.search @@ to_tsquery('simple', ")
+            .push_bind(expression)
+            .push(")");
+    }
+}
+
 impl_sql_store!(
     PgStore,
     Postgres,

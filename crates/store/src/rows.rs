@@ -260,6 +260,10 @@ pub(crate) fn message_summary_from_row(row: &impl Columns) -> Result<MessageSumm
         last_error: row.col("last_error")?,
         created_at: row.col("created_at")?,
         updated_at: row.col("updated_at")?,
+        subject: row.col("subject")?,
+        has_attachments: row.col::<Option<bool>>("has_attachments")?.unwrap_or(false),
+        tags: row.json("tags")?,
+        read: row.col::<Option<i64>>("seen_at")?.is_some(),
     })
 }
 

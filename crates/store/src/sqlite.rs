@@ -211,6 +211,22 @@ async fn checkpoint_in_background(pool: SqlitePool, store: std::sync::Weak<()>) 
     pool.close().await;
 }
 
+impl SqliteStore {
+    /// Capture search: each word a prefix of a word of the FTS5 index (`captured_fts`).
+    /// Words are letters and digits only (`capture_query::words_of`), safe in quotes.
+    fn push_words_match(select: &mut sqlx::QueryBuilder<Sqlite>, words: &[String]) {
+        let expression = words
+            .iter()
+            .map(|w| format!("\"{w}\"*"))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        select
+            .push(" AND m.id IN (SELECT rowid FROM captured_fts WHERE captured_fts MATCH ")
+            .push_bind(expression)
+            .push(")");
+    }
+}
+
 impl_sql_store!(
     SqliteStore,
     Sqlite,
