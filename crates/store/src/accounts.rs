@@ -233,6 +233,8 @@ macro_rules! impl_account_sql {
                      monthly_limit = COALESCE($3, monthly_limit), \
                      allow_any_local_part = COALESCE($4, allow_any_local_part), \
                      status = COALESCE($5, status), sandbox = COALESCE($8, sandbox), \
+                     capture_retention_count = CASE WHEN $9 THEN $10 ELSE capture_retention_count END, \
+                     capture_retention_days = CASE WHEN $11 THEN $12 ELSE capture_retention_days END, \
                      updated_at = $6 \
                      WHERE id = $7 AND status <> 'deleted' RETURNING *",
                 )
@@ -244,6 +246,10 @@ macro_rules! impl_account_sql {
                 .bind(now_ms)
                 .bind(id)
                 .bind(update.sandbox)
+                .bind(update.capture_retention_count.is_some())
+                .bind(update.capture_retention_count.flatten())
+                .bind(update.capture_retention_days.is_some())
+                .bind(update.capture_retention_days.flatten())
                 .fetch_optional(&mut *tx)
                 .await?;
                 let Some(row) = row else {

@@ -66,6 +66,8 @@ pub(crate) fn account_from_row(row: &impl Columns) -> Result<Account, StoreError
         monthly_limit: row.col("monthly_limit")?,
         allow_any_local_part: row.col("allow_any_local_part")?,
         sandbox: row.col("sandbox")?,
+        capture_retention_count: row.col("capture_retention_count")?,
+        capture_retention_days: row.col("capture_retention_days")?,
         created_at: row.col("created_at")?,
         updated_at: row.col("updated_at")?,
     })

@@ -24,6 +24,10 @@ pub struct Account {
     pub allow_any_local_part: bool,
     /// Sandbox mode: everything the account sends is captured, whatever the routing says.
     pub sandbox: bool,
+    /// Captured mail kept: at most this many, for at most this many days (`None`: the
+    /// server's `retention.capture_count` / `capture_days`).
+    pub capture_retention_count: Option<i64>,
+    pub capture_retention_days: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -79,6 +83,9 @@ pub struct AccountUpdate {
     pub status: Option<String>,
     /// Sandbox mode on or off (the API audits each change as `sandbox_on` / `sandbox_off`).
     pub sandbox: Option<bool>,
+    /// `Some(None)` sets it back to the server default.
+    pub capture_retention_count: Option<Option<i64>>,
+    pub capture_retention_days: Option<Option<i64>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
