@@ -219,13 +219,16 @@ pub struct Submission {
 
 /// Message events a tenant's webhook endpoint may subscribe to (`*`: all of them).
 /// Every event recorded on a message is one of these, but `queued`, which is not posted.
-pub const PUBLISHED_EVENT_KINDS: [&str; 21] = [
+pub const PUBLISHED_EVENT_KINDS: [&str; 22] = [
     "delivered",
     "deferred",
     "failed",
     "partially_delivered",
     "recipient_failed",
     "captured",
+    // The captured message parsed (its `data` is `GET /messages/{id}/parsed`'s answer),
+    // once the capture indexer has read it.
+    "message.captured",
     "cancelled",
     "held",
     "hold_released",

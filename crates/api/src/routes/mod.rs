@@ -4,6 +4,7 @@ mod accounts;
 mod api_keys;
 mod audit;
 pub(crate) mod auth;
+mod capture;
 mod connections;
 mod dashboard;
 mod delivery_log;
@@ -35,6 +36,7 @@ pub fn router() -> OpenApiRouter<ApiState> {
         .merge(api_keys::router())
         .merge(smtp_credentials::router())
         .merge(messages::router())
+        .merge(capture::router())
         .merge(audit::router())
         .merge(connections::router())
         .merge(dashboard::router())
