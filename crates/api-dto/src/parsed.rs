@@ -291,10 +291,7 @@ Content-Disposition: attachment; filename=\"report.pdf\"\r\n\
         assert_eq!(p.to.len(), 2);
         assert_eq!(p.to[1].address.as_deref(), Some("ops@example.org"));
         assert_eq!(p.cc[0].name.as_deref(), Some("Boss"));
-        assert_eq!(
-            p.reply_to[0].address.as_deref(),
-            Some("help@example.com")
-        );
+        assert_eq!(p.reply_to[0].address.as_deref(), Some("help@example.com"));
         assert_eq!(p.date.as_deref(), Some("2026-12-04T08:00:00Z"));
         assert_eq!(p.text.as_deref().map(str::trim), Some("Hello text"));
         assert!(p.html.as_deref().unwrap().contains("cid:logo1"));
@@ -319,8 +316,22 @@ Content-Disposition: attachment; filename=\"report.pdf\"\r\n\
         // The JSON names of the contract.
         let json = serde_json::to_value(&p).unwrap();
         for key in [
-            "id", "account_id", "received_at", "envelope", "headers", "message_id", "subject",
-            "from", "to", "cc", "reply_to", "date", "text", "html", "tags", "attachments",
+            "id",
+            "account_id",
+            "received_at",
+            "envelope",
+            "headers",
+            "message_id",
+            "subject",
+            "from",
+            "to",
+            "cc",
+            "reply_to",
+            "date",
+            "text",
+            "html",
+            "tags",
+            "attachments",
         ] {
             assert!(json.get(key).is_some(), "{key}");
         }

@@ -36,6 +36,9 @@ pub struct AccountPolicy {
     pub allowed_domains: Vec<String>,
     /// Messages the account may send per calendar month (UTC).
     pub monthly_limit: i64,
+    /// The login (API key or SMTP credential) is in sandbox mode: what it sends is
+    /// captured whatever the routing says (the account's own mode is read at delivery).
+    pub sandbox: bool,
 }
 
 /// The calendar month (UTC) of a unix-ms time, as `YYYY-MM`: the key of monthly usage.
@@ -423,6 +426,7 @@ mod tests {
             account_id: 1,
             allowed_domains: vec!["example.com".into()],
             monthly_limit: 10,
+            sandbox: false,
         };
         assert!(policy.allows_sender("a@Example.com"));
         assert!(!policy.allows_sender("a@evil.com"));

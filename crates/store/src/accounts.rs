@@ -110,6 +110,22 @@ pub trait AccountStore: Send + Sync {
         now_ms: i64,
     ) -> Result<bool, StoreError>;
 
+    /// Sandbox mode of the account's API key `id` (revoked or not). False: no such key.
+    async fn set_api_key_sandbox(
+        &self,
+        account_id: AccountId,
+        id: i64,
+        sandbox: bool,
+    ) -> Result<bool, StoreError>;
+
+    /// Sandbox mode of the account's SMTP login `id`. False: no such login.
+    async fn set_smtp_credential_sandbox(
+        &self,
+        account_id: AccountId,
+        id: i64,
+        sandbox: bool,
+    ) -> Result<bool, StoreError>;
+
     /// Messages accepted for the account in `month` (`YYYY-MM`, see `sluice_core::month_of`).
     async fn monthly_usage(&self, account_id: AccountId, month: &str) -> Result<i64, StoreError>;
 }
@@ -468,6 +484,40 @@ macro_rules! impl_account_sql {
                     now_ms,
                 )
                 .await
+            }
+
+            async fn set_api_key_sandbox(
+                &self,
+                account_id: AccountId,
+                id: i64,
+                sandbox: bool,
+            ) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE api_keys SET sandbox = $1 WHERE id = $2 AND account_id = $3",
+                )
+                .bind(sandbox)
+                .bind(id)
+                .bind(account_id)
+                .execute(&self.write)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn set_smtp_credential_sandbox(
+                &self,
+                account_id: AccountId,
+                id: i64,
+                sandbox: bool,
+            ) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE smtp_credentials SET sandbox = $1 WHERE id = $2 AND account_id = $3",
+                )
+                .bind(sandbox)
+                .bind(id)
+                .bind(account_id)
+                .execute(&self.write)
+                .await?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn monthly_usage(

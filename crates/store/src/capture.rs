@@ -16,8 +16,7 @@ pub trait CaptureStore: Send + Sync {
     /// Writes the index rows, each with its `message.captured` event in the same
     /// transaction; a row another node wrote first is skipped (no second event). How many
     /// were new.
-    async fn index_captures(&self, rows: &[CapturedMail], now_ms: i64)
-    -> Result<u64, StoreError>;
+    async fn index_captures(&self, rows: &[CapturedMail], now_ms: i64) -> Result<u64, StoreError>;
 
     /// Marks a message read (`seen`) or unread. False when there is no such message.
     async fn set_message_read(

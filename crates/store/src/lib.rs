@@ -39,8 +39,8 @@ pub use sqlite::SqliteStore;
 pub use types::*;
 
 pub use accounts::{AccountStore, cached_account_status};
-pub use capture::CaptureStore;
 pub use admin::AdminStore;
+pub use capture::CaptureStore;
 pub use domains::DomainStore;
 pub use feedback::FeedbackStore;
 pub use messages::MessageStore;

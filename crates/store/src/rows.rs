@@ -80,6 +80,7 @@ pub(crate) fn api_key_from_row(row: &impl Columns) -> Result<ApiKeyRow, StoreErr
         prefix: row.col("prefix")?,
         created_at: row.col("created_at")?,
         revoked_at: row.col("revoked_at")?,
+        sandbox: row.col("sandbox")?,
     })
 }
 
@@ -91,6 +92,7 @@ pub(crate) fn credential_from_row(row: &impl Columns) -> Result<SmtpCredential, 
         password_hash: row.col("password_hash")?,
         created_at: row.col("created_at")?,
         revoked_at: row.col("revoked_at")?,
+        sandbox: row.col("sandbox")?,
     })
 }
 
@@ -292,6 +294,7 @@ pub(crate) fn claimed_from_row(
         source: row.kind("source")?,
         tags: row.json("tags")?,
         release_provider_id: row.col("release_provider_id")?,
+        sandbox: row.col("sandbox")?,
     })
 }
 

@@ -242,7 +242,7 @@ impl_sql_store!(
              UNION ALL SELECT * FROM (SELECT id, lease_until AS due FROM messages \
                  WHERE status = 'sending' AND lease_until < $3 AND lease_owner <> $1 ORDER BY lease_until LIMIT $4) \
              ) ORDER BY due LIMIT $4) \
-         RETURNING id, account_id, mail_from, pending_rcpt, smtputf8, eight_bit, size, body, body_ref, attempts, created_at, max_attempts, source, tags, release_provider_id",
+         RETURNING id, account_id, mail_from, pending_rcpt, smtputf8, eight_bit, size, body, body_ref, attempts, created_at, max_attempts, source, tags, release_provider_id, sandbox",
     webhook_claim_sql = "UPDATE webhook_deliveries SET lease_owner = $1, lease_until = $2, updated_at = $3 \
          WHERE id IN (SELECT id FROM webhook_deliveries \
              WHERE status = 'pending' AND next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until < $3) \

@@ -10,8 +10,8 @@ use sluice_core::{
     DeliveryReport, Envelope, MessageBody, MessageId, MessageStatus, Source, Verdict,
 };
 use sluice_store::{
-    AccountUpdate, AttemptRecord, CaptureRetention, CapturedMail, CapturedSelection,
-    MessageFilter, NewAccount, NewMessage, OpenOptions, Store,
+    AccountUpdate, AttemptRecord, CaptureRetention, CapturedMail, CapturedSelection, MessageFilter,
+    NewAccount, NewMessage, OpenOptions, Store,
 };
 use sluice_testkit::postgres::TempDatabase;
 
@@ -119,7 +119,8 @@ async fn captured(store: &Arc<dyn Store>, account: i64, at: i64) -> MessageId {
         )
         .await
         .unwrap();
-    let mut report = DeliveryReport::uniform("capture", &rcpt, Verdict::Delivered, None, "captured");
+    let mut report =
+        DeliveryReport::uniform("capture", &rcpt, Verdict::Delivered, None, "captured");
     report.captured = true;
     let recorded = store
         .record_attempt(&AttemptRecord {
@@ -272,8 +273,14 @@ async fn search_terms_find_the_same_mail_and_never_another_accounts(backend: Bac
     }
     // Another account's mail is never found, whatever the terms; an admin finds both.
     assert_eq!(search(&store, Some(b), "invoice").await, vec![b_invoice]);
-    assert_eq!(search(&store, Some(b), "weekly").await, Vec::<MessageId>::new());
-    assert_eq!(search(&store, None, "invoice").await, vec![invoice, b_invoice]);
+    assert_eq!(
+        search(&store, Some(b), "weekly").await,
+        Vec::<MessageId>::new()
+    );
+    assert_eq!(
+        search(&store, None, "invoice").await,
+        vec![invoice, b_invoice]
+    );
 
     // Read marks: is:read / is:unread, and the list's `read`.
     assert!(store.set_message_read(report, true, DEC_4).await.unwrap());
@@ -283,7 +290,10 @@ async fn search_terms_find_the_same_mail_and_never_another_accounts(backend: Bac
         vec![invoice, greeting]
     );
     assert!(store.set_message_read(report, false, DEC_4).await.unwrap());
-    assert_eq!(search(&store, a_only, "is:read").await, Vec::<MessageId>::new());
+    assert_eq!(
+        search(&store, a_only, "is:read").await,
+        Vec::<MessageId>::new()
+    );
     assert!(!store.set_message_read(999_999, true, DEC_4).await.unwrap());
 
     // The list carries what the inbox shows.
@@ -347,7 +357,10 @@ async fn indexing_twice_makes_one_event_and_deletes_take_only_the_callers(backen
     assert_eq!(went, 2);
     assert!(store.message(three).await.unwrap().is_none());
     assert!(store.message(theirs).await.unwrap().is_some());
-    assert_eq!(search(&store, Some(a), "alpha").await, Vec::<MessageId>::new());
+    assert_eq!(
+        search(&store, Some(a), "alpha").await,
+        Vec::<MessageId>::new()
+    );
 }
 
 async fn retention_keeps_the_newest_and_drops_the_old(backend: Backend) {
@@ -380,9 +393,15 @@ async fn retention_keeps_the_newest_and_drops_the_old(backend: Backend) {
         days: Some(30),
     };
     // At most `limit` per call.
-    let first = store.sweep_captured(defaults, DEC_4 + DAY, 2).await.unwrap();
+    let first = store
+        .sweep_captured(defaults, DEC_4 + DAY, 2)
+        .await
+        .unwrap();
     assert_eq!(first, 2);
-    let rest = store.sweep_captured(defaults, DEC_4 + DAY, 100).await.unwrap();
+    let rest = store
+        .sweep_captured(defaults, DEC_4 + DAY, 100)
+        .await
+        .unwrap();
     assert_eq!(first + rest, 4);
     let remaining: Vec<MessageId> = {
         let mut ids = Vec::new();
@@ -394,7 +413,13 @@ async fn retention_keeps_the_newest_and_drops_the_old(backend: Backend) {
         ids
     };
     assert_eq!(remaining, vec![a_ids[3], a_ids[4], b_new]);
-    assert_eq!(store.sweep_captured(defaults, DEC_4 + DAY, 100).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .sweep_captured(defaults, DEC_4 + DAY, 100)
+            .await
+            .unwrap(),
+        0
+    );
 
     // Back to the server default (null): nothing more goes while under it.
     let account = store
@@ -410,5 +435,11 @@ async fn retention_keeps_the_newest_and_drops_the_old(backend: Backend) {
         .unwrap()
         .unwrap();
     assert_eq!(account.capture_retention_count, None);
-    assert_eq!(store.sweep_captured(defaults, DEC_4 + DAY, 100).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .sweep_captured(defaults, DEC_4 + DAY, 100)
+            .await
+            .unwrap(),
+        0
+    );
 }

@@ -149,7 +149,11 @@ fn text_of_html(html: &str) -> String {
         out.push_str(&rest[..open]);
         out.push(' ');
         let after = &rest[open..];
-        let lower: String = after.chars().take(8).collect::<String>().to_ascii_lowercase();
+        let lower: String = after
+            .chars()
+            .take(8)
+            .collect::<String>()
+            .to_ascii_lowercase();
         let skip_to = if lower.starts_with("<script") {
             "</script"
         } else if lower.starts_with("<style") {

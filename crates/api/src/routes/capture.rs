@@ -120,7 +120,9 @@ async fn get_attachment(
     let parsed = MessageParser::default()
         .parse(&raw)
         .ok_or_else(ApiError::not_found)?;
-    let part = parsed.attachment(n as u32).ok_or_else(ApiError::not_found)?;
+    let part = parsed
+        .attachment(n as u32)
+        .ok_or_else(ApiError::not_found)?;
     let content_type = part
         .content_type()
         .map(|c| match c.subtype() {

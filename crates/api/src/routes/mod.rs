@@ -10,6 +10,7 @@ mod dashboard;
 mod delivery_log;
 mod dkim_keys;
 mod domains;
+mod login_sandbox;
 mod mailbox_servers;
 pub(crate) mod messages;
 pub(crate) mod providers;

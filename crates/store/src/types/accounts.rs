@@ -58,6 +58,7 @@ impl Account {
             account_id: self.id,
             allowed_domains: self.allowed_domains.clone(),
             monthly_limit: self.monthly_limit,
+            sandbox: false,
         }
     }
 }
@@ -96,6 +97,8 @@ pub struct ApiKeyRow {
     pub prefix: String,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    /// What this key sends is captured, whatever the account's mode and routing.
+    pub sandbox: bool,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -107,6 +110,8 @@ pub struct SmtpCredential {
     pub password_hash: String,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    /// What this login sends is captured, whatever the account's mode and routing.
+    pub sandbox: bool,
 }
 
 impl std::fmt::Debug for SmtpCredential {
