@@ -21,6 +21,8 @@ pub struct AccountView {
     pub capture_retention_count: Option<i64>,
     /// Captured mail kept for at most this many days; `null`: the server's default.
     pub capture_retention_days: Option<i64>,
+    /// Where captured mail may be released to (addresses, domains); `null`: anywhere.
+    pub capture_release_allowlist: Option<Vec<String>>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -45,6 +47,7 @@ impl From<Account> for AccountView {
             sandbox: a.sandbox,
             capture_retention_count: a.capture_retention_count,
             capture_retention_days: a.capture_retention_days,
+            capture_release_allowlist: a.capture_release_allowlist,
             created_at: a.created_at,
             updated_at: a.updated_at,
         }

@@ -26,6 +26,8 @@ pub struct MessageItem {
     pub tags: Vec<String>,
     /// Someone marked it read (`POST /messages/{id}/read`).
     pub read: bool,
+    /// Captured mail a copy of which was released (`POST /messages/{id}/release`).
+    pub released: bool,
 }
 
 /// `POST /messages/delete-captured`: these captured messages, or all of them.
@@ -115,6 +117,7 @@ impl From<MessageSummary> for MessageItem {
             has_attachments: m.has_attachments,
             tags: m.tags,
             read: m.read,
+            released: m.released,
         }
     }
 }

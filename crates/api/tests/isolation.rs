@@ -40,6 +40,7 @@ async fn tenant_isolation_sweep_over_every_id_route() {
         lease: None,
         tags: Vec::new(),
         max_attempts: None,
+        sandbox: false,
         idempotency: None,
     };
     let a_message = api.store.enqueue_messages(&[message], 5).await.unwrap()[0];

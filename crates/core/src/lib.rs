@@ -8,6 +8,7 @@ pub mod account;
 pub mod address;
 pub mod body;
 pub mod capture_query;
+pub mod capture_release;
 pub mod connections;
 pub mod delivery_mode;
 pub mod egress;

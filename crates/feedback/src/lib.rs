@@ -278,53 +278,16 @@ async fn apply(
             continue;
         };
         matched += 1;
-        let detail = format!("{service}: {} {}", event.recipient, event.detail)
-            .trim_end()
-            .to_string();
-        let bounced = matches!(
-            event.kind,
-            FeedbackKind::Bounced { hard: true } | FeedbackKind::Dropped
-        );
-        state
-            .store
-            .record_feedback(
-                message_id,
-                account_id,
-                event.kind.event_kind(),
-                &detail,
-                bounced,
-                now,
-            )
-            .await?;
-        metrics::counter!(
-            "sluice_feedback_total",
-            "kind" => event.kind.event_kind(),
-            "account" => account_id.to_string(),
-            "provider" => provider.id.to_string()
+        apply_event(
+            state.store.as_ref(),
+            message_id,
+            account_id,
+            event,
+            &format!("{service}:{}", provider.id),
+            &provider.name,
+            now,
         )
-        .increment(1);
-        if bounced {
-            metrics::counter!(
-                "sluice_messages_total",
-                "status" => "bounced",
-                "account" => account_id.to_string(),
-                "provider" => provider.name.clone()
-            )
-            .increment(1);
-        }
-        if let Some(reason) = event.kind.suppression_reason() {
-            state
-                .store
-                .add_suppression(
-                    account_id,
-                    &event.recipient,
-                    reason,
-                    &format!("{service}:{}", provider.id),
-                    None,
-                    now,
-                )
-                .await?;
-        }
+        .await?;
     }
     metrics::counter!("sluice_feedback_events_total", "service" => service.to_string())
         .increment(events.len() as u64);
@@ -334,6 +297,62 @@ async fn apply(
         matched,
         duplicate: false,
     }))
+}
+
+/// Records one feedback event on its message (the event, posted to the tenant's
+/// webhooks; a hard bounce of a delivered single-recipient message makes it `bounced`) and
+/// the suppression it implies. `source` names where it came from (`sendgrid:7`,
+/// `synthetic`); `provider` labels the metrics. The services' webhooks and the capture
+/// sandbox's synthetic feedback both come here, so they have the same effects.
+pub async fn apply_event(
+    store: &dyn Store,
+    message_id: sluice_core::MessageId,
+    account_id: sluice_core::AccountId,
+    event: &FeedbackEvent,
+    source: &str,
+    provider: &str,
+    now: i64,
+) -> Result<(), sluice_store::StoreError> {
+    let service = source.split(':').next().unwrap_or(source);
+    let detail = format!("{service}: {} {}", event.recipient, event.detail)
+        .trim_end()
+        .to_string();
+    let bounced = matches!(
+        event.kind,
+        FeedbackKind::Bounced { hard: true } | FeedbackKind::Dropped
+    );
+    store
+        .record_feedback(
+            message_id,
+            account_id,
+            event.kind.event_kind(),
+            &detail,
+            bounced,
+            now,
+        )
+        .await?;
+    metrics::counter!(
+        "sluice_feedback_total",
+        "kind" => event.kind.event_kind(),
+        "account" => account_id.to_string(),
+        "provider" => provider.to_string()
+    )
+    .increment(1);
+    if bounced {
+        metrics::counter!(
+            "sluice_messages_total",
+            "status" => "bounced",
+            "account" => account_id.to_string(),
+            "provider" => provider.to_string()
+        )
+        .increment(1);
+    }
+    if let Some(reason) = event.kind.suppression_reason() {
+        store
+            .add_suppression(account_id, &event.recipient, reason, source, None, now)
+            .await?;
+    }
+    Ok(())
 }
 
 fn now_ms() -> i64 {

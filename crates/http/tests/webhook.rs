@@ -46,6 +46,7 @@ impl sluice_api::Submitter for Submit {
             lease: None,
             tags: s.tags,
             max_attempts: s.max_attempts,
+            sandbox: false,
             idempotency: None,
         };
         match self.0.enqueue_messages(&[message], 1).await {

@@ -2,7 +2,8 @@
 //! byte-exact through a real upstream (aiosmtpd), dot-stuffed on the fly, and a stored body
 //! that can no longer be read to its end (its spool segment cut short under it) is never
 //! sent truncated: the connection is cut before the final dot, the upstream has nothing,
-//! and the message waits as a transient failure.
+//! and the message waits as a transient failure. (A captured message's release is a copy
+//! with its own body, so the cut-short one waits deferred for its retry instead.)
 
 mod common;
 
@@ -30,13 +31,14 @@ fn large_text(size: usize, marker: &str) -> String {
     text
 }
 
-/// Sends a text message (captured: the account is in sandbox mode); its id.
-fn capture(sluice: &Sluice, text: &str, subject: &str) -> i64 {
-    let (status, sent) = api(
-        sluice,
+/// Sends a text message with `key` (captured when it is a sandboxed key); its id.
+fn send_with(sluice: &Sluice, key: &str, text: &str, subject: &str) -> i64 {
+    let (status, sent) = sluice_testkit::http_json(
+        sluice.ports.http,
         "POST",
-        "/send",
-        Some(json!({ "from": "app@example.com", "to": ["ann@dest.test"],
+        "/api/v1/send",
+        Some(key),
+        Some(&json!({ "from": "app@example.com", "to": ["ann@dest.test"],
                      "subject": subject, "text": text })),
     );
     assert_eq!(status, 202, "{sent}");
@@ -57,7 +59,8 @@ fn smtp_provider(sluice: &Sluice, port: u16) -> i64 {
     body["id"].as_i64().unwrap()
 }
 
-fn release(sluice: &Sluice, id: i64, provider: i64) {
+/// Releases a captured message to `provider`: the copy's id.
+fn release(sluice: &Sluice, id: i64, provider: i64) -> i64 {
     let (status, body) = api(
         sluice,
         "POST",
@@ -65,6 +68,19 @@ fn release(sluice: &Sluice, id: i64, provider: i64) {
         Some(json!({ "provider_id": provider })),
     );
     assert_eq!(status, 202, "{body}");
+    body["id"].as_i64().unwrap()
+}
+
+/// Points the provider at `port`.
+fn move_provider(sluice: &Sluice, provider: i64, port: u16) {
+    let (status, body) = api(
+        sluice,
+        "PUT",
+        &format!("/providers/{provider}"),
+        Some(json!({ "config": { "host": "127.0.0.1", "port": port, "security": "none",
+                                  "timeout_secs": 30 } })),
+    );
+    assert_eq!(status, 200, "{body}");
 }
 
 /// The spool's segment files, newest last.
@@ -84,26 +100,20 @@ fn a_large_stored_message_is_streamed_byte_exact_and_never_sent_truncated() {
     let sluice = Sluice::builder(BIN).start();
     let db = Db::open(&sluice);
     let provider = smtp_provider(&sluice, upstream.port);
-    // Sandbox mode: mail is captured (its body kept in the spool) until released.
-    let (status, view) = api(
-        &sluice,
-        "PUT",
-        "/accounts/1",
-        Some(json!({ "sandbox": true })),
-    );
-    assert_eq!(
-        (status, view["sandbox"].as_bool()),
-        (200, Some(true)),
-        "{view}"
-    );
+    // A sandboxed key: its mail is captured (its body kept in the spool) until released.
+    let (status, sandboxed) = api(&sluice, "POST", "/api-keys", Some(json!({ "sandbox": true })));
+    assert_eq!(status, 201, "{sandboxed}");
+    let sandboxed = sandboxed["api_key"].as_str().unwrap().to_string();
 
-    // Whole: 3 MB captured, then released to the upstream, arrives as stored.
-    let whole = capture(&sluice, &large_text(3_000_000, "first"), "streamed");
+    // Whole: 3 MB captured, then a copy released to the upstream arrives as stored.
+    let whole = send_with(&sluice, &sandboxed, &large_text(3_000_000, "first"), "streamed");
     db.wait_status(whole, "captured", 20);
     let stored = db.message_bytes(whole);
     assert!(stored.len() > 3_000_000);
-    release(&sluice, whole, provider);
-    db.wait_status(whole, "delivered", 60);
+    let copy = release(&sluice, whole, provider);
+    db.wait_status(copy, "delivered", 60);
+    assert_eq!(db.message(whole).status.as_str(), "captured", "the original stays");
+    assert_eq!(db.message_bytes(copy), stored, "the copy is the captured message");
     let received = upstream.wait_for(1, Duration::from_secs(10));
     let (sha256, len) = received[0].sha256().expect("--hash");
     // (An API message has no Received header; the upstream hashes what it got.)
@@ -115,8 +125,10 @@ fn a_large_stored_message_is_streamed_byte_exact_and_never_sent_truncated() {
 
     // Cut short: the spool segment that holds the second message loses its tail after
     // the message was committed. Its first chunk (the header section) still reads.
-    let cut = capture(&sluice, &large_text(3_000_000, "second"), "cut short");
-    db.wait_status(cut, "captured", 20);
+    // It first waits deferred: its provider points where nothing listens.
+    move_provider(&sluice, provider, sluice_testkit::free_port());
+    let cut = send_with(&sluice, &sluice.api_key, &large_text(3_000_000, "second"), "cut short");
+    db.wait_status(cut, "deferred", 30);
     let segment = segments(&sluice).pop().expect("a spool segment");
     let file = std::fs::OpenOptions::new()
         .write(true)
@@ -126,9 +138,13 @@ fn a_large_stored_message_is_streamed_byte_exact_and_never_sent_truncated() {
     // The second message is the last thing written: keep all but its last 2 MB.
     file.set_len(end - 2_000_000).unwrap();
     drop(file);
-    release(&sluice, cut, provider);
+    move_provider(&sluice, provider, upstream.port);
+    let (status, retried) = api(&sluice, "POST", &format!("/messages/{cut}/retry"), None);
+    assert_eq!(status, 202, "{retried}");
     let attempt = wait_until(Duration::from_secs(30), || {
-        db.attempts(cut).into_iter().find(|a| a.provider == "smtp")
+        db.attempts(cut)
+            .into_iter()
+            .find(|a| a.provider == "smtp" && a.response.contains("could not be read"))
     })
     .expect("an attempt is recorded");
     assert_eq!(attempt.verdict.as_str(), "transient", "{attempt:?}");

@@ -251,6 +251,7 @@ macro_rules! impl_account_sql {
                      status = COALESCE($5, status), sandbox = COALESCE($8, sandbox), \
                      capture_retention_count = CASE WHEN $9 THEN $10 ELSE capture_retention_count END, \
                      capture_retention_days = CASE WHEN $11 THEN $12 ELSE capture_retention_days END, \
+                     capture_release_allowlist = CASE WHEN $13 THEN $14 ELSE capture_release_allowlist END, \
                      updated_at = $6 \
                      WHERE id = $7 AND status <> 'deleted' RETURNING *",
                 )
@@ -266,6 +267,13 @@ macro_rules! impl_account_sql {
                 .bind(update.capture_retention_count.flatten())
                 .bind(update.capture_retention_days.is_some())
                 .bind(update.capture_retention_days.flatten())
+                .bind(update.capture_release_allowlist.is_some())
+                .bind(
+                    update
+                        .capture_release_allowlist
+                        .as_ref()
+                        .and_then(|list| list.as_ref().map(json)),
+                )
                 .fetch_optional(&mut *tx)
                 .await?;
                 let Some(row) = row else {

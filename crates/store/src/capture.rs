@@ -34,6 +34,17 @@ pub trait CaptureStore: Send + Sync {
         selection: &CapturedSelection,
     ) -> Result<u64, StoreError>;
 
+    /// Releases a captured message: `copy` (its bytes, to the recipients chosen) is queued
+    /// to go through `provider_id` only, and the original stays captured, marked released
+    /// (event `released` naming the copy), in one transaction. `None`: not captured.
+    async fn release_captured_copy(
+        &self,
+        original: MessageId,
+        copy: &NewMessage,
+        provider_id: i64,
+        now_ms: i64,
+    ) -> Result<Option<MessageId>, StoreError>;
+
     /// Deletes, for each account with captured mail, what its retention (its own
     /// `capture_retention_count` / `_days`, else `defaults`) no longer keeps: at most
     /// `limit` messages per call. How many went.
@@ -219,6 +230,52 @@ macro_rules! impl_capture_sql {
                     },
                 }
                 Ok(deleted)
+            }
+
+            async fn release_captured_copy(
+                &self,
+                original: sluice_core::MessageId,
+                copy: &$crate::NewMessage,
+                provider_id: i64,
+                now_ms: i64,
+            ) -> Result<Option<sluice_core::MessageId>, StoreError> {
+                let mut tx = self.write.begin().await?;
+                let marked = sqlx::query(
+                    "UPDATE messages SET released_at = $1 WHERE id = $2 AND status = 'captured'",
+                )
+                .bind(now_ms)
+                .bind(original)
+                .execute(&mut *tx)
+                .await?;
+                if marked.rows_affected() == 0 {
+                    tx.rollback().await?;
+                    return Ok(None);
+                }
+                let fates = self
+                    .enqueue_in(&mut tx, std::slice::from_ref(copy), now_ms)
+                    .await?;
+                let Some($crate::Enqueued::New(copy_id)) = fates.into_iter().next() else {
+                    tx.rollback().await?;
+                    return Err(StoreError::Conflict("the copy was not written".into()));
+                };
+                // In the same transaction: no worker can claim the copy before it is bound
+                // to the provider.
+                sqlx::query("UPDATE messages SET release_provider_id = $1 WHERE id = $2")
+                    .bind(provider_id)
+                    .bind(copy_id)
+                    .execute(&mut *tx)
+                    .await?;
+                Self::insert_event(
+                    &mut tx,
+                    original,
+                    None,
+                    "released",
+                    &format!("copy={copy_id} provider_id={provider_id}"),
+                    now_ms,
+                )
+                .await?;
+                tx.commit().await?;
+                Ok(Some(copy_id))
             }
 
             async fn sweep_captured(

@@ -136,7 +136,7 @@ macro_rules! impl_message_sql {
             ) -> Result<Vec<MessageSummary>, StoreError> {
                 let mut select = sqlx::QueryBuilder::<$db>::new(
                     "SELECT m.id, m.account_id, m.source, m.mail_from, m.rcpt_to, m.status, \
-                     m.attempts, m.size, m.last_error, m.created_at, m.updated_at, m.seen_at, \
+                     m.attempts, m.size, m.last_error, m.created_at, m.updated_at, m.seen_at, m.released_at, \
                      COALESCE(c.tags, m.tags) AS tags, c.subject, c.has_attachments \
                      FROM messages m LEFT JOIN captured_mail c ON c.message_id = m.id WHERE 1 = 1",
                 );

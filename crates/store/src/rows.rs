@@ -68,6 +68,10 @@ pub(crate) fn account_from_row(row: &impl Columns) -> Result<Account, StoreError
         sandbox: row.col("sandbox")?,
         capture_retention_count: row.col("capture_retention_count")?,
         capture_retention_days: row.col("capture_retention_days")?,
+        capture_release_allowlist: row
+            .col::<Option<String>>("capture_release_allowlist")?
+            .map(|list| serde_json::from_str(&list))
+            .transpose()?,
         created_at: row.col("created_at")?,
         updated_at: row.col("updated_at")?,
     })
@@ -268,6 +272,7 @@ pub(crate) fn message_summary_from_row(row: &impl Columns) -> Result<MessageSumm
         has_attachments: row.col::<Option<bool>>("has_attachments")?.unwrap_or(false),
         tags: row.json("tags")?,
         read: row.col::<Option<i64>>("seen_at")?.is_some(),
+        released: row.col::<Option<i64>>("released_at")?.is_some(),
     })
 }
 

@@ -198,6 +198,7 @@ fn message(account_id: i64, body: StoredBody) -> NewMessage {
         lease: None,
         tags: Vec::new(),
         max_attempts: None,
+        sandbox: false,
         idempotency: None,
     }
 }

@@ -113,6 +113,7 @@ async fn captured(store: &Arc<dyn Store>, account: i64, at: i64) -> MessageId {
                 lease: Some(("test".into(), at + DAY)),
                 tags: vec![],
                 max_attempts: None,
+                sandbox: false,
                 idempotency: None,
             }],
             at,

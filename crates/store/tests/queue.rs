@@ -802,6 +802,7 @@ fn message(account_id: i64, n: usize) -> NewMessage {
         lease: None,
         tags: Vec::new(),
         max_attempts: None,
+        sandbox: false,
         idempotency: None,
     }
 }

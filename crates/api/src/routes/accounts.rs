@@ -69,11 +69,21 @@ pub struct UpdateAccount {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<i64>)]
     pub capture_retention_days: Option<Option<i64>>,
+    /// Where captured mail may be released to: addresses (`qa@example.com`) and domains
+    /// (`example.com`, with its subdomains), at most 100; `null`: anywhere. Owners and
+    /// admins.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub capture_release_allowlist: Option<Option<Vec<String>>>,
 }
 
 /// A field that was sent (`Some`), possibly as `null` (`Some(None)`); absent: `None`.
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
-    Option::<i64>::deserialize(d).map(Some)
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// A retention value within `1..=max`, or null.
@@ -275,6 +285,14 @@ async fn update_account(
         sandbox: body.sandbox,
         capture_retention_count: body.capture_retention_count,
         capture_retention_days: body.capture_retention_days,
+        capture_release_allowlist: body.capture_release_allowlist.clone().map(|list| {
+            list.map(|entries| {
+                entries
+                    .iter()
+                    .map(|e| e.trim().to_ascii_lowercase())
+                    .collect()
+            })
+        }),
     };
     let account = state
         .store
@@ -327,6 +345,21 @@ fn checked_update(
         1_000_000,
     )?;
     check_retention("capture_retention_days", body.capture_retention_days, 3650)?;
+    if let Some(Some(list)) = &body.capture_release_allowlist {
+        if list.len() > 100 {
+            return Err(ApiError::validation(
+                "capture_release_allowlist holds at most 100 entries",
+            ));
+        }
+        if let Some(bad) = list
+            .iter()
+            .find(|e| !sluice_core::capture_release::valid_entry(e))
+        {
+            return Err(ApiError::validation(format!(
+                "capture_release_allowlist: {bad:?} is neither an address nor a domain"
+            )));
+        }
+    }
     if body.allowed_domains.is_some() && !who.is_admin() {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,

@@ -23,6 +23,27 @@ pub fn router() -> OpenApiRouter<ApiState> {
         .routes(routes!(get_parsed))
         .routes(routes!(get_attachment))
         .routes(routes!(delete_captured))
+        .routes(routes!(synthetic_feedback))
+}
+
+/// `POST /messages/{id}/feedback`: what an email service would report for a recipient.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SyntheticFeedback {
+    /// `delivered`, `deferred`, `bounced` (hard), `soft_bounced` or `complained`.
+    pub kind: String,
+    /// One of the message's recipients; default: the first.
+    pub recipient: Option<String>,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct FeedbackApplied {
+    pub id: i64,
+    /// The event recorded on the message (`feedback_delivered`, `bounced_hard`, ...).
+    pub event: String,
+    pub recipient: String,
+    /// The address is now on the account's suppression list (hard bounce, complaint).
+    pub suppressed: bool,
 }
 
 /// At most this many ids in one bulk delete.
@@ -205,6 +226,83 @@ async fn delete_captured(
         )
         .await?;
     Ok(axum::Json(DeletedCaptured { deleted }))
+}
+
+/// Fires feedback for a captured message exactly as an email service's webhook would:
+/// the event on the message (posted to the tenant's event webhooks) and, for a hard
+/// bounce or a complaint, the recipient on the account's suppression list (members and up).
+#[utoipa::path(post, path = "/messages/{id}/feedback", tag = "messages", params(("id" = i64, Path)),
+    request_body = SyntheticFeedback, security(("bearer" = [])),
+    responses((status = 200, body = FeedbackApplied), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn synthetic_feedback(
+    State(state): State<ApiState>,
+    who: Principal,
+    Path(id): Path<i64>,
+    Json(request): Json<SyntheticFeedback>,
+) -> Result<axum::Json<FeedbackApplied>, ApiError> {
+    use sluice_core::feedback::{FeedbackEvent, FeedbackKind};
+    let message = who.visible(state.store.message(id).await?)?;
+    who.require(Role::Member)?;
+    let kind = match request.kind.as_str() {
+        "delivered" => FeedbackKind::Delivered,
+        "deferred" => FeedbackKind::Deferred,
+        "bounced" => FeedbackKind::Bounced { hard: true },
+        "soft_bounced" => FeedbackKind::Bounced { hard: false },
+        "complained" => FeedbackKind::Complained,
+        _ => {
+            return Err(ApiError::validation(
+                "kind is one of delivered, deferred, bounced, soft_bounced, complained",
+            ));
+        }
+    };
+    if message.status != sluice_core::MessageStatus::Captured {
+        return Err(ApiError::conflict(format!(
+            "synthetic feedback is for captured mail; this message is {}",
+            message.status
+        )));
+    }
+    let recipient = match request.recipient {
+        None => message.rcpt_to.first().cloned().unwrap_or_default(),
+        Some(named) => message
+            .rcpt_to
+            .iter()
+            .find(|r| r.eq_ignore_ascii_case(&named))
+            .cloned()
+            .ok_or_else(|| ApiError::validation("recipient is not a recipient of the message"))?,
+    };
+    let event = FeedbackEvent {
+        kind,
+        recipient: recipient.clone(),
+        provider_message_id: String::new(),
+        detail: format!("{} (synthetic, from the capture sandbox)", request.kind),
+    };
+    sluice_feedback::apply_event(
+        state.store.as_ref(),
+        id,
+        message.account_id,
+        &event,
+        "synthetic",
+        "capture",
+        now_ms(),
+    )
+    .await?;
+    state
+        .audit(
+            &who,
+            Some(message.account_id),
+            "synthetic_feedback",
+            "message",
+            id,
+            serde_json::json!({ "kind": request.kind, "recipient": recipient }),
+        )
+        .await?;
+    Ok(axum::Json(FeedbackApplied {
+        id,
+        event: kind.event_kind().to_string(),
+        recipient,
+        suppressed: kind.suppression_reason().is_some(),
+    }))
 }
 
 /// The whole stored message; 410 `body_purged` once retention emptied it.

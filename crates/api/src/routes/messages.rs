@@ -258,10 +258,15 @@ async fn retry_message(
 pub struct ReleaseRequest {
     /// The provider to deliver it through (one the caller can see).
     pub provider_id: i64,
+    /// Deliver to these recipients instead of the original ones (at most 100).
+    pub to: Option<Vec<String>>,
 }
 
-/// Delivers a captured message after all: queued again, through the chosen provider
-/// (not the routing rules), to all its recipients (members and up).
+/// Delivers a copy of a captured message after all: queued to go through the chosen
+/// provider (not the routing rules), to its recipients or to `to`; each recipient must be
+/// on the account's `capture_release_allowlist` when it has one (422
+/// `release_not_allowed`). The original stays in the capture inbox, marked released
+/// (members and up). Answers the copy's id.
 #[utoipa::path(post, path = "/messages/{id}/release", tag = "messages", params(("id" = i64, Path)),
     request_body = ReleaseRequest, security(("bearer" = [])),
     responses((status = 202, body = Requeued), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -286,16 +291,50 @@ async fn release_message(
             "provider_id belongs to another account",
         ));
     }
-    if !state
-        .store
-        .release_message(id, provider.id, now_ms())
-        .await?
-    {
+    if message.status != MessageStatus::Captured {
         return Err(ApiError::conflict(format!(
             "only captured messages can be released; this one is {}",
             message.status
         )));
     }
+    let rcpt_to = match request.to {
+        None => message.rcpt_to.clone(),
+        Some(to) if to.is_empty() || to.len() > 100 => {
+            return Err(ApiError::validation("to holds 1 to 100 recipients"));
+        }
+        Some(to) => {
+            for rcpt in &to {
+                sluice_core::validate_mailbox(rcpt)
+                    .map_err(|e| ApiError::validation(format!("to: {rcpt}: {e}")))?;
+            }
+            to
+        }
+    };
+    let account = state
+        .store
+        .account(message.account_id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    if let Some(refused) = sluice_core::capture_release::refused_recipient(
+        account.capture_release_allowlist.as_deref(),
+        &rcpt_to,
+    ) {
+        return Err(ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "release_not_allowed",
+            format!("{refused} is not on the account's capture_release_allowlist"),
+        ));
+    }
+    let copy = release_copy(&state, &message, rcpt_to.clone()).await?;
+    let Some(copy_id) = state
+        .store
+        .release_captured_copy(id, &copy, provider.id, now_ms())
+        .await?
+    else {
+        return Err(ApiError::conflict(
+            "only captured messages can be released; this one changed meanwhile",
+        ));
+    };
     state
         .audit(
             &who,
@@ -303,16 +342,67 @@ async fn release_message(
             "release",
             "message",
             id,
-            serde_json::json!({ "provider_id": provider.id }),
+            serde_json::json!({ "provider_id": provider.id, "copy": copy_id, "to": rcpt_to }),
         )
         .await?;
     Ok((
         axum::http::StatusCode::ACCEPTED,
         axum::Json(Requeued {
-            id,
+            id: copy_id,
             status: "queued".into(),
         }),
     ))
+}
+
+/// The released copy: the captured message's bytes (a large one written to the body store
+/// again, so each message owns its body), its sender, the chosen recipients.
+async fn release_copy(
+    state: &ApiState,
+    message: &sluice_store::MessageRecord,
+    rcpt_to: Vec<String>,
+) -> Result<sluice_store::NewMessage, ApiError> {
+    let unreadable = |error: sluice_core::BodyError| {
+        tracing::warn!(%error, "captured body not readable for a release");
+        ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "body_unreadable",
+            "the message body could not be read from the body store",
+        )
+    };
+    let storage = state.store.body_storage();
+    let bytes = sluice_core::body::read_whole(storage.as_deref(), &message.body)
+        .await
+        .map_err(unreadable)?;
+    let body = match &storage {
+        Some(storage) if bytes.len() > 256 * 1024 => {
+            let stored = sluice_core::body::store_body(storage.as_ref(), Vec::new(), &bytes)
+                .await
+                .map_err(unreadable)?;
+            storage
+                .sync(&[stored.reference.as_slice()])
+                .await
+                .map_err(unreadable)?;
+            MessageBody::Stored(stored)
+        }
+        _ => MessageBody::Inline(bytes),
+    };
+    let smtputf8 = !rcpt_to.iter().chain([&message.mail_from]).all(|a| a.is_ascii());
+    Ok(sluice_store::NewMessage {
+        account_id: message.account_id,
+        source: message.source,
+        envelope: sluice_core::Envelope {
+            mail_from: message.mail_from.clone(),
+            rcpt_to,
+            smtputf8,
+            eight_bit: true,
+        },
+        body,
+        lease: None,
+        tags: Vec::new(),
+        max_attempts: None,
+        sandbox: false,
+        idempotency: None,
+    })
 }
 
 /// Cancels a message not yet delivered (queued, deferred or held), or deletes a captured one with

@@ -294,6 +294,7 @@ pub fn message_for(account: i64) -> sluice_store::NewMessage {
         lease: None,
         tags: Vec::new(),
         max_attempts: None,
+        sandbox: false,
         idempotency: None,
     }
 }

@@ -5,6 +5,11 @@ ALTER TABLE messages ADD COLUMN sandbox BOOLEAN NOT NULL DEFAULT FALSE;
 ALTER TABLE messages ADD COLUMN seen_at BIGINT;
 ALTER TABLE accounts ADD COLUMN capture_retention_count BIGINT;
 ALTER TABLE accounts ADD COLUMN capture_retention_days BIGINT;
+-- Where a captured message may be released to (JSON array of addresses and domains);
+-- NULL: anywhere.
+ALTER TABLE accounts ADD COLUMN capture_release_allowlist TEXT;
+-- A captured message released (a copy was queued to a provider): when. It stays captured.
+ALTER TABLE messages ADD COLUMN released_at BIGINT;
 
 CREATE TABLE captured_mail (
     message_id      BIGINT PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,

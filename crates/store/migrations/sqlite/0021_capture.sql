@@ -10,6 +10,11 @@ ALTER TABLE messages ADD COLUMN seen_at INTEGER;
 -- the server's `retention.capture_count` / `retention.capture_days`).
 ALTER TABLE accounts ADD COLUMN capture_retention_count INTEGER;
 ALTER TABLE accounts ADD COLUMN capture_retention_days INTEGER;
+-- Where a captured message may be released to (JSON array of addresses and domains);
+-- NULL: anywhere.
+ALTER TABLE accounts ADD COLUMN capture_release_allowlist TEXT;
+-- A captured message released (a copy was queued to a provider): when. It stays captured.
+ALTER TABLE messages ADD COLUMN released_at INTEGER;
 
 -- What search and the inbox list read of a captured message, parsed once by the capture
 -- indexer (worker/src/capture_index.rs). Goes with its message.

@@ -28,6 +28,8 @@ pub struct Account {
     /// server's `retention.capture_count` / `capture_days`).
     pub capture_retention_count: Option<i64>,
     pub capture_retention_days: Option<i64>,
+    /// Where its captured mail may be released to: addresses and domains (`None`: anywhere).
+    pub capture_release_allowlist: Option<Vec<String>>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -87,6 +89,8 @@ pub struct AccountUpdate {
     /// `Some(None)` sets it back to the server default.
     pub capture_retention_count: Option<Option<i64>>,
     pub capture_retention_days: Option<Option<i64>>,
+    /// `Some(None)` lets captured mail be released anywhere again.
+    pub capture_release_allowlist: Option<Option<Vec<String>>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -78,4 +78,6 @@ pub struct MessageSummary {
     pub tags: Vec<String>,
     /// Someone marked it read.
     pub read: bool,
+    /// Captured mail a copy of which was released to a provider.
+    pub released: bool,
 }

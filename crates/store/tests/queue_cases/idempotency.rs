@@ -18,6 +18,7 @@ fn keyed(
     answer: Option<SendAnswer>,
 ) -> sluice_store::NewMessage {
     sluice_store::NewMessage {
+        sandbox: false,
         idempotency: Some(IdempotencyClaim {
             key: key.into(),
             request_hash: hash.into(),
