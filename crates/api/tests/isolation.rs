@@ -175,7 +175,7 @@ async fn tenant_isolation_sweep_over_every_id_route() {
             .find(|(prefix, _)| path.starts_with(prefix))
             .map(|(_, id)| *id)
             .unwrap_or_else(|| panic!("the isolation sweep does not know the ids for {path}"));
-        let concrete = path.replace("{id}", id);
+        let concrete = path.replace("{id}", id).replace("{n}", "0");
         let methods = [
             (Method::GET, item.get.is_some()),
             (Method::PUT, item.put.is_some()),
@@ -196,6 +196,10 @@ async fn tenant_isolation_sweep_over_every_id_route() {
                     json!({ "url": "https://hooks.beta.test/", "events": ["*"] })
                 } else if path.ends_with("/release") {
                     json!({ "provider_id": 1 })
+                } else if path.ends_with("/feedback") {
+                    json!({ "kind": "bounced" })
+                } else if path.starts_with("/api-keys/") || path.starts_with("/smtp-credentials/") {
+                    json!({ "sandbox": true })
                 } else if path == "/providers/{id}/test" {
                     json!({ "from": "app@beta.test", "to": "r@dest.test" })
                 } else {
