@@ -144,9 +144,12 @@ impl Pop3Server {
     /// `tls_listen` listener, else plaintext with STLS.
     pub async fn serve(self: Arc<Self>, listener: TcpListener, implicit_tls: bool) {
         let mut shutdown = self.shutdown.clone();
-        let addr = listener.local_addr().ok();
+        let addr = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
         let tls = if implicit_tls { "implicit" } else { "stls" };
-        info!(addr = ?addr, tls, "pop3 listener started");
+        info!(%addr, tls, "pop3 listener started");
         loop {
             let (stream, peer) = tokio::select! {
                 accepted = listener.accept() => match accepted {
@@ -189,7 +192,7 @@ impl Pop3Server {
                 .instrument(span),
             );
         }
-        info!(addr = ?addr, "pop3 listener stopped");
+        info!(%addr, "pop3 listener stopped");
     }
 
     /// The connection, after the TLS handshake when `implicit_tls`; `None` when that failed

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use sluice_core::{AccountId, MessageBody, MessageStatus};
+use sluice_core::{AccountId, MessageStatus};
 use sluice_pop3::{CapturedMailbox, MaildropEntry, MaildropError};
 use sluice_store::{MessageFilter, MessageRecord, Store};
 
@@ -78,25 +78,11 @@ impl CapturedMailbox for StoreMaildrop {
         let Some(record) = self.captured(account, id).await? else {
             return Ok(None);
         };
-        match record.body {
-            MessageBody::Inline(bytes) => Ok(Some(bytes)),
-            MessageBody::Stored(stored) => {
-                let storage = self
-                    .store
-                    .body_storage()
-                    .ok_or_else(|| unavailable("no body store"))?;
-                let mut reader = storage
-                    .reader(&stored.reference)
-                    .await
-                    .map_err(unavailable)?;
-                let mut bytes = stored.head;
-                bytes.reserve(stored.len as usize);
-                while let Some(chunk) = reader.next_chunk().await.map_err(unavailable)? {
-                    bytes.extend_from_slice(&chunk);
-                }
-                Ok(Some(bytes))
-            }
-        }
+        let storage = self.store.body_storage();
+        sluice_core::body::read_whole(storage.as_deref(), &record.body)
+            .await
+            .map(Some)
+            .map_err(unavailable)
     }
 
     async fn delete(&self, account: AccountId, ids: &[i64]) -> Result<usize, MaildropError> {
