@@ -190,7 +190,10 @@ fn pop3_is_off_unless_configured_and_its_limits_are_checked() {
         )
         .expect("the issue's [pop3] keys load");
         assert_eq!(config.pop3.listen, Some("127.0.0.1:1110".parse().unwrap()));
-        assert_eq!(config.pop3.tls_listen, Some("127.0.0.1:1995".parse().unwrap()));
+        assert_eq!(
+            config.pop3.tls_listen,
+            Some("127.0.0.1:1995".parse().unwrap())
+        );
         for bad in [
             "[pop3]\nmax_connections = 0",
             "[pop3]\nidle_timeout_secs = 0",

@@ -201,16 +201,15 @@ impl Pop3Server {
         if !implicit_tls {
             return Some(Conn::Plain(stream));
         }
-        self.accept_tls(stream).await.map(|tls| Conn::Tls(Box::new(tls)))
+        self.accept_tls(stream)
+            .await
+            .map(|tls| Conn::Tls(Box::new(tls)))
     }
 
     async fn accept_tls(&self, stream: TcpStream) -> Option<TlsStream<TcpStream>> {
         let acceptor = TlsAcceptor::from(self.tls.get());
-        match tokio::time::timeout(
-            self.settings.tls_handshake_timeout,
-            acceptor.accept(stream),
-        )
-        .await
+        match tokio::time::timeout(self.settings.tls_handshake_timeout, acceptor.accept(stream))
+            .await
         {
             Ok(Ok(tls)) => Some(tls),
             Ok(Err(error)) => {

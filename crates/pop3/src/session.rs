@@ -196,9 +196,7 @@ impl Session {
                     .collect();
                 let (count, size) = totals(&drop);
                 self.state = State::Transaction { drop };
-                self.reply(ok(&format!(
-                    "Logged in, {count} messages ({size} octets)"
-                )));
+                self.reply(ok(&format!("Logged in, {count} messages ({size} octets)")));
             }
             LoginOutcome::Refused => {
                 self.failed_logins += 1;
@@ -270,7 +268,9 @@ impl Session {
             _ => 0,
         };
         let reply = if deleted_all {
-            ok(&format!("Sluice POP3 server signing off ({left} messages left)"))
+            ok(&format!(
+                "Sluice POP3 server signing off ({left} messages left)"
+            ))
         } else {
             status_error(Some("SYS/TEMP"), "Some deleted messages were not removed")
         };
@@ -435,10 +435,9 @@ impl Session {
                 .parse()
                 .map_err(|_| status_error(None, "Not a message number"))?;
             match number.checked_sub(1).and_then(|i| drop.get(i)) {
-                Some(slot) if slot.deleted => Err(status_error(
-                    None,
-                    &format!("Message {number} is deleted"),
-                )),
+                Some(slot) if slot.deleted => {
+                    Err(status_error(None, &format!("Message {number} is deleted")))
+                }
                 Some(slot) => Ok((number, *slot)),
                 None => Err(status_error(None, "No such message")),
             }

@@ -208,11 +208,17 @@ fn authorization_state() {
         (b"USER\r\n", "-ERR USER needs a name\r\n"),
         // LF alone ends a line too; keywords in any case.
         (b"user app\n", "+OK Send PASS\r\n"),
-        (b"PASS wrong\r\n", "-ERR [AUTH] Wrong user name or password\r\n"),
+        (
+            b"PASS wrong\r\n",
+            "-ERR [AUTH] Wrong user name or password\r\n",
+        ),
         // A failed PASS forgets the user.
         (b"PASS s3cret pass\r\n", "-ERR USER first\r\n"),
         (b"USER app\r\n", "+OK Send PASS\r\n"),
-        (b"PASS wrong\r\n", "-ERR [AUTH] Wrong user name or password\r\n"),
+        (
+            b"PASS wrong\r\n",
+            "-ERR [AUTH] Wrong user name or password\r\n",
+        ),
         (b"USER app\r\n", "+OK Send PASS\r\n"),
         // The third failure ends the session.
         (
@@ -374,9 +380,12 @@ fn a_failed_update_is_reported() {
     let mut replies = Vec::new();
     while let Some(event) = session.next_event() {
         match event {
-            Event::Login { .. } => session.login_checked(LoginOutcome::Opened(vec![
-                MaildropEntry { id: 5, size: 10 },
-            ])),
+            Event::Login { .. } => {
+                session.login_checked(LoginOutcome::Opened(vec![MaildropEntry {
+                    id: 5,
+                    size: 10,
+                }]))
+            }
             Event::Update { delete } => {
                 assert_eq!(delete, [5]);
                 session.updated(false)

@@ -70,14 +70,26 @@ mod tests {
             (b"", None, b".\r\n"),
             (b"A: b\r\n\r\nbody\r\n", None, b"A: b\r\n\r\nbody\r\n.\r\n"),
             (b"A: b\r\n\r\n.\r\n", None, b"A: b\r\n\r\n..\r\n.\r\n"),
-            (b"A: b\r\n\r\n..x\r\n.\r\nend", None, b"A: b\r\n\r\n...x\r\n..\r\nend\r\n.\r\n"),
+            (
+                b"A: b\r\n\r\n..x\r\n.\r\nend",
+                None,
+                b"A: b\r\n\r\n...x\r\n..\r\nend\r\n.\r\n",
+            ),
             // Bare LF and a last line without an end get CRLF.
             (b"A: b\n\nx\ny", None, b"A: b\r\n\r\nx\r\ny\r\n.\r\n"),
             // A CR inside a line is kept as it is.
             (b"A: b\r\n\r\nx\ry\r\n", None, b"A: b\r\n\r\nx\ry\r\n.\r\n"),
             // TOP: headers, the blank line, n body lines.
-            (b"A: b\r\nC: d\r\n\r\n1\r\n.2\r\n3\r\n", Some(0), b"A: b\r\nC: d\r\n\r\n.\r\n"),
-            (b"A: b\r\nC: d\r\n\r\n1\r\n.2\r\n3\r\n", Some(2), b"A: b\r\nC: d\r\n\r\n1\r\n..2\r\n.\r\n"),
+            (
+                b"A: b\r\nC: d\r\n\r\n1\r\n.2\r\n3\r\n",
+                Some(0),
+                b"A: b\r\nC: d\r\n\r\n.\r\n",
+            ),
+            (
+                b"A: b\r\nC: d\r\n\r\n1\r\n.2\r\n3\r\n",
+                Some(2),
+                b"A: b\r\nC: d\r\n\r\n1\r\n..2\r\n.\r\n",
+            ),
             (b"A: b\r\n\r\n1\r\n", Some(9), b"A: b\r\n\r\n1\r\n.\r\n"),
             // No blank line: all of it is headers.
             (b"A: b\r\nC: d\r\n", Some(0), b"A: b\r\nC: d\r\n.\r\n"),

@@ -155,11 +155,17 @@ fn poplib_reads_a_tenants_captured_mail_byte_exact_over_stls_and_implicit_tls() 
     for (mode, port) in [("stls", node.listen), ("ssl", node.tls_listen)] {
         let report = poplib(port, mode, TENANT_A, &[]);
         assert!(
-            report["tls"].as_str().is_some_and(|v| v.starts_with("TLSv1")),
+            report["tls"]
+                .as_str()
+                .is_some_and(|v| v.starts_with("TLSv1")),
             "{mode}: {report}"
         );
         assert_eq!(report["stat"], json!([2, sizes[0] + sizes[1]]), "{mode}");
-        assert_eq!(report["list"], json!([[1, sizes[0]], [2, sizes[1]]]), "{mode}");
+        assert_eq!(
+            report["list"],
+            json!([[1, sizes[0]], [2, sizes[1]]]),
+            "{mode}"
+        );
         assert_eq!(
             report["uidl"],
             json!([[1, first.to_string()], [2, second.to_string()]]),
@@ -239,10 +245,18 @@ fn tenants_never_see_each_others_mail_and_a_wrong_password_opens_no_maildrop() {
     let (b1, _) = send_captured(&node, TENANT_B, "b-one");
     let b_raw = node.db.message_bytes(b1);
 
-    let report = poplib(node.listen, "stls", TENANT_B, &["--retr", "2", "--retr", "3"]);
+    let report = poplib(
+        node.listen,
+        "stls",
+        TENANT_B,
+        &["--retr", "2", "--retr", "3"],
+    );
     assert_eq!(report["stat"], json!([1, b_raw.len()]));
     assert_eq!(report["uidl"], json!([[1, b1.to_string()]]));
-    assert_eq!(report["messages"][b1.to_string()]["retr"], json!(hex(&b_raw)));
+    assert_eq!(
+        report["messages"][b1.to_string()]["retr"],
+        json!(hex(&b_raw))
+    );
     // A's messages are not numbered in B's maildrop, so no number reaches them.
     for number in ["2", "3"] {
         assert_eq!(
@@ -319,7 +333,10 @@ fn mpop_downloads_captured_mail() {
             .arg(format!("--user={}", TENANT_A.0))
             .arg(format!("--passwordeval=cat {}", password_file.display()))
             .arg(format!("--delivery=maildir,{}", maildir.display()))
-            .arg(format!("--uidls-file={}", dir.path().join("uidls").display()))
+            .arg(format!(
+                "--uidls-file={}",
+                dir.path().join("uidls").display()
+            ))
             .arg("--only-new=off")
             .arg("--keep=off")
             .output()
@@ -341,7 +358,11 @@ fn mpop_downloads_captured_mail() {
         "{}",
         String::from_utf8_lossy(&downloaded[0])
     );
-    assert_eq!(api_status(&node, &key_a, first), 404, "--keep=off deleted it");
+    assert_eq!(
+        api_status(&node, &key_a, first),
+        404,
+        "--keep=off deleted it"
+    );
 
     let (second, _) = send_captured(&node, TENANT_A, "mpop-two");
     let second_raw = node.db.message_bytes(second);

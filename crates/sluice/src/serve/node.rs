@@ -248,7 +248,13 @@ impl Node {
             config.smtp.trusted_account.clone(),
             Duration::from_millis(config.store.account_cache_ms),
         )?);
-        let smtp = smtp_server(&config, auth.clone(), tls, acceptor.clone(), shutdown.clone());
+        let smtp = smtp_server(
+            &config,
+            auth.clone(),
+            tls,
+            acceptor.clone(),
+            shutdown.clone(),
+        );
         let pop3 = match roles.contains(&Role::Smtp) {
             true => pop3_server(&config, &store, auth, panel_tls.clone(), shutdown.clone()),
             false => None,
