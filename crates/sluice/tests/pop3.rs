@@ -383,3 +383,78 @@ fn lf(bytes: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+/// Reads from `stream` until `want` has arrived or the peer closed; what arrived.
+fn read_until(stream: &mut std::net::TcpStream, want: &str) -> String {
+    use std::io::Read;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !String::from_utf8_lossy(&got).contains(want) {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// The server loop: a connection over `max_connections` is refused with `[SYS/TEMP]`, an
+/// idle session is closed after `idle_timeout_secs` (deleting nothing), and shutdown ends
+/// an open session with `[SYS/TEMP]` and lets the node exit.
+#[test]
+fn connection_limit_idle_timeout_and_shutdown() {
+    use std::io::Write;
+    use std::net::TcpStream;
+    let listen = free_port();
+    let mut sluice = Sluice::builder(BIN)
+        .section(&format!(
+            "[pop3]\nlisten = \"127.0.0.1:{listen}\"\nmax_connections = 1\nidle_timeout_secs = 1"
+        ))
+        .start();
+    let db = Db::open(&sluice);
+    sandboxed_account(&sluice, TENANT_A, "alpha.test");
+    let node_a = Pop3Node {
+        sluice,
+        db,
+        listen,
+        tls_listen: 0,
+    };
+    let (id, _) = send_captured(&node_a, TENANT_A, "idle");
+    let Pop3Node { mut sluice, db, .. } = node_a;
+
+    // Marked deleted, then idle: closed without UPDATE, the message stays.
+    let mut first = TcpStream::connect(("127.0.0.1", listen)).unwrap();
+    assert!(read_until(&mut first, "\r\n").starts_with("+OK"));
+    first
+        .write_all(format!("USER {}\r\nPASS {}\r\nDELE 1\r\n", TENANT_A.0, TENANT_A.1).as_bytes())
+        .unwrap();
+    let answers = read_until(&mut first, "+OK Message 1 deleted\r\n");
+    assert!(answers.ends_with("+OK Message 1 deleted\r\n"), "{answers}");
+    // The one slot is taken: a second connection is refused.
+    let mut second = TcpStream::connect(("127.0.0.1", listen)).unwrap();
+    let refused = read_until(&mut second, "\r\n");
+    assert_eq!(
+        refused,
+        "-ERR [SYS/TEMP] Too many connections, try later\r\n"
+    );
+    let idle = read_until(&mut first, "closing\r\n");
+    assert_eq!(idle, "-ERR Idle for too long, closing\r\n");
+    assert_eq!(
+        db.message(id).status.as_str(),
+        "captured",
+        "no QUIT, no delete"
+    );
+
+    // The slot is free again; shutdown ends the open session.
+    let mut third = TcpStream::connect(("127.0.0.1", listen)).unwrap();
+    assert!(read_until(&mut third, "\r\n").starts_with("+OK"));
+    let status = sluice.terminate();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(
+        read_until(&mut third, "\r\n"),
+        "-ERR [SYS/TEMP] Server shutting down\r\n"
+    );
+}
