@@ -409,7 +409,7 @@ fn connection_limit_idle_timeout_and_shutdown() {
     use std::io::Write;
     use std::net::TcpStream;
     let listen = free_port();
-    let mut sluice = Sluice::builder(BIN)
+    let sluice = Sluice::builder(BIN)
         .section(&format!(
             "[pop3]\nlisten = \"127.0.0.1:{listen}\"\nmax_connections = 1\nidle_timeout_secs = 1"
         ))
