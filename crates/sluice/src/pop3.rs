@@ -21,14 +21,19 @@ impl StoreMaildrop {
         StoreMaildrop { store }
     }
 
-    /// The message when it is a captured message of `account`.
+    /// The message when it is a captured message of `account` (with its body: one whose
+    /// body retention emptied counts as gone).
     async fn captured(
         &self,
         account: AccountId,
         id: i64,
     ) -> Result<Option<MessageRecord>, MaildropError> {
         let record = self.store.message(id).await.map_err(unavailable)?;
-        Ok(record.filter(|m| m.account_id == account && m.status == MessageStatus::Captured))
+        Ok(record.filter(|m| {
+            m.account_id == account
+                && m.status == MessageStatus::Captured
+                && m.body_purged_at.is_none()
+        }))
     }
 }
 
