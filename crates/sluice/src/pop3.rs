@@ -21,19 +21,14 @@ impl StoreMaildrop {
         StoreMaildrop { store }
     }
 
-    /// The message when it is a captured message of `account` (with its body: one whose
-    /// body retention emptied counts as gone).
+    /// The message when it is a captured message of `account`.
     async fn captured(
         &self,
         account: AccountId,
         id: i64,
     ) -> Result<Option<MessageRecord>, MaildropError> {
         let record = self.store.message(id).await.map_err(unavailable)?;
-        Ok(record.filter(|m| {
-            m.account_id == account
-                && m.status == MessageStatus::Captured
-                && m.body_purged_at.is_none()
-        }))
+        Ok(record.filter(|m| m.account_id == account && m.status == MessageStatus::Captured))
     }
 }
 
@@ -80,7 +75,12 @@ impl CapturedMailbox for StoreMaildrop {
     }
 
     async fn read(&self, account: AccountId, id: i64) -> Result<Option<Vec<u8>>, MaildropError> {
-        let Some(record) = self.captured(account, id).await? else {
+        // One whose body retention emptied is gone to RETR (DELE still removes it).
+        let Some(record) = self
+            .captured(account, id)
+            .await?
+            .filter(|m| m.body_purged_at.is_none())
+        else {
             return Ok(None);
         };
         let storage = self.store.body_storage();
