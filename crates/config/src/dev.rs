@@ -84,6 +84,9 @@ pub fn dev_defaults_on(network: DevNetwork) -> Config {
     // what exposes it, as the person running it chose.
     config.panel.allow_public_bind = network == DevNetwork::Container;
     config.webhook.listen = Some(addr(2555));
+    // The capture sandbox in a mail client: POP3 with STLS, and over implicit TLS.
+    config.pop3.listen = Some(addr(2110));
+    config.pop3.tls_listen = Some(addr(2995));
     // A developer's upstreams and webhook receivers run on this machine: loopback is opened
     // through the same setting an operator would use, not a special case.
     config.egress.allow = network.local_networks();

@@ -4,6 +4,7 @@
 mod delivery;
 mod dev;
 mod http;
+mod pop3;
 mod smtp;
 mod storage;
 
@@ -22,6 +23,7 @@ pub use dev::{
 pub use http::{
     ApiConfig, EventWebhooksConfig, FeedbackConfig, HttpConfig, PanelConfig, WebhookConfig,
 };
+pub use pop3::Pop3Config;
 pub use smtp::{ListenerAuth, ListenerConfig, ListenerTls, SmtpConfig, TlsConfig};
 pub use storage::{DatabaseConfig, RetentionConfig, StorageConfig, StoreConfig};
 
@@ -64,6 +66,8 @@ pub struct Config {
     /// Where tenants' destinations (provider hosts and URLs, webhooks, test servers) may
     /// connect.
     pub egress: EgressConfig,
+    /// POP3 over each account's captured mail.
+    pub pop3: Pop3Config,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -108,6 +112,7 @@ impl Default for Config {
             retention: RetentionConfig::default(),
             dns: DnsConfig::default(),
             egress: EgressConfig::default(),
+            pop3: Pop3Config::default(),
         }
     }
 }
@@ -223,6 +228,15 @@ impl Config {
         let retention = &self.retention;
         if retention.metadata_days != 0 && retention.body_days > retention.metadata_days {
             return invalid("retention.body_days must not exceed retention.metadata_days");
+        }
+        let pop3 = &self.pop3;
+        if pop3.max_connections == 0 || pop3.idle_timeout_secs == 0 || pop3.max_messages == 0 {
+            return invalid(
+                "pop3.max_connections, pop3.idle_timeout_secs and pop3.max_messages must be at least 1",
+            );
+        }
+        if pop3.listen.is_some() && pop3.listen == pop3.tls_listen {
+            return invalid("pop3.listen and pop3.tls_listen must differ");
         }
         if !matches!(self.logging.format.as_str(), "text" | "json") {
             return invalid("logging.format is \"text\" or \"json\"");

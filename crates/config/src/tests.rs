@@ -112,6 +112,8 @@ fn listen_addrs(config: &Config) -> Vec<SocketAddr> {
     addrs.extend(config.http.listen);
     addrs.extend(config.panel.listen);
     addrs.extend(config.webhook.listen);
+    addrs.extend(config.pop3.listen);
+    addrs.extend(config.pop3.tls_listen);
     addrs
 }
 
@@ -124,7 +126,7 @@ fn dev_defaults_stay_on_loopback_and_the_container_variant_binds_every_interface
     let loopback = dev_defaults();
     assert_eq!(loopback.validate().map_err(|e| e.to_string()), Ok(()));
     let addrs = listen_addrs(&loopback);
-    assert_eq!(addrs.len(), 6, "{addrs:?}");
+    assert_eq!(addrs.len(), 8, "{addrs:?}");
     assert!(addrs.iter().all(|a| a.ip().is_loopback()), "{addrs:?}");
     assert!(trusts(&loopback, "127.0.0.1"));
     assert!(
@@ -172,6 +174,34 @@ fn container_image_config_loads() {
                 .iter()
                 .all(|a| a.ip().is_unspecified() && a.port() > 1024)
         );
+        Ok(())
+    });
+}
+
+#[test]
+#[allow(clippy::result_large_err)] // figment::Jail's signature, not ours
+fn pop3_is_off_unless_configured_and_its_limits_are_checked() {
+    let config = Config::default();
+    assert_eq!((config.pop3.listen, config.pop3.tls_listen), (None, None));
+    figment::Jail::expect_with(|_jail| {
+        let config = load_str(
+            Config::default(),
+            "[pop3]\nlisten = \"127.0.0.1:1110\"\ntls_listen = \"127.0.0.1:1995\"",
+        )
+        .expect("the issue's [pop3] keys load");
+        assert_eq!(config.pop3.listen, Some("127.0.0.1:1110".parse().unwrap()));
+        assert_eq!(
+            config.pop3.tls_listen,
+            Some("127.0.0.1:1995".parse().unwrap())
+        );
+        for bad in [
+            "[pop3]\nmax_connections = 0",
+            "[pop3]\nidle_timeout_secs = 0",
+            "[pop3]\nlisten = \"127.0.0.1:1110\"\ntls_listen = \"127.0.0.1:1110\"",
+            "[pop3]\nlisten_tls = \"127.0.0.1:1995\"",
+        ] {
+            assert!(load_str(Config::default(), bad).is_err(), "{bad}");
+        }
         Ok(())
     });
 }

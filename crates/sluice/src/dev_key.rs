@@ -50,8 +50,24 @@ pub fn banner(config: &sluice_config::Config, admin: (&str, &str), api_key: &str
         .listen
         .map(|addr| format!("http://{addr}/api/v1"))
         .unwrap_or_else(|| "(http.listen is not set)".into());
+    let pop3 = [
+        config.pop3.listen.map(|addr| format!("{addr} (STLS)")),
+        config.pop3.tls_listen.map(|addr| format!("{addr} (TLS)")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>();
+    let pop3 = match pop3.is_empty() {
+        true => String::new(),
+        false => format!(
+            "  POP3:    {}  (captured mail; log in as {} / {})\n",
+            pop3.join(", "),
+            sluice_config::DEV_ACCOUNT_EMAIL,
+            sluice_config::DEV_ACCOUNT_PASSWORD,
+        ),
+    };
     format!(
-        "Sluice dev mode\n  panel:   {panel}  (log in as {} / {})\n  API:     {api}\n  \
+        "Sluice dev mode\n  panel:   {panel}  (log in as {} / {})\n  API:     {api}\n{pop3}  \
          API key: {api_key}  (account {}; made at this start, the previous one revoked)\n  \
          export API_KEY={api_key}\n",
         admin.0,

@@ -7,6 +7,7 @@ mod healthcheck;
 mod keys;
 mod logging;
 mod metrics;
+mod pop3;
 mod reload;
 mod send;
 mod sendmail;

@@ -707,7 +707,7 @@ fn admin_create_names_its_database_and_refuses_the_default_when_missing() {
 fn serve_dev_prints_the_panel_login_and_a_working_api_key() {
     let dir = tempfile::tempdir().unwrap();
     let port = sluice_testkit::free_port;
-    let (http, panel) = (port(), port());
+    let (http, panel, pop3, pop3s) = (port(), port(), port(), port());
     // `--dev` with a file that moves its listeners off the fixed dev ports.
     let config = dir.path().join("dev.toml");
     std::fs::write(
@@ -717,7 +717,8 @@ fn serve_dev_prints_the_panel_login_and_a_working_api_key() {
              [[smtp.listeners]]\naddr = \"127.0.0.1:{smtp}\"\ntls = \"none\"\nauth = \"none\"\n\
              [http]\nlisten = \"127.0.0.1:{http}\"\n\
              [panel]\nlisten = \"127.0.0.1:{panel}\"\n\
-             [webhook]\nlisten = \"127.0.0.1:{webhook}\"\n",
+             [webhook]\nlisten = \"127.0.0.1:{webhook}\"\n\
+             [pop3]\nlisten = \"127.0.0.1:{pop3}\"\ntls_listen = \"127.0.0.1:{pop3s}\"\n",
             data = dir.path().join("data").display(),
             smtp = port(),
             webhook = port(),
@@ -770,7 +771,8 @@ fn serve_dev_prints_the_panel_login_and_a_working_api_key() {
     let (mut first, banner) = start();
     assert!(
         banner.contains(&format!("http://127.0.0.1:{panel}"))
-            && banner.contains("admin@example.com / dev-admin"),
+            && banner.contains("admin@example.com / dev-admin")
+            && banner.contains(&format!("127.0.0.1:{pop3} (STLS), 127.0.0.1:{pop3s} (TLS)")),
         "{banner}"
     );
     let first_key = key_of(&banner);

@@ -54,11 +54,15 @@ pub struct Node {
     /// Ends once every holder of the committer is gone and what it held is written.
     committer_task: JoinHandle<()>,
     smtp: Arc<sluice_smtp::SmtpServer>,
+    /// POP3 over captured mail, when `[pop3]` names a listener and this node has the smtp
+    /// role.
+    pop3: Option<Arc<sluice_pop3::Pop3Server>>,
     connections: Arc<dyn ConnectionDirectory>,
     /// The API's state when this node serves HTTP or the panel.
     api: Option<sluice_api::ApiState>,
     reserve: Option<DiskReserve>,
-    /// The panel's HTTPS (`panel.tls`) serves the SMTP certificate, reloaded with it.
+    /// The panel's HTTPS (`panel.tls`) and POP3's TLS serve the SMTP certificate,
+    /// reloaded with it.
     panel_tls: Live<rustls::ServerConfig>,
     sockets: Sockets,
     /// The worker role's parts.
@@ -68,6 +72,8 @@ pub struct Node {
 /// Every listener, bound before any serves, so a bad address fails the start cleanly.
 struct Sockets {
     smtp: Vec<(TcpListener, ListenerConfig)>,
+    /// POP3 listeners; true for implicit TLS.
+    pop3: Vec<(TcpListener, bool)>,
     panel: Option<TcpListener>,
     http: Option<TcpListener>,
     webhook: Option<TcpListener>,
@@ -154,25 +160,43 @@ impl AcceptPath {
     }
 }
 
-/// The SMTP server, with AUTH checked against the store; nothing served yet.
+/// The SMTP server; nothing served yet.
 fn smtp_server(
     config: &Config,
-    store: &Arc<dyn Store>,
+    auth: Arc<StoreAuthenticator>,
     tls: Arc<rustls::ServerConfig>,
     acceptor: Arc<Acceptor>,
     shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<Arc<sluice_smtp::SmtpServer>> {
-    let auth = Arc::new(StoreAuthenticator::new(
-        store.clone(),
-        config.smtp.trusted_account.clone(),
-        Duration::from_millis(config.store.account_cache_ms),
-    )?);
-    Ok(sluice_smtp::SmtpServer::new(
-        config.smtp.clone(),
-        tls,
-        auth,
-        acceptor,
-        shutdown,
+) -> Arc<sluice_smtp::SmtpServer> {
+    sluice_smtp::SmtpServer::new(config.smtp.clone(), tls, auth, acceptor, shutdown)
+}
+
+/// POP3 over captured mail, logins checked like SMTP AUTH, with the SMTP certificate;
+/// `None` when `[pop3]` names no listener.
+fn pop3_server(
+    config: &Config,
+    store: &Arc<dyn Store>,
+    auth: Arc<StoreAuthenticator>,
+    tls: Live<rustls::ServerConfig>,
+    shutdown: watch::Receiver<bool>,
+) -> Option<Arc<sluice_pop3::Pop3Server>> {
+    let pop3 = &config.pop3;
+    if pop3.listen.is_none() && pop3.tls_listen.is_none() {
+        return None;
+    }
+    let settings = sluice_pop3::Pop3Settings {
+        max_connections: pop3.max_connections,
+        idle_timeout: Duration::from_secs(pop3.idle_timeout_secs),
+        tls_handshake_timeout: Duration::from_secs(config.smtp.tls_handshake_timeout_secs),
+        trusted_networks: config.smtp.trusted_networks.clone(),
+        max_auth_failures: config.smtp.max_auth_failures,
+        auth_failure_window: Duration::from_secs(config.smtp.auth_failure_window_secs),
+        failed_login_delay: Duration::from_millis(pop3.failed_login_delay_ms),
+        max_messages: pop3.max_messages,
+    };
+    let mailbox = Arc::new(crate::pop3::StoreMaildrop::new(store.clone()));
+    Some(sluice_pop3::Pop3Server::new(
+        settings, tls, auth, mailbox, shutdown,
     ))
 }
 
@@ -219,7 +243,22 @@ impl Node {
             handed,
             account_status,
         } = accept;
-        let smtp = smtp_server(&config, &store, tls, acceptor.clone(), shutdown.clone())?;
+        let auth = Arc::new(StoreAuthenticator::new(
+            store.clone(),
+            config.smtp.trusted_account.clone(),
+            Duration::from_millis(config.store.account_cache_ms),
+        )?);
+        let smtp = smtp_server(
+            &config,
+            auth.clone(),
+            tls,
+            acceptor.clone(),
+            shutdown.clone(),
+        );
+        let pop3 = match roles.contains(&Role::Smtp) {
+            true => pop3_server(&config, &store, auth, panel_tls.clone(), shutdown.clone()),
+            false => None,
+        };
         let connections: Arc<dyn ConnectionDirectory> = match roles.contains(&Role::Smtp) {
             true => smtp.clone(),
             false => Arc::new(sluice_core::NoConnections),
@@ -270,6 +309,7 @@ impl Node {
             acceptor,
             committer_task,
             smtp,
+            pop3,
             connections,
             api,
             reserve,
@@ -290,10 +330,15 @@ impl Node {
                 self.shutdown.clone(),
             ));
         }
-        let smtp = std::mem::take(&mut self.sockets.smtp)
+        let mut smtp: Vec<JoinHandle<()>> = std::mem::take(&mut self.sockets.smtp)
             .into_iter()
             .map(|(socket, listener)| tokio::spawn(self.smtp.clone().serve(socket, listener)))
             .collect();
+        if let Some(pop3) = &self.pop3 {
+            for (socket, implicit_tls) in std::mem::take(&mut self.sockets.pop3) {
+                smtp.push(tokio::spawn(pop3.clone().serve(socket, implicit_tls)));
+            }
+        }
         self.follow_changes();
         let tasks = Tasks {
             smtp,
@@ -438,6 +483,11 @@ impl Node {
         if left > 0 {
             warn!(left, "grace period over; cutting remaining sessions");
         }
+        if let Some(pop3) = &self.pop3 {
+            // POP3 sessions end at the shutdown signal (deleting nothing); this waits for
+            // their goodbyes.
+            pop3.wait_for_sessions(grace).await;
+        }
         for task in tasks.background {
             let _ = task.await;
         }
@@ -480,6 +530,18 @@ impl Sockets {
                 smtp.push((socket, *listener));
             }
         }
+        let mut pop3 = Vec::new();
+        if roles.contains(&Role::Smtp) {
+            let listeners = [(config.pop3.listen, false), (config.pop3.tls_listen, true)];
+            for (addr, implicit_tls) in listeners {
+                if let Some(addr) = addr {
+                    let socket = TcpListener::bind(addr)
+                        .await
+                        .with_context(|| format!("binding POP3 listener {addr}"))?;
+                    pop3.push((socket, implicit_tls));
+                }
+            }
+        }
         let panel = match config.panel.listen.filter(|_| serves_api) {
             Some(addr) => Some(bind(addr, "the panel listener", "panel listener started").await?),
             None => None,
@@ -500,6 +562,7 @@ impl Sockets {
         };
         Ok(Sockets {
             smtp,
+            pop3,
             panel,
             http,
             webhook,
