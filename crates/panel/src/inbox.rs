@@ -128,10 +128,12 @@ impl Scope {
 
 /// `1.2 KB` for a size in bytes.
 fn human_size(bytes: i64) -> String {
-    match bytes {
-        ..1024 => format!("{bytes} B"),
-        ..1_048_576 => format!("{:.1} KB", bytes as f64 / 1024.0),
-        _ => format!("{:.1} MB", bytes as f64 / 1_048_576.0),
+    if bytes < 1024 {
+        format!("{bytes} B")
+    } else if bytes < 1_048_576 {
+        format!("{:.1} KB", bytes as f64 / 1024.0)
+    } else {
+        format!("{:.1} MB", bytes as f64 / 1_048_576.0)
     }
 }
 
@@ -145,14 +147,13 @@ pub(crate) async fn row_of(
 ) -> Row {
     let (mut subject, mut from, mut attachments) =
         (item.subject, None, item.has_attachments.unwrap_or(false));
-    if subject.is_none() {
-        if let Ok(raw) = raw_of(state, user, item.id).await {
-            if let Some(message) = MessageParser::default().parse(&raw) {
-                subject = message.subject().map(str::to_string);
-                from = view::sender(&message);
-                attachments = message.attachment_count() > 0;
-            }
-        }
+    if subject.is_none()
+        && let Ok(raw) = raw_of(state, user, item.id).await
+        && let Some(message) = MessageParser::default().parse(&raw)
+    {
+        subject = message.subject().map(str::to_string);
+        from = view::sender(&message);
+        attachments = message.attachment_count() > 0;
     }
     let id = item.id.to_string();
     Row {
