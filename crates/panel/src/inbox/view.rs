@@ -86,7 +86,11 @@ pub fn attachments(message: &Message<'_>) -> Vec<AttachmentView> {
             let content_type = content_type_of(part);
             AttachmentView {
                 n,
-                name: part.attachment_name().unwrap_or("attachment").to_string(),
+                name: part
+                    .attachment_name()
+                    .or(part.content_id())
+                    .unwrap_or("attachment")
+                    .to_string(),
                 image: IMAGE_TYPES.contains(&content_type.as_str()),
                 content_type,
                 size: part.contents().len(),
