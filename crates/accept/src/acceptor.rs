@@ -72,6 +72,8 @@ struct Admitted {
     max_attempts: Option<u32>,
     sync: bool,
     idempotency: Option<IdempotencyKey>,
+    /// Sent through a sandboxed login: captured at delivery.
+    sandbox: bool,
 }
 
 impl Acceptor {
@@ -186,6 +188,7 @@ impl Acceptor {
             max_attempts,
             sync,
             idempotency,
+            sandbox: policy.sandbox,
         })
     }
 
@@ -278,6 +281,7 @@ impl Acceptor {
             max_attempts,
             sync,
             idempotency,
+            sandbox,
         } = admitted;
         let reserved = match sync {
             false => self.handoff.as_ref().and_then(|h| h.reserve(now_ms())),
@@ -295,6 +299,7 @@ impl Acceptor {
             lease,
             tags,
             max_attempts,
+            sandbox,
             // Async: the answer (202 queued) is known now and remembered with the message.
             // Sync: it is known once the upstream answered (`settle_key`).
             idempotency: idempotency.as_ref().map(|key| IdempotencyClaim {
@@ -348,6 +353,7 @@ impl Acceptor {
                 tags: &message.tags,
                 envelope: &message.envelope,
                 body: &message.body,
+                sandbox: message.sandbox,
             };
             let outcome = self.sync.deliver(message).await;
             if let Some(key) = &idempotency {
@@ -388,6 +394,7 @@ impl Acceptor {
                 source: message.source,
                 tags: message.tags,
                 release_provider_id: None,
+                sandbox: message.sandbox,
             }),
         }
         AcceptOutcome::Queued(id)

@@ -17,6 +17,10 @@ pub struct AccountView {
     /// Sandbox mode: everything the account sends is captured (status `captured`),
     /// whatever its rules and providers say.
     pub sandbox: bool,
+    /// Captured mail kept: at most this many; `null`: the server's default.
+    pub capture_retention_count: Option<i64>,
+    /// Captured mail kept for at most this many days; `null`: the server's default.
+    pub capture_retention_days: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -39,6 +43,8 @@ impl From<Account> for AccountView {
             allow_any_local_part: a.allow_any_local_part,
             status: a.status.to_string(),
             sandbox: a.sandbox,
+            capture_retention_count: a.capture_retention_count,
+            capture_retention_days: a.capture_retention_days,
             created_at: a.created_at,
             updated_at: a.updated_at,
         }

@@ -11,6 +11,8 @@ pub struct ApiKeyView {
     pub prefix: String,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    /// Sandbox mode: what it sends is captured, whatever the account's mode and routing.
+    pub sandbox: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -29,6 +31,7 @@ impl From<ApiKeyRow> for ApiKeyView {
             prefix: k.prefix,
             created_at: k.created_at,
             revoked_at: k.revoked_at,
+            sandbox: k.sandbox,
         }
     }
 }

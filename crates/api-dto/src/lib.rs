@@ -18,6 +18,7 @@ pub mod dkim_keys;
 pub mod domains;
 pub mod mailbox_servers;
 pub mod messages;
+pub mod parsed;
 pub mod providers;
 pub mod rules;
 pub mod settings;

@@ -17,6 +17,37 @@ pub struct MessageItem {
     pub last_error: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Captured mail, once indexed: its Subject.
+    pub subject: Option<String>,
+    /// Captured mail: it has attachments (inline images with a Content-ID aside).
+    pub has_attachments: bool,
+    /// The sender's tags, and for indexed captured mail those of `X-Tags` and
+    /// plus-addresses too.
+    pub tags: Vec<String>,
+    /// Someone marked it read (`POST /messages/{id}/read`).
+    pub read: bool,
+}
+
+/// `POST /messages/delete-captured`: these captured messages, or all of them.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeleteCaptured {
+    #[serde(default)]
+    pub ids: Vec<i64>,
+    /// Every captured message of the account (admins: of `account_id`, or of all).
+    #[serde(default)]
+    pub all: bool,
+    pub account_id: Option<i64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeletedCaptured {
+    pub deleted: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReadMark {
+    pub id: i64,
+    pub read: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -80,6 +111,10 @@ impl From<MessageSummary> for MessageItem {
             last_error: m.last_error,
             created_at: m.created_at,
             updated_at: m.updated_at,
+            subject: m.subject,
+            has_attachments: m.has_attachments,
+            tags: m.tags,
+            read: m.read,
         }
     }
 }

@@ -11,6 +11,8 @@ pub struct CredentialView {
     pub username: String,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    /// Sandbox mode: what it sends is captured, whatever the account's mode and routing.
+    pub sandbox: bool,
 }
 
 impl From<SmtpCredential> for CredentialView {
@@ -21,6 +23,7 @@ impl From<SmtpCredential> for CredentialView {
             username: c.username,
             created_at: c.created_at,
             revoked_at: c.revoked_at,
+            sandbox: c.sandbox,
         }
     }
 }

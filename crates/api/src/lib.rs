@@ -57,7 +57,9 @@ pub struct ApiState {
     pub send_limiter: Arc<std::sync::Mutex<sluice_core::rate::WindowLimiter>>,
     /// API keys seen recently: key hash → (key id, the active account), for
     /// `store.account_cache_ms`.
-    pub api_keys: Arc<sluice_store::ttl_cache::TtlCache<String, (i64, sluice_store::Account)>>,
+    /// Per key hash: the key's id, its account and its sandbox mode.
+    pub api_keys:
+        Arc<sluice_store::ttl_cache::TtlCache<String, (i64, sluice_store::Account, bool)>>,
     /// Accounts' statuses, for users' access tokens, for `store.account_cache_ms`: a
     /// suspension or deletion shuts every token out within that time.
     pub account_status:
@@ -89,7 +91,7 @@ impl ApiState {
         account_id: i64,
     ) -> Result<Option<sluice_store::Account>, error::ApiError> {
         if let Some(hash) = &who.api_key_hash
-            && let Some((_, account)) = self.api_keys.get(hash)
+            && let Some((_, account, _)) = self.api_keys.get(hash)
             && account.id == account_id
         {
             return Ok(Some(account));

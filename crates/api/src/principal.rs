@@ -25,6 +25,8 @@ pub struct Principal {
     pub source_ip: Option<String>,
     /// SHA-256 of the API key the caller came with (to find its cached account).
     pub api_key_hash: Option<String>,
+    /// The caller's API key is in sandbox mode: what it sends is captured.
+    pub sandbox: bool,
 }
 
 impl Principal {
@@ -109,8 +111,8 @@ async fn authenticate(parts: &mut Parts, state: &ApiState) -> Result<Principal, 
         .ok_or_else(ApiError::unauthorized)?;
     if token.starts_with("sk_") {
         let hash = hash_token(token);
-        let (key_id, account_id) = match state.api_keys.get(&hash) {
-            Some((key_id, account)) => (key_id, account.id),
+        let (key_id, account_id, sandbox) = match state.api_keys.get(&hash) {
+            Some((key_id, account, sandbox)) => (key_id, account.id, sandbox),
             None => {
                 let key = state
                     .store
@@ -127,8 +129,10 @@ async fn authenticate(parts: &mut Parts, state: &ApiState) -> Result<Principal, 
                     return Err(ApiError::account_inactive(account.state()));
                 }
                 let account_id = account.id;
-                state.api_keys.put(hash.clone(), (key.id, account));
-                (key.id, account_id)
+                state
+                    .api_keys
+                    .put(hash.clone(), (key.id, account, key.sandbox));
+                (key.id, account_id, key.sandbox)
             }
         };
         return Ok(Principal {
@@ -137,6 +141,7 @@ async fn authenticate(parts: &mut Parts, state: &ApiState) -> Result<Principal, 
             role: Role::Owner,
             source_ip,
             api_key_hash: Some(hash),
+            sandbox,
         });
     }
     let claims = state
@@ -164,5 +169,6 @@ async fn authenticate(parts: &mut Parts, state: &ApiState) -> Result<Principal, 
         role,
         source_ip,
         api_key_hash: None,
+        sandbox: false,
     })
 }

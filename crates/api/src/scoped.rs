@@ -96,6 +96,7 @@ mod tests {
             role,
             source_ip: None,
             api_key_hash: None,
+            sandbox: false,
         }
     }
 

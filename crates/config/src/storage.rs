@@ -53,6 +53,12 @@ pub struct RetentionConfig {
     /// Finished messages with their events and attempts are removed after this many days.
     /// 0: keep forever.
     pub metadata_days: u32,
+    /// Captured mail kept per account, newest first, for accounts that set no
+    /// `capture_retention_count` of their own. 0: no limit.
+    pub capture_count: u32,
+    /// Captured mail is removed after this many days, for accounts that set no
+    /// `capture_retention_days` of their own. 0: keep.
+    pub capture_days: u32,
     /// Rows removed per statement; the purge runs in such batches until nothing is left.
     pub batch_size: u32,
     /// How often the purge runs.
@@ -64,6 +70,8 @@ impl Default for RetentionConfig {
         RetentionConfig {
             body_days: 7,
             metadata_days: 90,
+            capture_count: 1000,
+            capture_days: 30,
             batch_size: 500,
             interval_secs: 600,
         }

@@ -7,6 +7,7 @@
 pub mod account;
 pub mod address;
 pub mod body;
+pub mod capture_query;
 pub mod connections;
 pub mod delivery_mode;
 pub mod egress;

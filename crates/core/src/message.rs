@@ -36,6 +36,9 @@ pub struct AccountPolicy {
     pub allowed_domains: Vec<String>,
     /// Messages the account may send per calendar month (UTC).
     pub monthly_limit: i64,
+    /// The login (API key or SMTP credential) is in sandbox mode: what it sends is
+    /// captured whatever the routing says (the account's own mode is read at delivery).
+    pub sandbox: bool,
 }
 
 /// The calendar month (UTC) of a unix-ms time, as `YYYY-MM`: the key of monthly usage.
@@ -219,13 +222,16 @@ pub struct Submission {
 
 /// Message events a tenant's webhook endpoint may subscribe to (`*`: all of them).
 /// Every event recorded on a message is one of these, but `queued`, which is not posted.
-pub const PUBLISHED_EVENT_KINDS: [&str; 21] = [
+pub const PUBLISHED_EVENT_KINDS: [&str; 22] = [
     "delivered",
     "deferred",
     "failed",
     "partially_delivered",
     "recipient_failed",
     "captured",
+    // The captured message parsed (its `data` is `GET /messages/{id}/parsed`'s answer),
+    // once the capture indexer has read it.
+    "message.captured",
     "cancelled",
     "held",
     "hold_released",
@@ -420,6 +426,7 @@ mod tests {
             account_id: 1,
             allowed_domains: vec!["example.com".into()],
             monthly_limit: 10,
+            sandbox: false,
         };
         assert!(policy.allows_sender("a@Example.com"));
         assert!(!policy.allows_sender("a@evil.com"));

@@ -126,6 +126,7 @@ impl Authenticator for StoreAuthenticator {
             .await
             .map_err(|e| e.to_string())?
             .filter(|c| c.revoked_at.is_none());
+        let sandboxed_login = credential.as_ref().is_some_and(|c| c.sandbox);
         let (hash, account) = match credential {
             Some(credential) => (
                 credential.password_hash,
@@ -146,7 +147,10 @@ impl Authenticator for StoreAuthenticator {
         };
         let account = account.filter(|a| a.is_active());
         let ok = self.checks.matches(&key, hash, password).await;
-        let policy = account.filter(|_| ok).map(|account| account.policy());
+        let policy = account.filter(|_| ok).map(|account| AccountPolicy {
+            sandbox: sandboxed_login,
+            ..account.policy()
+        });
         if let Some(policy) = &policy {
             self.verified.put(key, policy.clone());
         }

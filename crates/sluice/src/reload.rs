@@ -120,9 +120,6 @@ pub fn apply(targets: &Targets, old: &Config, new: &Config, tls_files_changed: b
             &sluice_deliver::Egress::Trusted,
         ));
     }
-    if touched("logging.level") || touched("api.") {
-        let _ = targets.running.send(Arc::new(running.clone()));
-    }
     if !applied.is_empty() || tls_files_changed {
         info!(applied = ?applied, tls_files_changed, "config reloaded");
     } else if restart.is_empty() {
@@ -130,6 +127,11 @@ pub fn apply(targets: &Targets, old: &Config, new: &Config, tls_files_changed: b
     }
     if !restart.is_empty() {
         warn!(keys = ?restart, "config changed; these keys take effect at the next restart");
+    }
+    // Last: the log filter follows this on its own task, and a raised level must not
+    // swallow the lines above that say what this reload did.
+    if touched("logging.level") || touched("api.") {
+        let _ = targets.running.send(Arc::new(running.clone()));
     }
     running
 }

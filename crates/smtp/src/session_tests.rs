@@ -14,6 +14,7 @@ fn policy() -> AccountPolicy {
         account_id: 1,
         allowed_domains: vec!["example.com".into()],
         monthly_limit: 100,
+        sandbox: false,
     }
 }
 

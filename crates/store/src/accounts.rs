@@ -110,6 +110,22 @@ pub trait AccountStore: Send + Sync {
         now_ms: i64,
     ) -> Result<bool, StoreError>;
 
+    /// Sandbox mode of the account's API key `id` (revoked or not). False: no such key.
+    async fn set_api_key_sandbox(
+        &self,
+        account_id: AccountId,
+        id: i64,
+        sandbox: bool,
+    ) -> Result<bool, StoreError>;
+
+    /// Sandbox mode of the account's SMTP login `id`. False: no such login.
+    async fn set_smtp_credential_sandbox(
+        &self,
+        account_id: AccountId,
+        id: i64,
+        sandbox: bool,
+    ) -> Result<bool, StoreError>;
+
     /// Messages accepted for the account in `month` (`YYYY-MM`, see `sluice_core::month_of`).
     async fn monthly_usage(&self, account_id: AccountId, month: &str) -> Result<i64, StoreError>;
 }
@@ -233,6 +249,8 @@ macro_rules! impl_account_sql {
                      monthly_limit = COALESCE($3, monthly_limit), \
                      allow_any_local_part = COALESCE($4, allow_any_local_part), \
                      status = COALESCE($5, status), sandbox = COALESCE($8, sandbox), \
+                     capture_retention_count = CASE WHEN $9 THEN $10 ELSE capture_retention_count END, \
+                     capture_retention_days = CASE WHEN $11 THEN $12 ELSE capture_retention_days END, \
                      updated_at = $6 \
                      WHERE id = $7 AND status <> 'deleted' RETURNING *",
                 )
@@ -244,6 +262,10 @@ macro_rules! impl_account_sql {
                 .bind(now_ms)
                 .bind(id)
                 .bind(update.sandbox)
+                .bind(update.capture_retention_count.is_some())
+                .bind(update.capture_retention_count.flatten())
+                .bind(update.capture_retention_days.is_some())
+                .bind(update.capture_retention_days.flatten())
                 .fetch_optional(&mut *tx)
                 .await?;
                 let Some(row) = row else {
@@ -462,6 +484,40 @@ macro_rules! impl_account_sql {
                     now_ms,
                 )
                 .await
+            }
+
+            async fn set_api_key_sandbox(
+                &self,
+                account_id: AccountId,
+                id: i64,
+                sandbox: bool,
+            ) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE api_keys SET sandbox = $1 WHERE id = $2 AND account_id = $3",
+                )
+                .bind(sandbox)
+                .bind(id)
+                .bind(account_id)
+                .execute(&self.write)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn set_smtp_credential_sandbox(
+                &self,
+                account_id: AccountId,
+                id: i64,
+                sandbox: bool,
+            ) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE smtp_credentials SET sandbox = $1 WHERE id = $2 AND account_id = $3",
+                )
+                .bind(sandbox)
+                .bind(id)
+                .bind(account_id)
+                .execute(&self.write)
+                .await?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn monthly_usage(

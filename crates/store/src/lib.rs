@@ -5,6 +5,7 @@
 mod accounts;
 mod admin;
 mod bodies;
+pub mod capture;
 mod domains;
 mod feedback;
 mod group_commit;
@@ -39,6 +40,7 @@ pub use types::*;
 
 pub use accounts::{AccountStore, cached_account_status};
 pub use admin::AdminStore;
+pub use capture::CaptureStore;
 pub use domains::DomainStore;
 pub use feedback::FeedbackStore;
 pub use messages::MessageStore;
@@ -110,6 +112,7 @@ pub trait Store:
     + FeedbackStore
     + AdminStore
     + DomainStore
+    + CaptureStore
     + 'static
 {
 }
@@ -124,6 +127,7 @@ impl<T> Store for T where
         + FeedbackStore
         + AdminStore
         + DomainStore
+        + CaptureStore
         + ?Sized
         + 'static
 {

@@ -134,26 +134,73 @@ macro_rules! impl_message_sql {
                 &self,
                 filter: &MessageFilter,
             ) -> Result<Vec<MessageSummary>, StoreError> {
-                let to_pattern = filter.to.as_ref().map(|to| format!("%\"{}\"%", like_escape(to)));
-                let rows = sqlx::query(
-                    "SELECT id, account_id, source, mail_from, rcpt_to, status, attempts, size, \
-                     last_error, created_at, updated_at FROM messages \
-                     WHERE (account_id = $1 OR $1 IS NULL) AND (status = $2 OR $2 IS NULL) \
-                     AND (mail_from = $3 OR $3 IS NULL) \
-                     AND (rcpt_to LIKE $4 ESCAPE '\\' OR $4 IS NULL) \
-                     AND (created_at >= $5 OR $5 IS NULL) AND (created_at < $6 OR $6 IS NULL) \
-                     AND (id < $7 OR $7 IS NULL) ORDER BY id DESC LIMIT $8",
-                )
-                .bind(filter.account_id)
-                .bind(filter.status.map(sluice_core::MessageStatus::as_str))
-                .bind(filter.from.as_deref())
-                .bind(to_pattern)
-                .bind(filter.since)
-                .bind(filter.until)
-                .bind(filter.before_id)
-                .bind(filter.limit)
-                .fetch_all(&self.read)
-                .await?;
+                let mut select = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT m.id, m.account_id, m.source, m.mail_from, m.rcpt_to, m.status, \
+                     m.attempts, m.size, m.last_error, m.created_at, m.updated_at, m.seen_at, \
+                     COALESCE(c.tags, m.tags) AS tags, c.subject, c.has_attachments \
+                     FROM messages m LEFT JOIN captured_mail c ON c.message_id = m.id WHERE 1 = 1",
+                );
+                if let Some(account) = filter.account_id {
+                    select.push(" AND m.account_id = ").push_bind(account);
+                }
+                if let Some(status) = filter.status {
+                    select.push(" AND m.status = ").push_bind(status.as_str());
+                }
+                if let Some(from) = &filter.from {
+                    select.push(" AND m.mail_from = ").push_bind(from.clone());
+                }
+                if let Some(to) = &filter.to {
+                    select
+                        .push(" AND m.rcpt_to LIKE ")
+                        .push_bind(format!("%\"{}\"%", like_escape(to)))
+                        .push(" ESCAPE '\\'");
+                }
+                if let Some(since) = filter.since {
+                    select.push(" AND m.created_at >= ").push_bind(since);
+                }
+                if let Some(until) = filter.until {
+                    select.push(" AND m.created_at < ").push_bind(until);
+                }
+                if let Some(before) = filter.before_id {
+                    select.push(" AND m.id < ").push_bind(before);
+                }
+                if let Some(query) = &filter.query {
+                    // Search is over the index: captured mail once parsed.
+                    select.push(" AND c.message_id IS NOT NULL");
+                    let fields: [(&str, &Vec<String>); 4] = [
+                        ("c.from_text", &query.from),
+                        ("c.to_text || ' ' || c.cc_text", &query.to),
+                        ("c.subject", &query.subject),
+                        ("c.tags", &query.tags),
+                    ];
+                    for (column, values) in fields {
+                        for value in values {
+                            select
+                                .push(format!(" AND LOWER({column}) LIKE "))
+                                .push_bind(format!("%{}%", like_escape(value)))
+                                .push(" ESCAPE '\\'");
+                        }
+                    }
+                    if query.has_attachment {
+                        select.push(" AND c.has_attachments = ").push_bind(true);
+                    }
+                    match query.read {
+                        Some(true) => select.push(" AND m.seen_at IS NOT NULL"),
+                        Some(false) => select.push(" AND m.seen_at IS NULL"),
+                        None => &mut select,
+                    };
+                    if let Some(before) = query.before_ms {
+                        select.push(" AND m.created_at < ").push_bind(before);
+                    }
+                    if let Some(after) = query.after_ms {
+                        select.push(" AND m.created_at >= ").push_bind(after);
+                    }
+                    if !query.words.is_empty() {
+                        Self::push_words_match(&mut select, &query.words);
+                    }
+                }
+                select.push(" ORDER BY m.id DESC LIMIT ").push_bind(filter.limit);
+                let rows = select.build().fetch_all(&self.read).await?;
                 rows.iter().map($crate::rows::message_summary_from_row).collect()
             }
 

@@ -84,6 +84,23 @@ macro_rules! db_now_ms {
     };
 }
 
+impl PgStore {
+    /// Capture search: each word a prefix of a word of `captured_mail.search` (migration
+    /// 0021). Words are letters and digits only (`capture_query::words_of`), safe in a
+    /// tsquery.
+    fn push_words_match(select: &mut sqlx::QueryBuilder<Postgres>, words: &[String]) {
+        let expression = words
+            .iter()
+            .map(|w| format!("{w}:*"))
+            .collect::<Vec<_>>()
+            .join(" & ");
+        select
+            .push(" AND c.search @@ to_tsquery('simple', ")
+            .push_bind(expression)
+            .push(")");
+    }
+}
+
 impl_sql_store!(
     PgStore,
     Postgres,
@@ -113,7 +130,7 @@ impl_sql_store!(
         " AND lease_owner <> $1)) \
              ORDER BY next_attempt_at LIMIT $4 \
              FOR UPDATE SKIP LOCKED) \
-         RETURNING id, account_id, mail_from, pending_rcpt, smtputf8, eight_bit, size, body, body_ref, attempts, created_at, max_attempts, source, tags, release_provider_id"
+         RETURNING id, account_id, mail_from, pending_rcpt, smtputf8, eight_bit, size, body, body_ref, attempts, created_at, max_attempts, source, tags, release_provider_id, sandbox"
     ),
     webhook_claim_sql = "UPDATE webhook_deliveries SET lease_owner = $1, lease_until = $2, updated_at = $3 \
          WHERE id IN (SELECT id FROM webhook_deliveries \

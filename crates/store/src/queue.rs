@@ -155,7 +155,7 @@ macro_rules! impl_queue_sql {
                     let mut insert = sqlx::QueryBuilder::<$db>::new(
                         "INSERT INTO messages (account_id, source, mail_from, rcpt_to, pending_rcpt, smtputf8, \
                          eight_bit, size, body, body_ref, body_id, status, attempts, next_attempt_at, \
-                         lease_owner, lease_until, created_at, updated_at, tags, max_attempts) ",
+                         lease_owner, lease_until, created_at, updated_at, tags, max_attempts, sandbox) ",
                     );
                     let sealed: Vec<Option<Vec<u8>>> = chunk
                         .iter()
@@ -192,7 +192,8 @@ macro_rules! impl_queue_sql {
                             .push_bind(now_ms)
                             .push_bind(now_ms)
                             .push_bind(json(&message.tags))
-                            .push_bind(message.max_attempts.map(i64::from));
+                            .push_bind(message.max_attempts.map(i64::from))
+                            .push_bind(message.sandbox);
                     });
                     insert.push(" RETURNING id");
                     // One statement inserts the chunk; ids are handed out in the order the

@@ -66,6 +66,8 @@ pub(crate) fn account_from_row(row: &impl Columns) -> Result<Account, StoreError
         monthly_limit: row.col("monthly_limit")?,
         allow_any_local_part: row.col("allow_any_local_part")?,
         sandbox: row.col("sandbox")?,
+        capture_retention_count: row.col("capture_retention_count")?,
+        capture_retention_days: row.col("capture_retention_days")?,
         created_at: row.col("created_at")?,
         updated_at: row.col("updated_at")?,
     })
@@ -78,6 +80,7 @@ pub(crate) fn api_key_from_row(row: &impl Columns) -> Result<ApiKeyRow, StoreErr
         prefix: row.col("prefix")?,
         created_at: row.col("created_at")?,
         revoked_at: row.col("revoked_at")?,
+        sandbox: row.col("sandbox")?,
     })
 }
 
@@ -89,6 +92,7 @@ pub(crate) fn credential_from_row(row: &impl Columns) -> Result<SmtpCredential, 
         password_hash: row.col("password_hash")?,
         created_at: row.col("created_at")?,
         revoked_at: row.col("revoked_at")?,
+        sandbox: row.col("sandbox")?,
     })
 }
 
@@ -260,6 +264,10 @@ pub(crate) fn message_summary_from_row(row: &impl Columns) -> Result<MessageSumm
         last_error: row.col("last_error")?,
         created_at: row.col("created_at")?,
         updated_at: row.col("updated_at")?,
+        subject: row.col("subject")?,
+        has_attachments: row.col::<Option<bool>>("has_attachments")?.unwrap_or(false),
+        tags: row.json("tags")?,
+        read: row.col::<Option<i64>>("seen_at")?.is_some(),
     })
 }
 
@@ -286,6 +294,7 @@ pub(crate) fn claimed_from_row(
         source: row.kind("source")?,
         tags: row.json("tags")?,
         release_provider_id: row.col("release_provider_id")?,
+        sandbox: row.col("sandbox")?,
     })
 }
 

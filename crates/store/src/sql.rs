@@ -30,6 +30,7 @@ macro_rules! impl_sql_store {
         $crate::feedback::impl_feedback_sql!($store, $db);
         $crate::admin::impl_admin_sql!($store, $db);
         $crate::domains::impl_domain_sql!($store, $db);
+        $crate::capture::impl_capture_sql!($store, $db);
     };
 }
 

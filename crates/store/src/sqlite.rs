@@ -211,6 +211,22 @@ async fn checkpoint_in_background(pool: SqlitePool, store: std::sync::Weak<()>) 
     pool.close().await;
 }
 
+impl SqliteStore {
+    /// Capture search: each word a prefix of a word of the FTS5 index (`captured_fts`).
+    /// Words are letters and digits only (`capture_query::words_of`), safe in quotes.
+    fn push_words_match(select: &mut sqlx::QueryBuilder<Sqlite>, words: &[String]) {
+        let expression = words
+            .iter()
+            .map(|w| format!("\"{w}\"*"))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        select
+            .push(" AND m.id IN (SELECT rowid FROM captured_fts WHERE captured_fts MATCH ")
+            .push_bind(expression)
+            .push(")");
+    }
+}
+
 impl_sql_store!(
     SqliteStore,
     Sqlite,
@@ -226,7 +242,7 @@ impl_sql_store!(
              UNION ALL SELECT * FROM (SELECT id, lease_until AS due FROM messages \
                  WHERE status = 'sending' AND lease_until < $3 AND lease_owner <> $1 ORDER BY lease_until LIMIT $4) \
              ) ORDER BY due LIMIT $4) \
-         RETURNING id, account_id, mail_from, pending_rcpt, smtputf8, eight_bit, size, body, body_ref, attempts, created_at, max_attempts, source, tags, release_provider_id",
+         RETURNING id, account_id, mail_from, pending_rcpt, smtputf8, eight_bit, size, body, body_ref, attempts, created_at, max_attempts, source, tags, release_provider_id, sandbox",
     webhook_claim_sql = "UPDATE webhook_deliveries SET lease_owner = $1, lease_until = $2, updated_at = $3 \
          WHERE id IN (SELECT id FROM webhook_deliveries \
              WHERE status = 'pending' AND next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until < $3) \

@@ -49,6 +49,8 @@ pub struct Dispatch<'a> {
     pub body: &'a DeliveryBody,
     /// A released captured message goes through this provider only.
     pub release_provider_id: Option<i64>,
+    /// Sent through a sandboxed API key or SMTP credential.
+    pub sandbox: bool,
 }
 
 /// Every provider call of one attempt, and the final result of every recipient.
@@ -216,7 +218,8 @@ impl Dispatcher {
         }
         // A sandboxed account's mail is captured whatever the routing says; a release of
         // captured mail (a deliberate act) still goes where the release says.
-        let sandboxed = settings.sandbox && message.release_provider_id.is_none();
+        let sandboxed =
+            (settings.sandbox || message.sandbox) && message.release_provider_id.is_none();
         let routes = routes_of(message, &settings, sandboxed, sample);
         let mut progress = Progress::default();
         // The copy for SMTP providers: sender name applied, then DKIM-signed; made once

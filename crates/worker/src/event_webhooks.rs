@@ -71,6 +71,16 @@ pub fn signature_header(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
 
 /// The JSON body posted for one event.
 pub fn payload(due: &DueWebhook) -> Value {
+    // A captured message's event carries the message parsed (kept as the event's detail).
+    if due.kind == "message.captured" {
+        let data: Value = serde_json::from_str(&due.detail).unwrap_or_else(|_| json!({}));
+        return json!({
+            "id": due.id,
+            "type": due.kind,
+            "created_at": due.event_at,
+            "data": data,
+        });
+    }
     json!({
         "id": due.id,
         "type": due.kind,

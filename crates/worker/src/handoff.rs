@@ -83,6 +83,7 @@ mod tests {
             source: sluice_core::Source::Smtp,
             tags: Vec::new(),
             release_provider_id: None,
+            sandbox: false,
         }
     }
 

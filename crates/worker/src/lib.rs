@@ -4,6 +4,7 @@
 //! `handoff` and `SyncDelivery`.
 
 pub mod bodies;
+pub mod capture_index;
 pub mod clock;
 mod dispatch;
 pub mod event_webhooks;

@@ -1,7 +1,8 @@
 //! Retention: bodies of finished messages are emptied after `retention.body_days`, the
 //! messages themselves (with attempts, events and webhook posts) deleted after
 //! `retention.metadata_days`, in batches so no statement holds the writer for long.
-//! Captured mail is kept until someone deletes or releases it. The send API's idempotency
+//! Captured mail is kept per account by count and age (`capture_count` / `capture_days`,
+//! or the account's own `capture_retention_count` / `_days`). The send API's idempotency
 //! keys are deleted once a day old (`IDEMPOTENCY_TTL_MS`), whatever the retention settings,
 //! and so are stored bodies no message names (PostgreSQL's chunks whose writer died or
 //! whose release failed; `ORPHAN_BODY_AGE_MS`).
@@ -9,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sluice_store::{QueueStore, StoreError};
+use sluice_store::{CaptureRetention, Store, StoreError};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -24,8 +25,22 @@ pub struct RetentionConfig {
     pub body_days: u32,
     /// 0: keep messages.
     pub metadata_days: u32,
+    /// Captured mail per account by default (0: no limit).
+    pub capture_count: u32,
+    /// Days captured mail is kept by default (0: keep).
+    pub capture_days: u32,
     pub batch_size: u32,
     pub interval: Duration,
+}
+
+impl RetentionConfig {
+    /// The server's captured-mail retention, for accounts without their own.
+    pub fn capture_defaults(&self) -> CaptureRetention {
+        CaptureRetention {
+            count: (self.capture_count > 0).then_some(i64::from(self.capture_count)),
+            days: (self.capture_days > 0).then_some(i64::from(self.capture_days)),
+        }
+    }
 }
 
 /// Messages last changed before these times lose their body / are deleted.
@@ -41,11 +56,12 @@ pub struct Purged {
     pub messages: u64,
     pub idempotency_keys: u64,
     pub orphan_bodies: u64,
+    pub captured: u64,
 }
 
 /// One purge, batch after batch until nothing is left.
 pub async fn purge_expired(
-    store: &dyn QueueStore,
+    store: &dyn Store,
     config: &RetentionConfig,
     now_ms: i64,
 ) -> Result<Purged, StoreError> {
@@ -86,17 +102,29 @@ pub async fn purge_expired(
     let orphan_bodies = store
         .purge_orphan_bodies(now_ms - ORPHAN_BODY_AGE_MS)
         .await?;
+    let mut captured = 0;
+    loop {
+        let done = store
+            .sweep_captured(config.capture_defaults(), now_ms, batch)
+            .await?;
+        captured += done;
+        if done < u64::from(batch) {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
     Ok(Purged {
         bodies,
         messages,
         idempotency_keys,
         orphan_bodies,
+        captured,
     })
 }
 
 /// Purges every `config.interval` until shutdown.
 pub async fn run(
-    store: Arc<dyn QueueStore>,
+    store: Arc<dyn Store>,
     config: RetentionConfig,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -114,6 +142,7 @@ pub async fn run(
                 messages,
                 idempotency_keys,
                 orphan_bodies,
+                captured,
             }) => {
                 metrics::counter!("sluice_retention_purged_total", "what" => "body")
                     .increment(bodies);
@@ -123,9 +152,11 @@ pub async fn run(
                     .increment(idempotency_keys);
                 metrics::counter!("sluice_retention_purged_total", "what" => "orphan_body")
                     .increment(orphan_bodies);
+                metrics::counter!("sluice_retention_purged_total", "what" => "captured")
+                    .increment(captured);
                 info!(
                     bodies,
-                    messages, idempotency_keys, orphan_bodies, "retention: purged"
+                    messages, idempotency_keys, orphan_bodies, captured, "retention: purged"
                 );
             }
             Err(error) => warn!(%error, "retention purge failed; trying again next round"),
@@ -170,6 +201,8 @@ mod tests {
         let config = RetentionConfig {
             body_days: 0,
             metadata_days: 0,
+            capture_count: 0,
+            capture_days: 0,
             batch_size: 100,
             interval: Duration::from_secs(60),
         };

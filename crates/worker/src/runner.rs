@@ -196,6 +196,7 @@ impl Worker {
                             envelope: &message.envelope,
                             body: &body,
                             release_provider_id: message.release_provider_id,
+                            sandbox: message.sandbox,
                         },
                         sample,
                     )

@@ -24,6 +24,8 @@ pub struct SyncMessage<'a> {
     pub tags: &'a [String],
     pub envelope: &'a sluice_core::Envelope,
     pub body: &'a sluice_core::MessageBody,
+    /// Sent through a sandboxed API key or SMTP credential.
+    pub sandbox: bool,
 }
 
 /// Delivers one message at once through the node's Dispatcher.
@@ -68,6 +70,7 @@ impl SyncDelivery {
                     envelope: message.envelope,
                     body: &body,
                     release_provider_id: None,
+                    sandbox: message.sandbox,
                 };
                 self.dispatcher.dispatch(dispatch, sample).await
             }

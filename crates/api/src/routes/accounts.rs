@@ -59,6 +59,31 @@ pub struct UpdateAccount {
     /// again: only a logged-in owner of the account or an admin, never an API key. Each
     /// change is audited as `sandbox_on` / `sandbox_off`.
     pub sandbox: Option<bool>,
+    /// Captured mail kept: at most this many (1 to 1,000,000; the newest stay); `null`:
+    /// the server's `retention.capture_count`. Owners and admins.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>)]
+    pub capture_retention_count: Option<Option<i64>>,
+    /// Captured mail kept for at most this many days (1 to 3650); `null`: the server's
+    /// `retention.capture_days`.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>)]
+    pub capture_retention_days: Option<Option<i64>>,
+}
+
+/// A field that was sent (`Some`), possibly as `null` (`Some(None)`); absent: `None`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
+    Option::<i64>::deserialize(d).map(Some)
+}
+
+/// A retention value within `1..=max`, or null.
+fn check_retention(name: &str, value: Option<Option<i64>>, max: i64) -> Result<(), ApiError> {
+    match value {
+        Some(Some(n)) if !(1..=max).contains(&n) => Err(ApiError::validation(format!(
+            "{name} is 1 to {max}, or null for the server's default"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -248,6 +273,8 @@ async fn update_account(
         allow_any_local_part: body.allow_any_local_part,
         status: None,
         sandbox: body.sandbox,
+        capture_retention_count: body.capture_retention_count,
+        capture_retention_days: body.capture_retention_days,
     };
     let account = state
         .store
@@ -294,6 +321,12 @@ fn checked_update(
     if let Some(email) = &body.email {
         check_email(email)?;
     }
+    check_retention(
+        "capture_retention_count",
+        body.capture_retention_count,
+        1_000_000,
+    )?;
+    check_retention("capture_retention_days", body.capture_retention_days, 3650)?;
     if body.allowed_domains.is_some() && !who.is_admin() {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,

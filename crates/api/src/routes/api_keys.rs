@@ -11,13 +11,14 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::super::error::{ApiError, Json, Path, Query};
 use super::super::principal::{Principal, Role};
 use super::super::{ApiState, now_ms};
+use super::login_sandbox::{Login, LoginUpdate, change_login_sandbox};
 use super::{AccountQuery, ErrorBody, Removal, live_account, remove_account_row};
 use crate::dto::api_keys::{ApiKeyView, CreatedKey};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
         .routes(routes!(create_key, list_keys))
-        .routes(routes!(revoke_key))
+        .routes(routes!(revoke_key, update_key))
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -25,6 +26,9 @@ pub fn router() -> OpenApiRouter<ApiState> {
 pub struct CreateKey {
     /// Admins name the account; others create keys for their own.
     pub account_id: Option<i64>,
+    /// Sandbox mode: what this key sends is captured (default false).
+    #[serde(default)]
+    pub sandbox: bool,
 }
 
 /// Creates an API key (owners and admins).
@@ -46,6 +50,9 @@ async fn create_key(
         .store
         .add_api_key(account, &key.prefix, &key.hash, now_ms())
         .await?;
+    if body.sandbox {
+        state.store.set_api_key_sandbox(account, id, true).await?;
+    }
     state
         .audit(
             &who,
@@ -53,7 +60,7 @@ async fn create_key(
             "create",
             "api_key",
             id,
-            serde_json::json!({ "prefix": key.prefix }),
+            serde_json::json!({ "prefix": key.prefix, "sandbox": body.sandbox }),
         )
         .await?;
     Ok((
@@ -105,4 +112,40 @@ async fn revoke_key(
         |account| state.store.revoke_api_key(account, id, now_ms()),
     )
     .await
+}
+
+/// Changes a key's sandbox mode (owners and admins; off: not with an API key; audited
+/// `sandbox_on` / `sandbox_off`). Takes effect within `store.account_cache_ms`.
+#[utoipa::path(put, path = "/api-keys/{id}", tag = "api-keys",
+    params(("id" = i64, Path), AccountQuery), request_body = LoginUpdate, security(("bearer" = [])),
+    responses((status = 200, body = ApiKeyView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn update_key(
+    State(state): State<ApiState>,
+    who: Principal,
+    Path(id): Path<i64>,
+    Query(query): Query<AccountQuery>,
+    Json(body): Json<LoginUpdate>,
+) -> Result<axum::Json<ApiKeyView>, ApiError> {
+    let current = state.store.api_key(id).await?;
+    let login = Login {
+        target_type: "api_key",
+        id,
+        current: current.as_ref().map(|k| (k.account_id, k.sandbox)),
+    };
+    change_login_sandbox(
+        &state,
+        &who,
+        query.account_id,
+        login,
+        body.sandbox,
+        |account| state.store.set_api_key_sandbox(account, id, body.sandbox),
+    )
+    .await?;
+    let key = state
+        .store
+        .api_key(id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(axum::Json(key.into()))
 }

@@ -1,4 +1,5 @@
-//! Messages: search, one message with its attempts and events, and its raw source.
+//! Messages: search (captured mail by `q` too), one message with its attempts and events,
+//! and its raw source. The capture sandbox's own routes are in `capture.rs`.
 
 use axum::extract::State;
 use axum::http::header;
@@ -40,6 +41,10 @@ pub struct MessageQuery {
     pub until: Option<i64>,
     /// Admins: one account only.
     pub account_id: Option<i64>,
+    /// Search captured mail: `from:`, `to:`, `subject:`, `tag:` (substrings),
+    /// `has:attachment`, `is:unread` / `is:read`, `before:` / `after:` `YYYY-MM-DD` (UTC),
+    /// and words (each the start of a word of the subject, addresses, text or tags).
+    pub q: Option<String>,
     pub cursor: Option<String>,
     pub limit: Option<i64>,
 }
@@ -73,6 +78,20 @@ async fn list_messages(
     };
     let account_id = who.scope(query.account_id)?;
     let limit = page_size(query.limit);
+    let search = match query.q.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(terms) => {
+            if status.is_some_and(|s| s != MessageStatus::Captured) {
+                return Err(ApiError::validation(
+                    "q searches captured mail: use it with status=captured or no status",
+                ));
+            }
+            Some(
+                sluice_core::capture_query::CaptureQuery::parse(terms)
+                    .map_err(|e| ApiError::validation(format!("q: {e}")))?,
+            )
+        }
+    };
     let filter = MessageFilter {
         account_id,
         status,
@@ -82,6 +101,7 @@ async fn list_messages(
         until: query.until,
         before_id: super::cursor(query.cursor.as_deref())?,
         limit,
+        query: search,
     };
     let messages = state.store.list_messages(&filter).await?;
     let next_cursor = (messages.len() as i64 == limit)
@@ -123,8 +143,12 @@ async fn get_message(
         events: events
             .into_iter()
             .map(|e: EventRow| EventView {
+                // That event's detail is the whole parsed message: `/parsed` answers it.
+                detail: match e.kind == "message.captured" {
+                    true => format!("GET /api/v1/messages/{id}/parsed"),
+                    false => e.detail,
+                },
                 kind: e.kind,
-                detail: e.detail,
                 created_at: e.created_at,
             })
             .collect(),

@@ -4,11 +4,13 @@ mod accounts;
 mod api_keys;
 mod audit;
 pub(crate) mod auth;
+mod capture;
 mod connections;
 mod dashboard;
 mod delivery_log;
 mod dkim_keys;
 mod domains;
+mod login_sandbox;
 mod mailbox_servers;
 pub(crate) mod messages;
 pub(crate) mod providers;
@@ -35,6 +37,7 @@ pub fn router() -> OpenApiRouter<ApiState> {
         .merge(api_keys::router())
         .merge(smtp_credentials::router())
         .merge(messages::router())
+        .merge(capture::router())
         .merge(audit::router())
         .merge(connections::router())
         .merge(dashboard::router())

@@ -240,7 +240,11 @@ async fn send(
         Some(from) => parse_mailbox("from", from).map_err(invalid)?,
         None => parse_mailbox("from", &account.email).map_err(invalid)?,
     };
-    let policy = account.policy();
+    // A sandboxed API key's mail is captured, whatever the account's mode.
+    let policy = sluice_core::AccountPolicy {
+        sandbox: who.sandbox,
+        ..account.policy()
+    };
     if !policy.allows_sender(&from.address) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,

@@ -9,13 +9,14 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::super::error::{ApiError, Json, Path, Query};
 use super::super::principal::{Principal, Role};
 use super::super::{ApiState, now_ms};
+use super::login_sandbox::{Login, LoginUpdate, change_login_sandbox};
 use super::{AccountQuery, ErrorBody, Removal, live_account, remove_account_row};
 use crate::dto::smtp_credentials::CredentialView;
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
         .routes(routes!(create_credential, list_credentials))
-        .routes(routes!(revoke_credential))
+        .routes(routes!(revoke_credential, update_credential))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -27,6 +28,9 @@ pub struct CreateCredential {
     pub password: String,
     /// Admins name the account.
     pub account_id: Option<i64>,
+    /// Sandbox mode: what this login sends is captured (default false).
+    #[serde(default)]
+    pub sandbox: bool,
 }
 
 fn valid_username(name: &str) -> bool {
@@ -58,6 +62,12 @@ async fn create_credential(
         .store
         .add_smtp_credential(account, &body.username, &hash, now_ms())
         .await?;
+    if body.sandbox {
+        state
+            .store
+            .set_smtp_credential_sandbox(account, id, true)
+            .await?;
+    }
     let credential = state
         .store
         .smtp_credential_by_username(&body.username)
@@ -70,7 +80,7 @@ async fn create_credential(
             "create",
             "smtp_credential",
             id,
-            serde_json::json!({ "username": credential.username }),
+            serde_json::json!({ "username": credential.username, "sandbox": credential.sandbox }),
         )
         .await?;
     Ok((StatusCode::CREATED, axum::Json(credential.into())))
@@ -115,4 +125,44 @@ async fn revoke_credential(
         |account| state.store.revoke_smtp_credential(account, id, now_ms()),
     )
     .await
+}
+
+/// Changes an SMTP login's sandbox mode (owners and admins; off: not with an API key;
+/// audited `sandbox_on` / `sandbox_off`).
+#[utoipa::path(put, path = "/smtp-credentials/{id}", tag = "smtp-credentials",
+    params(("id" = i64, Path), AccountQuery), request_body = LoginUpdate, security(("bearer" = [])),
+    responses((status = 200, body = CredentialView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn update_credential(
+    State(state): State<ApiState>,
+    who: Principal,
+    Path(id): Path<i64>,
+    Query(query): Query<AccountQuery>,
+    Json(body): Json<LoginUpdate>,
+) -> Result<axum::Json<CredentialView>, ApiError> {
+    let current = state.store.smtp_credential(id).await?;
+    let login = Login {
+        target_type: "smtp_credential",
+        id,
+        current: current.as_ref().map(|c| (c.account_id, c.sandbox)),
+    };
+    change_login_sandbox(
+        &state,
+        &who,
+        query.account_id,
+        login,
+        body.sandbox,
+        |account| {
+            state
+                .store
+                .set_smtp_credential_sandbox(account, id, body.sandbox)
+        },
+    )
+    .await?;
+    let credential = state
+        .store
+        .smtp_credential(id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(axum::Json(credential.into()))
 }

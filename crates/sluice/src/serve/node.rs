@@ -396,7 +396,8 @@ impl Node {
         tasks
     }
 
-    /// The worker role: the queue runner, tenants' event webhooks, retention.
+    /// The worker role: the queue runner, the capture indexer, tenants' event webhooks,
+    /// retention.
     fn start_background(&mut self) -> Vec<JoinHandle<()>> {
         let Some(parts) = self.worker.take() else {
             return Vec::new();
@@ -407,12 +408,20 @@ impl Node {
             sluice_worker::retention::RetentionConfig {
                 body_days: retention.body_days,
                 metadata_days: retention.metadata_days,
+                capture_count: retention.capture_count,
+                capture_days: retention.capture_days,
                 batch_size: retention.batch_size,
                 interval: Duration::from_secs(retention.interval_secs),
             },
             self.shutdown.clone(),
         ));
+        let indexer = sluice_worker::capture_index::CaptureIndexer::new(
+            self.store.clone(),
+            !self.config.storage.encrypt_bodies,
+            Duration::from_millis(500),
+        );
         vec![
+            tokio::spawn(indexer.run(self.shutdown.clone())),
             tokio::spawn(parts.worker.run(self.shutdown.clone(), Some(parts.handed))),
             tokio::spawn(parts.event_webhooks.run(self.shutdown.clone())),
         ]

@@ -24,6 +24,10 @@ pub struct Account {
     pub allow_any_local_part: bool,
     /// Sandbox mode: everything the account sends is captured, whatever the routing says.
     pub sandbox: bool,
+    /// Captured mail kept: at most this many, for at most this many days (`None`: the
+    /// server's `retention.capture_count` / `capture_days`).
+    pub capture_retention_count: Option<i64>,
+    pub capture_retention_days: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -54,6 +58,7 @@ impl Account {
             account_id: self.id,
             allowed_domains: self.allowed_domains.clone(),
             monthly_limit: self.monthly_limit,
+            sandbox: false,
         }
     }
 }
@@ -79,6 +84,9 @@ pub struct AccountUpdate {
     pub status: Option<String>,
     /// Sandbox mode on or off (the API audits each change as `sandbox_on` / `sandbox_off`).
     pub sandbox: Option<bool>,
+    /// `Some(None)` sets it back to the server default.
+    pub capture_retention_count: Option<Option<i64>>,
+    pub capture_retention_days: Option<Option<i64>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -89,6 +97,8 @@ pub struct ApiKeyRow {
     pub prefix: String,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    /// What this key sends is captured, whatever the account's mode and routing.
+    pub sandbox: bool,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -100,6 +110,8 @@ pub struct SmtpCredential {
     pub password_hash: String,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    /// What this login sends is captured, whatever the account's mode and routing.
+    pub sandbox: bool,
 }
 
 impl std::fmt::Debug for SmtpCredential {

@@ -54,6 +54,8 @@ pub struct MessageFilter {
     pub until: Option<i64>,
     pub before_id: Option<i64>,
     pub limit: i64,
+    /// Search terms over the capture index (captured mail only).
+    pub query: Option<sluice_core::capture_query::CaptureQuery>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -69,4 +71,11 @@ pub struct MessageSummary {
     pub last_error: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// From the capture index (captured mail, once indexed).
+    pub subject: Option<String>,
+    pub has_attachments: bool,
+    /// The index's tags once indexed, else the sender's.
+    pub tags: Vec<String>,
+    /// Someone marked it read.
+    pub read: bool,
 }

@@ -2,6 +2,7 @@
 
 mod accounts;
 mod admin;
+mod capture;
 mod domains;
 mod feedback;
 mod messages;
@@ -17,6 +18,7 @@ pub use admin::{
     AuditEntry, AuditFilter, AuditRow, Dashboard, HourCount, MailboxServerRow, ProviderCount,
     RecentError,
 };
+pub use capture::{CaptureRetention, CapturedMail, CapturedSelection, UnindexedCapture};
 pub use domains::DomainRow;
 pub use feedback::SuppressionRow;
 pub use messages::{AttemptRow, EventRow, MessageFilter, MessageRecord, MessageSummary};

@@ -18,6 +18,8 @@ pub struct NewMessage {
     pub tags: Vec<String>,
     /// At most this many delivery attempts (the config's limit still applies).
     pub max_attempts: Option<u32>,
+    /// Sent through a sandboxed API key or SMTP credential: captured at delivery.
+    pub sandbox: bool,
     /// The HTTP send API's idempotency key, written in the message's transaction; when the
     /// key is already taken the message is not written (`Enqueued::KeyTaken`).
     pub idempotency: Option<sluice_core::idempotency::IdempotencyClaim>,
@@ -50,6 +52,8 @@ pub struct ClaimedMessage {
     /// Set when a captured message was released through this provider: it goes there,
     /// not by the routing rules.
     pub release_provider_id: Option<i64>,
+    /// Sent through a sandboxed API key or SMTP credential: captured, whatever the routing.
+    pub sandbox: bool,
 }
 
 /// What one provider made of (some recipients of) a message.

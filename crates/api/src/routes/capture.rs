@@ -1,0 +1,230 @@
+//! The capture sandbox's message routes: read marks, the parsed message (the same JSON
+//! as the `message.captured` event), its attachments, and deleting captured mail in bulk.
+//! Search is `GET /messages?q=` (`messages.rs`).
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use mail_parser::{MessageParser, MimeHeaders};
+use sluice_api_dto::parsed::{ParsedMessage, StoredFacts};
+use sluice_store::{CapturedSelection, MessageRecord};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::super::error::{ApiError, Json, Path};
+use super::super::principal::{Principal, Role};
+use super::super::{ApiState, now_ms};
+use super::ErrorBody;
+use crate::dto::messages::{DeleteCaptured, DeletedCaptured, ReadMark};
+
+pub fn router() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(mark_read))
+        .routes(routes!(mark_unread))
+        .routes(routes!(get_parsed))
+        .routes(routes!(get_attachment))
+        .routes(routes!(delete_captured))
+}
+
+/// At most this many ids in one bulk delete.
+const MAX_IDS: usize = 1000;
+
+/// Marks a message read (the inbox's unread mark).
+#[utoipa::path(post, path = "/messages/{id}/read", tag = "messages", params(("id" = i64, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = ReadMark), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn mark_read(
+    State(state): State<ApiState>,
+    who: Principal,
+    Path(id): Path<i64>,
+) -> Result<axum::Json<ReadMark>, ApiError> {
+    set_read(&state, &who, id, true).await
+}
+
+/// Marks a message unread.
+#[utoipa::path(post, path = "/messages/{id}/unread", tag = "messages", params(("id" = i64, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = ReadMark), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn mark_unread(
+    State(state): State<ApiState>,
+    who: Principal,
+    Path(id): Path<i64>,
+) -> Result<axum::Json<ReadMark>, ApiError> {
+    set_read(&state, &who, id, false).await
+}
+
+async fn set_read(
+    state: &ApiState,
+    who: &Principal,
+    id: i64,
+    read: bool,
+) -> Result<axum::Json<ReadMark>, ApiError> {
+    who.visible(state.store.message(id).await?)?;
+    if !state.store.set_message_read(id, read, now_ms()).await? {
+        return Err(ApiError::not_found());
+    }
+    Ok(axum::Json(ReadMark { id, read }))
+}
+
+/// The message parsed: envelope, headers, addresses, subject, text, HTML, tags and
+/// attachments (each with a download URL). The `message.captured` event's `data`.
+#[utoipa::path(get, path = "/messages/{id}/parsed", tag = "messages", params(("id" = i64, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = ParsedMessage), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 410, body = ErrorBody)))]
+async fn get_parsed(
+    State(state): State<ApiState>,
+    who: Principal,
+    Path(id): Path<i64>,
+) -> Result<axum::Json<ParsedMessage>, ApiError> {
+    let message = who.visible(state.store.message(id).await?)?;
+    let raw = whole_message(&state, &message).await?;
+    let tags = state
+        .store
+        .list_messages(&sluice_store::MessageFilter {
+            account_id: Some(message.account_id),
+            before_id: Some(id + 1),
+            limit: 1,
+            ..Default::default()
+        })
+        .await?
+        .into_iter()
+        .find(|m| m.id == id)
+        .map(|m| m.tags)
+        .unwrap_or_default();
+    Ok(axum::Json(ParsedMessage::parse(
+        &raw,
+        StoredFacts {
+            id,
+            account_id: message.account_id,
+            received_at: message.created_at,
+            mail_from: message.mail_from,
+            rcpt_to: message.rcpt_to,
+            tags,
+        },
+    )))
+}
+
+/// One attachment's decoded bytes (`n` counts from 0 as in `/parsed`), always as a
+/// download, never rendered.
+#[utoipa::path(get, path = "/messages/{id}/attachments/{n}", tag = "messages",
+    params(("id" = i64, Path), ("n" = usize, Path)), security(("bearer" = [])),
+    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 410, body = ErrorBody)))]
+async fn get_attachment(
+    State(state): State<ApiState>,
+    who: Principal,
+    Path((id, n)): Path<(i64, usize)>,
+) -> Result<Response, ApiError> {
+    let message = who.visible(state.store.message(id).await?)?;
+    let raw = whole_message(&state, &message).await?;
+    let parsed = MessageParser::default()
+        .parse(&raw)
+        .ok_or_else(ApiError::not_found)?;
+    let part = parsed
+        .attachment(n as u32)
+        .ok_or_else(ApiError::not_found)?;
+    let content_type = part
+        .content_type()
+        .map(|c| match c.subtype() {
+            Some(sub) => format!("{}/{}", c.ctype(), sub),
+            None => c.ctype().to_string(),
+        })
+        .filter(|t| {
+            t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/.+-_".contains(&b))
+        })
+        .unwrap_or_else(|| "application/octet-stream".into());
+    let file_name: String = part
+        .attachment_name()
+        .unwrap_or("attachment")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "._- ".contains(*c))
+        .collect();
+    let mut response = part.contents().to_vec().into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&content_type)
+            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_str(&format!("attachment; filename=\"{file_name}\""))
+            .unwrap_or(HeaderValue::from_static("attachment")),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox; default-src 'none'"),
+    );
+    Ok(response)
+}
+
+/// Deletes captured mail: the listed ids (ids of other accounts, or not captured, are left
+/// alone), or with `"all": true` all of it (members and up).
+#[utoipa::path(post, path = "/messages/delete-captured", tag = "messages",
+    request_body = DeleteCaptured, security(("bearer" = [])),
+    responses((status = 200, body = DeletedCaptured), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn delete_captured(
+    State(state): State<ApiState>,
+    who: Principal,
+    Json(request): Json<DeleteCaptured>,
+) -> Result<axum::Json<DeletedCaptured>, ApiError> {
+    who.require(Role::Member)?;
+    let account_id = who.scope(request.account_id)?;
+    let selection = match (request.all, request.ids.is_empty()) {
+        (true, true) => CapturedSelection::All,
+        (false, false) if request.ids.len() <= MAX_IDS => CapturedSelection::Ids(request.ids),
+        (false, false) => {
+            return Err(ApiError::validation(format!(
+                "ids holds at most {MAX_IDS} ids"
+            )));
+        }
+        _ => {
+            return Err(ApiError::validation(
+                "give either ids (a non-empty list) or \"all\": true",
+            ));
+        }
+    };
+    let deleted = state.store.delete_captured(account_id, &selection).await?;
+    state
+        .audit(
+            &who,
+            account_id,
+            "delete_captured",
+            "message",
+            0,
+            serde_json::json!({
+                "deleted": deleted,
+                "all": matches!(selection, CapturedSelection::All),
+            }),
+        )
+        .await?;
+    Ok(axum::Json(DeletedCaptured { deleted }))
+}
+
+/// The whole stored message; 410 `body_purged` once retention emptied it.
+async fn whole_message(state: &ApiState, message: &MessageRecord) -> Result<Vec<u8>, ApiError> {
+    if message.body_purged_at.is_some() {
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            "body_purged",
+            "the body was removed by retention (retention.body_days)",
+        ));
+    }
+    let storage = state.store.body_storage();
+    sluice_core::body::read_whole(storage.as_deref(), &message.body)
+        .await
+        .map_err(|error| {
+            tracing::warn!(%error, "stored message body not readable");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "body_unreadable",
+                "the message body could not be read from the body store",
+            )
+        })
+}
