@@ -165,7 +165,7 @@ with smtplib.SMTP("127.0.0.1", int(sys.argv[1])) as s:
   await liveRow.waitFor({ timeout: 20000 });
   check(await page.evaluate(() => window.noReloadMark === true), "the message sent by smtplib appeared in the open inbox without a reload");
   check((await page.locator("li.inbox-row").first().textContent()).includes("Live inbox check"), "the new message is on top");
-  check((await liveRow.locator(".row-from").textContent()).includes("Live Reports"), "the row shows the sender's name");
+  check((await liveRow.locator(".row-from").textContent()).includes("reports@example.com"), "the row shows the sender");
   const liveId = await liveRow.getAttribute("data-id");
   await liveRow.locator("a.inbox-open").click();
   await page.locator(`#inbox-message[data-id="${liveId}"]`).waitFor({ timeout: 10000 });

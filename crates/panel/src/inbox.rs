@@ -25,9 +25,9 @@ use serde_json::{Value, json};
 
 use super::messages::raw_of;
 use super::pages::query_string;
-use super::{PanelState, PanelUser, api_read, utc_datetime};
+use super::{PanelState, PanelUser, act, api_read, utc_datetime};
 use sluice_api::dto::Page;
-use sluice_api::dto::messages::MessageDetail;
+use sluice_api::dto::messages::{DeleteCaptured, MessageDetail, MessageItem};
 
 /// Messages per page of the list (and per poll of the stream).
 const PAGE_SIZE: usize = 50;
@@ -41,30 +41,6 @@ pub fn routes() -> axum::Router<PanelState> {
         .route("/inbox/delete", post(delete_selected))
         .route("/inbox/delete-all", post(delete_all))
         .route("/inbox/read", post(mark_read))
-}
-
-/// A list item as the API answers it.
-///
-/// UNTIL-API (issue O): the lead is adding `subject`, `has_attachments`, `tags` and `read`
-/// to `sluice_api::dto::messages::MessageItem`; until then they are optional here and the
-/// subject and attachment mark are read from the raw message (`row_of`). Once they land,
-/// this becomes `MessageItem` and the raw fallback goes.
-#[derive(Debug, Clone, Deserialize)]
-pub(crate) struct InboxItem {
-    pub id: i64,
-    pub mail_from: String,
-    #[serde(default)]
-    pub rcpt_to: Vec<String>,
-    pub size: i64,
-    pub created_at: i64,
-    #[serde(default)]
-    pub subject: Option<String>,
-    #[serde(default)]
-    pub has_attachments: Option<bool>,
-    #[serde(default)]
-    pub tags: Vec<String>,
-    #[serde(default)]
-    pub read: Option<bool>,
 }
 
 /// One row of the list, as `inbox_row.html` shows it.
@@ -137,29 +113,30 @@ fn human_size(bytes: i64) -> String {
     }
 }
 
-/// A list row for `item`; the subject and attachment mark from the raw message while the
-/// API does not answer them (UNTIL-API, see [`InboxItem`]).
+/// A list row for `item`. Captured mail is listed before the capture indexer has read
+/// it (a moment after capture): until then the API has no subject or attachment mark for
+/// it, and they are read from the raw message here, so a row that arrives live is whole.
 pub(crate) async fn row_of(
     state: &PanelState,
     user: &PanelUser,
     scope: &Scope,
-    item: InboxItem,
+    item: MessageItem,
 ) -> Row {
-    let (mut subject, mut from, mut attachments) =
-        (item.subject, None, item.has_attachments.unwrap_or(false));
+    let (mut subject, mut attachments) = (item.subject, item.has_attachments);
     if subject.is_none()
         && let Ok(raw) = raw_of(state, user, item.id).await
         && let Some(message) = MessageParser::default().parse(&raw)
     {
         subject = message.subject().map(str::to_string);
-        from = view::sender(&message);
-        attachments = message.attachment_count() > 0;
+        attachments = view::attachments(&message)
+            .iter()
+            .any(|a| a.content_id.is_none());
     }
     let id = item.id.to_string();
     Row {
         id: item.id,
         href: scope.inbox_url(&[("id", Some(&id))]),
-        from: from.unwrap_or(item.mail_from),
+        from: item.mail_from,
         to: item.rcpt_to.join(", "),
         subject: subject.unwrap_or_default(),
         time: utc_datetime(item.created_at)
@@ -170,7 +147,7 @@ pub(crate) async fn row_of(
         size: human_size(item.size),
         attachments,
         tags: item.tags,
-        read: item.read.unwrap_or(false),
+        read: item.read,
     }
 }
 
@@ -230,7 +207,7 @@ async fn inbox(
 ) -> Response {
     let scope = query.scope();
     let path = scope.list_path(query.cursor.as_deref());
-    let page: Page<InboxItem> = match api_read(&state, &user, Method::GET, &path, None).await {
+    let page: Page<MessageItem> = match api_read(&state, &user, Method::GET, &path, None).await {
         Ok(page) => page,
         Err(page) => return page,
     };
@@ -367,7 +344,20 @@ async fn each_then_back(
     }
 }
 
-/// Deletes the checked messages (the API's DELETE removes captured mail).
+/// The API body of a bulk delete of captured mail in `scope`.
+fn delete_captured(scope: &Scope, ids: Vec<i64>, all: bool) -> Value {
+    let request = DeleteCaptured {
+        ids,
+        all,
+        account_id: scope
+            .account_id
+            .as_deref()
+            .and_then(|a| a.trim().parse().ok()),
+    };
+    serde_json::to_value(request).unwrap_or(Value::Null)
+}
+
+/// Deletes the checked messages (`POST /messages/delete-captured`).
 async fn delete_selected(
     State(state): State<PanelState>,
     user: PanelUser,
@@ -375,13 +365,21 @@ async fn delete_selected(
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
     let chosen = selection(&pairs);
-    let calls = chosen
-        .ids
-        .iter()
-        .map(|id| (Method::DELETE, format!("/messages/{id}")))
-        .collect();
     let back = chosen.scope.inbox_url(&[]);
-    each_then_back(&state, &user, calls, back, scripted(&headers)).await
+    if chosen.ids.is_empty() {
+        return Redirect::to(&back).into_response();
+    }
+    let body = delete_captured(&chosen.scope, chosen.ids, false);
+    let answer = state
+        .api(&user, Method::POST, "/messages/delete-captured", Some(body))
+        .await;
+    if !answer.ok() {
+        return state.error_page(Some(&user), answer.status, &answer.error_message());
+    }
+    match scripted(&headers) {
+        true => StatusCode::NO_CONTENT.into_response(),
+        false => Redirect::to(&back).into_response(),
+    }
 }
 
 /// Marks the checked messages read (`read=1`) or unread (`read=0`).
@@ -405,19 +403,33 @@ async fn mark_read(
     each_then_back(&state, &user, calls, back, scripted(&headers)).await
 }
 
-/// Deletes all captured mail of the list's scope (its search and account).
-///
-/// UNTIL-API (issue O): the lead is adding a bulk delete of captured mail to the API; until
-/// it lands this walks the list and deletes one message at a time.
+/// Deletes all captured mail of the list's scope: the account's (an admin's: the chosen
+/// account's, or everyone's) with `"all": true`; with a search, the messages it finds, a
+/// page of ids at a time, so mail outside the search stays.
 async fn delete_all(
     State(state): State<PanelState>,
     user: PanelUser,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
     let scope = selection(&pairs).scope;
-    // Each round deletes the first page; a page that deletes nothing ends it.
+    let back = scope.inbox_url(&[]);
+    let searched = scope.q.as_deref().is_some_and(|q| !q.trim().is_empty());
+    if !searched {
+        let body = delete_captured(&scope, Vec::new(), true);
+        return act(
+            &state,
+            &user,
+            Method::POST,
+            "/messages/delete-captured",
+            Some(body),
+            &back,
+        )
+        .await;
+    }
+    // Each round deletes the first page of what the search finds; a round that deletes
+    // nothing (mail that is not the user's to delete) ends it.
     for _ in 0..1000 {
-        let page: Page<InboxItem> =
+        let page: Page<MessageItem> =
             match api_read(&state, &user, Method::GET, &scope.list_path(None), None).await {
                 Ok(page) => page,
                 Err(page) => return page,
@@ -425,18 +437,24 @@ async fn delete_all(
         if page.items.is_empty() {
             break;
         }
-        let mut deleted = 0;
-        for item in &page.items {
-            let path = format!("/messages/{}", item.id);
-            if state.api(&user, Method::DELETE, &path, None).await.ok() {
-                deleted += 1;
-            }
-        }
-        if deleted == 0 {
+        let ids = page.items.iter().map(|m| m.id).collect();
+        let deleted: sluice_api::dto::messages::DeletedCaptured = match api_read(
+            &state,
+            &user,
+            Method::POST,
+            "/messages/delete-captured",
+            Some(delete_captured(&scope, ids, false)),
+        )
+        .await
+        {
+            Ok(deleted) => deleted,
+            Err(page) => return page,
+        };
+        if deleted.deleted == 0 {
             break;
         }
     }
-    Redirect::to(&scope.inbox_url(&[])).into_response()
+    Redirect::to(&back).into_response()
 }
 
 #[cfg(test)]

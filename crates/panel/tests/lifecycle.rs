@@ -478,6 +478,7 @@ async fn suspended_and_deleted_accounts_are_shut_out_and_their_mail_held_then_ca
         envelope: &envelope,
         body: &sluice_worker::DeliveryBody::whole(b"Subject: x\r\n\r\nx\r\n".to_vec()),
         release_provider_id: None,
+        sandbox: false,
     };
     let dispatched = dispatcher.dispatch(claimed, 0.5).await;
     assert!(dispatched.calls.is_empty(), "no provider was called");

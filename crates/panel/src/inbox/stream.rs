@@ -20,9 +20,10 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::time::Instant;
 
-use super::{InboxItem, Scope, row_of};
+use super::{Scope, row_of};
 use crate::{PanelState, PanelUser};
 use sluice_api::dto::Page;
+use sluice_api::dto::messages::MessageItem;
 
 /// How often the API is asked for new mail. Every poll is an API call of the user's and
 /// counts against the API's rate limit (`api.rate_limit_per_minute`).
@@ -118,7 +119,7 @@ impl Poller {
 
     /// Reads captured mail newer than `last` and queues an event per message, oldest first.
     async fn poll(&mut self) -> Result<(), StatusCode> {
-        let mut newer: Vec<InboxItem> = Vec::new();
+        let mut newer: Vec<MessageItem> = Vec::new();
         let mut cursor: Option<String> = None;
         for _ in 0..MAX_PAGES {
             let path = self.scope.list_path(cursor.as_deref());
@@ -126,7 +127,7 @@ impl Poller {
             if !answer.ok() {
                 return Err(answer.status);
             }
-            let page: Page<InboxItem> = answer.read().map_err(|_| StatusCode::BAD_GATEWAY)?;
+            let page: Page<MessageItem> = answer.read().map_err(|_| StatusCode::BAD_GATEWAY)?;
             let Some(last) = self.last else {
                 // The first poll of a stream opened without a position: start after the
                 // newest message there is.

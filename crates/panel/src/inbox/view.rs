@@ -68,16 +68,6 @@ pub fn addresses(address: Option<&Address<'_>>) -> Option<String> {
     (!shown.is_empty()).then(|| shown.join(", "))
 }
 
-/// The sender as the list shows it: the display name, else the address.
-pub fn sender(message: &Message<'_>) -> Option<String> {
-    let first = message.from()?.first()?;
-    first
-        .name()
-        .filter(|n| !n.trim().is_empty())
-        .or(first.address())
-        .map(str::to_string)
-}
-
 pub fn attachments(message: &Message<'_>) -> Vec<AttachmentView> {
     message
         .attachments()
@@ -170,20 +160,6 @@ mod tests {
         );
         assert_eq!(view.headers[2].name, "Subject");
         assert!(view.raw.len() > 10, "the raw source is highlighted");
-    }
-
-    #[test]
-    fn the_sender_is_the_display_name_else_the_address() {
-        let parse = |raw: &'static str| MessageParser::default().parse(raw.as_bytes()).unwrap();
-        assert_eq!(
-            sender(&parse("From: Ada <a@x.test>\r\n\r\n")).as_deref(),
-            Some("Ada")
-        );
-        assert_eq!(
-            sender(&parse("From: <a@x.test>\r\n\r\n")).as_deref(),
-            Some("a@x.test")
-        );
-        assert_eq!(sender(&parse("To: a@x.test\r\n\r\n")), None);
     }
 
     #[test]
