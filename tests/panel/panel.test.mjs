@@ -227,6 +227,24 @@ with smtplib.SMTP("127.0.0.1", int(sys.argv[1])) as s:
   await page.keyboard.press("r");
   await page.waitForFunction((id) => document.querySelector(`li.inbox-row[data-id="${id}"]`).classList.contains("unread"), liveId);
   check(true, "r marks it unread again");
+  const readMarks = await page.evaluate(async () => (await fetch("/inbox")).text());
+  check(readMarks.includes(`<li class="inbox-row unread" data-id="${liveId}">`), "the unread mark is kept (a fresh list shows it)");
+  // The search box passes its terms to the API's search (the capture index may take a moment).
+  let found = [];
+  for (let i = 0; i < 40; i++) {
+    await page.goto(`${PANEL}/inbox?id=${liveId}`);
+    await page.fill("form.inbox-search input[name=q]", 'subject:"live inbox" has:attachment');
+    await page.click("form.inbox-search button");
+    found = await page.locator("li.inbox-row").evaluateAll((rows) => rows.map((r) => r.dataset.id));
+    if (found.length === 1) break;
+    await page.waitForTimeout(250);
+  }
+  check(found.length === 1 && found[0] === liveId, `a search finds the message and only it (${found.join(", ")})`);
+  check(new URL(page.url()).searchParams.get("q") === 'subject:"live inbox" has:attachment', "the search is in the URL");
+  await page.evaluate(() => { window.noReloadMark = true; });
+  await page.click(`li.inbox-row[data-id="${liveId}"] a.inbox-open`);
+  await page.locator(`#inbox-message[data-id="${liveId}"]`).waitFor({ timeout: 10000 });
+  await page.locator("main h3").first().click();
   await page.keyboard.press("x");
   check(await liveRow.locator("input[type=checkbox]").isChecked(), "x selects the message under the cursor");
   await page.keyboard.press("#");

@@ -11,8 +11,9 @@
 //! capture inbox shows a message sent by smtplib while it is open, without a reload, opens
 //! it in place, and renders its tabs (HTML with a cid image, text, headers, highlighted
 //! raw source), its attachment's thumbnail and the mobile / tablet width preview, and
-//! moves, opens, marks and deletes with the keys. This test starts Sluice and the upstream, sends the message, runs the
-//! script and fails with its output if any check fails.
+//! moves, opens, searches, marks and deletes with the keys. This test starts Sluice and
+//! the upstream, sends the messages, runs the script and fails with its output if any
+//! check fails.
 //!
 //! Needs `npm ci --prefix tests/panel` and `/usr/bin/chromium` (`.ci/run` installs both).
 //! `SLUICE_PANEL_SCREENSHOTS=docs` also writes the README's screenshots.
