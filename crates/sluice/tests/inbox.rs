@@ -3,7 +3,8 @@
 //! lists only its own captured mail; another tenant's message by id (`/inbox?id=`, the
 //! message fragment, an attachment image) answers 404 and shows nothing of it; and
 //! `/inbox/stream` (server-sent events) carries only its own account's mail, the mail
-//! there was and the mail that arrives while it is open, never the other tenant's.
+//! there was and the mail that arrives while it is open, never the other tenant's. The
+//! forms without scripts (read mark, delete, delete all) touch only the tenant's own mail.
 
 mod common;
 
@@ -338,6 +339,69 @@ fn a_tenants_inbox_and_stream_show_only_its_own_mail() {
         !events.contains("Alpha"),
         "beta's stream carried alpha's mail: {events}"
     );
+
+    // The forms (no script): alpha's read mark, delete and delete all touch only alpha's
+    // mail, even when they name beta's message.
+    let (_, _, page) = panel(port, "GET", "/inbox", &[("Cookie", &as_alpha)], "");
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the inbox's CSRF token")
+        .to_string();
+    let form = [
+        ("Cookie", as_alpha.as_str()),
+        ("Content-Type", "application/x-www-form-urlencoded"),
+    ];
+    let (status, head, _) = panel(
+        port,
+        "POST",
+        "/inbox/read",
+        &form,
+        &format!("csrf={csrf}&id={alpha_first}&read=1"),
+    );
+    assert_eq!(status, 303, "{head}");
+    let (_, _, page) = panel(port, "GET", "/inbox", &[("Cookie", &as_alpha)], "");
+    assert!(
+        page.contains(&format!(
+            "<li class=\"inbox-row\" data-id=\"{alpha_first}\">"
+        )),
+        "marked read: {page}"
+    );
+    let (status, head, _) = panel(
+        port,
+        "POST",
+        "/inbox/delete",
+        &form,
+        &format!("csrf={csrf}&id={beta_first}"),
+    );
+    assert_eq!(status, 303, "{head}");
+    let (status, head, _) = panel(
+        port,
+        "POST",
+        "/inbox/delete-all",
+        &form,
+        &format!("csrf={csrf}"),
+    );
+    assert_eq!(status, 303, "{head}");
+    let (_, _, page) = panel(port, "GET", "/inbox", &[("Cookie", &as_alpha)], "");
+    assert!(
+        !page.contains("Alpha first") && !page.contains("Alpha later"),
+        "alpha's mail is deleted: {page}"
+    );
+    let (_, _, page) = panel(port, "GET", "/inbox", &[("Cookie", &as_beta)], "");
+    assert!(
+        page.contains("Beta first") && page.contains("Beta later"),
+        "beta's mail stays: {page}"
+    );
+    let (status, _, _) = panel(
+        port,
+        "POST",
+        "/inbox/delete-all",
+        &[("Cookie", &as_alpha)],
+        "",
+    );
+    assert_eq!(status, 403, "a form without the CSRF token is refused");
 
     // Without a session there is no stream.
     let (status, head, _) = panel(port, "GET", "/inbox/stream", &[], "");
