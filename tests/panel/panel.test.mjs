@@ -4,6 +4,7 @@
 // failed check, naming it.
 import { chromium } from "playwright-core";
 import { readFileSync, mkdirSync } from "node:fs";
+import { execFileSync } from "node:child_process";
 
 const env = (name) => {
   const value = process.env[name];
@@ -19,6 +20,7 @@ const ACCOUNT_ID = env("ACCOUNT_ID");
 const SECOND_ID = env("SECOND_MESSAGE_ID");
 const INLINE_ID = env("INLINE_MESSAGE_ID");
 const API = env("API_URL");
+const SMTP_PORT = env("SMTP_PORT");
 const SCREENSHOTS = process.env.SCREENSHOTS_DIR;
 
 let step = "start";
@@ -126,6 +128,131 @@ try {
     check((await page.inputValue("form.account-picker select[name=account_id]")) === ACCOUNT_ID,
       `${link}: the account picker shows the first account`);
   }
+
+  begin("inbox");
+  // A message sent by Python's smtplib while the inbox is open: HTML with an inline (cid:)
+  // image, a text part and a PNG attachment.
+  const sendLive = () => execFileSync("python3", ["-c", String.raw`
+import smtplib, struct, sys, zlib
+from email.message import EmailMessage
+def png(w, h):
+    rows = b"".join(b"\x00" + bytes(c for x in range(w) for c in ((60 + x) % 256, (90 + 2 * y) % 256, 210)) for y in range(h))
+    chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+m = EmailMessage()
+m["From"] = "Live Reports <reports@example.com>"
+m["To"] = "dev@dest.test"
+m["Subject"] = "Live inbox check"
+m.set_content("Plain words for the text tab.")
+m.add_alternative('<div style="font-family:sans-serif;max-width:560px;margin:0 auto;color:#1d2430">'
+    '<h1 id="live" style="color:#1d2a3a">Live HTML</h1>'
+    '<p>Your weekly report is ready. This message came in over SMTP while the inbox was open.</p>'
+    '<p><img id="logo" src="cid:logo@live.test" alt="logo" style="max-width:100%"></p>'
+    '<p><a href="https://example.com/report" style="background:#4a78c2;color:#fff;padding:8px 14px;text-decoration:none">Open the report</a></p></div>', subtype="html")
+m.get_payload()[1].add_related(png(160, 90), "image", "png", cid="<logo@live.test>")
+m.add_attachment(png(240, 160), maintype="image", subtype="png", filename="chart.png")
+with smtplib.SMTP("127.0.0.1", int(sys.argv[1])) as s:
+    s.send_message(m, from_addr="reports@example.com", to_addrs=["dev@dest.test"])
+`, SMTP_PORT], { encoding: "utf8" });
+  await page.goto(`${PANEL}/inbox`);
+  check((await page.locator(`li.inbox-row[data-id="${MESSAGE_ID}"]`).count()) === 1, "the inbox lists captured mail");
+  check((await page.textContent(`li.inbox-row[data-id="${MESSAGE_ID}"] .row-subject`)).trim() === "Q1", "a row shows its subject");
+  check((await page.locator(`li.inbox-row[data-id="${MESSAGE_ID}"] .attachment-mark`).count()) === 1, "a row marks its attachment");
+  await page.locator("#inbox-live:not([hidden])").waitFor({ timeout: 10000 });
+  await page.evaluate(() => { window.noReloadMark = true; });
+  sendLive();
+  const liveRow = page.locator("li.inbox-row", { hasText: "Live inbox check" });
+  await liveRow.waitFor({ timeout: 20000 });
+  check(await page.evaluate(() => window.noReloadMark === true), "the message sent by smtplib appeared in the open inbox without a reload");
+  check((await page.locator("li.inbox-row").first().textContent()).includes("Live inbox check"), "the new message is on top");
+  check((await liveRow.locator(".row-from").textContent()).includes("reports@example.com"), "the row shows the sender");
+  const liveId = await liveRow.getAttribute("data-id");
+  await liveRow.locator("a.inbox-open").click();
+  await page.locator(`#inbox-message[data-id="${liveId}"]`).waitFor({ timeout: 10000 });
+  check(await page.evaluate(() => window.noReloadMark === true) && page.url().endsWith(`/inbox?id=${liveId}`),
+    "clicking a row shows the message without a reload, at its own URL");
+  check((await page.textContent(".message-subject")).trim() === "Live inbox check", "the message pane shows its subject");
+  const liveFrame = page.frameLocator("#inbox-message iframe.message-html");
+  check((await liveFrame.locator("h1#live").textContent()) === "Live HTML", "the HTML tab shows the HTML part in the sandboxed frame");
+  const liveLogo = liveFrame.locator("img#logo");
+  await liveLogo.waitFor({ timeout: 5000 });
+  check((await liveLogo.evaluate((img) => img.complete && img.naturalWidth)) === 160, "its inline cid: image shows");
+  const thumb = page.locator('.inbox-parts img.thumbnail[alt="chart.png"]');
+  await thumb.waitFor({ timeout: 5000 });
+  await page.waitForFunction(() => { const img = document.querySelector('.inbox-parts img.thumbnail[alt="chart.png"]'); return img && img.complete; });
+  check((await thumb.evaluate((img) => img.naturalWidth)) === 240,
+    "the image attachment has a thumbnail");
+  const widthOf = () => page.locator("#inbox-message iframe.message-html").evaluate((f) => f.clientWidth);
+  await page.click("a[data-preview=mobile]");
+  check((await widthOf()) === 375, `the mobile preview is 375 px wide (${await widthOf()})`);
+  check((await liveFrame.locator("html").evaluate((e) => e.clientWidth)) <= 375, "the message lays out in 375 px");
+  await page.click("a[data-preview=tablet]");
+  check((await widthOf()) === 768, `the tablet preview is 768 px wide (${await widthOf()})`);
+  await page.click("a[data-preview=desktop]");
+  check((await widthOf()) > 375, "the desktop preview takes the pane's width");
+  if (SCREENSHOTS) {
+    await page.setViewportSize({ width: 1440, height: 900 });
+    await page.screenshot({ path: `${SCREENSHOTS}/panel-inbox.png` });
+    await page.setViewportSize({ width: 1280, height: 720 });
+  }
+  await page.click(".tabs a[data-tab=text]");
+  check(await page.isVisible("#tab-text pre.text-part") && !(await page.isVisible("#tab-html")),
+    "the Text tab shows the text part and hides the HTML");
+  check((await page.textContent("#tab-text")).includes("Plain words for the text tab."), "the text part's words");
+  await page.click(".tabs a[data-tab=headers]");
+  check((await page.textContent("#tab-headers table.headers")).includes("Live inbox check") && await page.isVisible("#tab-headers"),
+    "the Headers tab lists the headers");
+  await page.click(".tabs a[data-tab=raw]");
+  const names = await page.locator("#tab-raw .raw-name").allTextContents();
+  check(names.includes("Subject:") && names.includes("Content-Type:"), "the raw source marks header names (its own and its parts')");
+  check((await page.locator("#tab-raw .raw-boundary").count()) >= 4, "the raw source marks MIME boundaries");
+  // Keys: move, open, read mark, select, delete.
+  await page.click(".tabs a[data-tab=html]");
+  await page.locator("main h3").first().click();
+  const cursorId = () => page.locator("li.inbox-row.cursor").getAttribute("data-id");
+  check((await cursorId()) === liveId, "the open message is the cursor");
+  await page.keyboard.press("j");
+  const below = await cursorId();
+  check(below !== liveId, "j moves the cursor down");
+  await page.keyboard.press("k");
+  check((await cursorId()) === liveId, "k moves it back up");
+  await page.keyboard.press("ArrowDown");
+  await page.keyboard.press("Enter");
+  await page.locator(`#inbox-message[data-id="${below}"]`).waitFor({ timeout: 10000 });
+  check(page.url().endsWith(`/inbox?id=${below}`), "Enter opens the message under the cursor");
+  await page.keyboard.press("ArrowUp");
+  await page.keyboard.press("o");
+  await page.locator(`#inbox-message[data-id="${liveId}"]`).waitFor({ timeout: 10000 });
+  check(!(await liveRow.evaluate((row) => row.classList.contains("unread"))), "an opened message is marked read");
+  await page.keyboard.press("r");
+  await page.waitForFunction((id) => document.querySelector(`li.inbox-row[data-id="${id}"]`).classList.contains("unread"), liveId);
+  check(true, "r marks it unread again");
+  const readMarks = await page.evaluate(async () => (await fetch("/inbox")).text());
+  check(readMarks.includes(`<li class="inbox-row unread" data-id="${liveId}">`), "the unread mark is kept (a fresh list shows it)");
+  // The search box passes its terms to the API's search (the capture index may take a moment).
+  let found = [];
+  for (let i = 0; i < 40; i++) {
+    await page.goto(`${PANEL}/inbox?id=${liveId}`);
+    await page.fill("form.inbox-search input[name=q]", 'subject:"live inbox" has:attachment');
+    await page.click("form.inbox-search button");
+    found = await page.locator("li.inbox-row").evaluateAll((rows) => rows.map((r) => r.dataset.id));
+    if (found.length === 1) break;
+    await page.waitForTimeout(250);
+  }
+  check(found.length === 1 && found[0] === liveId, `a search finds the message and only it (${found.join(", ")})`);
+  check(new URL(page.url()).searchParams.get("q") === 'subject:"live inbox" has:attachment', "the search is in the URL");
+  await page.evaluate(() => { window.noReloadMark = true; });
+  await page.click(`li.inbox-row[data-id="${liveId}"] a.inbox-open`);
+  await page.locator(`#inbox-message[data-id="${liveId}"]`).waitFor({ timeout: 10000 });
+  await page.locator("main h3").first().click();
+  await page.keyboard.press("x");
+  check(await liveRow.locator("input[type=checkbox]").isChecked(), "x selects the message under the cursor");
+  await page.keyboard.press("#");
+  await liveRow.waitFor({ state: "detached", timeout: 10000 });
+  check(await page.evaluate(() => window.noReloadMark === true), "# deleted the selected message from the list without a reload");
+  const goneLive = await page.evaluate(async (id) => (await fetch(`/inbox/messages/${id}`)).status, liveId);
+  check(goneLive === 404, "the deleted message is gone (404)");
+  expected(/status of 404/);
 
   begin("provider");
   await page.goto(`${PANEL}/providers`);

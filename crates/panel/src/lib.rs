@@ -11,6 +11,7 @@
 
 mod chart;
 mod domains;
+mod inbox;
 mod inline;
 mod messages;
 mod pages;
@@ -156,6 +157,16 @@ impl PanelState {
         }
     }
 
+    /// A template rendered alone (a fragment a script puts into a page, an event's row);
+    /// `None` (logged) if it fails.
+    pub(crate) fn fragment(&self, name: &str, context: &Value) -> Option<String> {
+        self.templates
+            .get_template(name)
+            .and_then(|t| t.render(minijinja::value::Serde(context)))
+            .map_err(|error| tracing::error!(%error, template = name, "panel template failed"))
+            .ok()
+    }
+
     /// A page saying what went wrong, with the API's message.
     pub fn error_page(
         &self,
@@ -214,6 +225,12 @@ fn templates() -> minijinja::Environment<'static> {
         ("resource.html", include_str!("templates/resource.html")),
         ("domains.html", include_str!("templates/domains.html")),
         ("created.html", include_str!("templates/created.html")),
+        ("inbox.html", include_str!("templates/inbox.html")),
+        ("inbox_row.html", include_str!("templates/inbox_row.html")),
+        (
+            "inbox_message.html",
+            include_str!("templates/inbox_message.html"),
+        ),
     ] {
         if let Err(error) = env.add_template(name, source) {
             panic!("panel template {name} does not parse: {error}");
@@ -245,6 +262,7 @@ pub fn router(state: PanelState) -> Router {
     let csrf_state = state.clone();
     pages::routes()
         .merge(messages::routes())
+        .merge(inbox::routes())
         .merge(providers::routes())
         .merge(resources::routes())
         .merge(domains::routes())
@@ -255,6 +273,15 @@ pub fn router(state: PanelState) -> Router {
                 (
                     [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
                     include_str!("static/panel.js"),
+                )
+            }),
+        )
+        .route(
+            "/static/inbox.js",
+            axum::routing::get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+                    include_str!("static/inbox.js"),
                 )
             }),
         )

@@ -68,7 +68,11 @@ async fn messages(
 }
 
 /// The stored message's bytes, through the API.
-async fn raw_of(state: &PanelState, user: &PanelUser, id: i64) -> Result<Vec<u8>, Response> {
+pub(crate) async fn raw_of(
+    state: &PanelState,
+    user: &PanelUser,
+    id: i64,
+) -> Result<Vec<u8>, Response> {
     let answer = state
         .api(user, Method::GET, &format!("/messages/{id}/raw"), None)
         .await;

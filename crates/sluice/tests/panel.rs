@@ -7,8 +7,13 @@
 //! setting and finds it in the audit log, logs out and finds
 //! the session dead. On every page it collects console errors and CSP violations and
 //! fails on any it did not cause on purpose; an admin's per-account pages open on an
-//! account picker; a message's inline (`cid:`) image shows in the sandboxed frame. This test starts Sluice and the upstream, sends the message, runs the
-//! script and fails with its output if any check fails.
+//! account picker; a message's inline (`cid:`) image shows in the sandboxed frame; the
+//! capture inbox shows a message sent by smtplib while it is open, without a reload, opens
+//! it in place, and renders its tabs (HTML with a cid image, text, headers, highlighted
+//! raw source), its attachment's thumbnail and the mobile / tablet width preview, and
+//! moves, opens, searches, marks and deletes with the keys. This test starts Sluice and
+//! the upstream, sends the messages, runs the script and fails with its output if any
+//! check fails.
 //!
 //! Needs `npm ci --prefix tests/panel` and `/usr/bin/chromium` (`.ci/run` installs both).
 //! `SLUICE_PANEL_SCREENSHOTS=docs` also writes the README's screenshots.
@@ -140,6 +145,7 @@ fn the_panel_works_in_a_real_browser() {
         .env("SECOND_MESSAGE_ID", second.to_string())
         .env("INLINE_MESSAGE_ID", inline.to_string())
         .env("API_URL", format!("http://127.0.0.1:{}", sluice.ports.http))
+        .env("SMTP_PORT", sluice.ports.plain.to_string())
         .env("CHROMIUM", &chromium);
     if let Ok(dir) = std::env::var("SLUICE_PANEL_SCREENSHOTS") {
         node.env("SCREENSHOTS_DIR", root.join(dir));
