@@ -373,14 +373,19 @@ with smtplib.SMTP("127.0.0.1", int(sys.argv[1])) as s:
   const option = await page.locator("form.release select option", { hasText: "local-upstream" }).getAttribute("value");
   await page.selectOption("form.release select", option);
   await page.click("form.release button");
+  await page.waitForURL((url) => /\/messages\/\d+$/.test(url.pathname) && !url.pathname.endsWith(`/${MESSAGE_ID}`));
+  const copyUrl = page.url();
   let status = "";
   for (let i = 0; i < 40 && !status.includes("delivered"); i++) {
     await page.waitForTimeout(250);
-    await page.goto(`${PANEL}/messages/${MESSAGE_ID}`);
+    await page.goto(copyUrl);
     status = await page.textContent("h1");
   }
-  check(status.includes("delivered"), "the released message is delivered through the chosen provider");
+  check(status.includes("delivered"), "the released copy is delivered through the chosen provider");
   check((await page.textContent("table:has(th:text('verdict'))")).includes("smtp"), "its attempt through smtp is listed");
+  await page.goto(`${PANEL}/messages/${MESSAGE_ID}`);
+  check((await page.textContent("h1")).includes("captured"), "the original stays in the capture inbox");
+  check((await page.textContent("body")).includes("released"), "the original shows its release event");
 
   begin("delivery log");
   // The log is written every 250 ms.

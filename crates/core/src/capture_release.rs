@@ -45,18 +45,30 @@ mod tests {
     fn addresses_match_exactly_and_domains_with_their_subdomains() {
         let allow = list(&["qa@Example.com", "team.test"]);
         let rcpts = |r: &[&str]| list(r);
-        assert_eq!(refused_recipient(Some(&allow), &rcpts(&["QA@example.com"])), None);
+        assert_eq!(
+            refused_recipient(Some(&allow), &rcpts(&["QA@example.com"])),
+            None
+        );
         assert_eq!(
             refused_recipient(Some(&allow), &rcpts(&["dev@example.com"])),
             Some("dev@example.com")
         );
-        assert_eq!(refused_recipient(Some(&allow), &rcpts(&["a@team.test", "b@eu.team.test"])), None);
+        assert_eq!(
+            refused_recipient(Some(&allow), &rcpts(&["a@team.test", "b@eu.team.test"])),
+            None
+        );
         assert_eq!(
             refused_recipient(Some(&allow), &rcpts(&["a@team.test", "b@evilteam.test"])),
             Some("b@evilteam.test")
         );
-        assert_eq!(refused_recipient(None, &rcpts(&["anyone@anywhere.test"])), None);
-        assert_eq!(refused_recipient(Some(&[]), &rcpts(&["a@team.test"])), Some("a@team.test"));
+        assert_eq!(
+            refused_recipient(None, &rcpts(&["anyone@anywhere.test"])),
+            None
+        );
+        assert_eq!(
+            refused_recipient(Some(&[]), &rcpts(&["a@team.test"])),
+            Some("a@team.test")
+        );
     }
 
     #[test]

@@ -281,8 +281,12 @@ async fn cancel(State(state): State<PanelState>, user: PanelUser, Path(id): Path
 #[derive(Deserialize)]
 struct ReleaseForm {
     provider_id: String,
+    /// Recipients instead of the original ones, separated by commas or spaces.
+    #[serde(default)]
+    to: String,
 }
 
+/// Releases a copy of a captured message and shows the copy (the original stays captured).
 async fn release(
     State(state): State<PanelState>,
     user: PanelUser,
@@ -296,17 +300,23 @@ async fn release(
             "choose a provider",
         );
     };
+    let to: Vec<&str> = form
+        .to
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|r| !r.is_empty())
+        .collect();
+    let mut body = json!({ "provider_id": provider_id });
+    if !to.is_empty() {
+        body["to"] = json!(to);
+    }
     let path = format!("/messages/{id}/release");
-    let body = json!({ "provider_id": provider_id });
-    act(
-        &state,
-        &user,
-        Method::POST,
-        &path,
-        Some(body),
-        &format!("/messages/{id}"),
-    )
-    .await
+    let answer = state.api(&user, Method::POST, &path, Some(body)).await;
+    match answer.read::<sluice_api::dto::messages::Requeued>() {
+        Ok(copy) if answer.ok() => {
+            axum::response::Redirect::to(&format!("/messages/{}", copy.id)).into_response()
+        }
+        _ => state.error_page(Some(&user), answer.status, &answer.error_message()),
+    }
 }
 
 /// Deletes a captured message (the API's DELETE does that for captured mail).

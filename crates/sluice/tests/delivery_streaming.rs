@@ -77,8 +77,10 @@ fn move_provider(sluice: &Sluice, provider: i64, port: u16) {
         sluice,
         "PUT",
         &format!("/providers/{provider}"),
-        Some(json!({ "config": { "host": "127.0.0.1", "port": port, "security": "none",
-                                  "timeout_secs": 30 } })),
+        Some(
+            json!({ "config": { "host": "127.0.0.1", "port": port, "security": "none",
+                                  "timeout_secs": 30 } }),
+        ),
     );
     assert_eq!(status, 200, "{body}");
 }
@@ -101,19 +103,37 @@ fn a_large_stored_message_is_streamed_byte_exact_and_never_sent_truncated() {
     let db = Db::open(&sluice);
     let provider = smtp_provider(&sluice, upstream.port);
     // A sandboxed key: its mail is captured (its body kept in the spool) until released.
-    let (status, sandboxed) = api(&sluice, "POST", "/api-keys", Some(json!({ "sandbox": true })));
+    let (status, sandboxed) = api(
+        &sluice,
+        "POST",
+        "/api-keys",
+        Some(json!({ "sandbox": true })),
+    );
     assert_eq!(status, 201, "{sandboxed}");
     let sandboxed = sandboxed["api_key"].as_str().unwrap().to_string();
 
     // Whole: 3 MB captured, then a copy released to the upstream arrives as stored.
-    let whole = send_with(&sluice, &sandboxed, &large_text(3_000_000, "first"), "streamed");
+    let whole = send_with(
+        &sluice,
+        &sandboxed,
+        &large_text(3_000_000, "first"),
+        "streamed",
+    );
     db.wait_status(whole, "captured", 20);
     let stored = db.message_bytes(whole);
     assert!(stored.len() > 3_000_000);
     let copy = release(&sluice, whole, provider);
     db.wait_status(copy, "delivered", 60);
-    assert_eq!(db.message(whole).status.as_str(), "captured", "the original stays");
-    assert_eq!(db.message_bytes(copy), stored, "the copy is the captured message");
+    assert_eq!(
+        db.message(whole).status.as_str(),
+        "captured",
+        "the original stays"
+    );
+    assert_eq!(
+        db.message_bytes(copy),
+        stored,
+        "the copy is the captured message"
+    );
     let received = upstream.wait_for(1, Duration::from_secs(10));
     let (sha256, len) = received[0].sha256().expect("--hash");
     // (An API message has no Received header; the upstream hashes what it got.)
@@ -127,7 +147,12 @@ fn a_large_stored_message_is_streamed_byte_exact_and_never_sent_truncated() {
     // the message was committed. Its first chunk (the header section) still reads.
     // It first waits deferred: its provider points where nothing listens.
     move_provider(&sluice, provider, sluice_testkit::free_port());
-    let cut = send_with(&sluice, &sluice.api_key, &large_text(3_000_000, "second"), "cut short");
+    let cut = send_with(
+        &sluice,
+        &sluice.api_key,
+        &large_text(3_000_000, "second"),
+        "cut short",
+    );
     db.wait_status(cut, "deferred", 30);
     let segment = segments(&sluice).pop().expect("a spool segment");
     let file = std::fs::OpenOptions::new()

@@ -386,7 +386,10 @@ async fn release_copy(
         }
         _ => MessageBody::Inline(bytes),
     };
-    let smtputf8 = !rcpt_to.iter().chain([&message.mail_from]).all(|a| a.is_ascii());
+    let smtputf8 = !rcpt_to
+        .iter()
+        .chain([&message.mail_from])
+        .all(|a| a.is_ascii());
     Ok(sluice_store::NewMessage {
         account_id: message.account_id,
         source: message.source,
