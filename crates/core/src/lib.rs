@@ -9,6 +9,7 @@ pub mod address;
 pub mod body;
 pub mod capture_query;
 pub mod capture_release;
+pub mod chaos;
 pub mod connections;
 pub mod delivery_mode;
 pub mod egress;
