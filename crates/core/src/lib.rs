@@ -30,6 +30,7 @@ pub mod sealed;
 pub mod sealed_chunks;
 pub mod secret;
 pub mod sender_domain;
+pub mod spamc;
 pub mod split_body;
 pub mod staging;
 pub mod submitter;
