@@ -368,25 +368,7 @@ fn sandboxed_logins_capture_and_captured_mail_is_searched_parsed_and_posted() {
     assert_eq!(status, 422, "{refused}");
 
     // Another tenant sees none of it, and cannot delete it.
-    let other = sluice.cli(&[
-        "account",
-        "create",
-        "--name",
-        "Other",
-        "--email",
-        "other@other.test",
-        "--password",
-        "other-password",
-        "--domain",
-        "other.test",
-        "--sandbox",
-    ]);
-    assert!(other.status.success(), "{other:?}");
-    let other_key = String::from_utf8_lossy(&other.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix("api key:"))
-        .map(|k| k.trim().to_string())
-        .unwrap();
+    let other_key = common::create_account(&sluice, "other@other.test", "other.test", true);
     assert_eq!(search(&sluice, &other_key, "invoice"), Vec::<i64>::new());
     let (status, _) = call(
         &sluice,

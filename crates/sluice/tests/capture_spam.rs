@@ -142,23 +142,7 @@ fn spamd_scores_captured_mail_and_names_the_rules() {
     );
 
     // Another tenant: 404, whatever spamd would say.
-    let other = sluice.cli(&[
-        "account",
-        "create",
-        "--name",
-        "Other",
-        "--email",
-        "other@other.test",
-        "--password",
-        "other-password",
-        "--domain",
-        "other.test",
-    ]);
-    let other_key = String::from_utf8_lossy(&other.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix("api key:"))
-        .map(|k| k.trim().to_string())
-        .unwrap();
+    let other_key = common::create_account(&sluice, "other@other.test", "other.test", false);
     let (status, _) = call(
         &sluice,
         &other_key,

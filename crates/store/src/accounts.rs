@@ -136,6 +136,24 @@ macro_rules! impl_account_sql {
         impl $store {
             /// Runs `update`, which marks row `$2` of account `$3` revoked at `$1` unless it
             /// already is; `false` when no row changed.
+            /// Runs `update` (binding `sandbox` as `$1`, `id` as `$2`, `account_id` as `$3`):
+            /// one login's sandbox mode; `false` when no row of the account matched.
+            async fn set_login_sandbox(
+                &self,
+                update: &'static str,
+                account_id: AccountId,
+                id: i64,
+                sandbox: bool,
+            ) -> Result<bool, StoreError> {
+                let done = sqlx::query(update)
+                    .bind(sandbox)
+                    .bind(id)
+                    .bind(account_id)
+                    .execute(&self.write)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn revoke_owned_row(
                 &self,
                 update: &'static str,
@@ -508,15 +526,13 @@ macro_rules! impl_account_sql {
                 id: i64,
                 sandbox: bool,
             ) -> Result<bool, StoreError> {
-                let done = sqlx::query(
+                self.set_login_sandbox(
                     "UPDATE api_keys SET sandbox = $1 WHERE id = $2 AND account_id = $3",
+                    account_id,
+                    id,
+                    sandbox,
                 )
-                .bind(sandbox)
-                .bind(id)
-                .bind(account_id)
-                .execute(&self.write)
-                .await?;
-                Ok(done.rows_affected() == 1)
+                .await
             }
 
             async fn set_smtp_credential_sandbox(
@@ -525,15 +541,13 @@ macro_rules! impl_account_sql {
                 id: i64,
                 sandbox: bool,
             ) -> Result<bool, StoreError> {
-                let done = sqlx::query(
+                self.set_login_sandbox(
                     "UPDATE smtp_credentials SET sandbox = $1 WHERE id = $2 AND account_id = $3",
+                    account_id,
+                    id,
+                    sandbox,
                 )
-                .bind(sandbox)
-                .bind(id)
-                .bind(account_id)
-                .execute(&self.write)
-                .await?;
-                Ok(done.rows_affected() == 1)
+                .await
             }
 
             async fn monthly_usage(

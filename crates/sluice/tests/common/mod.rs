@@ -211,3 +211,30 @@ pub fn api(
         body.as_ref(),
     )
 }
+
+/// `sluice account create` for `email` (password `other-password`, `domain` verified, and
+/// `--sandbox` when asked): the API key it printed.
+pub fn create_account(sluice: &Sluice, email: &str, domain: &str, sandbox: bool) -> String {
+    let mut args = vec![
+        "account",
+        "create",
+        "--name",
+        email,
+        "--email",
+        email,
+        "--password",
+        "other-password",
+        "--domain",
+        domain,
+    ];
+    if sandbox {
+        args.push("--sandbox");
+    }
+    let created = sluice.cli(&args);
+    assert!(created.status.success(), "{created:?}");
+    String::from_utf8_lossy(&created.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("api key:"))
+        .map(|k| k.trim().to_string())
+        .expect("an api key")
+}
