@@ -45,6 +45,8 @@ fn session_bdat(content: &[u8], sizes: &[usize]) {
         account_id: 1,
         allowed_domains: vec!["example.com".into()],
         monthly_limit: 10,
+        sandbox: false,
+        chaos: None,
     };
     let mut session = Session::new(config, Some(policy));
     let mut wire = b"EHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.org>\r\n".to_vec();

@@ -31,6 +31,8 @@ fn policy() -> AccountPolicy {
         account_id: 7,
         allowed_domains: vec!["example.com".into()],
         monthly_limit: 1000,
+        sandbox: false,
+        chaos: None,
     }
 }
 
