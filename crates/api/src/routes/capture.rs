@@ -306,7 +306,10 @@ async fn synthetic_feedback(
 }
 
 /// The whole stored message; 410 `body_purged` once retention emptied it.
-async fn whole_message(state: &ApiState, message: &MessageRecord) -> Result<Vec<u8>, ApiError> {
+pub(super) async fn whole_message(
+    state: &ApiState,
+    message: &MessageRecord,
+) -> Result<Vec<u8>, ApiError> {
     if message.body_purged_at.is_some() {
         return Err(ApiError::new(
             StatusCode::GONE,

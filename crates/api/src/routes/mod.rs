@@ -5,6 +5,7 @@ mod api_keys;
 mod audit;
 pub(crate) mod auth;
 mod capture;
+mod capture_checks;
 mod connections;
 mod dashboard;
 mod delivery_log;
@@ -38,6 +39,7 @@ pub fn router() -> OpenApiRouter<ApiState> {
         .merge(smtp_credentials::router())
         .merge(messages::router())
         .merge(capture::router())
+        .merge(capture_checks::router())
         .merge(audit::router())
         .merge(connections::router())
         .merge(dashboard::router())
