@@ -1,7 +1,8 @@
 //! The capture checks through the real binary: the HTML compatibility report of a crafted
 //! captured message (flex, `<form>`, `<style>`), and the link check against a local
 //! `python3 -m http.server`: with `[egress] allow = []` every loopback link is refused and
-//! the server sees no request; with loopback opened the links get 200 and 404. Another
+//! the server sees no request; with loopback opened the links get 200 and 404 (and a 301
+//! is followed). Another
 //! tenant gets 404 for both routes.
 
 mod common;
@@ -38,6 +39,8 @@ impl WebServer {
     fn start() -> WebServer {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("ok.html"), "<p>ok</p>").unwrap();
+        std::fs::create_dir(dir.path().join("folder")).unwrap();
+        std::fs::write(dir.path().join("folder/index.html"), "<p>index</p>").unwrap();
         let port = free_port();
         let child = Command::new("python3")
             .args([
@@ -95,7 +98,8 @@ fn capture_crafted(sluice: &Sluice, web_port: u16) -> i64 {
          <img src=\"http://127.0.0.1:{web_port}/missing.png\"></div></body></html>"
     );
     let text = format!(
-        "ok: http://127.0.0.1:{web_port}/ok.html, missing: http://127.0.0.1:{web_port}/missing-too."
+        "ok: http://127.0.0.1:{web_port}/ok.html, missing: http://127.0.0.1:{web_port}/missing-too.\n\
+         redirected (301 to /folder/): http://127.0.0.1:{web_port}/folder"
     );
     let (status, sent) = http_json(
         sluice.ports.http,
@@ -173,6 +177,7 @@ fn html_report_and_links_refused_while_loopback_is_closed() {
             format!("http://127.0.0.1:{port}/ok.html"),
             format!("http://127.0.0.1:{port}/missing.png"),
             format!("http://127.0.0.1:{port}/missing-too"),
+            format!("http://127.0.0.1:{port}/folder"),
         ]
     );
     for (url, status, error) in &checked {
@@ -221,10 +226,8 @@ fn links_are_fetched_when_loopback_is_open() {
     let port = web.port;
     let sluice = Sluice::builder(BIN).egress_allow(&["127.0.0.0/8"]).start();
     let id = capture_crafted(&sluice, port);
-    let checked = links(&sluice, id);
-    let statuses: Vec<(String, Value, Value)> = checked;
     assert_eq!(
-        statuses,
+        links(&sluice, id),
         vec![
             (
                 format!("http://127.0.0.1:{port}/ok.html"),
@@ -241,8 +244,14 @@ fn links_are_fetched_when_loopback_is_open() {
                 json!(404),
                 Value::Null
             ),
+            (
+                format!("http://127.0.0.1:{port}/folder"),
+                json!(200),
+                Value::Null
+            ),
         ]
     );
     let log = web.stop();
     assert!(log.contains("\"HEAD /ok.html HTTP/1.1\" 200"), "{log}");
+    assert!(log.contains("\"HEAD /folder HTTP/1.1\" 301"), "{log}");
 }
