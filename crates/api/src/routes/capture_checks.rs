@@ -113,7 +113,7 @@ async fn link_check(
     Path(id): Path<i64>,
 ) -> Result<axum::Json<LinkCheck>, ApiError> {
     let message = parsed(&state, &who, id).await?;
-    let urls = message_links(&message);
+    let urls = message_links(message.html.as_deref(), message.text.as_deref());
     let egress = Egress::Policed(state.egress.clone());
     let redirect_egress = egress.clone();
     let redirects = reqwest::redirect::Policy::custom(move |attempt| {
@@ -150,13 +150,9 @@ async fn link_check(
 }
 
 /// The http(s) links of the HTML then the text, each once, at most `MAX_LINKS`.
-fn message_links(message: &ParsedMessage) -> Vec<String> {
-    let html = message
-        .html
-        .as_deref()
-        .map(|html| scan_html(html).urls)
-        .unwrap_or_default();
-    let text = message.text.as_deref().map(text_urls).unwrap_or_default();
+fn message_links(html: Option<&str>, text: Option<&str>) -> Vec<String> {
+    let html = html.map(|html| scan_html(html).urls).unwrap_or_default();
+    let text = text.map(text_urls).unwrap_or_default();
     let mut links: Vec<String> = Vec::new();
     for url in html.into_iter().chain(text) {
         let url = url.trim().to_string();
@@ -214,5 +210,26 @@ fn describe(error: reqwest::Error) -> String {
         "connection failed".into()
     } else {
         "request failed".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_are_web_urls_once_in_order_at_most_50() {
+        let html = "<a href=\"https://a.test/1\">x</a><img src=\"cid:logo\">\
+                    <a href=\"mailto:x@y.test\">m</a><a href=\" HTTP://B.test/2 \">y</a>";
+        let text = "again https://a.test/1 and http://c.test/3.";
+        assert_eq!(
+            message_links(Some(html), Some(text)),
+            vec!["https://a.test/1", "HTTP://B.test/2", "http://c.test/3"]
+        );
+        let many: String = (0..80).map(|i| format!("http://d.test/{i} ")).collect();
+        let links = message_links(None, Some(&many));
+        assert_eq!(links.len(), MAX_LINKS);
+        assert_eq!(links[49], "http://d.test/49");
+        assert!(message_links(None, None).is_empty());
     }
 }
