@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command: installs what the tests need beyond Rust, then runs them.
 # - Debian packages: chromium (the panel's browser test), dovecot (the IMAP / POP3 check),
-#   mpop (a POP3 client of the capture sandbox), openssl (its certificate), faketime (the clock-jump tests). Installed only when missing.
+#   mpop (a POP3 client of the capture sandbox), spamd (its spam check), openssl (its certificate), faketime (the clock-jump tests). Installed only when missing.
 # - Python packages from tests/requirements.txt (aiosmtpd, dnspython, botocore, ...).
 # - playwright-core from tests/panel (npm ci).
 # Extra arguments go to `cargo test` (e.g. `bash tests/run.sh -p sluice --test ingress`).
@@ -18,6 +18,8 @@ command -v php >/dev/null || need+=(php-cli)
 command -v s-nail >/dev/null || need+=(s-nail)
 # POP3 over captured mail (crates/sluice/tests/pop3.rs): mpop, a second real client besides poplib.
 command -v mpop >/dev/null || need+=(mpop)
+# The capture sandbox's spam check (crates/sluice/tests/capture_spam.rs): SpamAssassin's spamd.
+[ -x /usr/sbin/spamd ] || need+=(spamd)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi

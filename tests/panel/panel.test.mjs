@@ -372,6 +372,8 @@ with smtplib.SMTP("127.0.0.1", int(sys.argv[1])) as s:
   await page.goto(`${PANEL}/messages/${MESSAGE_ID}`);
   const option = await page.locator("form.release select option", { hasText: "local-upstream" }).getAttribute("value");
   await page.selectOption("form.release select", option);
+  // Released to another recipient than the captured message's.
+  await page.fill("form.release input[name=to]", "override@dest.test");
   await page.click("form.release button");
   await page.waitForURL((url) => /\/messages\/\d+$/.test(url.pathname) && !url.pathname.endsWith(`/${MESSAGE_ID}`));
   const copyUrl = page.url();
@@ -397,6 +399,7 @@ with smtplib.SMTP("127.0.0.1", int(sys.argv[1])) as s:
   }
   check(deliveryLog.includes(`message=${MESSAGE_ID} `) && deliveryLog.includes("status=captured"), "the delivery log shows the capture");
   check(/provider=smtp provider_id=\d+ status=delivered code=250/.test(deliveryLog), "the delivery log shows the release through the provider");
+  check(/to=<override@dest.test> provider=smtp provider_id=\d+ status=delivered/.test(deliveryLog), "the release went to the override recipient");
   check(deliveryLog.indexOf("status=delivered") < deliveryLog.indexOf("status=captured"), "newest first");
 
   begin("delete");

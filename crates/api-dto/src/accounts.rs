@@ -23,6 +23,9 @@ pub struct AccountView {
     pub capture_retention_days: Option<i64>,
     /// Where captured mail may be released to (addresses, domains); `null`: anywhere.
     pub capture_release_allowlist: Option<Vec<String>>,
+    /// Injected SMTP answers for its sandboxed senders; `null`: none.
+    #[schema(value_type = Option<Object>)]
+    pub capture_chaos: Option<sluice_core::chaos::ChaosRules>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -48,6 +51,7 @@ impl From<Account> for AccountView {
             capture_retention_count: a.capture_retention_count,
             capture_retention_days: a.capture_retention_days,
             capture_release_allowlist: a.capture_release_allowlist,
+            capture_chaos: a.capture_chaos,
             created_at: a.created_at,
             updated_at: a.updated_at,
         }

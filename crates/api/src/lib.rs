@@ -82,6 +82,8 @@ pub struct ApiState {
     /// How long a sync send may hold its message (`delivery.lease_secs`): a send with an
     /// `Idempotency-Key` that has not answered within it is replayed as queued.
     pub sync_lease_ms: i64,
+    /// The operator's spamd (`capture.spamd`) and how long a check may take.
+    pub spamd: Option<(String, std::time::Duration)>,
 }
 
 impl ApiState {

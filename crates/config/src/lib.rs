@@ -1,6 +1,7 @@
 //! Sluice configuration: one TOML file, every key overridable by `SLUICE_SECTION__KEY`
 //! environment variables, validated into [`Config`].
 
+mod capture;
 mod delivery;
 mod dev;
 mod http;
@@ -15,6 +16,7 @@ use sluice_core::ProviderConfig;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
+pub use capture::CaptureConfig;
 pub use delivery::{DeliveryConfig, DeliveryMode, DnsConfig, EgressConfig};
 pub use dev::{
     DEV_ACCOUNT_DOMAIN, DEV_ACCOUNT_EMAIL, DEV_ACCOUNT_PASSWORD, DevNetwork, dev_defaults,
@@ -68,6 +70,8 @@ pub struct Config {
     pub egress: EgressConfig,
     /// POP3 over each account's captured mail.
     pub pop3: Pop3Config,
+    /// The capture sandbox's spam check.
+    pub capture: CaptureConfig,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -113,6 +117,7 @@ impl Default for Config {
             dns: DnsConfig::default(),
             egress: EgressConfig::default(),
             pop3: Pop3Config::default(),
+            capture: CaptureConfig::default(),
         }
     }
 }
@@ -234,6 +239,9 @@ impl Config {
             return invalid(
                 "pop3.max_connections, pop3.idle_timeout_secs and pop3.max_messages must be at least 1",
             );
+        }
+        if self.capture.spamd_timeout_secs == 0 {
+            return invalid("capture.spamd_timeout_secs must be at least 1");
         }
         if pop3.listen.is_some() && pop3.listen == pop3.tls_listen {
             return invalid("pop3.listen and pop3.tls_listen must differ");

@@ -39,6 +39,8 @@ pub struct AccountPolicy {
     /// The login (API key or SMTP credential) is in sandbox mode: what it sends is
     /// captured whatever the routing says (the account's own mode is read at delivery).
     pub sandbox: bool,
+    /// Injected SMTP answers (a sandboxed sender of an account with `capture_chaos`).
+    pub chaos: Option<std::sync::Arc<crate::chaos::ChaosRules>>,
 }
 
 /// The calendar month (UTC) of a unix-ms time, as `YYYY-MM`: the key of monthly usage.
@@ -427,6 +429,7 @@ mod tests {
             allowed_domains: vec!["example.com".into()],
             monthly_limit: 10,
             sandbox: false,
+            chaos: None,
         };
         assert!(policy.allows_sender("a@Example.com"));
         assert!(!policy.allows_sender("a@evil.com"));

@@ -120,6 +120,7 @@ impl App {
             resolver: sluice_deliver::dns::Resolver::new(&["127.0.0.1:9".parse().unwrap()])
                 .unwrap(),
             sync_lease_ms: 300_000,
+            spamd: None,
         };
         store
             .create_user(

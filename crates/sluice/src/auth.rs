@@ -149,6 +149,7 @@ impl Authenticator for StoreAuthenticator {
         let ok = self.checks.matches(&key, hash, password).await;
         let policy = account.filter(|_| ok).map(|account| AccountPolicy {
             sandbox: sandboxed_login,
+            chaos: account.chaos_for(account.sandbox || sandboxed_login),
             ..account.policy()
         });
         if let Some(policy) = &policy {

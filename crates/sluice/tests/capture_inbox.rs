@@ -135,7 +135,7 @@ fn sandboxed_logins_capture_and_captured_mail_is_searched_parsed_and_posted() {
         "/webhook-endpoints",
         Some(
             json!({ "url": format!("http://127.0.0.1:{}/hook", receiver.port),
-                     "events": ["message.captured"], "secret": SECRET }),
+                     "events": ["message.captured", "bounced_hard"], "secret": SECRET }),
         ),
     );
     assert_eq!(status, 201, "{endpoint}");
@@ -321,6 +321,52 @@ fn sandboxed_logins_capture_and_captured_mail_is_searched_parsed_and_posted() {
         "the event's data is /parsed's answer"
     );
 
+    // Synthetic feedback: a hard bounce as a service would report it suppresses the
+    // address and posts the event.
+    let (status, applied) = call(
+        &sluice,
+        &key,
+        "POST",
+        &format!("/messages/{captured}/feedback"),
+        Some(json!({ "kind": "bounced" })),
+    );
+    assert_eq!(status, 200, "{applied}");
+    assert_eq!(applied["event"], "bounced_hard");
+    assert_eq!(applied["recipient"], "dev+qa@dest.test");
+    let (_, suppressions) = call(&sluice, &key, "GET", "/suppressions", None);
+    assert!(
+        suppressions.to_string().contains("dev+qa@dest.test"),
+        "{suppressions}"
+    );
+    let bounce = wait_until(Duration::from_secs(20), || {
+        let (_, log) = http_json(receiver.port, "GET", "/_log", None, None);
+        let posts = log.as_array().cloned().unwrap_or_default();
+        posts
+            .into_iter()
+            .find(|p| p["body"]["type"] == "bounced_hard")
+    })
+    .expect("bounced_hard was posted");
+    assert_eq!(bounce["body"]["data"]["message_id"], captured, "{bounce}");
+    let (status, refused) = call(
+        &sluice,
+        &key,
+        "POST",
+        &format!("/messages/{}/feedback", delivered.message_id()),
+        Some(json!({ "kind": "complained" })),
+    );
+    assert_eq!(
+        status, 409,
+        "only captured mail takes synthetic feedback: {refused}"
+    );
+    let (status, refused) = call(
+        &sluice,
+        &key,
+        "POST",
+        &format!("/messages/{captured}/feedback"),
+        Some(json!({ "kind": "exploded" })),
+    );
+    assert_eq!(status, 422, "{refused}");
+
     // Another tenant sees none of it, and cannot delete it.
     let other = sluice.cli(&[
         "account",
@@ -488,4 +534,85 @@ fn captured_mail_is_kept_by_each_accounts_retention() {
         (200, &Value::Null),
         "{view}"
     );
+}
+
+/// Chaos: a sandboxed login of an account with `capture_chaos` meets the configured
+/// answer in a real client (Python's smtplib); the account's other logins never do; turned
+/// off, mail is captured again.
+#[test]
+fn sandbox_chaos_makes_a_real_client_see_the_configured_answer() {
+    let sluice = Sluice::builder(BIN).start();
+    let key = sluice.api_key.clone();
+    let account_id = sluice_account_id(&sluice, &key);
+    let (status, _) = call(
+        &sluice,
+        &key,
+        "POST",
+        "/smtp-credentials",
+        Some(json!({ "username": SANDBOX_LOGIN.0, "password": SANDBOX_LOGIN.1, "sandbox": true })),
+    );
+    assert_eq!(status, 201);
+    for bad in [
+        json!({ "rcpt": { "code": 250, "probability": 0.5 } }),
+        json!({ "rcpt": { "code": 451, "probability": 2 } }),
+        json!({ "quit": { "code": 451, "probability": 1 } }),
+    ] {
+        let (status, refused) = call(
+            &sluice,
+            &key,
+            "PUT",
+            &format!("/accounts/{account_id}"),
+            Some(json!({ "capture_chaos": bad })),
+        );
+        assert_eq!(status, 422, "{refused}");
+    }
+    let rules =
+        json!({ "rcpt": { "code": 451, "probability": 1.0, "message": "Chaos: try later" } });
+    let (status, view) = call(
+        &sluice,
+        &key,
+        "PUT",
+        &format!("/accounts/{account_id}"),
+        Some(json!({ "capture_chaos": rules })),
+    );
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["capture_chaos"], rules);
+
+    let send = |login| {
+        smtplib_send(
+            sluice.ports.submission,
+            "starttls",
+            Some(login),
+            "app@example.com",
+            &["ann@dest.test"],
+            &common::sample_message("chaos"),
+        )
+    };
+    let refused = send(SANDBOX_LOGIN);
+    assert!(!refused.ok, "{:?}", refused.json);
+    assert_eq!(refused.code, 451, "{:?}", refused.json);
+    assert!(
+        refused.message.contains("4.3.0 Chaos: try later"),
+        "{:?}",
+        refused.json
+    );
+    // The account itself is not in sandbox mode: its own login gets no chaos.
+    let normal = send(USER.unwrap());
+    assert!(normal.ok, "{:?}", normal.json);
+
+    let (status, _) = call(
+        &sluice,
+        &key,
+        "PUT",
+        &format!("/accounts/{account_id}"),
+        Some(json!({ "capture_chaos": null })),
+    );
+    assert_eq!(status, 200);
+    // The authenticator caches a login's policy briefly; the change shows within it.
+    let sent = wait_until(Duration::from_secs(10), || {
+        let sent = send(SANDBOX_LOGIN);
+        sent.ok.then_some(sent)
+    })
+    .expect("without chaos the sandboxed login sends again");
+    Db::open(&sluice).wait_status(sent.message_id(), "captured", 20);
 }

@@ -306,6 +306,7 @@ impl SmtpServer {
             auth_required: kind.auth == ListenerAuth::Required,
         };
         let mut session = Session::new(config, trusted);
+        session.seed_chaos(rand::random());
         let close = Arc::new(Notify::new());
         let _registered = self.register(&session, peer, kind, id, close.clone());
         let mut driver = SessionDriver {

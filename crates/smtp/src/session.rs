@@ -142,6 +142,8 @@ pub struct Session {
     close_sent: bool,
     /// Bytes fed while message content (DATA/BDAT) was being read, for the data-rate deadline.
     content_received: u64,
+    /// Samples for the sandbox's injected answers (`AccountPolicy::chaos`).
+    dice: sluice_core::chaos::ChaosDice,
 }
 
 /// How much of an over-long command line is read off before the session gives up on the
@@ -162,7 +164,24 @@ impl Session {
             transaction: None,
             close_sent: false,
             content_received: 0,
+            dice: sluice_core::chaos::ChaosDice::new(0),
         }
+    }
+
+    /// Seeds the samples of injected answers (the server: from the OS; tests: a constant).
+    pub fn seed_chaos(&mut self, seed: u64) {
+        self.dice = sluice_core::chaos::ChaosDice::new(seed);
+    }
+
+    /// The injected answer at `stage` for this sender, if its chaos rule fires now.
+    fn chaos(
+        &mut self,
+        policy: Option<&AccountPolicy>,
+        stage: sluice_core::chaos::ChaosStage,
+    ) -> Option<Reply> {
+        let rules = policy.or(self.policy.as_ref())?.chaos.clone()?;
+        let answer = rules.answer(stage, self.dice.roll())?;
+        Some(Reply::new(answer.code, &answer.enhanced, answer.text))
     }
 
     pub fn greeting(&self) -> Reply {
@@ -288,6 +307,11 @@ impl Session {
         self.state = State::Command;
         match outcome {
             AuthOutcome::Accepted(policy) => {
+                if let Some(injected) =
+                    self.chaos(Some(&policy), sluice_core::chaos::ChaosStage::Auth)
+                {
+                    return self.reply(injected);
+                }
                 self.policy = Some(policy);
                 self.reply(Reply::new(235, "2.7.0", "Authentication successful"));
             }
@@ -701,6 +725,9 @@ impl Session {
             };
             return self.reply(Reply::new(550, "5.7.1", text));
         }
+        if let Some(injected) = self.chaos(None, sluice_core::chaos::ChaosStage::Mail) {
+            return self.reply(injected);
+        }
         self.transaction = Some(Transaction {
             mail_from: from.to_string(),
             rcpt_to: Vec::new(),
@@ -730,6 +757,9 @@ impl Session {
         }
         if tx.rcpt_to.iter().any(|r| r == to) {
             return self.reply(Reply::new(250, "2.1.5", "Recipient OK"));
+        }
+        if let Some(injected) = self.chaos(None, sluice_core::chaos::ChaosStage::Rcpt) {
+            return self.reply(injected);
         }
         // The account's suppression list decides; the caller answers `recipient_checked`.
         self.events.push_back(Event::CheckRecipient(to.to_string()));
@@ -771,6 +801,9 @@ impl Session {
         }
         if self.transaction.as_ref().is_some_and(|tx| tx.size > 0) {
             return self.reply(Reply::new(503, "5.5.1", "DATA after BDAT"));
+        }
+        if let Some(injected) = self.chaos(None, sluice_core::chaos::ChaosStage::Data) {
+            return self.reply(injected);
         }
         self.reply(Reply::plain(354, "End data with <CR><LF>.<CR><LF>"));
         self.content_received = 0;

@@ -15,6 +15,7 @@ fn policy() -> AccountPolicy {
         allowed_domains: vec!["example.com".into()],
         monthly_limit: 100,
         sandbox: false,
+        chaos: None,
     }
 }
 
@@ -590,4 +591,97 @@ fn a_refused_or_reset_transaction_leaves_no_content_pending() {
     assert!(c.session.content_pending());
     c.cmd("RSET", "250");
     assert!(!c.session.content_pending());
+}
+
+/// A sandboxed sender whose account injects `code` at each stage with probability 1.
+fn chaotic(stages: &[&str], code: u16) -> AuthOutcome {
+    use sluice_core::chaos::{ChaosRule, ChaosRules};
+    let rule = || {
+        Some(ChaosRule {
+            code,
+            probability: 1.0,
+            message: Some("Injected by the sandbox".into()),
+        })
+    };
+    let mut rules = ChaosRules::default();
+    for stage in stages {
+        match *stage {
+            "auth" => rules.auth = rule(),
+            "mail" => rules.mail = rule(),
+            "rcpt" => rules.rcpt = rule(),
+            _ => rules.data = rule(),
+        }
+    }
+    AuthOutcome::Accepted(AccountPolicy {
+        sandbox: true,
+        chaos: Some(std::sync::Arc::new(rules)),
+        ..policy()
+    })
+}
+
+fn chaos_client(stages: &[&str], code: u16) -> Client {
+    let mut c = Client::new(config());
+    c.auth_outcome_override = Some(chaotic(stages, code));
+    c.cmd("EHLO client.test", "250");
+    c.cmd("STARTTLS", "220");
+    c.cmd("EHLO client.test", "250");
+    c
+}
+
+#[test]
+fn sandbox_chaos_answers_at_its_stage_and_the_session_goes_on() {
+    // RCPT: every recipient gets the injected 451; the transaction stays open.
+    let mut c = chaos_client(&["rcpt"], 451);
+    c.auth_plain(PASSWORD, "235");
+    c.cmd("MAIL FROM:<a@example.com>", "250");
+    let out = c.cmd("RCPT TO:<b@example.net>", "451 4.3.0");
+    assert!(out.contains("Injected by the sandbox"), "{out}");
+    c.cmd("DATA", "503");
+    c.cmd("RSET", "250");
+
+    // MAIL: no transaction starts.
+    let mut c = chaos_client(&["mail"], 550);
+    c.auth_plain(PASSWORD, "235");
+    c.cmd("MAIL FROM:<a@example.com>", "550 5.3.0");
+    c.cmd("RCPT TO:<b@example.net>", "503");
+
+    // DATA: refused before 354, nothing is read as content or stored.
+    let mut c = chaos_client(&["data"], 452);
+    c.auth_plain(PASSWORD, "235");
+    c.cmd("MAIL FROM:<a@example.com>", "250");
+    c.cmd("RCPT TO:<b@example.net>", "250");
+    c.cmd("DATA", "452 4.3.0");
+    c.cmd("QUIT", "221");
+    assert!(c.stored.is_empty());
+
+    // AUTH: right credentials, injected refusal, not authenticated.
+    let mut c = chaos_client(&["auth"], 454);
+    c.auth_plain(PASSWORD, "454 4.3.0");
+    c.cmd("MAIL FROM:<a@example.com>", "530");
+}
+
+#[test]
+fn a_rule_that_never_fires_changes_nothing() {
+    use sluice_core::chaos::{ChaosRule, ChaosRules};
+    let mut c = Client::new(config());
+    c.auth_outcome_override = Some(AuthOutcome::Accepted(AccountPolicy {
+        sandbox: true,
+        chaos: Some(std::sync::Arc::new(ChaosRules {
+            rcpt: Some(ChaosRule {
+                code: 451,
+                probability: 0.0,
+                message: None,
+            }),
+            ..Default::default()
+        })),
+        ..policy()
+    }));
+    c.cmd("EHLO client.test", "250");
+    c.cmd("STARTTLS", "220");
+    c.cmd("EHLO client.test", "250");
+    c.auth_plain(PASSWORD, "235");
+    c.cmd("MAIL FROM:<a@example.com>", "250");
+    for n in 0..3 {
+        c.cmd(&format!("RCPT TO:<r{n}@example.net>"), "250");
+    }
 }

@@ -252,6 +252,7 @@ macro_rules! impl_account_sql {
                      capture_retention_count = CASE WHEN $9 THEN $10 ELSE capture_retention_count END, \
                      capture_retention_days = CASE WHEN $11 THEN $12 ELSE capture_retention_days END, \
                      capture_release_allowlist = CASE WHEN $13 THEN $14 ELSE capture_release_allowlist END, \
+                     capture_chaos = CASE WHEN $15 THEN $16 ELSE capture_chaos END, \
                      updated_at = $6 \
                      WHERE id = $7 AND status <> 'deleted' RETURNING *",
                 )
@@ -273,6 +274,13 @@ macro_rules! impl_account_sql {
                         .capture_release_allowlist
                         .as_ref()
                         .and_then(|list| list.as_ref().map(json)),
+                )
+                .bind(update.capture_chaos.is_some())
+                .bind(
+                    update
+                        .capture_chaos
+                        .as_ref()
+                        .and_then(|rules| rules.as_ref().map(json)),
                 )
                 .fetch_optional(&mut *tx)
                 .await?;

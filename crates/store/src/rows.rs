@@ -72,6 +72,10 @@ pub(crate) fn account_from_row(row: &impl Columns) -> Result<Account, StoreError
             .col::<Option<String>>("capture_release_allowlist")?
             .map(|list| serde_json::from_str(&list))
             .transpose()?,
+        capture_chaos: row
+            .col::<Option<String>>("capture_chaos")?
+            .map(|rules| serde_json::from_str(&rules))
+            .transpose()?,
         created_at: row.col("created_at")?,
         updated_at: row.col("updated_at")?,
     })

@@ -75,6 +75,12 @@ pub struct UpdateAccount {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<Vec<String>>)]
     pub capture_release_allowlist: Option<Option<Vec<String>>>,
+    /// Injected SMTP answers for the account's sandboxed senders, per stage (`auth`,
+    /// `mail`, `rcpt`, `data`): `{"rcpt": {"code": 451, "probability": 0.1, "message":
+    /// "..."}}`; `null` turns them off. Owners and admins.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Object>)]
+    pub capture_chaos: Option<Option<sluice_core::chaos::ChaosRules>>,
 }
 
 /// A field that was sent (`Some`), possibly as `null` (`Some(None)`); absent: `None`.
@@ -285,6 +291,7 @@ async fn update_account(
         sandbox: body.sandbox,
         capture_retention_count: body.capture_retention_count,
         capture_retention_days: body.capture_retention_days,
+        capture_chaos: body.capture_chaos.clone(),
         capture_release_allowlist: body.capture_release_allowlist.clone().map(|list| {
             list.map(|entries| {
                 entries
@@ -345,6 +352,11 @@ fn checked_update(
         1_000_000,
     )?;
     check_retention("capture_retention_days", body.capture_retention_days, 3650)?;
+    if let Some(Some(rules)) = &body.capture_chaos {
+        rules
+            .check()
+            .map_err(|e| ApiError::validation(format!("capture_chaos: {e}")))?;
+    }
     if let Some(Some(list)) = &body.capture_release_allowlist {
         if list.len() > 100 {
             return Err(ApiError::validation(

@@ -6,6 +6,7 @@ mod audit;
 pub(crate) mod auth;
 mod capture;
 mod capture_checks;
+mod capture_spam;
 mod connections;
 mod dashboard;
 mod delivery_log;
@@ -40,6 +41,7 @@ pub fn router() -> OpenApiRouter<ApiState> {
         .merge(messages::router())
         .merge(capture::router())
         .merge(capture_checks::router())
+        .merge(capture_spam::router())
         .merge(audit::router())
         .merge(connections::router())
         .merge(dashboard::router())

@@ -148,6 +148,7 @@ impl Api {
             resolver: sluice_deliver::dns::Resolver::new(&["127.0.0.1:9".parse().unwrap()])
                 .unwrap(),
             sync_lease_ms: 300_000,
+            spamd: None,
         };
         let hash = sluice_core::secret::hash_password(ADMIN_PASSWORD).unwrap();
         store

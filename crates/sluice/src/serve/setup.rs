@@ -134,6 +134,12 @@ pub(super) fn api_state(
         resolver: sluice_deliver::dns::Resolver::new(&config.dns.nameservers)
             .context("[dns] nameservers")?,
         sync_lease_ms: (config.delivery.lease_secs as i64).saturating_mul(1000),
+        spamd: config.capture.spamd.clone().map(|address| {
+            (
+                address,
+                Duration::from_secs(config.capture.spamd_timeout_secs),
+            )
+        }),
     })
 }
 

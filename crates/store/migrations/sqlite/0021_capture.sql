@@ -13,6 +13,8 @@ ALTER TABLE accounts ADD COLUMN capture_retention_days INTEGER;
 -- Where a captured message may be released to (JSON array of addresses and domains);
 -- NULL: anywhere.
 ALTER TABLE accounts ADD COLUMN capture_release_allowlist TEXT;
+-- Injected SMTP answers for the account's sandboxed senders (core::chaos, JSON); NULL: none.
+ALTER TABLE accounts ADD COLUMN capture_chaos TEXT;
 -- A captured message released (a copy was queued to a provider): when. It stays captured.
 ALTER TABLE messages ADD COLUMN released_at INTEGER;
 

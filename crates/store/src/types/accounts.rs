@@ -30,6 +30,8 @@ pub struct Account {
     pub capture_retention_days: Option<i64>,
     /// Where its captured mail may be released to: addresses and domains (`None`: anywhere).
     pub capture_release_allowlist: Option<Vec<String>>,
+    /// Injected SMTP answers for its sandboxed senders.
+    pub capture_chaos: Option<sluice_core::chaos::ChaosRules>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -61,7 +63,19 @@ impl Account {
             allowed_domains: self.allowed_domains.clone(),
             monthly_limit: self.monthly_limit,
             sandbox: false,
+            chaos: self.chaos_for(self.sandbox),
         }
+    }
+
+    /// The chaos rules a sender of this account gets: only a sandboxed one.
+    pub fn chaos_for(
+        &self,
+        sandboxed: bool,
+    ) -> Option<std::sync::Arc<sluice_core::chaos::ChaosRules>> {
+        self.capture_chaos
+            .clone()
+            .filter(|rules| sandboxed && !rules.is_empty())
+            .map(std::sync::Arc::new)
     }
 }
 
@@ -91,6 +105,8 @@ pub struct AccountUpdate {
     pub capture_retention_days: Option<Option<i64>>,
     /// `Some(None)` lets captured mail be released anywhere again.
     pub capture_release_allowlist: Option<Option<Vec<String>>>,
+    /// `Some(None)` turns chaos off.
+    pub capture_chaos: Option<Option<sluice_core::chaos::ChaosRules>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
