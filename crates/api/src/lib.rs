@@ -10,6 +10,8 @@
 
 pub(crate) mod destinations;
 pub mod dto;
+pub mod html_compat;
+pub mod html_scan;
 /// The error type every handler answers with (`sluice-api-error`).
 pub(crate) use sluice_api_error as error;
 pub mod idempotency;

@@ -5,6 +5,7 @@ mod api_keys;
 mod audit;
 pub(crate) mod auth;
 mod capture;
+mod capture_checks;
 mod capture_spam;
 mod connections;
 mod dashboard;
@@ -39,6 +40,7 @@ pub fn router() -> OpenApiRouter<ApiState> {
         .merge(smtp_credentials::router())
         .merge(messages::router())
         .merge(capture::router())
+        .merge(capture_checks::router())
         .merge(capture_spam::router())
         .merge(audit::router())
         .merge(connections::router())
