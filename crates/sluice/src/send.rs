@@ -67,6 +67,11 @@ pub struct SendArgs {
     /// Seconds to wait for the server at each step.
     #[arg(long, default_value_t = 30)]
     timeout: u64,
+    /// Send a message again (on a new connection, 2 s later) this many times when the
+    /// server answered a transient 4xx or could not be reached, as an MTA would; 0 counts
+    /// the first failure (what the load and durability tests measure).
+    #[arg(long, default_value_t = 0)]
+    retries: u32,
 }
 
 #[derive(Default)]
@@ -178,7 +183,19 @@ impl SessionCtx {
                 }
                 in_session = 0;
             }
-            let result = self.send_one(&mut conn, seq).await;
+            let mut result = self.send_one(&mut conn, seq).await;
+            let mut retried = 0;
+            while let Err(error) = &result {
+                if retried >= self.args.retries || !is_transient(error) {
+                    break;
+                }
+                retried += 1;
+                if let Some(mut old) = conn.take() {
+                    let _ = old.quit().await;
+                }
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                result = self.send_one(&mut conn, seq).await;
+            }
             in_session += 1;
             match result {
                 Ok((latency, reply)) => {
@@ -286,5 +303,25 @@ impl SessionCtx {
         let latency = begin.elapsed().as_micros() as u64;
         let text = response.message().collect::<Vec<_>>().join(" ");
         Ok((latency, text))
+    }
+}
+
+/// A failure worth another try: a 4xx answer, or no connection.
+fn is_transient(error: &str) -> bool {
+    error.starts_with("connect:") || error.contains("transient error")
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use super::is_transient;
+
+    #[test]
+    fn only_4xx_answers_and_lost_connections_are_tried_again() {
+        assert!(is_transient(
+            "transient error (451): 4.3.0 Temporary failure storing the message"
+        ));
+        assert!(is_transient("connect: connection refused"));
+        assert!(!is_transient("permanent error (550): 5.7.1 Sender domain"));
+        assert!(!is_transient("--from: invalid address"));
     }
 }
