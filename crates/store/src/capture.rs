@@ -106,7 +106,7 @@ macro_rules! impl_capture_sql {
                             account_id: record.account_id,
                             mail_from: record.mail_from,
                             rcpt_to: record.rcpt_to,
-                            tags: $crate::rows::Columns::json(row, "tags")?,
+                            tags: record.tags,
                             body: record.body,
                             created_at: record.created_at,
                         })

@@ -256,6 +256,7 @@ pub(crate) fn message_record_from_row(
         body: stored_body(row, bodies)?,
         created_at: row.col("created_at")?,
         body_purged_at: row.col("body_purged_at")?,
+        tags: row.json("tags")?,
     })
 }
 

@@ -97,22 +97,19 @@ async fn get_parsed(
     who: Principal,
     Path(id): Path<i64>,
 ) -> Result<axum::Json<ParsedMessage>, ApiError> {
+    parsed_message(&state, &who, id).await.map(axum::Json)
+}
+
+/// A message the caller may see, parsed (`/parsed`, the checks); the same facts the
+/// capture indexer parses with, so the answer equals the `message.captured` event's data.
+pub(super) async fn parsed_message(
+    state: &ApiState,
+    who: &Principal,
+    id: i64,
+) -> Result<ParsedMessage, ApiError> {
     let message = who.visible(state.store.message(id).await?)?;
-    let raw = whole_message(&state, &message).await?;
-    let tags = state
-        .store
-        .list_messages(&sluice_store::MessageFilter {
-            account_id: Some(message.account_id),
-            before_id: Some(id + 1),
-            limit: 1,
-            ..Default::default()
-        })
-        .await?
-        .into_iter()
-        .find(|m| m.id == id)
-        .map(|m| m.tags)
-        .unwrap_or_default();
-    Ok(axum::Json(ParsedMessage::parse(
+    let raw = whole_message(state, &message).await?;
+    Ok(ParsedMessage::parse(
         &raw,
         StoredFacts {
             id,
@@ -120,9 +117,9 @@ async fn get_parsed(
             received_at: message.created_at,
             mail_from: message.mail_from,
             rcpt_to: message.rcpt_to,
-            tags,
+            tags: message.tags,
         },
-    )))
+    ))
 }
 
 /// One attachment's decoded bytes (`n` counts from 0 as in `/parsed`), always as a

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use futures_util::StreamExt;
-use sluice_api_dto::parsed::{ParsedMessage, StoredFacts};
 use sluice_deliver::egress::{Egress, refusal_in};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -17,7 +16,7 @@ use super::super::ApiState;
 use super::super::error::{ApiError, Path};
 use super::super::principal::Principal;
 use super::ErrorBody;
-use super::capture::whole_message;
+use super::capture::parsed_message;
 use crate::html_compat::{FeatureUse, TABLE, report};
 use crate::html_scan::{scan_html, text_urls};
 
@@ -64,22 +63,6 @@ pub struct LinkStatus {
     pub ms: u64,
 }
 
-async fn parsed(state: &ApiState, who: &Principal, id: i64) -> Result<ParsedMessage, ApiError> {
-    let message = who.visible(state.store.message(id).await?)?;
-    let raw = whole_message(state, &message).await?;
-    Ok(ParsedMessage::parse(
-        &raw,
-        StoredFacts {
-            id,
-            account_id: message.account_id,
-            received_at: message.created_at,
-            mail_from: message.mail_from,
-            rcpt_to: message.rcpt_to,
-            tags: Vec::new(),
-        },
-    ))
-}
-
 /// Which elements and CSS features of the message's HTML major mail clients do not (or
 /// only partly) support, and a score. A message without HTML scores 100.
 #[utoipa::path(get, path = "/messages/{id}/checks/html", tag = "messages", params(("id" = i64, Path)),
@@ -91,7 +74,7 @@ async fn html_check(
     who: Principal,
     Path(id): Path<i64>,
 ) -> Result<axum::Json<HtmlCheck>, ApiError> {
-    let message = parsed(&state, &who, id).await?;
+    let message = parsed_message(&state, &who, id).await?;
     let usage = scan_html(message.html.as_deref().unwrap_or_default());
     let (features, score) = report(&TABLE, &usage);
     Ok(axum::Json(HtmlCheck {
@@ -112,7 +95,7 @@ async fn link_check(
     who: Principal,
     Path(id): Path<i64>,
 ) -> Result<axum::Json<LinkCheck>, ApiError> {
-    let message = parsed(&state, &who, id).await?;
+    let message = parsed_message(&state, &who, id).await?;
     let urls = message_links(message.html.as_deref(), message.text.as_deref());
     let egress = Egress::Policed(state.egress.clone());
     let redirect_egress = egress.clone();

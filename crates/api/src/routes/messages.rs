@@ -373,6 +373,8 @@ async fn release_copy(
     let bytes = sluice_core::body::read_whole(storage.as_deref(), &message.body)
         .await
         .map_err(unreadable)?;
+    // 8BITMIME is asked for only when the content needs it.
+    let eight_bit = !bytes.is_ascii();
     let body = match &storage {
         Some(storage) if bytes.len() > 256 * 1024 => {
             let stored = sluice_core::body::store_body(storage.as_ref(), Vec::new(), &bytes)
@@ -397,7 +399,7 @@ async fn release_copy(
             mail_from: message.mail_from.clone(),
             rcpt_to,
             smtputf8,
-            eight_bit: true,
+            eight_bit,
         },
         body,
         lease: None,

@@ -22,6 +22,8 @@ pub struct MessageRecord {
     pub created_at: i64,
     /// When retention emptied the body (`body` is then empty).
     pub body_purged_at: Option<i64>,
+    /// The sender's tags (send API `tags`).
+    pub tags: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
