@@ -2,15 +2,10 @@
 // Run by crates/sluice/tests/panel.rs, which starts Sluice (capture mode), an SMTP upstream
 // and sends one message; the environment says where they are. Exits non-zero on the first
 // failed check, naming it.
-import { chromium } from "playwright-core";
 import { readFileSync, mkdirSync } from "node:fs";
 import { execFileSync } from "node:child_process";
+import { env, check, watch, expected, begin, currentStep, launch } from "./harness.mjs";
 
-const env = (name) => {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set`);
-  return value;
-};
 const PANEL = env("PANEL_URL");
 const EMAIL = env("ADMIN_EMAIL");
 const PASSWORD = env("ADMIN_PASSWORD");
@@ -23,40 +18,7 @@ const API = env("API_URL");
 const SMTP_PORT = env("SMTP_PORT");
 const SCREENSHOTS = process.env.SCREENSHOTS_DIR;
 
-let step = "start";
-const check = (ok, what) => {
-  if (!ok) throw new Error(`check failed: ${what}`);
-  console.log(`ok - ${what}`);
-};
-
-// Every console error and CSP violation of every page (and frame) visited, with the step
-// it happened in. A step that causes one on purpose (a refused request) takes it back with
-// `expected`; `begin` fails on any other before the next step starts.
-let consoleErrors = [];
-const watch = (p) => {
-  p.on("console", (message) => {
-    if (message.type() !== "error") return;
-    const where = message.location().url || p.url();
-    // The tenant's own script in the sandboxed message frame is blocked on purpose.
-    if (/\/messages\/\d+\/html$/.test(where)) return;
-    consoleErrors.push(`[${step}] ${where}: ${message.text()}`);
-  });
-  p.on("pageerror", (error) => consoleErrors.push(`[${step}] ${p.url()}: ${error.message}`));
-};
-const expected = (pattern) => {
-  const before = consoleErrors.length;
-  consoleErrors = consoleErrors.filter((e) => !pattern.test(e));
-  return before - consoleErrors.length;
-};
-const begin = (name) => {
-  check(consoleErrors.length === 0, `no console errors or CSP violations during ${step}${consoleErrors.length ? `:\n${consoleErrors.join("\n")}` : ""}`);
-  step = name;
-};
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox"],
-});
+const browser = await launch();
 let page = null;
 try {
   const context = await browser.newContext({ acceptDownloads: true });
@@ -509,7 +471,7 @@ with smtplib.SMTP("127.0.0.1", int(sys.argv[1])) as s:
   await replay.close();
   begin("done");
 } catch (error) {
-  console.error(`not ok - during ${step}: ${error.message}`);
+  console.error(`not ok - during ${currentStep()}: ${error.message}`);
   if (page) console.error(`the page (${page.url()}) shows:\n${(await page.innerText("main").catch(() => "")).slice(0, 2000)}`);
   process.exitCode = 1;
 } finally {

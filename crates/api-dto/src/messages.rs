@@ -89,6 +89,10 @@ pub struct MessageDetail {
     pub created_at: i64,
     /// Set when retention emptied the body (`retention.body_days`): the raw source is gone.
     pub body_purged_at: Option<i64>,
+    /// The tags its sender set (the send API's `tags`) or set by hand
+    /// (`PUT /messages/{id}/tags`); `/parsed` adds those the message carries.
+    #[serde(default)]
+    pub tags: Vec<String>,
     pub delivery_attempts: Vec<AttemptView>,
     pub events: Vec<EventView>,
 }

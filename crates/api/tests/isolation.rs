@@ -198,6 +198,8 @@ async fn tenant_isolation_sweep_over_every_id_route() {
                     json!({ "provider_id": 1 })
                 } else if path.ends_with("/feedback") {
                     json!({ "kind": "bounced" })
+                } else if path.ends_with("/tags") {
+                    json!({ "tags": ["x"] })
                 } else if path.starts_with("/api-keys/") || path.starts_with("/smtp-credentials/") {
                     json!({ "sandbox": true })
                 } else if path == "/providers/{id}/test" {

@@ -11,7 +11,9 @@
 //! as the logged-in user, so a tenant sees only its own account's mail.
 
 mod raw_source;
+mod settings;
 mod stream;
+mod tools;
 mod view;
 
 use axum::Form;
@@ -41,6 +43,13 @@ pub fn routes() -> axum::Router<PanelState> {
         .route("/inbox/delete", post(delete_selected))
         .route("/inbox/delete-all", post(delete_all))
         .route("/inbox/read", post(mark_read))
+        .route("/inbox/messages/{id}/checks", get(tools::checks_fragment))
+        .route("/inbox/feedback", post(tools::feedback))
+        .route("/inbox/tags", post(tools::set_tags))
+        .route(
+            "/inbox/settings",
+            get(settings::settings_page).post(settings::save_settings),
+        )
 }
 
 /// One row of the list, as `inbox_row.html` shows it.
@@ -158,6 +167,8 @@ struct InboxQuery {
     preview: Option<String>,
     q: Option<String>,
     account_id: Option<String>,
+    /// Run the checks and show them in the page (the Checks tab without scripts).
+    checks: Option<String>,
 }
 
 impl InboxQuery {
@@ -180,7 +191,7 @@ fn preview_of(asked: Option<&str>) -> &'static str {
 }
 
 /// The selected message's panes: its detail (404 for another tenant's, as the API answers),
-/// then what its raw source shows.
+/// then what its raw source shows, and its tags as search sees them.
 async fn message_context(
     state: &PanelState,
     user: &PanelUser,
@@ -193,9 +204,18 @@ async fn message_context(
         Some(_) => Vec::new(),
         None => raw_of(state, user, id).await?,
     };
+    let v = view::message_view(&raw);
+    let x_tags = v
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("X-Tags"))
+        .map(|h| h.value.as_str())
+        .unwrap_or_default();
+    let tags = sluice_api::dto::parsed::tags_of(&detail.tags, x_tags, &detail.rcpt_to);
     Ok(json!({
         "m": detail,
-        "v": view::message_view(&raw),
+        "v": v,
+        "tags": tags,
         "preview": preview,
     }))
 }
@@ -231,6 +251,9 @@ async fn inbox(
         match message_context(&state, &user, id, preview).await {
             Ok(selected) => context["message"] = selected,
             Err(page) => return page,
+        }
+        if query.checks.is_some() {
+            context["message"]["checks"] = tools::run_checks(&state, &user, id).await;
         }
     }
     state.page("inbox.html", Some(&user), context)

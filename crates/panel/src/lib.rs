@@ -231,6 +231,14 @@ fn templates() -> minijinja::Environment<'static> {
             "inbox_message.html",
             include_str!("templates/inbox_message.html"),
         ),
+        (
+            "inbox_checks.html",
+            include_str!("templates/inbox_checks.html"),
+        ),
+        (
+            "inbox_settings.html",
+            include_str!("templates/inbox_settings.html"),
+        ),
     ] {
         if let Err(error) = env.add_template(name, source) {
             panic!("panel template {name} does not parse: {error}");

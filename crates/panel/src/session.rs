@@ -38,6 +38,8 @@ pub struct PanelUser {
     pub id: i64,
     pub email: String,
     pub role: sluice_core::Role,
+    /// The user's account; `None` for an admin.
+    pub account_id: Option<i64>,
     /// An access token for the in-process API calls.
     pub bearer: String,
     /// The CSRF token forms of this session carry.
@@ -157,6 +159,7 @@ impl FromRequestParts<PanelState> for PanelUser {
             id: user.id,
             email: user.email,
             role: user.role,
+            account_id: user.account_id,
             bearer: state
                 .api_state
                 .tokens

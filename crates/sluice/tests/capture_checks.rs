@@ -7,14 +7,10 @@
 
 mod common;
 
-use std::io::Read;
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
 use common::BIN;
+use common::services::WebServer;
 use serde_json::{Value, json};
-use sluice_testkit::{Sluice, free_port, http_json, wait_until};
+use sluice_testkit::{Sluice, http_json};
 
 const REFUSED: &str = "refused by the egress policy";
 
@@ -26,58 +22,6 @@ fn call(sluice: &Sluice, token: &str, path: &str) -> (u16, Value) {
         Some(token),
         None,
     )
-}
-
-/// `python3 -m http.server` over a directory holding `ok.html`; its request log is stderr.
-struct WebServer {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl WebServer {
-    fn start() -> WebServer {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("ok.html"), "<p>ok</p>").unwrap();
-        std::fs::create_dir(dir.path().join("folder")).unwrap();
-        std::fs::write(dir.path().join("folder/index.html"), "<p>index</p>").unwrap();
-        let port = free_port();
-        let child = Command::new("python3")
-            .args([
-                "-u",
-                "-m",
-                "http.server",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-            ])
-            .arg("--directory")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("python3 runs");
-        wait_until(Duration::from_secs(10), || {
-            TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ())
-        })
-        .expect("http.server listens");
-        WebServer {
-            child,
-            port,
-            _dir: dir,
-        }
-    }
-
-    /// The request log so far (the server is stopped to read it).
-    fn stop(mut self) -> String {
-        self.child.kill().ok();
-        self.child.wait().ok();
-        let mut log = String::new();
-        if let Some(mut stderr) = self.child.stderr.take() {
-            stderr.read_to_string(&mut log).ok();
-        }
-        log
-    }
 }
 
 /// Sends the crafted message with a sandboxed key; its id once captured.

@@ -367,6 +367,64 @@ fn sandboxed_logins_capture_and_captured_mail_is_searched_parsed_and_posted() {
     );
     assert_eq!(status, 422, "{refused}");
 
+    // Tags by hand: they replace the sender's, the message's own (X-Tags, plus-address)
+    // stay, and search, the list and /parsed all see them.
+    assert_eq!(search(&sluice, &key, "tag:by-hand"), Vec::<i64>::new());
+    let (status, tagged) = call(
+        &sluice,
+        &key,
+        "PUT",
+        &format!("/messages/{captured}/tags"),
+        Some(json!({ "tags": ["By-Hand", "release-2"] })),
+    );
+    assert_eq!(status, 200, "{tagged}");
+    let all = json!(["by-hand", "release-2", "alpha", "billing", "qa"]);
+    assert_eq!(tagged["tags"], all);
+    assert_eq!(search(&sluice, &key, "tag:by-hand"), vec![captured]);
+    assert_eq!(
+        search(&sluice, &key, "tag:release-2 tag:qa"),
+        vec![captured]
+    );
+    let (_, parsed_now) = call(
+        &sluice,
+        &key,
+        "GET",
+        &format!("/messages/{captured}/parsed"),
+        None,
+    );
+    assert_eq!(parsed_now["tags"], all);
+    let (_, detail) = call(&sluice, &key, "GET", &format!("/messages/{captured}"), None);
+    assert_eq!(detail["tags"], json!(["by-hand", "release-2"]));
+    let (status, _) = call(
+        &sluice,
+        &key,
+        "PUT",
+        &format!("/messages/{captured}/tags"),
+        Some(json!({ "tags": [] })),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(search(&sluice, &key, "tag:by-hand"), Vec::<i64>::new());
+    assert_eq!(search(&sluice, &key, "tag:qa"), vec![captured]);
+    let (status, refused) = call(
+        &sluice,
+        &key,
+        "PUT",
+        &format!("/messages/{captured}/tags"),
+        Some(json!({ "tags": ["no spaces"] })),
+    );
+    assert_eq!(status, 422, "{refused}");
+    let (status, refused) = call(
+        &sluice,
+        &key,
+        "PUT",
+        &format!("/messages/{}/tags", delivered.message_id()),
+        Some(json!({ "tags": ["x"] })),
+    );
+    assert_eq!(
+        status, 409,
+        "only captured mail is tagged by hand: {refused}"
+    );
+
     // Another tenant sees none of it, and cannot delete it.
     let other_key = common::create_account(&sluice, "other@other.test", "other.test", true);
     assert_eq!(search(&sluice, &other_key, "invoice"), Vec::<i64>::new());
@@ -376,6 +434,14 @@ fn sandboxed_logins_capture_and_captured_mail_is_searched_parsed_and_posted() {
         "GET",
         &format!("/messages/{captured}/parsed"),
         None,
+    );
+    assert_eq!(status, 404);
+    let (status, _) = call(
+        &sluice,
+        &other_key,
+        "PUT",
+        &format!("/messages/{captured}/tags"),
+        Some(json!({ "tags": ["mine"] })),
     );
     assert_eq!(status, 404);
     let (status, _) = call(

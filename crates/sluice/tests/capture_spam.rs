@@ -5,61 +5,10 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
+use common::services::start_spamd;
 use common::{BIN, Db, USER, smtplib_send};
 use serde_json::{Value, json};
-use sluice_testkit::{Sluice, free_port, http_json, wait_until};
-
-struct Spamd(Child);
-
-impl Drop for Spamd {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// spamd on a free loopback port, once it accepts connections; `None` (a notice) when it
-/// is not installed and `CI` is not set.
-fn start_spamd() -> Option<(Spamd, u16)> {
-    if !std::path::Path::new("/usr/sbin/spamd").exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "spamd is missing: apt-get install spamd (tests/run.sh does)"
-        );
-        eprintln!("skipped: spamd is not installed (apt-get install spamd)");
-        return None;
-    }
-    let port = free_port();
-    let mut command = Command::new("/usr/sbin/spamd");
-    command
-        .args([
-            "-x",
-            "--nouser-config",
-            "--max-children=1",
-            "--syslog=stderr",
-        ])
-        .arg(format!("--listen=127.0.0.1:{port}"))
-        .arg("--allowed-ips=127.0.0.1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    // As root it must be told whom to run as.
-    if std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-    {
-        command.arg("-u").arg("debian-spamd");
-    }
-    let child = Spamd(command.spawn().expect("spamd starts"));
-    wait_until(Duration::from_secs(60), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
-    })
-    .expect("spamd listens");
-    Some((child, port))
-}
+use sluice_testkit::{Sluice, free_port, http_json};
 
 fn call(sluice: &Sluice, token: &str, path: &str) -> (u16, Value) {
     http_json(

@@ -26,6 +26,17 @@ pub trait CaptureStore: Send + Sync {
         now_ms: i64,
     ) -> Result<bool, StoreError>;
 
+    /// Tags a captured message by hand: `sender_tags` replace the tags its sender set
+    /// (`messages.tags`), `effective` (those plus what the message itself carries, from
+    /// `api_dto::parsed::tags_of`) replace its index row's, so list, search and `/parsed`
+    /// agree. False when the message is not captured.
+    async fn set_captured_tags(
+        &self,
+        id: MessageId,
+        sender_tags: &[String],
+        effective: &[String],
+    ) -> Result<bool, StoreError>;
+
     /// Deletes captured mail of one account (`None`: every account), with its attempts,
     /// events and body. How many went.
     async fn delete_captured(
@@ -175,6 +186,33 @@ macro_rules! impl_capture_sql {
                 .execute(&self.write)
                 .await?;
                 Ok(done.rows_affected() == 1)
+            }
+
+            async fn set_captured_tags(
+                &self,
+                id: sluice_core::MessageId,
+                sender_tags: &[String],
+                effective: &[String],
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.write.begin().await?;
+                let done = sqlx::query(
+                    "UPDATE messages SET tags = $1 WHERE id = $2 AND status = 'captured'",
+                )
+                .bind($crate::sql::json(&sender_tags))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                // No index row yet: the indexer reads the new `messages.tags` when it comes.
+                sqlx::query("UPDATE captured_mail SET tags = $1 WHERE message_id = $2")
+                    .bind($crate::sql::json(&effective))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(true)
             }
 
             async fn delete_captured(

@@ -73,6 +73,7 @@ both_backends!(
     search_terms_find_the_same_mail_and_never_another_accounts,
     indexing_twice_makes_one_event_and_deletes_take_only_the_callers,
     retention_keeps_the_newest_and_drops_the_old,
+    tags_set_by_hand_are_what_search_and_the_message_show,
 );
 
 const DAY: i64 = 86_400_000;
@@ -442,5 +443,71 @@ async fn retention_keeps_the_newest_and_drops_the_old(backend: Backend) {
             .await
             .unwrap(),
         0
+    );
+}
+
+async fn tags_set_by_hand_are_what_search_and_the_message_show(backend: Backend) {
+    let Some((_holder, store)) = open(backend).await else {
+        return;
+    };
+    let a = account(&store, "a@a.test").await;
+    let indexed = captured(&store, a, DEC_4).await;
+    let waiting = captured(&store, a, DEC_4).await;
+    let rows = [row(
+        indexed,
+        a,
+        "one",
+        "x",
+        "y",
+        "alpha",
+        &["billing"],
+        false,
+    )];
+    store.index_captures(&rows, DEC_4).await.unwrap();
+    assert_eq!(search(&store, Some(a), "tag:billing").await, vec![indexed]);
+
+    let sender = ["release-2".to_string()];
+    let effective = ["release-2".to_string(), "billing".to_string()];
+    assert!(
+        store
+            .set_captured_tags(indexed, &sender, &effective)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        search(&store, Some(a), "tag:release-2").await,
+        vec![indexed]
+    );
+    assert_eq!(search(&store, Some(a), "tag:billing").await, vec![indexed]);
+    assert_eq!(store.message(indexed).await.unwrap().unwrap().tags, sender);
+    // Not indexed yet: the message row takes them, for the indexer to read.
+    assert!(
+        store
+            .set_captured_tags(waiting, &sender, &sender)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.message(waiting).await.unwrap().unwrap().tags, sender);
+    // Cleared: search no longer finds the hand tag.
+    assert!(
+        store
+            .set_captured_tags(indexed, &[], &effective[1..])
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        search(&store, Some(a), "tag:release-2").await,
+        Vec::<MessageId>::new()
+    );
+    // Only captured mail.
+    store
+        .delete_captured(Some(a), &CapturedSelection::Ids(vec![waiting]))
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .set_captured_tags(waiting, &sender, &sender)
+            .await
+            .unwrap()
     );
 }

@@ -24,6 +24,23 @@ pub fn router() -> OpenApiRouter<ApiState> {
         .routes(routes!(get_attachment))
         .routes(routes!(delete_captured))
         .routes(routes!(synthetic_feedback))
+        .routes(routes!(set_tags))
+}
+
+/// `PUT /messages/{id}/tags`: the tags set by hand.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TagsRequest {
+    /// Replace the tags the sender set (the send API's `tags`, earlier hand edits); the
+    /// ones the message carries (`X-Tags`, `user+tag@` recipients) stay.
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct TagsSet {
+    pub id: i64,
+    /// The message's tags now, as list, search and `/parsed` show them.
+    pub tags: Vec<String>,
 }
 
 /// `POST /messages/{id}/feedback`: what an email service would report for a recipient.
@@ -299,6 +316,66 @@ async fn synthetic_feedback(
         event: kind.event_kind().to_string(),
         recipient,
         suppressed: kind.suppression_reason().is_some(),
+    }))
+}
+
+/// Tags a captured message by hand (members and up): the list replaces the sender's
+/// tags; search (`tag:`), the inbox list and `/parsed` show the result.
+#[utoipa::path(put, path = "/messages/{id}/tags", tag = "messages", params(("id" = i64, Path)),
+    request_body = TagsRequest, security(("bearer" = [])),
+    responses((status = 200, body = TagsSet), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn set_tags(
+    State(state): State<ApiState>,
+    who: Principal,
+    Path(id): Path<i64>,
+    Json(request): Json<TagsRequest>,
+) -> Result<axum::Json<TagsSet>, ApiError> {
+    let message = who.visible(state.store.message(id).await?)?;
+    who.require(Role::Member)?;
+    let sender_tags: Vec<String> = request
+        .tags
+        .iter()
+        .map(|t| t.trim().to_lowercase())
+        .collect();
+    super::send::check_tags(&sender_tags)?;
+    if message.status != sluice_core::MessageStatus::Captured {
+        return Err(ApiError::conflict(format!(
+            "tags are set by hand on captured mail; this message is {}",
+            message.status
+        )));
+    }
+    let x_tags = match message.body_purged_at {
+        Some(_) => String::new(),
+        None => {
+            let raw = whole_message(&state, &message).await?;
+            MessageParser::default()
+                .parse_headers(&raw)
+                .and_then(|m| m.header_raw("X-Tags").map(str::to_string))
+                .unwrap_or_default()
+        }
+    };
+    let effective = sluice_api_dto::parsed::tags_of(&sender_tags, &x_tags, &message.rcpt_to);
+    if !state
+        .store
+        .set_captured_tags(id, &sender_tags, &effective)
+        .await?
+    {
+        return Err(ApiError::conflict("the message is no longer captured"));
+    }
+    state
+        .audit(
+            &who,
+            Some(message.account_id),
+            "set_tags",
+            "message",
+            id,
+            serde_json::json!({ "tags": sender_tags }),
+        )
+        .await?;
+    Ok(axum::Json(TagsSet {
+        id,
+        tags: effective,
     }))
 }
 

@@ -139,6 +139,7 @@ async fn get_message(
         size: m.size,
         created_at: m.created_at,
         body_purged_at: m.body_purged_at,
+        tags: m.tags,
         delivery_attempts: attempts.into_iter().map(attempt_view).collect(),
         events: events
             .into_iter()

@@ -152,7 +152,7 @@ fn mailboxes(field: &str, list: Option<&Recipients>) -> Result<Vec<Mailbox>, Api
         .collect()
 }
 
-fn check_tags(tags: &[String]) -> Result<(), ApiError> {
+pub(super) fn check_tags(tags: &[String]) -> Result<(), ApiError> {
     if tags.len() > 20 {
         return Err(ApiError::validation("tags: at most 20"));
     }

@@ -88,6 +88,21 @@ document.addEventListener("DOMContentLoaded", () => {
         link.setAttribute("aria-selected", String(link.dataset.tab === name));
       }
       lastTab = name;
+      // The checks fetch every link and ask spamd: run only when their tab is shown.
+      const lazy = tabs.find((t) => t.dataset.tab === name && t.dataset.load && !t.dataset.loaded);
+      if (lazy) {
+        lazy.dataset.loaded = "1";
+        lazy.innerHTML = '<p class="note checks-running">Running the checks…</p>';
+        fetch(lazy.dataset.load, { credentials: "same-origin" })
+          .then((answer) => (answer.ok ? answer.text() : Promise.reject(answer.status)))
+          .then((html) => { lazy.innerHTML = html; })
+          .catch((status) => {
+            const note = document.createElement("p");
+            note.className = "error";
+            note.textContent = `The checks could not run (${status}).`;
+            lazy.replaceChildren(note);
+          });
+      }
     };
     for (const link of view.querySelectorAll("a[data-tab]")) {
       link.addEventListener("click", (event) => {
@@ -109,7 +124,8 @@ document.addEventListener("DOMContentLoaded", () => {
       });
     }
     size(preview);
-    show(lastTab || "html");
+    const asked = location.hash.startsWith("#tab-") ? location.hash.slice(5) : null;
+    show(lastTab || asked || "html");
   };
 
   const open = async (id, push = true) => {

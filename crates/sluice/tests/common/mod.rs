@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod services;
 pub mod spool;
 
 use std::path::Path;

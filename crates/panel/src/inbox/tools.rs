@@ -1,0 +1,142 @@
+//! The sandbox's tools on one captured message: the Checks tab (HTML compatibility, links,
+//! spam score: the API's three checks run side by side), synthetic feedback (what an email
+//! service would report: delivered, bounced, complained, deferred) and tags set by hand.
+//! Each works without scripts: the checks render in the page with `/inbox?id=N&checks=1`,
+//! the forms post and come back to the message.
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde_json::{Value, json};
+
+use super::super::{ApiAnswer, PanelState, PanelUser};
+
+/// What one check answered: its report, or why there is none (no spamd configured, the
+/// body removed by retention, ...).
+fn outcome(answer: &ApiAnswer) -> Value {
+    match answer.ok() {
+        true => json!({ "ok": true, "report": answer.json() }),
+        false => json!({ "ok": false, "error": answer.error_message() }),
+    }
+}
+
+/// The three checks of message `id`, run at once (the link check takes as long as its
+/// slowest link, within the API's per-link timeout).
+pub(super) async fn run_checks(state: &PanelState, user: &PanelUser, id: i64) -> Value {
+    let [html, links, spam] = ["html", "links", "spam"].map(|which| {
+        let path = format!("/messages/{id}/checks/{which}");
+        async move { state.api(user, Method::GET, &path, None).await }
+    });
+    let (html, links, spam) = tokio::join!(html, links, spam);
+    json!({ "html": outcome(&html), "links": outcome(&links), "spam": outcome(&spam) })
+}
+
+/// The Checks tab's content, for the script to put in place.
+pub(super) async fn checks_fragment(
+    State(state): State<PanelState>,
+    user: PanelUser,
+    Path(id): Path<i64>,
+) -> Response {
+    let checks = run_checks(&state, &user, id).await;
+    match state.fragment("inbox_checks.html", &json!({ "checks": checks })) {
+        Some(html) => axum::response::Html(html).into_response(),
+        None => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+/// A posted form's first value of `name`.
+fn field<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The message a form is about.
+fn message_id(pairs: &[(String, String)]) -> Option<i64> {
+    field(pairs, "id").and_then(|id| id.trim().parse().ok())
+}
+
+fn no_message(state: &PanelState, user: &PanelUser) -> Response {
+    state.error_page(
+        Some(user),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "no message was named",
+    )
+}
+
+/// Calls the API, then back to the message's pane (its Events or Tags show the result).
+async fn call_then_message(
+    state: &PanelState,
+    user: &PanelUser,
+    id: i64,
+    method: Method,
+    path: &str,
+    body: Value,
+) -> Response {
+    let answer = state.api(user, method, path, Some(body)).await;
+    if !answer.ok() {
+        return state.error_page(Some(user), answer.status, &answer.error_message());
+    }
+    Redirect::to(&format!("/inbox?id={id}")).into_response()
+}
+
+/// Fires synthetic feedback (`kind`, for `recipient`) through `POST /messages/{id}/feedback`.
+pub(super) async fn feedback(
+    State(state): State<PanelState>,
+    user: PanelUser,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    let Some(id) = message_id(&pairs) else {
+        return no_message(&state, &user);
+    };
+    let mut body = json!({ "kind": field(&pairs, "kind").unwrap_or_default() });
+    if let Some(recipient) = field(&pairs, "recipient").filter(|r| !r.trim().is_empty()) {
+        body["recipient"] = json!(recipient.trim());
+    }
+    let path = format!("/messages/{id}/feedback");
+    call_then_message(&state, &user, id, Method::POST, &path, body).await
+}
+
+/// The tags a form's `tags` field names: comma or space separated.
+pub(crate) fn tags_field(text: &str) -> Vec<String> {
+    text.split([',', ' ', '\n', '\r', '\t'])
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Sets the message's tags by hand through `PUT /messages/{id}/tags`.
+pub(super) async fn set_tags(
+    State(state): State<PanelState>,
+    user: PanelUser,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    let Some(id) = message_id(&pairs) else {
+        return no_message(&state, &user);
+    };
+    let tags = tags_field(field(&pairs, "tags").unwrap_or_default());
+    let path = format!("/messages/{id}/tags");
+    call_then_message(
+        &state,
+        &user,
+        id,
+        Method::PUT,
+        &path,
+        json!({ "tags": tags }),
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tags_field_splits_on_commas_and_spaces() {
+        assert_eq!(tags_field(" a, b  c,,\n"), ["a", "b", "c"]);
+        assert!(tags_field(" , ").is_empty());
+    }
+}
