@@ -461,6 +461,58 @@ fn sandboxed_logins_capture_and_captured_mail_is_searched_parsed_and_posted() {
     );
     assert_eq!((status, &deleted["deleted"]), (200, &json!(0)), "{deleted}");
 
+    // Events: the other tenant's webhook gets its own captured mail only, and ours none of
+    // its mail.
+    let other_receiver = PyServer::start("hook_receiver.py", &["--secret", SECRET]);
+    let (status, _) = call(
+        &sluice,
+        &other_key,
+        "POST",
+        "/webhook-endpoints",
+        Some(
+            json!({ "url": format!("http://127.0.0.1:{}/hook", other_receiver.port),
+                     "events": ["*"], "secret": SECRET }),
+        ),
+    );
+    assert_eq!(status, 201);
+    let (status, theirs) = call(
+        &sluice,
+        &other_key,
+        "POST",
+        "/send",
+        Some(
+            json!({ "from": "app@other.test", "to": "ann@dest.test", "subject": "Theirs", "text": "t" }),
+        ),
+    );
+    assert_eq!(status, 202, "{theirs}");
+    let theirs = theirs["id"].as_i64().unwrap();
+    wait_until(Duration::from_secs(20), || {
+        let (_, log) = http_json(other_receiver.port, "GET", "/_log", None, None);
+        log.as_array()?
+            .iter()
+            .find(|p| p["body"]["type"] == "message.captured" && p["body"]["data"]["id"] == theirs)
+            .cloned()
+    })
+    .expect("the other tenant's message.captured reached its own webhook");
+    let (_, their_log) = http_json(other_receiver.port, "GET", "/_log", None, None);
+    for post in their_log.as_array().unwrap() {
+        let data = &post["body"]["data"];
+        let id = data["id"].as_i64().or(data["message_id"].as_i64());
+        assert_eq!(
+            id,
+            Some(theirs),
+            "the other tenant got only its own events: {post}"
+        );
+    }
+    let (_, our_log) = http_json(receiver.port, "GET", "/_log", None, None);
+    assert!(
+        our_log.as_array().unwrap().iter().all(|p| {
+            let data = &p["body"]["data"];
+            data["id"] != theirs && data["message_id"] != theirs
+        }),
+        "{our_log}"
+    );
+
     // The sandboxed key may not turn its own sandbox off; an admin may (audited).
     let key_id = sandbox_key["id"].as_i64().unwrap();
     let (status, refused) = call(
