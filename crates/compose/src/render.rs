@@ -61,9 +61,11 @@ pub const BUILTIN_NAMES: [&str; 5] = [
     "password_reset",
 ];
 
-/// Instructions one part may run (minijinja fuel): far above what a mail template needs,
-/// low enough that a hostile one (nested loops over `range(100000)`) stops in well under
-/// a second instead of running for hours.
+/// Fuel one part may use (minijinja 3 charges one per instruction and one per 64 bytes an
+/// operator, filter or literal creates): far above what a mail template needs, low enough
+/// that a hostile one stops in well under a second (nested loops over `range(100000)`)
+/// and within about 32 MiB of created data (a string doubled in a loop or a recursive
+/// macro; `sluice/tests/template_memory.rs`) instead of taking the server's memory.
 pub const FUEL: u64 = 500_000;
 
 /// Bytes one part may render to; a template that writes more fails.
