@@ -124,6 +124,19 @@ def queue_depth(db_path):
         return None
 
 
+def anon_kb(pid):
+    """RssAnon: the process's own memory, without the file pages SQLite maps
+    (`mmap_size`, 256 MiB), which VmRSS counts once a scan has touched them."""
+    try:
+        with open("/proc/%d/status" % pid) as status:
+            for line in status:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
 def open_fds(pid):
     try:
         return len(os.listdir("/proc/%d/fd" % pid))
@@ -193,11 +206,12 @@ def main():
     while time.time() < end:
         time.sleep(args.sample_every)
         pid = sluice.process.pid
-        samples.append((time.time() - start, rss_kb(pid), open_fds(pid), queue_depth(db_path),
-                        len(load.acked), sum(recorder.seen.values()), load.refused))
-        t, rss, fds, depth, acked, got, refused = samples[-1]
-        print("%6.0f s  rss %s KB  fds %s  queue %s  acked %d  received %d  refused %d"
-              % (t, rss, fds, depth, acked, got, refused), flush=True)
+        samples.append((time.time() - start, rss_kb(pid), anon_kb(pid), open_fds(pid),
+                        queue_depth(db_path), len(load.acked), sum(recorder.seen.values()),
+                        load.refused))
+        t, rss, anon, fds, depth, acked, got, refused = samples[-1]
+        print("%6.0f s  rss %s KB (anon %s)  fds %s  queue %s  acked %d  received %d  refused %d"
+              % (t, rss, anon, fds, depth, acked, got, refused), flush=True)
         if time.time() >= next_kill:
             sluice.process.send_signal(signal.SIGKILL)
             sluice.process.wait()
@@ -232,10 +246,10 @@ def main():
                    load.refused))
         if lost:
             f.write("Lost: %s\n\n" % lost[:50])
-        f.write("| s | RSS KB | open fds | queue depth | acknowledged | received | refused |\n"
-                "|---|---|---|---|---|---|---|\n")
+        f.write("| s | RSS KB | anon KB | open fds | queue depth | acknowledged | received "
+                "| refused |\n|---|---|---|---|---|---|---|---|\n")
         for row in samples:
-            f.write("| %.0f | %s | %s | %s | %d | %d | %d |\n" % row)
+            f.write("| %.0f | %s | %s | %s | %s | %d | %d | %d |\n" % row)
     print("lost %d, delivered twice %d, report %s" % (len(lost), len(duplicates), out))
     sys.exit(1 if lost else 0)
 
