@@ -9,7 +9,6 @@ export const env = (name) => {
 };
 
 let step = "start";
-export const currentStep = () => step;
 
 export const check = (ok, what) => {
   if (!ok) throw new Error(`check failed: ${what}`);
@@ -51,4 +50,11 @@ export const login = async (page, panel, email, password) => {
   await page.fill("input[name=email]", email);
   await page.fill("input[name=password]", password);
   await page.click("button[type=submit]");
+};
+
+// The end of a browser test that failed: the step, the check, and what the page showed.
+export const fail = async (error, page) => {
+  console.error(`not ok - during ${step}: ${error.message}`);
+  if (page) console.error(`the page (${page.url()}) shows:\n${(await page.innerText("main").catch(() => "")).slice(0, 2000)}`);
+  process.exitCode = 1;
 };

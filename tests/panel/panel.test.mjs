@@ -4,7 +4,7 @@
 // failed check, naming it.
 import { readFileSync, mkdirSync } from "node:fs";
 import { execFileSync } from "node:child_process";
-import { env, check, watch, expected, begin, currentStep, launch } from "./harness.mjs";
+import { env, check, watch, expected, begin, fail, launch } from "./harness.mjs";
 
 const PANEL = env("PANEL_URL");
 const EMAIL = env("ADMIN_EMAIL");
@@ -471,9 +471,7 @@ with smtplib.SMTP("127.0.0.1", int(sys.argv[1])) as s:
   await replay.close();
   begin("done");
 } catch (error) {
-  console.error(`not ok - during ${currentStep()}: ${error.message}`);
-  if (page) console.error(`the page (${page.url()}) shows:\n${(await page.innerText("main").catch(() => "")).slice(0, 2000)}`);
-  process.exitCode = 1;
+  await fail(error, page);
 } finally {
   await browser.close();
 }

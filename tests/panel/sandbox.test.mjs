@@ -4,7 +4,7 @@
 // crates/sluice/tests/panel_sandbox.rs, which starts Sluice, spamd, a web server for the
 // links and a webhook receiver, and captures the crafted message MESSAGE_ID.
 import { execFileSync } from "node:child_process";
-import { env, check, watch, begin, currentStep, launch, login } from "./harness.mjs";
+import { env, check, watch, begin, fail, launch, login } from "./harness.mjs";
 
 const PANEL = env("PANEL_URL");
 const MESSAGE_ID = env("MESSAGE_ID");
@@ -104,9 +104,7 @@ try {
   check(answer.startsWith("451") && answer.includes("Chaos from the panel"), `smtplib meets the 451 set in the panel (${answer})`);
   begin("done");
 } catch (error) {
-  console.error(`not ok - during ${currentStep()}: ${error.message}`);
-  if (page) console.error(`the page (${page.url()}) shows:\n${(await page.innerText("main").catch(() => "")).slice(0, 2000)}`);
-  process.exitCode = 1;
+  await fail(error, page);
 } finally {
   await browser.close();
 }

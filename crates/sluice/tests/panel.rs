@@ -20,7 +20,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -31,18 +30,8 @@ use sluice_testkit::{Sluice, wait_until};
 
 #[test]
 fn the_panel_works_in_a_real_browser() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let (root, chromium) = common::browser_test_setup();
     let script = root.join("tests/panel/panel.test.mjs");
-    assert!(
-        root.join("tests/panel/node_modules/playwright-core")
-            .exists(),
-        "playwright-core is missing: run `npm ci --prefix tests/panel`"
-    );
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        Path::new(&chromium).exists(),
-        "{chromium} is missing: apt-get install chromium"
-    );
 
     let upstream = Upstream::start(&[]);
     // The panel calls the API as its user for every page (a message page: three calls),

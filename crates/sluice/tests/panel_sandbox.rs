@@ -14,7 +14,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -55,17 +54,7 @@ fn crafted(web_port: u16) -> Vec<u8> {
 
 #[test]
 fn the_sandbox_tools_work_in_a_real_browser() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    assert!(
-        root.join("tests/panel/node_modules/playwright-core")
-            .exists(),
-        "playwright-core is missing: run `npm ci --prefix tests/panel`"
-    );
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        Path::new(&chromium).exists(),
-        "{chromium} is missing: apt-get install chromium"
-    );
+    let (root, chromium) = common::browser_test_setup();
     let Some((_spamd, spamd_port)) = start_spamd() else {
         return;
     };

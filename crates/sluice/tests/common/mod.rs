@@ -239,3 +239,20 @@ pub fn create_account(sluice: &Sluice, email: &str, domain: &str, sandbox: bool)
         .map(|k| k.trim().to_string())
         .expect("an api key")
 }
+
+/// What the browser tests need: the repository root (for `tests/panel/`), with
+/// playwright-core installed, and the chromium binary (`CHROMIUM`, else Debian's).
+pub fn browser_test_setup() -> (std::path::PathBuf, String) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    assert!(
+        root.join("tests/panel/node_modules/playwright-core")
+            .exists(),
+        "playwright-core is missing: run `npm ci --prefix tests/panel`"
+    );
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "{chromium} is missing: apt-get install chromium"
+    );
+    (root, chromium)
+}
