@@ -1,10 +1,12 @@
 //! The panel's capture inbox is per tenant, through the real binary: two accounts in
 //! sandbox mode, each with an owner logged into the panel over HTTP. Each one's `/inbox`
 //! lists only its own captured mail; another tenant's message by id (`/inbox?id=`, the
-//! message fragment, an attachment image) answers 404 and shows nothing of it; and
+//! message fragment, an attachment image, its checks, its account's sandbox settings)
+//! answers 404 and shows nothing of it; and
 //! `/inbox/stream` (server-sent events) carries only its own account's mail, the mail
 //! there was and the mail that arrives while it is open, never the other tenant's. The
-//! forms without scripts (read mark, delete, delete all) touch only the tenant's own mail.
+//! forms without scripts (read mark, delete, delete all) touch only the tenant's own mail;
+//! synthetic feedback, tags and sandbox settings naming the other's answer 404.
 
 mod common;
 
@@ -21,6 +23,7 @@ const PASSWORD: &str = "inbox-owner-password";
 struct Tenant {
     key: String,
     cookie: String,
+    account: i64,
 }
 
 /// One HTTP/1.1 request to the panel: (status, head, body), read to its end.
@@ -137,6 +140,7 @@ fn tenant(sluice: &Sluice, admin: &str, domain: &str) -> Tenant {
     Tenant {
         key: field("api key:"),
         cookie: panel_login(sluice.ports.panel, &owner),
+        account,
     }
 }
 
@@ -266,8 +270,11 @@ fn a_tenants_inbox_and_stream_show_only_its_own_mail() {
     // Beta's message by id, any way: 404, nothing of it shown.
     for path in [
         format!("/inbox?id={beta_first}"),
+        format!("/inbox?id={beta_first}&checks=1"),
         format!("/inbox/messages/{beta_first}"),
         format!("/inbox/messages/{beta_first}/images/0"),
+        format!("/inbox/messages/{beta_first}/checks"),
+        format!("/inbox/settings?account_id={}", beta.account),
     ] {
         let (status, _, page) = panel(port, "GET", &path, &[("Cookie", &as_alpha)], "");
         assert_eq!(status, 404, "{path}: {page}");
@@ -376,6 +383,47 @@ fn a_tenants_inbox_and_stream_show_only_its_own_mail() {
         &format!("csrf={csrf}&id={beta_first}"),
     );
     assert_eq!(status, 303, "{head}");
+    // Synthetic feedback, tags and sandbox settings naming beta's: 404, nothing changes.
+    for (path, body) in [
+        (
+            "/inbox/feedback",
+            format!("csrf={csrf}&id={beta_first}&kind=bounced"),
+        ),
+        (
+            "/inbox/tags",
+            format!("csrf={csrf}&id={beta_first}&tags=alpha-was-here"),
+        ),
+        (
+            "/inbox/settings",
+            format!(
+                "csrf={csrf}&account_id={}&capture_retention_count=1",
+                beta.account
+            ),
+        ),
+    ] {
+        let (status, _, page) = panel(port, "POST", path, &form, &body);
+        assert_eq!(status, 404, "{path}: {page}");
+    }
+    let (_, beta_view) = sluice_testkit::http_json(
+        sluice.ports.http,
+        "GET",
+        &format!("/api/v1/messages/{beta_first}"),
+        Some(&beta.key),
+        None,
+    );
+    assert_eq!(beta_view["tags"], json!([]), "{beta_view}");
+    assert!(!beta_view.to_string().contains("bounced"), "{beta_view}");
+    let (_, suppressions) = sluice_testkit::http_json(
+        sluice.ports.http,
+        "GET",
+        "/api/v1/suppressions",
+        Some(&beta.key),
+        None,
+    );
+    assert!(
+        !suppressions.to_string().contains("ann@dest.test"),
+        "{suppressions}"
+    );
     let (status, head, _) = panel(
         port,
         "POST",

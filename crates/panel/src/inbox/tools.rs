@@ -38,6 +38,13 @@ pub(super) async fn checks_fragment(
     user: PanelUser,
     Path(id): Path<i64>,
 ) -> Response {
+    // Another tenant's message (or none): 404, as the API answers.
+    let detail = state
+        .api(&user, Method::GET, &format!("/messages/{id}"), None)
+        .await;
+    if !detail.ok() {
+        return state.error_page(Some(&user), detail.status, &detail.error_message());
+    }
     let checks = run_checks(&state, &user, id).await;
     match state.fragment("inbox_checks.html", &json!({ "checks": checks })) {
         Some(html) => axum::response::Html(html).into_response(),
