@@ -9,6 +9,7 @@ import { env, check, watch, begin, fail, launch, login } from "./harness.mjs";
 const PANEL = env("PANEL_URL");
 const MESSAGE_ID = env("MESSAGE_ID");
 const SUBMISSION_PORT = env("SUBMISSION_PORT");
+const SCREENSHOTS = process.env.SCREENSHOTS_DIR;
 
 // One message through Python's smtplib (STARTTLS, the sandboxed account's login): "250"
 // or the refusal's code and text.
@@ -31,7 +32,7 @@ except smtplib.SMTPResponseException as refused:
 const browser = await launch();
 let page = null;
 try {
-  page = await (await browser.newContext()).newPage();
+  page = await (await browser.newContext({ viewport: { width: 1440, height: 1000 } })).newPage();
   watch(page);
 
   begin("login");
@@ -55,6 +56,9 @@ try {
   check(spam.includes("GTUBE") && (await page.textContent(".spam-verdict")).trim() === "spam",
     "spamd's score marks the GTUBE message as spam and names the rule");
   check(Number((await page.textContent(".spam-score")).trim()) >= 1000, "the spam score is spamd's");
+  if (SCREENSHOTS) {
+    await page.screenshot({ path: `${SCREENSHOTS}/panel-checks.png` });
+  }
   // Without scripts the same tab is a page of its own.
   const noScript = await page.evaluate(async (id) => (await fetch(`/inbox?id=${id}&checks=1`)).text(), MESSAGE_ID);
   check(noScript.includes('data-feature="display:flex"') && noScript.includes("GTUBE"), "?checks=1 renders the checks in the page (no scripts needed)");

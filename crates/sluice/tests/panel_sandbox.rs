@@ -10,7 +10,8 @@
 //! settings, and the settings change is audited.
 //!
 //! Needs what `panel.rs` needs (`npm ci --prefix tests/panel`, `/usr/bin/chromium`) and
-//! `spamd`; `.ci/run` installs all three.
+//! `spamd`; `.ci/run` installs all three. `SLUICE_PANEL_SCREENSHOTS=docs` also writes the
+//! README's screenshot of the Checks tab.
 
 mod common;
 
@@ -105,7 +106,11 @@ fn the_sandbox_tools_work_in_a_real_browser() {
     let id = sent.message_id();
     Db::open(&sluice).wait_status(id, "captured", 20);
 
-    let output = Command::new("node")
+    let mut node = Command::new("node");
+    if let Ok(dir) = std::env::var("SLUICE_PANEL_SCREENSHOTS") {
+        node.env("SCREENSHOTS_DIR", root.join(dir));
+    }
+    let output = node
         .arg(root.join("tests/panel/sandbox.test.mjs"))
         .env(
             "PANEL_URL",
