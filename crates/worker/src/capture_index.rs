@@ -6,7 +6,8 @@
 //! captured on any node, or before a crash, is indexed all the same; several nodes may run
 //! it (a row already written is skipped, and makes no second event).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sluice_api_dto::parsed::{ParsedMessage, StoredFacts};
@@ -18,6 +19,30 @@ use tracing::warn;
 const BATCH: u32 = 32;
 /// The index keeps at most this much of a message's text.
 pub const INDEXED_TEXT_CAP: usize = 64 * 1024;
+/// How long a body that cannot be read is retried before the message is indexed from its
+/// envelope alone (listed, searchable by address and tag, its event posted without text).
+pub const UNREADABLE_GIVE_UP_MS: i64 = 10 * 60 * 1000;
+
+/// Unreadable bodies tracked at once.
+const MAX_TRACKED_FAILURES: usize = 10_000;
+
+/// What to do with a captured message whose body could not be read just now.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Unreadable {
+    /// Leave it unindexed: the next round reads it again (a passing storage fault must
+    /// not leave an empty index row and an event without the message, for good).
+    Retry,
+    /// Unreadable for [`UNREADABLE_GIVE_UP_MS`]: index the envelope.
+    IndexEnvelope,
+}
+
+/// `first_failed_ms`: when its body first failed to read (`None`: now is the first time).
+pub fn on_unreadable(first_failed_ms: Option<i64>, now_ms: i64) -> Unreadable {
+    match first_failed_ms {
+        Some(first) if now_ms - first >= UNREADABLE_GIVE_UP_MS => Unreadable::IndexEnvelope,
+        _ => Unreadable::Retry,
+    }
+}
 
 pub struct CaptureIndexer {
     store: Arc<dyn Store>,
@@ -25,6 +50,8 @@ pub struct CaptureIndexer {
     index_body_text: bool,
     poll: Duration,
     wake: Arc<Notify>,
+    /// Messages whose body failed to read, and since when.
+    unreadable: Mutex<HashMap<sluice_core::MessageId, i64>>,
 }
 
 impl CaptureIndexer {
@@ -34,6 +61,7 @@ impl CaptureIndexer {
             index_body_text,
             poll,
             wake: Arc::new(Notify::new()),
+            unreadable: Mutex::new(HashMap::new()),
         })
     }
 
@@ -65,7 +93,11 @@ impl CaptureIndexer {
             }
             let mut rows = Vec::with_capacity(pending.len());
             for message in pending {
-                rows.push(self.row_of(message).await);
+                rows.extend(self.row_of(message).await);
+            }
+            if rows.is_empty() {
+                // Every one of them waits for its body: the next round tries again.
+                return Ok(indexed);
             }
             let new = self.store.index_captures(&rows, crate::now_ms()).await?;
             indexed += new;
@@ -76,14 +108,23 @@ impl CaptureIndexer {
         }
     }
 
-    async fn row_of(&self, message: UnindexedCapture) -> CapturedMail {
+    /// The message's index row; `None` while its body cannot be read (see [`on_unreadable`]).
+    async fn row_of(&self, message: UnindexedCapture) -> Option<CapturedMail> {
         let storage = self.store.body_storage();
         let raw = match sluice_core::body::read_whole(storage.as_deref(), &message.body).await {
-            Ok(raw) => raw,
+            Ok(raw) => {
+                self.forget_failure(message.id);
+                raw
+            }
             Err(error) => {
-                // Still indexed (envelope and tags), so it is listed and not read again
-                // and again; its body answers the error where it is read.
-                warn!(%error, message_id = message.id, "captured body not readable for the index");
+                let now = crate::now_ms();
+                let first = self.first_failure(message.id, now);
+                if on_unreadable(Some(first), now) == Unreadable::Retry {
+                    warn!(%error, message_id = message.id, "captured body not readable for the index; trying again");
+                    return None;
+                }
+                warn!(%error, message_id = message.id, "captured body unreadable for 10 minutes; indexing its envelope");
+                self.forget_failure(message.id);
                 Vec::new()
             }
         };
@@ -98,7 +139,28 @@ impl CaptureIndexer {
                 tags: message.tags,
             },
         );
-        captured_row(&parsed, self.index_body_text)
+        Some(captured_row(&parsed, self.index_body_text))
+    }
+
+    /// When `id`'s body first failed to read (now, if this is the first time).
+    fn first_failure(&self, id: sluice_core::MessageId, now: i64) -> i64 {
+        match self.unreadable.lock() {
+            Ok(mut failing) => {
+                // Messages deleted while failing are never read again: bound what is kept
+                // (the others' ten minutes start over).
+                if failing.len() >= MAX_TRACKED_FAILURES && !failing.contains_key(&id) {
+                    failing.clear();
+                }
+                *failing.entry(id).or_insert(now)
+            }
+            Err(_) => now,
+        }
+    }
+
+    fn forget_failure(&self, id: sluice_core::MessageId) {
+        if let Ok(mut failing) = self.unreadable.lock() {
+            failing.remove(&id);
+        }
     }
 }
 
@@ -231,6 +293,21 @@ Content-Type: text/html\r\n\r\n<html><style>p{color:red}</style><p>Hello&nbsp;<b
         assert_eq!(event["subject"], "Hi");
         // Encrypted bodies: no text in the index.
         assert_eq!(captured_row(&p, false).body_text, "");
+    }
+
+    #[test]
+    fn an_unreadable_body_is_retried_for_ten_minutes_then_its_envelope_is_indexed() {
+        let t = 1_800_000_000_000;
+        assert_eq!(on_unreadable(None, t), Unreadable::Retry);
+        assert_eq!(on_unreadable(Some(t), t), Unreadable::Retry);
+        assert_eq!(
+            on_unreadable(Some(t), t + UNREADABLE_GIVE_UP_MS - 1),
+            Unreadable::Retry
+        );
+        assert_eq!(
+            on_unreadable(Some(t), t + UNREADABLE_GIVE_UP_MS),
+            Unreadable::IndexEnvelope
+        );
     }
 
     #[test]
