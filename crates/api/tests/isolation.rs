@@ -418,6 +418,22 @@ async fn each_api_key_gets_100_requests_a_minute() {
         .parse()
         .unwrap();
     assert!((1..=60).contains(&retry), "{retry}");
+    // The panel's inbox stream polls as its user, marked in-process as unmetered: counted
+    // nowhere, refused nothing, even now. Nothing a client sends can mark a request so.
+    for _ in 0..5 {
+        let mut request = Request::builder()
+            .uri("/api/v1/messages?status=captured")
+            .header("authorization", format!("Bearer {key}"))
+            .body(Body::empty())
+            .unwrap();
+        request
+            .extensions_mut()
+            .insert(sluice_api::principal::UnmeteredPoll);
+        let response = api.app.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let still = api.call(Method::GET, "/api-keys", Some(&key), None).await;
+    assert_error(&still, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
 }
 
 /// Generated from the OpenAPI document, so a new route cannot skip it: without credentials

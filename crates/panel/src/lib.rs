@@ -100,6 +100,23 @@ impl PanelState {
         path: &str,
         body: Option<Value>,
     ) -> ApiAnswer {
+        self.api_call(user, method, path, body, false).await
+    }
+
+    /// A GET the API's rate limit does not count (`principal::UnmeteredPoll`): for the
+    /// inbox stream's polls only.
+    pub async fn api_poll(&self, user: &PanelUser, path: &str) -> ApiAnswer {
+        self.api_call(user, Method::GET, path, None, true).await
+    }
+
+    async fn api_call(
+        &self,
+        user: &PanelUser,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        unmetered: bool,
+    ) -> ApiAnswer {
         let mut request = Request::builder()
             .method(method)
             .uri(path)
@@ -121,6 +138,11 @@ impl PanelState {
             request
                 .extensions_mut()
                 .insert(axum::extract::ConnectInfo(client));
+        }
+        if unmetered {
+            request
+                .extensions_mut()
+                .insert(sluice_api::principal::UnmeteredPoll);
         }
         let response = match self.api_router.clone().oneshot(request).await {
             Ok(response) => response,

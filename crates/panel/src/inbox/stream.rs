@@ -13,7 +13,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -123,7 +123,7 @@ impl Poller {
         let mut cursor: Option<String> = None;
         for _ in 0..MAX_PAGES {
             let path = self.scope.list_path(cursor.as_deref());
-            let answer = self.state.api(&self.user, Method::GET, &path, None).await;
+            let answer = self.state.api_poll(&self.user, &path).await;
             if !answer.ok() {
                 return Err(answer.status);
             }
