@@ -72,12 +72,12 @@ impl Principal {
     }
 }
 
-/// Marks an in-process request that `api.rate_limit_per_minute` does not count: the
-/// panel's inbox stream polling for new mail every 2 s as its user, which would otherwise
-/// spend most of the user's minute on open tabs. Only code in this process can set a
-/// request extension; nothing a client sends becomes one.
+/// Marks an in-process request of the panel's inbox stream, polling for new mail every
+/// 2 s as its user: `api.rate_limit_per_minute` counts these in a bucket of their own, so
+/// open inbox tabs do not spend the user's minute, and many tabs are still limited. Only
+/// code in this process can set a request extension; nothing a client sends becomes one.
 #[derive(Debug, Clone, Copy)]
-pub struct UnmeteredPoll;
+pub struct InboxPoll;
 
 /// Claims of an access token.
 #[derive(Debug, Serialize, Deserialize)]
@@ -92,13 +92,14 @@ impl FromRequestParts<ApiState> for Principal {
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
         let principal = authenticate(parts, state).await?;
-        if parts.extensions.get::<UnmeteredPoll>().is_some() {
-            return Ok(principal);
-        }
+        let bucket = match parts.extensions.get::<InboxPoll>() {
+            Some(_) => format!("{}#inbox-poll", principal.actor),
+            None => principal.actor.clone(),
+        };
         let verdict = state
             .rate_limit
             .lock()
-            .map(|mut limiter| limiter.check(&principal.actor, super::now_ms()))
+            .map(|mut limiter| limiter.check(&bucket, super::now_ms()))
             .unwrap_or(Ok(()));
         if let Err(wait_ms) = verdict {
             return Err(ApiError::rate_limited((wait_ms + 999) / 1000));

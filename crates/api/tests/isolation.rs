@@ -418,9 +418,10 @@ async fn each_api_key_gets_100_requests_a_minute() {
         .parse()
         .unwrap();
     assert!((1..=60).contains(&retry), "{retry}");
-    // The panel's inbox stream polls as its user, marked in-process as unmetered: counted
-    // nowhere, refused nothing, even now. Nothing a client sends can mark a request so.
-    for _ in 0..5 {
+    // The panel's inbox stream polls as its user, marked in-process: counted in a bucket of
+    // their own, so they go on now, and are limited in turn. Nothing a client sends can mark
+    // a request so.
+    let poll = || {
         let mut request = Request::builder()
             .uri("/api/v1/messages?status=captured")
             .header("authorization", format!("Bearer {key}"))
@@ -428,10 +429,15 @@ async fn each_api_key_gets_100_requests_a_minute() {
             .unwrap();
         request
             .extensions_mut()
-            .insert(sluice_api::principal::UnmeteredPoll);
-        let response = api.app.clone().oneshot(request).await.unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
+            .insert(sluice_api::principal::InboxPoll);
+        api.app.clone().oneshot(request)
+    };
+    for n in 0..100 {
+        let response = poll().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "poll {n}");
     }
+    let response = poll().await.unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     let still = api.call(Method::GET, "/api-keys", Some(&key), None).await;
     assert_error(&still, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
 }

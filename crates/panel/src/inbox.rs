@@ -205,9 +205,11 @@ async fn message_context(
         None => raw_of(state, user, id).await?,
     };
     let v = view::message_view(&raw);
+    // The last X-Tags, as the API reads it (mail-parser's `header_raw`).
     let x_tags = v
         .headers
         .iter()
+        .rev()
         .find(|h| h.name.eq_ignore_ascii_case("X-Tags"))
         .map(|h| h.value.as_str())
         .unwrap_or_default();

@@ -103,8 +103,8 @@ impl PanelState {
         self.api_call(user, method, path, body, false).await
     }
 
-    /// A GET the API's rate limit does not count (`principal::UnmeteredPoll`): for the
-    /// inbox stream's polls only.
+    /// A GET the API's rate limit counts in the inbox polls' own bucket
+    /// (`principal::InboxPoll`): for the inbox stream's polls only.
     pub async fn api_poll(&self, user: &PanelUser, path: &str) -> ApiAnswer {
         self.api_call(user, Method::GET, path, None, true).await
     }
@@ -115,7 +115,7 @@ impl PanelState {
         method: Method,
         path: &str,
         body: Option<Value>,
-        unmetered: bool,
+        inbox_poll: bool,
     ) -> ApiAnswer {
         let mut request = Request::builder()
             .method(method)
@@ -139,10 +139,10 @@ impl PanelState {
                 .extensions_mut()
                 .insert(axum::extract::ConnectInfo(client));
         }
-        if unmetered {
+        if inbox_poll {
             request
                 .extensions_mut()
-                .insert(sluice_api::principal::UnmeteredPoll);
+                .insert(sluice_api::principal::InboxPoll);
         }
         let response = match self.api_router.clone().oneshot(request).await {
             Ok(response) => response,

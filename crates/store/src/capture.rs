@@ -10,11 +10,16 @@ use crate::types::*;
 
 #[async_trait]
 pub trait CaptureStore: Send + Sync {
-    /// Captured messages with no index row yet, oldest first.
-    async fn unindexed_captures(&self, limit: u32) -> Result<Vec<UnindexedCapture>, StoreError>;
+    /// Captured messages with no index row yet and an id above `after`, oldest first.
+    async fn unindexed_captures(
+        &self,
+        after: MessageId,
+        limit: u32,
+    ) -> Result<Vec<UnindexedCapture>, StoreError>;
 
     /// Writes the index rows, each with its `message.captured` event in the same
-    /// transaction; a row another node wrote first is skipped (no second event). How many
+    /// transaction; a row another node wrote first is skipped (no second event), and so is
+    /// one whose message left `captured` or whose tags changed since it was read. How many
     /// were new.
     async fn index_captures(&self, rows: &[CapturedMail], now_ms: i64) -> Result<u64, StoreError>;
 
@@ -100,12 +105,15 @@ macro_rules! impl_capture_sql {
         impl $crate::capture::CaptureStore for $store {
             async fn unindexed_captures(
                 &self,
+                after: sluice_core::MessageId,
                 limit: u32,
             ) -> Result<Vec<$crate::UnindexedCapture>, StoreError> {
                 let rows = sqlx::query(
                     "SELECT m.* FROM messages m LEFT JOIN captured_mail c ON c.message_id = m.id \
-                     WHERE m.status = 'captured' AND c.message_id IS NULL ORDER BY m.id LIMIT $1",
+                     WHERE m.status = 'captured' AND c.message_id IS NULL AND m.id > $1 \
+                     ORDER BY m.id LIMIT $2",
                 )
+                .bind(after)
                 .bind(i64::from(limit))
                 .fetch_all(&self.read)
                 .await?;
@@ -133,12 +141,13 @@ macro_rules! impl_capture_sql {
                 let mut tx = self.write.begin().await?;
                 let mut new = 0;
                 for row in rows {
-                    // Only while it is still captured (a release or delete may have come first).
+                    // Only while it is still captured (a release or delete may have come first)
+                    // with the sender's tags the row was computed from (not set by hand since).
                     let done = sqlx::query(
                         "INSERT INTO captured_mail (message_id, account_id, subject, from_text, \
                          to_text, cc_text, body_text, tags, has_attachments, indexed_at) \
                          SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 FROM messages \
-                         WHERE id = $1 AND status = 'captured' \
+                         WHERE id = $1 AND status = 'captured' AND tags = $11 \
                          ON CONFLICT (message_id) DO NOTHING",
                     )
                     .bind(row.message_id)
@@ -151,6 +160,7 @@ macro_rules! impl_capture_sql {
                     .bind($crate::sql::json(&row.tags))
                     .bind(row.has_attachments)
                     .bind(now_ms)
+                    .bind($crate::sql::json(&row.sender_tags))
                     .execute(&mut *tx)
                     .await?;
                     if done.rows_affected() == 1 {

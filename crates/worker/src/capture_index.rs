@@ -36,11 +36,11 @@ pub enum Unreadable {
     IndexEnvelope,
 }
 
-/// `first_failed_ms`: when its body first failed to read (`None`: now is the first time).
-pub fn on_unreadable(first_failed_ms: Option<i64>, now_ms: i64) -> Unreadable {
-    match first_failed_ms {
-        Some(first) if now_ms - first >= UNREADABLE_GIVE_UP_MS => Unreadable::IndexEnvelope,
-        _ => Unreadable::Retry,
+/// `first_failed_ms`: when its body first failed to read.
+pub fn on_unreadable(first_failed_ms: i64, now_ms: i64) -> Unreadable {
+    match now_ms - first_failed_ms >= UNREADABLE_GIVE_UP_MS {
+        true => Unreadable::IndexEnvelope,
+        false => Unreadable::Retry,
     }
 }
 
@@ -83,27 +83,26 @@ impl CaptureIndexer {
         }
     }
 
-    /// Indexes every captured message not indexed yet. How many were new.
+    /// Indexes every captured message not indexed yet. How many were new. Messages whose
+    /// body cannot be read just now are passed over (the next round tries them again), so
+    /// they never hold up the mail behind them.
     pub async fn index_pending(&self) -> Result<u64, StoreError> {
         let mut indexed = 0;
+        let mut after = 0;
         loop {
-            let pending = self.store.unindexed_captures(BATCH).await?;
-            if pending.is_empty() {
+            let pending = self.store.unindexed_captures(after, BATCH).await?;
+            let Some(last) = pending.last().map(|m| m.id) else {
                 return Ok(indexed);
-            }
+            };
+            after = last;
             let mut rows = Vec::with_capacity(pending.len());
             for message in pending {
                 rows.extend(self.row_of(message).await);
             }
-            if rows.is_empty() {
-                // Every one of them waits for its body: the next round tries again.
-                return Ok(indexed);
-            }
-            let new = self.store.index_captures(&rows, crate::now_ms()).await?;
-            indexed += new;
-            if new == 0 {
-                // Another node indexed them first, or they left `captured` meanwhile.
-                return Ok(indexed);
+            if !rows.is_empty() {
+                // A row another node wrote first, or whose message changed meanwhile
+                // (released, deleted, tagged by hand) is skipped; the latter come round again.
+                indexed += self.store.index_captures(&rows, crate::now_ms()).await?;
             }
         }
     }
@@ -118,9 +117,11 @@ impl CaptureIndexer {
             }
             Err(error) => {
                 let now = crate::now_ms();
-                let first = self.first_failure(message.id, now);
-                if on_unreadable(Some(first), now) == Unreadable::Retry {
-                    warn!(%error, message_id = message.id, "captured body not readable for the index; trying again");
+                let (first, new) = self.first_failure(message.id, now);
+                if on_unreadable(first, now) == Unreadable::Retry {
+                    if new {
+                        warn!(%error, message_id = message.id, "captured body not readable for the index; trying again for 10 minutes");
+                    }
                     return None;
                 }
                 warn!(%error, message_id = message.id, "captured body unreadable for 10 minutes; indexing its envelope");
@@ -128,6 +129,7 @@ impl CaptureIndexer {
                 Vec::new()
             }
         };
+        let sender_tags = message.tags.clone();
         let parsed = ParsedMessage::parse(
             &raw,
             StoredFacts {
@@ -139,21 +141,28 @@ impl CaptureIndexer {
                 tags: message.tags,
             },
         );
-        Some(captured_row(&parsed, self.index_body_text))
+        let mut row = captured_row(&parsed, self.index_body_text);
+        row.sender_tags = sender_tags;
+        Some(row)
     }
 
-    /// When `id`'s body first failed to read (now, if this is the first time).
-    fn first_failure(&self, id: sluice_core::MessageId, now: i64) -> i64 {
+    /// When `id`'s body first failed to read (now, if this is the first time), and whether
+    /// this is the first time.
+    fn first_failure(&self, id: sluice_core::MessageId, now: i64) -> (i64, bool) {
         match self.unreadable.lock() {
             Ok(mut failing) => {
+                if let Some(first) = failing.get(&id) {
+                    return (*first, false);
+                }
                 // Messages deleted while failing are never read again: bound what is kept
                 // (the others' ten minutes start over).
-                if failing.len() >= MAX_TRACKED_FAILURES && !failing.contains_key(&id) {
+                if failing.len() >= MAX_TRACKED_FAILURES {
                     failing.clear();
                 }
-                *failing.entry(id).or_insert(now)
+                failing.insert(id, now);
+                (now, true)
             }
-            Err(_) => now,
+            Err(_) => (now, true),
         }
     }
 
@@ -195,6 +204,8 @@ pub fn captured_row(parsed: &ParsedMessage, index_body_text: bool) -> CapturedMa
         cc_text: ParsedMessage::addresses_text(&parsed.cc),
         body_text,
         tags: parsed.tags.clone(),
+        // The caller sets them: the parsed message holds only the tags it adds up to.
+        sender_tags: Vec::new(),
         has_attachments: parsed
             .attachments
             .iter()
@@ -298,14 +309,13 @@ Content-Type: text/html\r\n\r\n<html><style>p{color:red}</style><p>Hello&nbsp;<b
     #[test]
     fn an_unreadable_body_is_retried_for_ten_minutes_then_its_envelope_is_indexed() {
         let t = 1_800_000_000_000;
-        assert_eq!(on_unreadable(None, t), Unreadable::Retry);
-        assert_eq!(on_unreadable(Some(t), t), Unreadable::Retry);
+        assert_eq!(on_unreadable(t, t), Unreadable::Retry);
         assert_eq!(
-            on_unreadable(Some(t), t + UNREADABLE_GIVE_UP_MS - 1),
+            on_unreadable(t, t + UNREADABLE_GIVE_UP_MS - 1),
             Unreadable::Retry
         );
         assert_eq!(
-            on_unreadable(Some(t), t + UNREADABLE_GIVE_UP_MS),
+            on_unreadable(t, t + UNREADABLE_GIVE_UP_MS),
             Unreadable::IndexEnvelope
         );
     }

@@ -333,11 +333,12 @@ async fn set_tags(
 ) -> Result<axum::Json<TagsSet>, ApiError> {
     let message = who.visible(state.store.message(id).await?)?;
     who.require(Role::Member)?;
-    let sender_tags: Vec<String> = request
-        .tags
-        .iter()
-        .map(|t| t.trim().to_lowercase())
-        .collect();
+    let mut sender_tags: Vec<String> = Vec::new();
+    for tag in request.tags.iter().map(|t| t.trim().to_lowercase()) {
+        if !sender_tags.contains(&tag) {
+            sender_tags.push(tag);
+        }
+    }
     super::send::check_tags(&sender_tags)?;
     if message.status != sluice_core::MessageStatus::Captured {
         return Err(ApiError::conflict(format!(
@@ -345,16 +346,11 @@ async fn set_tags(
             message.status
         )));
     }
-    let x_tags = match message.body_purged_at {
-        Some(_) => String::new(),
-        None => {
-            let raw = whole_message(&state, &message).await?;
-            MessageParser::default()
-                .parse_headers(&raw)
-                .and_then(|m| m.header_raw("X-Tags").map(str::to_string))
-                .unwrap_or_default()
-        }
-    };
+    let raw = whole_message(&state, &message).await?;
+    let x_tags = MessageParser::default()
+        .parse_headers(&raw)
+        .and_then(|m| m.header_raw("X-Tags").map(str::to_string))
+        .unwrap_or_default();
     let effective = sluice_api_dto::parsed::tags_of(&sender_tags, &x_tags, &message.rcpt_to);
     if !state
         .store

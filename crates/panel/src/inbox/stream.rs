@@ -25,8 +25,9 @@ use crate::{PanelState, PanelUser};
 use sluice_api::dto::Page;
 use sluice_api::dto::messages::MessageItem;
 
-/// How often the API is asked for new mail. Every poll is an API call of the user's and
-/// counts against the API's rate limit (`api.rate_limit_per_minute`).
+/// How often the API is asked for new mail. Every poll is an API call of the user's,
+/// counted against `api.rate_limit_per_minute` in a bucket of its own (`api_poll`): open
+/// inbox tabs do not starve the user's other pages, and many tabs still meet the limit.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(2);
 /// How long one stream runs before the browser reconnects.
 pub const STREAM_LIFETIME: Duration = Duration::from_secs(60);
@@ -108,7 +109,7 @@ impl Poller {
             self.started = true;
             match self.poll().await {
                 Ok(()) => {}
-                // Over the rate limit: wait for the next poll.
+                // Over the polls' rate limit (many open tabs): wait for the next poll.
                 Err(StatusCode::TOO_MANY_REQUESTS) => {}
                 // Anything else (the account suspended, the API failing) ends the stream;
                 // the reconnect finds out what is wrong.

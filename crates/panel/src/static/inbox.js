@@ -124,8 +124,10 @@ document.addEventListener("DOMContentLoaded", () => {
       });
     }
     size(preview);
+    // The checks fetch every link and ask spamd: they run for the message they were asked
+    // for, not for each one the cursor passes; the next message opens on its HTML.
     const asked = location.hash.startsWith("#tab-") ? location.hash.slice(5) : null;
-    show(lastTab || asked || "html");
+    show((lastTab === "checks" ? null : lastTab) || (lastTab ? null : asked) || "html");
   };
 
   const open = async (id, push = true) => {

@@ -26,6 +26,9 @@ pub struct CapturedMail {
     /// Empty when bodies are encrypted at rest (the index would hold them in the clear).
     pub body_text: String,
     pub tags: Vec<String>,
+    /// The sender's tags (`messages.tags`) `tags` was computed from: the row is written
+    /// only while the message still has them (tags set by hand meanwhile: computed again).
+    pub sender_tags: Vec<String>,
     pub has_attachments: bool,
     /// The `message.captured` event's detail: the parsed message as JSON.
     pub event_detail: String,
