@@ -6,8 +6,10 @@ mod common;
 
 use common::{BIN, Db, api, smtplib_send};
 use serde_json::{Value, json};
-use sluice_testkit::Sluice;
+use std::time::Duration;
+
 use sluice_testkit::esp::EspFake;
+use sluice_testkit::{Sluice, wait_until};
 
 fn create_provider(sluice: &Sluice, name: &str, kind: &str, settings: Value) -> i64 {
     let (status, body) = api(
@@ -310,6 +312,47 @@ fn graph_token_is_cached_and_fetched_again_once_on_401() {
         .map(|r| r["status"].as_i64().unwrap())
         .collect();
     assert_eq!(statuses, vec![202, 202, 401, 202]);
+}
+
+/// A recipient whose local part looks like an RFC 2047 encoded word (valid, found by
+/// fuzzing `mime_convert`) is refused for Graph, which reads recipients from the headers,
+/// where a lenient parser reads it as another address; the other recipient is sent to.
+#[test]
+fn graph_refuses_a_recipient_no_header_carries_safely() {
+    let fake = EspFake::start(&[]);
+    let sluice = Sluice::builder(BIN).start();
+    let db = Db::open(&sluice);
+    let graph = create_provider(&sluice, "graph", "msgraph", msgraph(&fake, "graph-secret"));
+    create_rule(&sluice, 1, json!({}), graph, &[]);
+    let odd = "=?x?q?J=C?=B=t@dest.test";
+    let id = send(&sluice, &["a@dest.test", odd], "odd recipient", &[]);
+    let sent = wait_until(Duration::from_secs(20), || {
+        let requests = fake.requests("graph");
+        (!requests.is_empty()).then_some(requests)
+    })
+    .expect("Graph was called");
+    assert_eq!(sent[0]["recipients"], json!(["a@dest.test"]), "{}", sent[0]);
+    assert!(
+        !sent[0]["mime"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("=?x?q?J")
+    );
+    // Settled: the odd address refused for good, with why; nothing left to try.
+    let settled = wait_until(Duration::from_secs(20), || {
+        let m = db.message(id);
+        (!["queued", "sending", "deferred"].contains(&m.status.to_string().as_str())).then_some(m)
+    })
+    .expect("the message settles");
+    assert!(settled.pending_rcpt.is_empty(), "{settled:?}");
+    assert!(
+        settled
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("encoded word")),
+        "{settled:?}"
+    );
+    assert_eq!(fake.requests("graph").len(), 1, "no second call");
 }
 
 #[test]

@@ -75,6 +75,13 @@ pub fn display_names(message: &Message<'_>) -> Vec<(String, String)> {
 /// the envelope recipients they name, with their display names, Bcc fields go, and every
 /// envelope recipient not named is put in a new `Bcc` field, which the service strips.
 pub fn for_envelope(body: &[u8], rcpts: &[String]) -> Vec<u8> {
+    // Addresses no header can carry unambiguously are left out; the caller refuses them.
+    let rcpts: Vec<String> = rcpts
+        .iter()
+        .filter(|r| writable_in_header(r))
+        .cloned()
+        .collect();
+    let rcpts = rcpts.as_slice();
     let wanted: Vec<String> = rcpts.iter().map(|r| r.to_ascii_lowercase()).collect();
     let (head, rest) = body.split_at(header_end(body));
     let fields = header_fields(head);
@@ -121,6 +128,17 @@ pub fn for_envelope(body: &[u8], rcpts: &[String]) -> Vec<u8> {
     }
     out.extend_from_slice(rest);
     with_envelope_bcc(&out, &placed, rcpts)
+}
+
+/// Whether a service that reads recipients from the headers reads `address` back as
+/// itself. A local part holding `=?` is valid (RFC 5321) but looks like an RFC 2047
+/// encoded word: parsers that decode those leniently inside an address (mail-parser, in
+/// `<>` and quotes too) read `=?x?q?J=C?=B=t@est` as `b=t@est`, so no header carries it
+/// safely. Found by fuzzing (`mime_convert`).
+pub fn writable_in_header(address: &str) -> bool {
+    !address
+        .rsplit_once('@')
+        .is_some_and(|(local, _)| local.contains("=?"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -263,6 +281,37 @@ mod tests {
         let mut all = header_recipients(&parse(body).unwrap());
         all.sort();
         all
+    }
+
+    /// Found by `fuzz/fuzz_targets/mime_convert.rs` (a run of an hour, 2026-12-04): an
+    /// envelope recipient whose local part looks like an RFC 2047 encoded word
+    /// (`=?utse-4?q?J=C?=B=t@est` is a valid mailbox) was written into the Bcc field, and
+    /// a parser that decodes encoded words leniently read it as `b=t@est`: Graph would have
+    /// sent to an address that is not an envelope recipient. No header form reads back
+    /// right (bare, quoted, in `<>`), so it is left out and the provider refuses it.
+    #[test]
+    fn a_recipient_that_looks_like_an_encoded_word_is_never_written() {
+        let crash = b"=?utse-4?q?J=C?=B=t@est, new@>, other@elsewhere.test\r\n\
+c C:=?u\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\
+\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\
+\xff\xffC:=;uuf-8?q?J=y\r\n";
+        let nl = crash.iter().position(|b| *b == b'\n').unwrap();
+        let envelope = rcpts(&["=?utse-4?q?J=C?=B=t@est", "other@elsewhere.test"]);
+        assert!(!writable_in_header(&envelope[0]) && writable_in_header(&envelope[1]));
+        let bodies: [&[u8]; 3] = [
+            &crash[nl + 1..],
+            b"To: other@elsewhere.test\r\nSubject: s\r\n\r\nx\r\n",
+            b"To: =?utse-4?q?J=C?=B=t@est, stranger@x.test\r\n\r\nx\r\n",
+        ];
+        for body in bodies {
+            let out = for_envelope(body, &envelope);
+            assert_eq!(
+                receivers(&out),
+                vec!["other@elsewhere.test"],
+                "{}",
+                String::from_utf8_lossy(&out)
+            );
+        }
     }
 
     #[test]

@@ -199,7 +199,7 @@ where
 
 /// Two calls' reports as one attempt's: results side by side, the longest Retry-After,
 /// the first provider message id (the attempt row has room for one), events once each.
-fn merge(mut into: DeliveryReport, next: DeliveryReport) -> DeliveryReport {
+pub(crate) fn merge(mut into: DeliveryReport, next: DeliveryReport) -> DeliveryReport {
     into.recipients.extend(next.recipients);
     into.captured |= next.captured;
     into.provider_message_id = into.provider_message_id.or(next.provider_message_id);

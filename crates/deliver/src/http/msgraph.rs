@@ -136,10 +136,35 @@ impl Deliverer for MsGraphDeliverer {
             .whole()
             .and_then(mime::parse)
             .and_then(|m| m.message_id().map(str::to_string));
-        in_batches(&message.envelope.rcpt_to, limits::MSGRAPH, |rcpts| {
+        // Graph reads the recipients from the headers: an address no header carries
+        // safely is refused rather than sent where a parser would misread it.
+        let (writable, misread): (Vec<String>, Vec<String>) = message
+            .envelope
+            .rcpt_to
+            .iter()
+            .cloned()
+            .partition(|r| mime::writable_in_header(r));
+        let refused = (!misread.is_empty()).then(|| {
+            DeliveryReport::uniform(
+                "msgraph",
+                &misread,
+                Verdict::Permanent,
+                None,
+                "5.1.3 Microsoft Graph reads recipients from the message's headers, and this \
+                 address looks like an encoded word there (=? in its local part)",
+            )
+        });
+        if writable.is_empty() {
+            return refused.unwrap_or_default();
+        }
+        let sent = in_batches(&writable, limits::MSGRAPH, |rcpts| {
             self.send_to(&message, rcpts, message_id.clone())
         })
-        .await
+        .await;
+        match refused {
+            Some(refused) => super::merge(sent, refused),
+            None => sent,
+        }
     }
 }
 
