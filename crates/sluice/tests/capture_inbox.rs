@@ -424,6 +424,50 @@ fn sandboxed_logins_capture_and_captured_mail_is_searched_parsed_and_posted() {
         status, 409,
         "only captured mail is tagged by hand: {refused}"
     );
+    // A large message's body is in the spool: its X-Tags are read from its header section.
+    let large = format!(
+        "From: billing@example.com\r\nTo: ann@dest.test\r\nSubject: large\r\n\
+         X-Tags: from-header\r\n\r\n{}",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd\r\n".repeat(5000)
+    );
+    let sent = smtplib_send(
+        sluice.ports.submission,
+        "starttls",
+        Some(SANDBOX_LOGIN),
+        "billing@example.com",
+        &["ann@dest.test"],
+        large.as_bytes(),
+    );
+    assert!(sent.ok, "{:?}", sent.json);
+    let large_id = sent.message_id();
+    assert!(
+        matches!(
+            db.wait_status(large_id, "captured", 20).body,
+            sluice_core::MessageBody::Stored(_)
+        ),
+        "the large body is in the spool"
+    );
+    let (status, tagged) = call(
+        &sluice,
+        &key,
+        "PUT",
+        &format!("/messages/{large_id}/tags"),
+        Some(json!({ "tags": ["by-hand"] })),
+    );
+    assert_eq!(
+        (status, &tagged["tags"]),
+        (200, &json!(["by-hand", "from-header"])),
+        "{tagged}"
+    );
+    // Gone again, so the counts below are of the mail they speak of.
+    let (status, deleted) = call(
+        &sluice,
+        &key,
+        "POST",
+        "/messages/delete-captured",
+        Some(json!({ "ids": [large_id] })),
+    );
+    assert_eq!((status, &deleted["deleted"]), (200, &json!(1)), "{deleted}");
 
     // Another tenant sees none of it, and cannot delete it.
     let other_key = common::create_account(&sluice, "other@other.test", "other.test", true);

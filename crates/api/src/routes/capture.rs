@@ -346,9 +346,9 @@ async fn set_tags(
             message.status
         )));
     }
-    let raw = whole_message(&state, &message).await?;
+    let head = header_section(&state, &message).await?;
     let x_tags = MessageParser::default()
-        .parse_headers(&raw)
+        .parse_headers(&head)
         .and_then(|m| m.header_raw("X-Tags").map(str::to_string))
         .unwrap_or_default();
     let effective = sluice_api_dto::parsed::tags_of(&sender_tags, &x_tags, &message.rcpt_to);
@@ -373,6 +373,21 @@ async fn set_tags(
         id,
         tags: effective,
     }))
+}
+
+/// The message's header section: of a stored body only the first chunks are read (the
+/// whole message when the section does not end within 256 KiB).
+async fn header_section(state: &ApiState, message: &MessageRecord) -> Result<Vec<u8>, ApiError> {
+    if let (sluice_core::MessageBody::Stored(stored), Some(storage), None) = (
+        &message.body,
+        state.store.body_storage(),
+        message.body_purged_at,
+    ) && let Ok(Some(split)) =
+        sluice_core::split_body::SplitBody::split(storage, stored, b"", 256 * 1024).await
+    {
+        return Ok(split.head);
+    }
+    whole_message(state, message).await
 }
 
 /// The whole stored message; 410 `body_purged` once retention emptied it.

@@ -7,10 +7,10 @@
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::super::{ApiAnswer, PanelState, PanelUser};
+use super::super::{ApiAnswer, PanelState, PanelUser, act};
 
 /// What one check answered: its report, or why there is none (no spamd configured, the
 /// body removed by retention, ...).
@@ -73,22 +73,6 @@ fn no_message(state: &PanelState, user: &PanelUser) -> Response {
     )
 }
 
-/// Calls the API, then back to the message's pane (its Events or Tags show the result).
-async fn call_then_message(
-    state: &PanelState,
-    user: &PanelUser,
-    id: i64,
-    method: Method,
-    path: &str,
-    body: Value,
-) -> Response {
-    let answer = state.api(user, method, path, Some(body)).await;
-    if !answer.ok() {
-        return state.error_page(Some(user), answer.status, &answer.error_message());
-    }
-    Redirect::to(&format!("/inbox?id={id}")).into_response()
-}
-
 /// Fires synthetic feedback (`kind`, for `recipient`) through `POST /messages/{id}/feedback`.
 pub(super) async fn feedback(
     State(state): State<PanelState>,
@@ -103,7 +87,9 @@ pub(super) async fn feedback(
         body["recipient"] = json!(recipient.trim());
     }
     let path = format!("/messages/{id}/feedback");
-    call_then_message(&state, &user, id, Method::POST, &path, body).await
+    // Back to the message: its Events show the result.
+    let back = format!("/inbox?id={id}");
+    act(&state, &user, Method::POST, &path, Some(body), &back).await
 }
 
 /// The tags a form's `tags` field names: comma or space separated.
@@ -126,13 +112,14 @@ pub(super) async fn set_tags(
     };
     let tags = tags_field(field(&pairs, "tags").unwrap_or_default());
     let path = format!("/messages/{id}/tags");
-    call_then_message(
+    let back = format!("/inbox?id={id}");
+    act(
         &state,
         &user,
-        id,
         Method::PUT,
         &path,
-        json!({ "tags": tags }),
+        Some(json!({ "tags": tags })),
+        &back,
     )
     .await
 }
