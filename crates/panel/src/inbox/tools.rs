@@ -22,14 +22,22 @@ fn outcome(answer: &ApiAnswer) -> Value {
 }
 
 /// The three checks of message `id`, run at once (the link check takes as long as its
-/// slowest link, within the API's per-link timeout).
-pub(super) async fn run_checks(state: &PanelState, user: &PanelUser, id: i64) -> Value {
+/// slowest link, within the API's per-link timeout). The API answers each of them 404
+/// for a message the user may not see (before fetching any link): that answer is the `Err`.
+pub(super) async fn run_checks(
+    state: &PanelState,
+    user: &PanelUser,
+    id: i64,
+) -> Result<Value, ApiAnswer> {
     let [html, links, spam] = ["html", "links", "spam"].map(|which| {
         let path = format!("/messages/{id}/checks/{which}");
         async move { state.api(user, Method::GET, &path, None).await }
     });
     let (html, links, spam) = tokio::join!(html, links, spam);
-    json!({ "html": outcome(&html), "links": outcome(&links), "spam": outcome(&spam) })
+    if html.status == StatusCode::NOT_FOUND {
+        return Err(html);
+    }
+    Ok(json!({ "html": outcome(&html), "links": outcome(&links), "spam": outcome(&spam) }))
 }
 
 /// The Checks tab's content, for the script to put in place.
@@ -39,13 +47,12 @@ pub(super) async fn checks_fragment(
     Path(id): Path<i64>,
 ) -> Response {
     // Another tenant's message (or none): 404, as the API answers.
-    let detail = state
-        .api(&user, Method::GET, &format!("/messages/{id}"), None)
-        .await;
-    if !detail.ok() {
-        return state.error_page(Some(&user), detail.status, &detail.error_message());
-    }
-    let checks = run_checks(&state, &user, id).await;
+    let checks = match run_checks(&state, &user, id).await {
+        Ok(checks) => checks,
+        Err(answer) => {
+            return state.error_page(Some(&user), answer.status, &answer.error_message());
+        }
+    };
     match state.fragment("inbox_checks.html", &json!({ "checks": checks })) {
         Some(html) => axum::response::Html(html).into_response(),
         None => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
