@@ -1,5 +1,5 @@
-//! MIME → provider conversion: `deliver::http::mime::for_envelope` (Graph: the message
-//! rewritten so that only envelope recipients receive it) and `sendgrid::mail_send_payload`
+//! MIME → provider conversion: `deliver::http::mime::rewrite_for_envelope` (Graph: the
+//! message rewritten so that only envelope recipients receive it) and `sendgrid::mail_send_payload`
 //! (SendGrid's JSON) on arbitrary messages. Invariants: no panic; Graph's message names
 //! every envelope recipient and no one else in To/Cc/Bcc; SendGrid's personalizations
 //! carry exactly the envelope recipients, each once.
@@ -40,7 +40,12 @@ fuzz_target!(|data: &[u8]| {
     wanted.sort();
     wanted.dedup();
 
-    let graph = mime::for_envelope(body, &rcpts);
+    // The rewrite itself, not `for_envelope`: that one reads its result back and refuses
+    // it when this invariant fails, so a slip in the rewrite would show only as a refusal.
+    let graph = mime::rewrite_for_envelope(body, &rcpts);
+    if let Ok(checked) = mime::for_envelope(body, &rcpts) {
+        assert_eq!(checked, graph, "the check passes the rewrite on unchanged");
+    }
     if let Some(parsed) = mime::parse(&graph) {
         let mut named = mime::header_recipients(&parsed);
         named.sort();

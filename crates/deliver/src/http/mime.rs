@@ -74,7 +74,40 @@ pub fn display_names(message: &Message<'_>) -> Vec<(String, String)> {
 /// recipient routed elsewhere or suppressed), those fields are rewritten: To and Cc keep
 /// the envelope recipients they name, with their display names, Bcc fields go, and every
 /// envelope recipient not named is put in a new `Bcc` field, which the service strips.
-pub fn for_envelope(body: &[u8], rcpts: &[String]) -> Vec<u8> {
+///
+/// The result is read back with a lenient parser before it is returned: when that parser
+/// finds anyone else in To, Cc or Bcc (a header the rewrite and the parser read in
+/// different ways), the answer is [`HeaderUnsafe`] and the caller refuses the message
+/// rather than send it where it must not go.
+pub fn for_envelope(body: &[u8], rcpts: &[String]) -> Result<Vec<u8>, HeaderUnsafe> {
+    names_only(rewrite_for_envelope(body, rcpts), rcpts)
+}
+
+/// `out` when a lenient parser reads no one but `rcpts` from its To, Cc and Bcc.
+fn names_only(out: Vec<u8>, rcpts: &[String]) -> Result<Vec<u8>, HeaderUnsafe> {
+    let wanted: Vec<String> = rcpts.iter().map(|r| r.to_ascii_lowercase()).collect();
+    let parsed = parse(&out).ok_or(HeaderUnsafe)?;
+    let stranger = header_recipients(&parsed)
+        .into_iter()
+        // Only a mailbox can receive anything; a lenient parser also calls garbage an
+        // address (a field cut off at the end of the message).
+        .filter(|address| sluice_core::validate_mailbox(address).is_ok())
+        .any(|address| !wanted.contains(&address));
+    if stranger {
+        return Err(HeaderUnsafe);
+    }
+    Ok(out)
+}
+
+/// The header block of a message could not be rewritten so that a parser reads only the
+/// envelope recipients from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeaderUnsafe;
+
+/// [`for_envelope`] without the read-back check: public for the `mime_convert` fuzz
+/// target, which holds the rewrite itself to the invariant the check enforces.
+#[doc(hidden)]
+pub fn rewrite_for_envelope(body: &[u8], rcpts: &[String]) -> Vec<u8> {
     // Addresses no header can carry unambiguously are left out; the caller refuses them.
     let rcpts: Vec<String> = rcpts
         .iter()
@@ -86,7 +119,14 @@ pub fn for_envelope(body: &[u8], rcpts: &[String]) -> Vec<u8> {
     let (head, rest) = body.split_at(header_end(body));
     let fields = header_fields(head);
     let mut named = Vec::new();
-    let mut stranger = false;
+    // The message as a whole may read otherwise than its fields one by one (an address an
+    // encoded word spans, read only where the field ends the input): anyone else the
+    // whole reading names calls for the rewrite too.
+    let mut stranger = parse(body).is_some_and(|whole| {
+        header_recipients(&whole)
+            .iter()
+            .any(|address| !wanted.contains(address))
+    });
     for field in &fields {
         // A field without a proper name is one parsers read in different ways (mail-parser
         // takes `:cc: x` for a Cc): rewrite, which drops it.
@@ -148,23 +188,33 @@ enum RecipientField {
     Bcc,
 }
 
-/// RFC 5322 `field-name ":"`: one or more printable ASCII characters but the colon
-/// (whitespace before the colon tolerated, as `recipient_field` does).
-fn well_named(field: &[u8]) -> bool {
-    let Some(colon) = field.iter().position(|b| *b == b':') else {
-        return false;
-    };
-    let name = field[..colon].trim_ascii_end();
-    !name.is_empty() && name.iter().all(|b| (33..=126).contains(b))
+/// RFC 5322 `field-name ":"`, on the field's first line: one or more printable ASCII
+/// characters but the colon, then spaces or tabs at most (RFC 5322's obsolete syntax). A
+/// name folded onto the next line (`Cc\r\n :cC: x`) is not one: mail-parser reads a name
+/// out of it that we would not.
+fn field_name(field: &[u8]) -> Option<&[u8]> {
+    let colon = field.iter().position(|b| *b == b':')?;
+    let name = &field[..colon];
+    let name = &name[..name.len()
+        - name
+            .iter()
+            .rev()
+            .take_while(|b| matches!(b, b' ' | b'\t'))
+            .count()];
+    (!name.is_empty() && name.iter().all(|b| (33..=126).contains(b))).then_some(name)
 }
 
+fn well_named(field: &[u8]) -> bool {
+    field_name(field).is_some()
+}
+
+/// To, Cc or Bcc, for a well-named field only (the others are dropped in a rewrite).
 fn recipient_field(field: &[u8]) -> Option<RecipientField> {
-    let colon = field.iter().position(|b| *b == b':')?;
-    let name = String::from_utf8_lossy(&field[..colon]);
-    match name.trim().to_ascii_lowercase().as_str() {
-        "to" => Some(RecipientField::To),
-        "cc" => Some(RecipientField::Cc),
-        "bcc" => Some(RecipientField::Bcc),
+    let name = field_name(field)?.to_ascii_lowercase();
+    match name.as_slice() {
+        b"to" => Some(RecipientField::To),
+        b"cc" => Some(RecipientField::Cc),
+        b"bcc" => Some(RecipientField::Bcc),
         _ => None,
     }
 }
@@ -304,7 +354,7 @@ c C:=?u\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\
             b"To: =?utse-4?q?J=C?=B=t@est, stranger@x.test\r\n\r\nx\r\n",
         ];
         for body in bodies {
-            let out = for_envelope(body, &envelope);
+            let out = for_envelope(body, &envelope).unwrap();
             assert_eq!(
                 receivers(&out),
                 vec!["other@elsewhere.test"],
@@ -314,11 +364,55 @@ c C:=?u\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\
         }
     }
 
+    /// Found by `fuzz/fuzz_targets/mime_convert.rs` (CI's 20 s run, 2026-12-04): a field
+    /// name folded onto the next line (`Ccwhere.test\r\n :cC: ...`) passed for a proper name
+    /// once the fold was trimmed, so the field was kept; mail-parser reads a Cc out of it.
+    /// A name must now sit on the field's first line, and such a field is dropped.
+    #[test]
+    fn a_field_name_folded_onto_the_next_line_is_dropped() {
+        let body = b"Ccwhere.test\r\n :cC:=?u\xff\xff: =?ua@x.testt, new@tx.test, xcheaders s\r\n\
+\r\nbody\r\n";
+        let out = for_envelope(body, &rcpts(&["ANN@x.test", "j@x"])).unwrap();
+        assert_eq!(receivers(&out), vec!["ann@x.test", "j@x"]);
+        assert_eq!(out, b"Bcc: ANN@x.test, j@x\r\n\r\nbody\r\n");
+        // Spaces or tabs before the colon are still a name (RFC 5322's obsolete syntax).
+        let body = b"To \t: a@x.test\r\nSubject : s\r\n\r\nbody\r\n";
+        assert_eq!(for_envelope(body, &rcpts(&["a@x.test"])), Ok(body.to_vec()));
+    }
+
+    /// Found by `mime_convert` (a random run, 2026-12-04): `Cc: =?utf-7?q?Je+37BCrg.nj@x.test?=`
+    /// ending the input names an address when the whole message is parsed and none when
+    /// the field is parsed alone, so the field was kept as naming no one else.
+    #[test]
+    fn a_field_the_whole_message_reads_otherwise_is_rewritten() {
+        let body = b"Cc: =?utf-7?q?Je+37BCrg.nj@x.test?=(@+s+)+++";
+        assert_eq!(receivers(body).len(), 1, "the whole message names one");
+        let out = for_envelope(body, &rcpts(&["a@xere.test"])).unwrap();
+        assert_eq!(out, b"Bcc: a@xere.test\r\n");
+        assert_eq!(receivers(&out), vec!["a@xere.test"]);
+    }
+
+    /// The read-back check: a header a parser reads anyone else from is refused, whatever
+    /// the rewrite got wrong (here, the field the rewrite once kept by mistake).
+    #[test]
+    fn a_result_naming_anyone_else_is_refused() {
+        let wrong = b"Bcc: ann@x.test\r\nCcwhere.test\r\n :cC: stranger@x.test\r\n\r\nbody\r\n";
+        assert_eq!(
+            names_only(wrong.to_vec(), &rcpts(&["ann@x.test"])),
+            Err(HeaderUnsafe)
+        );
+        let right = b"Bcc: ann@x.test\r\n\r\nbody\r\n";
+        assert_eq!(
+            names_only(right.to_vec(), &rcpts(&["ANN@x.test"])),
+            Ok(right.to_vec())
+        );
+    }
+
     #[test]
     fn a_list_address_in_to_receives_nothing() {
         let body = b"From: List <list@example.com>\r\nTo: Newsletter <newsletter@example.com>\r\n\
 Subject: Issue 7\r\n\r\nhello\r\n";
-        let out = for_envelope(body, &rcpts(&["subscriber@example.org"]));
+        let out = for_envelope(body, &rcpts(&["subscriber@example.org"])).unwrap();
         assert_eq!(receivers(&out), vec!["subscriber@example.org"]);
         let text = String::from_utf8(out).unwrap();
         assert!(!text.contains("newsletter@"), "{text}");
@@ -336,7 +430,8 @@ Bcc: secret@x.test, hid@x.test\r\nSubject: s\r\n\r\nbody\r\n"
         let out = for_envelope(
             body,
             &rcpts(&["ANN@x.test", "j@x.test", "hid@x.test", "new@x.test"]),
-        );
+        )
+        .unwrap();
         assert_eq!(
             receivers(&out),
             vec!["ann@x.test", "hid@x.test", "j@x.test", "new@x.test"]
@@ -357,12 +452,12 @@ Bcc: secret@x.test, hid@x.test\r\nSubject: s\r\n\r\nbody\r\n"
     #[test]
     fn headers_naming_only_envelope_recipients_are_left_alone() {
         let body = b"To: A <a@x.test>\r\nSubject: s\r\n\r\nhi\r\n";
-        let out = for_envelope(body, &rcpts(&["a@x.test", "b@x.test"]));
+        let out = for_envelope(body, &rcpts(&["a@x.test", "b@x.test"])).unwrap();
         assert_eq!(
             out,
             b"Bcc: b@x.test\r\nTo: A <a@x.test>\r\nSubject: s\r\n\r\nhi\r\n"
         );
-        assert_eq!(for_envelope(body, &rcpts(&["a@x.test"])), body.to_vec());
+        assert_eq!(for_envelope(body, &rcpts(&["a@x.test"])), Ok(body.to_vec()));
     }
 
     #[test]
@@ -373,7 +468,7 @@ Bcc: secret@x.test, hid@x.test\r\nSubject: s\r\n\r\nbody\r\n"
         let body = b" gone@x.test\r\nBcc: secret@x.test, hid@x.test\r\nt\r\n\
 Cc: =?utf-8?q?J=C3=BCrgen?= <j@x.test>,\r\n gone@x.test\r\nBcc: secret@x.test, hid@x.test\r\n\
 Subject: s\r\n\r\nbody\r\n";
-        let out = for_envelope(body, &rcpts(&["ANN@x.test"]));
+        let out = for_envelope(body, &rcpts(&["ANN@x.test"])).unwrap();
         assert_eq!(receivers(&out), vec!["ann@x.test"]);
         let text = String::from_utf8_lossy(&out);
         assert!(!text.contains("gone@"), "{text}");
@@ -383,7 +478,7 @@ Subject: s\r\n\r\nbody\r\n";
         );
         // Headers naming only envelope recipients: the same when the Bcc is added.
         let body = b"\t other@x.test\r\nTo: a@x.test\r\n\r\nhi\r\n";
-        let out = for_envelope(body, &rcpts(&["a@x.test", "b@x.test"]));
+        let out = for_envelope(body, &rcpts(&["a@x.test", "b@x.test"])).unwrap();
         assert_eq!(out, b"Bcc: b@x.test\r\nTo: a@x.test\r\n\r\nhi\r\n");
     }
 
@@ -393,7 +488,7 @@ Subject: s\r\n\r\nbody\r\n";
         // and mail-parser reads it as a Cc (Graph could too).
         let body = b"To: a@x.test\r\n:cc: secret@elsewhere.test\r\nT\xb8o: c@x.test\r\n\
 Subject: s\r\n\r\nbody\r\n";
-        let out = for_envelope(body, &rcpts(&["a@x.test", "b@x.test"]));
+        let out = for_envelope(body, &rcpts(&["a@x.test", "b@x.test"])).unwrap();
         assert_eq!(receivers(&out), vec!["a@x.test", "b@x.test"]);
         assert_eq!(
             out,

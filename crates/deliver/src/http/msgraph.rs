@@ -177,7 +177,17 @@ impl MsGraphDeliverer {
         rcpts: &[String],
         message_id: Option<String>,
     ) -> DeliveryReport {
-        let mime = mime::for_envelope(message.body.whole().unwrap_or_default(), rcpts);
+        let Ok(mime) = mime::for_envelope(message.body.whole().unwrap_or_default(), rcpts) else {
+            return DeliveryReport::uniform(
+                "msgraph",
+                rcpts,
+                Verdict::Permanent,
+                None,
+                "5.6.0 Microsoft Graph reads recipients from the message's headers, and this \
+                 message's header could not be rewritten so that it names only the envelope \
+                 recipients",
+            );
+        };
         let body = base64::engine::general_purpose::STANDARD.encode(&mime);
         let mut fresh = false;
         loop {
