@@ -642,6 +642,67 @@ async fn users_are_listed_changed_and_disabled_within_their_account() {
     assert_error(&relogin, StatusCode::UNAUTHORIZED, "invalid_credentials");
 }
 
+/// An update's audit entry holds what it changed and nothing else: a form that sends every
+/// field (the panel's sandbox settings) records only the fields whose values differ, and
+/// saving it again unchanged records nothing.
+#[tokio::test]
+async fn an_update_is_audited_with_only_what_it_changed() {
+    let api = Api::new().await;
+    let admin = api.admin_token().await;
+    let (account, _key) = api.account(&admin, "acme", "acme.test").await;
+    let (_, owner) = api.user(&admin, account, "owner@acme.test", "owner").await;
+    let path = format!("/accounts/{account}");
+    let form = json!({
+        "sandbox": false,
+        "capture_retention_count": 50,
+        "capture_retention_days": null,
+        "capture_release_allowlist": null,
+        "capture_chaos": null,
+    });
+    let updates = || async {
+        let audit = api
+            .call(
+                Method::GET,
+                &format!("/audit-logs?account_id={account}"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(audit.status, StatusCode::OK, "{}", audit.text);
+        audit.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "update")
+            .map(|e| e["changes"].clone())
+            .collect::<Vec<_>>()
+    };
+    let saved = api
+        .call(Method::PUT, &path, Some(&owner), Some(form.clone()))
+        .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.text);
+    assert_eq!(
+        updates().await,
+        vec![json!({ "capture_retention_count": 50 })]
+    );
+    // The same form again: nothing changed, nothing recorded.
+    let again = api
+        .call(Method::PUT, &path, Some(&owner), Some(form.clone()))
+        .await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.text);
+    assert_eq!(updates().await.len(), 1);
+    // Back to the default: the new value is null.
+    let mut reset = form.clone();
+    reset["capture_retention_count"] = json!(null);
+    reset["capture_retention_days"] = json!(7);
+    api.call(Method::PUT, &path, Some(&owner), Some(reset))
+        .await;
+    assert_eq!(
+        updates().await.first(),
+        Some(&json!({ "capture_retention_count": null, "capture_retention_days": 7 }))
+    );
+}
+
 /// Sandbox mode: owners (an API key too) and admins turn it on; only a logged-in owner or
 /// an admin turns it off; members and other tenants cannot touch it; every change is an
 /// audit entry naming who made it.

@@ -306,7 +306,7 @@ async fn update_account(
         .update_account(id, &update, now_ms())
         .await?
         .ok_or_else(ApiError::not_found)?;
-    audit_update(&state, &who, id, &body, &update, status_change).await?;
+    audit_update(&state, &who, &before, &account, status_change).await?;
     audit_sandbox_change(&state, &who, &before, &account).await?;
     Ok(axum::Json(account.into()))
 }
@@ -395,37 +395,55 @@ fn checked_update(
     Ok((domains, status))
 }
 
-/// The `update` audit entry, unless only sandbox mode changed (that has entries of its
-/// own): the fields changed, and a status change with what it did to mail and sessions.
+/// The `update` audit entry: the fields whose values changed, with their new values (a
+/// form that sends every field records only what it changed), and a status change with
+/// what it did to mail and sessions. Nothing changed, or only sandbox mode (that has entries
+/// of its own): no entry.
 async fn audit_update(
     state: &ApiState,
     who: &Principal,
-    id: i64,
-    body: &UpdateAccount,
-    update: &AccountUpdate,
+    before: &Account,
+    after: &Account,
     status_change: Option<(AccountStatus, serde_json::Value)>,
 ) -> Result<(), ApiError> {
-    let mut changes = serde_json::to_value(update).unwrap_or_default();
-    if let Some(map) = changes.as_object_mut() {
-        map.remove("sandbox");
-    }
+    let mut changes = changed_fields(before, after);
     if let Some((status, lifecycle)) = status_change {
-        changes["status"] = status.as_str().into();
-        changes["lifecycle"] = lifecycle;
+        changes.insert("status".into(), status.as_str().into());
+        changes.insert("lifecycle".into(), lifecycle);
     }
-    let only_sandbox = body.sandbox.is_some()
-        && body.name.is_none()
-        && body.email.is_none()
-        && body.allowed_domains.is_none()
-        && body.monthly_limit.is_none()
-        && body.allow_any_local_part.is_none()
-        && body.status.is_none();
-    if !only_sandbox {
+    if !changes.is_empty() {
         state
-            .audit(who, Some(id), "update", "account", id, changes)
+            .audit(
+                who,
+                Some(after.id),
+                "update",
+                "account",
+                after.id,
+                serde_json::Value::Object(changes),
+            )
             .await?;
     }
     Ok(())
+}
+
+/// The account's fields that differ between `before` and `after`, with their new values;
+/// not the timestamps, the status (audited with its consequences) or sandbox mode.
+fn changed_fields(before: &Account, after: &Account) -> serde_json::Map<String, serde_json::Value> {
+    let view = |a: &Account| serde_json::to_value(AccountView::from(a.clone())).unwrap_or_default();
+    let (before, after) = (view(before), view(after));
+    let mut changes = serde_json::Map::new();
+    if let (Some(before), Some(after)) = (before.as_object(), after.as_object()) {
+        for (field, value) in after {
+            let skipped = matches!(
+                field.as_str(),
+                "id" | "created_at" | "updated_at" | "status" | "sandbox"
+            );
+            if !skipped && before.get(field) != Some(value) {
+                changes.insert(field.clone(), value.clone());
+            }
+        }
+    }
+    changes
 }
 
 /// Each change of sandbox mode is an entry of its own, easy to find: who turned it on or
