@@ -75,9 +75,12 @@ try {
   check((await page.textContent(`li.inbox-row[data-id="${MESSAGE_ID}"]`)).includes("from-panel"), "the list row shows the tag");
 
   begin("synthetic feedback");
-  await page.goto(`${PANEL}/inbox?id=${MESSAGE_ID}`);
+  // Opened (by the script) from a search: the form comes back to the message in that search.
+  await page.click(`a.inbox-open[data-id="${MESSAGE_ID}"]`);
+  await page.waitForSelector(`.feedback-form input[name=q][value="tag:from-panel"]`, { state: "attached" });
   await page.click(".feedback-form button[value=bounced]");
-  await page.waitForURL(new RegExp(`/inbox\\?id=${MESSAGE_ID}$`));
+  await page.waitForURL(new RegExp(`/inbox\\?id=${MESSAGE_ID}&q=tag%3Afrom-panel$`));
+  check(await page.locator(`li.inbox-row[data-id="${MESSAGE_ID}"]`).count() === 1, "back in the search's list");
   check(await page.locator(".message-events li[data-kind=bounced_hard]").count() === 1, "the synthetic bounce shows among the message's events");
   await page.goto(`${PANEL}/r/suppressions`);
   const suppressions = await page.textContent("main");

@@ -275,6 +275,10 @@ async fn message_fragment(
     match message_context(&state, &user, id, preview).await {
         Ok(mut context) => {
             context["me"] = json!({ "csrf": user.csrf });
+            // The pane's forms carry the list's scope back.
+            let scope = query.scope();
+            context["q"] = json!(scope.q);
+            context["account_id"] = json!(scope.account_id);
             match state.fragment("inbox_message.html", &context) {
                 Some(html) => axum::response::Html(html).into_response(),
                 None => StatusCode::INTERNAL_SERVER_ERROR.into_response(),

@@ -254,6 +254,10 @@ fn templates() -> minijinja::Environment<'static> {
             include_str!("templates/inbox_message.html"),
         ),
         (
+            "inbox_scope_fields.html",
+            include_str!("templates/inbox_scope_fields.html"),
+        ),
+        (
             "inbox_checks.html",
             include_str!("templates/inbox_checks.html"),
         ),

@@ -454,4 +454,66 @@ fn a_tenants_inbox_and_stream_show_only_its_own_mail() {
     // Without a session there is no stream.
     let (status, head, _) = panel(port, "GET", "/inbox/stream", &[], "");
     assert!(status == 303 && head.contains("/login"), "{head}");
+
+    // The sandbox settings: an owner edits them; a member sees them read-only (the API
+    // would refuse the save), and a save sent anyway changes nothing.
+    let (status, _, page) = panel(port, "GET", "/inbox/settings", &[("Cookie", &as_alpha)], "");
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("<button type=\"submit\">Save</button>"),
+        "{page}"
+    );
+    assert!(!page.contains("Read-only"), "{page}");
+    let (status, member) = sluice_testkit::http_json(
+        sluice.ports.http,
+        "POST",
+        "/api/v1/users",
+        Some(&admin),
+        Some(
+            &json!({ "email": "member@alpha.test", "password": PASSWORD, "role": "member",
+            "account_id": alpha.account }),
+        ),
+    );
+    assert_eq!(status, 201, "{member}");
+    let as_member = format!("sluice_session={}", panel_login(port, "member@alpha.test"));
+    let (status, _, page) = panel(
+        port,
+        "GET",
+        "/inbox/settings",
+        &[("Cookie", &as_member)],
+        "",
+    );
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("Read-only") && page.contains("<fieldset class=\"plain\" disabled>"),
+        "{page}"
+    );
+    assert!(!page.contains(">Save</button>"), "{page}");
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the settings form's CSRF token");
+    let (status, _, _) = panel(
+        port,
+        "POST",
+        "/inbox/settings",
+        &[
+            ("Cookie", &as_member),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        &format!(
+            "csrf={csrf}&account_id={}&capture_retention_count=1",
+            alpha.account
+        ),
+    );
+    assert_eq!(status, 403);
+    let (_, account) = sluice_testkit::http_json(
+        sluice.ports.http,
+        "GET",
+        &format!("/api/v1/accounts/{}", alpha.account),
+        Some(&alpha.key),
+        None,
+    );
+    assert_eq!(account["capture_retention_count"], json!(null), "{account}");
 }

@@ -72,6 +72,8 @@ pub(super) async fn settings_page(
             "allowlist": account.capture_release_allowlist.as_deref().map(|l| l.join("\n")),
             "stages": stages,
             "saved": query.saved.is_some(),
+            // The API lets owners and admins change them; others see them read-only.
+            "editable": user.role >= sluice_core::Role::Owner,
         }),
     )
 }

@@ -80,6 +80,14 @@ fn no_message(state: &PanelState, user: &PanelUser) -> Response {
     )
 }
 
+/// `/inbox` open on message `id`, in the search and account the form came from.
+fn back_to_message(pairs: &[(String, String)], id: i64) -> String {
+    let id = id.to_string();
+    super::selection(pairs)
+        .scope
+        .inbox_url(&[("id", Some(&id))])
+}
+
 /// Fires synthetic feedback (`kind`, for `recipient`) through `POST /messages/{id}/feedback`.
 pub(super) async fn feedback(
     State(state): State<PanelState>,
@@ -94,8 +102,8 @@ pub(super) async fn feedback(
         body["recipient"] = json!(recipient.trim());
     }
     let path = format!("/messages/{id}/feedback");
-    // Back to the message: its Events show the result.
-    let back = format!("/inbox?id={id}");
+    // Back to the message (its Events show the result), in the list's scope.
+    let back = back_to_message(&pairs, id);
     act(&state, &user, Method::POST, &path, Some(body), &back).await
 }
 
@@ -119,7 +127,7 @@ pub(super) async fn set_tags(
     };
     let tags = tags_field(field(&pairs, "tags").unwrap_or_default());
     let path = format!("/messages/{id}/tags");
-    let back = format!("/inbox?id={id}");
+    let back = back_to_message(&pairs, id);
     act(
         &state,
         &user,
@@ -134,6 +142,22 @@ pub(super) async fn set_tags(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_form_goes_back_to_its_message_in_the_lists_scope() {
+        let form = |fields: &[(&str, &str)]| -> Vec<(String, String)> {
+            fields
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let scoped = form(&[("id", "12"), ("q", "tag:a b"), ("account_id", "7")]);
+        assert_eq!(
+            back_to_message(&scoped, 12),
+            "/inbox?id=12&q=tag%3Aa%20b&account_id=7"
+        );
+        assert_eq!(back_to_message(&form(&[("id", "12")]), 12), "/inbox?id=12");
+    }
 
     #[test]
     fn a_tags_field_splits_on_commas_and_spaces() {

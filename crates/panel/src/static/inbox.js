@@ -131,7 +131,11 @@ document.addEventListener("DOMContentLoaded", () => {
   };
 
   const open = async (id, push = true) => {
-    const answer = await fetch(`/inbox/messages/${Number(id)}`, { credentials: "same-origin" });
+    // The scope (search, account) goes along: the pane's forms come back to it.
+    const scoped = scopeQuery.toString();
+    const answer = await fetch(`/inbox/messages/${Number(id)}${scoped ? `?${scoped}` : ""}`, {
+      credentials: "same-origin",
+    });
     if (!answer.ok) {
       const note = document.createElement("p");
       note.className = "error";
