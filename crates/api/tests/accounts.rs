@@ -642,6 +642,20 @@ async fn users_are_listed_changed_and_disabled_within_their_account() {
     assert_error(&relogin, StatusCode::UNAUTHORIZED, "invalid_credentials");
 }
 
+/// The account's audit entries, newest first, as the admin reads them.
+async fn audit_entries(api: &Api, admin: &str, account: i64) -> Vec<serde_json::Value> {
+    let audit = api
+        .call(
+            Method::GET,
+            &format!("/audit-logs?account_id={account}"),
+            Some(admin),
+            None,
+        )
+        .await;
+    assert_eq!(audit.status, StatusCode::OK, "{}", audit.text);
+    audit.body["items"].as_array().cloned().unwrap_or_default()
+}
+
 /// An update's audit entry holds what it changed and nothing else: a form that sends every
 /// field (the panel's sandbox settings) records only the fields whose values differ, and
 /// saving it again unchanged records nothing.
@@ -660,19 +674,9 @@ async fn an_update_is_audited_with_only_what_it_changed() {
         "capture_chaos": null,
     });
     let updates = || async {
-        let audit = api
-            .call(
-                Method::GET,
-                &format!("/audit-logs?account_id={account}"),
-                Some(&admin),
-                None,
-            )
-            .await;
-        assert_eq!(audit.status, StatusCode::OK, "{}", audit.text);
-        audit.body["items"]
-            .as_array()
-            .unwrap()
-            .iter()
+        audit_entries(&api, &admin, account)
+            .await
+            .into_iter()
             .filter(|e| e["action"] == "update")
             .map(|e| e["changes"].clone())
             .collect::<Vec<_>>()
@@ -776,17 +780,8 @@ async fn sandbox_mode_goes_on_by_any_owner_and_off_only_by_a_login() {
     assert_eq!(bad.status.as_u16() / 100, 4, "{}", bad.text);
     assert!(bad.body["error"]["code"].is_string(), "{}", bad.text);
 
-    let audit = api
-        .call(
-            Method::GET,
-            &format!("/audit-logs?account_id={account}"),
-            Some(&admin),
-            None,
-        )
-        .await;
-    let mut changes: Vec<(String, String)> = audit.body["items"]
-        .as_array()
-        .unwrap()
+    let mut changes: Vec<(String, String)> = audit_entries(&api, &admin, account)
+        .await
         .iter()
         .filter(|e| e["action"].as_str().unwrap().starts_with("sandbox_"))
         .map(|e| {
