@@ -151,6 +151,10 @@ async fn send_refuses_header_injection_and_policy_breaches_storing_nothing() {
             "attachments",
             json!([{ "filename": "a\r\nBcc: e.txt", "content_type": "text/plain", "content": "eA==" }]),
         ),
+        with(
+            "attachments",
+            json!([{ "filename": "a.txt", "content_type": format!("text/{}", "x".repeat(1100)), "content": "eA==" }]),
+        ),
         with("tags", json!(["a\nb"])),
     ];
     for body in attempts {

@@ -122,13 +122,17 @@ pub fn decode_attachment(
             "{field}.filename is not a file name"
         )));
     }
-    let valid_type = content_type.split_once('/').is_some_and(|(a, b)| {
-        !a.is_empty()
-            && !b.is_empty()
-            && content_type
+    // RFC 6838 §4.2: a type and a subtype name of 1 to 127 characters each. Unbounded,
+    // a Content-Type line outgrew RFC 5322's 998 octets (found by fuzzing `send_json`).
+    let name = |part: &str| {
+        (1..=127).contains(&part.len())
+            && part
                 .bytes()
-                .all(|c| c.is_ascii_alphanumeric() || b"/+-.".contains(&c))
-    });
+                .all(|c| c.is_ascii_alphanumeric() || b"+-.".contains(&c))
+    };
+    let valid_type = content_type
+        .split_once('/')
+        .is_some_and(|(a, b)| name(a) && name(b));
     if !valid_type {
         return Err(ComposeError::new(format!(
             "{field}.content_type is not a media type"
@@ -260,6 +264,23 @@ mod tests {
             message_id: "id@relay.test",
             date_secs: 1_700_000_000,
         })
+    }
+
+    /// Found by `send_json` (a random run of 8 minutes, 2026-12-04): an attachment's
+    /// `content_type` of 1,100 characters was written on one Content-Type line of 1,112
+    /// octets, past RFC 5322's 998.
+    #[test]
+    fn a_media_type_is_at_most_127_and_127_characters() {
+        let long = format!("text/{}plain", "x".repeat(1100));
+        assert!(decode_attachment(0, "a.txt", &long, "aGk=").is_err());
+        assert!(decode_attachment(0, "a.txt", "text/plain/x", "aGk=").is_err());
+        let longest = format!("{}/{}", "a".repeat(127), "b".repeat(127));
+        let file = decode_attachment(0, &"f".repeat(3000), &longest, "aGk=").unwrap();
+        let raw = built("hi", vec![file]).unwrap();
+        assert!(crlf_only(&raw));
+        for line in raw.split(|b| *b == b'\n') {
+            assert!(line.len() <= 999, "a line of {} octets", line.len());
+        }
     }
 
     #[test]
