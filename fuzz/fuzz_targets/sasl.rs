@@ -16,11 +16,16 @@ fuzz_target!(|data: &[u8]| {
             decode_plain(&encode_base64(again.as_bytes())),
             Ok(credentials.clone())
         );
-        // `Debug` never depends on the password: the same credentials with another
-        // password show the same. (A substring check would trip on the username's escapes:
-        // a password `UUU\` is "in" `"UUU\u{5}"`.)
+        // `Debug` never depends on the password: the same credentials with a password that
+        // differs at every character show the same. (A substring check would trip on the
+        // username's escapes: a password `UUU\` is "in" `"UUU\u{5}"`.)
         let mut other = credentials.clone();
-        other.password = format!("{}x", credentials.password);
+        other.password = credentials
+            .password
+            .chars()
+            .map(|c| if c == 'a' { 'b' } else { 'a' })
+            .collect::<String>()
+            + "a";
         assert_eq!(
             format!("{credentials:?}"),
             format!("{other:?}"),

@@ -16,12 +16,21 @@ pub fn addresses(header: Option<&Address<'_>>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Every recipient the message's To, Cc and Bcc headers name.
+/// Every recipient the message's To, Cc and Bcc fields name: all of them, not only the last
+/// of each kind (mail-parser's `to()`).
 pub fn header_recipients(message: &Message<'_>) -> Vec<String> {
-    let mut all = addresses(message.to());
-    all.extend(addresses(message.cc()));
-    all.extend(addresses(message.bcc()));
-    all
+    message
+        .all_to()
+        .chain(message.all_cc())
+        .chain(message.all_bcc())
+        .flat_map(|list| addresses(Some(list)))
+        .collect()
+}
+
+/// The message's header block parsed, the body left alone (what recipients a service reads
+/// from it, without decoding every part).
+fn parse_header_block(body: &[u8]) -> Option<Message<'_>> {
+    MessageParser::default().parse_headers(body)
 }
 
 pub fn parse(body: &[u8]) -> Option<Message<'_>> {
@@ -86,12 +95,12 @@ pub fn for_envelope(body: &[u8], rcpts: &[String]) -> Result<Vec<u8>, HeaderUnsa
 /// `out` when a lenient parser reads no one but `rcpts` from its To, Cc and Bcc.
 fn names_only(out: Vec<u8>, rcpts: &[String]) -> Result<Vec<u8>, HeaderUnsafe> {
     let wanted: Vec<String> = rcpts.iter().map(|r| r.to_ascii_lowercase()).collect();
-    let parsed = parse(&out).ok_or(HeaderUnsafe)?;
+    let parsed = parse_header_block(&out).ok_or(HeaderUnsafe)?;
+    // Anything with an `@` counts: a service may deliver to what our own check would call
+    // malformed (`x@host.`, `a..b@x`).
     let stranger = header_recipients(&parsed)
         .into_iter()
-        // Only a mailbox can receive anything; a lenient parser also calls garbage an
-        // address (a field cut off at the end of the message).
-        .filter(|address| sluice_core::validate_mailbox(address).is_ok())
+        .filter(|address| address.contains('@'))
         .any(|address| !wanted.contains(&address));
     if stranger {
         return Err(HeaderUnsafe);
@@ -122,7 +131,7 @@ pub fn rewrite_for_envelope(body: &[u8], rcpts: &[String]) -> Vec<u8> {
     // The message as a whole may read otherwise than its fields one by one (an address an
     // encoded word spans, read only where the field ends the input): anyone else the
     // whole reading names calls for the rewrite too.
-    let mut stranger = parse(body).is_some_and(|whole| {
+    let mut stranger = parse_header_block(body).is_some_and(|whole| {
         header_recipients(&whole)
             .iter()
             .any(|address| !wanted.contains(address))
@@ -401,6 +410,20 @@ c C:=?u\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\
             names_only(wrong.to_vec(), &rcpts(&["ann@x.test"])),
             Err(HeaderUnsafe)
         );
+        // Every To, Cc and Bcc field is read, not only the last of each kind; anything with
+        // an `@` counts, well-formed or not.
+        for wrong in [
+            &b"To: stranger@x.test\r\nTo: ann@x.test\r\n\r\nbody\r\n"[..],
+            b"Cc: stranger@x.test\r\nCc: ann@x.test\r\nBcc: x@y\r\nBcc: ann@x.test\r\n\r\nb\r\n",
+            b"To: ann@x.test, stranger@host.\r\n\r\nbody\r\n",
+        ] {
+            assert_eq!(
+                names_only(wrong.to_vec(), &rcpts(&["ann@x.test"])),
+                Err(HeaderUnsafe),
+                "{}",
+                String::from_utf8_lossy(wrong)
+            );
+        }
         let right = b"Bcc: ann@x.test\r\n\r\nbody\r\n";
         assert_eq!(
             names_only(right.to_vec(), &rcpts(&["ANN@x.test"])),
@@ -447,6 +470,14 @@ Bcc: secret@x.test, hid@x.test\r\nSubject: s\r\n\r\nbody\r\n"
         assert_eq!(parsed.subject(), Some("s"));
         let text = String::from_utf8_lossy(&out);
         assert!(!text.contains("secret@") && !text.contains("gone@") && !text.contains("other@"));
+    }
+
+    #[test]
+    fn every_to_field_is_rewritten_not_only_the_last() {
+        let body = b"To: stranger@x.test\r\nTo: Ann <ann@x.test>\r\nSubject: s\r\n\r\nhi\r\n";
+        let out = for_envelope(body, &rcpts(&["ann@x.test"])).unwrap();
+        assert_eq!(receivers(&out), vec!["ann@x.test"]);
+        assert!(!String::from_utf8_lossy(&out).contains("stranger"));
     }
 
     #[test]
