@@ -262,7 +262,7 @@ impl DkimKey {
 
 /// The domain of the message's From address, lower case.
 pub fn from_domain(message: &[u8]) -> Option<String> {
-    let parsed = crate::http::mime::parse(message)?;
+    let parsed = crate::http::mime::parse_header_block(message)?;
     let address = parsed.from()?.first()?.address()?.to_string();
     sluice_core::domain_of(&address).map(|d| d.to_ascii_lowercase())
 }

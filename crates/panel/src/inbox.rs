@@ -103,6 +103,11 @@ impl Scope {
         )
     }
 
+    /// `/inbox` in this scope, open on message `id`.
+    fn message_url(&self, id: i64) -> String {
+        self.inbox_url(&[("id", Some(&id.to_string()))])
+    }
+
     /// `/inbox` in this scope, with `extra` pairs.
     fn inbox_url(&self, extra: &[(&str, Option<&str>)]) -> String {
         let mut pairs = extra.to_vec();
@@ -430,7 +435,7 @@ async fn mark_read(
         .collect();
     let mut back = chosen.scope.inbox_url(&[]);
     if let [one] = chosen.ids.as_slice() {
-        back = chosen.scope.inbox_url(&[("id", Some(&one.to_string()))]);
+        back = chosen.scope.message_url(*one);
     }
     each_then_back(&state, &user, calls, back, scripted(&headers)).await
 }

@@ -29,7 +29,7 @@ pub fn header_recipients(message: &Message<'_>) -> Vec<String> {
 
 /// The message's header block parsed, the body left alone (what recipients a service reads
 /// from it, without decoding every part).
-fn parse_header_block(body: &[u8]) -> Option<Message<'_>> {
+pub fn parse_header_block(body: &[u8]) -> Option<Message<'_>> {
     MessageParser::default().parse_headers(body)
 }
 

@@ -134,7 +134,7 @@ impl Deliverer for MsGraphDeliverer {
         let message_id = message
             .body
             .whole()
-            .and_then(mime::parse)
+            .and_then(mime::parse_header_block)
             .and_then(|m| m.message_id().map(str::to_string));
         // Graph reads the recipients from the headers: an address no header carries
         // safely is refused rather than sent where a parser would misread it.

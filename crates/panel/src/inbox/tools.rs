@@ -82,10 +82,7 @@ fn no_message(state: &PanelState, user: &PanelUser) -> Response {
 
 /// `/inbox` open on message `id`, in the search and account the form came from.
 fn back_to_message(pairs: &[(String, String)], id: i64) -> String {
-    let id = id.to_string();
-    super::selection(pairs)
-        .scope
-        .inbox_url(&[("id", Some(&id))])
+    super::selection(pairs).scope.message_url(id)
 }
 
 /// Fires synthetic feedback (`kind`, for `recipient`) through `POST /messages/{id}/feedback`.
