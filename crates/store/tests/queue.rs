@@ -1886,3 +1886,63 @@ async fn account_status_holds_releases_and_cancels_its_mail_and_ends_its_session
     let account = store.account(account).await.unwrap().unwrap();
     assert_eq!(account.state(), AccountStatus::Deleted);
 }
+
+async fn page_size_of(url: &str) -> i64 {
+    use sqlx::Connection;
+    let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+    sqlx::query_scalar("PRAGMA page_size")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+}
+
+/// A database Sluice creates has small pages (each commit writes its changed pages whole:
+/// issue N's write amplification); one made before keeps its own size and works as before.
+#[tokio::test]
+async fn sqlite_pages_are_small_in_a_new_database_and_kept_in_an_old_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let new = format!("sqlite://{}", dir.path().join("new.db").display());
+    drop(
+        sluice_store::open(&new, &OpenOptions::default())
+            .await
+            .unwrap(),
+    );
+    assert_eq!(page_size_of(&new).await, 1024);
+
+    // As an earlier Sluice left it: 4 KiB pages, WAL, a table already made.
+    let old = format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display());
+    {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect(&old).await.unwrap();
+        for sql in [
+            "PRAGMA page_size = 4096",
+            "PRAGMA journal_mode = WAL",
+            "CREATE TABLE before_upgrade (x INTEGER)",
+        ] {
+            sqlx::query(sql).execute(&mut conn).await.unwrap();
+        }
+        conn.close().await.unwrap();
+    }
+    let store = sluice_store::open(&old, &OpenOptions::default())
+        .await
+        .unwrap();
+    let account = store
+        .create_account(
+            NewAccount {
+                name: "t".into(),
+                email: "t@example.com".into(),
+                password_hash: "x".into(),
+                allowed_domains: vec!["example.com".into()],
+            },
+            1,
+        )
+        .await
+        .unwrap();
+    let ids = store
+        .enqueue_messages(&[message(account.id, 1)], 2)
+        .await
+        .unwrap();
+    assert_eq!(store.message(ids[0]).await.unwrap().unwrap().id, ids[0]);
+    drop(store);
+    assert_eq!(page_size_of(&old).await, 4096);
+}

@@ -6,7 +6,10 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use std::io::IoSliceMut;
+
 use rustix::fs::{FallocateFlags, fallocate};
+use rustix::io::{ReadWriteFlags, preadv2};
 
 pub struct Segment {
     pub id: u64,
@@ -72,6 +75,29 @@ impl Segment {
 
     pub fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
         self.file.read_exact_at(buf, offset)
+    }
+
+    /// Reads what the page cache holds of `buf.len()` bytes at `offset`, never waiting for
+    /// the disk (`RWF_NOWAIT`): how many bytes it read, fewer (even none) when the rest is
+    /// not cached, the file ends, or the kernel cannot read without waiting.
+    pub fn read_cached_at(&self, buf: &mut [u8], offset: u64) -> usize {
+        let mut done = 0;
+        while done < buf.len() {
+            let mut slices = [IoSliceMut::new(&mut buf[done..])];
+            match preadv2(
+                &self.file,
+                &mut slices,
+                offset + done as u64,
+                ReadWriteFlags::NOWAIT,
+            ) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(rustix::io::Errno::INTR) => {}
+                // EAGAIN: not cached; EOPNOTSUPP / EINVAL: no RWF_NOWAIT here.
+                Err(_) => break,
+            }
+        }
+        done
     }
 
     pub fn sync(&self) -> std::io::Result<()> {

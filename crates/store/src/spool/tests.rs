@@ -329,3 +329,71 @@ async fn bodies_given_back_among_live_ones_free_every_block_they_used() {
         assert_eq!(read(&spool, body).await.len(), 5_000);
     }
 }
+
+/// Asks the kernel to drop the page cache of every segment file (clean pages go at once).
+fn drop_cached_pages(dir: &Path) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("seg-")
+        {
+            let file = std::fs::File::open(&path).unwrap();
+            rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_body_no_longer_in_the_page_cache_reads_back_from_the_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    for key in [None, Some(MasterKey::from_bytes([3; 32]))] {
+        let path = dir
+            .path()
+            .join(if key.is_some() { "sealed" } else { "plain" });
+        // Small segments: the body's chunks lie in more than one file.
+        let spool = open(&path, Vec::new(), key, 100_000);
+        let bytes = content(3 * BODY_CHUNK + 11, 5);
+        let stored = store_body(&spool, Vec::new(), &bytes).await.unwrap();
+        spool.sync(&[&stored.reference]).await.unwrap();
+        drop_cached_pages(&path);
+        assert_eq!(read(&spool, &stored).await, bytes);
+        // And again, now that the first read brought it back into the cache.
+        assert_eq!(read(&spool, &stored).await, bytes);
+    }
+}
+
+#[test]
+fn a_chunk_read_carries_on_where_the_cached_read_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Arc::new(Segment::create(dir.path(), 1).unwrap());
+    let second = Arc::new(Segment::create(dir.path(), 2).unwrap());
+    let a = content(10_000, 1);
+    let b = content(7_000, 2);
+    first.write_at(&a, 4096).unwrap();
+    second.write_at(&b, 0).unwrap();
+    // A chunk made of the end of `a` and the start of `b`.
+    let runs = vec![
+        (first.clone(), 4096 + 500, 9_500),
+        (second.clone(), 0, 6_000),
+    ];
+    let expected = [&a[500..], &b[..6_000]].concat();
+    for from in [0, 1, 4_096, 9_499, 9_500, 9_501, 15_499, 15_500] {
+        let mut out = vec![0; expected.len()];
+        out[..from].copy_from_slice(&expected[..from]);
+        assert_eq!(fill_from(&mut out, &runs, from, false).unwrap(), out.len());
+        assert_eq!(out, expected, "from {from}");
+    }
+    // From the page cache alone: as far as it holds the bytes (here, all of them), and
+    // never a wrong byte.
+    let mut out = vec![0; expected.len()];
+    let cached = fill_from(&mut out, &runs, 0, true).unwrap();
+    assert_eq!(out[..cached], expected[..cached]);
+    // Past the end of a segment file: the cached read stops short, the blocking read fails.
+    let beyond = vec![(second.clone(), 6_000, 2_000)];
+    let mut out = vec![0; 2_000];
+    assert!(fill_from(&mut out, &beyond, 0, true).unwrap() < 2_000);
+    assert!(fill_from(&mut out, &beyond, 0, false).is_err());
+}
