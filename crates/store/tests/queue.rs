@@ -54,19 +54,19 @@ async fn store_with(
             (Holder::Pg(db), url, store)
         }
     };
-    let account = store
-        .create_account(
-            NewAccount {
-                name: "t".into(),
-                email: "T@Example.com".into(),
-                password_hash: "x".into(),
-                allowed_domains: vec!["Example.com".into()],
-            },
-            1,
-        )
-        .await
-        .unwrap();
-    Some((holder, url, store, account.id))
+    let account = create_account(store.as_ref()).await;
+    Some((holder, url, store, account))
+}
+
+/// The account every case writes for (`T@Example.com`, domain `Example.com`).
+async fn create_account(store: &dyn Store) -> i64 {
+    let account = NewAccount {
+        name: "t".into(),
+        email: "T@Example.com".into(),
+        password_hash: "x".into(),
+        allowed_domains: vec!["Example.com".into()],
+    };
+    store.create_account(account, 1).await.unwrap().id
 }
 
 /// Runs each case once per backend, as `sqlite::case` and `postgres::case`.
@@ -1926,20 +1926,9 @@ async fn sqlite_pages_are_small_in_a_new_database_and_kept_in_an_old_one() {
     let store = sluice_store::open(&old, &OpenOptions::default())
         .await
         .unwrap();
-    let account = store
-        .create_account(
-            NewAccount {
-                name: "t".into(),
-                email: "t@example.com".into(),
-                password_hash: "x".into(),
-                allowed_domains: vec!["example.com".into()],
-            },
-            1,
-        )
-        .await
-        .unwrap();
+    let account = create_account(store.as_ref()).await;
     let ids = store
-        .enqueue_messages(&[message(account.id, 1)], 2)
+        .enqueue_messages(&[message(account, 1)], 2)
         .await
         .unwrap();
     assert_eq!(store.message(ids[0]).await.unwrap().unwrap().id, ids[0]);
