@@ -35,7 +35,8 @@ impl Default for StorageConfig {
     fn default() -> Self {
         StorageConfig {
             encrypt_bodies: false,
-            // One WAL cycle (the writer checkpoints at ~40 MB of WAL, and the checkpoint
+            // One WAL cycle (the writer checkpoints at 10,000 pages of WAL, 10 MB, or 40 MB in a
+            // database made before 1 KiB pages, and the checkpoint
             // may grow the database file by as much) plus the delivery log and its rotated
             // copy (2 × 5 MB), with room to spare.
             min_free_bytes: 100 * 1024 * 1024,

@@ -55,8 +55,9 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// WAL pages after which the writer checkpoints itself, on its commit path (SQLite's
 /// default is 1,000). Under steady writes the background checkpoint never finds the WAL
 /// fully copied (frames keep coming), so only the writer's own checkpoint lets the WAL
-/// start over from its beginning: at this size (about 40 MB), and then it has only the
-/// last 100 ms of pages left to copy.
+/// start over from its beginning: at this size (about 10 MB with 1 KiB pages, 40 MB in a
+/// database made earlier with 4 KiB ones), and then it has only the last 100 ms of pages
+/// left to copy.
 const WRITER_CHECKPOINT_PAGES: &str = "10000";
 
 impl SqliteStore {

@@ -459,11 +459,13 @@ impl SpoolWriter {
             offset,
             len,
         });
-        // Into the page cache on this thread: a chunk is at most 64 KiB (and its tag), and a
-        // buffered write waits only when the kernel holds writers back for too many dirty
-        // pages, which the spool's syncs (every accepted body's) keep far off. A trip to
-        // the blocking pool per chunk cost 15% of the throughput at 50 KB on two cores
-        // (issue N). Syncs, reads the cache cannot answer and hole punches stay there.
+        // Into the page cache on this thread: a chunk is at most 64 KiB (and its tag). A
+        // buffered write normally only copies; it can wait when the kernel holds writers
+        // back (dirty pages over its limits, which the spool's syncs of every accepted body
+        // keep low; memory reclaim; the file system's own locks and journal), and then
+        // this worker waits with it. Accepted as a trade: a trip to the blocking pool per
+        // chunk cost 15% of the throughput at 50 KB on two cores (issue N). Syncs, reads
+        // the cache cannot answer and hole punches stay on the blocking pool.
         segment.write_at(&bytes, offset).map_err(storage)?;
         self.written.written_epoch = self.spool.epoch.load(Ordering::Acquire);
         Ok(())
@@ -569,6 +571,7 @@ fn fill_from(
     from: usize,
     cached_only: bool,
 ) -> std::io::Result<usize> {
+    debug_assert_eq!(runs.iter().map(|r| r.2).sum::<usize>(), out.len());
     let mut start = 0;
     let mut filled = from;
     for (segment, offset, len) in runs {

@@ -77,9 +77,10 @@ impl Segment {
         self.file.read_exact_at(buf, offset)
     }
 
-    /// Reads what the page cache holds of `buf.len()` bytes at `offset`, never waiting for
-    /// the disk (`RWF_NOWAIT`): how many bytes it read, fewer (even none) when the rest is
-    /// not cached, the file ends, or the kernel cannot read without waiting.
+    /// Reads what the page cache holds of `buf.len()` bytes at `offset` without waiting for
+    /// the disk to answer (`RWF_NOWAIT`; the kernel may still start a readahead): how many
+    /// bytes it read, fewer (even none) when the rest is not cached, the file ends, or the
+    /// kernel cannot read without waiting.
     pub fn read_cached_at(&self, buf: &mut [u8], offset: u64) -> usize {
         let mut done = 0;
         while done < buf.len() {

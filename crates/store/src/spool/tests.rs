@@ -13,9 +13,10 @@ fn open(dir: &Path, live: Vec<Vec<u8>>, key: Option<MasterKey>, segment: u64) ->
         .0
 }
 
+/// Bytes that differ from one 256-byte run to the next (and so from one chunk to the next).
 fn content(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
-        .map(|i| (i as u8).wrapping_mul(31) ^ seed)
+        .map(|i| (i as u8).wrapping_mul(31) ^ seed ^ (i >> 8) as u8 ^ (i >> 16) as u8)
         .collect()
 }
 
@@ -330,19 +331,39 @@ async fn bodies_given_back_among_live_ones_free_every_block_they_used() {
     }
 }
 
-/// Asks the kernel to drop the page cache of every segment file (clean pages go at once).
-fn drop_cached_pages(dir: &Path) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with("seg-")
-        {
-            let file = std::fs::File::open(&path).unwrap();
-            rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed).unwrap();
-        }
+/// Asks the kernel to drop the page cache of every segment file (clean pages go at once),
+/// checks that it did, then reads the first `keep` bytes of the first segment back into the
+/// cache without readahead.
+fn drop_cached_pages(dir: &Path, keep: usize) {
+    use std::os::unix::fs::FileExt;
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| segment_id(&p.file_name().unwrap().to_string_lossy()).is_some())
+        .collect();
+    names.sort();
+    for path in &names {
+        let file = std::fs::File::open(path).unwrap();
+        rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+        let segment = Segment::reopen(path.clone(), 0, 0).unwrap();
+        let mut probe = [0; 4096];
+        assert_eq!(
+            segment.read_cached_at(&mut probe, 0),
+            0,
+            "{path:?} still cached: the test would not reach the disk"
+        );
+    }
+    if keep > 0 {
+        let file = std::fs::File::open(&names[0]).unwrap();
+        rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::Random).unwrap();
+        file.read_exact_at(&mut vec![0; keep], 0).unwrap();
+        let segment = Segment::reopen(names[0].clone(), 0, 0).unwrap();
+        let mut chunk = vec![0; BODY_CHUNK];
+        let cached = segment.read_cached_at(&mut chunk, 0);
+        assert!(
+            (keep..BODY_CHUNK).contains(&cached),
+            "{cached} bytes cached: the first chunk would not be read partly from the cache"
+        );
     }
 }
 
@@ -350,18 +371,20 @@ fn drop_cached_pages(dir: &Path) {
 async fn a_body_no_longer_in_the_page_cache_reads_back_from_the_disk() {
     let dir = tempfile::tempdir().unwrap();
     for key in [None, Some(MasterKey::from_bytes([3; 32]))] {
-        let path = dir
-            .path()
-            .join(if key.is_some() { "sealed" } else { "plain" });
-        // Small segments: the body's chunks lie in more than one file.
-        let spool = open(&path, Vec::new(), key, 100_000);
-        let bytes = content(3 * BODY_CHUNK + 11, 5);
-        let stored = store_body(&spool, Vec::new(), &bytes).await.unwrap();
-        spool.sync(&[&stored.reference]).await.unwrap();
-        drop_cached_pages(&path);
-        assert_eq!(read(&spool, &stored).await, bytes);
-        // And again, now that the first read brought it back into the cache.
-        assert_eq!(read(&spool, &stored).await, bytes);
+        // Nothing cached, or the first chunk's first page only (that chunk is then read
+        // partly from the cache and partly from the disk).
+        for keep in [0, 4096] {
+            let path = dir.path().join(format!("{}-{keep}", key.is_some()));
+            // Small segments: the body's chunks lie in more than one file.
+            let spool = open(&path, Vec::new(), key.clone(), 100_000);
+            let bytes = content(3 * BODY_CHUNK + 11, 5);
+            let stored = store_body(&spool, Vec::new(), &bytes).await.unwrap();
+            spool.sync(&[&stored.reference]).await.unwrap();
+            drop_cached_pages(&path, keep);
+            assert_eq!(read(&spool, &stored).await, bytes);
+            // And again, now that the first read brought it back into the cache.
+            assert_eq!(read(&spool, &stored).await, bytes);
+        }
     }
 }
 
