@@ -308,15 +308,10 @@ impl Acceptor {
                 answer: (!sync).then_some(SendAnswer::Queued),
             }),
         };
-        // The body's own sync, before it joins a group commit: sessions' body syncs then
-        // overlap the commits of the batches before theirs, and the commit finds it done.
-        if let (Some(storage), Some(reference)) = (&self.body_storage, message.body.reference())
-            && let Err(error) = storage.sync(&[reference]).await
-        {
-            warn!(%error, "message not stored: its body was not synced");
-            self.give_back(Some(reference.to_vec())).await;
-            return refused_for_storage("write");
-        }
+        // A stored body is synced by the group commit, once for its whole batch, before the
+        // transaction that names it (`write_queue`). Syncing each body here first, so the
+        // syncs overlapped the batch before, cost 11% of the throughput at 50 KB on two
+        // cores (a gate turn and a blocking-pool trip per message; fdatasync took 0.3 ms).
         let (id, message) = match self.committer.commit(message).await {
             Ok((Enqueued::New(id), message)) => (id, message),
             // Another request with this key committed first: nothing was written (the

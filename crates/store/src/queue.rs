@@ -603,7 +603,8 @@ macro_rules! impl_body_store_use {
     ($store:ty) => {
         impl $store {
             /// Makes the stored contents these messages name durable, before their rows
-            /// commit.
+            /// commit. When that fails no row is written, so nothing will name them: they
+            /// are given back, and the batch refused.
             async fn sync_bodies(&self, messages: &[NewMessage]) -> Result<(), StoreError> {
                 let references: Vec<&[u8]> =
                     messages.iter().filter_map(|m| m.body.reference()).collect();
@@ -615,10 +616,12 @@ macro_rules! impl_body_store_use {
                         "a stored body, and no body store configured".into(),
                     ));
                 };
-                store
-                    .sync(&references)
-                    .await
-                    .map_err($crate::queue::body_store_error)?;
+                if let Err(error) = store.sync(&references).await {
+                    store
+                        .release(references.iter().map(|r| r.to_vec()).collect())
+                        .await;
+                    return Err($crate::queue::body_store_error(error));
+                }
                 $crate::spool::crashpoint("body-synced");
                 Ok(())
             }
