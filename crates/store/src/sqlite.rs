@@ -257,3 +257,7 @@ impl_sql_store!(
              WHERE status = 'pending' AND next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until < $3) \
              ORDER BY next_attempt_at LIMIT $4)"
 );
+
+#[cfg(test)]
+#[path = "sqlite_tests.rs"]
+mod tests;
