@@ -35,10 +35,10 @@ impl Default for StorageConfig {
     fn default() -> Self {
         StorageConfig {
             encrypt_bodies: false,
-            // One WAL cycle (the writer checkpoints at 10,000 pages of WAL, 10 MB, or 40 MB in a
-            // database made before 1 KiB pages, and the checkpoint
-            // may grow the database file by as much) plus the delivery log and its rotated
-            // copy (2 × 5 MB), with room to spare.
+            // One WAL cycle (the writer checkpoints at 10,000 pages of WAL: 10 MB, or 40 MB in
+            // a database made before 1 KiB pages; the checkpoint may grow the database file by
+            // as much) plus the delivery log and its rotated copy (2 × 5 MB), with room to
+            // spare.
             min_free_bytes: 100 * 1024 * 1024,
             inline_body_bytes: 4096,
         }

@@ -2,11 +2,10 @@
 //! lock, synced as a whole, and given back by punching holes.
 
 use std::fs::{File, OpenOptions};
+use std::io::IoSliceMut;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-
-use std::io::IoSliceMut;
 
 use rustix::fs::{FallocateFlags, fallocate};
 use rustix::io::{ReadWriteFlags, preadv2};
