@@ -389,10 +389,19 @@ macro_rules! impl_queue_sql {
                 attempts: &[AttemptRecord],
                 now_ms: i64,
             ) -> Result<(Vec<$crate::Enqueued>, Vec<bool>), StoreError> {
-                self.sync_bodies(messages).await?;
-                let mut tx = self.write.begin().await?;
-                let fates = self.enqueue_in(&mut tx, messages, now_ms).await?;
-                let applied = Self::record_attempts_in(&mut tx, attempts).await?;
+                // The bodies' sync runs while the statements do (nothing they write is
+                // visible, or durable, before the commit), and ends before the commit starts:
+                // no committed row ever names a body that is not durable.
+                let statements = async {
+                    let mut tx = self.write.begin().await?;
+                    let fates = self.enqueue_in(&mut tx, messages, now_ms).await?;
+                    let applied = Self::record_attempts_in(&mut tx, attempts).await?;
+                    Ok::<_, StoreError>((tx, fates, applied))
+                };
+                let (synced, written) = tokio::join!(self.sync_bodies(messages), statements);
+                // A failed sync drops the transaction unfinished: it rolls back.
+                synced?;
+                let (tx, fates, applied) = written?;
                 tx.commit().await?;
                 Ok((fates, applied))
             }

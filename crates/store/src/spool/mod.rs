@@ -383,7 +383,10 @@ impl BodyStorage for Spool {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
             let epoch = inner.epoch.fetch_add(1, Ordering::AcqRel);
+            let started = std::time::Instant::now();
             let synced = segments.iter().try_for_each(|s| s.sync());
+            metrics::histogram!("sluice_spool_sync_seconds")
+                .record(started.elapsed().as_secs_f64());
             if synced.is_ok() {
                 for segment in &segments {
                     segment.durable.fetch_max(epoch + 1, Ordering::AcqRel);
