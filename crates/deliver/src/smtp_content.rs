@@ -18,6 +18,7 @@ use crate::deadline::CutSwitch;
 /// where a final CRLF is dropped before the end mark.
 #[derive(Debug)]
 pub(crate) struct WireChunks {
+    /// At most two bytes: the content's last ones so far.
     held: Vec<u8>,
     at_line_start: bool,
 }
@@ -25,32 +26,46 @@ pub(crate) struct WireChunks {
 impl Default for WireChunks {
     fn default() -> Self {
         WireChunks {
-            held: Vec::new(),
+            held: Vec::with_capacity(2),
             at_line_start: true,
         }
     }
 }
 
 impl WireChunks {
+    /// Appends to `out` the wire bytes of `chunk` (and of what was held) that can go now.
+    pub(crate) fn push_into(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
+        if self.held.len() + chunk.len() <= 2 {
+            self.held.extend_from_slice(chunk);
+            return;
+        }
+        out.reserve(self.held.len() + chunk.len() + chunk.len() / 512 + 8);
+        // Everything but the last two bytes of held-then-chunk goes now.
+        let keep_from_chunk = chunk.len().min(2);
+        let from_held = self.held.len() - (2 - keep_from_chunk);
+        let held = std::mem::take(&mut self.held);
+        self.stuff(&held[..from_held], out);
+        let (now, kept) = chunk.split_at(chunk.len() - keep_from_chunk);
+        self.stuff(now, out);
+        self.held = held;
+        self.held.drain(..from_held);
+        self.held.extend_from_slice(kept);
+    }
+
     /// The wire bytes of `chunk` (and of what was held) that can go now.
+    #[cfg(test)]
     pub(crate) fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
-        let mut input = std::mem::take(&mut self.held);
-        input.extend_from_slice(chunk);
-        let ready = input.len() - input.len().min(2);
-        let mut out = Vec::with_capacity(ready + ready / 512 + 8);
-        self.stuff(&input[..ready], &mut out);
-        self.held = input[ready..].to_vec();
+        let mut out = Vec::new();
+        self.push_into(chunk, &mut out);
         out
     }
 
-    /// What was held back, without a final CRLF, and the end mark.
-    pub(crate) fn finish(&mut self) -> Vec<u8> {
+    /// Appends to `out` what was held back, without a final CRLF, and the end mark.
+    pub(crate) fn finish_into(&mut self, out: &mut Vec<u8>) {
         let held = std::mem::take(&mut self.held);
         let tail = held.strip_suffix(b"\r\n").unwrap_or(&held);
-        let mut out = Vec::with_capacity(tail.len() + 6);
-        self.stuff(tail, &mut out);
+        self.stuff(tail, out);
         out.extend_from_slice(b"\r\n.\r\n");
-        out
     }
 
     fn stuff(&mut self, mut bytes: &[u8], out: &mut Vec<u8>) {
@@ -98,26 +113,22 @@ impl std::fmt::Display for ContentError {
     }
 }
 
-/// Writes `body` (stuffed, with the end mark) to `stream` and flushes it.
+/// Writes `body` (stuffed, with the end mark) to `stream` and flushes it: in writes of
+/// about a chunk (a message under a chunk in one write), from one buffer reused.
 pub(crate) async fn write_content<W: AsyncWrite + Unpin>(
     stream: &mut W,
     body: OutboundBody<'_>,
     cut: &CutSwitch,
 ) -> Result<(), ContentError> {
-    if let OutboundBody::Whole(bytes) = body
-        && bytes.len() <= BODY_CHUNK
-    {
-        // A short message in one write.
-        write(stream, &crate::smtp::dot_stuffed(bytes)).await?;
-        return stream.flush().await.map_err(ContentError::Write);
-    }
     let mut wire = WireChunks::default();
     let (head, split) = match body {
         OutboundBody::Whole(bytes) => (bytes, None),
         OutboundBody::Streamed { head, body } => (head, Some(body)),
     };
+    let mut out = Vec::with_capacity(BODY_CHUNK.min(head.len() + 64) + 64);
     for piece in head.chunks(BODY_CHUNK) {
-        write(stream, &wire.push(piece)).await?;
+        wire.push_into(piece, &mut out);
+        write_full(stream, &mut out).await?;
     }
     if let Some(split) = split {
         let unreadable = |error: sluice_core::BodyError| {
@@ -127,11 +138,25 @@ pub(crate) async fn write_content<W: AsyncWrite + Unpin>(
         };
         let mut rest = split.rest().await.map_err(unreadable)?;
         while let Some(chunk) = rest.next_chunk().await.map_err(unreadable)? {
-            write(stream, &wire.push(&chunk)).await?;
+            wire.push_into(&chunk, &mut out);
+            write_full(stream, &mut out).await?;
         }
     }
-    write(stream, &wire.finish()).await?;
+    wire.finish_into(&mut out);
+    write(stream, &out).await?;
     stream.flush().await.map_err(ContentError::Write)
+}
+
+/// Writes `out` and empties it once it holds a chunk or more.
+async fn write_full<W: AsyncWrite + Unpin>(
+    stream: &mut W,
+    out: &mut Vec<u8>,
+) -> Result<(), ContentError> {
+    if out.len() >= BODY_CHUNK {
+        write(stream, out).await?;
+        out.clear();
+    }
+    Ok(())
 }
 
 async fn write<W: AsyncWrite + Unpin>(stream: &mut W, bytes: &[u8]) -> Result<(), ContentError> {
@@ -172,6 +197,129 @@ mod tests {
         }
     }
 
+    /// Keeps each write apart.
+    #[derive(Default)]
+    struct Writes(Vec<Vec<u8>>);
+
+    impl AsyncWrite for Writes {
+        fn poll_write(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            bytes: &[u8],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            self.0.push(bytes.to_vec());
+            std::task::Poll::Ready(Ok(bytes.len()))
+        }
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn content_goes_out_in_writes_of_about_a_chunk() {
+        // A line of 94 bytes, then one that gets a dot more: 1% grows on the wire.
+        let lines = [&b"x".repeat(94)[..], b"\r\n.d\r\n"].concat();
+        for (len, writes) in [
+            (0, 1),
+            (50_000, 1),
+            (BODY_CHUNK - 1000, 1),
+            (3 * BODY_CHUNK, 4),
+        ] {
+            let body = lines.repeat(len / lines.len() + 1)[..len].to_vec();
+            let mut sent = Writes::default();
+            write_content(&mut sent, OutboundBody::Whole(&body), &CutSwitch::default())
+                .await
+                .unwrap();
+            assert_eq!(sent.0.len(), writes, "{len} bytes");
+            assert!(sent.0.iter().all(|w| w.len() < 2 * BODY_CHUNK + 1024));
+            assert_eq!(
+                sent.0.concat(),
+                crate::smtp::dot_stuffed(&body),
+                "{len} bytes"
+            );
+        }
+    }
+
+    /// One stored content, read back in chunks of `BODY_CHUNK` as the stores do.
+    struct OneBody(Vec<u8>);
+
+    struct Chunks(std::collections::VecDeque<Vec<u8>>);
+
+    #[async_trait::async_trait]
+    impl sluice_core::body::BodyReader for Chunks {
+        async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, sluice_core::BodyError> {
+            Ok(self.0.pop_front())
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl sluice_core::BodyStorage for OneBody {
+        async fn writer(
+            &self,
+        ) -> Result<Box<dyn sluice_core::body::BodyWriter>, sluice_core::BodyError> {
+            unimplemented!("the test only reads")
+        }
+        async fn reader(
+            &self,
+            _: &[u8],
+        ) -> Result<Box<dyn sluice_core::body::BodyReader>, sluice_core::BodyError> {
+            Ok(Box::new(Chunks(
+                self.0.chunks(BODY_CHUNK).map(<[u8]>::to_vec).collect(),
+            )))
+        }
+        async fn sync(&self, _: &[&[u8]]) -> Result<(), sluice_core::BodyError> {
+            Ok(())
+        }
+        async fn release(&self, _: Vec<Vec<u8>>) {}
+    }
+
+    #[tokio::test]
+    async fn a_stored_body_goes_out_in_writes_of_about_a_chunk() {
+        let lines = [&b"x".repeat(94)[..], b"\r\n.d\r\n"].concat();
+        for (len, writes) in [(50_000, 1), (3 * BODY_CHUNK + 5, 4)] {
+            let content = [
+                &b"Subject: s\r\n\r\n"[..],
+                &lines.repeat(len / lines.len() + 1)[..len],
+            ]
+            .concat();
+            let stored = sluice_core::StoredBody {
+                head: b"Received: r\r\n".to_vec(),
+                reference: Vec::new(),
+                len: content.len() as u64,
+            };
+            let storage = std::sync::Arc::new(OneBody(content.clone()));
+            let split =
+                sluice_core::split_body::SplitBody::split(storage, &stored, b"X: 1\r\n", 4096)
+                    .await
+                    .unwrap()
+                    .unwrap();
+            let mut sent = Writes::default();
+            let body = OutboundBody::Streamed {
+                head: &split.head,
+                body: &split,
+            };
+            write_content(&mut sent, body, &CutSwitch::default())
+                .await
+                .unwrap();
+            let whole = [&b"X: 1\r\nReceived: r\r\n"[..], &content].concat();
+            assert_eq!(sent.0.len(), writes, "{len} bytes");
+            assert_eq!(
+                sent.0.concat(),
+                crate::smtp::dot_stuffed(&whole),
+                "{len} bytes"
+            );
+        }
+    }
+
     #[test]
     fn any_split_gives_the_same_wire_bytes() {
         let body = b".H: v\r\n\r\n.a\r\n\n.b\r\nc.\r\n.\r\n";
@@ -180,7 +328,7 @@ mod tests {
             let mut wire = WireChunks::default();
             let mut out = wire.push(&body[..at]);
             out.extend(wire.push(&body[at..]));
-            out.extend(wire.finish());
+            wire.finish_into(&mut out);
             assert_eq!(out, expected, "split at {at}");
         }
     }
