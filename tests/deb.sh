@@ -74,21 +74,23 @@ if ! cargo deb --version 2>/dev/null | grep -q "$CARGO_DEB_VERSION"; then
 fi
 
 step "build: cargo deb -p sluice"
-rm -f target/debian/${PKG}_*.deb
+# cargo (and cargo-deb) build and package under CARGO_TARGET_DIR when it is set.
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
+rm -f "$TARGET_DIR"/debian/${PKG}_*.deb
 t=$(date +%s)
 if [ -n "${SLUICE_DEB_PREBUILT:-}" ]; then
   # .ci/run: the release binary the container image's builder stage compiled from this tree
   # with the same toolchain; packaged as cargo-deb packages its own build.
   [ -x "$SLUICE_DEB_PREBUILT" ] || fail "SLUICE_DEB_PREBUILT=$SLUICE_DEB_PREBUILT is not an executable"
-  mkdir -p target/release
-  install -m 0755 "$SLUICE_DEB_PREBUILT" target/release/sluice
+  mkdir -p "$TARGET_DIR/release"
+  install -m 0755 "$SLUICE_DEB_PREBUILT" "$TARGET_DIR/release/sluice"
   cargo deb -p sluice --no-build
 else
   CARGO_INCREMENTAL=0 cargo deb -p sluice -- --locked
 fi
 echo "package built in $(elapsed "$t")"
-debs=(target/debian/${PKG}_*.deb)
-[ ${#debs[@]} -eq 1 ] && [ -f "${debs[0]}" ] || fail "expected one target/debian/${PKG}_*.deb, found: ${debs[*]}"
+debs=("$TARGET_DIR"/debian/${PKG}_*.deb)
+[ ${#debs[@]} -eq 1 ] && [ -f "${debs[0]}" ] || fail "expected one $TARGET_DIR/debian/${PKG}_*.deb, found: ${debs[*]}"
 DEB=${debs[0]}
 VERSION=$(dpkg-deb -f "$DEB" Version)
 echo "$DEB ($VERSION, $(du -h "$DEB" | cut -f1))"
