@@ -91,7 +91,7 @@ fi
 echo "package built in $(elapsed "$t")"
 debs=("$TARGET_DIR"/debian/${PKG}_*.deb)
 [ ${#debs[@]} -eq 1 ] && [ -f "${debs[0]}" ] || fail "expected one $TARGET_DIR/debian/${PKG}_*.deb, found: ${debs[*]}"
-DEB=${debs[0]}
+DEB=$(realpath "${debs[0]}")
 VERSION=$(dpkg-deb -f "$DEB" Version)
 echo "$DEB ($VERSION, $(du -h "$DEB" | cut -f1))"
 
@@ -106,7 +106,7 @@ echo "lintian passed in $(elapsed "$t")"
 step "install over Debian's unrelated 'sluice' (apt-get install ./file.deb)"
 $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq sluice >/dev/null
 [ "$(dpkg-query -W -f='${Version}' sluice)" != "" ] || fail "Debian's sluice did not install"
-$SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq "./$DEB" >/dev/null
+$SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq "$DEB" >/dev/null
 dpkg-query -W -f='${Status}' sluice 2>/dev/null | grep -q "ok installed" \
   && fail "Debian's sluice is still installed beside $PKG"
 [ "$(dpkg-query -W -f='${Status} ${Version}' "$PKG")" = "install ok installed $VERSION" ] \
