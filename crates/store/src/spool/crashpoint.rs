@@ -4,7 +4,7 @@
 //! steps that a kill from outside hits only by luck (`crates/sluice/tests/spool_crash.rs`).
 //! The variable is read once; unset, as in production, a pass costs one atomic load.
 //!
-//! The points: `body-synced` (a batch's bodies synced, its transaction not begun),
+//! The points: `body-synced` (a batch's bodies synced, its transaction not committed),
 //! `purge-committed` (a purge committed rows that name bodies, not yet given back) and
 //! `body-given-back` (one run of a body given back, the next not yet).
 
