@@ -399,9 +399,23 @@ macro_rules! impl_queue_sql {
                     Ok::<_, StoreError>((tx, fates, applied))
                 };
                 let (synced, written) = tokio::join!(self.sync_bodies(messages), statements);
-                // A failed sync drops the transaction unfinished: it rolls back.
+                // A failed sync drops the transaction unfinished: it rolls back, and
+                // `sync_bodies` gave the bodies back.
                 synced?;
-                let (tx, fates, applied) = written?;
+                let (tx, fates, applied) = match written {
+                    Ok(written) => written,
+                    // Failed before COMMIT: rolled back, so no row names these bodies. (A
+                    // failed COMMIT is in doubt, so its bodies are left to start-up recovery.)
+                    Err(error) => {
+                        let references = messages
+                            .iter()
+                            .filter_map(|m| m.body.reference())
+                            .map(<[u8]>::to_vec)
+                            .collect();
+                        self.release_bodies(references).await;
+                        return Err(error);
+                    }
+                };
                 tx.commit().await?;
                 Ok((fates, applied))
             }

@@ -9,15 +9,16 @@ use sluice_core::{BodyError, BodyStorage, Envelope, MessageBody, Source, StoredB
 use super::SqliteStore;
 use crate::{AccountStore, NewAccount, NewMessage, OpenOptions, QueueStore, StoreError};
 
-/// A body store whose every sync fails (as a failed fdatasync does), and which records
+/// A body store whose syncs fail (as a failed fdatasync does) or succeed, and which records
 /// what is given back to it.
 #[derive(Default)]
-struct FailingSync {
+struct Bodies {
+    sync_fails: bool,
     released: Mutex<Vec<Vec<u8>>>,
 }
 
 #[async_trait]
-impl BodyStorage for FailingSync {
+impl BodyStorage for Bodies {
     async fn writer(&self) -> Result<Box<dyn BodyWriter>, BodyError> {
         Err(BodyError::Unavailable("not in this test".into()))
     }
@@ -25,7 +26,10 @@ impl BodyStorage for FailingSync {
         Err(BodyError::Unavailable("not in this test".into()))
     }
     async fn sync(&self, _references: &[&[u8]]) -> Result<(), BodyError> {
-        Err(BodyError::Storage("fdatasync: Input/output error".into()))
+        match self.sync_fails {
+            true => Err(BodyError::Storage("fdatasync: Input/output error".into())),
+            false => Ok(()),
+        }
     }
     async fn release(&self, references: Vec<Vec<u8>>) {
         self.released.lock().unwrap().extend(references);
@@ -55,17 +59,13 @@ fn stored_message(account_id: i64, reference: &[u8]) -> NewMessage {
     }
 }
 
-/// A group commit whose bodies could not be synced writes no row, answers a storage error
-/// (the acceptor's 452 / 507) and gives the bodies back, since nothing will ever name them.
-#[tokio::test]
-async fn a_batch_whose_bodies_fail_to_sync_writes_nothing_and_gives_them_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+/// A store over `bodies`, in `dir`, with one account.
+async fn store_over(dir: &std::path::Path, bodies: Arc<Bodies>) -> (SqliteStore, i64) {
+    let url = format!("sqlite://{}", dir.join("t.db").display());
     let mut store = SqliteStore::open(&url, &OpenOptions::default())
         .await
         .unwrap();
-    let bodies = Arc::new(FailingSync::default());
-    store.body_store = Some(bodies.clone());
+    store.body_store = Some(bodies);
     let account = store
         .create_account(
             NewAccount {
@@ -79,6 +79,19 @@ async fn a_batch_whose_bodies_fail_to_sync_writes_nothing_and_gives_them_back() 
         .await
         .unwrap()
         .id;
+    (store, account)
+}
+
+/// A group commit whose bodies could not be synced writes no row, answers a storage error
+/// (the acceptor's 452 / 507) and gives the bodies back, since nothing will ever name them.
+#[tokio::test]
+async fn a_batch_whose_bodies_fail_to_sync_writes_nothing_and_gives_them_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let bodies = Arc::new(Bodies {
+        sync_fails: true,
+        ..Default::default()
+    });
+    let (store, account) = store_over(dir.path(), bodies.clone()).await;
     let batch = [
         stored_message(account, b"one"),
         stored_message(account, b"two"),
@@ -94,4 +107,31 @@ async fn a_batch_whose_bodies_fail_to_sync_writes_nothing_and_gives_them_back() 
         [b"one".to_vec(), b"two".to_vec()]
     );
     assert!(store.count_by_status().await.unwrap().is_empty());
+}
+
+/// A group commit whose statements fail (here a row for an account that does not exist)
+/// rolls back: its bodies, synced meanwhile, are given back too, not left until a restart.
+#[tokio::test]
+async fn a_batch_whose_statements_fail_gives_its_synced_bodies_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let bodies = Arc::new(Bodies::default());
+    let (store, account) = store_over(dir.path(), bodies.clone()).await;
+    let batch = [
+        stored_message(account, b"one"),
+        stored_message(account + 1000, b"two"),
+    ];
+    let written = store.write_queue(&batch, &[], 2).await;
+    assert!(written.is_err());
+    assert_eq!(
+        *bodies.released.lock().unwrap(),
+        [b"one".to_vec(), b"two".to_vec()]
+    );
+    assert!(store.count_by_status().await.unwrap().is_empty());
+    // The write connection was not left inside the failed transaction.
+    let ids = store
+        .write_queue(&[stored_message(account, b"three")], &[], 3)
+        .await
+        .unwrap();
+    assert_eq!(ids.0.len(), 1);
+    assert_eq!(store.count_by_status().await.unwrap().len(), 1);
 }

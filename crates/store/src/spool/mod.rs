@@ -5,9 +5,11 @@
 //! the page cache from the session's own thread). Reads take what the page cache holds
 //! without waiting (`RWF_NOWAIT`) and leave the rest, like syncs and hole punches, to the
 //! blocking pool. The queue commit syncs every segment its batch's bodies touch (one
-//! `fdatasync` each, shared by the whole batch) before the transaction that names them commits, so
-//! no row ever points at bytes that are not durable. Bodies are given back after the change that drops their
-//! rows commits: their blocks are punched out, and a segment no live body uses is removed.
+//! `fdatasync` each, shared by the whole batch) before the transaction that names them
+//! commits, so no row ever points at bytes that are not durable. Bodies are given back after
+//! the change that drops their rows commits (or when the batch that would have named them
+//! fails before its commit): their blocks are punched out, and a segment no live body uses
+//! is removed.
 //! A crash between the two leaves bytes no row names; [`Spool::open`] finds them from the
 //! rows and frees them before anything is accepted.
 //!
